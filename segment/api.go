@@ -15,7 +15,7 @@ import (
 
 // Sentinel errors; wrap them with context, test with errors.Is.
 var (
-	ErrOffsetOutOfRange = errors.New("offset out of range")   // below log start or beyond LEO
+	ErrOffsetOutOfRange = errors.New("offset out of range")    // below log start or beyond LEO
 	ErrCorruptBatch     = errors.New("corrupt record batch")   // CRC, magic, length or count wrong
 	ErrBatchTooLarge    = errors.New("record batch too large") // > Config.BatchBytesMax
 	ErrClosed           = errors.New("log closed")
@@ -50,37 +50,6 @@ type Options struct {
 	Now    func() time.Time // time.Now when nil
 	Logger *slog.Logger     // slog.Default() when nil
 }
-
-// BatchHeader is the 61-byte v2 record batch header.
-type BatchHeader struct {
-	BaseOffset           int64
-	Length               int32 // bytes after the Length field
-	PartitionLeaderEpoch int32
-	Magic                int8
-	CRC                  uint32
-	Attributes           int16
-	LastOffsetDelta      int32
-	BaseTimestamp        int64
-	MaxTimestamp         int64
-	ProducerID           int64
-	ProducerEpoch        int16
-	BaseSequence         int32
-	RecordCount          int32
-}
-
-// BatchHeaderSize is the size of a v2 batch header including records count.
-const BatchHeaderSize = 61
-
-// ParseBatchHeader decodes the header of the batch at the start of b.
-func ParseBatchHeader(b []byte) (BatchHeader, error) { panic("unimplemented") }
-
-// ValidateBatch checks one batch exactly as it came off the wire: it must be
-// the whole of b, magic 2, length field, CRC-32C over attributes→end,
-// lastOffsetDelta+1 == record count > 0, len(b) <= maxBytes.
-func ValidateBatch(b []byte, maxBytes int32) (BatchHeader, error) { panic("unimplemented") }
-
-// LastOffset is the offset of the batch's last record.
-func (h BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
 
 // AppendResult describes an appended batch after offset assignment.
 type AppendResult struct {
@@ -170,7 +139,7 @@ func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error { panic("un
 // EndOffsetForEpoch returns the largest epoch <= epoch and its end offset
 // (the next epoch's start, or LEO); (-1, -1) when unknown.
 func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) { panic("unimplemented") }
-func (l *Log) LatestEpoch() int32                          { panic("unimplemented") }
+func (l *Log) LatestEpoch() int32                           { panic("unimplemented") }
 
 // Close flushes and closes; regions still held stay valid until released.
 func (l *Log) Close() error { panic("unimplemented") }

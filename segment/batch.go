@@ -1,0 +1,211 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// Byte offsets of the v2 record batch header fields.
+const (
+	offBaseOffset      = 0
+	offLength          = 8
+	offLeaderEpoch     = 12
+	offMagic           = 16
+	offCRC             = 17
+	offAttributes      = 21
+	offLastOffsetDelta = 23
+	offBaseTimestamp   = 27
+	offMaxTimestamp    = 35
+	offProducerID      = 43
+	offProducerEpoch   = 51
+	offBaseSequence    = 53
+	offRecordCount     = 57
+
+	// BatchHeaderSize is the size of a v2 batch header up to the records.
+	BatchHeaderSize = 61
+	// batchOverhead is what the Length field does not count.
+	batchOverhead = offLength + 4
+)
+
+// Attribute bits of a v2 batch.
+const (
+	AttrCompressionMask = 0x07
+	AttrLogAppendTime   = 0x08
+	AttrTransactional   = 0x10
+	AttrControl         = 0x20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// BatchHeader is the 61-byte v2 record batch header.
+type BatchHeader struct {
+	BaseOffset           int64
+	Length               int32 // bytes after the Length field
+	PartitionLeaderEpoch int32
+	Magic                int8
+	CRC                  uint32
+	Attributes           int16
+	LastOffsetDelta      int32
+	BaseTimestamp        int64
+	MaxTimestamp         int64
+	ProducerID           int64
+	ProducerEpoch        int16
+	BaseSequence         int32
+	RecordCount          int32
+}
+
+// LastOffset is the offset of the batch's last record.
+func (h BatchHeader) LastOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) }
+
+// Size is the whole batch's size on disk and on the wire.
+func (h BatchHeader) Size() int64 { return int64(h.Length) + batchOverhead }
+
+// Compression is the codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+func (h BatchHeader) Compression() int8 { return int8(h.Attributes & AttrCompressionMask) }
+
+// ParseBatchHeader decodes the header of the batch at the start of b. It
+// checks only that the header is there; ValidateBatch checks the batch.
+func ParseBatchHeader(b []byte) (BatchHeader, error) {
+	if len(b) < BatchHeaderSize {
+		return BatchHeader{}, fmt.Errorf("%w: %d bytes is shorter than a batch header", ErrCorruptBatch, len(b))
+	}
+	be := binary.BigEndian
+	return BatchHeader{
+		BaseOffset:           int64(be.Uint64(b[offBaseOffset:])),
+		Length:               int32(be.Uint32(b[offLength:])),
+		PartitionLeaderEpoch: int32(be.Uint32(b[offLeaderEpoch:])),
+		Magic:                int8(b[offMagic]),
+		CRC:                  be.Uint32(b[offCRC:]),
+		Attributes:           int16(be.Uint16(b[offAttributes:])),
+		LastOffsetDelta:      int32(be.Uint32(b[offLastOffsetDelta:])),
+		BaseTimestamp:        int64(be.Uint64(b[offBaseTimestamp:])),
+		MaxTimestamp:         int64(be.Uint64(b[offMaxTimestamp:])),
+		ProducerID:           int64(be.Uint64(b[offProducerID:])),
+		ProducerEpoch:        int16(be.Uint16(b[offProducerEpoch:])),
+		BaseSequence:         int32(be.Uint32(b[offBaseSequence:])),
+		RecordCount:          int32(be.Uint32(b[offRecordCount:])),
+	}, nil
+}
+
+// ValidateBatch checks one batch exactly as it came off the wire: it must be
+// the whole of b, magic 2, a consistent length field, CRC-32C over
+// attributes→end, lastOffsetDelta+1 == record count > 0, and
+// len(b) <= maxBytes.
+func ValidateBatch(b []byte, maxBytes int32) (BatchHeader, error) {
+	h, err := ParseBatchHeader(b)
+	if err != nil {
+		return h, err
+	}
+	if int64(len(b)) > int64(maxBytes) {
+		return h, fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, len(b), maxBytes)
+	}
+	if h.Magic != 2 {
+		return h, fmt.Errorf("%w: magic %d, want 2", ErrCorruptBatch, h.Magic)
+	}
+	if h.Size() != int64(len(b)) {
+		return h, fmt.Errorf("%w: length field %d does not match %d batch bytes", ErrCorruptBatch, h.Length, len(b))
+	}
+	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != h.CRC {
+		return h, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptBatch, h.CRC, got)
+	}
+	if h.RecordCount <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
+		return h, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
+	}
+	return h, nil
+}
+
+// SetBaseOffset rewrites baseOffset in place (outside the CRC).
+func SetBaseOffset(b []byte, offset int64) {
+	binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(offset))
+}
+
+// SetPartitionLeaderEpoch rewrites partitionLeaderEpoch in place (outside the CRC).
+func SetPartitionLeaderEpoch(b []byte, epoch int32) {
+	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
+}
+
+// SetLogAppendTime stamps the batch with LogAppendTime ts: sets the
+// timestamp-type bit and maxTimestamp, and recomputes the CRC.
+func SetLogAppendTime(b []byte, ts int64) {
+	be := binary.BigEndian
+	attrs := be.Uint16(b[offAttributes:]) | AttrLogAppendTime
+	be.PutUint16(b[offAttributes:], attrs)
+	be.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+}
+
+// Record is one record for EncodeBatch.
+type Record struct {
+	Key, Value     []byte // nil encodes as null
+	Headers        []RecordHeader
+	TimestampDelta int64
+}
+
+// RecordHeader is a record header.
+type RecordHeader struct {
+	Key   string
+	Value []byte
+}
+
+// BatchSpec is the producer fields of a batch built by EncodeBatch.
+type BatchSpec struct {
+	BaseTimestamp int64
+	ProducerID    int64 // -1 for none
+	ProducerEpoch int16 // -1 for none
+	BaseSequence  int32 // -1 for none
+	Attributes    int16 // compression must be 0: EncodeBatch does not compress
+}
+
+// EncodeBatch appends an uncompressed v2 batch of records (base offset 0,
+// CRC set) to dst. It serves internal logs (metadata, offsets) and tests.
+func EncodeBatch(dst []byte, spec BatchSpec, records []Record) []byte {
+	if len(records) == 0 || spec.Attributes&AttrCompressionMask != 0 {
+		panic("segment: EncodeBatch needs records and no compression")
+	}
+	start := len(dst)
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
+	maxDelta := int64(0)
+	for i, r := range records {
+		dst = appendRecord(dst, int64(i), r)
+		maxDelta = max(maxDelta, r.TimestampDelta)
+	}
+	b := dst[start:]
+	be := binary.BigEndian
+	be.PutUint32(b[offLength:], uint32(len(b)-batchOverhead))
+	b[offMagic] = 2
+	be.PutUint16(b[offAttributes:], uint16(spec.Attributes))
+	be.PutUint32(b[offLastOffsetDelta:], uint32(len(records)-1))
+	be.PutUint64(b[offBaseTimestamp:], uint64(spec.BaseTimestamp))
+	be.PutUint64(b[offMaxTimestamp:], uint64(spec.BaseTimestamp+maxDelta))
+	be.PutUint64(b[offProducerID:], uint64(spec.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(spec.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(spec.BaseSequence))
+	be.PutUint32(b[offRecordCount:], uint32(len(records)))
+	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	return dst
+}
+
+func appendRecord(dst []byte, offsetDelta int64, r Record) []byte {
+	var body []byte
+	body = append(body, 0) // record attributes
+	body = binary.AppendVarint(body, r.TimestampDelta)
+	body = binary.AppendVarint(body, offsetDelta)
+	body = appendVarBytes(body, r.Key)
+	body = appendVarBytes(body, r.Value)
+	body = binary.AppendVarint(body, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		body = appendVarBytes(body, []byte(h.Key))
+		body = appendVarBytes(body, h.Value)
+	}
+	dst = binary.AppendVarint(dst, int64(len(body)))
+	return append(dst, body...)
+}
+
+func appendVarBytes(dst, b []byte) []byte {
+	if b == nil {
+		return binary.AppendVarint(dst, -1)
+	}
+	dst = binary.AppendVarint(dst, int64(len(b)))
+	return append(dst, b...)
+}
