@@ -1,0 +1,50 @@
+package kafka
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+)
+
+// Config is what the Kafka layer needs from the broker's configuration.
+type Config struct {
+	NodeID                   int32
+	AutoCreateTopics         bool
+	DefaultPartitions        int32
+	DefaultReplicationFactor int16
+	// CompressionValidation decompresses compressed batches on produce to
+	// check their records, as Kafka's leader does.
+	CompressionValidation bool
+	FetchSessionsMax      int
+	Now                   func() time.Time // time.Now when nil
+	Logger                *slog.Logger     // slog.Default() when nil
+}
+
+// Partitions finds the replicas this broker hosts.
+type Partitions interface {
+	// Partition returns the hosted replica, or nil when this broker has none
+	// (yet: a topic just created may take a moment to open).
+	Partition(topic string, partition int32) *replica.Partition
+}
+
+// Broker serves the Kafka APIs. It implements netio.Handler.
+type Broker struct {
+	cfg   Config
+	ctrl  *quorum.Controller
+	parts Partitions
+	log   *slog.Logger
+}
+
+// New returns a Broker answering from the controller's metadata and the
+// hosted partitions.
+func New(cfg Config, ctrl *quorum.Controller, parts Partitions) *Broker {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Broker{cfg: cfg, ctrl: ctrl, parts: parts, log: cfg.Logger}
+}

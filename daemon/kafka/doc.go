@@ -1,0 +1,17 @@
+// Package kafka serves Kafka's binary protocol on top of replica and quorum.
+//
+// A request frame (the bytes after the 4-byte size prefix, handed over by
+// netio) is parsed here: the request header by hand (header.go), the body
+// with franz-go's kmsg, then dispatched to the API's handler. Each API key
+// lives in its own file named after the key (00_produce.go, 01_fetch.go, ...)
+// and registers the versions it serves; ApiVersions advertises exactly the
+// registered ranges. Every response but Fetch is encoded with kmsg; Fetch is
+// encoded by hand as bytes and file regions so record bytes go out by
+// sendfile. Kafka error codes are chosen in one place (errors.go).
+//
+// Client input never panics the broker: a frame that cannot be parsed, an
+// unknown API key or an unsupported version closes the connection (as Kafka
+// does), except ApiVersions, which answers UNSUPPORTED_VERSION with the
+// supported ranges so clients can downgrade. Per-partition problems are
+// error codes in the response.
+package kafka

@@ -1,0 +1,66 @@
+package kafka
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+// errorCodes maps the sentinel errors of the layers below to Kafka error
+// codes, in the order they are tested. This is the one place codes are
+// chosen for errors that come from below.
+var errorCodes = []struct {
+	err  error
+	code int16
+}{
+	{segment.ErrOffsetOutOfRange, kerr.OffsetOutOfRange.Code},
+	{segment.ErrBatchTooLarge, kerr.MessageTooLarge.Code},
+	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
+	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
+	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
+	{replica.ErrNotLeader, kerr.NotLeaderForPartition.Code},
+	{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch.Code},
+	{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch.Code},
+	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas.Code},
+	{replica.ErrClosed, kerr.NotLeaderForPartition.Code},
+	{quorum.ErrTopicExists, kerr.TopicAlreadyExists.Code},
+	{quorum.ErrUnknownTopic, kerr.UnknownTopicOrPartition.Code},
+	{quorum.ErrInvalidTopic, kerr.InvalidTopicException.Code},
+	{quorum.ErrInvalidPartitions, kerr.InvalidPartitions.Code},
+	{quorum.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor.Code},
+	{quorum.ErrInvalidConfig, kerr.InvalidConfig.Code},
+	{quorum.ErrUnknownConfig, kerr.InvalidConfig.Code},
+}
+
+// errorCode returns the Kafka error code for err (0 for nil). An error
+// without a mapping is a server fault: it is logged and answered
+// UNKNOWN_SERVER_ERROR.
+func (b *Broker) errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	for _, m := range errorCodes {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
+	}
+	b.log.Error("kafka: unmapped error", "err", err)
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the optional message for responses that carry one.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}

@@ -1,0 +1,118 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/netio"
+)
+
+// frameFor encodes req as a request frame (without the size prefix), the way
+// a client does.
+func frameFor(req kmsg.Request, correlationID int32) []byte {
+	b := kbin.AppendInt16(nil, req.Key())
+	b = kbin.AppendInt16(b, req.GetVersion())
+	b = kbin.AppendInt32(b, correlationID)
+	id := "test"
+	b = kbin.AppendNullableString(b, &id)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	return req.AppendTo(b)
+}
+
+func TestApiVersionsEveryVersion(t *testing.T) {
+	b := New(Config{}, nil, nil)
+	for v := int16(0); v <= 4; v++ {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.SetVersion(v)
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "test", "1"
+		pieces, err := b.ServeFrame(context.Background(), &netio.Conn{}, frameFor(req, 7))
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		raw := pieces[0].Bytes
+		if corr := int32(raw[0])<<24 | int32(raw[1])<<16 | int32(raw[2])<<8 | int32(raw[3]); corr != 7 {
+			t.Fatalf("v%d: correlation id %d", v, corr)
+		}
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.SetVersion(v)
+		if err := resp.ReadFrom(raw[4:]); err != nil { // ApiVersions has no header tags
+			t.Fatalf("v%d: decode: %v", v, err)
+		}
+		if resp.ErrorCode != 0 || len(resp.ApiKeys) == 0 {
+			t.Fatalf("v%d: error %d, %d keys", v, resp.ErrorCode, len(resp.ApiKeys))
+		}
+	}
+}
+
+func TestApiVersionsUnsupportedVersionListsKeys(t *testing.T) {
+	b := New(Config{}, nil, nil)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(4)
+	frame := frameFor(req, 9)
+	frame[3] = 99 // version 99
+	pieces, err := b.ServeFrame(context.Background(), &netio.Conn{}, frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	if err := resp.ReadFrom(pieces[0].Bytes[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) == 0 {
+		t.Fatalf("error %d with %d keys", resp.ErrorCode, len(resp.ApiKeys))
+	}
+}
+
+func TestBadFramesCloseTheConnection(t *testing.T) {
+	b := New(Config{}, nil, nil)
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.SetVersion(4)
+	unsupported := frameFor(meta, 1)
+	unsupported[3] = 100
+	unknownKey := frameFor(meta, 1)
+	unknownKey[1] = 200
+	truncatedBody := frameFor(kmsg.NewPtrApiVersionsRequest(), 1)
+	truncatedBody[3] = 3 // v3 is flexible: the body's strings are missing
+	for name, frame := range map[string][]byte{
+		"empty":            nil,
+		"short header":     {0, 18, 0},
+		"unknown key":      unknownKey,
+		"unsupported":      unsupported,
+		"truncated body":   truncatedBody,
+		"huge client id":   {0, 18, 0, 0, 0, 0, 0, 1, 0x7f, 0xff},
+		"negative version": {0, 18, 0xff, 0xff, 0, 0, 0, 1, 0xff, 0xff},
+	} {
+		if _, err := b.ServeFrame(context.Background(), &netio.Conn{}, frame); !errors.Is(err, errMalformed) {
+			// ApiVersions with a bad version is answered, not closed.
+			if name == "negative version" && err == nil {
+				continue
+			}
+			t.Errorf("%s: got %v, want errMalformed", name, err)
+		}
+	}
+}
+
+func FuzzRequestHeader(f *testing.F) {
+	f.Add(frameFor(kmsg.NewPtrApiVersionsRequest(), 1))
+	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 2, 1, 5, 1, 2, 3, 4, 5})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		h, rest, err := parseRequestHeaderPrefix(frame)
+		if err != nil {
+			return
+		}
+		if len(rest) > len(frame) || h.apiKey != int16(frame[0])<<8|int16(frame[1]) {
+			t.Fatalf("header %+v from %x", h, frame)
+		}
+		if tail, err := skipHeaderTags(rest); err == nil && len(tail) > len(rest) {
+			t.Fatalf("tags grew the frame")
+		}
+	})
+}
