@@ -5,26 +5,14 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/kafkatest"
 	"github.com/riffle/riffle/netio"
 )
 
-// frameFor encodes req as a request frame (without the size prefix), the way
-// a client does.
-func frameFor(req kmsg.Request, correlationID int32) []byte {
-	b := kbin.AppendInt16(nil, req.Key())
-	b = kbin.AppendInt16(b, req.GetVersion())
-	b = kbin.AppendInt32(b, correlationID)
-	id := "test"
-	b = kbin.AppendNullableString(b, &id)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	return req.AppendTo(b)
-}
+var frameFor = kafkatest.Frame
 
 func TestApiVersionsEveryVersion(t *testing.T) {
 	b := New(Config{}, nil, nil)
