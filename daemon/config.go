@@ -1,0 +1,352 @@
+package daemon
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/segment"
+)
+
+// defaultTOML is the documented default configuration; the repository's
+// config.toml is a byte-identical copy (a test checks).
+//
+//go:embed default.toml
+var defaultTOML string
+
+// Config is the broker's whole configuration, one struct per TOML section.
+// Field tags carry each key's name and its limits: min/max (inclusive) for
+// integers, oneof (space-separated) for strings; Validate enforces them and
+// the cross-key rules.
+type Config struct {
+	Broker  BrokerConfig  `toml:"broker"`
+	Network NetworkConfig `toml:"network"`
+	Topics  TopicsConfig  `toml:"topics"`
+	Log     LogConfig     `toml:"log"`
+	Fetch   FetchConfig   `toml:"fetch"`
+}
+
+// BrokerConfig is the [broker] section: identity, addresses, process.
+type BrokerConfig struct {
+	NodeID            int32  `toml:"node_id" min:"0" max:"2147483647"`
+	Listen            string `toml:"listen"`
+	AdvertisedHost    string `toml:"advertised_host"`
+	DataDir           string `toml:"data_dir"`
+	AdminListen       string `toml:"admin_listen"`
+	LogLevel          string `toml:"log_level" oneof:"debug info warn error"`
+	ShutdownTimeoutMs int64  `toml:"shutdown_timeout_ms" min:"1000" max:"3600000"`
+	ReadyFile         string `toml:"ready_file"`
+}
+
+// NetworkConfig is the [network] section: listener limits.
+type NetworkConfig struct {
+	EventLoops                    int   `toml:"event_loops" min:"0" max:"1024"`
+	MaxRequestBytes               int32 `toml:"max_request_bytes" min:"1024" max:"2147483647"`
+	MaxConnections                int   `toml:"max_connections" min:"1" max:"1000000"`
+	MaxInflightBytesPerConnection int64 `toml:"max_inflight_bytes_per_connection" min:"65536" max:"17179869184"`
+	IdleTimeoutMs                 int64 `toml:"idle_timeout_ms" min:"1000" max:"86400000"`
+	CopyRegionBytesMax            int64 `toml:"copy_region_bytes_max" min:"0" max:"16777216"`
+}
+
+// TopicsConfig is the [topics] section: topic creation.
+type TopicsConfig struct {
+	AutoCreate               bool  `toml:"auto_create"`
+	DefaultPartitions        int32 `toml:"default_partitions" min:"1" max:"1000000"`
+	DefaultReplicationFactor int16 `toml:"default_replication_factor" min:"1" max:"32767"`
+	PartitionsMax            int32 `toml:"partitions_max" min:"1" max:"1000000"`
+}
+
+// LogConfig is the [log] section: defaults of the per-topic configs.
+type LogConfig struct {
+	SegmentBytes             int64  `toml:"segment_bytes" min:"1024" max:"2147483647"`
+	SegmentMs                int64  `toml:"segment_ms" min:"1" max:"9223372036854775807"`
+	RetentionMs              int64  `toml:"retention_ms" min:"-1" max:"9223372036854775807"`
+	RetentionBytes           int64  `toml:"retention_bytes" min:"-1" max:"9223372036854775807"`
+	IndexIntervalBytes       int32  `toml:"index_interval_bytes" min:"0" max:"2147483647"`
+	SegmentIndexBytes        int32  `toml:"segment_index_bytes" min:"1024" max:"2147483647"`
+	MaxMessageBytes          int32  `toml:"max_message_bytes" min:"64" max:"2147483647"`
+	FlushMessages            int64  `toml:"flush_messages" min:"1" max:"9223372036854775807"`
+	FlushMs                  int64  `toml:"flush_ms" min:"0" max:"9223372036854775807"`
+	SyncEveryAppend          bool   `toml:"sync_every_append"`
+	FileDeleteDelayMs        int64  `toml:"file_delete_delay_ms" min:"0" max:"9223372036854775807"`
+	MessageTimestampType     string `toml:"message_timestamp_type" oneof:"CreateTime LogAppendTime"`
+	CleanupPolicy            string `toml:"cleanup_policy" oneof:"delete"`
+	MinInsyncReplicas        int16  `toml:"min_insync_replicas" min:"1" max:"32767"`
+	CompressionValidation    bool   `toml:"compression_validation"`
+	RetentionCheckIntervalMs int64  `toml:"retention_check_interval_ms" min:"1000" max:"86400000"`
+	OpenFilesMax             int    `toml:"open_files_max" min:"64" max:"10000000"`
+}
+
+// FetchConfig is the [fetch] section: limits on consumer and follower fetches.
+type FetchConfig struct {
+	MaxWaitMsMax     int64 `toml:"max_wait_ms_max" min:"0" max:"300000"`
+	MaxBytes         int32 `toml:"max_bytes" min:"1024" max:"2147483647"`
+	FetchSessionsMax int   `toml:"fetch_sessions_max" min:"0" max:"1000000"`
+}
+
+// DefaultConfig returns the embedded defaults (daemon/default.toml).
+func DefaultConfig() Config {
+	var c Config
+	if err := c.decode(defaultTOML, "embedded default.toml"); err != nil {
+		panic(err) // the embedded file is checked by TestDefaultConfigValid
+	}
+	return c
+}
+
+// LoadConfigFile reads the TOML file at path over c. Keys the file leaves out
+// keep their values; an unknown key is an error naming it. The result is not
+// validated: call Validate once every source is applied.
+func (c *Config) LoadConfigFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.decode(string(data), path)
+}
+
+// decode reads the TOML text data, named source in messages, over c.
+func (c *Config) decode(data, source string) error {
+	md, err := toml.Decode(data, c)
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", source, err)
+	}
+	var errs []error
+	for _, k := range md.Undecoded() {
+		errs = append(errs, fmt.Errorf("config: unknown key %q in %s", k.String(), source))
+	}
+	return errors.Join(errs...)
+}
+
+// Set parses value for the key "section.key" and stores it, as a TOML file
+// setting that key would. Strings are taken literally (no quotes needed).
+// Limits are checked later by Validate.
+func (c *Config) Set(key, value string) error {
+	f, ok := c.field(key)
+	if !ok {
+		return fmt.Errorf("unknown key %q", key)
+	}
+	switch f.value.Kind() {
+	case reflect.String:
+		f.value.SetString(value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(value)
+		if err != nil {
+			return fmt.Errorf("%s: want true or false, got %q", key, value)
+		}
+		f.value.SetBool(b)
+	case reflect.Int, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(strings.ReplaceAll(value, "_", ""), 10, f.value.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("%s: want an integer of %d bits, got %q", key, f.value.Type().Bits(), value)
+		}
+		f.value.SetInt(n)
+	default:
+		panic(fmt.Sprintf("config key %s has unsupported type %s", key, f.value.Type()))
+	}
+	return nil
+}
+
+// Validate checks every key against its limits and the rules between keys.
+// Each problem is one line naming the key, the value and what is allowed.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, v any, format string, args ...any) {
+		if s, ok := v.(string); ok {
+			v = strconv.Quote(s)
+		}
+		errs = append(errs, fmt.Errorf("config: %s = %v: %s", key, v, fmt.Sprintf(format, args...)))
+	}
+	for _, f := range c.fields() {
+		if err := f.check(); err != "" {
+			bad(f.key, f.value.Interface(), "%s", err)
+		}
+	}
+	b := c.Broker
+	if err := checkHostPort(b.Listen); err != nil {
+		bad("broker.listen", b.Listen, "%v", err)
+	} else if host, _, _ := net.SplitHostPort(b.Listen); b.AdvertisedHost == "" && isWildcard(host) {
+		bad("broker.advertised_host", b.AdvertisedHost, "must be set when broker.listen binds every address (%s)", b.Listen)
+	}
+	if b.AdminListen != "" {
+		if err := checkHostPort(b.AdminListen); err != nil {
+			bad("broker.admin_listen", b.AdminListen, "%v", err)
+		}
+	}
+	if b.DataDir == "" {
+		bad("broker.data_dir", b.DataDir, "must not be empty")
+	}
+	if c.Topics.DefaultPartitions > c.Topics.PartitionsMax {
+		bad("topics.default_partitions", c.Topics.DefaultPartitions, "must be <= topics.partitions_max (%d)", c.Topics.PartitionsMax)
+	}
+	if c.Log.MaxMessageBytes >= c.Network.MaxRequestBytes {
+		bad("log.max_message_bytes", c.Log.MaxMessageBytes, "must be < network.max_request_bytes (%d): a batch travels inside a request", c.Network.MaxRequestBytes)
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+func isWildcard(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// configField is one key of Config: its dotted name, its struct field (for
+// the tags) and the settable value inside a Config.
+type configField struct {
+	key   string
+	sf    reflect.StructField
+	value reflect.Value
+}
+
+// fields lists every key of c in file order.
+func (c *Config) fields() []configField {
+	var out []configField
+	root := reflect.ValueOf(c).Elem()
+	for i := range root.NumField() {
+		section := root.Type().Field(i).Tag.Get("toml")
+		sv := root.Field(i)
+		for j := range sv.NumField() {
+			sf := sv.Type().Field(j)
+			out = append(out, configField{key: section + "." + sf.Tag.Get("toml"), sf: sf, value: sv.Field(j)})
+		}
+	}
+	return out
+}
+
+func (c *Config) field(key string) (configField, bool) {
+	for _, f := range c.fields() {
+		if f.key == key {
+			return f, true
+		}
+	}
+	return configField{}, false
+}
+
+// check returns what is wrong with the field's value by its tags, or "".
+func (f configField) check() string {
+	if oneof, ok := f.sf.Tag.Lookup("oneof"); ok {
+		allowed := strings.Fields(oneof)
+		for _, a := range allowed {
+			if f.value.String() == a {
+				return ""
+			}
+		}
+		return "must be one of " + strings.Join(allowed, ", ")
+	}
+	minS, hasMin := f.sf.Tag.Lookup("min")
+	maxS, hasMax := f.sf.Tag.Lookup("max")
+	if !hasMin || !hasMax {
+		return ""
+	}
+	lo, errLo := strconv.ParseInt(minS, 10, 64)
+	hi, errHi := strconv.ParseInt(maxS, 10, 64)
+	if errLo != nil || errHi != nil {
+		panic(fmt.Sprintf("config key %s: bad min/max tag", f.key))
+	}
+	if v := f.value.Int(); v < lo || v > hi {
+		return fmt.Sprintf("must be from %d to %d", lo, hi)
+	}
+	return ""
+}
+
+// LogLevel is broker.log_level as a slog level (valid after Validate).
+func (c *Config) LogLevel() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.Broker.LogLevel)); err != nil {
+		panic(fmt.Sprintf("unvalidated broker.log_level %q", c.Broker.LogLevel))
+	}
+	return l
+}
+
+// AdvertisedHost is the host clients are told to connect to: broker.advertised_host,
+// or the host of broker.listen when that is empty (Validate refuses a wildcard there).
+func (c *Config) AdvertisedHost() string {
+	if c.Broker.AdvertisedHost != "" {
+		return c.Broker.AdvertisedHost
+	}
+	host, _, _ := net.SplitHostPort(c.Broker.Listen)
+	return host
+}
+
+// ShutdownTimeout is broker.shutdown_timeout_ms.
+func (c *Config) ShutdownTimeout() time.Duration {
+	return time.Duration(c.Broker.ShutdownTimeoutMs) * time.Millisecond
+}
+
+// Segment is the [log] section as the default segment.Config of a topic.
+func (c *Config) Segment() segment.Config {
+	l := c.Log
+	return segment.Config{
+		SegmentBytes:       l.SegmentBytes,
+		SegmentMs:          l.SegmentMs,
+		IndexIntervalBytes: l.IndexIntervalBytes,
+		IndexBytesMax:      l.SegmentIndexBytes,
+		BatchBytesMax:      l.MaxMessageBytes,
+		RetentionBytes:     l.RetentionBytes,
+		RetentionMs:        l.RetentionMs,
+		FlushMessages:      l.FlushMessages,
+		FlushMs:            l.FlushMs,
+		SyncEveryAppend:    l.SyncEveryAppend,
+		FileDeleteDelayMs:  l.FileDeleteDelayMs,
+		LogAppendTime:      l.MessageTimestampType == "LogAppendTime",
+	}
+}
+
+// Netio is the Kafka listener's netio.Config: broker.listen and [network].
+func (c *Config) Netio(logger *slog.Logger) netio.Config {
+	n := c.Network
+	return netio.Config{
+		Addr:               c.Broker.Listen,
+		EventLoops:         n.EventLoops,
+		MaxRequestBytes:    n.MaxRequestBytes,
+		MaxConnections:     n.MaxConnections,
+		MaxInflightBytes:   n.MaxInflightBytesPerConnection,
+		IdleTimeout:        time.Duration(n.IdleTimeoutMs) * time.Millisecond,
+		CopyRegionBytesMax: n.CopyRegionBytesMax,
+		Logger:             logger,
+	}
+}
+
+// WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:
+// it writes addr ("host:port") and a newline to path atomically, through a
+// temporary file in the same directory renamed over path, so a reader never
+// sees a partial address.
+func WriteReadyFile(path, addr string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
+	if err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	_, err = tmp.WriteString(addr + "\n")
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("ready file %s: %w", path, err)
+	}
+	return nil
+}

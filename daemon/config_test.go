@@ -1,0 +1,290 @@
+package daemon
+
+import (
+	"bufio"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("embedded defaults invalid: %v", err)
+	}
+	if c.Broker.NodeID != 1 || c.Broker.Listen != "127.0.0.1:9092" || c.Broker.DataDir != "./data" {
+		t.Errorf("broker defaults = %+v", c.Broker)
+	}
+	if c.Log.FlushMessages != math.MaxInt64 || c.Log.SegmentBytes != 1<<30 || !c.Log.CompressionValidation {
+		t.Errorf("log defaults = %+v", c.Log)
+	}
+	if c.Fetch.FetchSessionsMax != 1000 || c.Network.MaxRequestBytes != 104857600 {
+		t.Errorf("fetch/network defaults = %+v %+v", c.Fetch, c.Network)
+	}
+}
+
+func TestRootConfigMatchesEmbedded(t *testing.T) {
+	root, err := os.ReadFile("../config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(root) != defaultTOML {
+		t.Fatal("config.toml differs from daemon/default.toml: copy daemon/default.toml to config.toml")
+	}
+}
+
+// TestEveryKeyDocumented checks that default.toml sets every key, that a
+// comment precedes each, and that the comment states the range the tags enforce.
+func TestEveryKeyDocumented(t *testing.T) {
+	var c Config
+	md, err := toml.Decode(defaultTOML, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comments := keyComments(t, defaultTOML)
+	for _, f := range c.fields() {
+		if !md.IsDefined(strings.Split(f.key, ".")...) {
+			t.Errorf("%s: not set in default.toml", f.key)
+			continue
+		}
+		doc := comments[f.key]
+		if doc == "" {
+			t.Errorf("%s: no comment above it in default.toml", f.key)
+		}
+		if lo, ok := f.sf.Tag.Lookup("min"); ok && !strings.Contains(doc, "Range "+lo+" to") {
+			t.Errorf("%s: comment does not say %q", f.key, "Range "+lo+" to")
+		}
+	}
+}
+
+// keyComments maps "section.key" to the comment lines right above it.
+func keyComments(t *testing.T, text string) map[string]string {
+	out := map[string]string{}
+	var section, comment string
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "#"):
+			comment += line + "\n"
+		case strings.HasPrefix(line, "["):
+			section, comment = strings.Trim(line, "[]"), ""
+		case strings.Contains(line, "="):
+			key, _, _ := strings.Cut(line, "=")
+			out[section+"."+strings.TrimSpace(key)] = strings.Join(strings.Fields(comment), " ")
+			comment = ""
+		default:
+			comment = ""
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadConfigFileOverDefaults(t *testing.T) {
+	path := writeFile(t, "[log]\nsegment_bytes = 1_048_576\n[topics]\nauto_create = false\n")
+	c := DefaultConfig()
+	if err := c.LoadConfigFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if c.Log.SegmentBytes != 1<<20 || c.Topics.AutoCreate {
+		t.Errorf("file not applied: %+v %+v", c.Log, c.Topics)
+	}
+	if c.Log.RetentionMs != 604800000 || c.Broker.Listen != "127.0.0.1:9092" {
+		t.Errorf("defaults lost: %+v", c)
+	}
+}
+
+func TestLoadConfigFileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown key", "[log]\nsegmnt_bytes = 5\n", `config: unknown key "log.segmnt_bytes" in `},
+		{"unknown section", "[logs]\nsegment_bytes = 5\n", `unknown key "logs.segment_bytes"`},
+		{"wrong type", "[log]\nsegment_bytes = \"big\"\n", "log.segment_bytes"},
+		{"overflow", "[topics]\ndefault_replication_factor = 40000\n", "default_replication_factor"},
+		{"syntax", "[log\n", "config: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, tc.text)
+			c := DefaultConfig()
+			err := c.LoadConfigFile(path)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("err = %v, want it to contain %q and %s", err, tc.want, path)
+			}
+		})
+	}
+	c := DefaultConfig()
+	if err := c.LoadConfigFile(filepath.Join(t.TempDir(), "missing.toml")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+// TestValidateRanges moves every integer key one step outside its range and
+// expects Validate to name the key, the value and the range.
+func TestValidateRanges(t *testing.T) {
+	for _, f := range (&Config{}).fields() {
+		lo, hasLo := f.sf.Tag.Lookup("min")
+		hi, _ := f.sf.Tag.Lookup("max")
+		if !hasLo {
+			continue
+		}
+		for _, bound := range []string{lo, hi} {
+			n, _ := strconv.ParseInt(bound, 10, 64)
+			step := int64(1)
+			if bound == lo {
+				step = -1
+			}
+			v := n + step
+			if (step > 0 && v < n) || (step < 0 && v > n) || reflect.Zero(f.sf.Type).OverflowInt(v) {
+				continue // the type cannot hold a value past this bound
+			}
+			c := DefaultConfig()
+			if err := c.Set(f.key, strconv.FormatInt(v, 10)); err != nil {
+				t.Fatal(err)
+			}
+			want := "config: " + f.key + " = " + strconv.FormatInt(v, 10) + ": must be from " + lo + " to " + hi
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s = %d: err = %v, want %q", f.key, v, err, want)
+			}
+		}
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string // "" means valid
+	}{
+		{"log level", map[string]string{"broker.log_level": "verbose"}, `broker.log_level = "verbose": must be one of debug, info, warn, error`},
+		{"timestamp type", map[string]string{"log.message_timestamp_type": "LogAppendTime"}, ""},
+		{"cleanup compact", map[string]string{"log.cleanup_policy": "compact"}, `log.cleanup_policy = "compact": must be one of delete`},
+		{"listen no port", map[string]string{"broker.listen": "localhost"}, `broker.listen = "localhost": want host:port`},
+		{"listen bad port", map[string]string{"broker.listen": "localhost:99999"}, `port "99999"`},
+		{"wildcard needs advertised", map[string]string{"broker.listen": "0.0.0.0:9092"}, "broker.advertised_host = \"\": must be set"},
+		{"wildcard with advertised", map[string]string{"broker.listen": ":9092", "broker.advertised_host": "kafka.example"}, ""},
+		{"admin empty disables", map[string]string{"broker.admin_listen": ""}, ""},
+		{"admin bad", map[string]string{"broker.admin_listen": "nope"}, "broker.admin_listen"},
+		{"empty data dir", map[string]string{"broker.data_dir": ""}, "broker.data_dir"},
+		{"partitions over max", map[string]string{"topics.default_partitions": "11", "topics.partitions_max": "10"}, "topics.default_partitions = 11: must be <= topics.partitions_max (10)"},
+		{"batch over request", map[string]string{"log.max_message_bytes": "2048", "network.max_request_bytes": "2048"}, "log.max_message_bytes = 2048: must be < network.max_request_bytes (2048)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			for k, v := range tc.set {
+				if err := c.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := DefaultConfig()
+	c.Log.SegmentBytes = 1
+	c.Fetch.MaxWaitMsMax = -5
+	err := c.Validate()
+	if err == nil || strings.Count(err.Error(), "\n") != 1 {
+		t.Fatalf("want two problems on two lines, got %v", err)
+	}
+}
+
+func TestSet(t *testing.T) {
+	c := DefaultConfig()
+	for k, v := range map[string]string{
+		"broker.node_id":          "7",
+		"log.sync_every_append":   "true",
+		"broker.advertised_host":  "my host",
+		"network.max_connections": "1_000",
+	} {
+		if err := c.Set(k, v); err != nil {
+			t.Fatalf("Set(%s, %s): %v", k, v, err)
+		}
+	}
+	if c.Broker.NodeID != 7 || !c.Log.SyncEveryAppend || c.Broker.AdvertisedHost != "my host" || c.Network.MaxConnections != 1000 {
+		t.Errorf("Set not applied: %+v %+v", c.Broker, c.Network)
+	}
+	for _, tc := range []struct{ key, value, want string }{
+		{"broker.nodeid", "1", `unknown key "broker.nodeid"`},
+		{"broker", "1", `unknown key "broker"`},
+		{"broker.node_id", "one", `broker.node_id: want an integer of 32 bits, got "one"`},
+		{"topics.default_replication_factor", "40000", "want an integer of 16 bits"},
+		{"topics.auto_create", "yes", "want true or false"},
+	} {
+		if err := c.Set(tc.key, tc.value); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Set(%s, %s) = %v, want %q", tc.key, tc.value, err, tc.want)
+		}
+	}
+}
+
+func TestDerivedSettings(t *testing.T) {
+	c := DefaultConfig()
+	if got := c.AdvertisedHost(); got != "127.0.0.1" {
+		t.Errorf("AdvertisedHost = %q", got)
+	}
+	c.Broker.AdvertisedHost = "kafka.example"
+	if got := c.AdvertisedHost(); got != "kafka.example" {
+		t.Errorf("AdvertisedHost = %q", got)
+	}
+	c.Broker.LogLevel = "warn"
+	if c.LogLevel().String() != "WARN" {
+		t.Errorf("LogLevel = %v", c.LogLevel())
+	}
+	if c.ShutdownTimeout().Milliseconds() != c.Broker.ShutdownTimeoutMs {
+		t.Errorf("ShutdownTimeout = %v", c.ShutdownTimeout())
+	}
+	c.Log.MessageTimestampType = "LogAppendTime"
+	s := c.Segment()
+	if s.SegmentBytes != c.Log.SegmentBytes || s.IndexBytesMax != c.Log.SegmentIndexBytes || s.BatchBytesMax != c.Log.MaxMessageBytes || !s.LogAppendTime || s.RetentionBytes != -1 {
+		t.Errorf("Segment() = %+v", s)
+	}
+	n := c.Netio(nil)
+	if n.Addr != c.Broker.Listen || n.MaxInflightBytes != c.Network.MaxInflightBytesPerConnection || n.IdleTimeout.Milliseconds() != c.Network.IdleTimeoutMs {
+		t.Errorf("Netio() = %+v", n)
+	}
+}
+
+func TestWriteReadyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ready")
+	for _, addr := range []string{"127.0.0.1:40001", "127.0.0.1:40002"} {
+		if err := WriteReadyFile(path, addr); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != addr+"\n" {
+			t.Fatalf("ready file = %q, %v; want %q", got, err, addr+"\n")
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+	if err := WriteReadyFile(filepath.Join(dir, "no", "such", "dir"), "x:1"); err == nil {
+		t.Error("write into a missing directory succeeded")
+	}
+}

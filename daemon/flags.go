@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ExitUsage is the exit code for a bad command line or configuration: the
+// same mistake would fail again, so a supervisor should not restart on it.
+const ExitUsage = 2
+
+// shorthands are the named flags; each sets one key, like --set.
+var shorthands = []struct{ flag, key, usage string }{
+	{"listen", "broker.listen", "Kafka listener address, `host:port` (port 0 picks one)"},
+	{"data-dir", "broker.data_dir", "`directory` of the partition logs"},
+	{"node-id", "broker.node_id", "this broker's `id`"},
+	{"admin-listen", "broker.admin_listen", "admin HTTP address, `host:port` (empty disables)"},
+	{"log-level", "broker.log_level", "`level`: debug, info, warn or error"},
+	{"ready-file", "broker.ready_file", "once serving, write the bound listener address to this `file`"},
+}
+
+// override is one key set on the command line, in command-line order.
+type override struct {
+	flag, key, value string
+}
+
+// ParseArgs builds the configuration from the command line (without the
+// program name): the embedded defaults, then the --config file, then the
+// --set and named flags in command-line order (the last mention of a key
+// wins), then Validate.
+//
+// ParseArgs writes any problem, or the usage for --help, to stderr itself.
+// It returns flag.ErrHelp after --help (exit 0); any other error means a bad
+// command line or configuration (exit ExitUsage).
+func ParseArgs(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("riffle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(fs) }
+	configPath := fs.String("config", "", "read this TOML `file` over the embedded defaults")
+	var overrides []override
+	fs.Func("set", "set one key: `section.key=value` (repeatable)", func(s string) error {
+		key, value, ok := strings.Cut(s, "=")
+		if !ok {
+			return errors.New("want section.key=value")
+		}
+		overrides = append(overrides, override{"--set", key, value})
+		return nil
+	})
+	for _, sh := range shorthands {
+		fs.Func(sh.flag, sh.usage+" (--set "+sh.key+")", func(value string) error {
+			overrides = append(overrides, override{"--" + sh.flag, sh.key, value})
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err // fs has printed the problem and the usage
+	}
+	cfg, err := buildConfig(*configPath, overrides, fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "riffle: %v\nRun 'riffle --help' for usage.\n", strings.ReplaceAll(err.Error(), "\n", "\nriffle: "))
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func buildConfig(configPath string, overrides []override, positional []string) (Config, error) {
+	if len(positional) > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (riffle takes only flags)", positional[0])
+	}
+	cfg := DefaultConfig()
+	if configPath != "" {
+		if err := cfg.LoadConfigFile(configPath); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, o := range overrides {
+		if err := cfg.Set(o.key, o.value); err != nil {
+			if o.flag == "--set" {
+				return Config{}, fmt.Errorf("config: --set %s=%s: %w", o.key, o.value, err)
+			}
+			return Config{}, fmt.Errorf("config: %s %s: %w", o.flag, o.value, err)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func usage(fs *flag.FlagSet) {
+	fmt.Fprint(fs.Output(), `Usage: riffle [flags]
+
+Riffle is a Kafka-compatible broker. With no flags it serves on
+127.0.0.1:9092 and keeps its data in ./data (the embedded defaults; the
+repository's config.toml documents every key).
+
+Flags:
+`)
+	fs.PrintDefaults()
+}
