@@ -1,0 +1,289 @@
+package brokertest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Timeouts for a broker to come up and to shut down. Generous: CI's two
+// cores may be busy with other test binaries.
+const (
+	ReadyTimeout = 60 * time.Second
+	StopTimeout  = 60 * time.Second
+)
+
+// stderrTailBytes is how much of the broker's output a failing test logs.
+const stderrTailBytes = 64 << 10
+
+var build struct {
+	once sync.Once
+	dir  string // set by Run
+	bin  string
+	err  error
+}
+
+// Run is for TestMain: it runs the tests and then removes the binary Binary
+// built. Use it as `func TestMain(m *testing.M) { os.Exit(brokertest.Run(m)) }`.
+func Run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "brokertest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brokertest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	build.dir = dir
+	return m.Run()
+}
+
+// Binary returns the path of the riffle binary: $RIFFLE_BIN if set, else one
+// built with `go build` on first use in this test process (which needs Run
+// in TestMain, so the binary is removed afterwards).
+func Binary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("RIFFLE_BIN"); bin != "" {
+		return bin
+	}
+	if build.dir == "" {
+		t.Fatal("brokertest: call brokertest.Run(m) from TestMain, or set RIFFLE_BIN")
+	}
+	build.once.Do(func() {
+		bin := filepath.Join(build.dir, "riffle")
+		out, err := exec.Command("go", "build", "-o", bin, "github.com/riffle/riffle/daemon/cmd/riffle").CombinedOutput()
+		if err != nil {
+			build.err = fmt.Errorf("go build riffle: %w\n%s", err, out)
+			return
+		}
+		build.bin = bin
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.bin
+}
+
+// Broker is one riffle process under test with its own data directory.
+// Its methods are for the test's goroutine.
+type Broker struct {
+	t       testing.TB
+	bin     string
+	args    []string // the caller's extra flags
+	dataDir string
+	runDir  string // holds the ready file and the output log
+	addr    string // bound Kafka listener, from the ready file
+	proc    *process
+}
+
+// Start runs a broker with a fresh data directory (t.TempDir()), listening
+// on 127.0.0.1 at a port it picks, and waits until it serves. extraArgs are
+// added to the command line, e.g. "--set", "log.segment_bytes=4096"; being
+// last they override the harness's own flags. The broker is stopped when
+// the test ends; if the test failed, the tail of its output is logged.
+func Start(t testing.TB, extraArgs ...string) *Broker {
+	t.Helper()
+	b := &Broker{t: t, bin: Binary(t), args: extraArgs, dataDir: t.TempDir(), runDir: t.TempDir()}
+	t.Cleanup(b.cleanup)
+	b.launch("127.0.0.1:0")
+	return b
+}
+
+// Addr is the broker's Kafka listener, "127.0.0.1:port".
+func (b *Broker) Addr() string { return b.addr }
+
+// DataDir is the broker's data directory; it outlives restarts.
+func (b *Broker) DataDir() string { return b.dataDir }
+
+// Output is everything the broker wrote to stdout and stderr so far, across restarts.
+func (b *Broker) Output() string {
+	out, err := os.ReadFile(b.logPath())
+	if err != nil {
+		b.t.Fatalf("brokertest: %v", err)
+	}
+	return string(out)
+}
+
+// Stop sends SIGTERM and waits for the broker to exit; the test fails if it
+// does not exit 0 within StopTimeout (it is then killed).
+func (b *Broker) Stop() {
+	b.t.Helper()
+	if b.proc == nil {
+		return
+	}
+	p := b.proc
+	b.proc = nil
+	if err := p.stop(StopTimeout); err != nil {
+		b.t.Errorf("brokertest: stop: %v\n%s", err, b.tail())
+	}
+}
+
+// Kill sends SIGKILL, as a crash or power loss of the process would, and
+// waits for the broker to be gone.
+func (b *Broker) Kill() {
+	b.t.Helper()
+	if b.proc == nil {
+		return
+	}
+	b.proc.kill()
+	b.proc = nil
+}
+
+// Restart stops the broker (if it runs) and starts it again on the same
+// data directory and the same port, so clients reconnect to Addr.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	b.Stop()
+	b.launch(b.addr)
+}
+
+// RestartOnNewPort is Restart with a freshly picked port; Addr changes.
+func (b *Broker) RestartOnNewPort() {
+	b.t.Helper()
+	b.Stop()
+	b.launch("127.0.0.1:0")
+}
+
+func (b *Broker) readyPath() string { return filepath.Join(b.runDir, "ready") }
+func (b *Broker) logPath() string   { return filepath.Join(b.runDir, "output.log") }
+
+// launch starts the process listening on listen and waits for its ready file.
+func (b *Broker) launch(listen string) {
+	b.t.Helper()
+	if err := os.Remove(b.readyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		b.t.Fatalf("brokertest: %v", err)
+	}
+	args := append([]string{
+		"--data-dir", b.dataDir,
+		"--listen", listen,
+		"--admin-listen", "127.0.0.1:0",
+		"--ready-file", b.readyPath(),
+	}, b.args...)
+	p, err := startProcess(b.bin, args, b.logPath())
+	if err != nil {
+		b.t.Fatalf("brokertest: %v", err)
+	}
+	b.proc = p
+	addr, err := waitReady(b.readyPath(), p, ReadyTimeout)
+	if err != nil {
+		b.t.Fatalf("brokertest: %v\n%s", err, b.tail())
+	}
+	b.addr = addr
+}
+
+// cleanup stops a broker still running and shows its output if the test failed.
+func (b *Broker) cleanup() {
+	b.Stop()
+	if b.t.Failed() {
+		b.t.Logf("brokertest: broker %s output (last %d KiB):\n%s", b.addr, stderrTailBytes>>10, b.tail())
+	}
+}
+
+// tail is the end of the broker's output, for failure messages.
+func (b *Broker) tail() string {
+	out, err := os.ReadFile(b.logPath())
+	if err != nil {
+		return fmt.Sprintf("(no output: %v)", err)
+	}
+	if len(out) > stderrTailBytes {
+		out = out[len(out)-stderrTailBytes:]
+	}
+	return string(out)
+}
+
+// process is a running broker and the result of waiting for it.
+type process struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed once waitErr is set
+	waitErr error
+}
+
+// startProcess runs bin with args, appending its stdout and stderr to logPath.
+func startProcess(bin string, args []string, logPath string) (*process, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own copy
+	fmt.Fprintf(logFile, "=== brokertest: %s %s\n", bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the test process dies, the broker must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits; after timeout it kills the process.
+func (p *process) stop(timeout time.Duration) error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("SIGTERM: %w", err)
+	}
+	select {
+	case <-p.exited:
+		if p.waitErr != nil {
+			return fmt.Errorf("broker exited after SIGTERM: %w", p.waitErr)
+		}
+		return nil
+	case <-time.After(timeout):
+		p.kill()
+		return fmt.Errorf("broker still running %v after SIGTERM; killed", timeout)
+	}
+}
+
+func (p *process) kill() {
+	_ = p.cmd.Process.Kill() // fails only if it has exited already
+	<-p.exited
+}
+
+// waitReady polls the ready file until it holds an address, the process
+// exits, or timeout passes.
+func waitReady(path string, p *process, timeout time.Duration) (string, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			return ParseReadyFile(data)
+		case !errors.Is(err, os.ErrNotExist):
+			return "", err
+		}
+		select {
+		case <-p.exited:
+			return "", fmt.Errorf("broker exited before it was ready: %v", p.waitErr)
+		case <-deadline.C:
+			return "", fmt.Errorf("broker not ready after %v (no %s)", timeout, path)
+		case <-poll.C:
+		}
+	}
+}
+
+// ParseReadyFile reads the ready file's contract: the Kafka listener's bound
+// address, "host:port", as the first line. Later lines are reserved for
+// other listeners and ignored.
+func ParseReadyFile(data []byte) (string, error) {
+	first, _, found := strings.Cut(string(data), "\n")
+	if !found {
+		return "", fmt.Errorf("ready file %q: want a newline-terminated host:port", data)
+	}
+	if _, port, err := net.SplitHostPort(first); err != nil || port == "" || port == "0" {
+		return "", fmt.Errorf("ready file: %q is not a bound host:port", first)
+	}
+	return first, nil
+}
