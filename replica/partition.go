@@ -1,0 +1,213 @@
+package replica
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riffle/riffle/segment"
+)
+
+// Options configure a partition replica.
+type Options struct {
+	Topic             string
+	Partition         int32
+	NodeID            int32
+	LeaderEpoch       int32            // epoch this node leads in (single node: from metadata)
+	MinInsyncReplicas int              // [min.insync.replicas] 1 when 0
+	Now               func() time.Time // time.Now when nil
+	Logger            *slog.Logger     // slog.Default() when nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.MinInsyncReplicas == 0 {
+		o.MinInsyncReplicas = 1
+	}
+	if o.MinInsyncReplicas < 0 || o.LeaderEpoch < 0 {
+		return o, fmt.Errorf("%w: min.insync.replicas %d, leader epoch %d",
+			ErrInvalidOptions, o.MinInsyncReplicas, o.LeaderEpoch)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+// Partition is one partition's replication state on this broker: leader
+// epoch, ISR, HW, LEO, idempotent-producer state. Safe for concurrent use.
+//
+// This is the single-node version: the ISR is this node alone, so HW follows
+// LEO on every append.
+type Partition struct {
+	log    *segment.Log
+	opts   Options
+	logger *slog.Logger
+
+	// mu is the append lock: a producer's sequence check, the append and the
+	// state update happen under it as one step.
+	mu                 sync.Mutex
+	producers          *producerStates
+	hw                 hwState
+	bytesSinceSnapshot int64
+	closed             bool
+
+	// highWatermark publishes hw.hw so that readers never wait for an append.
+	highWatermark atomic.Int64
+	isClosed      atomic.Bool
+
+	// snapshotMu serialises snapshot file writes, which run outside mu.
+	snapshotMu sync.Mutex
+
+	watchMu     sync.Mutex
+	watchers    map[uint64]chan<- struct{}
+	nextWatchID uint64
+}
+
+// Open wraps an open log: loads the newest producer-state snapshot and replays
+// the log after it, and records the leader epoch start at LEO. The caller
+// keeps owning the log and closes it after Close.
+func Open(log *segment.Log, opts Options) (*Partition, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Partition{
+		log:      log,
+		opts:     opts,
+		logger:   opts.Logger.With("topic", opts.Topic, "partition", opts.Partition),
+		watchers: make(map[uint64]chan<- struct{}),
+	}
+	leo := log.LogEndOffset()
+	if opts.LeaderEpoch > log.LatestEpoch() {
+		if err := log.AssignEpochStart(opts.LeaderEpoch, leo); err != nil {
+			return nil, p.wrap(err)
+		}
+	}
+	if p.producers, err = p.loadProducers(leo); err != nil {
+		return nil, p.wrap(err)
+	}
+	p.hw = newHWState([]int32{opts.NodeID}, opts.MinInsyncReplicas, log.LogStartOffset())
+	p.hw.updateLEO(opts.NodeID, leo)
+	p.highWatermark.Store(p.hw.hw)
+	return p, nil
+}
+
+// loadProducers rebuilds the producer state at leo: the newest readable
+// snapshot at or below leo, then the batches after it. Snapshots above leo
+// (left by a truncation) and corrupt ones are removed; without a snapshot the
+// whole log is replayed.
+func (p *Partition) loadProducers(leo int64) (*producerStates, error) {
+	dir := p.log.Dir()
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		return nil, err
+	}
+	from, states := p.log.LogStartOffset(), newProducerStates()
+	for _, off := range offsets {
+		var s *producerStates
+		if off <= leo {
+			if s, err = readSnapshot(dir, off); err == nil {
+				from, states = off, s
+				break
+			}
+			p.logger.Warn("ignoring producer-state snapshot", "offset", off, "err", err)
+		}
+		if err := removeSnapshot(dir, off); err != nil {
+			return nil, err
+		}
+	}
+	err = p.log.ScanBatches(from, func(h segment.BatchHeader) error {
+		if h.BaseOffset >= from && h.ProducerID >= 0 && h.Attributes&segment.AttrControl == 0 {
+			states.record(producerBatchOf(h))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay producer state from offset %d: %w", from, err)
+	}
+	states.evictBelow(p.log.LogStartOffset())
+	p.logger.Debug("producer state loaded", "from", from, "to", leo, "producers", len(states.byID))
+	return states, nil
+}
+
+// wrap adds the partition to an error.
+func (p *Partition) wrap(err error) error {
+	return fmt.Errorf("partition %s-%d: %w", p.opts.Topic, p.opts.Partition, err)
+}
+
+// checkLeaderEpoch checks a request's current leader epoch (KIP-320); -1
+// skips the check.
+func (p *Partition) checkLeaderEpoch(current int32) error {
+	switch ours := p.opts.LeaderEpoch; {
+	case current == -1 || current == ours:
+		return nil
+	case current < ours:
+		return p.wrap(fmt.Errorf("%w: request epoch %d, leader epoch %d", ErrFencedLeaderEpoch, current, ours))
+	default:
+		return p.wrap(fmt.Errorf("%w: request epoch %d, leader epoch %d", ErrUnknownLeaderEpoch, current, ours))
+	}
+}
+
+// Log is the partition's log, for ListOffsets (OffsetForTimestamp,
+// MaxTimestamp) and OffsetForLeaderEpoch (EndOffsetForEpoch).
+func (p *Partition) Log() *segment.Log { return p.log }
+
+// HighWatermark is the offset below which records are committed.
+func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
+
+// LastStableOffset equals HW: there are no transactions.
+func (p *Partition) LastStableOffset() int64 { return p.highWatermark.Load() }
+
+// LeaderEpoch is the epoch this node leads in.
+func (p *Partition) LeaderEpoch() int32 { return p.opts.LeaderEpoch }
+
+// SnapshotProducers writes a producer-state snapshot at LEO. It returns once
+// the snapshot is durable.
+func (p *Partition) SnapshotProducers() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return p.wrap(ErrClosed)
+	}
+	offset, data := p.encodeSnapshotLocked()
+	p.mu.Unlock()
+	return p.writeSnapshot(offset, data)
+}
+
+// Close snapshots producer state and refuses further appends and reads; the
+// log is closed by its owner. Closing twice is a no-op.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.isClosed.Store(true)
+	offset, data := p.encodeSnapshotLocked()
+	p.mu.Unlock()
+	return p.writeSnapshot(offset, data)
+}
+
+// encodeSnapshotLocked captures the producer state at LEO; mu must be held
+// so that no append moves LEO past the state.
+func (p *Partition) encodeSnapshotLocked() (int64, []byte) {
+	p.producers.evictBelow(p.log.LogStartOffset())
+	p.bytesSinceSnapshot = 0
+	offset := p.log.LogEndOffset()
+	return offset, encodeSnapshot(offset, p.producers)
+}
+
+func (p *Partition) writeSnapshot(offset int64, data []byte) error {
+	p.snapshotMu.Lock()
+	defer p.snapshotMu.Unlock()
+	if err := writeSnapshot(p.log.Dir(), offset, data); err != nil {
+		return p.wrap(err)
+	}
+	return nil
+}

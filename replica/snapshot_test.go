@@ -1,0 +1,128 @@
+package replica
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+)
+
+// sampleStates has two producers, one with a full batch history.
+func sampleStates() *producerStates {
+	s := sixBatches()
+	other := pbatch(9, 100, 3, 12)
+	other.producerID = 1 << 40
+	s.record(other)
+	return s
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	for _, s := range []*producerStates{newProducerStates(), sampleStates()} {
+		b := encodeSnapshot(15, s)
+		off, got, err := decodeSnapshot(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off != 15 || !reflect.DeepEqual(got, s) {
+			t.Fatalf("decoded offset %d state %+v, want 15 %+v", off, got, s)
+		}
+	}
+}
+
+func TestSnapshotCorruptionDetected(t *testing.T) {
+	b := encodeSnapshot(15, sampleStates())
+	for i := range b {
+		for _, bit := range []byte{0x01, 0x80} {
+			c := slices.Clone(b)
+			c[i] ^= bit
+			if _, _, err := decodeSnapshot(c); !errors.Is(err, errCorruptSnapshot) {
+				t.Fatalf("flip %#x at byte %d: err = %v, want corrupt", bit, i, err)
+			}
+		}
+	}
+	for n := range len(b) {
+		if _, _, err := decodeSnapshot(b[:n]); !errors.Is(err, errCorruptSnapshot) {
+			t.Fatalf("truncated to %d bytes: err = %v, want corrupt", n, err)
+		}
+	}
+}
+
+// reseal recomputes the CRC, so that the checks behind it can be reached.
+func reseal(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[2:], crc32.Checksum(b[snapshotCRCStart:], castagnoli))
+	return b
+}
+
+func TestSnapshotRejectsInconsistentContent(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(b []byte) []byte
+	}{
+		{"version", func(b []byte) []byte { b[1] = 2; return reseal(b) }},
+		{"count beyond bytes", func(b []byte) []byte { binary.BigEndian.PutUint32(b[14:], 1000); return reseal(b) }},
+		{"batch at snapshot offset", func(b []byte) []byte { binary.BigEndian.PutUint64(b[6:], 11); return reseal(b) }},
+		{"trailing bytes", func(b []byte) []byte { return reseal(append(b, 0)) }},
+		{"too many batches", func(b []byte) []byte { b[snapshotHeaderSize+10] = 6; return reseal(b) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.mutate(encodeSnapshot(15, sampleStates()))
+			if _, _, err := decodeSnapshot(b); !errors.Is(err, errCorruptSnapshot) {
+				t.Fatalf("err = %v, want corrupt", err)
+			}
+		})
+	}
+}
+
+func TestSnapshotFiles(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "00000000000000000007.snapshot.tmp")
+	if err := os.WriteFile(stale, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []int64{3, 12, 5, 40} {
+		if err := writeSnapshot(dir, off, encodeSnapshot(off, newProducerStates())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int64{40, 12, 5}; !slices.Equal(offsets, want) {
+		t.Fatalf("snapshots = %v, want %v (newest %d kept)", offsets, want, snapshotsKept)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00000000000000000040.snapshot")); err != nil {
+		t.Fatalf("Kafka's file name: %v", err)
+	}
+	if _, err := readSnapshot(dir, 12); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(snapshotPath(dir, 12), snapshotPath(dir, 13)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readSnapshot(dir, 13); !errors.Is(err, errCorruptSnapshot) {
+		t.Fatalf("offset not matching the name: err = %v, want corrupt", err)
+	}
+}
+
+func FuzzDecodeSnapshot(f *testing.F) {
+	f.Add(encodeSnapshot(15, sampleStates()))
+	f.Add(encodeSnapshot(0, newProducerStates()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		off, s, err := decodeSnapshot(b)
+		if err != nil {
+			return
+		}
+		if again := encodeSnapshot(off, s); !slices.Equal(again, b) {
+			t.Fatalf("accepted snapshot does not re-encode to itself")
+		}
+	})
+}
