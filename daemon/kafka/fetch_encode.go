@@ -1,0 +1,173 @@
+package kafka
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+
+	"github.com/riffle/riffle/netio"
+)
+
+// fetchResponse is a Fetch response body (v4-12) as riffle fills it. The
+// hand encoder exists so that each partition's records can be a file region
+// sent by sendfile; kmsg would need every record byte in memory.
+type fetchResponse struct {
+	version   int16
+	errorCode int16 // v7+
+	sessionID int32 // v7+
+	topics    []fetchTopic
+}
+
+type fetchTopic struct {
+	name       string
+	partitions []fetchPartition
+}
+
+// fetchPartition is one partition's answer. Throttle time is always 0 and
+// no tagged fields (DivergingEpoch, CurrentLeader, SnapshotID) are sent:
+// they only matter to followers and to v13+ clients.
+type fetchPartition struct {
+	partition        int32
+	errorCode        int16
+	highWatermark    int64
+	lastStable       int64        // v4+
+	logStartOffset   int64        // v5+
+	aborted          []abortedTxn // v4+; nil is encoded null, empty as an empty array
+	preferredReplica int32        // v11+
+	// records is the partition's record batches: inline bytes or a file
+	// region. A zero piece is an empty record set, encoded with length 0:
+	// never null, which librdkafka rejects.
+	records netio.Piece
+}
+
+type abortedTxn struct {
+	producerID  int64
+	firstOffset int64
+}
+
+// pieceEncoder appends inline bytes and cuts them into pieces around the
+// record pieces.
+type pieceEncoder struct {
+	flexible bool
+	buf      []byte
+	pieces   []netio.Piece
+}
+
+// pieces encodes r byte for byte as kmsg.FetchResponse.AppendTo does, the
+// record sets as their own pieces. Each record piece keeps its Release.
+func (r *fetchResponse) pieces() []netio.Piece {
+	n := 0
+	for _, t := range r.topics {
+		n += len(t.partitions)
+	}
+	// Per partition: about 64 inline bytes and a record piece.
+	e := &pieceEncoder{
+		flexible: r.version >= 12,
+		buf:      make([]byte, 0, 64+n*64),
+		pieces:   make([]netio.Piece, 0, 2*n+1),
+	}
+	e.buf = kbin.AppendInt32(e.buf, 0) // throttle
+	if r.version >= 7 {
+		e.buf = kbin.AppendInt16(e.buf, r.errorCode)
+		e.buf = kbin.AppendInt32(e.buf, r.sessionID)
+	}
+	e.arrayLen(len(r.topics), false)
+	for i := range r.topics {
+		t := &r.topics[i]
+		e.string(t.name)
+		e.arrayLen(len(t.partitions), false)
+		for j := range t.partitions {
+			e.partition(r.version, &t.partitions[j])
+		}
+		e.tags()
+	}
+	e.tags()
+	return e.flush()
+}
+
+func (e *pieceEncoder) partition(version int16, p *fetchPartition) {
+	e.buf = kbin.AppendInt32(e.buf, p.partition)
+	e.buf = kbin.AppendInt16(e.buf, p.errorCode)
+	e.buf = kbin.AppendInt64(e.buf, p.highWatermark)
+	e.buf = kbin.AppendInt64(e.buf, p.lastStable)
+	if version >= 5 {
+		e.buf = kbin.AppendInt64(e.buf, p.logStartOffset)
+	}
+	e.arrayLen(len(p.aborted), p.aborted == nil)
+	for _, a := range p.aborted {
+		e.buf = kbin.AppendInt64(e.buf, a.producerID)
+		e.buf = kbin.AppendInt64(e.buf, a.firstOffset)
+		e.tags()
+	}
+	if version >= 11 {
+		e.buf = kbin.AppendInt32(e.buf, p.preferredReplica)
+	}
+	e.records(p.records)
+	e.tags()
+}
+
+// arrayLen writes an array length, compact (n+1, 0 for null) when flexible.
+func (e *pieceEncoder) arrayLen(n int, null bool) {
+	switch {
+	case e.flexible && null:
+		e.buf = kbin.AppendUvarint(e.buf, 0)
+	case e.flexible:
+		e.buf = kbin.AppendUvarint(e.buf, uint32(n)+1)
+	case null:
+		e.buf = kbin.AppendInt32(e.buf, -1)
+	default:
+		e.buf = kbin.AppendInt32(e.buf, int32(n))
+	}
+}
+
+func (e *pieceEncoder) string(s string) {
+	if e.flexible {
+		e.buf = kbin.AppendCompactString(e.buf, s)
+	} else {
+		e.buf = kbin.AppendString(e.buf, s)
+	}
+}
+
+// tags writes an empty tag section (flexible versions only).
+func (e *pieceEncoder) tags() {
+	if e.flexible {
+		e.buf = append(e.buf, 0)
+	}
+}
+
+// records writes the record set's length, then the set as its own piece;
+// an empty set's piece is released at once.
+func (e *pieceEncoder) records(p netio.Piece) {
+	n := p.Len()
+	if n > math.MaxInt32-1 {
+		panic(fmt.Sprintf("kafka: fetch record set of %d bytes", n))
+	}
+	if e.flexible {
+		e.buf = kbin.AppendUvarint(e.buf, uint32(n)+1)
+	} else {
+		e.buf = kbin.AppendInt32(e.buf, int32(n))
+	}
+	if n == 0 {
+		if p.Release != nil {
+			p.Release()
+		}
+		return
+	}
+	e.cut()
+	e.pieces = append(e.pieces, p)
+}
+
+// cut ends the current inline piece. Later appends go past its capped end,
+// so they never overwrite it.
+func (e *pieceEncoder) cut() {
+	if len(e.buf) > 0 {
+		e.pieces = append(e.pieces, netio.Piece{Bytes: e.buf[:len(e.buf):len(e.buf)]})
+		e.buf = e.buf[len(e.buf):]
+	}
+}
+
+func (e *pieceEncoder) flush() []netio.Piece {
+	e.cut()
+	return e.pieces
+}
