@@ -1,0 +1,25 @@
+// Package daemon is the riffle broker process: it reads the configuration,
+// wires storage (segment), metadata (quorum), partitions (replica), the Kafka
+// API (daemon/kafka) and the listener (netio) together, and runs them until
+// its context ends.
+//
+// Configuration comes in layers, each over the one before:
+//
+//	embedded default.toml      (DefaultConfig; config.toml at the repository
+//	                            root is the same file, every key documented)
+//	--config FILE              (Config.LoadConfigFile; unknown keys refused)
+//	--set section.key=value    (Config.Set; named flags such as --listen are
+//	and named flags             shorthands; the last mention of a key wins)
+//
+// and Config.Validate then checks every key against the limits in its struct
+// tags and the rules between keys. ParseArgs does all of that for Main.
+//
+// Exit codes: 0 after --help or a graceful shutdown, ExitUsage (2) for a bad
+// command line or configuration, 1 for a failure while running.
+//
+// Ready file: with broker.ready_file (--ready-file) set, once the listener is
+// bound and recovery is done the broker writes the bound address, "host:port"
+// and a newline, atomically to that path (WriteReadyFile). Tests and scripts
+// wait for it instead of guessing when the broker serves or which port it
+// picked; internal/brokertest is the reader.
+package daemon
