@@ -1,0 +1,218 @@
+package quorum
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Broker is a registered broker's endpoint.
+type Broker struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string
+	// Incarnation is random per registration, set by the controller (it is
+	// ignored in Options.Broker). A multi-node controller tells a broker's
+	// restart from a repeated registration by it.
+	Incarnation [16]byte
+}
+
+// sameEndpoint reports whether b and o advertise the same broker endpoint.
+func (b Broker) sameEndpoint(o Broker) bool {
+	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack
+}
+
+// Partition is a partition's placement and leadership.
+type Partition struct {
+	ID             int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
+}
+
+// Topic is one topic in the image. Configs holds only the topic's overrides
+// (never nil). Partitions[i].ID == i.
+type Topic struct {
+	Name       string
+	ID         [16]byte
+	Partitions []Partition
+	Configs    map[string]string
+	Internal   bool
+}
+
+// Image is an immutable view of the cluster metadata at one log offset.
+// Never modify it or anything it points to; the controller swaps in a new
+// one on every change, sharing unchanged topics with the previous image.
+type Image struct {
+	Offset       int64 // metadata log offset this image reflects; -1 before any record
+	ClusterID    string
+	ControllerID int32
+	Brokers      []Broker // sorted by ID
+	Topics       map[string]*Topic
+	TopicsByID   map[[16]byte]*Topic
+	// ProducerIDsEnd: every producer id below it may have been handed out.
+	ProducerIDsEnd int64
+}
+
+// emptyImage is the image before the first metadata record.
+func emptyImage(controllerID int32) *Image {
+	return &Image{
+		Offset:       -1,
+		ControllerID: controllerID,
+		Topics:       map[string]*Topic{},
+		TopicsByID:   map[[16]byte]*Topic{},
+	}
+}
+
+// Broker returns the registered broker with id, if any.
+func (im *Image) Broker(id int32) (Broker, bool) {
+	i, ok := brokerIndex(im.Brokers, id)
+	if !ok {
+		return Broker{}, false
+	}
+	return im.Brokers[i], true
+}
+
+// brokerIndex finds id in brokers sorted by ID, or where it would go.
+func brokerIndex(brokers []Broker, id int32) (int, bool) {
+	return slices.BinarySearchFunc(brokers, id, func(b Broker, id int32) int { return cmp.Compare(b.ID, id) })
+}
+
+// apply returns the image after recs, the records of one batch whose last
+// offset is offset. im is unchanged; an error leaves no partial image.
+func (im *Image) apply(recs []record, offset int64) (*Image, error) {
+	b := &imageBuilder{
+		next:   new(Image),
+		cloned: map[*Topic]bool{},
+	}
+	*b.next = *im
+	b.next.Offset = offset
+	b.next.Brokers = slices.Clone(im.Brokers)
+	b.next.Topics = maps.Clone(im.Topics)
+	b.next.TopicsByID = maps.Clone(im.TopicsByID)
+	for i, r := range recs {
+		if err := r.apply(b); err != nil {
+			return nil, fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, offset-int64(len(recs)-1-i), r, err)
+		}
+	}
+	return b.next, nil
+}
+
+// imageBuilder builds the next image copy-on-write: maps are copied once
+// per batch, a topic is copied on its first change in the batch.
+type imageBuilder struct {
+	next   *Image
+	cloned map[*Topic]bool // topics already private to next
+}
+
+// topic returns a private copy of the topic with id, for changing.
+func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
+	t, ok := b.next.TopicsByID[id]
+	if !ok {
+		return nil, fmt.Errorf("no topic with id %x", id)
+	}
+	if b.cloned[t] {
+		return t, nil
+	}
+	c := *t
+	c.Partitions = slices.Clone(t.Partitions)
+	c.Configs = maps.Clone(t.Configs)
+	b.cloned[&c] = true
+	b.next.Topics[c.Name] = &c
+	b.next.TopicsByID[c.ID] = &c
+	return &c, nil
+}
+
+func (r clusterIDRecord) apply(b *imageBuilder) error {
+	if b.next.ClusterID != "" {
+		return fmt.Errorf("cluster id %q already set", b.next.ClusterID)
+	}
+	b.next.ClusterID = r.ClusterID
+	return nil
+}
+
+func (r registerBrokerRecord) apply(b *imageBuilder) error {
+	br := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation}
+	i, found := brokerIndex(b.next.Brokers, r.ID)
+	if found {
+		b.next.Brokers[i] = br
+	} else {
+		b.next.Brokers = slices.Insert(b.next.Brokers, i, br)
+	}
+	return nil
+}
+
+func (r topicRecord) apply(b *imageBuilder) error {
+	if _, ok := b.next.Topics[r.Name]; ok {
+		return fmt.Errorf("topic %q exists", r.Name)
+	}
+	if _, ok := b.next.TopicsByID[r.ID]; ok {
+		return fmt.Errorf("topic id %x exists", r.ID)
+	}
+	t := &Topic{Name: r.Name, ID: r.ID, Internal: r.Internal, Configs: map[string]string{}}
+	b.cloned[t] = true
+	b.next.Topics[t.Name] = t
+	b.next.TopicsByID[t.ID] = t
+	return nil
+}
+
+func (r partitionRecord) apply(b *imageBuilder) error {
+	t, err := b.topic(r.TopicID)
+	if err != nil {
+		return err
+	}
+	if int(r.Partition) != len(t.Partitions) {
+		return fmt.Errorf("topic %q: partition %d added after %d partitions", t.Name, r.Partition, len(t.Partitions))
+	}
+	if len(r.Replicas) == 0 || (r.Leader != -1 && !slices.Contains(r.Replicas, r.Leader)) {
+		return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", t.Name, r.Partition, r.Leader, r.Replicas)
+	}
+	t.Partitions = append(t.Partitions, Partition{
+		ID:             r.Partition,
+		Leader:         r.Leader,
+		LeaderEpoch:    r.LeaderEpoch,
+		PartitionEpoch: r.PartitionEpoch,
+		Replicas:       r.Replicas,
+		ISR:            r.ISR,
+	})
+	return nil
+}
+
+func (r removeTopicRecord) apply(b *imageBuilder) error {
+	t, ok := b.next.TopicsByID[r.TopicID]
+	if !ok {
+		return fmt.Errorf("no topic with id %x", r.TopicID)
+	}
+	delete(b.next.Topics, t.Name)
+	delete(b.next.TopicsByID, t.ID)
+	return nil
+}
+
+func (r configRecord) apply(b *imageBuilder) error {
+	cur, ok := b.next.Topics[r.Topic]
+	if !ok {
+		return fmt.Errorf("no topic %q", r.Topic)
+	}
+	t, err := b.topic(cur.ID)
+	if err != nil {
+		return err
+	}
+	if r.Delete {
+		delete(t.Configs, r.Key)
+	} else {
+		t.Configs[r.Key] = r.Value
+	}
+	return nil
+}
+
+func (r producerIDsRecord) apply(b *imageBuilder) error {
+	if r.BlockEnd <= b.next.ProducerIDsEnd {
+		return fmt.Errorf("producer id block end %d does not pass %d", r.BlockEnd, b.next.ProducerIDsEnd)
+	}
+	b.next.ProducerIDsEnd = r.BlockEnd
+	return nil
+}

@@ -1,0 +1,118 @@
+package quorum
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// counterRandom fills each request with one byte value: 1, 2, 3, ...
+// Ids in the scripts are therefore 0101..., 0202..., and so on.
+func counterRandom() func(b []byte) {
+	n := byte(0)
+	return func(b []byte) {
+		n++
+		for i := range b {
+			b[i] = n
+		}
+	}
+}
+
+// machine is the pure state machine the scripts drive: planner, image and
+// the controller's next producer id, without a log.
+type machine struct {
+	p       planner
+	im      *Image
+	pidNext int64
+}
+
+// commit applies recs as the controller does, through an encoded batch.
+func (m *machine) commit(recs []record) string {
+	if len(recs) == 0 {
+		return "no change\n"
+	}
+	var out strings.Builder
+	for _, r := range recs {
+		out.WriteString(formatRecord(r) + "\n")
+	}
+	_, decoded, err := decodeBatch(encodeBatch(recs, 0))
+	if err != nil {
+		return out.String() + errorLine(err)
+	}
+	next, err := m.im.apply(decoded, m.im.Offset+int64(len(recs)))
+	if err != nil {
+		return out.String() + errorLine(err)
+	}
+	m.im = next
+	return out.String()
+}
+
+func (m *machine) run(cmd string, a scriptArgs) string {
+	var recs []record
+	var err error
+	switch cmd {
+	case "startup":
+		recs = m.p.startup(m.im, Broker{ID: int32(a.int("id", 1)), Host: a.str("host", "h1"), Port: int32(a.int("port", 9092)), Rack: a.str("rack", "")})
+	case "create-topic":
+		req := CreateTopic{
+			Name:              a.str("name", ""),
+			Partitions:        int32(a.int("partitions", -1)),
+			ReplicationFactor: int16(a.int("rf", -1)),
+			Configs:           a.kvs("configs"),
+			Internal:          a.flag("internal"),
+		}
+		recs, err = m.p.createTopic(m.im, req, int32(a.int("default-partitions", 1)), int16(a.int("default-rf", 1)))
+	case "delete-topic":
+		recs, err = m.p.deleteTopic(m.im, a.str("name", ""))
+	case "create-partitions":
+		recs, err = m.p.createPartitions(m.im, a.str("name", ""), int32(a.int("count", 0)))
+	case "alter-configs":
+		set := map[string]*string{}
+		for k, v := range a.kvs("set") {
+			set[k] = &v
+		}
+		for k := range a.kvs("delete") {
+			set[k] = nil
+		}
+		recs, err = m.p.alterTopicConfigs(m.im, a.str("name", ""), set)
+	case "allocate-pids":
+		n := a.int("n", 1)
+		var first int64
+		if recs, first, err = allocateProducerIDs(m.im, m.pidNext, n); err == nil {
+			m.pidNext = first + n
+			return m.commit(recs) + "first=" + strconv.FormatInt(first, 10)
+		}
+	case "restart":
+		// What Open does: ids left in the reserved block are skipped.
+		m.pidNext = m.im.ProducerIDsEnd
+		return "pid-next=" + strconv.FormatInt(m.pidNext, 10)
+	case "image":
+		return formatImage(m.im)
+	default:
+		a.t.Fatalf("unknown command %q", cmd)
+	}
+	if err != nil {
+		return errorLine(err)
+	}
+	if a.flag("validate-only") {
+		prev := m.im
+		out := m.commit(recs)
+		m.im = prev
+		return "validate-only, discarded:\n" + out
+	}
+	return m.commit(recs)
+}
+
+func TestPlanScripts(t *testing.T) {
+	runScripts(t, "plan-*.txt", func() func(string, scriptArgs) string {
+		m := &machine{
+			p: planner{
+				topicPartitionsMax: 8,
+				validateConfig:     ValidateTopicConfig,
+				random:             counterRandom(),
+			},
+			im: emptyImage(1),
+		}
+		return m.run
+	})
+}

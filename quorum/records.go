@@ -1,0 +1,159 @@
+package quorum
+
+import (
+	"fmt"
+)
+
+// recordType is the first byte of a metadata record's key; the second is
+// the record's version. See doc.go for the record catalogue.
+type recordType uint8
+
+const (
+	typeClusterID      recordType = 1
+	typeRegisterBroker recordType = 2
+	typeTopic          recordType = 3
+	typePartition      recordType = 4
+	typeRemoveTopic    recordType = 5
+	typeConfig         recordType = 6
+	typeProducerIDs    recordType = 7
+)
+
+// record is one metadata record: a fact appended to the metadata log and
+// applied to the image in log order.
+type record interface {
+	key() [2]byte // type, version
+	encode(e *encoder)
+	apply(b *imageBuilder) error
+}
+
+// Every record type is at version 0. A decoder meeting a version it does not
+// know fails: it was written by a newer Riffle.
+
+type clusterIDRecord struct{ ClusterID string }
+
+type registerBrokerRecord struct {
+	ID          int32
+	Host        string
+	Port        int32
+	Rack        string
+	Incarnation [16]byte
+}
+
+type topicRecord struct {
+	Name     string
+	ID       [16]byte
+	Internal bool
+}
+
+type partitionRecord struct {
+	TopicID        [16]byte
+	Partition      int32
+	Replicas       []int32
+	ISR            []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+type removeTopicRecord struct{ TopicID [16]byte }
+
+// configRecord sets a topic config override, or removes it when Delete.
+type configRecord struct {
+	Topic  string
+	Key    string
+	Value  string
+	Delete bool
+}
+
+// producerIDsRecord reserves every producer id below BlockEnd.
+type producerIDsRecord struct{ BlockEnd int64 }
+
+func (clusterIDRecord) key() [2]byte      { return [2]byte{byte(typeClusterID), 0} }
+func (registerBrokerRecord) key() [2]byte { return [2]byte{byte(typeRegisterBroker), 0} }
+func (topicRecord) key() [2]byte          { return [2]byte{byte(typeTopic), 0} }
+func (partitionRecord) key() [2]byte      { return [2]byte{byte(typePartition), 0} }
+func (removeTopicRecord) key() [2]byte    { return [2]byte{byte(typeRemoveTopic), 0} }
+func (configRecord) key() [2]byte         { return [2]byte{byte(typeConfig), 0} }
+func (producerIDsRecord) key() [2]byte    { return [2]byte{byte(typeProducerIDs), 0} }
+
+func (r clusterIDRecord) encode(e *encoder) { e.string(r.ClusterID) }
+
+func (r registerBrokerRecord) encode(e *encoder) {
+	e.int32(r.ID)
+	e.string(r.Host)
+	e.int32(r.Port)
+	e.string(r.Rack)
+	e.uuid(r.Incarnation)
+}
+
+func (r topicRecord) encode(e *encoder) {
+	e.string(r.Name)
+	e.uuid(r.ID)
+	e.bool(r.Internal)
+}
+
+func (r partitionRecord) encode(e *encoder) {
+	e.uuid(r.TopicID)
+	e.int32(r.Partition)
+	e.int32s(r.Replicas)
+	e.int32s(r.ISR)
+	e.int32(r.Leader)
+	e.int32(r.LeaderEpoch)
+	e.int32(r.PartitionEpoch)
+}
+
+func (r removeTopicRecord) encode(e *encoder) { e.uuid(r.TopicID) }
+
+func (r configRecord) encode(e *encoder) {
+	e.string(r.Topic)
+	e.string(r.Key)
+	e.string(r.Value)
+	e.bool(r.Delete)
+}
+
+func (r producerIDsRecord) encode(e *encoder) { e.int64(r.BlockEnd) }
+
+// encodeRecord returns the record's log key and value.
+func encodeRecord(r record) (key, value []byte) {
+	k := r.key()
+	var e encoder
+	r.encode(&e)
+	return k[:], e.b
+}
+
+// decodeRecord parses a record's log key and value.
+func decodeRecord(key, value []byte) (record, error) {
+	if len(key) != 2 {
+		return nil, fmt.Errorf("%w: record key of %d bytes, want 2", ErrCorruptMetadata, len(key))
+	}
+	typ, version := recordType(key[0]), key[1]
+	if version != 0 {
+		return nil, fmt.Errorf("%w: record type %d version %d is newer than this broker knows",
+			ErrCorruptMetadata, typ, version)
+	}
+	d := decoder{b: value}
+	var r record
+	switch typ {
+	case typeClusterID:
+		r = clusterIDRecord{ClusterID: d.string()}
+	case typeRegisterBroker:
+		r = registerBrokerRecord{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string(), Incarnation: d.uuid()}
+	case typeTopic:
+		r = topicRecord{Name: d.string(), ID: d.uuid(), Internal: d.bool()}
+	case typePartition:
+		r = partitionRecord{TopicID: d.uuid(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
+			Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+	case typeRemoveTopic:
+		r = removeTopicRecord{TopicID: d.uuid()}
+	case typeConfig:
+		r = configRecord{Topic: d.string(), Key: d.string(), Value: d.string(), Delete: d.bool()}
+	case typeProducerIDs:
+		r = producerIDsRecord{BlockEnd: d.int64()}
+	default:
+		return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptMetadata, typ)
+	}
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("%w: record type %d: %v", ErrCorruptMetadata, typ, err)
+	}
+	return r, nil
+}
