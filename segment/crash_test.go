@@ -1,0 +1,379 @@
+package segment
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// The crash workload: batch seq holds 1+seq%5 records whose values name seq
+// and the record, padded to a length that varies with seq, so any batch can
+// be rebuilt from its number and compared byte for byte.
+const (
+	crashTopic = "crash"
+	crashEpoch = 3
+)
+
+func workloadBatch(seq int) []byte {
+	n := 1 + seq%5
+	recs := make([]Record, n)
+	pad := strings.Repeat(string(rune('a'+seq%26)), seq*37%300)
+	for i := range recs {
+		recs[i] = Record{Key: []byte(strconv.Itoa(seq)), Value: fmt.Appendf(nil, "seq=%08d rec=%d %s", seq, i, pad), TimestampDelta: int64(i)}
+	}
+	return EncodeBatch(nil, BatchSpec{BaseTimestamp: 1_700_000_000_000 + int64(seq), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+}
+
+// workloadOffset is the base offset of batch seq.
+func workloadOffset(seq int) int64 {
+	var off int64
+	for i := range seq {
+		off += int64(1 + i%5)
+	}
+	return off
+}
+
+// wantStored is batch seq as the log stores it: offsets and epoch assigned.
+func wantStored(seq int) []byte {
+	b := workloadBatch(seq)
+	SetBaseOffset(b, workloadOffset(seq))
+	SetPartitionLeaderEpoch(b, crashEpoch)
+	return b
+}
+
+func crashConfig(syncEvery bool) Config {
+	c := DefaultConfig()
+	c.SegmentBytes = 64 << 10 // several rolls per test
+	c.IndexBytesMax = 16 << 10
+	c.IndexIntervalBytes = 512
+	c.SyncEveryAppend = syncEvery
+	return c
+}
+
+// readAllBatches reads the log from its start to LEO through Read and
+// returns every batch; each must pass ValidateBatch and follow the last.
+func readAllBatches(t testing.TB, l *Log) [][]byte {
+	t.Helper()
+	var out [][]byte
+	next, leo := l.LogStartOffset(), l.LogEndOffset()
+	for next < leo {
+		r, err := l.Read(next, 1<<20, leo, true)
+		if err != nil {
+			t.Fatalf("read offset %d (LEO %d): %v", next, leo, err)
+		}
+		buf := make([]byte, r.Len)
+		_, err = r.File.ReadAt(buf, r.Pos)
+		r.Release()
+		if err != nil || r.Len == 0 {
+			t.Fatalf("region at offset %d: %d bytes, %v", next, r.Len, err)
+		}
+		for len(buf) > 0 {
+			h, err := ParseBatchHeader(buf)
+			if err == nil && h.Size() <= int64(len(buf)) {
+				h, err = ValidateBatch(buf[:h.Size()], 1<<30)
+			}
+			if err != nil {
+				t.Fatalf("batch after offset %d: %v", next, err)
+			}
+			if h.BaseOffset < next && len(out) > 0 {
+				t.Fatalf("batch base %d does not follow offset %d", h.BaseOffset, next-1)
+			}
+			out = append(out, buf[:h.Size()])
+			next, buf = h.LastOffset()+1, buf[h.Size():]
+		}
+	}
+	return out
+}
+
+// checkWorkload checks that l holds exactly the first n workload batches
+// for some minN <= n <= maxN, byte for byte, and returns n.
+func checkWorkload(t testing.TB, l *Log, minN, maxN int) int {
+	t.Helper()
+	got := readAllBatches(t, l)
+	for i, b := range got {
+		if want := wantStored(i); !bytes.Equal(b, want) {
+			h, _ := ParseBatchHeader(b)
+			t.Fatalf("batch %d (base offset %d, %d bytes) differs from what was appended", i, h.BaseOffset, len(b))
+		}
+	}
+	n := len(got)
+	if n < minN || n > maxN {
+		t.Fatalf("log holds %d workload batches, want %d..%d", n, minN, maxN)
+	}
+	if leo := l.LogEndOffset(); leo != workloadOffset(n) {
+		t.Fatalf("LEO %d after %d batches, want %d", leo, n, workloadOffset(n))
+	}
+	return n
+}
+
+// appendWorkload appends batches from..to-1 and fails the test on error.
+func appendWorkload(t testing.TB, l *Log, from, to int) {
+	t.Helper()
+	for seq := from; seq < to; seq++ {
+		res, err := l.Append(workloadBatch(seq), crashEpoch)
+		if err != nil {
+			t.Fatalf("append batch %d: %v", seq, err)
+		}
+		if res.BaseOffset != workloadOffset(seq) {
+			t.Fatalf("batch %d got base offset %d, want %d", seq, res.BaseOffset, workloadOffset(seq))
+		}
+	}
+}
+
+func openCrashLog(t testing.TB, dir string, cfg Config, fsys vfs.FS) (*DataDir, *Log) {
+	t.Helper()
+	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: fsys})
+	if err != nil {
+		t.Fatalf("open data dir %s: %v", dir, err)
+	}
+	l, err := d.CreateLog(crashTopic, 0, cfg)
+	if err != nil {
+		t.Fatalf("create log: %v", err)
+	}
+	return d, l
+}
+
+// TestCrashChild is the child process of TestCrashKill: it appends the
+// workload until killed, printing "ack <seq>" once each Append returns.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv("RIFFLE_CRASH_CHILD_DIR")
+	if dir == "" {
+		t.Skip("runs only as TestCrashKill's child")
+	}
+	_, l := openCrashLog(t, dir, crashConfig(os.Getenv("RIFFLE_CRASH_CHILD_SYNC") == "1"), nil)
+	seq := 0
+	if err := l.ScanBatches(0, func(BatchHeader) error { seq++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for end := seq + 100_000; seq < end; seq++ {
+		if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Printf("ack %d\n", seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCrashKill kills a child appending with SIGKILL at random moments and
+// recovers its log. With SyncEveryAppend every acknowledged batch must
+// survive. A process kill keeps the page cache, so in page-cache mode the
+// acknowledged batches survive too; only power loss (the MemFS tests) may
+// drop them. Either way the log is a prefix of what was appended, and holds
+// at most the one batch in flight beyond the last acknowledgement.
+func TestCrashKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	for _, mode := range []struct {
+		name string
+		sync bool
+	}{{"fsync", true}, {"pagecache", false}} {
+		t.Run(mode.name, func(t *testing.T) {
+			seed := rand.Uint64()
+			t.Logf("seed %d", seed)
+			rng := rand.New(rand.NewPCG(seed, 0))
+			dir := t.TempDir()
+			acked := 0
+			for round := range 6 {
+				acked = killChildAfter(t, dir, mode.sync, acked, 1+rng.IntN(150))
+				d, l := openCrashLog(t, dir, crashConfig(mode.sync), nil)
+				n := checkWorkload(t, l, acked, acked+1)
+				t.Logf("round %d: %d acknowledged, %d recovered, %d segments", round, acked, n, l.SegmentCount())
+				if err := d.Close(); err != nil {
+					t.Fatal(err)
+				}
+				acked = n
+			}
+		})
+	}
+}
+
+// killChildAfter runs a child on dir, SIGKILLs it once it has acknowledged
+// target more batches, and returns how many batches are acknowledged in all.
+func killChildAfter(t *testing.T, dir string, syncEvery bool, acked, target int) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "RIFFLE_CRASH_CHILD_DIR="+dir, "RIFFLE_CRASH_CHILD_SYNC="+map[bool]string{true: "1", false: "0"}[syncEvery])
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	start, killed := acked, false
+	for sc.Scan() {
+		seq, ok := strings.CutPrefix(sc.Text(), "ack ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(seq)
+		if err != nil || n != acked {
+			t.Fatalf("child acknowledged %q, want batch %d", sc.Text(), acked)
+		}
+		acked++
+		if !killed && acked-start >= target {
+			killed = cmd.Process.Signal(syscall.SIGKILL) == nil
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("child ended before being killed after %d acknowledgements: %v\n%s", acked-start, err, stderr.Bytes())
+	}
+	return acked
+}
+
+// memDataDir returns a MemFS holding a durable, empty data directory, as an
+// operator would have made it.
+func memDataDir(t testing.TB) (*vfs.MemFS, string) {
+	t.Helper()
+	mem := vfs.NewMemFS()
+	if err := mem.MkdirAll("/data", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.SyncDir("/"); err != nil {
+		t.Fatal(err)
+	}
+	return mem, "/data"
+}
+
+// After power loss exactly the flushed prefix survives while the active
+// segment is the only one; with rolls (which sync the rolled segment) at
+// least that prefix, and never a partial or corrupt batch.
+func TestCrashMemKeepsFlushedPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		segmentBytes int64
+		exact        bool
+	}{{"one segment", 1 << 30, true}, {"rolling", 8 << 10, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			cfg := crashConfig(false)
+			cfg.SegmentBytes = tc.segmentBytes
+			mem, dir := memDataDir(t)
+			_, l := openCrashLog(t, dir, cfg, mem)
+			seq := 0
+			for round := range 8 {
+				flushed := seq + rng.IntN(20)
+				appendWorkload(t, l, seq, flushed)
+				if err := l.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				seq = flushed + rng.IntN(20)
+				appendWorkload(t, l, flushed, seq)
+
+				mem = mem.CrashClone()
+				_, l = openCrashLog(t, dir, cfg, mem)
+				maxN := seq
+				if tc.exact {
+					maxN = flushed
+				}
+				seq = checkWorkload(t, l, flushed, maxN)
+				t.Logf("round %d: flushed %d, recovered %d", round, flushed, seq)
+			}
+		})
+	}
+}
+
+// With SyncEveryAppend, power loss at any moment keeps every acknowledged
+// batch.
+func TestCrashMemSyncEveryAppend(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cfg := crashConfig(true)
+	mem, dir := memDataDir(t)
+	_, l := openCrashLog(t, dir, cfg, mem)
+	seq := 0
+	for range 8 {
+		next := seq + 1 + rng.IntN(40)
+		appendWorkload(t, l, seq, next)
+		mem = mem.CrashClone()
+		_, l = openCrashLog(t, dir, cfg, mem)
+		seq = checkWorkload(t, l, next, next)
+	}
+}
+
+// faultOnce fails the first operation op on a .log file after it is armed.
+type faultOnce struct {
+	op    vfs.Op
+	err   error
+	armed atomic.Bool
+	fired atomic.Int32
+}
+
+func (f *faultOnce) inject(op vfs.Op, path string) error {
+	if op == f.op && strings.HasSuffix(path, ".log") && f.armed.CompareAndSwap(true, false) {
+		f.fired.Add(1)
+		return f.err
+	}
+	return nil
+}
+
+// An I/O error in Append is returned wrapped, the log keeps serving what it
+// acknowledged, a retry lands at the same offsets, and after power loss no
+// acknowledged batch is missing.
+func TestCrashMemAppendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   vfs.Op
+		err  error
+		want error
+	}{
+		{"write ENOSPC", vfs.OpWriteAt, syscall.ENOSPC, syscall.ENOSPC},
+		{"torn write ENOSPC", vfs.OpWriteAt, &vfs.PartialWrite{N: 70, Err: syscall.ENOSPC}, syscall.ENOSPC},
+		{"write EIO", vfs.OpWriteAt, syscall.EIO, syscall.EIO},
+		{"sync EIO", vfs.OpSync, syscall.EIO, syscall.EIO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := crashConfig(true)
+			cfg.SegmentBytes = 8 << 10
+			mem, dir := memDataDir(t)
+			fault := &faultOnce{op: tc.op, err: tc.err}
+			_, l := openCrashLog(t, dir, cfg, vfs.Inject(mem, fault.inject))
+			seq, fenced := 0, false
+			for round := range 6 {
+				next := seq + 3 + round*5 // crosses rolls
+				appendWorkload(t, l, seq, next)
+				seq = next
+				fault.armed.Store(true)
+				_, err := l.Append(workloadBatch(seq), crashEpoch)
+				if fault.fired.Load() == 0 {
+					t.Fatal("the fault was never injected")
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("append under %s: err %v, want %v", tc.name, err, tc.want)
+				}
+				checkWorkload(t, l, seq, seq)
+				// The producer retries; a log that fenced itself after the
+				// error may refuse, but must not take the batch twice.
+				if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+					t.Logf("retry after %s refused: %v", tc.name, err)
+					fenced = true
+					break
+				}
+				seq++
+				checkWorkload(t, l, seq, seq)
+				fault.fired.Store(0)
+			}
+			_, l = openCrashLog(t, dir, cfg, mem.CrashClone())
+			n := checkWorkload(t, l, seq, seq+1)
+			if !fenced {
+				appendWorkload(t, l, n, n+3)
+			}
+		})
+	}
+}
