@@ -136,7 +136,8 @@ func (b *Broker) Kill() {
 }
 
 // Restart stops the broker (if it runs) and starts it again on the same
-// data directory and the same port, so clients reconnect to Addr.
+// data directory and the same port, so clients reconnect to Addr. The test
+// fails if another process took the port in between (unlikely on loopback).
 func (b *Broker) Restart() {
 	b.t.Helper()
 	b.Stop()
