@@ -128,3 +128,23 @@ func TestProducerEvictBelow(t *testing.T) {
 		t.Fatalf("producers = %v, want [8]", ids)
 	}
 }
+
+func BenchmarkProducerCheckRecord(b *testing.B) {
+	s := newProducerStates()
+	for pid := range int64(1000) {
+		s.record(producerBatch{producerID: pid})
+	}
+	var seq int32
+	for i := 0; b.Loop(); i++ {
+		pid := int64(i % 1000)
+		if pid == 0 {
+			seq++
+		}
+		pb := pbatch(0, seq, 1, int64(i))
+		pb.producerID = pid
+		if _, err := s.check(pb); err != nil {
+			b.Fatal(err)
+		}
+		s.record(pb)
+	}
+}

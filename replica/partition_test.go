@@ -1,0 +1,520 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/riffle/riffle/segment"
+)
+
+const testTopic = "t"
+
+// harness is one partition on a real segment log in its own temp dir, with
+// restarts.
+type harness struct {
+	t    *testing.T
+	dir  string
+	cfg  segment.Config
+	opts Options
+	dd   *segment.DataDir
+	p    *Partition
+}
+
+func newHarness(t *testing.T, configure func(*segment.Config, *Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: t.TempDir(), cfg: segment.DefaultConfig(),
+		opts: Options{Topic: testTopic, NodeID: 1, LeaderEpoch: 5}}
+	if configure != nil {
+		configure(&h.cfg, &h.opts)
+	}
+	h.open()
+	t.Cleanup(func() {
+		if h.dd != nil {
+			h.closeLog()
+		}
+	})
+	return h
+}
+
+func (h *harness) open() {
+	h.t.Helper()
+	dd, err := segment.OpenDataDir(h.dir, func(string) segment.Config { return h.cfg }, segment.Options{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	log, err := dd.CreateLog(testTopic, 0, h.cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.dd = dd
+	if h.p, err = Open(log, h.opts); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// closeLog closes the log under the partition without closing the
+// partition, as a crash would leave the producer-state snapshots.
+func (h *harness) closeLog() {
+	h.t.Helper()
+	if err := h.dd.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.dd = nil
+}
+
+// restart reopens log and partition; clean closes the partition first.
+func (h *harness) restart(clean bool) {
+	h.t.Helper()
+	if clean {
+		if err := h.p.Close(); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.closeLog()
+	h.open()
+}
+
+func (h *harness) snapshotOffsets() []int64 {
+	h.t.Helper()
+	offsets, err := listSnapshots(h.p.Log().Dir())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return offsets
+}
+
+// idem is an idempotent batch of n records.
+func idem(pid int64, epoch int16, seq int32, n int) []byte {
+	return batchOf(segment.BatchSpec{BaseTimestamp: 1000, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, n)
+}
+
+// plain is a batch of n records without a producer id.
+func plain(n int) []byte {
+	return batchOf(segment.BatchSpec{BaseTimestamp: 1000, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, n)
+}
+
+func batchOf(spec segment.BatchSpec, n int) []byte {
+	recs := make([]segment.Record, n)
+	for i := range recs {
+		recs[i] = segment.Record{Value: fmt.Appendf(nil, "record %d", i), TimestampDelta: int64(i)}
+	}
+	return segment.EncodeBatch(nil, spec, recs)
+}
+
+// mustAppend appends and checks the offsets, returning the result.
+func (h *harness) mustAppend(batch []byte, wantBase int64, wantDup bool) AppendResult {
+	h.t.Helper()
+	hdr, _ := segment.ParseBatchHeader(batch)
+	res, err := h.p.AppendAsLeader(batch, -1, -1)
+	if err != nil {
+		h.t.Fatalf("append at %d: %v", wantBase, err)
+	}
+	if res.BaseOffset != wantBase || res.LastOffset != wantBase+int64(hdr.LastOffsetDelta) || res.Duplicate != wantDup {
+		h.t.Fatalf("append: %+v, want base %d duplicate %v", res, wantBase, wantDup)
+	}
+	return res
+}
+
+// readBatches reads from offset and returns the batch headers in the region.
+func (h *harness) readBatches(offset int64, iso Isolation) ([]segment.BatchHeader, ReadResult) {
+	h.t.Helper()
+	rr, err := h.p.Read(offset, 1<<20, iso, true, -1)
+	if err != nil {
+		h.t.Fatalf("read at %d: %v", offset, err)
+	}
+	defer rr.Region.Release()
+	buf := make([]byte, rr.Region.Len)
+	if rr.Region.Len > 0 {
+		if _, err := rr.Region.File.ReadAt(buf, rr.Region.Pos); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	var hdrs []segment.BatchHeader
+	for len(buf) > 0 {
+		hdr, err := segment.ParseBatchHeader(buf)
+		if err == nil && hdr.Size() > int64(len(buf)) {
+			err = fmt.Errorf("batch of %d bytes, %d left", hdr.Size(), len(buf))
+		}
+		if err == nil {
+			_, err = segment.ValidateBatch(buf[:hdr.Size()], 1<<20)
+		}
+		if err != nil {
+			h.t.Fatalf("batch in region at offset %d: %v", offset, err)
+		}
+		hdrs = append(hdrs, hdr)
+		buf = buf[hdr.Size():]
+	}
+	return hdrs, rr
+}
+
+func TestAppendAndRead(t *testing.T) {
+	h := newHarness(t, nil)
+	want := []int64{0, 3, 4}
+	for i, n := range []int{3, 1, 2} {
+		h.mustAppend(plain(n), want[i], false)
+		if hw, leo := h.p.HighWatermark(), h.p.Log().LogEndOffset(); hw != leo {
+			t.Fatalf("HW %d, LEO %d: a single replica's HW follows LEO", hw, leo)
+		}
+	}
+	hdrs, rr := h.readBatches(0, ReadUncommitted)
+	if len(hdrs) != 3 || rr.HighWatermark != 6 || rr.LastStable != 6 || rr.LogStartOffset != 0 {
+		t.Fatalf("read %d batches, result %+v", len(hdrs), rr)
+	}
+	for i, hdr := range hdrs {
+		if hdr.BaseOffset != want[i] || hdr.PartitionLeaderEpoch != 5 {
+			t.Fatalf("batch %d: base offset %d epoch %d, want %d and 5", i, hdr.BaseOffset, hdr.PartitionLeaderEpoch, want[i])
+		}
+	}
+	if hdrs, _ := h.readBatches(4, ReadCommitted); len(hdrs) != 1 || hdrs[0].BaseOffset != 4 {
+		t.Fatalf("read at 4: %+v", hdrs)
+	}
+	if hdrs, _ := h.readBatches(6, ReadUncommitted); len(hdrs) != 0 {
+		t.Fatalf("read at LEO: %d batches, want none", len(hdrs))
+	}
+	if _, err := h.p.Read(7, 1<<20, ReadUncommitted, true, -1); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+		t.Fatalf("read beyond LEO: %v, want out of range", err)
+	}
+}
+
+func TestReadAboveHighWatermarkIsEmpty(t *testing.T) {
+	// With min.insync.replicas above the one-replica ISR, HW stays at the log
+	// start while acks=1 appends move LEO: the gap a lagging follower leaves.
+	h := newHarness(t, func(_ *segment.Config, o *Options) { o.MinInsyncReplicas = 2 })
+	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); !errors.Is(err, ErrNotEnoughReplicas) {
+		t.Fatalf("acks=-1: %v, want not enough replicas", err)
+	}
+	for range 3 {
+		if _, err := h.p.AppendAsLeader(plain(2), 1, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hw, leo := h.p.HighWatermark(), h.p.Log().LogEndOffset(); hw != 0 || leo != 6 {
+		t.Fatalf("HW %d LEO %d, want 0 and 6", hw, leo)
+	}
+	for _, off := range []int64{0, 2, 6} {
+		if hdrs, rr := h.readBatches(off, ReadUncommitted); len(hdrs) != 0 || rr.HighWatermark != 0 {
+			t.Fatalf("consumer read at %d above HW: %d batches, HW %d", off, len(hdrs), rr.HighWatermark)
+		}
+	}
+	if hdrs, _ := h.readBatches(2, ReadReplica); len(hdrs) != 2 {
+		t.Fatalf("replica read at 2: %d batches, want 2", len(hdrs))
+	}
+	if _, err := h.p.Read(7, 1<<20, ReadUncommitted, true, -1); !errors.Is(err, segment.ErrOffsetOutOfRange) {
+		t.Fatalf("read beyond LEO: %v, want out of range", err)
+	}
+}
+
+func TestLeaderEpochChecks(t *testing.T) {
+	h := newHarness(t, nil)
+	for _, tt := range []struct {
+		epoch int32
+		want  error
+	}{{-1, nil}, {5, nil}, {4, ErrFencedLeaderEpoch}, {6, ErrUnknownLeaderEpoch}} {
+		if _, err := h.p.AppendAsLeader(plain(1), 1, tt.epoch); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("append with epoch %d: %v, want %v", tt.epoch, err, tt.want)
+		}
+		rr, err := h.p.Read(0, 1<<20, ReadUncommitted, true, tt.epoch)
+		if !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("read with epoch %d: %v, want %v", tt.epoch, err, tt.want)
+		}
+		if err == nil {
+			rr.Region.Release()
+		}
+	}
+	if got := h.p.Log().LatestEpoch(); got != 5 {
+		t.Fatalf("latest epoch %d, want 5", got)
+	}
+	h.opts.LeaderEpoch = 7
+	h.restart(true)
+	h.open()
+	if epoch, end := h.p.Log().EndOffsetForEpoch(5); epoch != 5 || end != 2 {
+		t.Fatalf("epoch 5 ends at (%d, %d), want (5, 2): epoch 7 starts at LEO 2", epoch, end)
+	}
+	if h.p.LeaderEpoch() != 7 || h.p.Log().LatestEpoch() != 7 {
+		t.Fatalf("leader epoch %d, latest %d, want 7", h.p.LeaderEpoch(), h.p.Log().LatestEpoch())
+	}
+}
+
+func TestWatchersWokenWhenHWMoves(t *testing.T) {
+	h := newHarness(t, nil)
+	ch := make(chan struct{}, 1)
+	cancel := h.p.Watch(ch)
+	h.mustAppend(idem(1, 0, 0, 1), 0, false)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("no wake-up after an append moved HW")
+	}
+	h.mustAppend(idem(1, 0, 0, 1), 0, true)
+	select {
+	case <-ch:
+		t.Fatal("woken by a duplicate, which moves nothing")
+	default:
+	}
+	cancel()
+	h.mustAppend(plain(1), 1, false)
+	select {
+	case <-ch:
+		t.Fatal("woken after cancel")
+	default:
+	}
+}
+
+func TestIdempotentAppend(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustAppend(idem(9, 0, 0, 2), 0, false)
+	h.mustAppend(plain(1), 2, false)
+	first := h.mustAppend(idem(9, 0, 2, 3), 3, false)
+	dup := h.mustAppend(idem(9, 0, 2, 3), 3, true)
+	if dup.LastOffset != first.LastOffset || dup.MaxTimestamp != first.MaxTimestamp {
+		t.Fatalf("duplicate %+v, original %+v", dup, first)
+	}
+	if leo := h.p.Log().LogEndOffset(); leo != 6 {
+		t.Fatalf("LEO %d after a duplicate, want 6", leo)
+	}
+	for _, tt := range []struct {
+		batch []byte
+		want  error
+	}{
+		{idem(9, 0, 6, 1), ErrOutOfOrderSequence},
+		{idem(9, 1, 5, 1), ErrOutOfOrderSequence},
+		{batchOf(segment.BatchSpec{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 5, Attributes: segment.AttrTransactional}, 1), ErrTransactionsUnsupported},
+		{idem(9, 0, -1, 1), segment.ErrCorruptBatch},
+	} {
+		if _, err := h.p.AppendAsLeader(tt.batch, -1, -1); !errors.Is(err, tt.want) {
+			t.Errorf("append: %v, want %v", err, tt.want)
+		}
+	}
+	h.mustAppend(idem(9, 1, 0, 1), 6, false)
+	if _, err := h.p.AppendAsLeader(idem(9, 0, 5, 1), -1, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("stale epoch: %v", err)
+	}
+}
+
+// produceSome appends producer 3's batches 0-1, 2-3, 4-5 at offsets 0, 2, 4.
+func produceSome(h *harness) {
+	h.t.Helper()
+	for i := range int32(3) {
+		h.mustAppend(idem(3, 0, 2*i, 2), int64(2*i), false)
+	}
+}
+
+func TestProducerStateSurvivesRestart(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		clean         bool
+		wantSnapshots []int64
+	}{
+		{"snapshot on close", true, []int64{6}},
+		{"replay without snapshot", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			produceSome(h)
+			h.restart(tt.clean)
+			if got := h.snapshotOffsets(); !slices.Equal(got, tt.wantSnapshots) {
+				t.Fatalf("snapshots %v, want %v", got, tt.wantSnapshots)
+			}
+			h.mustAppend(idem(3, 0, 2, 2), 2, true)
+			if _, err := h.p.AppendAsLeader(idem(3, 0, 7, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
+				t.Fatalf("gap after restart: %v", err)
+			}
+			h.mustAppend(idem(3, 0, 6, 1), 6, false)
+		})
+	}
+}
+
+func TestSnapshotThenReplayTail(t *testing.T) {
+	h := newHarness(t, nil)
+	produceSome(h)
+	if err := h.p.SnapshotProducers(); err != nil {
+		t.Fatal(err)
+	}
+	h.mustAppend(idem(3, 0, 6, 1), 6, false)
+	h.mustAppend(idem(4, 2, 100, 1), 7, false)
+	h.restart(false)
+	if got := h.snapshotOffsets(); !slices.Equal(got, []int64{6}) {
+		t.Fatalf("snapshots %v, want [6]", got)
+	}
+	h.mustAppend(idem(3, 0, 4, 2), 4, true) // from the snapshot
+	h.mustAppend(idem(3, 0, 6, 1), 6, true) // from the replayed tail
+	h.mustAppend(idem(4, 2, 100, 1), 7, true)
+	h.mustAppend(idem(4, 2, 101, 1), 8, false)
+}
+
+func TestCorruptSnapshotFallsBackToReplay(t *testing.T) {
+	h := newHarness(t, nil)
+	produceSome(h)
+	if err := h.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.closeLog()
+	path := snapshotPath(filepath.Join(h.dir, testTopic+"-0"), 6)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	if got := h.snapshotOffsets(); len(got) != 0 {
+		t.Fatalf("corrupt snapshot kept: %v", got)
+	}
+	h.mustAppend(idem(3, 0, 4, 2), 4, true)
+	h.mustAppend(idem(3, 0, 6, 1), 6, false)
+}
+
+func TestTruncateBelowSnapshot(t *testing.T) {
+	h := newHarness(t, nil)
+	produceSome(h)
+	if err := h.p.SnapshotProducers(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Log().TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	h.closeLog()
+	h.open()
+	if got := h.snapshotOffsets(); len(got) != 0 {
+		t.Fatalf("snapshot above LEO kept: %v", got)
+	}
+	// The batch at 2 is gone: its retry is appended again, not a duplicate,
+	// and the truncated batch at 4 no longer counts as the last one.
+	h.mustAppend(idem(3, 0, 2, 2), 2, false)
+	if _, err := h.p.AppendAsLeader(idem(3, 0, 6, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("sequence after the truncated batch: %v", err)
+	}
+}
+
+func TestSnapshotOnSegmentWorthOfBytes(t *testing.T) {
+	batch := idem(3, 0, 0, 1)
+	h := newHarness(t, func(c *segment.Config, _ *Options) { c.SegmentBytes = int64(3 * len(batch)) })
+	for i := range int32(5) {
+		h.mustAppend(idem(3, 0, i, 1), int64(i), false)
+	}
+	if got := h.snapshotOffsets(); !slices.Equal(got, []int64{3}) {
+		t.Fatalf("snapshots %v, want [3]: one after each segment.bytes appended", got)
+	}
+}
+
+func TestProducersBelowLogStartForgotten(t *testing.T) {
+	h := newHarness(t, nil)
+	produceSome(h)
+	h.mustAppend(idem(4, 0, 0, 1), 6, false)
+	if err := h.p.Log().AdvanceLogStart(6); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.SnapshotProducers(); err != nil {
+		t.Fatal(err)
+	}
+	h.mustAppend(idem(3, 0, 4711, 1), 7, false) // unknown again: any sequence
+	if _, err := h.p.AppendAsLeader(idem(4, 0, 4711, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("producer 4 is still in the log: %v", err)
+	}
+}
+
+func TestClosedPartition(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.p.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := h.p.AppendAsLeader(plain(1), 1, -1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	if _, err := h.p.Read(0, 100, ReadUncommitted, true, -1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}
+
+func TestOpenRejectsBadOptions(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := Open(h.p.Log(), Options{MinInsyncReplicas: -1}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("min.insync.replicas -1: %v", err)
+	}
+}
+
+func TestConcurrentProducers(t *testing.T) {
+	h := newHarness(t, nil)
+	const producers, batches = 8, 40
+	errs := make(chan error, producers)
+	for pid := range int64(producers) {
+		go func() {
+			for seq := range int32(batches) {
+				first, err := h.p.AppendAsLeader(idem(pid, 0, seq, 1), -1, -1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				retry, err := h.p.AppendAsLeader(idem(pid, 0, seq, 1), -1, -1)
+				if err != nil || !retry.Duplicate || retry.BaseOffset != first.BaseOffset {
+					errs <- fmt.Errorf("producer %d seq %d: retry %+v, %v; first at %d", pid, seq, retry, err, first.BaseOffset)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range producers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	hdrs, _ := h.readBatches(0, ReadUncommitted)
+	next := make(map[int64]int32)
+	for _, hdr := range hdrs {
+		if hdr.BaseSequence != next[hdr.ProducerID] {
+			t.Fatalf("producer %d: sequence %d in the log, want %d", hdr.ProducerID, hdr.BaseSequence, next[hdr.ProducerID])
+		}
+		next[hdr.ProducerID]++
+	}
+	if len(hdrs) != producers*batches {
+		t.Fatalf("%d batches in the log, want %d", len(hdrs), producers*batches)
+	}
+}
+
+// BenchmarkAppendAsLeader appends 1-record batches of 100-byte values
+// (uncompressed, acks=-1, no fsync per append, default segment config),
+// encoding each batch included.
+func BenchmarkAppendAsLeader(b *testing.B) {
+	for _, idempotent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("idempotent=%v", idempotent), func(b *testing.B) {
+			dd, err := segment.OpenDataDir(b.TempDir(), func(string) segment.Config { return segment.DefaultConfig() }, segment.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer dd.Close()
+			log, err := dd.CreateLog(testTopic, 0, segment.DefaultConfig())
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := Open(log, Options{Topic: testTopic})
+			if err != nil {
+				b.Fatal(err)
+			}
+			spec := segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+			if idempotent {
+				spec = segment.BatchSpec{ProducerID: 1, ProducerEpoch: 0}
+			}
+			value := make([]byte, 100)
+			b.SetBytes(int64(len(segment.EncodeBatch(nil, spec, []segment.Record{{Value: value}}))))
+			for b.Loop() {
+				batch := segment.EncodeBatch(nil, spec, []segment.Record{{Value: value}})
+				if _, err := p.AppendAsLeader(batch, -1, -1); err != nil {
+					b.Fatal(err)
+				}
+				if idempotent {
+					spec.BaseSequence++
+				}
+			}
+		})
+	}
+}
