@@ -18,8 +18,12 @@ type Config struct {
 	// check their records, as Kafka's leader does.
 	CompressionValidation bool
 	FetchSessionsMax      int
-	Now                   func() time.Time // time.Now when nil
-	Logger                *slog.Logger     // slog.Default() when nil
+	// FetchWaitMsMax caps a Fetch's max_wait_ms (0: never wait);
+	// FetchBytesMax caps its max_bytes (0: as the request says).
+	FetchWaitMsMax int64
+	FetchBytesMax  int32
+	Now            func() time.Time // time.Now when nil
+	Logger         *slog.Logger     // slog.Default() when nil
 }
 
 // Partitions finds the replicas this broker hosts.
@@ -35,6 +39,8 @@ type Broker struct {
 	ctrl  *quorum.Controller
 	parts Partitions
 	log   *slog.Logger
+
+	sessions *fetchSessions
 }
 
 // New returns a Broker answering from the controller's metadata and the
@@ -46,5 +52,6 @@ func New(cfg Config, ctrl *quorum.Controller, parts Partitions) *Broker {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Broker{cfg: cfg, ctrl: ctrl, parts: parts, log: cfg.Logger}
+	return &Broker{cfg: cfg, ctrl: ctrl, parts: parts, log: cfg.Logger,
+		sessions: newFetchSessions(cfg.FetchSessionsMax)}
 }
