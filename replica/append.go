@@ -35,7 +35,7 @@ func (p *Partition) AppendAsLeader(batch []byte, acks int16, currentLeaderEpoch 
 	var snapOffset int64
 	var snap []byte
 	if err == nil && !res.Duplicate && p.bytesSinceSnapshot >= p.log.Config().SegmentBytes {
-		snapOffset, snap = p.encodeSnapshotLocked()
+		snapOffset, snap = p.captureSnapshotLocked()
 	}
 	p.mu.Unlock()
 	if advanced {

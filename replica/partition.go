@@ -83,7 +83,11 @@ func Open(log *segment.Log, opts Options) (*Partition, error) {
 		watchers: make(map[uint64]chan<- struct{}),
 	}
 	leo := log.LogEndOffset()
-	if opts.LeaderEpoch > log.LatestEpoch() {
+	switch latest := log.LatestEpoch(); {
+	case opts.LeaderEpoch < latest:
+		return nil, p.wrap(fmt.Errorf("%w: leading in epoch %d, the log has epoch %d",
+			ErrFencedLeaderEpoch, opts.LeaderEpoch, latest))
+	case opts.LeaderEpoch > latest:
 		if err := log.AssignEpochStart(opts.LeaderEpoch, leo); err != nil {
 			return nil, p.wrap(err)
 		}
@@ -174,7 +178,7 @@ func (p *Partition) SnapshotProducers() error {
 		p.mu.Unlock()
 		return p.wrap(ErrClosed)
 	}
-	offset, data := p.encodeSnapshotLocked()
+	offset, data := p.captureSnapshotLocked()
 	p.mu.Unlock()
 	return p.writeSnapshot(offset, data)
 }
@@ -189,14 +193,15 @@ func (p *Partition) Close() error {
 	}
 	p.closed = true
 	p.isClosed.Store(true)
-	offset, data := p.encodeSnapshotLocked()
+	offset, data := p.captureSnapshotLocked()
 	p.mu.Unlock()
 	return p.writeSnapshot(offset, data)
 }
 
-// encodeSnapshotLocked captures the producer state at LEO; mu must be held
-// so that no append moves LEO past the state.
-func (p *Partition) encodeSnapshotLocked() (int64, []byte) {
+// captureSnapshotLocked encodes the producer state at LEO, first forgetting
+// producers below the log start; mu must be held so that no append moves LEO
+// past the state.
+func (p *Partition) captureSnapshotLocked() (int64, []byte) {
 	p.producers.evictBelow(p.log.LogStartOffset())
 	p.bytesSinceSnapshot = 0
 	offset := p.log.LogEndOffset()

@@ -237,6 +237,9 @@ func TestLeaderEpochChecks(t *testing.T) {
 	if h.p.LeaderEpoch() != 7 || h.p.Log().LatestEpoch() != 7 {
 		t.Fatalf("leader epoch %d, latest %d, want 7", h.p.LeaderEpoch(), h.p.Log().LatestEpoch())
 	}
+	if _, err := Open(h.p.Log(), Options{Topic: testTopic, LeaderEpoch: 6}); !errors.Is(err, ErrFencedLeaderEpoch) {
+		t.Fatalf("open with an epoch below the log's: %v", err)
+	}
 }
 
 func TestWatchersWokenWhenHWMoves(t *testing.T) {
