@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -113,13 +114,16 @@ func (p *Partition) loadProducers(leo int64) (*producerStates, error) {
 	}
 	from, states := p.log.LogStartOffset(), newProducerStates()
 	for _, off := range offsets {
-		var s *producerStates
 		if off <= leo {
-			if s, err = readSnapshot(dir, off); err == nil {
+			s, err := readSnapshot(dir, off)
+			if err == nil {
 				from, states = off, s
 				break
 			}
-			p.logger.Warn("ignoring producer-state snapshot", "offset", off, "err", err)
+			if !errors.Is(err, errCorruptSnapshot) {
+				return nil, err
+			}
+			p.logger.Warn("ignoring corrupt producer-state snapshot", "offset", off, "err", err)
 		}
 		if err := removeSnapshot(dir, off); err != nil {
 			return nil, err
