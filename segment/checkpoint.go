@@ -1,0 +1,101 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// checkpointBytesMax bounds what readCheckpoint loads.
+const checkpointBytesMax = 64 << 20
+
+// writeCheckpoint atomically replaces path with Kafka's checkpoint text
+// format: a version line (0), a count line, then one entry per line. It
+// writes a temporary file, syncs it, renames it over path and syncs the
+// directory, so a crash leaves either the old or the new file.
+func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "0\n%d\n", len(entries))
+	for _, e := range entries {
+		b.WriteString(e)
+		b.WriteByte('\n')
+	}
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	_, err = f.WriteAt([]byte(b.String()), 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// readCheckpoint returns the entries of a checkpoint file, each split into
+// exactly fields fields; nil when the file does not exist.
+func readCheckpoint(fsys vfs.FS, path string, fields int) ([][]string, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err == nil && size > checkpointBytesMax {
+		err = fmt.Errorf("%d bytes, limit %d", size, checkpointBytesMax)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	buf := make([]byte, size)
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	entries, err := parseCheckpoint(string(buf), fields)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return entries, nil
+}
+
+func parseCheckpoint(text string, fields int) ([][]string, error) {
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) < 2 || lines[0] != "0" {
+		return nil, fmt.Errorf("want version line 0, got %q", lines[0])
+	}
+	count, err := strconv.Atoi(lines[1])
+	if err != nil || count != len(lines)-2 {
+		return nil, fmt.Errorf("count line %q does not match %d entries", lines[1], len(lines)-2)
+	}
+	entries := make([][]string, 0, count)
+	for _, line := range lines[2:] {
+		e := strings.Fields(line)
+		if len(e) != fields {
+			return nil, fmt.Errorf("entry %q: want %d fields", line, fields)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}

@@ -1,0 +1,83 @@
+// Package segment stores one partition's log on disk in Kafka's layout and
+// format, and serves reads as file regions for sendfile.
+//
+// # Layout
+//
+//	<data_dir>/
+//	  recovery-point-offset-checkpoint   "0\n<n>\n" then "<topic> <partition> <offset>" lines
+//	  log-start-offset-checkpoint        same format
+//	  .kafka_cleanshutdown               present only after a clean Close
+//	  <topic>-<partition>/               split at the last '-'
+//	    00000000000000000000.log         record batches (magic 2), exactly as on the wire
+//	    00000000000000000000.index       8-byte entries: int32 offset - base, int32 position
+//	    00000000000000000000.timeindex   12-byte entries: int64 timestamp, int32 offset - base
+//	    leader-epoch-checkpoint          "0\n<n>\n" then "<epoch> <start offset>" lines
+//	    *.deleted                        segments awaiting unlink
+//	  <topic>-<partition>.<id>-delete/   a deleted log awaiting removal
+//
+// File names are the segment's base offset in 20 digits; all integers are
+// big-endian. Checkpoints are replaced atomically (temporary file, fsync,
+// rename, fsync of the directory).
+//
+// The offset index is sparse: after every index.interval.bytes of batches the
+// next batch gets an entry (its last offset, its position). The time index
+// gets an entry at the same points when the segment's running maximum
+// timestamp rose, holding that maximum and the offset of the record that
+// carries it, plus a final entry when the segment is sealed. The active
+// segment's indexes are preallocated to segment.index.bytes and mapped
+// read-write; sealed ones are trimmed and mapped read-only. Lookups binary
+// search the last 8 KiB of an index first, then the rest, then read batch
+// headers (61 bytes each) forward from the entry found. Reads never read
+// record bytes; OffsetForTimestamp reads the records of one batch.
+//
+// # Files
+//
+// log.go (Log: append, read, accessors), segment.go (one segment), index.go
+// (mmap'd indexes), region.go (regions and file reference counts), flush.go
+// (durability, group commit), retention.go (retention, deletion, Tick,
+// AdvanceLogStart), truncate.go, recovery.go (open and recovery), datadir.go,
+// checkpoint.go, epoch.go (leader epoch cache), records.go (record
+// timestamps), config.go, batch.go (the v2 batch header).
+//
+// # Durability
+//
+// Appends are written with pwrite into the page cache under the log's lock.
+// An append is durable once an fdatasync of its segment file has completed
+// after the write; RecoveryPoint reports the offset below which that holds.
+//
+//   - SyncEveryAppend false (Kafka's default): Append returns once the batch
+//     is in the page cache; it is not yet durable. It becomes durable at the
+//     first of: the append that brings the records written since the last
+//     sync to flush.messages, which syncs before it returns; a Tick that
+//     finds unsynced data older than flush.ms; the append that rolls a
+//     segment, which syncs the sealed segment (and the new one's directory
+//     entry) before it returns; Flush; Close. Until then a crash of the
+//     machine (not of the process) may lose it; replication covers that.
+//   - SyncEveryAppend true: Append returns only after an fdatasync that began
+//     after the batch was written has completed: the batch is durable when
+//     Append returns, and only then may it be acknowledged. Syncs are group
+//     commits: one at a time per log, outside the lock, each covering every
+//     batch written before it began, so concurrent appenders share them.
+//
+// A failed fdatasync makes the log refuse further appends (the page cache's
+// state is then unknown); reads go on.
+//
+// # Recovery
+//
+// DataDir.Close writes the checkpoints and then the clean-shutdown marker;
+// OpenDataDir removes it once the logs are open. After a clean stop a log is
+// opened from its indexes and the batch headers after each segment's last
+// index entry; no record bytes are read (an index that does not match its
+// log is rebuilt). After an unclean stop every segment that may hold offsets
+// at or above the log's recovery point is scanned through a read-only map:
+// each batch's length, magic, CRC and offsets are verified, the indexes are
+// rebuilt, the file is cut before the first bad batch and any later segment
+// is deleted. A corrupt batch is never served or kept.
+//
+// # Deletion
+//
+// Retention, AdvanceLogStart and TruncateTo rename segment files to .deleted
+// at once; Tick unlinks them once file.delete.delay.ms has passed and no
+// Region or sync still refers to them. A Region keeps its file open, so a
+// fetch in flight always completes from the file it started on.
+package segment

@@ -1,0 +1,119 @@
+package segment
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// epochEntry says that leader epoch Epoch's first offset is StartOffset.
+type epochEntry struct {
+	Epoch       int32
+	StartOffset int64
+}
+
+// epochCache is the leader epoch cache: entries strictly increasing in both
+// epoch and start offset. It is pure state; Log persists it.
+type epochCache struct {
+	entries []epochEntry
+}
+
+// assign records that epoch starts at start, dropping any entry that
+// conflicts (an epoch or start offset at or above the new one). It reports
+// whether the cache changed.
+func (c *epochCache) assign(epoch int32, start int64) bool {
+	if epoch < 0 {
+		return false
+	}
+	if n := len(c.entries); n > 0 {
+		last := c.entries[n-1]
+		if last.Epoch == epoch && start >= last.StartOffset {
+			return false
+		}
+	}
+	keep := len(c.entries)
+	for keep > 0 && (c.entries[keep-1].Epoch >= epoch || c.entries[keep-1].StartOffset >= start) {
+		keep--
+	}
+	c.entries = append(c.entries[:keep], epochEntry{epoch, start})
+	return true
+}
+
+func (c *epochCache) latest() int32 {
+	if len(c.entries) == 0 {
+		return -1
+	}
+	return c.entries[len(c.entries)-1].Epoch
+}
+
+// endOffsetFor follows Kafka's OffsetForLeaderEpoch rules: the latest epoch
+// ends at the LEO; an older epoch ends where the next known epoch starts and
+// is reported as the largest known epoch <= it; an epoch below every known
+// one ends at the first start offset; an unknown newer epoch is (-1, -1).
+func (c *epochCache) endOffsetFor(epoch int32, leo int64) (int32, int64) {
+	if epoch < 0 || len(c.entries) == 0 {
+		return -1, -1
+	}
+	if epoch == c.latest() {
+		return epoch, leo
+	}
+	for i, e := range c.entries {
+		if e.Epoch > epoch {
+			if i == 0 {
+				return epoch, e.StartOffset
+			}
+			return c.entries[i-1].Epoch, e.StartOffset
+		}
+	}
+	return -1, -1
+}
+
+// truncateFromEnd drops the epochs that start at or after end (log truncation).
+func (c *epochCache) truncateFromEnd(end int64) bool {
+	n := len(c.entries)
+	for n > 0 && c.entries[n-1].StartOffset >= end {
+		n--
+	}
+	changed := n != len(c.entries)
+	c.entries = c.entries[:n]
+	return changed
+}
+
+// truncateFromStart drops epochs wholly below start and moves the start of
+// the one holding start up to it (log start offset advanced).
+func (c *epochCache) truncateFromStart(start int64) bool {
+	if len(c.entries) == 0 {
+		return false
+	}
+	i := 0
+	for i+1 < len(c.entries) && c.entries[i+1].StartOffset <= start {
+		i++
+	}
+	changed := i > 0
+	c.entries = append(c.entries[:0], c.entries[i:]...)
+	if c.entries[0].StartOffset < start {
+		c.entries[0].StartOffset = start
+		changed = true
+	}
+	return changed
+}
+
+func (c *epochCache) encode() []string {
+	lines := make([]string, len(c.entries))
+	for i, e := range c.entries {
+		lines[i] = fmt.Sprintf("%d %d", e.Epoch, e.StartOffset)
+	}
+	return lines
+}
+
+func decodeEpochs(entries [][]string) (epochCache, error) {
+	var c epochCache
+	for _, e := range entries {
+		epoch, err1 := strconv.ParseInt(e[0], 10, 32)
+		start, err2 := strconv.ParseInt(e[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			return c, fmt.Errorf("bad epoch entry %q", e)
+		}
+		c.assign(int32(epoch), start)
+	}
+	return c, nil
+}

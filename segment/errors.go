@@ -1,0 +1,14 @@
+package segment
+
+import "errors"
+
+// Sentinel errors; wrap them with context, test with errors.Is.
+var (
+	ErrOffsetOutOfRange = errors.New("offset out of range")    // below log start or beyond LEO
+	ErrCorruptBatch     = errors.New("corrupt record batch")   // CRC, magic, length or count wrong
+	ErrBatchTooLarge    = errors.New("record batch too large") // > Config.BatchBytesMax
+	ErrClosed           = errors.New("log closed")
+	ErrInvalidConfig    = errors.New("invalid segment config")
+	// ErrOffsetMismatch: a replicated batch's base offset is not the LEO.
+	ErrOffsetMismatch = errors.New("replicated batch does not start at the log end offset")
+)

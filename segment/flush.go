@@ -1,0 +1,138 @@
+package segment
+
+import "fmt"
+
+// unsyncedState is what the next fdatasync must cover beyond the segments
+// at or above the recovery point. Guarded by the log's lock.
+type unsyncedState struct {
+	records  int64 // appended since the last sync began (flush.messages)
+	sinceMs  int64 // clock of the oldest such append; -1 when none (flush.ms)
+	dirDirty bool  // a segment file was created since the last directory sync
+	// sealed are index files of segments finished since the last sync: a
+	// finished segment's indexes are trusted after a crash once the
+	// recovery point passes it, so they must be durable by then.
+	sealed []*fileRef
+}
+
+func (u *unsyncedState) noteAppend(records, nowMs int64) int64 {
+	if u.sinceMs < 0 {
+		u.sinceMs = nowMs
+	}
+	u.records += records
+	return u.records
+}
+
+func (u *unsyncedState) noteRoll(old *segment) {
+	u.dirDirty = true
+	u.sealed = append(u.sealed, old.index.ref.acquire(), old.timeIndex.ref.acquire())
+}
+
+// take hands the pending work to a sync about to start.
+func (u *unsyncedState) take() (dirDirty bool, sealed []*fileRef) {
+	dirDirty, sealed = u.dirDirty, u.sealed
+	*u = unsyncedState{sinceMs: -1}
+	return dirDirty, sealed
+}
+
+// Flush makes everything appended so far durable.
+func (l *Log) Flush() error {
+	return l.syncTo(l.LogEndOffset())
+}
+
+// syncTo returns once every offset below target is durable (or truncated
+// away). It is group commit: one fdatasync at a time per log, started
+// outside the log's lock, and covering every append written before it
+// started, so appenders waiting meanwhile share the next one.
+func (l *Log) syncTo(target int64) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	for l.recoveryPoint.Load() < target {
+		if l.flushing {
+			l.flushCond.Wait()
+			continue
+		}
+		l.flushing = true
+		l.flushMu.Unlock()
+		end, err := l.syncOnce()
+		l.flushMu.Lock()
+		l.flushing = false
+		l.flushCond.Broadcast()
+		if err != nil {
+			return err
+		}
+		if end < target { // truncated below target meanwhile
+			return nil
+		}
+	}
+	return nil
+}
+
+// syncOnce fdatasyncs every file that may hold data appended so far and
+// raises the recovery point to the LEO seen at the start.
+func (l *Log) syncOnce() (end int64, err error) {
+	l.mu.Lock()
+	if err := l.usable(); err != nil {
+		l.mu.Unlock()
+		return 0, err
+	}
+	end = l.leo()
+	truncations := l.truncations
+	files := l.unsyncedFiles()
+	dirDirty, sealed := l.unsynced.take()
+	l.mu.Unlock()
+
+	err = l.syncFiles(dirDirty, append(files, sealed...))
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		l.failed = fmt.Errorf("fdatasync: %w", err)
+		return 0, fmt.Errorf("log %s: %w", l.dir, l.failed)
+	}
+	if truncations == l.truncations {
+		l.recoveryPoint.Store(max(l.recoveryPoint.Load(), end))
+	}
+	return end, nil
+}
+
+// unsyncedFiles references the log files of segments holding offsets at or
+// above the recovery point.
+func (l *Log) unsyncedFiles() []*fileRef {
+	rp := l.recoveryPoint.Load()
+	var files []*fileRef
+	for _, s := range l.segments {
+		if s.next > rp {
+			files = append(files, s.log.acquire())
+		}
+	}
+	return files
+}
+
+// syncAllLocked makes everything durable under the lock, for Close, which
+// also needs the active segment's trimmed indexes durable.
+func (l *Log) syncAllLocked() error {
+	a := l.active()
+	files := append(l.unsyncedFiles(), a.index.ref.acquire(), a.timeIndex.ref.acquire())
+	dirDirty, sealed := l.unsynced.take()
+	if err := l.syncFiles(dirDirty, append(files, sealed...)); err != nil {
+		return err
+	}
+	l.recoveryPoint.Store(l.leo())
+	return nil
+}
+
+// syncFiles fdatasyncs files (and the directory when dirDirty), releasing
+// each file's reference.
+func (l *Log) syncFiles(dirDirty bool, files []*fileRef) error {
+	var err error
+	if dirDirty {
+		err = l.opts.FS.SyncDir(l.dir)
+	}
+	for _, f := range files {
+		if err == nil {
+			err = f.f.Sync()
+		}
+		f.release()
+	}
+	return err
+}

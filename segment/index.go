@@ -1,0 +1,228 @@
+package segment
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+const (
+	offsetEntrySize = 8  // int32 relative offset, int32 position
+	timeEntrySize   = 12 // int64 timestamp, int32 relative offset
+	// warmBytes is the tail of an index that lookups search first: the
+	// entries that recent appends and tailing fetches touch, kept in memory
+	// by their use, so most lookups touch no cold page.
+	warmBytes = 8192
+)
+
+// indexFile is an mmap'd array of fixed-size big-endian entries. The active
+// segment's indexes are preallocated to segment.index.bytes and mapped
+// read-write; a finished segment's are trimmed to their entries and mapped
+// read-only. Callers hold the log's lock.
+type indexFile struct {
+	ref        *fileRef
+	mm         []byte
+	entrySize  int
+	entries    int
+	capEntries int // entries the writable mapping holds; entries when read-only
+	writable   bool
+}
+
+// openIndexFile opens (creating it empty) an index whose entries are the
+// whole current file, mapped read-only.
+func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexFile, error) {
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", name, err)
+	}
+	idx := &indexFile{ref: newFileRef(f, g), entrySize: entrySize}
+	size, err := f.Size()
+	if err == nil && size%int64(entrySize) != 0 {
+		err = fmt.Errorf("size %d is not a multiple of %d", size, entrySize)
+	}
+	if err == nil && size > indexBytesMax {
+		err = fmt.Errorf("size %d above maximum %d", size, indexBytesMax)
+	}
+	if err == nil {
+		idx.entries = int(size) / entrySize
+		err = idx.remap(idx.entries, false)
+	}
+	if err != nil {
+		idx.close()
+		return nil, fmt.Errorf("index %s: %w", name, err)
+	}
+	return idx, nil
+}
+
+// remap resizes the file to n entries and maps it.
+func (x *indexFile) remap(n int, writable bool) error {
+	if err := x.ref.f.Unmap(x.mm); err != nil {
+		return fmt.Errorf("unmap: %w", err)
+	}
+	x.mm = nil
+	size := n * x.entrySize
+	if err := x.ref.f.Truncate(int64(size)); err != nil {
+		return fmt.Errorf("resize to %d: %w", size, err)
+	}
+	mm, err := x.ref.f.Map(size, writable)
+	if err != nil {
+		return fmt.Errorf("map %d bytes: %w", size, err)
+	}
+	x.mm, x.capEntries, x.writable = mm, n, writable
+	return nil
+}
+
+// makeWritable preallocates the index to maxBytes for appends.
+func (x *indexFile) makeWritable(maxBytes int32) error {
+	return x.remap(max(int(maxBytes)/x.entrySize, x.entries), true)
+}
+
+// reset drops every entry and preallocates for appends (index rebuild).
+func (x *indexFile) reset(maxBytes int32) error {
+	x.entries = 0
+	if err := x.remap(0, false); err != nil {
+		return err
+	}
+	return x.makeWritable(maxBytes)
+}
+
+// trim shrinks the file to its entries and maps it read-only.
+func (x *indexFile) trim() error {
+	if !x.writable {
+		return nil
+	}
+	return x.remap(x.entries, false)
+}
+
+func (x *indexFile) close() {
+	// An unmap error leaves a mapping behind, nothing worse; the file still
+	// closes with its last reference.
+	_ = x.ref.f.Unmap(x.mm)
+	x.mm = nil
+	x.ref.release()
+}
+
+func (x *indexFile) full() bool { return x.entries >= x.capEntries }
+
+func (x *indexFile) entry(i int) []byte {
+	return x.mm[i*x.entrySize : (i+1)*x.entrySize]
+}
+
+// appendEntry returns the next entry's bytes to fill in.
+func (x *indexFile) appendEntry() []byte {
+	if x.full() {
+		panic("segment: append to a full index")
+	}
+	x.entries++
+	return x.entry(x.entries - 1)
+}
+
+// search returns the greatest i with key(i) <= target, or -1. Entries are
+// sorted by key. The warm tail is tried first.
+func (x *indexFile) search(key func(i int) int64, target int64) int {
+	lo, hi := 0, x.entries
+	if warm := x.entries - warmBytes/x.entrySize; warm > 0 {
+		if key(warm) <= target {
+			lo = warm
+		} else {
+			hi = warm
+		}
+	}
+	return lo + sort.Search(hi-lo, func(j int) bool { return key(lo+j) > target }) - 1
+}
+
+// offsetIndex maps a batch's last offset to the batch's position.
+type offsetIndex struct {
+	*indexFile
+	base int64
+}
+
+func (x offsetIndex) at(i int) (offset int64, pos int64) {
+	e := x.entry(i)
+	return x.base + int64(int32(binary.BigEndian.Uint32(e))), int64(int32(binary.BigEndian.Uint32(e[4:])))
+}
+
+func (x offsetIndex) append(offset, pos int64) {
+	e := x.appendEntry()
+	binary.BigEndian.PutUint32(e, uint32(offset-x.base))
+	binary.BigEndian.PutUint32(e[4:], uint32(pos))
+}
+
+// lookup returns the position of the last indexed batch whose last offset is
+// <= offset (0 when none): the batch holding offset starts at or after it.
+func (x offsetIndex) lookup(offset int64) int64 {
+	i := x.search(func(i int) int64 { o, _ := x.at(i); return o }, offset)
+	if i < 0 {
+		return 0
+	}
+	_, pos := x.at(i)
+	return pos
+}
+
+// lookupPos returns the greatest indexed batch position <= limit (0 when none).
+func (x offsetIndex) lookupPos(limit int64) int64 {
+	i := x.search(func(i int) int64 { _, p := x.at(i); return p }, limit)
+	if i < 0 {
+		return 0
+	}
+	_, pos := x.at(i)
+	return pos
+}
+
+// truncateFrom drops the entries of batches at or after pos.
+func (x offsetIndex) truncateFrom(pos int64) {
+	x.entries = x.search(func(i int) int64 { _, p := x.at(i); return p }, pos-1) + 1
+}
+
+// timeIndex maps a running maximum timestamp to the offset of the record that
+// carries it. Entries are strictly increasing in timestamp.
+type timeIndex struct {
+	*indexFile
+	base int64
+}
+
+func (x timeIndex) at(i int) (ts int64, offset int64) {
+	e := x.entry(i)
+	return int64(binary.BigEndian.Uint64(e)), x.base + int64(int32(binary.BigEndian.Uint32(e[8:])))
+}
+
+// last returns the last entry, or (-1, base) when empty.
+func (x timeIndex) last() (ts int64, offset int64) {
+	if x.entries == 0 {
+		return -1, x.base
+	}
+	return x.at(x.entries - 1)
+}
+
+// maybeAppend adds (ts, offset) if ts is above the last entry. The last slot
+// is kept for the final entry written at roll (final true).
+func (x timeIndex) maybeAppend(ts, offset int64, final bool) {
+	if last, _ := x.last(); ts <= last || x.full() || (!final && x.nearlyFull()) {
+		return
+	}
+	e := x.appendEntry()
+	binary.BigEndian.PutUint64(e, uint64(ts))
+	binary.BigEndian.PutUint32(e[8:], uint32(offset-x.base))
+}
+
+func (x timeIndex) nearlyFull() bool { return x.entries+1 >= x.capEntries }
+
+// lookupBelow returns the offset of the last entry whose timestamp is < ts,
+// or -1: every batch up to the one holding that offset has a max timestamp
+// below ts, so a search for ts may start there.
+func (x timeIndex) lookupBelow(ts int64) int64 {
+	i := x.search(func(i int) int64 { t, _ := x.at(i); return t }, ts-1)
+	if i < 0 {
+		return -1
+	}
+	_, o := x.at(i)
+	return o
+}
+
+// truncateFrom drops the entries whose offset is >= offset.
+func (x timeIndex) truncateFrom(offset int64) {
+	x.entries = x.search(func(i int) int64 { _, o := x.at(i); return o }, offset-1) + 1
+}

@@ -1,0 +1,423 @@
+package segment
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// Log is one partition's log: a directory of segments. Safe for concurrent
+// use: appends and structural changes take the write lock, reads the read
+// lock; fdatasync runs outside the lock (see flush.go).
+type Log struct {
+	dir   string
+	opts  Options
+	files *fileGroup // open files, for removing a deleted log's directory
+
+	batchBytesMax atomic.Int32 // Config.BatchBytesMax, for validation outside the lock
+	recoveryPoint atomic.Int64 // offsets below are durable
+
+	mu       sync.RWMutex
+	cfg      Config
+	segments []*segment // ascending base offsets; the last is active; never empty
+	logStart int64
+	epochs   epochCache
+	pending  []pendingDelete
+	closed   bool
+	failed   error // sticky: after a failed fdatasync the page cache's state is unknown
+	unsynced unsyncedState
+	// truncations counts TruncateTo calls, so that a sync racing one does
+	// not raise the recovery point over offsets that were removed.
+	truncations uint64
+
+	flushMu   sync.Mutex
+	flushCond *sync.Cond
+	flushing  bool
+}
+
+// AppendResult describes an appended batch after offset assignment.
+type AppendResult struct {
+	BaseOffset    int64
+	LastOffset    int64
+	MaxTimestamp  int64
+	LogAppendTime int64 // -1 unless the log stamps LogAppendTime
+}
+
+const epochCheckpointName = "leader-epoch-checkpoint"
+
+func (l *Log) active() *segment { return l.segments[len(l.segments)-1] }
+func (l *Log) leo() int64       { return l.active().next }
+
+// segmentFor returns the index of the last segment whose base is <= offset
+// (0 when offset is below every base).
+func (l *Log) segmentFor(offset int64) int {
+	i := sort.Search(len(l.segments), func(i int) bool { return l.segments[i].base > offset })
+	return max(i-1, 0)
+}
+
+// Append validates batch, assigns offsets by rewriting baseOffset and
+// partitionLeaderEpoch in place (maxTimestamp, attributes and CRC for
+// LogAppendTime) and appends it. The caller's slice is modified. Durability
+// is as the package doc states.
+func (l *Log) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
+	return l.append(batch, true, leaderEpoch)
+}
+
+// AppendReplicated appends a batch that already carries its offsets and
+// epoch (follower path); its base offset must equal LEO (ErrOffsetMismatch).
+func (l *Log) AppendReplicated(batch []byte) (AppendResult, error) {
+	return l.append(batch, false, 0)
+}
+
+func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, error) {
+	h, err := ValidateBatch(b, l.batchBytesMax.Load())
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("log %s: append: %w", l.dir, err)
+	}
+	// Relative to the base offset, so it survives offset assignment.
+	maxTsDelta := maxTimestampOffset(b, h) - h.BaseOffset
+	l.mu.Lock()
+	res, syncNeeded, err := l.appendLocked(b, h, maxTsDelta, assign, leaderEpoch)
+	l.mu.Unlock()
+	if err == nil && syncNeeded {
+		err = l.syncTo(res.LastOffset + 1)
+	}
+	return res, err
+}
+
+// appendLocked writes one validated batch. syncNeeded asks the caller to
+// fdatasync, outside the lock, before returning.
+func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, assign bool, leaderEpoch int32) (res AppendResult, syncNeeded bool, err error) {
+	if err := l.usable(); err != nil {
+		return res, false, err
+	}
+	nowMs := l.opts.nowMs()
+	leo := l.leo()
+	res.LogAppendTime = -1
+	if assign {
+		SetBaseOffset(b, leo)
+		SetPartitionLeaderEpoch(b, leaderEpoch)
+		h.BaseOffset, h.PartitionLeaderEpoch = leo, leaderEpoch
+		if l.cfg.LogAppendTime {
+			SetLogAppendTime(b, nowMs)
+			h.MaxTimestamp, h.Attributes = nowMs, h.Attributes|AttrLogAppendTime
+			res.LogAppendTime, maxTsDelta = nowMs, 0
+		}
+	} else if h.BaseOffset != leo {
+		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, h.BaseOffset, leo)
+	}
+	syncNeeded = l.cfg.SyncEveryAppend
+	if !l.active().fits(h.Size(), h.LastOffset(), l.cfg, nowMs) {
+		if err := l.roll(); err != nil {
+			return res, false, err
+		}
+		syncNeeded = true
+	}
+	if err := l.active().append(b, h, h.BaseOffset+maxTsDelta, l.cfg, nowMs); err != nil {
+		return res, false, fmt.Errorf("log %s: %w", l.dir, err)
+	}
+	if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
+		if err := l.saveEpochs(); err != nil {
+			return res, false, err
+		}
+	}
+	if l.unsynced.noteAppend(int64(h.RecordCount), nowMs) >= l.cfg.FlushMessages {
+		syncNeeded = true
+	}
+	res.BaseOffset, res.LastOffset, res.MaxTimestamp = h.BaseOffset, h.LastOffset(), h.MaxTimestamp
+	return res, syncNeeded, nil
+}
+
+func (l *Log) usable() error {
+	if l.closed {
+		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	}
+	if l.failed != nil {
+		return fmt.Errorf("log %s: failed earlier: %w", l.dir, l.failed)
+	}
+	return nil
+}
+
+// roll seals the active segment and starts a new one at LEO.
+func (l *Log) roll() error {
+	old := l.active()
+	if err := old.finish(); err != nil {
+		return fmt.Errorf("log %s: roll: %w", l.dir, err)
+	}
+	s, err := createSegment(l.opts.FS, l.dir, old.next, l.cfg, l.files)
+	if err != nil {
+		return fmt.Errorf("log %s: roll: %w", l.dir, err)
+	}
+	s.rollStartMs = l.opts.nowMs()
+	l.segments = append(l.segments, s)
+	l.unsynced.noteRoll(old)
+	return nil
+}
+
+// Read returns the region starting at the batch that contains offset, ending
+// before the first batch whose base offset is >= upperOffset (HW or LSO), at
+// most maxBytes long unless minOneBatch and the first batch is larger (then
+// that whole batch). offset == LEO (or >= upperOffset) gives an empty region.
+// offset below log start or beyond LEO gives ErrOffsetOutOfRange. A region
+// never crosses a segment: read again at the next offset. Only batch headers
+// are read.
+func (l *Log) Read(offset int64, maxBytes int32, upperOffset int64, minOneBatch bool) (Region, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return Region{}, fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	}
+	if leo := l.leo(); offset < l.logStart || offset > leo {
+		return Region{}, fmt.Errorf("log %s: read %d outside [%d, %d]: %w", l.dir, offset, l.logStart, leo, ErrOffsetOutOfRange)
+	}
+	if offset == l.leo() || offset >= upperOffset {
+		return Region{}, nil
+	}
+	for _, s := range l.segments[l.segmentFor(offset):] {
+		start, end, ok, err := s.region(offset, max(maxBytes, 0), upperOffset, minOneBatch)
+		if err != nil {
+			return Region{}, fmt.Errorf("log %s: read %d: %w", l.dir, offset, err)
+		}
+		if ok && end > start {
+			return Region{File: s.log.f, Pos: start, Len: end - start, ref: s.log.acquire()}, nil
+		}
+		if ok {
+			return Region{}, nil
+		}
+	}
+	return Region{}, nil
+}
+
+// OffsetForTimestamp returns the first offset at or above log start whose
+// timestamp >= ts and that record's timestamp; found is false when no such
+// record exists. Exact for uncompressed batches (their records are parsed);
+// for a compressed CreateTime batch it returns the batch's first offset and
+// max timestamp, since finding the record would need decompression.
+func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return -1, -1, false, fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	}
+	for _, s := range l.segments {
+		if s.maxTs < ts {
+			continue
+		}
+		offset, timestamp, found, err = s.offsetForTimestamp(ts, l.logStart)
+		if err != nil {
+			return -1, -1, false, fmt.Errorf("log %s: offset for timestamp %d: %w", l.dir, ts, err)
+		}
+		if found {
+			return offset, timestamp, true, nil
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// MaxTimestamp returns the offset and timestamp of the first record with the
+// largest timestamp (ListOffsets -3); (-1, -1) when the log is empty.
+func (l *Log) MaxTimestamp() (offset int64, timestamp int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	offset, timestamp = -1, -1
+	for _, s := range l.segments {
+		if s.size > 0 && s.maxTs > timestamp {
+			offset, timestamp = max(s.maxTsOffset, l.logStart), s.maxTs
+		}
+	}
+	return offset, timestamp
+}
+
+// ScanBatches calls fn with the header of every batch at or above log start
+// whose last offset is >= from, in order, reading headers only. It holds no
+// lock while fn runs; a concurrent TruncateTo may make it fail.
+func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
+	views, err := l.snapshotFrom(from)
+	defer func() {
+		for _, v := range views {
+			v.log.release()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	for _, v := range views {
+		var fnErr error
+		err := v.scan(v.startPos, func(_ int64, h BatchHeader) bool {
+			if h.LastOffset() >= from {
+				fnErr = fn(h)
+			}
+			return fnErr == nil
+		})
+		if fnErr != nil {
+			return fnErr
+		}
+		if err != nil {
+			return fmt.Errorf("log %s: scan: %w", l.dir, err)
+		}
+	}
+	return nil
+}
+
+// segmentView is a segment's log file as of a moment, for lock-free scans.
+type segmentView struct {
+	segment
+	startPos int64
+}
+
+func (l *Log) snapshotFrom(from int64) ([]*segmentView, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return nil, fmt.Errorf("log %s: %w", l.dir, ErrClosed)
+	}
+	from = max(from, l.logStart)
+	var views []*segmentView
+	for i := l.segmentFor(from); i < len(l.segments); i++ {
+		s := l.segments[i]
+		v := &segmentView{segment: segment{base: s.base, log: s.log.acquire(), size: s.size}}
+		if len(views) == 0 {
+			v.startPos = s.index.lookup(from)
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+// Dir is the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// LogStartOffset is the first readable offset.
+func (l *Log) LogStartOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.logStart
+}
+
+// LogEndOffset (LEO) is the offset the next appended record gets.
+func (l *Log) LogEndOffset() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.leo()
+}
+
+// RecoveryPoint is the offset below which everything is durable.
+func (l *Log) RecoveryPoint() int64 { return l.recoveryPoint.Load() }
+
+// SizeBytes is the total size of the log's segment files.
+func (l *Log) SizeBytes() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segments {
+		n += s.size
+	}
+	return n
+}
+
+// SegmentCount is the number of live segments.
+func (l *Log) SegmentCount() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.segments)
+}
+
+// Config returns the log's config.
+func (l *Log) Config() Config {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's config (topic config change). Index sizes
+// apply from the next segment.
+func (l *Log) SetConfig(c Config) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("log %s: %w", l.dir, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = c
+	l.batchBytesMax.Store(c.BatchBytesMax)
+	return nil
+}
+
+// AssignEpochStart records that leader epoch epoch starts at startOffset
+// (a new leader calls it with its LEO), dropping conflicting later entries,
+// and persists the cache.
+func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if !l.epochs.assign(epoch, startOffset) {
+		return nil
+	}
+	return l.saveEpochs()
+}
+
+// EndOffsetForEpoch returns the largest epoch <= epoch and its end offset
+// (the next epoch's start, or LEO); (-1, -1) when unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.endOffsetFor(epoch, l.leo())
+}
+
+// LatestEpoch is the newest leader epoch in the cache, -1 when none.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.latest()
+}
+
+func (l *Log) saveEpochs() error {
+	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), l.epochs.encode()); err != nil {
+		return fmt.Errorf("log %s: leader epochs: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Close makes everything durable, trims the active segment's indexes and
+// closes the log. Regions still held stay valid until released; files
+// awaiting deletion are removed at the next open.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	err := l.active().finish()
+	if l.failed == nil && err == nil {
+		err = l.syncAllLocked()
+	}
+	l.closeLocked()
+	if err != nil {
+		return fmt.Errorf("log %s: close: %w", l.dir, err)
+	}
+	return l.failed
+}
+
+// closeLocked drops the log's references to its files.
+func (l *Log) closeLocked() {
+	l.closed = true
+	_, sealed := l.unsynced.take()
+	for _, f := range sealed {
+		f.release()
+	}
+	for _, s := range l.segments {
+		s.close()
+	}
+}
+
+// abandon closes a log whose directory is being deleted: nothing is synced.
+func (l *Log) abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closeLocked()
+	}
+}

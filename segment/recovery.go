@@ -1,0 +1,274 @@
+package segment
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// logState is what the data directory's checkpoints say about a log.
+type logState struct {
+	clean         bool  // the last stop was clean: trust every index
+	recoveryPoint int64 // offsets below are durable (unclean stop)
+	logStart      int64 // -1 when not checkpointed
+}
+
+// recoveryStats describe one log's open, for the start-up log line and tests.
+type recoveryStats struct {
+	segmentsScanned int   // segments whose batches were read and verified
+	bytesScanned    int64 // log bytes read by those scans
+	bytesTruncated  int64 // torn or corrupt tail bytes cut off
+}
+
+// openLog opens the log in dir, recovering segments past the recovery point
+// after an unclean stop.
+func openLog(dir string, cfg Config, opts Options, st logState) (*Log, recoveryStats, error) {
+	var stats recoveryStats
+	if err := cfg.Validate(); err != nil {
+		return nil, stats, fmt.Errorf("log %s: %w", dir, err)
+	}
+	l := &Log{dir: dir, opts: opts, files: &fileGroup{}, cfg: cfg}
+	l.flushCond = sync.NewCond(&l.flushMu)
+	l.batchBytesMax.Store(cfg.BatchBytesMax)
+	l.unsynced.sinceMs = -1
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, stats, fmt.Errorf("log %s: %w", dir, err)
+	}
+	bases, err := cleanDir(opts.FS, dir)
+	if err == nil {
+		stats, err = l.loadSegments(bases, st)
+	}
+	if err == nil {
+		err = l.loadEpochs()
+	}
+	if err != nil {
+		for _, s := range l.segments {
+			s.close()
+		}
+		return nil, stats, fmt.Errorf("log %s: open: %w", dir, err)
+	}
+	return l, stats, nil
+}
+
+// cleanDir removes leftovers (.deleted files, temporary checkpoints, indexes
+// without a log) and returns the segments' base offsets, ascending.
+func cleanDir(fsys vfs.FS, dir string) ([]int64, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	logs := map[string]bool{}
+	var bases []int64
+	for _, n := range names {
+		if stem, ok := strings.CutSuffix(n, logSuffix); ok {
+			if base, err := strconv.ParseInt(stem, 10, 64); err == nil && len(stem) == 20 && base >= 0 {
+				logs[stem] = true
+				bases = append(bases, base)
+			}
+		}
+	}
+	for _, n := range names {
+		stem, _, _ := strings.Cut(n, ".")
+		orphanIndex := (strings.HasSuffix(n, indexSuffix) || strings.HasSuffix(n, timeIndexSuffix)) && !logs[stem]
+		if orphanIndex || strings.HasSuffix(n, deletedSuffix) || strings.HasSuffix(n, ".tmp") {
+			if err := fsys.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+func (l *Log) loadSegments(bases []int64, st logState) (recoveryStats, error) {
+	var stats recoveryStats
+	for i, base := range bases {
+		s, err := openSegment(l.opts.FS, l.dir, base, l.files)
+		if err != nil {
+			return stats, err
+		}
+		if n := len(l.segments); n > 0 && base < l.segments[n-1].next {
+			s.close()
+			return stats, fmt.Errorf("segment %d overlaps the previous one, which ends at %d", base, l.segments[n-1].next)
+		}
+		l.segments = append(l.segments, s)
+		mayHoldUnsynced := i == len(bases)-1 || bases[i+1] > st.recoveryPoint
+		cut, err := l.loadSegment(s, !st.clean && mayHoldUnsynced, &stats)
+		if err != nil {
+			return stats, err
+		}
+		if cut && i < len(bases)-1 {
+			// Later segments cannot follow a segment whose tail was cut.
+			if err := l.removeSegmentFiles(bases[i+1:]); err != nil {
+				return stats, err
+			}
+			break
+		}
+	}
+	if len(l.segments) == 0 {
+		s, err := createSegment(l.opts.FS, l.dir, max(st.logStart, 0), l.cfg, l.files)
+		if err != nil {
+			return stats, err
+		}
+		l.segments = []*segment{s}
+		l.unsynced.dirDirty = true
+	}
+	for _, s := range l.segments[:len(l.segments)-1] {
+		if err := s.finish(); err != nil {
+			return stats, err
+		}
+	}
+	if err := l.active().activate(l.cfg); err != nil {
+		return stats, err
+	}
+	l.active().rollStartMs = l.opts.nowMs()
+	leo := l.leo()
+	l.logStart = min(max(st.logStart, l.segments[0].base), leo)
+	l.recoveryPoint.Store(leo)
+	if !st.clean {
+		l.recoveryPoint.Store(min(max(st.recoveryPoint, 0), leo))
+	}
+	return stats, nil
+}
+
+// loadSegment derives a segment's state: from its indexes and tail headers
+// when they can be trusted, else by a full verifying scan. cut reports that
+// the scan removed a torn or corrupt tail.
+func (l *Log) loadSegment(s *segment, verify bool, stats *recoveryStats) (cut bool, err error) {
+	if !verify {
+		err := s.loadTail()
+		if err == nil {
+			return false, nil
+		}
+		l.opts.Logger.Warn("segment: index inconsistent with log, rebuilding", "dir", l.dir, "segment", s.base, "err", err)
+	}
+	scanned, cutBytes, err := s.recover(l.cfg)
+	stats.segmentsScanned++
+	stats.bytesScanned += scanned
+	stats.bytesTruncated += cutBytes
+	if cutBytes > 0 {
+		l.opts.Logger.Warn("segment: truncated corrupt or torn tail", "dir", l.dir, "segment", s.base, "position", s.size, "bytes", cutBytes)
+	}
+	return cutBytes > 0, err
+}
+
+func (l *Log) removeSegmentFiles(bases []int64) error {
+	for _, base := range bases {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := l.opts.FS.Remove(segmentPath(l.dir, base, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	l.unsynced.dirDirty = true
+	return nil
+}
+
+func (l *Log) loadEpochs() error {
+	entries, err := readCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), 2)
+	if err == nil {
+		l.epochs, err = decodeEpochs(entries)
+	}
+	if err != nil {
+		return err
+	}
+	changed := l.epochs.truncateFromEnd(l.leo())
+	if l.epochs.truncateFromStart(l.logStart) || changed {
+		return l.saveEpochs()
+	}
+	return nil
+}
+
+// loadTail derives the segment's end state from its indexes and the batch
+// headers after the last offset-index entry: no record bytes are read. It
+// fails when the indexes do not match the log.
+func (s *segment) loadTail() error {
+	from := int64(0)
+	if n := s.index.entries; n > 0 {
+		o, pos := s.index.at(n - 1)
+		if o < s.base || pos >= s.size {
+			return fmt.Errorf("offset index entry (%d, %d) outside the segment", o, pos)
+		}
+		from = pos
+	}
+	s.next = s.base
+	s.maxTs, s.maxTsOffset = s.timeIndex.last()
+	s.bytesSinceIndex = s.size - from
+	return s.scan(from, func(_ int64, h BatchHeader) bool {
+		s.next = h.LastOffset() + 1
+		if h.MaxTimestamp > s.maxTs {
+			// Header only: the exact record is unknown, so take the batch's
+			// last offset (its first for LogAppendTime, where all are equal).
+			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
+			if h.Attributes&AttrLogAppendTime != 0 {
+				s.maxTsOffset = h.BaseOffset
+			}
+		}
+		return true
+	})
+}
+
+// recover rebuilds the segment from its log file, read through a read-only
+// map: every batch is verified (length, magic, CRC, offsets ascending) and
+// the file is cut before the first that fails.
+func (s *segment) recover(cfg Config) (scanned, cut int64, err error) {
+	fileSize, err := s.log.f.Size()
+	if err != nil {
+		return 0, 0, fmt.Errorf("segment %d: %w", s.base, err)
+	}
+	if fileSize > segmentBytesMax+batchBytesMax {
+		return 0, 0, fmt.Errorf("segment %d: %d bytes above maximum", s.base, fileSize)
+	}
+	mm, err := s.log.f.Map(int(fileSize), false)
+	if err != nil {
+		return 0, 0, fmt.Errorf("segment %d: map: %w", s.base, err)
+	}
+	defer s.log.f.Unmap(mm)
+	if err := s.index.reset(cfg.IndexBytesMax); err != nil {
+		return 0, 0, fmt.Errorf("segment %d: offset index: %w", s.base, err)
+	}
+	if err := s.timeIndex.reset(cfg.IndexBytesMax); err != nil {
+		return 0, 0, fmt.Errorf("segment %d: time index: %w", s.base, err)
+	}
+	s.size, s.next, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = 0, s.base, -1, s.base, 0
+	for pos := int64(0); ; {
+		h, ok := s.verifyBatchAt(mm, pos)
+		if !ok {
+			break
+		}
+		s.observe(h, pos, h.MaxTimestamp, maxTimestampOffset(mm[pos:pos+h.Size()], h), cfg.IndexIntervalBytes)
+		pos += h.Size()
+	}
+	if s.size < fileSize {
+		if err := s.log.f.Truncate(s.size); err != nil {
+			return fileSize, 0, fmt.Errorf("segment %d: truncate to %d: %w", s.base, s.size, err)
+		}
+	}
+	return fileSize, fileSize - s.size, nil
+}
+
+// verifyBatchAt checks the batch at pos of a mapped log file.
+func (s *segment) verifyBatchAt(mm []byte, pos int64) (BatchHeader, bool) {
+	rest := mm[pos:]
+	if len(rest) < BatchHeaderSize {
+		return BatchHeader{}, false
+	}
+	size := int64(int32(binary.BigEndian.Uint32(rest[offLength:]))) + batchOverhead
+	if size < BatchHeaderSize || size > int64(len(rest)) {
+		return BatchHeader{}, false
+	}
+	h, err := ValidateBatch(rest[:size], math.MaxInt32)
+	if err != nil || h.BaseOffset < s.next || h.LastOffset()-s.base > math.MaxInt32 {
+		return h, false
+	}
+	return h, true
+}

@@ -1,0 +1,323 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// File name suffixes of a segment and of a segment awaiting unlink.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+	deletedSuffix   = ".deleted"
+)
+
+// segment is one .log file of whole record batches with its two indexes.
+// Every field is guarded by the owning log's lock.
+type segment struct {
+	base      int64
+	log       *fileRef
+	index     offsetIndex
+	timeIndex timeIndex
+
+	size int64 // bytes of whole batches
+	next int64 // offset after the last batch; base when empty
+
+	// maxTs is the largest batch max timestamp (-1 when none) and maxTsOffset
+	// the offset of the record that carries it.
+	maxTs       int64
+	maxTsOffset int64
+
+	bytesSinceIndex int64
+	// rollStartMs is when the segment's first append happened, the clock
+	// that segment.ms compares against.
+	rollStartMs int64
+}
+
+func segmentPath(dir string, base int64, suffix string) string {
+	return filepath.Join(dir, fmt.Sprintf("%020d%s", base, suffix))
+}
+
+// openSegment opens (creating when absent) the files of the segment at base.
+// The indexes hold what their files hold; the log's size is the file's.
+func openSegment(fs vfs.FS, dir string, base int64, g *fileGroup) (*segment, error) {
+	name := segmentPath(dir, base, logSuffix)
+	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", name, err)
+	}
+	s := &segment{base: base, log: newFileRef(f, g), next: base, maxTs: -1, maxTsOffset: base}
+	if s.size, err = f.Size(); err != nil {
+		s.log.release()
+		return nil, fmt.Errorf("segment %s: %w", name, err)
+	}
+	idx, err := openIndexFile(fs, segmentPath(dir, base, indexSuffix), offsetEntrySize, g)
+	if err != nil {
+		s.log.release()
+		return nil, err
+	}
+	s.index = offsetIndex{idx, base}
+	tidx, err := openIndexFile(fs, segmentPath(dir, base, timeIndexSuffix), timeEntrySize, g)
+	if err != nil {
+		idx.close()
+		s.log.release()
+		return nil, err
+	}
+	s.timeIndex = timeIndex{tidx, base}
+	return s, nil
+}
+
+// close drops the segment's references; regions keep the log file open.
+func (s *segment) close() {
+	s.index.close()
+	s.timeIndex.close()
+	s.log.release()
+}
+
+func (s *segment) files() []*fileRef {
+	return []*fileRef{s.log, s.index.ref, s.timeIndex.ref}
+}
+
+// observe accounts for a batch written at pos: offsets, timestamps and the
+// sparse index entries (one per index.interval.bytes).
+func (s *segment) observe(h BatchHeader, pos, maxTs, maxTsOffset int64, intervalBytes int32) {
+	s.size = pos + h.Size()
+	s.next = h.LastOffset() + 1
+	if maxTs > s.maxTs {
+		s.maxTs, s.maxTsOffset = maxTs, maxTsOffset
+	}
+	// A full index (segment.index.bytes lowered since the segment was
+	// written) only makes lookups scan further.
+	if s.bytesSinceIndex > int64(intervalBytes) && !s.index.full() {
+		s.index.append(h.LastOffset(), pos)
+		s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, false)
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += h.Size()
+}
+
+// append writes a validated batch (offsets assigned) at the end.
+func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, cfg Config, nowMs int64) error {
+	if _, err := s.log.f.WriteAt(b, s.size); err != nil {
+		return fmt.Errorf("segment %d: write at %d: %w", s.base, s.size, err)
+	}
+	if s.size == 0 {
+		s.rollStartMs = nowMs
+	}
+	s.observe(h, s.size, h.MaxTimestamp, maxTsOffset, cfg.IndexIntervalBytes)
+	return nil
+}
+
+// fits reports whether a batch of size bytes ending at lastOffset may go
+// into this segment without a roll.
+func (s *segment) fits(size, lastOffset int64, cfg Config, nowMs int64) bool {
+	if s.size == 0 {
+		return true
+	}
+	return s.size+size <= cfg.SegmentBytes &&
+		nowMs-s.rollStartMs < cfg.SegmentMs &&
+		!s.index.full() && !s.timeIndex.nearlyFull() &&
+		lastOffset-s.base <= math.MaxInt32
+}
+
+// finish seals a segment that stops being active: its final max-timestamp
+// entry goes into the time index and both indexes are trimmed.
+func (s *segment) finish() error {
+	s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, true)
+	if err := s.index.trim(); err != nil {
+		return fmt.Errorf("segment %d: offset index: %w", s.base, err)
+	}
+	if err := s.timeIndex.trim(); err != nil {
+		return fmt.Errorf("segment %d: time index: %w", s.base, err)
+	}
+	return nil
+}
+
+// activate preallocates the indexes for appends.
+func (s *segment) activate(cfg Config) error {
+	if err := s.index.makeWritable(cfg.IndexBytesMax); err != nil {
+		return fmt.Errorf("segment %d: offset index: %w", s.base, err)
+	}
+	if err := s.timeIndex.makeWritable(cfg.IndexBytesMax); err != nil {
+		return fmt.Errorf("segment %d: time index: %w", s.base, err)
+	}
+	return nil
+}
+
+var errShortSegment = errors.New("batch header runs past the end of the segment")
+
+// headerAt reads the header of the batch at pos, checking that the batch
+// lies within the segment. It reads no record bytes.
+func (s *segment) headerAt(pos int64) (BatchHeader, error) {
+	var buf [BatchHeaderSize]byte
+	if pos+BatchHeaderSize > s.size {
+		return BatchHeader{}, fmt.Errorf("segment %d at %d: %w", s.base, pos, errShortSegment)
+	}
+	if _, err := s.log.f.ReadAt(buf[:], pos); err != nil {
+		return BatchHeader{}, fmt.Errorf("segment %d: read header at %d: %w", s.base, pos, err)
+	}
+	h, err := ParseBatchHeader(buf[:])
+	if err == nil && (h.Magic != 2 || h.Size() < BatchHeaderSize || pos+h.Size() > s.size) {
+		err = fmt.Errorf("%w: magic %d, size %d at %d of %d", ErrCorruptBatch, h.Magic, h.Size(), pos, s.size)
+	}
+	if err != nil {
+		return h, fmt.Errorf("segment %d: %w", s.base, err)
+	}
+	return h, nil
+}
+
+// scan calls fn with each batch header from position from until fn returns
+// false or the segment ends.
+func (s *segment) scan(from int64, fn func(pos int64, h BatchHeader) bool) error {
+	for pos := from; pos < s.size; {
+		h, err := s.headerAt(pos)
+		if err != nil {
+			return err
+		}
+		if !fn(pos, h) {
+			return nil
+		}
+		pos += h.Size()
+	}
+	return nil
+}
+
+// findBatch returns the first batch whose last offset is >= offset; ok is
+// false when the segment has none.
+func (s *segment) findBatch(offset int64) (pos int64, h BatchHeader, ok bool, err error) {
+	err = s.scan(s.index.lookup(offset), func(p int64, bh BatchHeader) bool {
+		if bh.LastOffset() < offset {
+			return true
+		}
+		pos, h, ok = p, bh, true
+		return false
+	})
+	return pos, h, ok, err
+}
+
+// region returns the byte range [start, end) for Log.Read: whole batches
+// from the one holding offset, before the first batch at or above upper, at
+// most maxBytes unless minOne and the first batch alone is larger. ok is
+// false when offset lies past the segment's batches.
+func (s *segment) region(offset int64, maxBytes int32, upper int64, minOne bool) (start, end int64, ok bool, err error) {
+	start, first, ok, err := s.findBatch(offset)
+	if err != nil || !ok {
+		return 0, 0, ok, err
+	}
+	if first.BaseOffset >= upper {
+		return start, start, true, nil
+	}
+	end = s.size
+	if upper < s.next {
+		p, h, found, err := s.findBatch(upper)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if found {
+			end = p
+			if h.BaseOffset < upper {
+				end = p + h.Size()
+			}
+		}
+	}
+	if end-start > int64(maxBytes) {
+		if end, err = s.lastBoundary(start, start+int64(maxBytes), end); err != nil {
+			return 0, 0, false, err
+		}
+		if end == start && minOne {
+			end = start + first.Size()
+		}
+	}
+	return start, end, true, nil
+}
+
+// lastBoundary returns the greatest batch end <= limit in [start, end],
+// start when the first batch is larger. The index narrows the header scan.
+func (s *segment) lastBoundary(start, limit, end int64) (int64, error) {
+	boundary := max(start, s.index.lookupPos(limit))
+	err := s.scan(boundary, func(pos int64, h BatchHeader) bool {
+		if pos+h.Size() > limit || pos >= end {
+			return false
+		}
+		boundary = pos + h.Size()
+		return true
+	})
+	return boundary, err
+}
+
+// createSegment starts an empty active segment at base, replacing any stale
+// files of that name.
+func createSegment(fs vfs.FS, dir string, base int64, cfg Config, g *fileGroup) (*segment, error) {
+	s, err := openSegment(fs, dir, base, g)
+	if err != nil {
+		return nil, err
+	}
+	err = s.log.f.Truncate(0)
+	if err == nil {
+		s.size = 0
+		err = s.index.reset(cfg.IndexBytesMax)
+	}
+	if err == nil {
+		err = s.timeIndex.reset(cfg.IndexBytesMax)
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("create segment %d: %w", base, err)
+	}
+	return s, nil
+}
+
+// offsetForTimestamp finds the first record at or above minOffset with a
+// timestamp >= ts. The time index gives where to start scanning.
+func (s *segment) offsetForTimestamp(ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
+	from := s.index.lookup(minOffset)
+	if o := s.timeIndex.lookupBelow(ts); o >= 0 {
+		from = max(from, s.index.lookup(o))
+	}
+	var hit BatchHeader
+	var hitPos int64
+	search := func(p int64, h BatchHeader) bool {
+		if h.MaxTimestamp < ts || h.LastOffset() < minOffset {
+			return true
+		}
+		hit, hitPos, found = h, p, true
+		return false
+	}
+	for {
+		found = false
+		if err = s.scan(from, search); err != nil || !found {
+			return -1, -1, false, err
+		}
+		offset, timestamp, found, err = s.recordAtTime(hit, hitPos, ts, minOffset)
+		if err != nil || found {
+			return offset, timestamp, found, err
+		}
+		from = hitPos + hit.Size()
+	}
+}
+
+// recordAtTime returns the first record of the batch h at pos at or above
+// minOffset with a timestamp >= ts.
+func (s *segment) recordAtTime(h BatchHeader, pos, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
+	if h.Compression() != 0 || h.Attributes&AttrLogAppendTime != 0 {
+		// Every record of a LogAppendTime batch carries its max timestamp.
+		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true, nil
+	}
+	b := make([]byte, h.Size())
+	if _, err := s.log.f.ReadAt(b, pos); err != nil {
+		return -1, -1, false, fmt.Errorf("segment %d: read batch at %d: %w", s.base, pos, err)
+	}
+	err = eachRecordTime(b, h, func(o, t int64) bool {
+		if o >= minOffset && t >= ts {
+			offset, timestamp, found = o, t, true
+		}
+		return !found
+	})
+	return offset, timestamp, found, err
+}
