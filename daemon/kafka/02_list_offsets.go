@@ -1,0 +1,120 @@
+package kafka
+
+// ListOffsets v1-7: the offset for a timestamp per partition: -2 the log
+// start, -1 the end (high watermark; last stable offset for read_committed;
+// log end offset for a replica), -3 (v7) the record with the largest
+// timestamp, otherwise the first record whose timestamp is >= the target.
+// A partition named twice in one request is answered INVALID_REQUEST.
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+func init() {
+	register(&api{key: 2, minVersion: 1, maxVersion: 7, serve: serveListOffsets})
+}
+
+// Special ListOffsets timestamps.
+const (
+	timestampLatest   = -1
+	timestampEarliest = -2
+	timestampMax      = -3
+)
+
+func serveListOffsets(b *Broker, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	named := map[topicPartition]int{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			named[topicPartition{t.Topic, p.Partition}]++
+		}
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for i := range t.Partitions {
+			rp := &t.Partitions[i]
+			out := kmsg.NewListOffsetsResponseTopicPartition()
+			out.Partition = rp.Partition
+			if named[topicPartition{t.Topic, rp.Partition}] > 1 {
+				out.ErrorCode = kerr.InvalidRequest.Code
+			} else {
+				b.listOffset(req, t.Topic, rp, &out)
+			}
+			rt.Partitions = append(rt.Partitions, out)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// listOffset answers one partition into out (which starts as -1/-1/-1).
+func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, out *kmsg.ListOffsetsResponseTopicPartition) {
+	p, code := b.leaderPartition(topic, rp.Partition)
+	if code == 0 && req.Version >= 4 {
+		code = leaderEpochCode(p, rp.CurrentLeaderEpoch)
+	}
+	if code != 0 {
+		out.ErrorCode = code
+		return
+	}
+	log := p.Log()
+	// Consumers see up to HW (LSO for read_committed); replicas up to LEO.
+	end := log.LogEndOffset()
+	if req.ReplicaID < 0 {
+		end = p.HighWatermark()
+		if req.IsolationLevel == 1 {
+			end = p.LastStableOffset()
+		}
+	}
+	var offset, timestamp int64
+	var found bool
+	var err error
+	switch rp.Timestamp {
+	case timestampLatest:
+		out.Offset, out.LeaderEpoch = end, p.LeaderEpoch()
+		return
+	case timestampEarliest:
+		offset, timestamp, found = log.LogStartOffset(), -1, true
+	case timestampMax:
+		offset, timestamp = log.MaxTimestamp()
+		found = offset >= 0
+	default:
+		offset, timestamp, found, err = log.OffsetForTimestamp(rp.Timestamp)
+	}
+	if err == nil && found && (rp.Timestamp == timestampEarliest || offset < end) {
+		out.LeaderEpoch, err = batchLeaderEpoch(p, offset)
+		out.Offset, out.Timestamp = offset, timestamp
+	}
+	if err != nil {
+		out.Offset, out.Timestamp, out.LeaderEpoch = -1, -1, -1
+		out.ErrorCode = b.errorCode(err)
+	}
+}
+
+// errBatchFound stops a batch scan at the first batch.
+var errBatchFound = errors.New("batch found")
+
+// batchLeaderEpoch is the leader epoch of the batch holding offset, as
+// Kafka answers; the partition's current epoch when no batch holds it (an
+// empty log).
+func batchLeaderEpoch(p *replica.Partition, offset int64) (int32, error) {
+	epoch := p.LeaderEpoch()
+	err := p.Log().ScanBatches(offset, func(h segment.BatchHeader) error {
+		if h.BaseOffset <= offset {
+			epoch = h.PartitionLeaderEpoch
+		}
+		return errBatchFound
+	})
+	if err != nil && !errors.Is(err, errBatchFound) {
+		return -1, err
+	}
+	return epoch, nil
+}
