@@ -1,9 +1,5 @@
 package netio
 
-// CONTRACT SKELETON (written by the lead so other packages compile). The netio
-// implementer replaces the bodies, may split files and add, but keeps these
-// exported names and signatures.
-
 import (
 	"context"
 	"log/slog"
@@ -16,7 +12,10 @@ import (
 type Piece struct {
 	Bytes []byte // sent as is when File is nil
 
-	File   *os.File // sent with sendfile(2) from Offset, Length bytes
+	// File, Offset and Length name a region sent with sendfile(2) at an
+	// explicit offset (the file position is neither used nor moved). The
+	// Piece keeps File reachable until the region is sent.
+	File   *os.File
 	Offset int64
 	Length int64
 
@@ -43,42 +42,42 @@ type Conn struct {
 // connection) and never on an event loop, so a handler may block (long-poll,
 // fsync). frame is valid only during the call. A nil response sends nothing
 // (acks=0); netio writes the 4-byte size prefix itself. An error closes the
-// connection (logged).
+// connection (logged). ctx ends when the connection closes.
 type Handler interface {
 	ServeFrame(ctx context.Context, c *Conn, frame []byte) ([]Piece, error)
 }
 
-// Config holds the listener's limits.
+// Config holds the listener's limits. Zero values mean "no limit" except
+// where a default is named.
 type Config struct {
-	Addr               string        // "127.0.0.1:9092"; port 0 picks one
-	EventLoops         int           // 0: GOMAXPROCS
-	MaxRequestBytes    int32         // frames larger close the connection
+	Addr               string        // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
+	EventLoops         int           // 0: one per CPU
+	MaxRequestBytes    int32         // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
 	MaxConnections     int           // further accepts are closed at once
 	MaxInflightBytes   int64         // response bytes queued per connection before reads pause
-	IdleTimeout        time.Duration // a connection with no traffic this long is closed
-	CopyRegionBytesMax int64         // regions up to this size are copied, not sendfile'd
-	Logger             *slog.Logger
+	IdleTimeout        time.Duration // a connection with no request this long (and nothing to send) is closed
+	CopyRegionBytesMax int64         // regions up to this size are copied, not sendfile'd; 0: always sendfile
+	Logger             *slog.Logger  // nil: slog.Default()
 }
 
-// Server is the gnet-based listener.
-type Server struct{}
+// defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
+const defaultMaxRequestBytes = 100 << 20
 
-// Listen starts the event loops; it returns once the listener is bound.
-func Listen(cfg Config, h Handler) (*Server, error) { panic("unimplemented") }
+func (c Config) withDefaults() Config {
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
 
-// Addr is the bound address (useful with port 0).
-func (s *Server) Addr() net.Addr { panic("unimplemented") }
-
-// Shutdown stops accepting, lets in-flight requests finish and their
-// responses be written (until ctx ends), then closes all connections.
-func (s *Server) Shutdown(ctx context.Context) error { panic("unimplemented") }
-
-// Stats are the writer's counters.
+// Stats are the server's counters, read atomically one by one.
 type Stats struct {
-	Connections   int64
+	Connections   int64 // open connections
 	BytesSendfile int64 // file-region bytes sent by sendfile
-	BytesCopied   int64 // file-region bytes copied
-	BytesWritten  int64 // all response bytes
+	BytesCopied   int64 // file-region bytes copied (regions up to CopyRegionBytesMax)
+	BytesWritten  int64 // all response bytes, size prefixes included
+	WriteStalls   int64 // times a writer found the socket buffer full (EAGAIN) and parked
 }
-
-func (s *Server) Stats() Stats { panic("unimplemented") }

@@ -1,0 +1,64 @@
+// Package netio is Riffle's network layer: it accepts TCP connections, cuts
+// the byte stream into size-prefixed frames (a 4-byte big-endian length, then
+// that many bytes), hands each frame to a Handler and writes the Handler's
+// response back, prefixed the same way. It knows nothing of Kafka.
+//
+// # Threads
+//
+// Three kinds of goroutine touch a connection:
+//
+//   - gnet event loops (one per CPU, each with its own SO_REUSEPORT listener
+//     on the one port) accept, read and frame. OnTraffic copies one complete
+//     frame out of gnet's inbound buffer into a pooled buffer (gnet's slices
+//     die at Discard) and passes it to the connection's worker. The loop never
+//     blocks and never writes the socket.
+//   - The worker goroutine (one per connection) calls Handler.ServeFrame,
+//     returns the frame buffer to the pool, queues the response for the
+//     writer and wakes the connection (gnet Conn.Wake) so the loop dispatches
+//     the next buffered frame.
+//   - The writer goroutine (one per connection) owns a dup of the socket
+//     wrapped in a net.Conn, so Go's netpoller manages it. It sends queued
+//     responses through RawConn.Write: bytes, and regions up to
+//     CopyRegionBytesMax copied with pread, gathered into one sendmsg
+//     (MSG_MORE while more follows); larger file regions with sendfile(2) at
+//     an explicit offset. On EAGAIN the callback returns false and the
+//     goroutine parks until the socket is writable, then resumes exactly
+//     where it stopped. A cold page-cache miss in sendfile blocks only this
+//     goroutine's thread, never an event loop. gnet's own Write is never used.
+//
+// # Ordering and flow control
+//
+// Like Kafka, a connection has one request in flight: while the worker holds
+// a frame, later frames stay in gnet's inbound buffer. The worker queues the
+// response before it lets the next frame go, and the writer sends the queue
+// in order, so responses leave in request order and handler calls for one
+// connection never overlap. While a connection's queue holds more than
+// MaxInflightBytes, the loop dispatches nothing more for it; the writer wakes
+// it when the queue drains.
+//
+// gnet offers no way to stop reading a socket, so bytes a client pipelines
+// beyond the request in flight accumulate in gnet's inbound buffer (Kafka
+// clients bound this with max.in.flight.requests.per.connection).
+//
+// # Lifetimes
+//
+// gnet calls OnClose before it closes its fd. OnClose ends the connection's
+// context, closes the dup (waking a parked writer with an error) and closes
+// the worker's frame channel; the writer drops whatever is still queued.
+// Each Piece's Release runs exactly once, after its response was sent or
+// dropped. A Piece keeps its *os.File reachable until then, and the writer
+// holds the file's fd through SyscallConn while sendfile runs, so a file
+// closed concurrently cannot have its fd number reused under the syscall.
+// sendfile returning 0 before a region ends means the file was truncated:
+// the connection is closed, as Kafka does.
+//
+// # Files
+//
+//	api.go     Piece, Conn, Handler, Config, Stats
+//	server.go  Listen, Shutdown, the single-port SO_REUSEPORT bind, bookkeeping
+//	events.go  gnet callbacks: open, close, framing dispatch, idle ticks
+//	frame.go   the frame splitter
+//	conn.go    per-connection state, worker goroutine, response queue
+//	writer.go  writer goroutine: sendmsg, pread copies, sendfile
+//	pool.go    size-class buffer pool for frames and copies
+package netio

@@ -1,0 +1,115 @@
+package netio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// events is the gnet.EventHandler; its methods run on event loops (OnTick
+// on gnet's ticker goroutine) and must never block.
+type events struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
+	e.s.eng = eng
+	return gnet.None
+}
+
+// OnTick first runs once every loop's listener is bound; Listen waits for it.
+func (e *events) OnTick() (time.Duration, gnet.Action) {
+	s := e.s
+	s.bootOnce.Do(func() { close(s.booted) })
+	if s.cfg.IdleTimeout <= 0 {
+		return time.Hour, gnet.None
+	}
+	s.closeIdle(time.Now())
+	return max(s.cfg.IdleTimeout/4, time.Millisecond), gnet.None
+}
+
+func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := e.s
+	if s.draining.Load() {
+		return nil, gnet.Close
+	}
+	cs, err := newConnState(s, gc)
+	if err != nil {
+		s.log.Warn("closing new connection", "remote", gc.RemoteAddr().String(), "err", err)
+		return nil, gnet.Close
+	}
+	if !s.addConn(cs) {
+		s.log.Warn("closing new connection: MaxConnections reached",
+			"remote", gc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
+		cs.markClosed()
+		return nil, gnet.Close
+	}
+	gc.SetContext(cs)
+	s.workers.Add(2)
+	go cs.serve()
+	go cs.writeLoop()
+	return nil, gnet.None
+}
+
+func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	cs, _ := gc.Context().(*connState)
+	if cs == nil {
+		return gnet.None // refused in OnOpen
+	}
+	e.s.removeConn(cs)
+	close(cs.frames) // only OnTraffic sends, and it never runs after OnClose
+	cs.markClosed()
+	e.s.log.Debug("connection closed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+	return gnet.None
+}
+
+// OnTraffic dispatches at most one frame per connection: later frames stay
+// in gnet's inbound buffer until the worker has enqueued the response and
+// woken the connection (one request in flight, as Kafka does).
+func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
+	s := e.s
+	cs, _ := gc.Context().(*connState)
+	if cs == nil {
+		return gnet.Close
+	}
+	if cs.busy.Load() || cs.writerFull() {
+		return gnet.None
+	}
+	frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
+	if err != nil {
+		s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+		return gnet.Close
+	}
+	if frame == nil {
+		return gnet.None
+	}
+	if !s.beginRequest() {
+		putBuf(frame) // shutting down: the client gets no answer, as if unread
+		return gnet.None
+	}
+	cs.busy.Store(true)
+	cs.touch()
+	cs.frames <- frame
+	return gnet.None
+}
+
+// gnetLogger routes gnet's own log lines to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) logf(level slog.Level, format string, args []any) {
+	if g.l.Enabled(context.Background(), level) {
+		g.l.Log(context.Background(), level, fmt.Sprintf(format, args...), "from", "gnet")
+	}
+}
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.logf(slog.LevelError, format, args) }
+
+// Fatalf is only used by gnet's kqueue poller; on Linux it is logged as an error.
+func (g gnetLogger) Fatalf(format string, args ...any) { g.logf(slog.LevelError, format, args) }

@@ -1,0 +1,436 @@
+package netio
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestPipelinedFramesInOrder(t *testing.T) {
+	var overlap atomic.Int32
+	inflight := sync.Map{} // conn ID → *atomic.Int32
+	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
+		v, _ := inflight.LoadOrStore(c.ID, new(atomic.Int32))
+		n := v.(*atomic.Int32)
+		if n.Add(1) != 1 {
+			overlap.Add(1)
+		}
+		defer n.Add(-1)
+		return echo(ctx, c, frame)
+	})
+	s := startServer(t, Config{MaxRequestBytes: 1 << 20}, h)
+
+	const conns, frames = 4, 300
+	var wg sync.WaitGroup
+	for ci := range conns {
+		c := dial(t, s, 0)
+		rng := rand.New(rand.NewPCG(uint64(ci), 1))
+		payloads := make([][]byte, frames)
+		var stream []byte
+		for i := range payloads {
+			payloads[i] = fmt.Appendf(nil, "conn %d frame %d %s", ci, i, bytes.Repeat([]byte{'x'}, rng.IntN(20000)))
+			stream = append(stream, frameBytes(payloads[i])...)
+		}
+		wg.Add(2)
+		go func() { // all requests without waiting, in odd-sized writes
+			defer wg.Done()
+			for len(stream) > 0 {
+				n := min(len(stream), 1+rng.IntN(70000))
+				if _, err := c.Write(stream[:n]); err != nil {
+					t.Errorf("write: %v", err)
+					return
+				}
+				stream = stream[n:]
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i, p := range payloads {
+				got, err := recvFrame(c)
+				if err != nil {
+					t.Errorf("conn %d response %d: %v", ci, i, err)
+					return
+				}
+				if !bytes.Equal(got, append([]byte("re:"), p...)) {
+					t.Errorf("conn %d response %d: got %.40q, want re:%.40q", ci, i, got, p)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlap.Load(); n != 0 {
+		t.Errorf("ServeFrame calls overlapped %d times on one connection", n)
+	}
+}
+
+// regionHandler answers every frame with the same mix of bytes and regions.
+func regionHandler(pieces func() []Piece) Handler {
+	return handlerFunc(func(context.Context, *Conn, []byte) ([]Piece, error) { return pieces(), nil })
+}
+
+func expectedBytes(pieces []Piece, data []byte) []byte {
+	var out []byte
+	for _, p := range pieces {
+		if p.File != nil {
+			out = append(out, data[p.Offset:p.Offset+p.Length]...)
+		} else {
+			out = append(out, p.Bytes...)
+		}
+	}
+	return out
+}
+
+func TestFileRegionsByteExact(t *testing.T) {
+	f, data := tempFile(t, 4<<20)
+	const copyMax = 32 << 10
+	rc := newReleaseCounter(9)
+	pieces := []Piece{
+		{Bytes: []byte("header"), Release: rc.fn(0)},
+		{File: f, Offset: 7, Length: 100, Release: rc.fn(1)},               // copied
+		{File: f, Offset: 1000, Length: 1 << 20, Release: rc.fn(2)},        // sendfile
+		{Bytes: []byte("between"), Release: rc.fn(3)},                      //
+		{File: f, Offset: 5, Length: copyMax, Release: rc.fn(4)},           // copied (at the limit)
+		{File: f, Offset: 2 << 20, Length: copyMax + 1, Release: rc.fn(5)}, // sendfile
+		{Bytes: nil, Release: rc.fn(6)},                                    // empty
+		{File: f, Offset: 99, Length: 0, Release: rc.fn(7)},                // empty region
+		{File: f, Offset: 4<<20 - 10, Length: 10, Release: rc.fn(8)},       // copied, file tail
+	}
+	s := startServer(t, Config{CopyRegionBytesMax: copyMax}, regionHandler(func() []Piece { return pieces }))
+	c := dial(t, s, 0)
+	sendFrame(t, c, []byte("fetch"))
+	got := mustRecv(t, c)
+	if want := expectedBytes(pieces, data); !bytes.Equal(got, want) {
+		t.Fatalf("response differs: got %d bytes, want %d", len(got), len(want))
+	}
+	waitFor(t, "pieces released", rc.allOnce)
+	rc.check(t)
+	st := s.Stats()
+	if want := int64(1<<20 + copyMax + 1); st.BytesSendfile != want {
+		t.Errorf("BytesSendfile = %d, want %d", st.BytesSendfile, want)
+	}
+	if want := int64(100 + copyMax + 10); st.BytesCopied != want {
+		t.Errorf("BytesCopied = %d, want %d", st.BytesCopied, want)
+	}
+	if want := int64(4 + len(got)); st.BytesWritten != want {
+		t.Errorf("BytesWritten = %d, want %d", st.BytesWritten, want)
+	}
+}
+
+func TestSlowReaderStaysSendfile(t *testing.T) {
+	f, data := tempFile(t, 40<<20)
+	pieces := []Piece{{Bytes: []byte("hdr")}, {File: f, Offset: 3, Length: 32 << 20}, {Bytes: []byte("tail")}}
+	s := startServer(t, Config{CopyRegionBytesMax: 16 << 10}, regionHandler(func() []Piece { return pieces }))
+	c := dial(t, s, 4096)
+	sendFrame(t, c, []byte("fetch"))
+	sendFrame(t, c, []byte("fetch again"))
+	want := expectedBytes(pieces, data)
+	for i := range 2 {
+		if got := mustRecv(t, c); !bytes.Equal(got, want) {
+			t.Fatalf("response %d differs (%d bytes, want %d)", i, len(got), len(want))
+		}
+	}
+	st := s.Stats()
+	if st.BytesSendfile != 2*(32<<20) || st.BytesCopied != 0 {
+		t.Errorf("sendfile %d bytes, copied %d; want all %d by sendfile", st.BytesSendfile, st.BytesCopied, 2*(32<<20))
+	}
+	if st.WriteStalls == 0 {
+		t.Errorf("writer never stalled: the EAGAIN path was not exercised")
+	}
+	t.Logf("stats: %+v", st)
+}
+
+func TestTruncatedRegionClosesConnection(t *testing.T) {
+	f, _ := tempFile(t, 1<<20)
+	for _, tc := range []struct {
+		name    string
+		copyMax int64
+	}{{"sendfile", 0}, {"copy", 1 << 21}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := newReleaseCounter(1)
+			h := regionHandler(func() []Piece {
+				return []Piece{{File: f, Offset: 1<<20 - 100, Length: 200, Release: rc.fn(0)}}
+			})
+			s := startServer(t, Config{CopyRegionBytesMax: tc.copyMax}, h)
+			c := dial(t, s, 0)
+			sendFrame(t, c, []byte("fetch"))
+			expectClosed(t, c)
+			waitFor(t, "release", rc.allOnce)
+		})
+	}
+}
+
+func TestBadFrameClosesOnlyThatConnection(t *testing.T) {
+	s := startServer(t, Config{MaxRequestBytes: 1024}, echo)
+	good := dial(t, s, 0)
+	roundTrip(t, good, "before")
+
+	for _, size := range []int32{1025, -1, -1 << 31} {
+		bad := dial(t, s, 0)
+		hdr := binary.BigEndian.AppendUint32(nil, uint32(size))
+		if _, err := bad.Write(append(hdr, "some bytes"...)); err != nil {
+			t.Fatal(err)
+		}
+		expectClosed(t, bad)
+		roundTrip(t, good, fmt.Sprintf("after size %d", size))
+	}
+	sendFrame(t, good, bytes.Repeat([]byte{'m'}, 1024)) // exactly the limit is fine
+	if got := mustRecv(t, good); len(got) != 3+1024 {
+		t.Fatalf("max-size frame: got %d bytes", len(got))
+	}
+}
+
+func TestTruncatedFrameThenClose(t *testing.T) {
+	var calls atomic.Int32
+	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
+		calls.Add(1)
+		return echo(ctx, c, frame)
+	})
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, 0)
+	if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, 100), "only ten.."...)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "connection gone", func() bool { return s.Stats().Connections == 0 })
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("handler called %d times for a truncated frame", n)
+	}
+	roundTrip(t, dial(t, s, 0), "still serving")
+}
+
+func TestHandlerErrorClosesConnection(t *testing.T) {
+	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
+		if string(frame) == "boom" {
+			return nil, errors.New("boom")
+		}
+		return echo(ctx, c, frame)
+	})
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, 0)
+	roundTrip(t, c, "ok")
+	sendFrame(t, c, []byte("boom"))
+	expectClosed(t, c)
+}
+
+func TestMaxConnections(t *testing.T) {
+	s := startServer(t, Config{MaxConnections: 2}, echo)
+	a, b := dial(t, s, 0), dial(t, s, 0)
+	roundTrip(t, a, "a")
+	roundTrip(t, b, "b")
+	expectClosed(t, dial(t, s, 0))
+	a.Close()
+	waitFor(t, "a closed", func() bool { return s.Stats().Connections == 1 })
+	roundTrip(t, dial(t, s, 0), "c")
+}
+
+func TestIdleTimeout(t *testing.T) {
+	release := make(chan struct{})
+	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
+		if string(frame) == "slow" {
+			<-release
+		}
+		return echo(ctx, c, frame)
+	})
+	s := startServer(t, Config{IdleTimeout: 50 * time.Millisecond}, h)
+	idle := dial(t, s, 0)
+	roundTrip(t, idle, "hello")
+	busy := dial(t, s, 0)
+	sendFrame(t, busy, []byte("slow"))
+	expectClosed(t, idle)
+	close(release) // the busy connection outlived the idle timeout with a request in flight
+	if got := string(mustRecv(t, busy)); got != "re:slow" {
+		t.Fatalf("busy connection got %q", got)
+	}
+}
+
+func TestMaxInflightBytesPausesDispatch(t *testing.T) {
+	f, _ := tempFile(t, 1<<20)
+	const limit = 2 << 20
+	var srv atomic.Pointer[Server] // set before any request is sent
+	var violations, calls atomic.Int32
+	h := handlerFunc(func(context.Context, *Conn, []byte) ([]Piece, error) {
+		calls.Add(1)
+		s := srv.Load()
+		s.mu.Lock()
+		for cs := range s.conns {
+			// Dispatch needs queue ≤ limit and only this goroutine adds to it.
+			if cs.queuedBytes.Load() > limit {
+				violations.Add(1)
+			}
+		}
+		s.mu.Unlock()
+		return []Piece{{File: f, Offset: 0, Length: 1 << 20}}, nil
+	})
+	s := startServer(t, Config{MaxInflightBytes: limit}, h)
+	srv.Store(s)
+	c := dial(t, s, 4096)
+	const requests = 20
+	for range requests {
+		sendFrame(t, c, []byte("fetch"))
+	}
+	waitFor(t, "queue over the limit", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for cs := range s.conns {
+			return cs.queuedBytes.Load() > limit
+		}
+		return false
+	})
+	if n := calls.Load(); n >= requests {
+		t.Fatalf("all %d requests dispatched while the client read nothing", n)
+	}
+	for i := range requests {
+		if got := mustRecv(t, c); len(got) != 1<<20 {
+			t.Fatalf("response %d: %d bytes", i, len(got))
+		}
+	}
+	if n := violations.Load(); n != 0 {
+		t.Fatalf("%d requests dispatched with the queue over MaxInflightBytes", n)
+	}
+}
+
+func TestReleaseOnceWhenClientDisconnects(t *testing.T) {
+	f, _ := tempFile(t, 48<<20)
+	const requests, perResponse = 3, 3
+	rc := newReleaseCounter(requests * perResponse)
+	var next atomic.Int32
+	h := handlerFunc(func(context.Context, *Conn, []byte) ([]Piece, error) {
+		i := int(next.Add(1)-1) * perResponse
+		return []Piece{
+			{Bytes: []byte("hdr"), Release: rc.fn(i)},
+			{File: f, Offset: 0, Length: 48 << 20, Release: rc.fn(i + 1)},
+			{Bytes: []byte("end"), Release: rc.fn(i + 2)},
+		}, nil
+	})
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, 4096)
+	for range requests {
+		sendFrame(t, c, []byte("fetch"))
+	}
+	waitFor(t, "all requests served", func() bool { return next.Load() == requests })
+	buf := make([]byte, 1000)
+	if _, err := c.Read(buf); err != nil { // the first response is on its way
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "every piece released", rc.allOnce)
+	waitFor(t, "connection gone", func() bool { return s.Stats().Connections == 0 })
+	rc.check(t)
+}
+
+func TestReleaseWhenHandlerOutlivesConnection(t *testing.T) {
+	rc := newReleaseCounter(1)
+	entered := make(chan struct{})
+	h := handlerFunc(func(ctx context.Context, _ *Conn, _ []byte) ([]Piece, error) {
+		close(entered)
+		<-ctx.Done() // the connection closed under a long poll
+		return []Piece{{Bytes: []byte("late"), Release: rc.fn(0)}}, nil
+	})
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, 0)
+	sendFrame(t, c, []byte("poll"))
+	<-entered
+	c.Close()
+	waitFor(t, "late response released", rc.allOnce)
+}
+
+func TestShutdownDrainsInflightResponse(t *testing.T) {
+	f, data := tempFile(t, 8<<20)
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	h := handlerFunc(func(context.Context, *Conn, []byte) ([]Piece, error) {
+		close(entered)
+		<-proceed
+		return []Piece{{Bytes: []byte("x")}, {File: f, Offset: 0, Length: 8 << 20}}, nil
+	})
+	s, err := Listen(Config{Addr: "127.0.0.1:0", Logger: testLogger(t)}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s, 8192)
+	sendFrame(t, c, []byte("fetch"))
+	<-entered
+	shutdownErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shutdownErr <- s.Shutdown(ctx)
+	}()
+	waitFor(t, "draining", s.draining.Load)
+	close(proceed)
+	got := mustRecv(t, c)
+	if !bytes.Equal(got, append([]byte("x"), data...)) {
+		t.Fatalf("drained response differs (%d bytes)", len(got))
+	}
+	if err := <-shutdownErr; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	expectClosed(t, c)
+}
+
+func TestShutdownGivesUpAtDeadline(t *testing.T) {
+	entered := make(chan struct{})
+	h := handlerFunc(func(ctx context.Context, _ *Conn, _ []byte) ([]Piece, error) {
+		close(entered)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	s, err := Listen(Config{Addr: "127.0.0.1:0", Logger: testLogger(t)}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s, 0)
+	sendFrame(t, c, []byte("stuck"))
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+	expectClosed(t, c)
+}
+
+func TestManyLoopsShareOnePort(t *testing.T) {
+	s := startServer(t, Config{EventLoops: 4}, echo)
+	port := s.Addr().(*net.TCPAddr).Port
+	if port == 0 {
+		t.Fatal("Addr has port 0")
+	}
+	if n := listenersOnPort(t, port); n != 4 {
+		t.Errorf("%d listening sockets on port %d, want one per event loop (4)", n, port)
+	}
+	for i := range 16 {
+		roundTrip(t, dial(t, s, 0), fmt.Sprint("conn ", i))
+	}
+}
+
+// listenersOnPort counts IPv4 sockets in LISTEN state on port.
+func listenersOnPort(t *testing.T, port int) int {
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		fields := strings.Fields(line)
+		if len(fields) < 4 || fields[3] != "0A" {
+			continue
+		}
+		_, hexPort, _ := strings.Cut(fields[1], ":")
+		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+			n++
+		}
+	}
+	return n
+}
