@@ -124,7 +124,7 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 	defer file.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for version := int16(4); version <= 12; version++ {
-		for i := range 300 {
+		for i := range 200 {
 			released := map[int]int{}
 			want, ours := randomFetch(t, rng, version, file, released)
 			got := materialise(t, ours.pieces())

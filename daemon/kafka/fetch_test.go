@@ -1,0 +1,204 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/kafkatest"
+	"github.com/riffle/riffle/netio"
+)
+
+func onlyPartition(t *testing.T, resp *kmsg.FetchResponse) *kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("want one partition, got error %d, %+v", resp.ErrorCode, resp.Topics)
+	}
+	return &resp.Topics[0].Partitions[0]
+}
+
+func TestFetchReadsBatchesEveryVersion(t *testing.T) {
+	s := newFetchStack(t, Config{}, 1)
+	b0 := s.produce(t, 0, 3, 1000) // offsets 0-2
+	b1 := s.produce(t, 0, 3, 2000) // 3-5
+	b2 := s.produce(t, 0, 3, 3000) // 6-8
+	binary.BigEndian.PutUint64(b1, 3)
+	binary.BigEndian.PutUint64(b2, 6)
+	for v := int16(4); v <= 12; v++ {
+		// An offset inside a batch returns that whole batch.
+		p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 4})))
+		if p.ErrorCode != 0 || p.HighWatermark != 9 || p.LastStableOffset != 9 {
+			t.Fatalf("v%d: error %d, HW %d, LSO %d", v, p.ErrorCode, p.HighWatermark, p.LastStableOffset)
+		}
+		if v >= 5 && p.LogStartOffset != 0 {
+			t.Fatalf("v%d: log start %d", v, p.LogStartOffset)
+		}
+		if v >= 11 && p.PreferredReadReplica != -1 {
+			t.Fatalf("v%d: preferred read replica %d", v, p.PreferredReadReplica)
+		}
+		if want := append(append([]byte{}, b1...), b2...); !bytes.Equal(p.RecordBatches, want) {
+			t.Fatalf("v%d: records %d bytes, want batches 3-5 and 6-8 (%d bytes)", v, len(p.RecordBatches), len(want))
+		}
+		// At HW: empty, not null.
+		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 9})))
+		if p.ErrorCode != 0 || p.RecordBatches == nil || len(p.RecordBatches) != 0 || p.HighWatermark != 9 {
+			t.Fatalf("v%d at HW: error %d, records %v, HW %d", v, p.ErrorCode, p.RecordBatches, p.HighWatermark)
+		}
+		// Beyond the log end: out of range, with where the log is.
+		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 10})))
+		if p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 9 || (v >= 5 && p.LogStartOffset != 0) {
+			t.Fatalf("v%d beyond LEO: error %d, HW %d, log start %d", v, p.ErrorCode, p.HighWatermark, p.LogStartOffset)
+		}
+	}
+	p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(12, map[int32]int64{0: 0})))
+	if !bytes.HasPrefix(p.RecordBatches, b0) {
+		t.Fatal("fetch at 0 does not start with the first batch")
+	}
+}
+
+func TestFetchErrorsPerPartition(t *testing.T) {
+	s := newFetchStack(t, Config{}, 1)
+	req := s.fetchReq(12, map[int32]int64{0: 0, 5: 0})
+	other := kmsg.NewFetchRequestTopic()
+	other.Topic = "missing"
+	other.Partitions = []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 100}}
+	req.Topics = append(req.Topics, other)
+	resp := roundTrip[*kmsg.FetchResponse](t, s.b, req)
+	want := map[string]int16{"events/0": 0, "events/5": kerr.UnknownTopicOrPartition.Code, "missing/0": kerr.UnknownTopicOrPartition.Code}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			key := rt.Topic + "/" + string(rune('0'+rp.Partition))
+			if code, ok := want[key]; !ok || code != rp.ErrorCode {
+				t.Errorf("%s: error %d, want %d", key, rp.ErrorCode, code)
+			}
+			if rp.ErrorCode != 0 && (rp.HighWatermark != -1 || rp.LogStartOffset != -1) {
+				t.Errorf("%s: HW %d, log start %d on error", key, rp.HighWatermark, rp.LogStartOffset)
+			}
+			delete(want, key)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("unanswered: %v", want)
+	}
+
+	s.produce(t, 0, 1, 1)
+	replicaFetch := s.fetchReq(12, map[int32]int64{0: 0})
+	replicaFetch.ReplicaID = 2
+	if p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, replicaFetch)); p.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("replica fetch: error %d", p.ErrorCode)
+	}
+	fenced := s.fetchReq(12, map[int32]int64{0: 0})
+	fenced.Topics[0].Partitions[0].CurrentLeaderEpoch = s.partition(0).LeaderEpoch() + 1
+	if p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, fenced)); p.ErrorCode != kerr.UnknownLeaderEpoch.Code {
+		t.Fatalf("future leader epoch: error %d", p.ErrorCode)
+	}
+}
+
+func TestFetchResponseMaxBytes(t *testing.T) {
+	s := newFetchStack(t, Config{}, 3)
+	first := s.produce(t, 0, 50, 1)
+	s.produce(t, 0, 50, 1)
+	s.produce(t, 1, 1, 1)
+	s.produce(t, 2, 1, 1)
+	req := s.fetchReq(11, map[int32]int64{0: 0, 1: 0, 2: 0})
+	req.MaxBytes = 10 // smaller than any batch: KIP-74 still returns one
+	resp := roundTrip[*kmsg.FetchResponse](t, s.b, req)
+	parts := resp.Topics[0].Partitions
+	if len(parts) != 3 {
+		t.Fatalf("%d partitions", len(parts))
+	}
+	if !bytes.Equal(parts[0].RecordBatches, first) {
+		t.Fatalf("partition 0: %d bytes, want its first batch whole (%d)", len(parts[0].RecordBatches), len(first))
+	}
+	for _, p := range parts[1:] {
+		if len(p.RecordBatches) != 0 || p.HighWatermark != 1 || p.ErrorCode != 0 {
+			t.Fatalf("partition %d past the budget: %d bytes, HW %d, error %d", p.Partition, len(p.RecordBatches), p.HighWatermark, p.ErrorCode)
+		}
+	}
+	// Partition max bytes caps each partition, but the first batch still comes.
+	req = s.fetchReq(11, map[int32]int64{0: 0, 1: 0})
+	req.Topics[0].Partitions[0].PartitionMaxBytes = int32(len(first) + 1)
+	resp = roundTrip[*kmsg.FetchResponse](t, s.b, req)
+	// (Kafka may cut the region inside the next batch; whole batches are fine.)
+	if got := resp.Topics[0].Partitions; len(got[0].RecordBatches) < len(first) || len(got[0].RecordBatches) > len(first)+1 || len(got[1].RecordBatches) == 0 {
+		t.Fatalf("partition max bytes: got %d and %d bytes", len(got[0].RecordBatches), len(got[1].RecordBatches))
+	}
+}
+
+func TestFetchLongPollTimesOutEmpty(t *testing.T) {
+	s := newFetchStack(t, Config{FetchWaitMsMax: 30_000}, 1)
+	req := s.fetchReq(12, map[int32]int64{0: 0})
+	req.MaxWaitMillis, req.MinBytes = 100, 1
+	start := time.Now()
+	p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, req))
+	if elapsed := time.Since(start); elapsed < 100*time.Millisecond {
+		t.Fatalf("returned after %v, before max wait", elapsed)
+	}
+	if p.ErrorCode != 0 || len(p.RecordBatches) != 0 {
+		t.Fatalf("error %d, %d bytes", p.ErrorCode, len(p.RecordBatches))
+	}
+	// The broker's cap wins over the request's wait.
+	s.b.cfg.FetchWaitMsMax = 0
+	req.MaxWaitMillis = 60_000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		roundTrip[*kmsg.FetchResponse](t, s.b, req)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a fetch waited although the broker caps waits at 0")
+	}
+}
+
+func TestFetchLongPollWakesOnAppend(t *testing.T) {
+	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 2)
+	s.produce(t, 0, 1, 1)
+	req := s.fetchReq(12, map[int32]int64{0: 1, 1: 0})
+	req.MaxWaitMillis, req.MinBytes = 60_000, 1
+	got := make(chan *kmsg.FetchResponse, 1)
+	go func() { got <- roundTrip[*kmsg.FetchResponse](t, s.b, req) }()
+	// Once the first read pass has looked up both partitions, an append is
+	// seen either by the fetch's recheck or by its watch.
+	deadline := time.Now().Add(10 * time.Second)
+	for s.lookups.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("fetch never read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	batch := s.produce(t, 1, 2, 5)
+	select {
+	case resp := <-got:
+		parts := resp.Topics[0].Partitions
+		if len(parts) != 2 || !bytes.Equal(parts[1].RecordBatches, batch) || parts[1].HighWatermark != 2 {
+			t.Fatalf("woken fetch answered %+v", parts)
+		}
+		if n := s.lookups.Load(); n != 4 {
+			t.Fatalf("%d partition lookups, want two read passes (4)", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetch not woken by the append")
+	}
+}
+
+func TestFetchLongPollEndsWithContext(t *testing.T) {
+	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 1)
+	req := s.fetchReq(12, map[int32]int64{0: 0})
+	req.MaxWaitMillis, req.MinBytes = 60_000, 1
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if _, err := s.b.ServeFrame(ctx, &netio.Conn{}, kafkatest.Frame(req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("a cancelled request kept waiting")
+	}
+}
