@@ -1,0 +1,231 @@
+package kafka
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/riffle/riffle/segment"
+)
+
+// Errors of the records inside a batch, as Kafka answers them: a record
+// that does not parse, a count or an offset delta that does not match is
+// INVALID_RECORD (the producer built a bad batch: retrying cannot help);
+// records that do not decompress, or decompress past the size limit, are
+// CORRUPT_MESSAGE.
+var (
+	errInvalidRecord  = errors.New("invalid record")
+	errCorruptRecords = errors.New("corrupt compressed records")
+)
+
+// recordError is an errInvalidRecord that names the record (RecordErrors in
+// the Produce response); index -1 when it concerns the batch as a whole.
+type recordError struct {
+	index int32
+	msg   string
+}
+
+func (e *recordError) Error() string {
+	if e.index < 0 {
+		return fmt.Sprintf("%v: %s", errInvalidRecord, e.msg)
+	}
+	return fmt.Sprintf("%v: record %d: %s", errInvalidRecord, e.index, e.msg)
+}
+
+func (e *recordError) Unwrap() error { return errInvalidRecord }
+
+// Decompressed records may be at most decompressedRatioMax times the
+// topic's max.message.bytes, and never more than decompressedBytesCap. Real
+// batches compress a few times; far beyond that is a zip bomb. Records are
+// walked as a stream, so the bound limits CPU, not memory.
+const (
+	decompressedRatioMax = 64
+	decompressedBytesCap = 512 << 20
+)
+
+func decompressedBytesMax(batchBytesMax int32) int64 {
+	return min(int64(batchBytesMax)*decompressedRatioMax, decompressedBytesCap)
+}
+
+// validateRecords checks the records of a validated batch (its header and
+// CRC are sound): h.RecordCount records, each well formed with offset deltas
+// 0, 1, 2, ..., and nothing after the last. Compressed records are
+// decompressed to check them when decompress is set; batchBytesMax is the
+// topic's max.message.bytes.
+func validateRecords(h segment.BatchHeader, batch []byte, batchBytesMax int32, decompress bool) error {
+	codec := h.Compression()
+	if codec > codecZstd {
+		return fmt.Errorf("%w: codec %d", errUnsupportedCompression, codec)
+	}
+	records := batch[segment.BatchHeaderSize:]
+	if codec == codecNone {
+		return walkRecords(&sliceSource{b: records}, h.RecordCount)
+	}
+	if !decompress {
+		return nil
+	}
+	r, release, err := decompressor(codec, records, decompressedBytesMax(batchBytesMax))
+	if err != nil {
+		return err
+	}
+	defer release()
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() { br.Reset(nil); bufReaders.Put(br) }()
+	return walkRecords(br, h.RecordCount)
+}
+
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+
+// recordSource is what the walk reads: a slice (uncompressed records) or a
+// buffered decompressor. Discard skips keys and values without copying.
+type recordSource interface {
+	io.ByteReader
+	Discard(n int) (int, error)
+}
+
+// sliceSource reads a byte slice.
+type sliceSource struct{ b []byte }
+
+func (s *sliceSource) ReadByte() (byte, error) {
+	if len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	c := s.b[0]
+	s.b = s.b[1:]
+	return c, nil
+}
+
+func (s *sliceSource) Discard(n int) (int, error) {
+	if n > len(s.b) {
+		k := len(s.b)
+		s.b = nil
+		return k, io.EOF
+	}
+	s.b = s.b[n:]
+	return n, nil
+}
+
+// walkRecords reads count records from src and checks that src ends there.
+func walkRecords(src recordSource, count int32) error {
+	for i := int32(0); i < count; i++ {
+		if err := walkRecord(src, i); err != nil {
+			return err
+		}
+	}
+	switch _, err := src.ReadByte(); {
+	case err == nil:
+		return &recordError{index: -1, msg: fmt.Sprintf("bytes after the %d records the header counts", count)}
+	case err != io.EOF:
+		return corruptOr(err, -1, "after the last record")
+	}
+	return nil
+}
+
+// recordReader reads the fields of one record, never past its length.
+type recordReader struct {
+	src   recordSource
+	left  int64 // bytes of the record not yet read
+	index int32
+	err   error // first error; later reads return zero values
+}
+
+func (r *recordReader) fail(err error, what string) {
+	if r.err == nil {
+		r.err = corruptOr(err, r.index, what)
+	}
+}
+
+func (r *recordReader) ReadByte() (byte, error) {
+	if r.left <= 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	c, err := r.src.ReadByte()
+	if err == nil {
+		r.left--
+	}
+	return c, err
+}
+
+func (r *recordReader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, err := binary.ReadVarint(r)
+	if err != nil {
+		r.fail(err, what)
+	}
+	return v
+}
+
+// skip skips a length-prefixed field (key, value, header key or value);
+// length -1 (null) is allowed when nullable.
+func (r *recordReader) skip(what string, nullable bool) {
+	n := r.varint(what + " length")
+	if r.err != nil || (n == -1 && nullable) {
+		return
+	}
+	if n < 0 || n > r.left {
+		r.fail(nil, fmt.Sprintf("%s length %d with %d record bytes left", what, n, r.left))
+		return
+	}
+	if _, err := r.src.Discard(int(n)); err != nil {
+		r.fail(err, what)
+		return
+	}
+	r.left -= n
+}
+
+// walkRecord reads record index: length, attributes, timestamp delta, offset
+// delta, key, value, headers.
+func walkRecord(src recordSource, index int32) error {
+	length, err := binary.ReadVarint(src)
+	if err != nil {
+		return corruptOr(err, index, "record length")
+	}
+	// The smallest record is 6 bytes: attributes and five 1-byte varints.
+	if length < 6 || length > math.MaxInt32 {
+		return &recordError{index: index, msg: fmt.Sprintf("record length %d", length)}
+	}
+	r := &recordReader{src: src, left: length, index: index}
+	if _, err := r.ReadByte(); err != nil { // attributes: unused
+		r.fail(err, "attributes")
+	}
+	r.varint("timestamp delta")
+	if delta := r.varint("offset delta"); r.err == nil && delta != int64(index) {
+		r.fail(nil, fmt.Sprintf("offset delta %d, want %d", delta, index))
+	}
+	r.skip("key", true)
+	r.skip("value", true)
+	headers := r.varint("header count")
+	if r.err == nil && (headers < 0 || headers > r.left/2) { // a header is at least 2 bytes
+		r.fail(nil, fmt.Sprintf("header count %d with %d record bytes left", headers, r.left))
+	}
+	for h := int64(0); h < headers && r.err == nil; h++ {
+		r.skip("header key", false)
+		r.skip("header value", true)
+	}
+	if r.err == nil && r.left != 0 {
+		r.fail(nil, fmt.Sprintf("%d bytes left over", r.left))
+	}
+	return r.err
+}
+
+// corruptOr keeps a decompression error as it is and makes anything else
+// (a short or malformed record) an invalid record; err may be nil.
+func corruptOr(err error, index int32, what string) error {
+	if errors.Is(err, errCorruptRecords) {
+		return err
+	}
+	if err == nil {
+		return &recordError{index: index, msg: what}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return &recordError{index: index, msg: fmt.Sprintf("%s: %v", what, err)}
+}
