@@ -46,7 +46,7 @@ func benchConfig(syncEvery bool) Config {
 // benchAppend appends batch b.N times to a new log.
 func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
 	cfg := benchConfig(syncEvery)
-	d, err := OpenDataDir(b.TempDir(), func(string) Config { return cfg }, Options{})
+	d, err := OpenDataDir(b.TempDir(), func(string) Config { return cfg }, Options{Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func BenchmarkAppendMmapVsPwrite(b *testing.B) {
 func buildBenchLog(b *testing.B) (string, int64) {
 	dir := b.TempDir()
 	cfg := benchConfig(false)
-	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{})
+	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func buildBenchLog(b *testing.B) (string, int64) {
 func BenchmarkLookup(b *testing.B) {
 	dir, leo := buildBenchLog(b)
 	cfg := benchConfig(false)
-	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{})
+	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func BenchmarkRecovery(b *testing.B) {
 				}
 				cfg := benchConfig(false)
 				b.StartTimer()
-				d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{})
+				d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{Logger: quietLogger})
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)

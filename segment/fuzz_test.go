@@ -71,7 +71,7 @@ var recoveryImage = sync.OnceValues(func() (*vfs.MemFS, error) {
 		return nil, err
 	}
 	cfg := crashConfig(false)
-	d, err := OpenDataDir("/data", func(string) Config { return cfg }, Options{FS: mem})
+	d, err := OpenDataDir("/data", func(string) Config { return cfg }, Options{FS: mem, Logger: quietLogger})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,12 @@ func FuzzRecovery(f *testing.F) {
 	f.Add(uint32(5000), []byte(nil))
 	f.Add(uint32(1<<31), []byte{0, 0, 0x30, 0x05})
 	f.Add(uint32(20000), []byte{0, 0, 0, 3, 0, 0, 0x40, 0})
-	f.Add(uint32(1<<31), []byte{0, 0, 0x10, 0x40}) // batch 1's offset field region
+	// Fields outside the CRC of batch 3: baseOffset's sign bit, baseOffset
+	// +16 (a gap), partitionLeaderEpoch.
+	pos := uint32(workloadOffsetBytes(3))
+	for _, bit := range []uint32{pos*8 + 7, (pos+7)*8 + 4, (pos+offLeaderEpoch+3)*8 + 1} {
+		f.Add(uint32(1<<31), binary.BigEndian.AppendUint32(nil, bit))
+	}
 	f.Fuzz(func(t *testing.T, cut uint32, flips []byte) {
 		image, err := recoveryImage()
 		if err != nil {
