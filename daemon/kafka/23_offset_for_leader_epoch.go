@@ -2,8 +2,8 @@ package kafka
 
 // OffsetForLeaderEpoch v2-4: per partition, the largest leader epoch <= the
 // requested one and its end offset (the next epoch's start offset, or the
-// log end offset for the latest epoch); -1/-1 when the log knows no such
-// epoch. Consumers use it to detect truncation (KIP-320), followers to
+// log end offset for the latest epoch); -1/-1 for an epoch newer than any
+// the log knows. Consumers use it to detect truncation (KIP-320), followers to
 // truncate (KIP-101).
 
 import (

@@ -202,3 +202,57 @@ func TestFetchLongPollEndsWithContext(t *testing.T) {
 		t.Fatal("a cancelled request kept waiting")
 	}
 }
+
+// answered lists the partitions of a fetch response.
+func answered(resp *kmsg.FetchResponse) []int32 {
+	var out []int32
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			out = append(out, rp.Partition)
+		}
+	}
+	return out
+}
+
+func TestFetchIncrementalSessionFlow(t *testing.T) {
+	s := newFetchStack(t, Config{FetchSessionsMax: 10}, 2)
+	s.produce(t, 0, 1, 1)
+	full := s.fetchReq(12, map[int32]int64{0: 0, 1: 0})
+	full.SessionEpoch = 0
+	resp := roundTrip[*kmsg.FetchResponse](t, s.b, full)
+	id := resp.SessionID
+	if resp.ErrorCode != 0 || id == 0 || len(answered(resp)) != 2 {
+		t.Fatalf("full fetch: error %d, session %d, partitions %v", resp.ErrorCode, id, answered(resp))
+	}
+	incremental := func(epoch int32, offsets map[int32]int64, forget ...int32) *kmsg.FetchResponse {
+		req := s.fetchReq(12, offsets)
+		req.SessionID, req.SessionEpoch = id, epoch
+		if len(forget) > 0 {
+			req.ForgottenTopics = []kmsg.FetchRequestForgottenTopic{{Topic: s.topic, Partitions: forget}}
+		}
+		return roundTrip[*kmsg.FetchResponse](t, s.b, req)
+	}
+	// Nothing changed since: no partition answered. The client moves
+	// partition 0 to offset 1, past its records.
+	if resp := incremental(1, map[int32]int64{0: 1}); resp.ErrorCode != 0 || resp.SessionID != id || len(answered(resp)) != 0 {
+		t.Fatalf("epoch 1: error %d, session %d, partitions %v", resp.ErrorCode, resp.SessionID, answered(resp))
+	}
+	s.produce(t, 1, 1, 1)
+	if resp := incremental(2, nil); len(answered(resp)) != 1 || answered(resp)[0] != 1 || len(resp.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("epoch 2: want partition 1 with records, got %v", answered(resp))
+	}
+	s.produce(t, 0, 1, 1)
+	if resp := incremental(3, nil, 0); len(answered(resp)) != 1 || answered(resp)[0] != 1 {
+		t.Fatalf("epoch 3, partition 0 forgotten: got %v", answered(resp))
+	}
+	if resp := incremental(3, nil); resp.ErrorCode != kerr.InvalidFetchSessionEpoch.Code || resp.SessionID != 0 || len(resp.Topics) != 0 {
+		t.Fatalf("replayed epoch: error %d, session %d", resp.ErrorCode, resp.SessionID)
+	}
+	// Epoch -1 closes the session with a sessionless full fetch.
+	if resp := incremental(-1, map[int32]int64{0: 0}); resp.ErrorCode != 0 || resp.SessionID != 0 || len(answered(resp)) != 1 {
+		t.Fatalf("close: error %d, session %d, partitions %v", resp.ErrorCode, resp.SessionID, answered(resp))
+	}
+	if resp := incremental(4, nil); resp.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("closed session: error %d", resp.ErrorCode)
+	}
+}
