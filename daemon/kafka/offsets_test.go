@@ -122,7 +122,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 			{first, first, 3},         // ends where the next epoch starts
 			{first + 1, first, 3},     // largest epoch <= the requested one
 			{first + 3, first + 3, 5}, // the latest ends at LEO
-			{first + 9, -1, -1}, // newer than any known: undefined
+			{first + 9, -1, -1},       // newer than any known: undefined
 			{-1, -1, -1},
 		} {
 			p := ask(v, 0, c.epoch, -1)
