@@ -3,9 +3,13 @@ package segment
 import (
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // fakeClock is a settable clock for Options.Now.
@@ -160,4 +164,64 @@ func checkContiguous(t *testing.T, hs []BatchHeader, from, end int64) {
 	if next != end {
 		t.Fatalf("batches end at %d, want %d", next, end)
 	}
+}
+
+// countingFS counts log-file reads, maps and syncs on top of the real FS.
+type countingFS struct {
+	vfs.FS
+	mu        sync.Mutex
+	logReads  int64 // bytes read from .log files with ReadAt
+	logMaps   int   // read-only maps of .log files
+	syncs     int   // file syncs
+	syncDelay time.Duration
+}
+
+func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	f, err := c.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &countingFile{File: f, fs: c, isLog: strings.HasSuffix(name, logSuffix)}, nil
+}
+
+func (c *countingFS) counts() (reads int64, maps, syncs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.logReads, c.logMaps, c.syncs
+}
+
+type countingFile struct {
+	vfs.File
+	fs    *countingFS
+	isLog bool
+}
+
+func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.isLog {
+		f.fs.mu.Lock()
+		f.fs.logReads += int64(len(p))
+		f.fs.mu.Unlock()
+	}
+	return f.File.ReadAt(p, off)
+}
+
+func (f *countingFile) Map(length int, writable bool) ([]byte, error) {
+	if f.isLog {
+		f.fs.mu.Lock()
+		f.fs.logMaps++
+		f.fs.mu.Unlock()
+	}
+	return f.File.Map(length, writable)
+}
+
+func (f *countingFile) Sync() error {
+	f.fs.mu.Lock()
+	f.fs.syncs++
+	delay := f.fs.syncDelay
+	f.fs.mu.Unlock()
+	if delay > 0 {
+		// Models a disk flush's latency, so that appenders overlap it.
+		time.Sleep(delay)
+	}
+	return f.File.Sync()
 }

@@ -105,6 +105,9 @@ func (s *segment) observe(h BatchHeader, pos, maxTs, maxTsOffset int64, interval
 // append writes a validated batch (offsets assigned) at the end.
 func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, cfg Config, nowMs int64) error {
 	if _, err := s.log.f.WriteAt(b, s.size); err != nil {
+		// Best effort: cut a partial write so the file holds whole batches;
+		// if this fails too, the next open's scan cuts it.
+		_ = s.log.f.Truncate(s.size)
 		return fmt.Errorf("segment %d: write at %d: %w", s.base, s.size, err)
 	}
 	if s.size == 0 {

@@ -1,0 +1,75 @@
+package segment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config invalid: %v", err)
+	}
+	cases := []struct {
+		change func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.SegmentBytes = 10 }, "segment.bytes 10 below minimum 61"},
+		{func(c *Config) { c.SegmentBytes = 1 << 31 }, "segment.bytes 2147483648 above maximum 2147483647"},
+		{func(c *Config) { c.SegmentMs = 0 }, "segment.ms 0 below minimum 1"},
+		{func(c *Config) { c.IndexIntervalBytes = -1 }, "index.interval.bytes -1 below minimum 0"},
+		{func(c *Config) { c.IndexBytesMax = 8 }, "segment.index.bytes 8 below minimum 12"},
+		{func(c *Config) { c.IndexBytesMax = 1<<30 + 1 }, "segment.index.bytes 1073741825 above maximum"},
+		{func(c *Config) { c.BatchBytesMax = 1 }, "max.message.bytes 1 below minimum 61"},
+		{func(c *Config) { c.RetentionBytes = -2 }, "retention.bytes -2 below minimum -1"},
+		{func(c *Config) { c.RetentionMs = -5 }, "retention.ms -5 below minimum -1"},
+		{func(c *Config) { c.FlushMessages = 0 }, "flush.messages 0 below minimum 1"},
+		{func(c *Config) { c.FlushMs = -1 }, "flush.ms -1 below minimum 0"},
+		{func(c *Config) { c.FileDeleteDelayMs = -1 }, "file.delete.delay.ms -1 below minimum 0"},
+	}
+	for _, tc := range cases {
+		c := DefaultConfig()
+		tc.change(&c)
+		err := c.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate() = %v, want %q", err, tc.want)
+		}
+	}
+}
+
+func TestBadConfigRejected(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	d := e.open()
+	defer d.Close()
+	bad := smallConfig()
+	bad.SegmentBytes = 1
+	if _, err := d.CreateLog("t", 0, bad); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("CreateLog with bad config: %v", err)
+	}
+	l, err := d.CreateLog("t", 0, smallConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetConfig(bad); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("SetConfig with bad config: %v", err)
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	cfg := smallConfig()
+	cfg.BatchBytesMax = 100
+	e := newEnv(t, cfg)
+	d, l := e.openLog()
+	defer d.Close()
+	if _, err := l.Append(testBatch(0, 10), 0); !errors.Is(err, ErrBatchTooLarge) {
+		t.Fatalf("oversized batch: %v", err)
+	}
+	b := testBatch(0, 1)
+	b[len(b)-1] ^= 1
+	if _, err := l.Append(b, 0); !errors.Is(err, ErrCorruptBatch) {
+		t.Fatalf("corrupt batch: %v", err)
+	}
+	if l.LogEndOffset() != 0 {
+		t.Fatalf("rejected batches moved LEO to %d", l.LogEndOffset())
+	}
+}

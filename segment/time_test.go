@@ -1,0 +1,92 @@
+package segment
+
+import (
+	"testing"
+	"time"
+)
+
+func TestOffsetForTimestamp(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	d, l := e.openLog()
+	defer d.Close()
+	// Batch i holds offsets 3i..3i+2 with timestamps 1000+10i, +1, +2.
+	appendN(t, l, 40, 3, 1000)
+	cases := []struct {
+		ts         int64
+		offset, at int64
+		found      bool
+	}{
+		{0, 0, 1000, true},
+		{1000, 0, 1000, true},
+		{1001, 1, 1001, true},
+		{1003, 3, 1010, true}, // between batches: the next batch's first record
+		{1212, 65, 1212, true},
+		{1392, 119, 1392, true},
+		{1393, -1, -1, false},
+	}
+	for _, c := range cases {
+		off, ts, found, err := l.OffsetForTimestamp(c.ts)
+		if err != nil || off != c.offset || ts != c.at || found != c.found {
+			t.Errorf("OffsetForTimestamp(%d) = %d, %d, %v, %v; want %d, %d, %v", c.ts, off, ts, found, err, c.offset, c.at, c.found)
+		}
+	}
+	if off, ts := l.MaxTimestamp(); off != 119 || ts != 1392 {
+		t.Fatalf("MaxTimestamp = %d, %d; want 119, 1392", off, ts)
+	}
+	// Out-of-order timestamps: the max stays with the first record carrying it.
+	mustAppend(t, l, testBatch(500, 2))
+	if off, ts := l.MaxTimestamp(); off != 119 || ts != 1392 {
+		t.Fatalf("MaxTimestamp after older batch = %d, %d", off, ts)
+	}
+	// Lookups still work after a clean restart (indexes trusted, tails scanned).
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = e.open()
+	defer d.Close()
+	l = d.Log("my.topic-x", 3)
+	if off, _, _, _ := l.OffsetForTimestamp(1212); off != 65 {
+		t.Fatalf("after restart OffsetForTimestamp(1212) = %d", off)
+	}
+	if _, ts := l.MaxTimestamp(); ts != 1392 {
+		t.Fatalf("after restart MaxTimestamp ts = %d", ts)
+	}
+}
+
+func TestMaxTimestampEmpty(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	d, l := e.openLog()
+	defer d.Close()
+	if off, ts := l.MaxTimestamp(); off != -1 || ts != -1 {
+		t.Fatalf("empty log MaxTimestamp = %d, %d", off, ts)
+	}
+	if _, _, found, err := l.OffsetForTimestamp(0); found || err != nil {
+		t.Fatalf("empty log OffsetForTimestamp found %v, %v", found, err)
+	}
+}
+
+func TestLogAppendTime(t *testing.T) {
+	cfg := smallConfig()
+	cfg.LogAppendTime = true
+	e := newEnv(t, cfg)
+	d, l := e.openLog()
+	defer d.Close()
+	now := e.clock.Ms()
+	res := mustAppend(t, l, testBatch(5, 3))
+	if res.LogAppendTime != now || res.MaxTimestamp != now {
+		t.Fatalf("append result %+v, want LogAppendTime %d", res, now)
+	}
+	e.clock.Advance(time.Second)
+	mustAppend(t, l, testBatch(5, 3))
+	hs := readAll(t, l, 0) // regionBatches validates the rewritten CRC
+	if hs[1].MaxTimestamp != now+1000 || hs[1].Attributes&AttrLogAppendTime == 0 || hs[1].PartitionLeaderEpoch != 1 {
+		t.Fatalf("stored header %+v", hs[1])
+	}
+	off, ts, found, err := l.OffsetForTimestamp(now + 1)
+	if err != nil || !found || off != 3 || ts != now+1000 {
+		t.Fatalf("OffsetForTimestamp = %d, %d, %v, %v", off, ts, found, err)
+	}
+	if off, ts := l.MaxTimestamp(); off != 3 || ts != now+1000 {
+		t.Fatalf("MaxTimestamp = %d, %d", off, ts)
+	}
+}
