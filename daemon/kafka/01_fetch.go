@@ -166,7 +166,7 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 			rd.partition, rd.errorCode = b.leaderPartition(w.topic, w.partition)
 		}
 		if rd.errorCode == 0 {
-			b.readPartition(rd, w, int32(min(int64(w.maxBytes), max(budget, 0))), iso, minOneBatch)
+			b.readPartition(rd, w, int32(max(min(int64(w.maxBytes), budget), 0)), iso, minOneBatch)
 		}
 		if rd.errorCode != 0 {
 			rd.partition, failed = nil, true

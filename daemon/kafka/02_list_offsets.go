@@ -66,9 +66,10 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg
 		return
 	}
 	log := p.Log()
-	// Consumers see up to HW (LSO for read_committed); replicas up to LEO.
+	// Consumers see up to HW (LSO for read_committed); replicas and the
+	// debugging consumer (-2) up to LEO.
 	end := log.LogEndOffset()
-	if req.ReplicaID < 0 {
+	if req.ReplicaID == -1 {
 		end = p.HighWatermark()
 		if req.IsolationLevel == 1 {
 			end = p.LastStableOffset()

@@ -20,6 +20,7 @@ var errorCodes = []struct {
 	{segment.ErrOffsetOutOfRange, kerr.OffsetOutOfRange.Code},
 	{segment.ErrBatchTooLarge, kerr.MessageTooLarge.Code},
 	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
+	{segment.ErrClosed, kerr.NotLeaderForPartition.Code}, // the partition was just closed or deleted
 	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
 	{replica.ErrNotLeader, kerr.NotLeaderForPartition.Code},

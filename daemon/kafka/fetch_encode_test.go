@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // randomFetch builds the same random response twice: as kmsg sees it and as
@@ -179,5 +181,37 @@ func BenchmarkFetchEncode(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = r.pieces()
+	}
+}
+
+func TestRegionPieceSendfileOrCopy(t *testing.T) {
+	data := []byte("0123456789")
+	mem := vfs.NewMemFS()
+	dir := t.TempDir()
+	if err := mem.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, fs := range map[string]vfs.FS{"os": vfs.OS, "mem": mem} {
+		f, err := fs.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(data, 0); err != nil {
+			t.Fatal(err)
+		}
+		p, err := regionPiece(segment.Region{File: f, Pos: 2, Len: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (p.File != nil) != (name == "os") {
+			t.Fatalf("%s: file piece %v", name, p.File != nil)
+		}
+		if got := materialise(t, []netio.Piece{p}); string(got) != "23456" {
+			t.Fatalf("%s: piece holds %q", name, got)
+		}
+		if empty, err := regionPiece(segment.Region{File: f, Pos: 10}); err != nil || empty.Len() != 0 || empty.Release != nil {
+			t.Fatalf("%s: empty region gave %+v, %v", name, empty, err)
+		}
 	}
 }
