@@ -3,6 +3,7 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 
@@ -214,6 +215,9 @@ func (x timeIndex) nearlyFull() bool { return x.entries+1 >= x.capEntries }
 // or -1: every batch up to the one holding that offset has a max timestamp
 // below ts, so a search for ts may start there.
 func (x timeIndex) lookupBelow(ts int64) int64 {
+	if ts == math.MinInt64 {
+		return -1
+	}
 	i := x.search(func(i int) int64 { t, _ := x.at(i); return t }, ts-1)
 	if i < 0 {
 		return -1

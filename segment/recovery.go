@@ -194,16 +194,25 @@ func (l *Log) loadEpochs() error {
 func (s *segment) loadTail() error {
 	from := int64(0)
 	if n := s.index.entries; n > 0 {
+		// No batch at relative offset 0 or position 0 is ever indexed (the
+		// first batch never is), so a zero entry is preallocated padding.
 		o, pos := s.index.at(n - 1)
-		if o < s.base || pos >= s.size {
+		if o <= s.base || pos <= 0 || pos >= s.size {
 			return fmt.Errorf("offset index entry (%d, %d) outside the segment", o, pos)
 		}
 		from = pos
 	}
+	if s.timeIndex.entries > 1 {
+		first, _ := s.timeIndex.at(0)
+		last, _ := s.timeIndex.last()
+		if first >= last {
+			return fmt.Errorf("time index timestamps do not increase (%d, then %d)", first, last)
+		}
+	}
 	s.next = s.base
 	s.maxTs, s.maxTsOffset = s.timeIndex.last()
 	s.bytesSinceIndex = s.size - from
-	return s.scan(from, func(_ int64, h BatchHeader) bool {
+	err := s.scan(from, func(_ int64, h BatchHeader) bool {
 		s.next = h.LastOffset() + 1
 		if h.MaxTimestamp > s.maxTs {
 			// Header only: the exact record is unknown, so take the batch's
@@ -215,6 +224,10 @@ func (s *segment) loadTail() error {
 		}
 		return true
 	})
+	if err == nil && s.maxTsOffset >= s.next && s.size > 0 {
+		err = fmt.Errorf("time index offset %d beyond the segment's end %d", s.maxTsOffset, s.next)
+	}
+	return err
 }
 
 // recover rebuilds the segment from its log file, read through a read-only

@@ -178,3 +178,27 @@ func TestLeftoversRemovedAtOpen(t *testing.T) {
 		}
 	}
 }
+
+// An untrimmed (preallocated) index under a clean-shutdown marker must not be
+// trusted: its zero padding would break lookups.
+func TestCleanMarkerWithUntrimmedIndex(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	d, l := e.openLog()
+	appendN(t, l, 30, 3, 1000)
+	crash(t, d)
+	if err := os.WriteFile(filepath.Join(e.path, cleanShutdownFile), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = e.open()
+	defer d.Close()
+	l = d.Log("my.topic-x", 3)
+	if l.LogEndOffset() != 90 {
+		t.Fatalf("LEO %d, want 90", l.LogEndOffset())
+	}
+	for off := int64(0); off < 90; off += 7 {
+		hs := readAll(t, l, off)
+		if hs[0].BaseOffset > off || hs[0].LastOffset() < off {
+			t.Fatalf("Read(%d) starts at batch %d..%d", off, hs[0].BaseOffset, hs[0].LastOffset())
+		}
+	}
+}

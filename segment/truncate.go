@@ -63,6 +63,7 @@ func (l *Log) truncateWithin(offset int64) error {
 	if len(doomed) > 0 {
 		// s was finished: it becomes the active segment again.
 		err = errors.Join(err, s.activate(l.cfg))
+		s.rollStartMs = l.opts.nowMs()
 	}
 	if err != nil {
 		return err
