@@ -1,6 +1,9 @@
 package segment
 
 import (
+	"errors"
+	"math"
+	"sync"
 	"testing"
 )
 
@@ -37,4 +40,60 @@ func TestAppendAcrossRollsAndReopen(t *testing.T) {
 	checkContiguous(t, readAll(t, l, 0), 0, 180)
 	mustAppend(t, l, testBatch(5000, 2))
 	checkContiguous(t, readAll(t, l, 0), 0, 182)
+}
+
+// TestConcurrentUse runs appends, reads, scans and ticks at once (run it
+// with -race).
+func TestConcurrentUse(t *testing.T) {
+	cfg := smallConfig()
+	cfg.RetentionBytes = 4096
+	cfg.FlushMessages = 7
+	e := newEnv(t, cfg)
+	d, l := e.openLog()
+	defer d.Close()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			start := l.LogStartOffset()
+			r, err := l.Read(start, 512, math.MaxInt64, true)
+			if err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Error(err)
+				return
+			}
+			if err == nil {
+				regionBatches(t, r)
+				r.Release()
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := l.Tick(); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := l.ScanBatches(l.LogStartOffset(), func(BatchHeader) error { return nil }); err != nil && !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	appendN(t, l, 300, 2, 1000)
+	close(done)
+	wg.Wait()
+	checkContiguous(t, readAll(t, l, l.LogStartOffset()), l.LogStartOffset(), 600)
 }
