@@ -180,7 +180,7 @@ func (c *Controller) AllocateProducerIDs(n int64) (int64, error) {
 	c.mu.Unlock()
 	c.deliver()
 	if err != nil {
-		return 0, fmt.Errorf("quorum: %w", err)
+		return 0, err
 	}
 	return first, nil
 }

@@ -85,25 +85,35 @@ func brokerIndex(brokers []Broker, id int32) (int, bool) {
 // apply returns the image after recs, the records of one batch whose last
 // offset is offset. im is unchanged; an error leaves no partial image.
 func (im *Image) apply(recs []record, offset int64) (*Image, error) {
-	b := &imageBuilder{
-		next:   new(Image),
-		cloned: map[*Topic]bool{},
-	}
-	*b.next = *im
-	b.next.Offset = offset
-	b.next.Brokers = slices.Clone(im.Brokers)
-	b.next.Topics = maps.Clone(im.Topics)
-	b.next.TopicsByID = maps.Clone(im.TopicsByID)
-	for i, r := range recs {
-		if err := r.apply(b); err != nil {
-			return nil, fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, offset-int64(len(recs)-1-i), r, err)
-		}
+	b := newImageBuilder(im)
+	if err := b.applyBatch(recs, offset); err != nil {
+		return nil, err
 	}
 	return b.next, nil
 }
 
-// imageBuilder builds the next image copy-on-write: maps are copied once
-// per batch, a topic is copied on its first change in the batch.
+func newImageBuilder(im *Image) *imageBuilder {
+	next := *im
+	next.Brokers = slices.Clone(im.Brokers)
+	next.Topics = maps.Clone(im.Topics)
+	next.TopicsByID = maps.Clone(im.TopicsByID)
+	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}}
+}
+
+// applyBatch applies the records of one batch whose last offset is offset.
+func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
+	for i, r := range recs {
+		if err := r.apply(b); err != nil {
+			return fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, offset-int64(len(recs)-1-i), r, err)
+		}
+	}
+	b.next.Offset = offset
+	return nil
+}
+
+// imageBuilder builds the next image copy-on-write: maps are copied once,
+// a topic is copied on its first change. Replay applies the whole log
+// through one builder; a commit applies one batch.
 type imageBuilder struct {
 	next   *Image
 	cloned map[*Topic]bool // topics already private to next

@@ -57,43 +57,55 @@ func decodeBatch(batch []byte) (segment.BatchHeader, []record, error) {
 }
 
 // replay applies every batch of the metadata log to im and returns the
-// image at the log end.
+// image at the log end. One builder serves the whole log: intermediate
+// images are never published, so they are not built.
 func replay(log *segment.Log, im *Image) (*Image, error) {
 	// Without snapshots the image needs the log from its first record.
 	if start := log.LogStartOffset(); start != 0 {
 		return nil, fmt.Errorf("%w: metadata log starts at offset %d, records before it are gone", ErrCorruptMetadata, start)
 	}
+	ib := newImageBuilder(im)
 	leo := log.LogEndOffset()
 	var buf []byte
 	for off := int64(0); off < leo; {
-		region, err := log.Read(off, replayReadBytes, leo, true)
-		if err != nil {
-			return nil, fmt.Errorf("read metadata log at %d: %w", off, err)
+		var err error
+		if buf, err = readBatches(log, off, leo, buf); err != nil {
+			return nil, err
 		}
-		buf = append(buf[:0], make([]byte, region.Len)...)
-		n, err := region.File.ReadAt(buf, region.Pos)
-		region.Release()
-		if n < len(buf) {
-			return nil, fmt.Errorf("read metadata log at %d: %d of %d bytes: %w", off, n, len(buf), err)
-		}
-		if len(buf) == 0 {
-			return nil, fmt.Errorf("%w: empty read at offset %d below log end %d", ErrCorruptMetadata, off, leo)
-		}
-		for b := buf; len(b) > 0; {
-			h, err := segment.ParseBatchHeader(b)
-			if err != nil || h.BaseOffset != off || h.Size() > int64(len(b)) || h.Size() < segment.BatchHeaderSize {
+		for rest := buf; len(rest) > 0; {
+			h, err := segment.ParseBatchHeader(rest)
+			if err != nil || h.BaseOffset != off || h.Size() > int64(len(rest)) || h.Size() < segment.BatchHeaderSize {
 				return nil, fmt.Errorf("%w: bad batch where offset %d should start", ErrCorruptMetadata, off)
 			}
-			_, recs, err := decodeBatch(b[:h.Size()])
+			_, recs, err := decodeBatch(rest[:h.Size()])
 			if err != nil {
 				return nil, err
 			}
-			if im, err = im.apply(recs, h.LastOffset()); err != nil {
+			if err := ib.applyBatch(recs, h.LastOffset()); err != nil {
 				return nil, err
 			}
 			off = h.LastOffset() + 1
-			b = b[h.Size():]
+			rest = rest[h.Size():]
 		}
 	}
-	return im, nil
+	return ib.next, nil
+}
+
+// readBatches reads whole batches from offset off on (replayReadBytes, or
+// one larger batch) into buf, reusing its space.
+func readBatches(log *segment.Log, off, leo int64, buf []byte) ([]byte, error) {
+	region, err := log.Read(off, replayReadBytes, leo, true)
+	if err != nil {
+		return nil, fmt.Errorf("read metadata log at %d: %w", off, err)
+	}
+	defer region.Release()
+	buf = append(buf[:0], make([]byte, region.Len)...)
+	n, err := region.File.ReadAt(buf, region.Pos)
+	if n < len(buf) {
+		return nil, fmt.Errorf("read metadata log at %d: %d of %d bytes: %w", off, n, len(buf), err)
+	}
+	if len(buf) == 0 {
+		return nil, fmt.Errorf("%w: empty read at offset %d below log end %d", ErrCorruptMetadata, off, leo)
+	}
+	return buf, nil
 }

@@ -244,13 +244,13 @@ func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*stri
 // not suffice. The ids are the caller's once that record is durable.
 func allocateProducerIDs(im *Image, next, n int64) (recs []record, first int64, err error) {
 	if n < 1 || n > producerIDBlock {
-		return nil, 0, fmt.Errorf("allocate %d producer ids: count must be 1 to %d", n, producerIDBlock)
+		return nil, 0, fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)
 	}
 	if next+n <= im.ProducerIDsEnd {
 		return nil, next, nil
 	}
 	if next > math.MaxInt64-producerIDBlock {
-		return nil, 0, fmt.Errorf("allocate %d producer ids: ids exhausted at %d", n, next)
+		return nil, 0, fmt.Errorf("producer ids: allocate %d: ids exhausted at %d", n, next)
 	}
 	return []record{producerIDsRecord{BlockEnd: next + producerIDBlock}}, next, nil
 }
