@@ -17,7 +17,10 @@ type Config struct {
 	// CompressionValidation decompresses compressed batches on produce to
 	// check their records, as Kafka's leader does.
 	CompressionValidation bool
-	FetchSessionsMax      int
+	// TopicDefaults are the topic config defaults from config.toml: the
+	// STATIC_BROKER_CONFIG values DescribeConfigs and CreateTopics report.
+	TopicDefaults    quorum.TopicDefaults
+	FetchSessionsMax int
 	// FetchWaitMsMax caps a Fetch's max_wait_ms (0: never wait);
 	// FetchBytesMax caps its max_bytes (0: as the request says).
 	FetchWaitMsMax int64

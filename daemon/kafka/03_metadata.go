@@ -1,0 +1,139 @@
+package kafka
+
+// Metadata v0-12: brokers, cluster id (v2+), controller (v1+) and topics,
+// by name or (v10+) by topic id.
+//
+// Which topics: v0 answers all of them for an empty list, v1+ for a null
+// one. An unknown topic is created when the request allows it (always
+// before v4, AllowAutoTopicCreation from v4) and the broker auto-creates
+// topics; otherwise it is UNKNOWN_TOPIC_OR_PARTITION (UNKNOWN_TOPIC_ID by
+// id). A topic whose partitions this broker leads but has not opened yet is
+// LEADER_NOT_AVAILABLE, as Kafka answers right after an auto-create;
+// clients retry.
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+)
+
+func init() {
+	register(&api{key: 3, minVersion: 0, maxVersion: 12, serve: serveMetadata})
+}
+
+// topicOperationsAll is the authorized-operations bit set of a topic with
+// no authorizer: READ(3), WRITE(4), CREATE(5), DELETE(6), ALTER(7),
+// DESCRIBE(8), DESCRIBE_CONFIGS(10), ALTER_CONFIGS(11).
+const topicOperationsAll = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+
+func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	im := b.ctrl.Image()
+	for _, br := range im.Brokers {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			mb.Rack = &br.Rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	resp.ClusterID = &im.ClusterID
+	resp.ControllerID = im.ControllerID
+
+	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
+		for _, name := range sortedTopicNames(im) {
+			resp.Topics = append(resp.Topics, b.topicMetadata(im, im.Topics[name], req))
+		}
+		return resp, nil
+	}
+	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, b.requestedTopicMetadata(rt, req, autoCreate))
+	}
+	return resp, nil
+}
+
+func sortedTopicNames(im *quorum.Image) []string {
+	names := make([]string, 0, len(im.Topics))
+	for name := range im.Topics {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// requestedTopicMetadata answers one topic asked for by name or id,
+// creating it if allowed.
+func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.MetadataRequest, autoCreate bool) kmsg.MetadataResponseTopic {
+	im := b.ctrl.Image()
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+	if rt.Topic == nil {
+		t := im.TopicsByID[rt.TopicID]
+		if t == nil {
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+			return mt
+		}
+		return b.topicMetadata(im, t, req)
+	}
+	if t := im.Topics[*rt.Topic]; t != nil {
+		return b.topicMetadata(im, t, req)
+	}
+	if !autoCreate {
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return mt
+	}
+	_, err := b.ctrl.CreateTopic(quorum.CreateTopic{Name: *rt.Topic, Partitions: -1, ReplicationFactor: -1},
+		b.cfg.DefaultPartitions, b.cfg.DefaultReplicationFactor, false)
+	if err != nil && !errors.Is(err, quorum.ErrTopicExists) { // a concurrent create is fine
+		mt.ErrorCode = b.errorCode(err)
+		return mt
+	}
+	im = b.ctrl.Image()
+	if t := im.Topics[*rt.Topic]; t != nil {
+		return b.topicMetadata(im, t, req)
+	}
+	mt.ErrorCode = kerr.LeaderNotAvailable.Code // deleted again meanwhile
+	return mt
+}
+
+// topicMetadata describes a topic of the image.
+func (b *Broker) topicMetadata(im *quorum.Image, t *quorum.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic, mt.TopicID, mt.IsInternal = &t.Name, t.ID, t.Internal
+	if req.IncludeTopicAuthorizedOperations {
+		mt.AuthorizedOperations = topicOperationsAll
+	}
+	for _, p := range t.Partitions {
+		if p.Leader == b.cfg.NodeID && b.parts.Partition(t.Name, p.ID) == nil {
+			mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			mt.Partitions = nil
+			return mt
+		}
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.ID, p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		mp.OfflineReplicas = offlineReplicas(im, p.Replicas)
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// offlineReplicas are the replicas on brokers the image does not know.
+func offlineReplicas(im *quorum.Image, replicas []int32) []int32 {
+	offline := []int32{}
+	for _, id := range replicas {
+		if _, ok := im.Broker(id); !ok {
+			offline = append(offline, id)
+		}
+	}
+	return offline
+}

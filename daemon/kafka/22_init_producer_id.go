@@ -1,0 +1,49 @@
+package kafka
+
+// InitProducerId v0-5, for idempotent producers only.
+//
+// A producer without a transactional id gets a new producer id from the
+// controller with epoch 0. From v3 (KIP-360) a producer that already has an
+// id sends it with its epoch to have the epoch bumped (after a sequence
+// error or timeout): it keeps its id with epoch+1, or gets a new id once the
+// epoch is exhausted. An id that was never handed out gets a new one.
+//
+// Transactions are not supported. A transactional id is answered
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED: every client treats it as fatal at
+// once and names the transactional id, where COORDINATOR_NOT_AVAILABLE and
+// the like would make the producer retry until it times out.
+
+import (
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(&api{key: 22, minVersion: 0, maxVersion: 5, serve: serveInitProducerID})
+}
+
+func serveInitProducerID(b *Broker, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.InitProducerIDRequest)
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	// Kafka starts a new id when a bump would reach the largest epoch.
+	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerID < b.ctrl.Image().ProducerIDsEnd &&
+		req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
+		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
+		return resp, nil
+	}
+	id, err := b.ctrl.AllocateProducerIDs(1)
+	if err != nil {
+		b.log.Error("kafka: allocating a producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp, nil
+}
