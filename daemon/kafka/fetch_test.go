@@ -256,3 +256,54 @@ func TestFetchIncrementalSessionFlow(t *testing.T) {
 		t.Fatalf("closed session: error %d", resp.ErrorCode)
 	}
 }
+
+func TestFetchLongPollWaitsForMinBytes(t *testing.T) {
+	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 1)
+	small := s.produce(t, 0, 1, 1)
+	req := s.fetchReq(12, map[int32]int64{0: 0})
+	req.MaxWaitMillis, req.MinBytes = 60_000, int32(len(small)+1)
+	got := make(chan *kmsg.FetchResponse, 1)
+	go func() { got <- roundTrip[*kmsg.FetchResponse](t, s.b, req) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.lookups.Load() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("fetch never read")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-got:
+		t.Fatal("answered with fewer than min bytes before max wait")
+	default:
+	}
+	more := s.produce(t, 0, 1, 1)
+	select {
+	case resp := <-got:
+		p := onlyPartition(t, resp)
+		if len(p.RecordBatches) != len(small)+len(more) || p.HighWatermark != 2 {
+			t.Fatalf("%d bytes, HW %d", len(p.RecordBatches), p.HighWatermark)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("fetch not answered once min bytes were there")
+	}
+}
+
+// BenchmarkFetchServeFrame measures one consumer fetch of ~120 KiB from one
+// partition through ServeFrame (decode, read, encode; no socket).
+func BenchmarkFetchServeFrame(b *testing.B) {
+	s := newFetchStack(b, Config{}, 1)
+	for range 100 {
+		s.produce(b, 0, 100, 1) // ~1.2 KiB batches
+	}
+	frame := kafkatest.Frame(s.fetchReq(12, map[int32]int64{0: 0}), 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		pieces, err := s.b.ServeFrame(context.Background(), &netio.Conn{}, frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range pieces {
+			releasePiece(p)
+		}
+	}
+}

@@ -35,7 +35,7 @@ func (s *fetchStack) Partition(topic string, partition int32) *replica.Partition
 
 const stackNodeID = 1
 
-func newFetchStack(t *testing.T, cfg Config, partitions int32) *fetchStack {
+func newFetchStack(t testing.TB, cfg Config, partitions int32) *fetchStack {
 	t.Helper()
 	segCfg := segment.DefaultConfig()
 	quiet := slog.New(slog.DiscardHandler)
@@ -82,7 +82,7 @@ func (s *fetchStack) partition(id int32) *replica.Partition {
 
 // produce appends a batch of n records with timestamps ts, ts+1, ... and
 // returns its bytes as stored (base offset assigned).
-func (s *fetchStack) produce(t *testing.T, partition int32, n int, ts int64) []byte {
+func (s *fetchStack) produce(t testing.TB, partition int32, n int, ts int64) []byte {
 	t.Helper()
 	records := make([]segment.Record, n)
 	for i := range records {
