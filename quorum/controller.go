@@ -229,7 +229,7 @@ func (c *Controller) commitLocked(recs []record) (*Image, error) {
 	prev := c.image.Load()
 	batch := encodeBatch(recs, time.Now().UnixMilli())
 	if limit := c.log.Config().BatchBytesMax; int64(len(batch)) > int64(limit) {
-		return nil, fmt.Errorf("quorum: metadata change of %d bytes exceeds the metadata log's batch limit %d", len(batch), limit)
+		return nil, fmt.Errorf("metadata change of %d bytes exceeds the metadata log's batch limit %d", len(batch), limit)
 	}
 	_, decoded, err := decodeBatch(batch)
 	if err != nil {
@@ -237,7 +237,7 @@ func (c *Controller) commitLocked(recs []record) (*Image, error) {
 	}
 	next, err := prev.apply(decoded, prev.Offset+int64(len(recs)))
 	if err != nil {
-		return nil, fmt.Errorf("quorum: %w", err)
+		return nil, err
 	}
 	res, err := c.log.Append(batch, 0)
 	if err == nil {
@@ -247,7 +247,7 @@ func (c *Controller) commitLocked(recs []record) (*Image, error) {
 		err = fmt.Errorf("batch got offsets %d-%d, want last %d: another writer?", res.BaseOffset, res.LastOffset, next.Offset)
 	}
 	if err != nil {
-		c.err = fmt.Errorf("quorum: commit to metadata log: %w", err)
+		c.err = fmt.Errorf("commit to metadata log %s: %w", c.log.Dir(), err)
 		return nil, c.err
 	}
 	c.image.Store(next)
