@@ -50,14 +50,19 @@ type Handler interface {
 // Config holds the listener's limits. Zero values mean "no limit" except
 // where a default is named.
 type Config struct {
-	Addr               string        // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
-	EventLoops         int           // 0: one per CPU
-	MaxRequestBytes    int32         // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
-	MaxConnections     int           // further accepts are closed at once
-	MaxInflightBytes   int64         // response bytes queued per connection before reads pause
-	IdleTimeout        time.Duration // a connection with no request this long (and nothing to send) is closed
-	CopyRegionBytesMax int64         // regions up to this size are copied, not sendfile'd; 0: always sendfile
-	Logger             *slog.Logger  // nil: slog.Default()
+	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
+	EventLoops       int    // 0: one per CPU
+	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
+	MaxConnections   int    // further accepts are closed at once
+	MaxInflightBytes int64  // response bytes queued per connection before reads pause
+	// MaxBufferedRequestBytes bounds the request bytes a connection may have
+	// buffered while a request is in flight or reads are paused (pipelining);
+	// more closes the connection, since gnet cannot stop reading a socket.
+	// It is raised to MaxRequestBytes+4 if lower. 0: no limit.
+	MaxBufferedRequestBytes int64
+	IdleTimeout             time.Duration // a connection with no request this long (and nothing to send) is closed
+	CopyRegionBytesMax      int64         // regions up to this size are copied, not sendfile'd; 0: always sendfile
+	Logger                  *slog.Logger  // nil: slog.Default()
 }
 
 // defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
@@ -66,6 +71,9 @@ const defaultMaxRequestBytes = 100 << 20
 func (c Config) withDefaults() Config {
 	if c.MaxRequestBytes <= 0 {
 		c.MaxRequestBytes = defaultMaxRequestBytes
+	}
+	if c.MaxBufferedRequestBytes > 0 {
+		c.MaxBufferedRequestBytes = max(c.MaxBufferedRequestBytes, int64(c.MaxRequestBytes)+frameHeaderBytes)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

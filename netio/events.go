@@ -77,7 +77,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if cs.busy.Load() || cs.writerFull() {
-		return gnet.None
+		return e.checkBuffered(gc, cs)
 	}
 	frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
 	if err != nil {
@@ -85,7 +85,7 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if frame == nil {
-		return gnet.None
+		return e.checkBuffered(gc, cs)
 	}
 	if !s.beginRequest() {
 		putBuf(frame) // shutting down: the client gets no answer, as if unread
@@ -94,6 +94,18 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	cs.busy.Store(true)
 	cs.touch()
 	cs.frames <- frame
+	return gnet.None
+}
+
+// checkBuffered closes a connection whose buffered, undispatched request
+// bytes exceed MaxBufferedRequestBytes.
+func (e *events) checkBuffered(gc gnet.Conn, cs *connState) gnet.Action {
+	limit := e.s.cfg.MaxBufferedRequestBytes
+	if n := int64(gc.InboundBuffered()); limit > 0 && n > limit {
+		e.s.log.Warn("closing connection: too many buffered request bytes",
+			"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", n, "max", limit)
+		return gnet.Close
+	}
 	return gnet.None
 }
 

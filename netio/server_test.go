@@ -434,3 +434,36 @@ func listenersOnPort(t *testing.T, port int) int {
 	}
 	return n
 }
+
+func TestMaxBufferedRequestBytes(t *testing.T) {
+	h := handlerFunc(func(ctx context.Context, _ *Conn, _ []byte) ([]Piece, error) {
+		<-ctx.Done() // holds the one request in flight
+		return nil, nil
+	})
+	s := startServer(t, Config{MaxRequestBytes: 1024, MaxBufferedRequestBytes: 4096}, h)
+	c := dial(t, s, 0)
+	for range 3 { // in flight + 2 buffered: under the limit
+		sendFrame(t, c, make([]byte, 1000))
+	}
+	other := dial(t, s, 0)
+	sendFrame(t, other, []byte("x"))
+	waitFor(t, "both requests in flight", func() bool { return s.pending.Load() == 2 })
+	if s.Stats().Connections != 2 {
+		t.Fatal("connection closed under the buffered limit")
+	}
+	for range 3 {
+		sendFrame(t, c, make([]byte, 1000))
+	}
+	expectClosed(t, c)
+	waitFor(t, "only the other connection left", func() bool { return s.Stats().Connections == 1 })
+}
+
+func TestListenIPv6(t *testing.T) {
+	probe, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	probe.Close()
+	s := startServer(t, Config{Addr: "[::1]:0"}, echo)
+	roundTrip(t, dial(t, s, 0), "v6")
+}

@@ -1,0 +1,137 @@
+package netio
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkFetchLike answers each request with a small header and a 1 MiB
+// file region (page cache), read over loopback by a client in a child
+// process (this test binary re-run as TestFetchReaderProcess): 4
+// connections, every request sent up front. MB/s is response payload;
+// cpu-s/GB is this process's user+system CPU per GB sent, the client's own
+// CPU excluded (on loopback the kernel's receive path still partly runs in
+// the sender's context); client-cpu-s/GB is the child's.
+func BenchmarkFetchLike(b *testing.B) {
+	for _, mode := range []struct {
+		name    string
+		copyMax int64
+	}{{"sendfile", 0}, {"copy", 2 << 20}} {
+		b.Run(mode.name, func(b *testing.B) { benchFetch(b, mode.copyMax) })
+	}
+}
+
+const (
+	benchRegionBytes = 1 << 20
+	benchConns       = 4
+	readerEnv        = "NETIO_BENCH_READER" // "addr n": run as the benchmark's client
+)
+
+func benchFetch(b *testing.B, copyMax int64) {
+	const fileBytes = 64 << 20
+	f, _ := tempFile(b, fileBytes)
+	var served atomic.Int64
+	header := make([]byte, 40)
+	h := handlerFunc(func(context.Context, *Conn, []byte) ([]Piece, error) {
+		off := served.Add(1) % (fileBytes/benchRegionBytes - 1) * benchRegionBytes
+		return []Piece{{Bytes: header}, {File: f, Offset: off, Length: benchRegionBytes}}, nil
+	})
+	s := startServer(b, Config{CopyRegionBytesMax: copyMax}, h)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFetchReaderProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", readerEnv, s.Addr(), b.N))
+	cmd.Stderr = os.Stderr
+	b.SetBytes(benchRegionBytes)
+	b.ResetTimer()
+	before := cpuTime(b, unix.RUSAGE_SELF)
+	start := time.Now()
+	if out, err := cmd.Output(); err != nil {
+		b.Fatalf("reader: %v\n%s", err, out)
+	}
+	elapsed, cpu := time.Since(start), cpuTime(b, unix.RUSAGE_SELF)-before
+	b.StopTimer()
+	gb := float64(b.N) * benchRegionBytes / 1e9
+	b.ReportMetric(cpu.Seconds()/gb, "cpu-s/GB")
+	b.ReportMetric(cmd.ProcessState.SystemTime().Seconds()/gb+cmd.ProcessState.UserTime().Seconds()/gb, "client-cpu-s/GB")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
+	st := s.Stats()
+	b.ReportMetric(float64(st.BytesSendfile)/float64(st.BytesSendfile+st.BytesCopied)*100, "%sendfile")
+}
+
+// TestFetchReaderProcess is BenchmarkFetchLike's client; it runs only in
+// the child process the benchmark starts.
+func TestFetchReaderProcess(t *testing.T) {
+	spec := os.Getenv(readerEnv)
+	if spec == "" {
+		t.Skip("runs only as BenchmarkFetchLike's client")
+	}
+	var addr string
+	var total int
+	if _, err := fmt.Sscan(spec, &addr, &total); err != nil {
+		t.Fatalf("%s=%q: %v", readerEnv, spec, err)
+	}
+	var wg sync.WaitGroup
+	for i := range benchConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		n := total / benchConns
+		if i < total%benchConns {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fetchN(c, n); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// fetchN sends n requests, then reads the n responses.
+func fetchN(c net.Conn, n int) error {
+	errc := make(chan error, 1)
+	go func() {
+		req := frameBytes([]byte("fetch"))
+		for range n {
+			if _, err := c.Write(req); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	buf := make([]byte, 2<<20)
+	for range n {
+		if _, err := io.ReadFull(c, buf[:4]); err != nil {
+			return err
+		}
+		size := binary.BigEndian.Uint32(buf[:4])
+		if _, err := io.ReadFull(c, buf[:size]); err != nil {
+			return err
+		}
+	}
+	return <-errc
+}
+
+func cpuTime(b *testing.B, who int) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(who, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
