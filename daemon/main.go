@@ -1,0 +1,218 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/riffle/riffle/daemon/kafka"
+	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+// tickInterval paces the logs' time-driven work; flush.ms and segment.ms
+// are honoured to this precision.
+const tickInterval = time.Second
+
+// Main runs a broker until ctx ends, then shuts it down gracefully, and
+// returns the process exit code: 0, 1 for a failure while running, or
+// ExitUsage for a bad command line or configuration.
+func Main(ctx context.Context, args []string) int {
+	cfg, err := ParseArgs(args, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return ExitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel()}))
+	b, err := start(cfg, logger)
+	if err != nil {
+		logger.Error("riffle: cannot start", "err", err)
+		return 1
+	}
+	<-ctx.Done()
+	logger.Info("riffle: shutting down")
+	if err := b.stop(cfg.ShutdownTimeout()); err != nil {
+		logger.Error("riffle: unclean shutdown", "err", err)
+		return 1
+	}
+	logger.Info("riffle: stopped")
+	return 0
+}
+
+// broker is the running process: storage, metadata, replicas, listener.
+type broker struct {
+	log      *slog.Logger
+	dataDir  *segment.DataDir
+	ctrl     *quorum.Controller
+	parts    *partitionSet
+	server   *netio.Server
+	tickStop chan struct{}
+	tickDone chan struct{}
+}
+
+func start(cfg Config, log *slog.Logger) (b *broker, err error) {
+	b = &broker{log: log, tickStop: make(chan struct{}), tickDone: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			b.closeStorage()
+		}
+	}()
+	defaults, err := cfg.topicSegmentConfig(nil)
+	if err != nil {
+		return nil, err
+	}
+	b.dataDir, err = segment.OpenDataDir(cfg.Broker.DataDir, func(topic string) segment.Config {
+		// Topic overrides are applied once the metadata is read.
+		if topic == metadataTopic {
+			return quorum.MetadataLogConfig(defaults)
+		}
+		return defaults
+	}, segment.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("riffle: storage recovered", "data_dir", cfg.Broker.DataDir, "took", b.dataDir.RecoveryDuration())
+
+	// The listener binds first so that the advertised port is known (port
+	// 0 picks one); requests wait until the broker is wired up.
+	handler := &pendingHandler{ready: make(chan struct{})}
+	if b.server, err = netio.Listen(cfg.Netio(log), handler); err != nil {
+		return nil, err
+	}
+	if err := b.openMetadata(cfg, defaults); err != nil {
+		return nil, err
+	}
+	handler.broker = kafka.New(kafkaConfig(cfg, log), b.ctrl, b.parts)
+	close(handler.ready)
+	go b.tickLoop()
+
+	addr := b.server.Addr().String()
+	log.Info("riffle: serving", "listen", addr, "node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
+	if cfg.Broker.ReadyFile != "" {
+		if err := WriteReadyFile(cfg.Broker.ReadyFile, addr); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// openMetadata opens the metadata log and controller and the replicas the
+// metadata assigns to this broker.
+func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
+	mlog, err := b.dataDir.CreateLog(metadataTopic, 0, quorum.MetadataLogConfig(defaults))
+	if err != nil {
+		return err
+	}
+	_, portText, err := net.SplitHostPort(b.server.Addr().String())
+	if err != nil {
+		return fmt.Errorf("listener address: %w", err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("listener port %q: %w", portText, err)
+	}
+	b.ctrl, err = quorum.Open(mlog, quorum.Options{
+		NodeID:              cfg.Broker.NodeID,
+		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: int32(port)},
+		ValidateTopicConfig: quorum.ValidateTopicConfig,
+		Logger:              b.log,
+	})
+	if err != nil {
+		return err
+	}
+	b.parts = &partitionSet{
+		dataDir: b.dataDir,
+		nodeID:  cfg.Broker.NodeID,
+		minISR:  int(cfg.Log.MinInsyncReplicas),
+		segmentConfig: func(t *quorum.Topic) (segment.Config, error) {
+			return cfg.topicSegmentConfig(t.Configs)
+		},
+		log:   b.log,
+		parts: map[topicPartition]*replica.Partition{},
+		ids:   map[string][16]byte{},
+	}
+	b.ctrl.OnChange(func(_, next *quorum.Image) { b.parts.apply(next) })
+	b.parts.apply(b.ctrl.Image())
+	return nil
+}
+
+func (b *broker) tickLoop() {
+	defer close(b.tickDone)
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.tickStop:
+			return
+		case <-t.C:
+			b.parts.tick()
+		}
+	}
+}
+
+// stop shuts down in order: stop accepting and finish in-flight requests,
+// stop maintenance, snapshot producer state, then flush and close the logs
+// and write the clean-shutdown marker.
+func (b *broker) stop(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	errs := []error{b.server.Shutdown(ctx)}
+	close(b.tickStop)
+	<-b.tickDone
+	errs = append(errs, b.parts.close(), b.closeStorage())
+	return errors.Join(errs...)
+}
+
+// closeStorage closes what start opened, in reverse order.
+func (b *broker) closeStorage() error {
+	var errs []error
+	if b.ctrl != nil {
+		errs = append(errs, b.ctrl.Close())
+	}
+	if b.dataDir != nil {
+		errs = append(errs, b.dataDir.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// pendingHandler holds requests that arrive while the broker is still being
+// wired up, then hands them to the Kafka layer.
+type pendingHandler struct {
+	ready  chan struct{}
+	broker *kafka.Broker // set before ready is closed
+}
+
+func (h *pendingHandler) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) ([]netio.Piece, error) {
+	select {
+	case <-h.ready:
+		return h.broker.ServeFrame(ctx, c, frame)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// kafkaConfig is what the Kafka layer needs of the configuration.
+func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
+	return kafka.Config{
+		NodeID:                   cfg.Broker.NodeID,
+		AutoCreateTopics:         cfg.Topics.AutoCreate,
+		DefaultPartitions:        cfg.Topics.DefaultPartitions,
+		DefaultReplicationFactor: cfg.Topics.DefaultReplicationFactor,
+		CompressionValidation:    cfg.Log.CompressionValidation,
+		TopicDefaults:            cfg.TopicDefaults(),
+		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,
+		FetchBytesMax:            cfg.Fetch.MaxBytes,
+		FetchSessionsMax:         cfg.Fetch.FetchSessionsMax,
+		Logger:                   log,
+	}
+}
