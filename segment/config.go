@@ -96,6 +96,10 @@ type Options struct {
 	FS     vfs.FS           // vfs.OS when nil
 	Now    func() time.Time // time.Now when nil
 	Logger *slog.Logger     // slog.Default() when nil
+	// OpenFilesMax bounds the segment and index files a data directory
+	// keeps open (3 per segment, plus files that regions still hold); 0 is
+	// unlimited. Opening or rolling past it fails with ErrOpenFilesLimit.
+	OpenFilesMax int64
 }
 
 func (o Options) withDefaults() Options {

@@ -73,3 +73,29 @@ func TestBatchLimits(t *testing.T) {
 		t.Fatalf("rejected batches moved LEO to %d", l.LogEndOffset())
 	}
 }
+
+func TestOpenFilesLimit(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	e.opts.OpenFilesMax = 6 // two segments
+	d, l := e.openLog()
+	defer d.Close()
+	var err error
+	for i := 0; err == nil && i < 100; i++ {
+		_, err = l.Append(testBatch(0, 3), 1)
+	}
+	if !errors.Is(err, ErrOpenFilesLimit) || l.SegmentCount() != 2 {
+		t.Fatalf("append past the open-files limit: %v with %d segments", err, l.SegmentCount())
+	}
+	// Deleting a segment frees its files; appends resume.
+	if err := l.AdvanceLogStart(l.LogEndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(testBatch(0, 3), 1); err != nil {
+		t.Fatalf("append after freeing files: %v", err)
+	}
+	checkContiguous(t, readAll(t, l, l.LogStartOffset()), l.LogStartOffset(), l.LogEndOffset())
+	e.opts.OpenFilesMax = -1
+	if _, err := OpenDataDir(t.TempDir(), func(string) Config { return smallConfig() }, e.opts); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("negative OpenFilesMax: %v", err)
+	}
+}

@@ -34,6 +34,7 @@ type partitionKey struct {
 type DataDir struct {
 	path             string
 	opts             Options
+	limit            *fileLimit
 	recoveryDuration time.Duration
 
 	mu     sync.Mutex
@@ -49,7 +50,10 @@ type DataDir struct {
 func OpenDataDir(path string, cfgFor func(topic string) Config, opts Options) (*DataDir, error) {
 	began := time.Now() // a measurement, not logic: the real clock
 	opts = opts.withDefaults()
-	d := &DataDir{path: path, opts: opts, logs: map[partitionKey]*Log{}}
+	if opts.OpenFilesMax < 0 {
+		return nil, fmt.Errorf("data dir %s: %w: open files max %d below minimum 0", path, ErrInvalidConfig, opts.OpenFilesMax)
+	}
+	d := &DataDir{path: path, opts: opts, limit: newFileLimit(opts.OpenFilesMax), logs: map[partitionKey]*Log{}}
 	if err := opts.FS.MkdirAll(path, 0o755); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", path, err)
 	}
@@ -96,7 +100,7 @@ func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 			start = -1
 		}
 		st := logState{clean: clean, recoveryPoint: recoveryPoints[key], logStart: start}
-		l, stats, err := openLog(dir, cfgFor(key.topic), d.opts, st)
+		l, stats, err := openLog(dir, cfgFor(key.topic), d.opts, d.limit, st)
 		if err != nil {
 			return err
 		}
@@ -180,7 +184,7 @@ func (d *DataDir) CreateLog(topic string, partition int32, cfg Config) (*Log, er
 	if l := d.logs[key]; l != nil {
 		return l, nil
 	}
-	l, _, err := openLog(filepath.Join(d.path, key.dirName()), cfg, d.opts, logState{logStart: -1})
+	l, _, err := openLog(filepath.Join(d.path, key.dirName()), cfg, d.opts, d.limit, logState{logStart: -1})
 	if err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", d.path, err)
 	}

@@ -11,4 +11,6 @@ var (
 	ErrInvalidConfig    = errors.New("invalid segment config")
 	// ErrOffsetMismatch: a replicated batch's base offset is not the LEO.
 	ErrOffsetMismatch = errors.New("replicated batch does not start at the log end offset")
+	// ErrOpenFilesLimit: opening a segment would pass Options.OpenFilesMax.
+	ErrOpenFilesLimit = errors.New("open segment files limit reached")
 )

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 
 	"github.com/riffle/riffle/segment/vfs"
@@ -35,12 +34,12 @@ type indexFile struct {
 // openIndexFile opens (creating it empty) an index whose entries are the
 // whole current file, mapped read-only.
 func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexFile, error) {
-	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	ref, err := g.openFile(fs, name)
 	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", name, err)
+		return nil, fmt.Errorf("index: %w", err)
 	}
-	idx := &indexFile{ref: newFileRef(f, g), entrySize: entrySize}
-	size, err := f.Size()
+	idx := &indexFile{ref: ref, entrySize: entrySize}
+	size, err := ref.f.Size()
 	if err == nil && size%int64(entrySize) != 0 {
 		err = fmt.Errorf("size %d is not a multiple of %d", size, entrySize)
 	}

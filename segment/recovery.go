@@ -31,12 +31,12 @@ type recoveryStats struct {
 
 // openLog opens the log in dir, recovering segments past the recovery point
 // after an unclean stop.
-func openLog(dir string, cfg Config, opts Options, st logState) (*Log, recoveryStats, error) {
+func openLog(dir string, cfg Config, opts Options, limit *fileLimit, st logState) (*Log, recoveryStats, error) {
 	var stats recoveryStats
 	if err := cfg.Validate(); err != nil {
 		return nil, stats, fmt.Errorf("log %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, opts: opts, files: &fileGroup{}, cfg: cfg}
+	l := &Log{dir: dir, opts: opts, files: &fileGroup{limit: limit}, cfg: cfg}
 	l.flushCond = sync.NewCond(&l.flushMu)
 	l.batchBytesMax.Store(cfg.BatchBytesMax)
 	l.unsynced.sinceMs = -1

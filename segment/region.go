@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -42,12 +44,6 @@ type fileRef struct {
 	group *fileGroup
 }
 
-func newFileRef(f vfs.File, g *fileGroup) *fileRef {
-	r := &fileRef{f: f, group: g}
-	r.refs.Store(1)
-	g.add()
-	return r
-}
 
 func (r *fileRef) acquire() *fileRef {
 	if r.refs.Add(1) <= 1 {
@@ -70,21 +66,37 @@ func (r *fileRef) release() {
 
 func (r *fileRef) closed() bool { return r.refs.Load() == 0 }
 
-// fileGroup counts the open files of one log so that a deleted log's
-// directory is removed only once the last of them is closed.
+// fileGroup counts the open files of one log, so that a deleted log's
+// directory is removed only once the last of them is closed, and charges
+// them to the data directory's open-file limit.
 type fileGroup struct {
+	limit *fileLimit
+
 	mu         sync.Mutex
 	open       int
 	whenClosed func()
 }
 
-func (g *fileGroup) add() {
+// openFile opens (creating) a file of the group, within the limit.
+func (g *fileGroup) openFile(fsys vfs.FS, name string) (*fileRef, error) {
+	if err := g.limit.take(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	f, err := fsys.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		g.limit.give()
+		return nil, err
+	}
+	r := &fileRef{f: f, group: g}
+	r.refs.Store(1)
 	g.mu.Lock()
 	g.open++
 	g.mu.Unlock()
+	return r, nil
 }
 
 func (g *fileGroup) done() {
+	g.limit.give()
 	g.mu.Lock()
 	g.open--
 	f := g.whenClosed
@@ -109,4 +121,35 @@ func (g *fileGroup) onAllClosed(f func()) {
 	}
 	g.mu.Unlock()
 	f()
+}
+
+// fileLimit bounds the segment and index files open in a data directory
+// (Options.OpenFilesMax); nil is unlimited.
+type fileLimit struct {
+	max  int64
+	open atomic.Int64
+}
+
+func newFileLimit(n int64) *fileLimit {
+	if n == 0 {
+		return nil
+	}
+	return &fileLimit{max: n}
+}
+
+func (l *fileLimit) take() error {
+	if l == nil {
+		return nil
+	}
+	if l.open.Add(1) > l.max {
+		l.open.Add(-1)
+		return fmt.Errorf("%w: %d files open", ErrOpenFilesLimit, l.max)
+	}
+	return nil
+}
+
+func (l *fileLimit) give() {
+	if l != nil {
+		l.open.Add(-1)
+	}
 }

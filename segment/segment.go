@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 
 	"github.com/riffle/riffle/segment/vfs"
@@ -48,12 +47,12 @@ func segmentPath(dir string, base int64, suffix string) string {
 // The indexes hold what their files hold; the log's size is the file's.
 func openSegment(fs vfs.FS, dir string, base int64, g *fileGroup) (*segment, error) {
 	name := segmentPath(dir, base, logSuffix)
-	f, err := fs.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	ref, err := g.openFile(fs, name)
 	if err != nil {
-		return nil, fmt.Errorf("open segment %s: %w", name, err)
+		return nil, fmt.Errorf("segment: %w", err)
 	}
-	s := &segment{base: base, log: newFileRef(f, g), next: base, maxTs: -1, maxTsOffset: base}
-	if s.size, err = f.Size(); err != nil {
+	s := &segment{base: base, log: ref, next: base, maxTs: -1, maxTsOffset: base}
+	if s.size, err = ref.f.Size(); err != nil {
 		s.log.release()
 		return nil, fmt.Errorf("segment %s: %w", name, err)
 	}
