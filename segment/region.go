@@ -44,7 +44,6 @@ type fileRef struct {
 	group *fileGroup
 }
 
-
 func (r *fileRef) acquire() *fileRef {
 	if r.refs.Add(1) <= 1 {
 		panic("segment: acquire of a closed file")
