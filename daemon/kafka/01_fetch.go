@@ -50,7 +50,7 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		sent[i] = fetchSent{errorCode: rd.errorCode, highWatermark: rd.result.HighWatermark,
 			lastStable: rd.result.LastStable, logStartOffset: rd.result.LogStartOffset, recordBytes: rd.records.Len()}
 	}
-	include, code := b.sessions.finish(&plan, sent)
+	include, code := b.sessions.finish(&plan, sent, b.cfg.Now())
 	if code != 0 {
 		releaseReads(reads)
 		return (&fetchResponse{version: req.Version, errorCode: code}).pieces(), nil

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -183,28 +184,34 @@ func (c *fetchSessions) newID() int32 {
 }
 
 // finish records what the response sends and, for an incremental fetch,
-// picks the partitions to answer: include[i] for plan.wants[i]. It returns
-// INVALID_FETCH_SESSION_EPOCH if another request moved the session on
-// meanwhile (the response then carries no partitions).
-func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent) (include []bool, errorCode int16) {
-	include = make([]bool, len(sent))
-	if p.session == nil {
-		for i := range include {
-			include[i] = true
-		}
-		return include, 0
+// picks the partitions to answer: include[i] for plan.wants[i]. If the
+// session changed hands while the request read (a long poll can outlast
+// sessionIdleEvict), a full fetch is answered without a session
+// (p.sessionID becomes 0) and an incremental one gets the top-level error
+// returned (then no partitions are answered).
+func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent, now time.Time) (include []bool, errorCode int16) {
+	s := p.session
+	if s == nil {
+		return allIncluded(len(sent)), 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := p.session
-	if s.epoch != p.epoch || c.byID[s.id] != s {
+	switch {
+	case c.byID[s.id] != s && p.incremental:
+		return nil, kerr.FetchSessionIDNotFound.Code
+	case s.epoch != p.epoch && p.incremental:
 		return nil, kerr.InvalidFetchSessionEpoch.Code
+	case c.byID[s.id] != s || s.epoch != p.epoch:
+		p.session, p.sessionID = nil, 0
+		return allIncluded(len(sent)), 0
 	}
+	s.lastUsed = now
+	include = make([]bool, len(sent))
 	var withRecords []*sessionPartition
 	for i, w := range p.wants {
 		sp := s.byTP[w.topicPartition]
-		if sp == nil { // cannot happen while the epoch holds; be safe
-			continue
+		if sp == nil {
+			panic(fmt.Sprintf("kafka: fetch session %d lost %s-%d while its epoch held", s.id, w.topic, w.partition))
 		}
 		include[i] = sp.update(sent[i]) || !p.incremental
 		if sent[i].recordBytes > 0 {
@@ -256,6 +263,14 @@ func (s *fetchSession) remove(tp topicPartition) {
 			return
 		}
 	}
+}
+
+func allIncluded(n int) []bool {
+	include := make([]bool, n)
+	for i := range include {
+		include[i] = true
+	}
+	return include
 }
 
 func nextSessionEpoch(e int32) int32 {

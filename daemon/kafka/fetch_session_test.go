@@ -40,7 +40,7 @@ func openSession(t *testing.T, c *fetchSessions, hw int64, wants ...fetchWant) i
 	for i := range all {
 		all[i] = sent(hw)
 	}
-	include, code := c.finish(&p, all)
+	include, code := c.finish(&p, all, t0)
 	if code != 0 || slices.Contains(include, false) {
 		t.Fatalf("full fetch answers %v, code %d", include, code)
 	}
@@ -63,7 +63,7 @@ func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionReq
 			all[i] = r
 		}
 	}
-	include, code := c.finish(&p, all)
+	include, code := c.finish(&p, all, t0)
 	if code != 0 {
 		t.Fatalf("finish: code %d", code)
 	}
@@ -166,8 +166,19 @@ func TestFetchSessionEpochErrors(t *testing.T) {
 	}
 	// A request that overtakes a slow one invalidates the slow response.
 	c.plan(sessionRequest{id: id, epoch: 2}, t0)
-	if _, code := c.finish(&first, []fetchSent{sent(10)}); code != kerr.InvalidFetchSessionEpoch.Code {
+	if _, code := c.finish(&first, []fetchSent{sent(10)}, t0); code != kerr.InvalidFetchSessionEpoch.Code {
 		t.Fatalf("overtaken request finished with code %d", code)
+	}
+	// The session evicted while a request read it.
+	p := c.plan(sessionRequest{id: id, epoch: 3}, t0)
+	delete(c.byID, id)
+	if _, code := c.finish(&p, []fetchSent{sent(10)}, t0); code != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("evicted session finished with code %d", code)
+	}
+	full := c.plan(sessionRequest{wants: []fetchWant{want("a", 0, 0)}}, t0)
+	delete(c.byID, full.sessionID)
+	if include, code := c.finish(&full, []fetchSent{sent(10)}, t0); code != 0 || full.sessionID != 0 || !include[0] {
+		t.Fatalf("full fetch whose new session was evicted: code %d, session %d", code, full.sessionID)
 	}
 }
 
