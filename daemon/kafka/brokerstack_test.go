@@ -1,0 +1,152 @@
+package kafka
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/kafkatest"
+	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+// brokerStack is a broker over a real data dir and controller whose hosted
+// partitions follow the metadata, as the daemon's do: a topic's replicas
+// open when the controller commits it and close when it is deleted.
+type brokerStack struct {
+	t    *testing.T
+	b    *Broker
+	ctrl *quorum.Controller
+	dd   *segment.DataDir
+	cfg  Config
+
+	mu    sync.Mutex
+	hold  bool // do not open new partitions (a broker that lags the metadata)
+	parts map[topicPartition]*replica.Partition
+}
+
+func (s *brokerStack) Partition(topic string, partition int32) *replica.Partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parts[topicPartition{topic, partition}]
+}
+
+// stackConfig is the Config stack tests start from.
+func stackConfig() Config {
+	return Config{AutoCreateTopics: true, DefaultPartitions: 1, DefaultReplicationFactor: 1,
+		CompressionValidation: true, TopicDefaults: quorum.TopicDefaults{}}
+}
+
+func newBrokerStack(t *testing.T, cfg Config) *brokerStack {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	segCfg := segment.DefaultConfig()
+	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg }, segment.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dd.Close() })
+	mlog, err := dd.CreateLog(quorum.MetadataTopic, 0, quorum.MetadataLogConfig(segCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := quorum.Open(mlog, quorum.Options{NodeID: stackNodeID, ValidateTopicConfig: quorum.ValidateTopicConfig,
+		Broker: quorum.Broker{ID: stackNodeID, Host: "127.0.0.1", Port: 9092}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &brokerStack{t: t, ctrl: ctrl, dd: dd, parts: map[topicPartition]*replica.Partition{}}
+	t.Cleanup(func() {
+		ctrl.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, p := range s.parts {
+			p.Close()
+		}
+	})
+	ctrl.OnChange(func(_, next *quorum.Image) { s.follow(next) })
+	cfg.NodeID, cfg.Logger = stackNodeID, quiet
+	s.cfg = cfg
+	s.b = New(cfg, ctrl, s)
+	return s
+}
+
+// follow opens the partitions of new topics and drops deleted ones.
+func (s *brokerStack) follow(im *quorum.Image) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tp, p := range s.parts {
+		if t := im.Topics[tp.topic]; t == nil || int(tp.partition) >= len(t.Partitions) {
+			p.Close()
+			if err := s.dd.DeleteLog(tp.topic, tp.partition); err != nil {
+				s.t.Errorf("delete log %v: %v", tp, err)
+			}
+			delete(s.parts, tp)
+		}
+	}
+	if s.hold {
+		return
+	}
+	for _, t := range im.Topics {
+		for _, mp := range t.Partitions {
+			if s.parts[topicPartition{t.Name, mp.ID}] == nil {
+				s.open(t, mp)
+			}
+		}
+	}
+}
+
+func (s *brokerStack) open(t *quorum.Topic, mp quorum.Partition) {
+	segCfg, err := s.cfg.TopicDefaults.SegmentConfig(t.Configs)
+	if err != nil {
+		s.t.Errorf("topic %s config: %v", t.Name, err)
+		return
+	}
+	l, err := s.dd.CreateLog(t.Name, mp.ID, segCfg)
+	if err != nil {
+		s.t.Errorf("create log %s-%d: %v", t.Name, mp.ID, err)
+		return
+	}
+	p, err := replica.Open(l, replica.Options{Topic: t.Name, Partition: mp.ID, NodeID: stackNodeID,
+		LeaderEpoch: mp.LeaderEpoch, Logger: s.cfg.Logger})
+	if err != nil {
+		s.t.Errorf("open replica %s-%d: %v", t.Name, mp.ID, err)
+		return
+	}
+	s.parts[topicPartition{t.Name, mp.ID}] = p
+}
+
+// createTopic creates a topic through the controller.
+func (s *brokerStack) createTopic(name string, partitions int32, configs map[string]string) *quorum.Topic {
+	s.t.Helper()
+	t, err := s.ctrl.CreateTopic(quorum.CreateTopic{Name: name, Partitions: partitions, ReplicationFactor: 1, Configs: configs}, 1, 1, false)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return t
+}
+
+// leo is a hosted partition's log end offset.
+func (s *brokerStack) leo(topic string, partition int32) int64 {
+	s.t.Helper()
+	p := s.Partition(topic, partition)
+	if p == nil {
+		s.t.Fatalf("%s-%d not hosted", topic, partition)
+	}
+	return p.Log().LogEndOffset()
+}
+
+// serve runs one request frame and returns the raw pieces' bytes (nil for
+// no response) and the handler's error.
+func (s *brokerStack) serve(req kmsg.Request) ([]byte, error) {
+	pieces, err := s.b.ServeFrame(context.Background(), &netio.Conn{}, kafkatest.Frame(req, 3))
+	if err != nil || len(pieces) == 0 {
+		return nil, err
+	}
+	return materialise(s.t, pieces), nil
+}
