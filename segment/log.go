@@ -26,7 +26,7 @@ type Log struct {
 	epochs   epochCache
 	pending  []pendingDelete
 	closed   bool
-	failed   error // sticky: after a failed fdatasync the page cache's state is unknown
+	failed   error // sticky: a failed fdatasync or epoch checkpoint stops appends
 	unsynced unsyncedState
 	// truncations counts TruncateTo calls, so that a sync racing one does
 	// not raise the recovery point over offsets that were removed.
@@ -120,6 +120,9 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, assign boo
 	}
 	if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
 		if err := l.saveEpochs(); err != nil {
+			// The batch is in the log but its epoch is not on disk; stop
+			// appending rather than let the two drift apart.
+			l.failed = err
 			return res, false, err
 		}
 	}
@@ -180,11 +183,12 @@ func (l *Log) Read(offset int64, maxBytes int32, upperOffset int64, minOneBatch 
 		if err != nil {
 			return Region{}, fmt.Errorf("log %s: read %d: %w", l.dir, offset, err)
 		}
-		if ok && end > start {
-			return Region{File: s.log.f, Pos: start, Len: end - start, ref: s.log.acquire()}, nil
-		}
-		if ok {
+		switch {
+		case !ok: // offset lies past this segment's batches: the next one
+		case end == start:
 			return Region{}, nil
+		default:
+			return Region{File: s.log.f, Pos: start, Len: end - start, ref: s.log.acquire()}, nil
 		}
 	}
 	return Region{}, nil

@@ -62,7 +62,8 @@ func allClosed(files []*fileRef) bool {
 }
 
 // Tick runs time-driven work: roll by segment.ms, flush by flush.ms,
-// retention, and unlinking of .deleted files whose delay has passed.
+// retention, and unlinking of .deleted files whose delay has passed. The
+// owner calls it periodically (every second or so); nothing else does.
 func (l *Log) Tick() error {
 	l.mu.Lock()
 	if err := l.usable(); err != nil {
