@@ -38,7 +38,8 @@
 //
 // gnet offers no way to stop reading a socket, so bytes a client pipelines
 // beyond the request in flight accumulate in gnet's inbound buffer (Kafka
-// clients bound this with max.in.flight.requests.per.connection).
+// clients bound this with max.in.flight.requests.per.connection); past
+// MaxBufferedRequestBytes the connection is closed.
 //
 // # Lifetimes
 //

@@ -56,6 +56,8 @@ type counters struct {
 // gnet that concrete port, and closes the placeholder once gnet's listeners
 // are bound. The placeholder holds the port meanwhile, so there is no race
 // with other processes; it never listens, so it never takes connections.
+// As with any SO_REUSEPORT listener, another process of the same user that
+// binds the port with SO_REUSEPORT would share its connections.
 func Listen(cfg Config, h Handler) (*Server, error) {
 	cfg = cfg.withDefaults()
 	placeholder, addr, err := reservePort(cfg.Addr)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"syscall"
 
@@ -35,13 +36,21 @@ func (cs *connState) writeLoop() {
 		err := w.send(batch)
 		cs.complete(batch)
 		if err != nil {
-			if cs.ctx.Err() == nil {
-				cs.s.log.Warn("closing connection: write failed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
-			}
+			cs.logWriteError(err)
 			_ = cs.gc.Close()
 			cs.markClosed()
 		}
 	}
+}
+
+// logWriteError logs why the writer gave up: quietly when the connection
+// was already closing or the client went away, loudly otherwise.
+func (cs *connState) logWriteError(err error) {
+	level := slog.LevelWarn
+	if cs.ctx.Err() != nil || errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		level = slog.LevelDebug
+	}
+	cs.s.log.Log(cs.ctx, level, "closing connection: write failed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 }
 
 // writer sends pieces on a non-blocking socket through RawConn.Write: a
