@@ -95,25 +95,33 @@ func randomFetchPartition(t *testing.T, rng *rand.Rand, file *os.File, released 
 // Release (as netio does once a piece is sent).
 func materialise(t *testing.T, pieces []netio.Piece) []byte {
 	t.Helper()
-	var out []byte
-	for _, p := range pieces {
-		if p.File == nil && p.Length != 0 {
-			t.Fatalf("inline piece with a length")
-		}
-		if p.File != nil {
-			buf := make([]byte, p.Length)
-			if _, err := p.File.ReadAt(buf, p.Offset); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, buf...)
-		} else {
-			out = append(out, p.Bytes...)
-		}
-		if p.Release != nil {
-			p.Release()
-		}
+	out, err := concatPieces(pieces)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
+}
+
+// concatPieces is materialise for goroutines other than the test's.
+func concatPieces(pieces []netio.Piece) ([]byte, error) {
+	var out []byte
+	var err error
+	for _, p := range pieces {
+		switch {
+		case p.File == nil && p.Length != 0:
+			err = fmt.Errorf("inline piece with a length")
+		case p.File != nil:
+			buf := make([]byte, p.Length)
+			if _, rerr := p.File.ReadAt(buf, p.Offset); rerr != nil && err == nil {
+				err = rerr
+			}
+			out = append(out, buf...)
+		default:
+			out = append(out, p.Bytes...)
+		}
+		releasePiece(p)
+	}
+	return out, err
 }
 
 // TestFetchEncoderMatchesKmsg checks that the hand encoder writes exactly

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/riffle/riffle/internal/kafkatest"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/segment"
 )
 
 func onlyPartition(t *testing.T, resp *kmsg.FetchResponse) *kmsg.FetchResponseTopicPartition {
@@ -145,13 +147,11 @@ func TestFetchLongPollTimesOutEmpty(t *testing.T) {
 	// The broker's cap wins over the request's wait.
 	s.b.cfg.FetchWaitMsMax = 0
 	req.MaxWaitMillis = 60_000
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		roundTrip[*kmsg.FetchResponse](t, s.b, req)
-	}()
 	select {
-	case <-done:
+	case out := <-fetchAsync(s.b, req):
+		if out.err != nil {
+			t.Fatal(out.err)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a fetch waited although the broker caps waits at 0")
 	}
@@ -162,8 +162,7 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 	s.produce(t, 0, 1, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 1, 1: 0})
 	req.MaxWaitMillis, req.MinBytes = 60_000, 1
-	got := make(chan *kmsg.FetchResponse, 1)
-	go func() { got <- roundTrip[*kmsg.FetchResponse](t, s.b, req) }()
+	got := fetchAsync(s.b, req)
 	// Once the first read pass has looked up both partitions, an append is
 	// seen either by the fetch's recheck or by its watch.
 	deadline := time.Now().Add(10 * time.Second)
@@ -175,7 +174,11 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 	}
 	batch := s.produce(t, 1, 2, 5)
 	select {
-	case resp := <-got:
+	case out := <-got:
+		if out.err != nil {
+			t.Fatal(out.err)
+		}
+		resp := out.resp
 		parts := resp.Topics[0].Partitions
 		if len(parts) != 2 || !bytes.Equal(parts[1].RecordBatches, batch) || parts[1].HighWatermark != 2 {
 			t.Fatalf("woken fetch answered %+v", parts)
@@ -201,6 +204,21 @@ func TestFetchLongPollEndsWithContext(t *testing.T) {
 	if time.Since(start) > 10*time.Second {
 		t.Fatal("a cancelled request kept waiting")
 	}
+}
+
+type fetchOutcome struct {
+	resp *kmsg.FetchResponse
+	err  error
+}
+
+// fetchAsync serves a fetch on another goroutine.
+func fetchAsync(b *Broker, req *kmsg.FetchRequest) <-chan fetchOutcome {
+	got := make(chan fetchOutcome, 1)
+	go func() {
+		resp, err := exchange[*kmsg.FetchResponse](b, req)
+		got <- fetchOutcome{resp, err}
+	}()
+	return got
 }
 
 // answered lists the partitions of a fetch response.
@@ -262,8 +280,7 @@ func TestFetchLongPollWaitsForMinBytes(t *testing.T) {
 	small := s.produce(t, 0, 1, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 0})
 	req.MaxWaitMillis, req.MinBytes = 60_000, int32(len(small)+1)
-	got := make(chan *kmsg.FetchResponse, 1)
-	go func() { got <- roundTrip[*kmsg.FetchResponse](t, s.b, req) }()
+	got := fetchAsync(s.b, req)
 	deadline := time.Now().Add(10 * time.Second)
 	for s.lookups.Load() < 1 {
 		if time.Now().After(deadline) {
@@ -278,7 +295,11 @@ func TestFetchLongPollWaitsForMinBytes(t *testing.T) {
 	}
 	more := s.produce(t, 0, 1, 1)
 	select {
-	case resp := <-got:
+	case out := <-got:
+		if out.err != nil {
+			t.Fatal(out.err)
+		}
+		resp := out.resp
 		p := onlyPartition(t, resp)
 		if len(p.RecordBatches) != len(small)+len(more) || p.HighWatermark != 2 {
 			t.Fatalf("%d bytes, HW %d", len(p.RecordBatches), p.HighWatermark)
@@ -306,4 +327,67 @@ func BenchmarkFetchServeFrame(b *testing.B) {
 			releasePiece(p)
 		}
 	}
+}
+
+// TestFetchConsumersFollowAppends runs consumers with incremental sessions
+// and long polls against a producer: each must see every batch of every
+// partition exactly once, in order.
+func TestFetchConsumersFollowAppends(t *testing.T) {
+	const batches, consumers = 100, 3
+	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000, FetchSessionsMax: 10}, 2)
+	errs := make(chan error, consumers)
+	for range consumers {
+		go func() { errs <- consume(s, batches) }()
+	}
+	for i := range batches {
+		s.produce(t, int32(i%2), 1+i%3, int64(i))
+	}
+	for range consumers {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("consumers did not catch up")
+		}
+	}
+}
+
+// consume fetches both partitions from offset 0 until it has seen
+// batches/2 batches of each, checking that they follow each other.
+func consume(s *fetchStack, batches int) error {
+	next := map[int32]int64{0: 0, 1: 0}
+	seen := map[int32]int{}
+	id, epoch := int32(0), int32(0)
+	for seen[0] < batches/2 || seen[1] < batches/2 {
+		req := s.fetchReq(12, next)
+		req.SessionID, req.SessionEpoch = id, epoch
+		req.MaxWaitMillis, req.MinBytes = 10_000, 1
+		resp, err := exchange[*kmsg.FetchResponse](s.b, req)
+		if err != nil {
+			return err
+		}
+		if resp.ErrorCode != 0 {
+			return fmt.Errorf("session %d epoch %d: error %d", id, epoch, resp.ErrorCode)
+		}
+		id, epoch = resp.SessionID, nextSessionEpoch(epoch)
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				for rec := rp.RecordBatches; len(rec) > 0; {
+					h, err := segment.ParseBatchHeader(rec)
+					if err != nil {
+						return err
+					}
+					if h.BaseOffset != next[rp.Partition] {
+						return fmt.Errorf("partition %d: batch at %d, want %d", rp.Partition, h.BaseOffset, next[rp.Partition])
+					}
+					next[rp.Partition] = h.LastOffset() + 1
+					seen[rp.Partition]++
+					rec = rec[h.Size():]
+				}
+			}
+		}
+	}
+	return nil
 }

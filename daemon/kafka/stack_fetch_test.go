@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -98,21 +99,34 @@ func (s *fetchStack) produce(t testing.TB, partition int32, n int, ts int64) []b
 // roundTrip serves req and decodes the response of the same version.
 func roundTrip[R kmsg.Response](t *testing.T, b *Broker, req kmsg.Request) R {
 	t.Helper()
-	pieces, err := b.ServeFrame(context.Background(), &netio.Conn{}, kafkatest.Frame(req, 42))
+	resp, err := exchange[R](b, req)
 	if err != nil {
-		t.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		t.Fatal(err)
 	}
-	raw := materialise(t, pieces)
+	return resp
+}
+
+// exchange is roundTrip for goroutines other than the test's.
+func exchange[R kmsg.Response](b *Broker, req kmsg.Request) (R, error) {
 	resp := req.ResponseKind().(R)
 	resp.SetVersion(req.GetVersion())
+	name := fmt.Sprintf("%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
+	pieces, err := b.ServeFrame(context.Background(), &netio.Conn{}, kafkatest.Frame(req, 42))
+	if err != nil {
+		return resp, fmt.Errorf("%s: %w", name, err)
+	}
+	raw, err := concatPieces(pieces)
+	if err != nil {
+		return resp, fmt.Errorf("%s: %w", name, err)
+	}
 	body := raw[4:]
 	if resp.IsFlexible() {
 		body = body[1:]
 	}
 	if err := resp.ReadFrom(body); err != nil {
-		t.Fatalf("%s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		return resp, fmt.Errorf("%s response: %w", name, err)
 	}
-	return resp
+	return resp, nil
 }
 
 // fetchReq builds a fetch of the stack's topic at the given offsets by
