@@ -41,11 +41,13 @@ type connState struct {
 	queuedBytes atomic.Int64
 }
 
-// response is one queued response: its size prefix and pieces.
+// response is one queued response: its size prefix and pieces, or a
+// marker that closes the connection once everything before it is sent.
 type response struct {
-	hdr    [frameHeaderBytes]byte
-	pieces []Piece
-	bytes  int64 // on the wire, prefix included
+	hdr       [frameHeaderBytes]byte
+	pieces    []Piece
+	bytes     int64 // on the wire, prefix included
+	closeConn bool
 }
 
 // newConnState dups gc's socket into a Go net.Conn for the writer. The dup
@@ -121,39 +123,47 @@ func (cs *connState) serve() {
 		}
 		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *frame)
 		putBuf(frame)
+		if err == nil {
+			err = cs.enqueue(pieces)
+		}
 		if err != nil {
-			cs.s.log.Warn("closing connection: handler failed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+			// Close once the responses already queued are sent.
+			cs.s.log.Warn("closing connection", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			releasePieces(pieces)
-			cs.s.requestDone()
-			_ = cs.gc.Close()
+			cs.push(&response{closeConn: true})
 			continue // busy stays set: nothing more is dispatched
 		}
-		cs.enqueue(pieces)
 		cs.busy.Store(false)
 		_ = cs.gc.Wake(nil) // dispatch the next buffered frame, if any
 	}
 }
 
-// enqueue queues pieces as one response (nil: no response).
-func (cs *connState) enqueue(pieces []Piece) {
+// enqueue queues pieces as one response (nil: no response). It fails,
+// queueing nothing, if the response cannot be framed.
+func (cs *connState) enqueue(pieces []Piece) error {
 	if pieces == nil {
 		cs.s.requestDone()
-		return
+		return nil
 	}
-	r := &response{pieces: pieces}
 	var size int64
 	for _, p := range pieces {
+		if p.File != nil && (p.Offset < 0 || p.Length < 0) {
+			return fmt.Errorf("%w: %s@%d+%d", ErrBadRegion, p.File.Name(), p.Offset, p.Length)
+		}
 		size += p.Len()
 	}
 	if size > math.MaxInt32 {
-		cs.s.log.Error("closing connection: response too large", "conn", cs.info.ID, "bytes", size)
-		cs.complete([]*response{r})
-		_ = cs.gc.Close()
-		return
+		return fmt.Errorf("%w: %d bytes", ErrResponseTooLarge, size)
 	}
+	r := &response{pieces: pieces, bytes: frameHeaderBytes + size}
 	binary.BigEndian.PutUint32(r.hdr[:], uint32(size))
-	r.bytes = frameHeaderBytes + size
+	cs.push(r)
+	return nil
+}
 
+// push queues r for the writer, or completes it at once if the connection
+// is closed.
+func (cs *connState) push(r *response) {
 	cs.mu.Lock()
 	if cs.closed {
 		cs.mu.Unlock()

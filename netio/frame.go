@@ -15,6 +15,10 @@ var (
 	ErrFrameTooLarge = errors.New("netio: frame larger than MaxRequestBytes")
 	// ErrFrameSizeNegative: a size prefix below zero.
 	ErrFrameSizeNegative = errors.New("netio: negative frame size")
+	// ErrResponseTooLarge: a response over the int32 size prefix's range.
+	ErrResponseTooLarge = errors.New("netio: response larger than 2 GiB")
+	// ErrBadRegion: a file region with a negative offset or length.
+	ErrBadRegion = errors.New("netio: bad file region")
 	// ErrRegionTruncated: a file region ended before its length (the file
 	// was truncated under it); the connection is closed.
 	ErrRegionTruncated = errors.New("netio: file region truncated")

@@ -216,18 +216,49 @@ func TestTruncatedFrameThenClose(t *testing.T) {
 	roundTrip(t, dial(t, s, 0), "still serving")
 }
 
-func TestHandlerErrorClosesConnection(t *testing.T) {
+func TestHandlerErrorClosesAfterQueuedResponses(t *testing.T) {
+	f, data := tempFile(t, 8<<20)
+	region := []Piece{{File: f, Offset: 0, Length: 8 << 20}}
 	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
-		if string(frame) == "boom" {
+		switch string(frame) {
+		case "big":
+			return region, nil
+		case "boom":
 			return nil, errors.New("boom")
 		}
 		return echo(ctx, c, frame)
 	})
 	s := startServer(t, Config{}, h)
-	c := dial(t, s, 0)
+	c := dial(t, s, 4096) // the big response is still being written when boom fails
 	roundTrip(t, c, "ok")
+	sendFrame(t, c, []byte("big"))
 	sendFrame(t, c, []byte("boom"))
+	sendFrame(t, c, []byte("never served"))
+	if got := mustRecv(t, c); !bytes.Equal(got, data) {
+		t.Fatalf("response queued before the failure differs (%d bytes)", len(got))
+	}
 	expectClosed(t, c)
+}
+
+func TestUnframeableResponseClosesConnection(t *testing.T) {
+	f, _ := tempFile(t, 1024)
+	for name, p := range map[string]Piece{
+		"over 2 GiB":      {File: f, Offset: 0, Length: 3 << 30},
+		"negative length": {File: f, Offset: 0, Length: -1},
+		"negative offset": {File: f, Offset: -1, Length: 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc := newReleaseCounter(2)
+			h := regionHandler(func() []Piece {
+				return []Piece{{Bytes: []byte("hdr"), Release: rc.fn(0)}, {File: p.File, Offset: p.Offset, Length: p.Length, Release: rc.fn(1)}}
+			})
+			s := startServer(t, Config{}, h)
+			c := dial(t, s, 0)
+			sendFrame(t, c, []byte("fetch"))
+			expectClosed(t, c)
+			waitFor(t, "release", rc.allOnce)
+		})
+	}
 }
 
 func TestMaxConnections(t *testing.T) {

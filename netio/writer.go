@@ -33,10 +33,12 @@ func (cs *connState) writeLoop() {
 		if batch == nil {
 			return
 		}
-		err := w.send(batch)
+		closing, err := w.send(batch)
 		cs.complete(batch)
 		if err != nil {
 			cs.logWriteError(err)
+		}
+		if closing || err != nil {
 			_ = cs.gc.Close()
 			cs.markClosed()
 		}
@@ -66,9 +68,14 @@ type writer struct {
 	bufs          [][]byte // one sendmsg's buffers; reused
 }
 
-// send writes the batch's responses back to back.
-func (w *writer) send(batch []*response) error {
+// send writes the batch's responses back to back, up to a close marker; it
+// reports whether it met one.
+func (w *writer) send(batch []*response) (closing bool, err error) {
 	for _, r := range batch {
+		if r.closeConn {
+			closing = true
+			break
+		}
 		w.pieces = append(w.pieces, Piece{Bytes: r.hdr[:]})
 		w.pieces = append(w.pieces, r.pieces...)
 	}
@@ -79,18 +86,18 @@ func (w *writer) send(batch []*response) error {
 	for i := 0; i < len(w.pieces); {
 		if p := w.pieces[i]; w.useSendfile(p) {
 			if err := w.sendRegion(p); err != nil {
-				return err
+				return closing, err
 			}
 			i++
 			continue
 		}
 		n, err := w.writeRun(w.pieces[i:])
 		if err != nil {
-			return err
+			return closing, err
 		}
 		i += n
 	}
-	return nil
+	return closing, nil
 }
 
 func (w *writer) useSendfile(p Piece) bool { return p.File != nil && p.Length > w.copyRegionMax }
