@@ -1,0 +1,114 @@
+package kafka
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+)
+
+func describeConfigs(t *testing.T, s *brokerStack, version int16, synonyms bool, resources ...kmsg.DescribeConfigsRequestResource) []kmsg.DescribeConfigsResponseResource {
+	t.Helper()
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.SetVersion(version)
+	req.IncludeSynonyms, req.IncludeDocumentation, req.Resources = synonyms, synonyms, resources
+	resp := roundTrip[*kmsg.DescribeConfigsResponse](t, s.b, req)
+	if len(resp.Resources) != len(resources) {
+		t.Fatalf("%d resources answered for %d", len(resp.Resources), len(resources))
+	}
+	return resp.Resources
+}
+
+func resource(typ kmsg.ConfigResourceType, name string, configs ...string) kmsg.DescribeConfigsRequestResource {
+	return kmsg.DescribeConfigsRequestResource{ResourceType: typ, ResourceName: name, ConfigNames: configs}
+}
+
+func configByName(configs []kmsg.DescribeConfigsResponseResourceConfig) map[string]kmsg.DescribeConfigsResponseResourceConfig {
+	m := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+	for _, c := range configs {
+		m[c.Name] = c
+	}
+	return m
+}
+
+func TestDescribeConfigsTopicSources(t *testing.T) {
+	cfg := stackConfig()
+	cfg.TopicDefaults = quorum.TopicDefaults{"segment.bytes": "1048576", "retention.ms": "5000"}
+	s := newBrokerStack(t, cfg)
+	s.createTopic("t", 1, map[string]string{"retention.ms": "1000"})
+	for v := int16(1); v <= 4; v++ {
+		res := describeConfigs(t, s, v, true, resource(kmsg.ConfigResourceTypeTopic, "t"))[0]
+		if res.ErrorCode != 0 || len(res.Configs) != len(quorum.TopicConfigs()) {
+			t.Fatalf("v%d: error %d, %d configs", v, res.ErrorCode, len(res.Configs))
+		}
+		got := configByName(res.Configs)
+		for name, want := range map[string]struct {
+			value string
+			src   kmsg.ConfigSource
+			syns  int
+		}{
+			"retention.ms":   {"1000", 1, 3}, // override, broker static, default
+			"segment.bytes":  {"1048576", 4, 2},
+			"cleanup.policy": {"delete", 5, 1},
+		} {
+			c := got[name]
+			if c.Value == nil || *c.Value != want.value || c.Source != want.src || c.ReadOnly || len(c.ConfigSynonyms) != want.syns {
+				t.Errorf("v%d %s: %+v", v, name, c)
+				continue
+			}
+			if last := c.ConfigSynonyms[len(c.ConfigSynonyms)-1]; last.Source != 5 || last.Name != brokerConfigName(name) {
+				t.Errorf("v%d %s: default synonym %+v", v, name, last)
+			}
+			if v >= 3 && (c.ConfigType == 0 || c.Documentation == nil) {
+				t.Errorf("v%d %s: type %d, doc %v", v, name, c.ConfigType, c.Documentation)
+			}
+		}
+		if syn := got["retention.ms"].ConfigSynonyms; syn[1].Name != "log.retention.ms" || *syn[1].Value != "5000" {
+			t.Errorf("v%d broker synonym %+v", v, syn[1])
+		}
+	}
+	// Asked-for names only; no synonyms unless asked.
+	res := describeConfigs(t, s, 4, false, resource(kmsg.ConfigResourceTypeTopic, "t", "retention.ms", "no.such"))[0]
+	if len(res.Configs) != 1 || res.Configs[0].Name != "retention.ms" || res.Configs[0].ConfigSynonyms != nil {
+		t.Errorf("filtered: %+v", res.Configs)
+	}
+}
+
+func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
+	cfg := stackConfig()
+	cfg.TopicDefaults = quorum.TopicDefaults{"retention.ms": "5000"}
+	s := newBrokerStack(t, cfg)
+	self := strconv.Itoa(stackNodeID)
+	res := describeConfigs(t, s, 4, false,
+		resource(kmsg.ConfigResourceTypeBroker, self),
+		resource(kmsg.ConfigResourceTypeBroker, ""),
+		resource(kmsg.ConfigResourceTypeBroker, "99"),
+		resource(kmsg.ConfigResourceTypeTopic, "missing"),
+		resource(kmsg.ConfigResourceTypeBrokerLogger, self))
+	broker := configByName(res[0].Configs)
+	for name, want := range map[string]struct {
+		value string
+		src   kmsg.ConfigSource
+	}{
+		"log.retention.ms":  {"5000", 4},
+		"log.segment.bytes": {"1073741824", 5},
+		"message.max.bytes": {"1048588", 5},
+		"num.partitions":    {"1", 4},
+		"node.id":           {self, 4},
+	} {
+		if c := broker[name]; c.Value == nil || *c.Value != want.value || c.Source != want.src || !c.ReadOnly {
+			t.Errorf("broker %s: %+v", name, c)
+		}
+	}
+	if res[0].ErrorCode != 0 || res[1].ErrorCode != 0 || len(res[1].Configs) != 0 {
+		t.Errorf("broker: %d, cluster default: %d with %d configs", res[0].ErrorCode, res[1].ErrorCode, len(res[1].Configs))
+	}
+	for i, code := range []int16{kerr.InvalidRequest.Code, kerr.UnknownTopicOrPartition.Code, kerr.InvalidRequest.Code} {
+		if r := res[i+2]; r.ErrorCode != code || r.ErrorMessage == nil || len(r.Configs) != 0 {
+			t.Errorf("resource %q type %d: %v", r.ResourceName, r.ResourceType, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+}
