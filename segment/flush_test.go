@@ -138,3 +138,22 @@ func TestAppendReplicated(t *testing.T) {
 		t.Fatalf("replicated batch not stored as given: %+v", hs)
 	}
 }
+
+// TestSyncEveryAppendOneSyncEach: a lone appender pays one fdatasync per
+// append, of the segment file only.
+func TestSyncEveryAppendOneSyncEach(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.SyncEveryAppend = true
+	e := newEnv(t, cfg)
+	cfs := &countingFS{FS: vfs.OS}
+	e.opts.FS = cfs
+	d, l := e.openLog()
+	defer d.Close()
+	mustAppend(t, l, testBatch(0, 1)) // first append also saves the epoch cache
+	_, _, before := cfs.counts()
+	appendN(t, l, 50, 1, 0)
+	if _, _, after := cfs.counts(); after-before != 50 {
+		t.Fatalf("%d syncs for 50 appends", after-before)
+	}
+}
