@@ -128,6 +128,32 @@ func TestFileRegionsByteExact(t *testing.T) {
 	}
 }
 
+// TestManyPiecesAcrossRuns crosses the writer's run limits: more pieces
+// than one sendmsg takes (iovMax) and more copied regions than one scratch
+// buffer holds.
+func TestManyPiecesAcrossRuns(t *testing.T) {
+	f, data := tempFile(t, 4<<20)
+	var pieces []Piece
+	var copied int64
+	for i := range 3000 {
+		pieces = append(pieces, Piece{Bytes: []byte{byte(i), byte(i >> 8)}})
+		if i%25 == 0 {
+			length := int64(20<<10 + i)
+			pieces = append(pieces, Piece{File: f, Offset: int64(i) * 1000, Length: length})
+			copied += length
+		}
+	}
+	s := startServer(t, Config{CopyRegionBytesMax: 32 << 10}, regionHandler(func() []Piece { return pieces }))
+	c := dial(t, s, 0)
+	sendFrame(t, c, []byte("fetch"))
+	if got, want := mustRecv(t, c), expectedBytes(pieces, data); !bytes.Equal(got, want) {
+		t.Fatalf("response differs: %d bytes, want %d", len(got), len(want))
+	}
+	if st := s.Stats(); st.BytesCopied != copied || st.BytesSendfile != 0 {
+		t.Errorf("copied %d sendfile %d, want copied %d", st.BytesCopied, st.BytesSendfile, copied)
+	}
+}
+
 func TestSlowReaderStaysSendfile(t *testing.T) {
 	f, data := tempFile(t, 40<<20)
 	big := []Piece{{Bytes: []byte("hdr")}, {File: f, Offset: 3, Length: 32 << 20}, {Bytes: []byte("tail")}}
