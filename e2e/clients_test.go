@@ -88,7 +88,7 @@ func TestKcat(t *testing.T) {
 
 	t.Run("offsets by timestamp", func(t *testing.T) {
 		base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-		cl := newClient(t, b.Addr())
+		cl := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for i := 0; i < 100; i++ {
