@@ -17,9 +17,10 @@
 // Exit codes: 0 after --help or a graceful shutdown, ExitUsage (2) for a bad
 // command line or configuration, 1 for a failure while running.
 //
-// Ready file: with broker.ready_file (--ready-file) set, once the listener is
-// bound and recovery is done the broker writes the bound address, "host:port"
-// and a newline, atomically to that path (WriteReadyFile). Tests and scripts
-// wait for it instead of guessing when the broker serves or which port it
-// picked; internal/brokertest is the reader.
+// Ready file: with broker.ready_file (--ready-file) set, once the listeners
+// are bound and recovery is done the broker writes their bound addresses, one
+// "host:port" a line (Kafka first, then admin if enabled), atomically to that
+// path (WriteReadyFile). Tests and scripts wait for it instead of guessing
+// when the broker serves or which port it picked; internal/brokertest is the
+// reader.
 package daemon

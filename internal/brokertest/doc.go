@@ -2,11 +2,12 @@
 //
 // Each Broker has its own data directory (t.TempDir()) and listens on
 // 127.0.0.1 at a port the broker picks, so tests may run in parallel. The
-// harness learns the port through the ready-file contract: riffle started
-// with --ready-file PATH writes its bound Kafka address, "host:port" and a
-// newline, atomically to PATH once the listener is bound and recovery is
-// done (daemon.WriteReadyFile writes it, ParseReadyFile reads it). The
-// harness polls for that file with a deadline and notices an early exit.
+// harness learns the ports through the ready-file contract: riffle started
+// with --ready-file PATH writes its bound addresses, one "host:port" a line
+// (the Kafka listener, then the admin listener), atomically to PATH once the
+// listeners are bound and recovery is done (daemon.WriteReadyFile writes it,
+// ParseReadyFile reads it). The harness polls for that file with a deadline
+// and notices an early exit.
 //
 // The riffle binary is built once per test process with `go build`, or taken
 // from $RIFFLE_BIN. A package using Start needs
