@@ -19,7 +19,7 @@ var shorthands = []struct{ flag, key, usage string }{
 	{"node-id", "broker.node_id", "this broker's `id`"},
 	{"admin-listen", "broker.admin_listen", "admin HTTP address, `host:port` (empty disables)"},
 	{"log-level", "broker.log_level", "`level`: debug, info, warn or error"},
-	{"ready-file", "broker.ready_file", "once serving, write the bound listener address to this `file`"},
+	{"ready-file", "broker.ready_file", "once serving, write the bound addresses (Kafka, then admin) to this `file`"},
 }
 
 // override is one key set on the command line, in command-line order.
