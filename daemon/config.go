@@ -329,16 +329,17 @@ func (c *Config) Netio(logger *slog.Logger) netio.Config {
 }
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:
-// it writes addr ("host:port") and a newline to path atomically, through a
-// temporary file in the same directory renamed over path, so a reader never
-// sees a partial address.
-func WriteReadyFile(path, addr string) error {
+// it writes the bound addresses ("host:port"), one a line — the Kafka
+// listener first, then the admin listener if any — to path atomically,
+// through a temporary file in the same directory renamed over path, so a
+// reader never sees a partial address.
+func WriteReadyFile(path string, addrs ...string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
 	if err != nil {
 		return fmt.Errorf("ready file: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	_, err = tmp.WriteString(addr + "\n")
+	_, err = tmp.WriteString(strings.Join(addrs, "\n") + "\n")
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

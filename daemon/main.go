@@ -56,6 +56,7 @@ type broker struct {
 	ctrl     *quorum.Controller
 	parts    *partitionSet
 	server   *netio.Server
+	admin    *adminServer // nil when broker.admin_listen is empty
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
@@ -67,6 +68,12 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 			b.closeStorage()
 		}
 	}()
+	// The admin listener comes first so /healthz answers during recovery.
+	if cfg.Broker.AdminListen != "" {
+		if b.admin, err = startAdmin(cfg.Broker.AdminListen, b, log); err != nil {
+			return nil, err
+		}
+	}
 	defaults, err := cfg.topicSegmentConfig(nil)
 	if err != nil {
 		return nil, err
@@ -96,10 +103,14 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	close(handler.ready)
 	go b.tickLoop()
 
-	addr := b.server.Addr().String()
-	log.Info("riffle: serving", "listen", addr, "node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
+	addrs := []string{b.server.Addr().String()}
+	if b.admin != nil {
+		b.admin.ready.Store(true)
+		addrs = append(addrs, b.admin.Addr().String())
+	}
+	log.Info("riffle: serving", "listen", addrs[0], "node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	if cfg.Broker.ReadyFile != "" {
-		if err := WriteReadyFile(cfg.Broker.ReadyFile, addr); err != nil {
+		if err := WriteReadyFile(cfg.Broker.ReadyFile, addrs...); err != nil {
 			return nil, err
 		}
 	}
@@ -166,7 +177,11 @@ func (b *broker) tickLoop() {
 func (b *broker) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	errs := []error{b.server.Shutdown(ctx)}
+	var errs []error
+	if b.admin != nil {
+		errs = append(errs, b.admin.shutdown(ctx))
+	}
+	errs = append(errs, b.server.Shutdown(ctx))
 	close(b.tickStop)
 	<-b.tickDone
 	errs = append(errs, b.parts.close(), b.closeStorage())

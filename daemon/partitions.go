@@ -164,3 +164,12 @@ func (s *partitionSet) close() error {
 	s.parts = map[topicPartition]*replica.Partition{}
 	return errors.Join(errs...)
 }
+
+// each calls fn for every hosted replica.
+func (s *partitionSet) each(fn func(topicPartition, *replica.Partition)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for tp, p := range s.parts {
+		fn(tp, p)
+	}
+}

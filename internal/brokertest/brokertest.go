@@ -79,6 +79,7 @@ type Broker struct {
 	dataDir string
 	runDir  string // holds the ready file and the output log
 	addr    string // bound Kafka listener, from the ready file
+	admin   string // bound admin (HTTP) listener, from the ready file
 	proc    *process
 }
 
@@ -97,6 +98,12 @@ func Start(t testing.TB, extraArgs ...string) *Broker {
 
 // Addr is the broker's Kafka listener, "127.0.0.1:port".
 func (b *Broker) Addr() string { return b.addr }
+
+// AdminAddr is the broker's admin HTTP listener (/metrics, /healthz), "127.0.0.1:port".
+func (b *Broker) AdminAddr() string { return b.admin }
+
+// PID is the broker process's id, for reading its CPU time and memory.
+func (b *Broker) PID() int { return b.proc.cmd.Process.Pid }
 
 // DataDir is the broker's data directory; it outlives restarts.
 func (b *Broker) DataDir() string { return b.dataDir }
@@ -171,11 +178,14 @@ func (b *Broker) launch(listen string) {
 		b.t.Fatalf("brokertest: %v", err)
 	}
 	b.proc = p
-	addr, err := waitReady(b.readyPath(), p, ReadyTimeout)
+	addrs, err := waitReady(b.readyPath(), p, ReadyTimeout)
 	if err != nil {
 		b.t.Fatalf("brokertest: %v\n%s", err, b.tail())
 	}
-	b.addr = addr
+	b.addr = addrs[0]
+	if len(addrs) > 1 {
+		b.admin = addrs[1]
+	}
 }
 
 // cleanup stops a broker still running and shows its output if the test failed.
@@ -252,7 +262,7 @@ func (p *process) kill() {
 
 // waitReady polls the ready file until it holds an address, the process
 // exits, or timeout passes.
-func waitReady(path string, p *process, timeout time.Duration) (string, error) {
+func waitReady(path string, p *process, timeout time.Duration) ([]string, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
@@ -263,28 +273,31 @@ func waitReady(path string, p *process, timeout time.Duration) (string, error) {
 		case err == nil:
 			return ParseReadyFile(data)
 		case !errors.Is(err, os.ErrNotExist):
-			return "", err
+			return nil, err
 		}
 		select {
 		case <-p.exited:
-			return "", fmt.Errorf("broker exited before it was ready: %v", p.waitErr)
+			return nil, fmt.Errorf("broker exited before it was ready: %v", p.waitErr)
 		case <-deadline.C:
-			return "", fmt.Errorf("broker not ready after %v (no %s)", timeout, path)
+			return nil, fmt.Errorf("broker not ready after %v (no %s)", timeout, path)
 		case <-poll.C:
 		}
 	}
 }
 
-// ParseReadyFile reads the ready file's contract: the Kafka listener's bound
-// address, "host:port", as the first line. Later lines are reserved for
-// other listeners and ignored.
-func ParseReadyFile(data []byte) (string, error) {
-	first, _, found := strings.Cut(string(data), "\n")
-	if !found {
-		return "", fmt.Errorf("ready file %q: want a newline-terminated host:port", data)
+// ParseReadyFile reads the ready file's contract: one bound address,
+// "host:port", a line: the Kafka listener first, then the admin listener
+// when the broker has one.
+func ParseReadyFile(data []byte) ([]string, error) {
+	text := string(data)
+	if !strings.HasSuffix(text, "\n") {
+		return nil, fmt.Errorf("ready file %q: want newline-terminated host:port lines", data)
 	}
-	if _, port, err := net.SplitHostPort(first); err != nil || port == "" || port == "0" {
-		return "", fmt.Errorf("ready file: %q is not a bound host:port", first)
+	addrs := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" || port == "0" {
+			return nil, fmt.Errorf("ready file: %q is not a bound host:port", a)
+		}
 	}
-	return first, nil
+	return addrs, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -169,16 +170,20 @@ func TestStopReportsBadExit(t *testing.T) {
 }
 
 func TestParseReadyFile(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"127.0.0.1:9092\n", "127.0.0.1:9092"},
-		{"[::1]:9092\nadmin=127.0.0.1:9644\n", "[::1]:9092"},
-		{"127.0.0.1:9092", ""}, // no newline: not fully written
-		{"127.0.0.1:0\n", ""},
-		{"127.0.0.1\n", ""},
-		{"\n", ""},
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"127.0.0.1:9092\n", []string{"127.0.0.1:9092"}},
+		{"[::1]:9092\n127.0.0.1:9644\n", []string{"[::1]:9092", "127.0.0.1:9644"}},
+		{"127.0.0.1:9092", nil}, // no newline: not fully written
+		{"127.0.0.1:0\n", nil},
+		{"127.0.0.1:9092\nadmin\n", nil},
+		{"127.0.0.1\n", nil},
+		{"\n", nil},
 	} {
 		got, err := ParseReadyFile([]byte(tc.in))
-		if got != tc.want || (err == nil) != (tc.want != "") {
+		if !slices.Equal(got, tc.want) || (err == nil) != (tc.want != nil) {
 			t.Errorf("ParseReadyFile(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}

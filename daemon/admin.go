@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/riffle/riffle/replica"
+)
+
+// adminServer is the operator's HTTP listener (broker.admin_listen), kept
+// apart from the Kafka listener: /metrics in Prometheus text format,
+// /healthz (the process answers) and /readyz (recovered and serving).
+type adminServer struct {
+	srv   *http.Server
+	ln    net.Listener
+	ready atomic.Bool
+	log   *slog.Logger
+}
+
+func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener %s: %w", addr, err)
+	}
+	a := &adminServer{ln: ln, log: log}
+	set := metrics.NewSet()
+	set.RegisterMetricsWriter(func(w io.Writer) {
+		// The broker's parts are wired once ready is set; before that,
+		// during recovery, only process metrics are served.
+		if a.ready.Load() {
+			b.writeMetrics(w)
+		}
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		set.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+func (a *adminServer) Addr() net.Addr { return a.ln.Addr() }
+
+func (a *adminServer) shutdown(ctx context.Context) error {
+	a.ready.Store(false)
+	return a.srv.Shutdown(ctx)
+}
+
+// writeMetrics writes the values read at scrape time: network counters,
+// storage recovery, and every hosted partition's offsets and size.
+func (b *broker) writeMetrics(w io.Writer) {
+	st := b.server.Stats()
+	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))
+	metrics.WriteCounterUint64(w, "riffle_netio_sendfile_bytes_total", uint64(st.BytesSendfile))
+	metrics.WriteCounterUint64(w, "riffle_netio_copied_bytes_total", uint64(st.BytesCopied))
+	metrics.WriteCounterUint64(w, "riffle_netio_written_bytes_total", uint64(st.BytesWritten))
+	metrics.WriteCounterUint64(w, "riffle_netio_write_stalls_total", uint64(st.WriteStalls))
+	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
+	b.parts.each(func(tp topicPartition, p *replica.Partition) {
+		labels := `{topic="` + tp.topic + `",partition="` + strconv.Itoa(int(tp.partition)) + `"}`
+		l := p.Log()
+		metrics.WriteGaugeUint64(w, "riffle_partition_log_start_offset"+labels, uint64(l.LogStartOffset()))
+		metrics.WriteGaugeUint64(w, "riffle_partition_log_end_offset"+labels, uint64(l.LogEndOffset()))
+		metrics.WriteGaugeUint64(w, "riffle_partition_high_watermark"+labels, uint64(p.HighWatermark()))
+		metrics.WriteGaugeUint64(w, "riffle_partition_size_bytes"+labels, uint64(l.SizeBytes()))
+		metrics.WriteGaugeUint64(w, "riffle_partition_segments"+labels, uint64(l.SegmentCount()))
+	})
+}
