@@ -16,7 +16,6 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/riffle/riffle/netio"
-	"github.com/riffle/riffle/segment"
 )
 
 // defaultTOML is the documented default configuration; the repository's
@@ -292,25 +291,6 @@ func (c *Config) AdvertisedHost() string {
 // ShutdownTimeout is broker.shutdown_timeout_ms.
 func (c *Config) ShutdownTimeout() time.Duration {
 	return time.Duration(c.Broker.ShutdownTimeoutMs) * time.Millisecond
-}
-
-// Segment is the [log] section as the default segment.Config of a topic.
-func (c *Config) Segment() segment.Config {
-	l := c.Log
-	return segment.Config{
-		SegmentBytes:       l.SegmentBytes,
-		SegmentMs:          l.SegmentMs,
-		IndexIntervalBytes: l.IndexIntervalBytes,
-		IndexBytesMax:      l.SegmentIndexBytes,
-		BatchBytesMax:      l.MaxMessageBytes,
-		RetentionBytes:     l.RetentionBytes,
-		RetentionMs:        l.RetentionMs,
-		FlushMessages:      l.FlushMessages,
-		FlushMs:            l.FlushMs,
-		SyncEveryAppend:    l.SyncEveryAppend,
-		FileDeleteDelayMs:  l.FileDeleteDelayMs,
-		LogAppendTime:      l.MessageTimestampType == "LogAppendTime",
-	}
 }
 
 // Netio is the Kafka listener's netio.Config: broker.listen and [network].

@@ -258,9 +258,17 @@ func TestDerivedSettings(t *testing.T) {
 		t.Errorf("ShutdownTimeout = %v", c.ShutdownTimeout())
 	}
 	c.Log.MessageTimestampType = "LogAppendTime"
-	s := c.Segment()
-	if s.SegmentBytes != c.Log.SegmentBytes || s.IndexBytesMax != c.Log.SegmentIndexBytes || s.BatchBytesMax != c.Log.MaxMessageBytes || !s.LogAppendTime || s.RetentionBytes != -1 {
-		t.Errorf("Segment() = %+v", s)
+	c.Log.SyncEveryAppend = true
+	s, err := c.topicSegmentConfig(map[string]string{"retention.ms": "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SegmentBytes != c.Log.SegmentBytes || s.IndexBytesMax != c.Log.SegmentIndexBytes || s.BatchBytesMax != c.Log.MaxMessageBytes ||
+		!s.LogAppendTime || s.RetentionBytes != -1 || s.RetentionMs != 1000 || !s.SyncEveryAppend {
+		t.Errorf("topicSegmentConfig = %+v", s)
+	}
+	if err := c.TopicDefaults().Validate(); err != nil {
+		t.Errorf("TopicDefaults: %v", err)
 	}
 	n := c.Netio(nil)
 	if n.Addr != c.Broker.Listen || n.MaxInflightBytes != c.Network.MaxInflightBytesPerConnection || n.IdleTimeout.Milliseconds() != c.Network.IdleTimeoutMs {
