@@ -407,18 +407,31 @@ func TestSnapshotOnSegmentWorthOfBytes(t *testing.T) {
 }
 
 func TestProducersBelowLogStartForgotten(t *testing.T) {
-	h := newHarness(t, nil)
-	produceSome(h)
-	h.mustAppend(idem(4, 0, 0, 1), 6, false)
-	if err := h.p.Log().AdvanceLogStart(6); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.p.SnapshotProducers(); err != nil {
-		t.Fatal(err)
-	}
-	h.mustAppend(idem(3, 0, 4711, 1), 7, false) // unknown again: any sequence
-	if _, err := h.p.AppendAsLeader(idem(4, 0, 4711, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
-		t.Fatalf("producer 4 is still in the log: %v", err)
+	for _, tt := range []struct {
+		name   string
+		forget func(h *harness) error
+	}{
+		{"when snapshotting", func(h *harness) error { return h.p.SnapshotProducers() }},
+		{"when loading an older snapshot", func(h *harness) error { h.restart(false); return nil }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			produceSome(h)
+			h.mustAppend(idem(4, 0, 0, 1), 6, false)
+			if err := h.p.SnapshotProducers(); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.p.Log().AdvanceLogStart(6); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.forget(h); err != nil {
+				t.Fatal(err)
+			}
+			h.mustAppend(idem(3, 0, 4711, 1), 7, false) // unknown again: any sequence
+			if _, err := h.p.AppendAsLeader(idem(4, 0, 4711, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
+				t.Fatalf("producer 4 is still in the log: %v", err)
+			}
+		})
 	}
 }
 
