@@ -68,23 +68,22 @@ type TopicsConfig struct {
 
 // LogConfig is the [log] section: defaults of the per-topic configs.
 type LogConfig struct {
-	SegmentBytes             int64  `toml:"segment_bytes" min:"1024" max:"2147483647"`
-	SegmentMs                int64  `toml:"segment_ms" min:"1" max:"9223372036854775807"`
-	RetentionMs              int64  `toml:"retention_ms" min:"-1" max:"9223372036854775807"`
-	RetentionBytes           int64  `toml:"retention_bytes" min:"-1" max:"9223372036854775807"`
-	IndexIntervalBytes       int32  `toml:"index_interval_bytes" min:"0" max:"2147483647"`
-	SegmentIndexBytes        int32  `toml:"segment_index_bytes" min:"1024" max:"2147483647"`
-	MaxMessageBytes          int32  `toml:"max_message_bytes" min:"64" max:"2147483647"`
-	FlushMessages            int64  `toml:"flush_messages" min:"1" max:"9223372036854775807"`
-	FlushMs                  int64  `toml:"flush_ms" min:"0" max:"9223372036854775807"`
-	SyncEveryAppend          bool   `toml:"sync_every_append"`
-	FileDeleteDelayMs        int64  `toml:"file_delete_delay_ms" min:"0" max:"9223372036854775807"`
-	MessageTimestampType     string `toml:"message_timestamp_type" oneof:"CreateTime LogAppendTime"`
-	CleanupPolicy            string `toml:"cleanup_policy" oneof:"delete"`
-	MinInsyncReplicas        int16  `toml:"min_insync_replicas" min:"1" max:"32767"`
-	CompressionValidation    bool   `toml:"compression_validation"`
-	RetentionCheckIntervalMs int64  `toml:"retention_check_interval_ms" min:"1000" max:"86400000"`
-	OpenFilesMax             int    `toml:"open_files_max" min:"64" max:"10000000"`
+	SegmentBytes          int64  `toml:"segment_bytes" min:"1024" max:"2147483647"`
+	SegmentMs             int64  `toml:"segment_ms" min:"1" max:"9223372036854775807"`
+	RetentionMs           int64  `toml:"retention_ms" min:"-1" max:"9223372036854775807"`
+	RetentionBytes        int64  `toml:"retention_bytes" min:"-1" max:"9223372036854775807"`
+	IndexIntervalBytes    int32  `toml:"index_interval_bytes" min:"0" max:"2147483647"`
+	SegmentIndexBytes     int32  `toml:"segment_index_bytes" min:"1024" max:"2147483647"`
+	MaxMessageBytes       int32  `toml:"max_message_bytes" min:"64" max:"2147483647"`
+	FlushMessages         int64  `toml:"flush_messages" min:"1" max:"9223372036854775807"`
+	FlushMs               int64  `toml:"flush_ms" min:"0" max:"9223372036854775807"`
+	SyncEveryAppend       bool   `toml:"sync_every_append"`
+	FileDeleteDelayMs     int64  `toml:"file_delete_delay_ms" min:"0" max:"9223372036854775807"`
+	MessageTimestampType  string `toml:"message_timestamp_type" oneof:"CreateTime LogAppendTime"`
+	CleanupPolicy         string `toml:"cleanup_policy" oneof:"delete"`
+	MinInsyncReplicas     int16  `toml:"min_insync_replicas" min:"1" max:"32767"`
+	CompressionValidation bool   `toml:"compression_validation"`
+	OpenFilesMax          int    `toml:"open_files_max" min:"64" max:"10000000"`
 }
 
 // FetchConfig is the [fetch] section: limits on consumer and follower fetches.

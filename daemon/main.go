@@ -40,6 +40,7 @@ func Main(ctx context.Context, args []string) int {
 		return 1
 	}
 	<-ctx.Done()
+	b.sd.stopping()
 	logger.Info("riffle: shutting down")
 	if err := b.stop(cfg.ShutdownTimeout()); err != nil {
 		logger.Error("riffle: unclean shutdown", "err", err)
@@ -57,12 +58,13 @@ type broker struct {
 	parts    *partitionSet
 	server   *netio.Server
 	admin    *adminServer // nil when broker.admin_listen is empty
+	sd       *systemd     // start-up, watchdog and stop notifications
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
 
 func start(cfg Config, log *slog.Logger) (b *broker, err error) {
-	b = &broker{log: log, tickStop: make(chan struct{}), tickDone: make(chan struct{})}
+	b = &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			b.closeStorage()
@@ -78,13 +80,15 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	if err != nil {
 		return nil, err
 	}
+	recovered := b.sd.recovering(cfg.Broker.DataDir)
 	b.dataDir, err = segment.OpenDataDir(cfg.Broker.DataDir, func(topic string) segment.Config {
 		// Topic overrides are applied once the metadata is read.
 		if topic == metadataTopic {
 			return quorum.MetadataLogConfig(defaults)
 		}
 		return defaults
-	}, segment.Options{Logger: log})
+	}, segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)})
+	recovered()
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +100,7 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	if b.server, err = netio.Listen(cfg.Netio(log), handler); err != nil {
 		return nil, err
 	}
+	b.sd.status("loading metadata")
 	if err := b.openMetadata(cfg, defaults); err != nil {
 		return nil, err
 	}
@@ -114,6 +119,7 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 			return nil, err
 		}
 	}
+	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections, dataDir: cfg.Broker.DataDir}).check)
 	return b, nil
 }
 
@@ -134,6 +140,7 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	}
 	b.ctrl, err = quorum.Open(mlog, quorum.Options{
 		NodeID:              cfg.Broker.NodeID,
+		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
 		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: int32(port)},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
