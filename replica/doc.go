@@ -45,7 +45,9 @@
 // newest snapshot at or below LEO, deleting those above LEO (a truncation) and
 // corrupt ones, falls back to the log start without one, and replays batch
 // headers from there to LEO. Snapshot files use package os directly, not
-// segment's vfs seam.
+// segment's vfs seam. A truncation made through the log directly (there is no
+// follower path yet) is reconciled only by the next Open; the follower path
+// must drop snapshots above the truncation point and reload the state at once.
 //
 // Snapshot layout, version 1, big-endian:
 //

@@ -51,18 +51,14 @@ func addSeq(seq, n int32) int32 {
 }
 
 // producerEntry is one producer's state: its epoch and its last batches,
-// oldest first, at most producerBatchesKept.
+// oldest first, 1 to producerBatchesKept of them (an entry starts with the
+// batch that created it).
 type producerEntry struct {
 	epoch   int16
 	batches []batchMeta
 }
 
-func (e *producerEntry) lastOffset() int64 {
-	if len(e.batches) == 0 {
-		return -1
-	}
-	return e.batches[len(e.batches)-1].lastOffset
-}
+func (e *producerEntry) last() batchMeta { return e.batches[len(e.batches)-1] }
 
 // producerStates is the idempotent-producer state of a partition: a pure
 // state machine fed with batch headers. The caller serialises check, append
@@ -103,10 +99,7 @@ func (s *producerStates) check(b producerBatch) (*batchMeta, error) {
 			return &dup, nil
 		}
 	}
-	if len(e.batches) == 0 {
-		return nil, nil
-	}
-	if want := addSeq(e.batches[len(e.batches)-1].lastSeq, 1); b.meta.firstSeq != want {
+	if want := addSeq(e.last().lastSeq, 1); b.meta.firstSeq != want {
 		return nil, fmt.Errorf("%w: producer %d epoch %d sent sequence %d, want %d",
 			ErrOutOfOrderSequence, b.producerID, b.epoch, b.meta.firstSeq, want)
 	}
@@ -137,7 +130,7 @@ func (s *producerStates) record(b producerBatch) {
 // replay either. Their next batch is accepted like an unknown producer's.
 func (s *producerStates) evictBelow(logStart int64) {
 	for id, e := range s.byID {
-		if e.lastOffset() < logStart {
+		if e.last().lastOffset < logStart {
 			delete(s.byID, id)
 		}
 	}
