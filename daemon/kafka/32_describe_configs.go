@@ -166,7 +166,7 @@ func (b *Broker) brokerConfigs(req *kmsg.DescribeConfigsRequest) []kmsg.Describe
 func describedConfig(name, value string, src quorum.ConfigSource, typ quorum.ConfigType, doc string, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.Value, c.ReadOnly = name, &value, true
-	c.Source, c.IsDefault = kmsg.ConfigSource(src), src == quorum.SourceDefault
+	c.Source = kmsg.ConfigSource(src)
 	c.ConfigType = kmsg.ConfigType(typ)
 	if req.IncludeDocumentation {
 		c.Documentation = &doc

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,59 +62,34 @@ func validateRecords(h segment.BatchHeader, batch []byte, batchBytesMax int32, d
 	if codec > codecZstd {
 		return fmt.Errorf("%w: codec %d", errUnsupportedCompression, codec)
 	}
-	records := batch[segment.BatchHeaderSize:]
-	if codec == codecNone {
-		return walkRecords(&sliceSource{b: records}, h.RecordCount)
-	}
-	if !decompress {
+	if codec != codecNone && !decompress {
 		return nil
 	}
-	r, release, err := decompressor(codec, records, decompressedBytesMax(batchBytesMax))
-	if err != nil {
-		return err
+	var src io.Reader = bytes.NewReader(batch[segment.BatchHeaderSize:])
+	if codec != codecNone {
+		r, release, err := decompressor(codec, batch[segment.BatchHeaderSize:], decompressedBytesMax(batchBytesMax))
+		if err != nil {
+			return err
+		}
+		defer release()
+		src = r
 	}
-	defer release()
 	br := bufReaders.Get().(*bufio.Reader)
-	br.Reset(r)
+	br.Reset(src)
 	defer func() { br.Reset(nil); bufReaders.Put(br) }()
 	return walkRecords(br, h.RecordCount)
 }
 
+// Records are read through a buffer whether they were compressed or not:
+// one concrete reader keeps the walk free of interface calls per byte, and
+// records far larger than the buffer stream through it.
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
-// recordSource is what the walk reads: a slice (uncompressed records) or a
-// buffered decompressor. Discard skips keys and values without copying.
-type recordSource interface {
-	io.ByteReader
-	Discard(n int) (int, error)
-}
-
-// sliceSource reads a byte slice.
-type sliceSource struct{ b []byte }
-
-func (s *sliceSource) ReadByte() (byte, error) {
-	if len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	c := s.b[0]
-	s.b = s.b[1:]
-	return c, nil
-}
-
-func (s *sliceSource) Discard(n int) (int, error) {
-	if n > len(s.b) {
-		k := len(s.b)
-		s.b = nil
-		return k, io.EOF
-	}
-	s.b = s.b[n:]
-	return n, nil
-}
-
 // walkRecords reads count records from src and checks that src ends there.
-func walkRecords(src recordSource, count int32) error {
+func walkRecords(src *bufio.Reader, count int32) error {
+	r := recordReader{src: src}
 	for i := int32(0); i < count; i++ {
-		if err := walkRecord(src, i); err != nil {
+		if err := r.walk(i); err != nil {
 			return err
 		}
 	}
@@ -126,12 +102,13 @@ func walkRecords(src recordSource, count int32) error {
 	return nil
 }
 
-// recordReader reads the fields of one record, never past its length.
+// recordReader reads the fields of one record at a time, never past the
+// record's length.
 type recordReader struct {
-	src   recordSource
+	src   *bufio.Reader
 	left  int64 // bytes of the record not yet read
 	index int32
-	err   error // first error; later reads return zero values
+	err   error // first error of the record; later reads return zero values
 }
 
 func (r *recordReader) fail(err error, what string) {
@@ -140,32 +117,32 @@ func (r *recordReader) fail(err error, what string) {
 	}
 }
 
-func (r *recordReader) ReadByte() (byte, error) {
-	if r.left <= 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	c, err := r.src.ReadByte()
-	if err == nil {
-		r.left--
-	}
-	return c, err
-}
-
+// varint reads a zigzag varint of at most 10 bytes within the record.
 func (r *recordReader) varint(what string) int64 {
-	if r.err != nil {
-		return 0
+	var ux uint64
+	for shift := uint(0); r.err == nil; shift += 7 {
+		if r.left <= 0 || shift > 63 {
+			r.fail(nil, what+": bad varint")
+			break
+		}
+		c, err := r.src.ReadByte()
+		if err != nil {
+			r.fail(err, what)
+			break
+		}
+		r.left--
+		ux |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return int64(ux>>1) ^ -int64(ux&1)
+		}
 	}
-	v, err := binary.ReadVarint(r)
-	if err != nil {
-		r.fail(err, what)
-	}
-	return v
+	return 0
 }
 
 // skip skips a length-prefixed field (key, value, header key or value);
 // length -1 (null) is allowed when nullable.
 func (r *recordReader) skip(what string, nullable bool) {
-	n := r.varint(what + " length")
+	n := r.varint(what)
 	if r.err != nil || (n == -1 && nullable) {
 		return
 	}
@@ -180,21 +157,20 @@ func (r *recordReader) skip(what string, nullable bool) {
 	r.left -= n
 }
 
-// walkRecord reads record index: length, attributes, timestamp delta, offset
+// walk reads record index: length, attributes, timestamp delta, offset
 // delta, key, value, headers.
-func walkRecord(src recordSource, index int32) error {
-	length, err := binary.ReadVarint(src)
-	if err != nil {
-		return corruptOr(err, index, "record length")
-	}
+func (r *recordReader) walk(index int32) error {
+	*r = recordReader{src: r.src, left: binary.MaxVarintLen64, index: index}
+	length := r.varint("record length")
 	// The smallest record is 6 bytes: attributes and five 1-byte varints.
-	if length < 6 || length > math.MaxInt32 {
-		return &recordError{index: index, msg: fmt.Sprintf("record length %d", length)}
+	if r.err == nil && (length < 6 || length > math.MaxInt32) {
+		r.fail(nil, fmt.Sprintf("record length %d", length))
 	}
-	r := &recordReader{src: src, left: length, index: index}
-	if _, err := r.ReadByte(); err != nil { // attributes: unused
-		r.fail(err, "attributes")
+	if r.err != nil {
+		return r.err
 	}
+	r.left = length
+	r.skipAttributes()
 	r.varint("timestamp delta")
 	if delta := r.varint("offset delta"); r.err == nil && delta != int64(index) {
 		r.fail(nil, fmt.Sprintf("offset delta %d, want %d", delta, index))
@@ -213,6 +189,15 @@ func walkRecord(src recordSource, index int32) error {
 		r.fail(nil, fmt.Sprintf("%d bytes left over", r.left))
 	}
 	return r.err
+}
+
+// skipAttributes skips the record's attributes byte (unused in v2).
+func (r *recordReader) skipAttributes() {
+	if _, err := r.src.ReadByte(); err != nil {
+		r.fail(err, "attributes")
+		return
+	}
+	r.left--
 }
 
 // corruptOr keeps a decompression error as it is and makes anything else

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"testing"
 
@@ -248,4 +249,29 @@ func FuzzRecordWalk(f *testing.F) {
 			t.Fatalf("%d records accepted in %d bytes", count, len(records))
 		}
 	})
+}
+
+// BenchmarkValidateRecords walks a batch of 1000 records of ~100 bytes, as
+// produce validation does, per codec (bytes/s are decompressed bytes).
+func BenchmarkValidateRecords(b *testing.B) {
+	recs := make([]segment.Record, 1000)
+	for i := range recs {
+		recs[i] = segment.Record{Key: []byte("key-0000"), Value: bytes.Repeat([]byte{byte('a' + i%26)}, 90)}
+	}
+	raw := len(recordsOf(recs))
+	for _, codec := range allCodecs {
+		batch := compressedBatch(b, codec, recs)
+		h, err := segment.ValidateBatch(batch, 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+			b.SetBytes(int64(raw))
+			for b.Loop() {
+				if err := validateRecords(h, batch, 1<<20, true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
