@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
 )
 
 func createTopicsReq(version int16, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsRequest {
@@ -120,10 +122,14 @@ func TestDeleteTopics(t *testing.T) {
 	}
 	byName := kmsg.NewPtrDeleteTopicsRequest()
 	byName.SetVersion(1)
-	byName.TopicNames = []string{"a", "missing", "b", "b"}
+	if _, err := s.ctrl.CreateTopic(quorum.CreateTopic{Name: "__internal", Partitions: 1, ReplicationFactor: 1, Internal: true}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	byName.TopicNames = []string{"a", "missing", "b", "b", "__internal"}
 	resp := roundTrip[*kmsg.DeleteTopicsResponse](t, s.b, byName)
-	want := map[string]int16{"a": 0, "missing": kerr.UnknownTopicOrPartition.Code, "b": kerr.InvalidRequest.Code}
-	if len(resp.Topics) != 3 {
+	want := map[string]int16{"a": 0, "missing": kerr.UnknownTopicOrPartition.Code, "b": kerr.InvalidRequest.Code,
+		"__internal": kerr.InvalidRequest.Code}
+	if len(resp.Topics) != 4 {
 		t.Fatalf("answers %+v", resp.Topics)
 	}
 	for _, st := range resp.Topics {
@@ -141,7 +147,7 @@ func TestDeleteTopics(t *testing.T) {
 		t.Fatalf("by id: %+v", resp.Topics)
 	}
 	im := s.ctrl.Image()
-	if _, ok := im.Topics["a"]; ok || im.Topics["b"] == nil || im.Topics["c"] != nil || im.Topics["d"] == nil {
+	if _, ok := im.Topics["a"]; ok || im.Topics["b"] == nil || im.Topics["c"] != nil || im.Topics["d"] == nil || im.Topics["__internal"] == nil {
 		t.Errorf("topics left: %v", im.Topics)
 	}
 	if s.Partition("a", 0) != nil || s.Partition("c", 0) != nil {
