@@ -51,16 +51,21 @@ func serveCreateTopics(b *Broker, r *request) (kmsg.Response, error) {
 func (b *Broker) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) kmsg.CreateTopicsResponseTopic {
 	st := kmsg.NewCreateTopicsResponseTopic()
 	st.Topic = rt.Topic
-	ct, err := b.createTopicRequest(rt)
-	if err == nil {
-		var t *quorum.Topic
-		if t, err = b.ctrl.CreateTopic(ct, b.cfg.DefaultPartitions, b.cfg.DefaultReplicationFactor, validateOnly); err == nil {
-			b.describeCreatedTopic(&st, t)
-			return st
-		}
+	t, err := b.commitTopic(rt, validateOnly)
+	if err != nil {
+		st.ErrorCode, st.ErrorMessage = b.errorCode(err), errorMessage(err)
+		return st
 	}
-	st.ErrorCode, st.ErrorMessage = b.errorCode(err), errorMessage(err)
+	b.describeCreatedTopic(&st, t)
 	return st
+}
+
+func (b *Broker) commitTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) (*quorum.Topic, error) {
+	ct, err := b.createTopicRequest(rt)
+	if err != nil {
+		return nil, err
+	}
+	return b.ctrl.CreateTopic(ct, b.cfg.DefaultPartitions, b.cfg.DefaultReplicationFactor, validateOnly)
 }
 
 // createTopicRequest turns a request topic into the controller's request,
