@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,8 @@ import (
 
 // adminServer is the operator's HTTP listener (broker.admin_listen), kept
 // apart from the Kafka listener: /metrics in Prometheus text format,
-// /healthz (the process answers) and /readyz (recovered and serving).
+// /healthz (the process answers), /readyz (recovered and serving) and
+// /debug/pprof.
 type adminServer struct {
 	srv   *http.Server
 	ln    net.Listener
@@ -55,6 +57,9 @@ func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) 
 		}
 		io.WriteString(w, "ready\n")
 	})
+	// Profiles for operators chasing CPU or memory (go tool pprof).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
