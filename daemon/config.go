@@ -34,6 +34,7 @@ type Config struct {
 	Topics  TopicsConfig  `toml:"topics"`
 	Log     LogConfig     `toml:"log"`
 	Fetch   FetchConfig   `toml:"fetch"`
+	Groups  GroupsConfig  `toml:"groups"`
 }
 
 // BrokerConfig is the [broker] section: identity, addresses, process.

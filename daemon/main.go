@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
@@ -57,6 +58,7 @@ type broker struct {
 	ctrl     *quorum.Controller
 	parts    *partitionSet
 	server   *netio.Server
+	groups   *group.Coordinator
 	admin    *adminServer // nil when broker.admin_listen is empty
 	sd       *systemd     // start-up, watchdog and stop notifications
 	tickStop chan struct{}
@@ -104,7 +106,12 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	if err := b.openMetadata(cfg, defaults); err != nil {
 		return nil, err
 	}
-	handler.broker = kafka.New(kafkaConfig(cfg, log), b.ctrl, b.parts)
+	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
+		return nil, err
+	}
+	kcfg := kafkaConfig(cfg, log)
+	kcfg.Groups = b.groups
+	handler.broker = kafka.New(kcfg, b.ctrl, b.parts)
 	close(handler.ready)
 	go b.tickLoop()
 
@@ -188,6 +195,9 @@ func (b *broker) stop(timeout time.Duration) error {
 	if b.admin != nil {
 		errs = append(errs, b.admin.shutdown(ctx))
 	}
+	// Requests waiting for a rebalance are answered first, so that the
+	// drain below does not wait for them.
+	b.groups.Close()
 	errs = append(errs, b.server.Shutdown(ctx))
 	close(b.tickStop)
 	<-b.tickDone

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 )
@@ -25,8 +26,11 @@ type Config struct {
 	// FetchBytesMax caps its max_bytes (0: as the request says).
 	FetchWaitMsMax int64
 	FetchBytesMax  int32
-	Now            func() time.Time // time.Now when nil
-	Logger         *slog.Logger     // slog.Default() when nil
+	// Groups serves the group APIs (FindCoordinator aside); without it
+	// they close the connection.
+	Groups *group.Coordinator
+	Now    func() time.Time // time.Now when nil
+	Logger *slog.Logger     // slog.Default() when nil
 }
 
 // Partitions finds the replicas this broker hosts.

@@ -1,0 +1,235 @@
+package group
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+// Partitions finds the replicas this broker hosts (the daemon's partition
+// set).
+type Partitions interface {
+	Partition(topic string, partition int32) *replica.Partition
+}
+
+// Options configure a Coordinator.
+type Options struct {
+	NodeID int32
+	Config Config
+	// TopicPartitions and TopicReplicationFactor are used when
+	// __consumer_offsets is created (Kafka: offsets.topic.num.partitions,
+	// offsets.topic.replication.factor); the factor is capped at the
+	// registered brokers. Later changes do not alter an existing topic.
+	TopicPartitions        int32
+	TopicReplicationFactor int16
+	Controller             *quorum.Controller
+	Partitions             Partitions
+	TickInterval           time.Duration // timer precision; 100 ms when 0
+	Now                    func() time.Time
+	Logger                 *slog.Logger
+}
+
+// Coordinator runs the Machine for this broker: it serves requests for the
+// groups whose __consumer_offsets partitions this broker leads, loads those
+// partitions when it becomes their leader, appends the machine's records
+// and runs its timers. Safe for concurrent use.
+//
+// Appends happen under the coordinator's lock, in the order the machine
+// asked for them; an acknowledged commit is in the page cache (durable
+// across a process crash; across power loss only once flushed).
+type Coordinator struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	m        *Machine
+	waiters  map[CallID]chan kmsg.Response
+	nextCall CallID
+	loadGen  map[int32]uint64 // bumped when a partition's load is started or cancelled
+	closed   bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (c *Coordinator) nowMs() int64 { return c.opts.Now().UnixMilli() }
+
+// Open creates __consumer_offsets if it does not exist, starts loading the
+// partitions this broker leads and follows metadata changes from then on.
+func Open(opts Options) (*Coordinator, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if cfg := opts.Config; cfg.SessionTimeoutMsMin > cfg.SessionTimeoutMsMax {
+		return nil, fmt.Errorf("group: session timeout min %d ms above max %d ms", cfg.SessionTimeoutMsMin, cfg.SessionTimeoutMsMax)
+	}
+	if opts.TickInterval == 0 {
+		opts.TickInterval = 100 * time.Millisecond
+	}
+	c := &Coordinator{
+		opts: opts, log: opts.Logger,
+		m:       NewMachine(opts.Config, randomMemberID),
+		waiters: map[CallID]chan kmsg.Response{},
+		loadGen: map[int32]uint64{},
+		stop:    make(chan struct{}),
+	}
+	if err := c.createTopic(); err != nil {
+		return nil, err
+	}
+	opts.Controller.OnChange(func(_, next *quorum.Image) { c.follow(next) })
+	c.follow(opts.Controller.Image())
+	c.wg.Add(1)
+	go c.tickLoop()
+	return c, nil
+}
+
+func (c *Coordinator) createTopic() error {
+	im := c.opts.Controller.Image()
+	if im.Topics[OffsetsTopic] != nil {
+		return nil
+	}
+	rf := min(c.opts.TopicReplicationFactor, int16(min(len(im.Brokers), math.MaxInt16)))
+	_, err := c.opts.Controller.CreateTopic(quorum.CreateTopic{
+		Name: OffsetsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: max(rf, 1),
+		Configs:  map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
+		Internal: true,
+	}, 0, 0, false)
+	if err != nil && !errors.Is(err, quorum.ErrTopicExists) {
+		return fmt.Errorf("group: create %s: %w", OffsetsTopic, err)
+	}
+	return nil
+}
+
+// randomMemberID is Kafka's member id: the client id, "-", a UUID.
+func randomMemberID(clientID string) string {
+	return clientID + "-" + rand.Text()
+}
+
+// Close answers every waiting request NOT_COORDINATOR and stops the
+// timers and loads; later requests are answered NOT_COORDINATOR.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.stop)
+	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
+		for _, p := range c.m.Partitions(s) {
+			c.loadGen[p]++
+			c.m.SetPartition(c.nowMs(), p, PartitionNone)
+		}
+	}
+	c.m.SetPartitionCount(0)
+	c.runLocked()
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+// Handle serves one group API request and returns its response (version
+// not set), waiting as the protocol requires (a JoinGroup until the
+// rebalance completes). It returns ctx's error if ctx ends first.
+func (c *Coordinator) Handle(ctx context.Context, clientID, host string, req kmsg.Request) (kmsg.Response, error) {
+	ch := make(chan kmsg.Response, 1)
+	c.mu.Lock()
+	c.nextCall++
+	call := c.nextCall
+	c.waiters[call] = ch
+	c.m.Request(c.nowMs(), Caller{Call: call, ClientID: clientID, Host: host}, req)
+	c.runLocked()
+	c.mu.Unlock()
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.waiters, call)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// runLocked carries out the machine's actions until it has none left.
+func (c *Coordinator) runLocked() {
+	for {
+		acts := c.m.TakeActions()
+		if len(acts) == 0 {
+			return
+		}
+		for _, act := range acts {
+			switch act := act.(type) {
+			case Reply:
+				if ch, ok := c.waiters[act.Call]; ok {
+					delete(c.waiters, act.Call)
+					ch <- act.Resp
+				}
+			case Append:
+				c.m.Appended(c.nowMs(), act.Token, c.append(act))
+			}
+		}
+	}
+}
+
+// append writes an Append's records as one batch and returns the Kafka
+// error code for the request that caused it (0 once appended).
+func (c *Coordinator) append(a Append) int16 {
+	p := c.opts.Partitions.Partition(OffsetsTopic, a.Partition)
+	if p == nil {
+		return kerr.NotCoordinator.Code
+	}
+	recs := make([]segment.Record, len(a.Records))
+	for i, r := range a.Records {
+		recs[i] = segment.Record{Key: r.Key, Value: r.Value}
+	}
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	if _, err := p.AppendAsLeader(batch, -1, -1); err != nil {
+		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
+		return appendErrorCode(err)
+	}
+	return 0
+}
+
+// appendErrorCode is what a commit or sync is answered when its append
+// fails, as Kafka maps them.
+func appendErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, segment.ErrBatchTooLarge):
+		return kerr.InvalidCommitOffsetSize.Code
+	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrClosed):
+		return kerr.NotCoordinator.Code
+	}
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+func (c *Coordinator) tickLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.mu.Lock()
+			c.m.Tick(c.nowMs())
+			c.runLocked()
+			c.mu.Unlock()
+		}
+	}
+}

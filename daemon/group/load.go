@@ -1,0 +1,180 @@
+package group
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
+)
+
+// loadReadBytes bounds one read of a partition during a load.
+const loadReadBytes = 1 << 20
+
+var errLoadCancelled = errors.New("load cancelled")
+
+// follow brings the served partitions in line with the image: partitions
+// of __consumer_offsets this broker leads (and hosts) are loaded, others
+// are dropped.
+func (c *Coordinator) follow(im *quorum.Image) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	led := map[int32]bool{}
+	t := im.Topics[OffsetsTopic]
+	if t != nil {
+		for _, p := range t.Partitions {
+			if p.Leader == c.opts.NodeID && c.opts.Partitions.Partition(OffsetsTopic, p.ID) != nil {
+				led[p.ID] = true
+			}
+		}
+		c.m.SetPartitionCount(int32(len(t.Partitions)))
+	} else {
+		c.m.SetPartitionCount(0)
+	}
+	now := c.nowMs()
+	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
+		for _, p := range c.m.Partitions(s) {
+			if !led[p] {
+				c.loadGen[p]++
+				c.m.SetPartition(now, p, PartitionNone)
+			}
+		}
+	}
+	for p := range led {
+		if slices.Contains(c.m.Partitions(PartitionLoading), p) || slices.Contains(c.m.Partitions(PartitionActive), p) {
+			continue
+		}
+		c.loadGen[p]++
+		c.m.SetPartition(now, p, PartitionLoading)
+		c.wg.Add(1)
+		go c.load(p, c.loadGen[p])
+	}
+	c.runLocked()
+}
+
+// load replays partition p into the machine and then serves it, unless
+// the load was cancelled (gen moved on) meanwhile.
+func (c *Coordinator) load(p int32, gen uint64) {
+	defer c.wg.Done()
+	start := time.Now()
+	records := 0
+	err := c.replay(p, func(key, value []byte) error {
+		records++
+		if err := c.m.Load(c.nowMs(), p, key, value); err != nil {
+			c.log.Warn("group: skipping unreadable record", "partition", p, "err", err)
+		}
+		return nil
+	}, gen)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loadGen[p] != gen {
+		return
+	}
+	if err != nil {
+		c.log.Error("group: loading offsets partition failed; not serving its groups", "partition", p, "err", err)
+		c.m.SetPartition(c.nowMs(), p, PartitionNone)
+	} else {
+		c.log.Info("group: offsets partition loaded", "partition", p, "records", records, "took", time.Since(start))
+		c.m.SetPartition(c.nowMs(), p, PartitionActive)
+	}
+	c.runLocked()
+}
+
+// replay calls fn with every record of partition p from its log start to
+// its HW. Each read's records are fed under the lock, checking that the
+// load is still wanted.
+func (c *Coordinator) replay(p int32, fn func(key, value []byte) error, gen uint64) error {
+	rp := c.opts.Partitions.Partition(OffsetsTopic, p)
+	if rp == nil {
+		return fmt.Errorf("partition %d is not hosted", p)
+	}
+	end := rp.HighWatermark()
+	var buf []byte
+	for off := rp.Log().LogStartOffset(); off < end; {
+		var err error
+		if buf, err = readBatches(rp, off, buf); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.loadGen[p] != gen {
+			c.mu.Unlock()
+			return errLoadCancelled
+		}
+		next, err := eachRecord(buf, fn)
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("offset %d: %w", off, err)
+		}
+		off = next
+	}
+	return nil
+}
+
+// readBatches reads whole batches from offset off on (loadReadBytes, or one
+// larger batch) into buf, reusing its space.
+func readBatches(rp *replica.Partition, off int64, buf []byte) ([]byte, error) {
+	res, err := rp.Read(off, loadReadBytes, replica.ReadUncommitted, true, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Region.Release()
+	if res.Region.Len == 0 {
+		return nil, fmt.Errorf("empty read at offset %d below HW %d", off, res.HighWatermark)
+	}
+	buf = slices.Grow(buf[:0], int(res.Region.Len))[:res.Region.Len]
+	if n, err := res.Region.File.ReadAt(buf, res.Region.Pos); n < len(buf) {
+		return nil, fmt.Errorf("read at offset %d: %d of %d bytes: %w", off, n, len(buf), err)
+	}
+	return buf, nil
+}
+
+// eachRecord calls fn with the key and value of every record in the
+// batches in buf and returns the offset after the last batch. Batches were
+// checked (CRC) when appended and on recovery; only this coordinator's
+// uncompressed batches are expected.
+func eachRecord(buf []byte, fn func(key, value []byte) error) (int64, error) {
+	var next int64
+	for len(buf) > 0 {
+		var b kmsg.RecordBatch
+		if len(buf) < 12 {
+			return 0, errors.New("truncated batch")
+		}
+		size := 12 + int(binary.BigEndian.Uint32(buf[8:12]))
+		if size > len(buf) {
+			return 0, errors.New("truncated batch")
+		}
+		if err := b.ReadFrom(buf[:size]); err != nil {
+			return 0, fmt.Errorf("batch: %w", err)
+		}
+		buf = buf[size:]
+		next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
+		if b.Attributes&(segment.AttrCompressionMask|segment.AttrControl) != 0 { // not written by us
+			continue
+		}
+		recs := b.Records
+		for i := int32(0); i < b.NumRecords; i++ {
+			n, w := binary.Varint(recs)
+			if w <= 0 || n < 0 || n > int64(len(recs)-w) {
+				return 0, fmt.Errorf("batch at %d: record %d length", b.FirstOffset, i)
+			}
+			var r kmsg.Record
+			if err := r.ReadFrom(recs[:w+int(n)]); err != nil {
+				return 0, fmt.Errorf("batch at %d: record %d: %w", b.FirstOffset, i, err)
+			}
+			recs = recs[w+int(n):]
+			if err := fn(r.Key, r.Value); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return next, nil
+}
