@@ -131,10 +131,14 @@ func benchRaw(b *testing.B, chunk []byte, flag int, sync bool) {
 }
 
 // BenchmarkRawSequentialWrite: pwrite of fixed chunks, no fsync; the
-// ceiling for BenchmarkAppend.
+// ceiling for BenchmarkAppend. "as-batch" chunks are as long as the
+// rec=1KiB batches, which leave writes unaligned to pages.
 func BenchmarkRawSequentialWrite(b *testing.B) {
 	for _, size := range benchSizes {
 		b.Run(size.name, func(b *testing.B) { benchRaw(b, make([]byte, size.bytes), 0, false) })
+		b.Run(size.name+"-as-batch", func(b *testing.B) {
+			benchRaw(b, make([]byte, len(benchBatch(1<<10, size.bytes))), 0, false)
+		})
 	}
 }
 
