@@ -1,5 +1,7 @@
-// Command riffle runs a Kafka-compatible broker; see daemon.Main and
-// `riffle --help`.
+// Command riffle runs a Kafka-compatible broker (see daemon.Main and
+// `riffle --help`), or, when its first argument is an admin command
+// (topic, group, produce, consume), that command against a broker (see
+// package cli).
 package main
 
 import (
@@ -9,13 +11,20 @@ import (
 	"syscall"
 
 	"github.com/riffle/riffle/daemon"
+	"github.com/riffle/riffle/daemon/cli"
 )
 
 func main() {
 	// SIGTERM (systemd, docker) and SIGINT (a terminal) ask for a graceful
-	// shutdown; daemon.Main bounds it by broker.shutdown_timeout_ms.
+	// shutdown; daemon.Main bounds it by broker.shutdown_timeout_ms. An
+	// admin command stops what it is doing.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := daemon.Main(ctx, os.Args[1:])
+	var code int
+	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+		code = cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		code = daemon.Main(ctx, os.Args[1:])
+	}
 	stop()
 	os.Exit(code)
 }
