@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -380,6 +381,129 @@ func TestCrashMemAppendErrors(t *testing.T) {
 			n := checkWorkload(t, l, seq, seq+1)
 			if !fenced {
 				appendWorkload(t, l, n, n+3)
+			}
+		})
+	}
+}
+
+// storedBatch is workload batch seq as stored at base offset base.
+func storedBatch(seq int, base int64) []byte {
+	b := workloadBatch(seq)
+	SetBaseOffset(b, base)
+	SetPartitionLeaderEpoch(b, crashEpoch)
+	return b
+}
+
+// historyModel is what a log should hold: its batches now, every earlier
+// content since the last reopen (a crash may expose a truncation that was
+// never made durable), and how many leading batches are durable for sure.
+type historyModel struct {
+	seqs, bases []int
+	versions    [][]int // seqs of each content the log has had
+	durable     int     // leading batches flushed and not truncated since
+	nextSeq     int
+}
+
+func (m *historyModel) leo() int64 {
+	if len(m.seqs) == 0 {
+		return 0
+	}
+	last := len(m.seqs) - 1
+	return int64(m.bases[last] + 1 + m.seqs[last]%5)
+}
+
+func (m *historyModel) record() { m.versions = append(m.versions, slices.Clone(m.seqs)) }
+
+// check fails unless the recovered batches are a prefix of some content
+// the log had, holding at least the durable batches, and returns the model
+// of the recovered log.
+func (m *historyModel) check(t *testing.T, got [][]byte) {
+	t.Helper()
+	if len(got) < m.durable {
+		t.Fatalf("recovered %d batches, %d were flushed", len(got), m.durable)
+	}
+	for _, v := range m.versions {
+		if len(v) < len(got) {
+			continue
+		}
+		var base int64
+		ok := true
+		for i, b := range got {
+			if !bytes.Equal(b, storedBatch(v[i], base)) {
+				ok = false
+				break
+			}
+			base += int64(1 + v[i]%5)
+		}
+		if ok {
+			m.reset(v[:len(got)])
+			return
+		}
+	}
+	bases := make([]int64, len(got))
+	for i, b := range got {
+		h, _ := ParseBatchHeader(b)
+		bases[i] = h.BaseOffset
+	}
+	t.Fatalf("recovered batches at offsets %v are no prefix of any content the log had (%d flushed)", bases, m.durable)
+}
+
+// reset makes the recovered seqs the model's only, durable, content.
+func (m *historyModel) reset(seqs []int) {
+	m.seqs, m.bases = slices.Clone(seqs), nil
+	base := 0
+	for _, s := range seqs {
+		m.bases = append(m.bases, base)
+		base += 1 + s%5
+	}
+	m.versions, m.durable = nil, len(seqs)
+	m.record()
+}
+
+// Random appends, flushes, rolls, truncations and power losses: after each
+// loss the log is a prefix of a content it had, with every batch flushed
+// and not truncated since.
+func TestCrashMemRandomHistory(t *testing.T) {
+	for seed := range uint64(25) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			cfg := crashConfig(false)
+			cfg.SegmentBytes = 4<<10 + int64(rng.IntN(8<<10))
+			mem, dir := memDataDir(t)
+			_, l := openCrashLog(t, dir, cfg, mem)
+			m := &historyModel{}
+			m.record()
+			for range 80 {
+				switch p := rng.IntN(100); {
+				case p < 55:
+					seq := m.nextSeq
+					m.nextSeq++
+					res, err := l.Append(workloadBatch(seq), crashEpoch)
+					if err != nil || res.BaseOffset != m.leo() {
+						t.Fatalf("append: %+v %v, want base %d", res, err, m.leo())
+					}
+					m.seqs, m.bases = append(m.seqs, seq), append(m.bases, int(res.BaseOffset))
+					m.record()
+				case p < 70:
+					if err := l.Flush(); err != nil {
+						t.Fatal(err)
+					}
+					m.durable = len(m.seqs)
+				case p < 80 && len(m.seqs) > 0:
+					keep := max(0, len(m.seqs)-1-rng.IntN(8))
+					if err := l.TruncateTo(int64(m.bases[keep])); err != nil {
+						t.Fatal(err)
+					}
+					m.seqs, m.bases = m.seqs[:keep], m.bases[:keep]
+					m.durable = min(m.durable, keep)
+					m.record()
+				case p >= 80:
+					mem = mem.CrashClone()
+					_, l = openCrashLog(t, dir, cfg, mem)
+					m.check(t, readAllBatches(t, l))
+					// Offsets continue from what survived.
+					m.nextSeq++
+				}
 			}
 		})
 	}

@@ -29,6 +29,7 @@ func (l *Log) deleteSegments(segs []*segment) error {
 		}
 		l.pending = append(l.pending, pendingDelete{paths: paths, files: s.files(), dueMs: due})
 		s.close()
+		l.unsynced.dirDirty = true // the renames are durable at the next sync
 	}
 	return nil
 }
