@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -129,11 +131,34 @@ func TestCLITopics(t *testing.T) {
 		}
 	}
 
+	testAlterConfig(t, addr)
+
 	ok(t, addr, "", "topic", "delete", "audit")
 	fails(t, addr, 1, []string{"audit: UNKNOWN_TOPIC_OR_PARTITION"}, "topic", "describe", "audit")
 	fails(t, addr, 1, []string{"audit: UNKNOWN_TOPIC_OR_PARTITION"}, "topic", "delete", "audit")
 	if list := decodeJSON[[]summary](t, ok(t, addr, "", "topic", "list", "--json")); len(list) != 1 || list[0].Name != "orders" {
 		t.Errorf("after delete: topic list --json: got %+v", list)
+	}
+}
+
+// testAlterConfig changes a config of "orders" and reads it back, if the
+// broker serves IncrementalAlterConfigs; if not, the command must say so.
+func testAlterConfig(t *testing.T, addr string) {
+	t.Helper()
+	versions, err := kadm.NewClient(newClient(t, addr)).ApiVersions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"topic", "alter-config", "orders", "--set", "retention.ms=7200000", "--set", "segment.ms=600000"}
+	if _, served := versions.Sorted()[0].KeyMaxVersion(kmsg.IncrementalAlterConfigs.Int16()); !served {
+		fails(t, addr, 1, []string{"does not support IncrementalAlterConfigs (Kafka API key 44)"}, args...)
+		return
+	}
+	ok(t, addr, "", args...)
+	ok(t, addr, "", "topic", "alter-config", "orders", "--delete", "segment.ms")
+	out := ok(t, addr, "", "topic", "describe", "orders")
+	if !strings.Contains(out, "retention.ms  7200000") || strings.Contains(out, "segment.ms") {
+		t.Errorf("after alter-config: want retention.ms 7200000 and no segment.ms override:\n%s", out)
 	}
 }
 
