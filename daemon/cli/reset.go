@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"strconv"
@@ -21,6 +22,27 @@ type resetTarget struct {
 	offset           *int64
 	datetime         *time.Time
 	shift            *int64
+}
+
+// register defines the --to-* and --shift-by flags.
+func (r *resetTarget) register(fs *flag.FlagSet) {
+	fs.BoolVar(&r.earliest, "to-earliest", false, "to each partition's log start")
+	fs.BoolVar(&r.latest, "to-latest", false, "to each partition's end (skip everything)")
+	fs.Func("to-offset", "to this `offset` (clamped to the log's range)", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		r.offset = &n
+		return err
+	})
+	fs.Func("to-datetime", "to the first record at or after this `time` (RFC 3339, e.g. 2026-01-02T15:04:05Z)", func(s string) error {
+		t, err := time.Parse(time.RFC3339, s)
+		r.datetime = &t
+		return err
+	})
+	fs.Func("shift-by", "move each committed offset by `n` (negative: back; clamped)", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		r.shift = &n
+		return err
+	})
 }
 
 func (r *resetTarget) count() int {
@@ -52,23 +74,7 @@ func groupResetOffsets(e *env, args []string) error {
 	fs := e.flags("GROUP", "Move a consumer group's committed offsets. Without --execute, only shows the plan.\n"+
 		"The group must have no active members (stop its consumers first).")
 	var target resetTarget
-	fs.BoolVar(&target.earliest, "to-earliest", false, "to each partition's log start")
-	fs.BoolVar(&target.latest, "to-latest", false, "to each partition's end (skip everything)")
-	fs.Func("to-offset", "to this `offset` (clamped to the log's range)", func(s string) error {
-		n, err := strconv.ParseInt(s, 10, 64)
-		target.offset = &n
-		return err
-	})
-	fs.Func("to-datetime", "to the first record at or after this `time` (RFC 3339, e.g. 2026-01-02T15:04:05Z)", func(s string) error {
-		t, err := time.Parse(time.RFC3339, s)
-		target.datetime = &t
-		return err
-	})
-	fs.Func("shift-by", "move each committed offset by `n` (negative: back; clamped)", func(s string) error {
-		n, err := strconv.ParseInt(s, 10, 64)
-		target.shift = &n
-		return err
-	})
+	target.register(fs)
 	var topicArgs []string
 	fs.Func("topic", "reset this `topic`, or TOPIC:P,P... for some partitions (repeatable)", func(s string) error {
 		topicArgs = append(topicArgs, s)
