@@ -21,7 +21,9 @@ import (
 )
 
 // Start-up timeout extension while logs recover: every extendPeriod, ask
-// for extendBy more, so only a recovery that stops making calls times out.
+// for extendBy more. Recovery time grows with the data, so no fixed
+// TimeoutStartSec fits it; the price is that a hung recovery is not timed
+// out (segment reports no progress to tell it from a slow one).
 const (
 	extendPeriod = 5 * time.Second
 	extendBy     = 3 * extendPeriod
