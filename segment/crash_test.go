@@ -55,6 +55,15 @@ func wantStored(seq int) []byte {
 	return b
 }
 
+// skipKnownBug skips a test that fails on a known bug in the
+// implementation unless RIFFLE_KNOWN_BUGS=1; delete the call with the fix.
+func skipKnownBug(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv("RIFFLE_KNOWN_BUGS") == "" {
+		t.Skip("known bug (RIFFLE_KNOWN_BUGS=1 runs it): " + bug)
+	}
+}
+
 // quietLogger keeps recovery reports out of test output.
 var quietLogger = slog.New(slog.DiscardHandler)
 
@@ -78,11 +87,14 @@ func readAllBatches(t testing.TB, l *Log) [][]byte {
 		if err != nil {
 			t.Fatalf("read offset %d (LEO %d): %v", next, leo, err)
 		}
+		if r.Len == 0 {
+			t.Fatalf("empty region at offset %d below LEO %d", next, leo)
+		}
 		buf := make([]byte, r.Len)
 		_, err = r.File.ReadAt(buf, r.Pos)
 		r.Release()
-		if err != nil || r.Len == 0 {
-			t.Fatalf("region at offset %d: %d bytes, %v", next, r.Len, err)
+		if err != nil {
+			t.Fatalf("region at offset %d: %d bytes: %v", next, r.Len, err)
 		}
 		for len(buf) > 0 {
 			h, err := ParseBatchHeader(buf)
@@ -399,46 +411,43 @@ func storedBatch(seq int, base int64) []byte {
 // content since the last reopen (a crash may expose a truncation that was
 // never made durable), and how many leading batches are durable for sure.
 type historyModel struct {
-	seqs, bases []int
-	versions    [][]int // seqs of each content the log has had
-	durable     int     // leading batches flushed and not truncated since
-	nextSeq     int
+	seqs     []int
+	versions [][]int // seqs of each content the log has had
+	durable  int     // leading batches flushed and not truncated since
+	nextSeq  int
 }
 
-func (m *historyModel) leo() int64 {
-	if len(m.seqs) == 0 {
-		return 0
+// baseOf is the base offset of the batch at index i of seqs.
+func baseOf(seqs []int, i int) int64 {
+	var base int64
+	for _, s := range seqs[:i] {
+		base += int64(1 + s%5)
 	}
-	last := len(m.seqs) - 1
-	return int64(m.bases[last] + 1 + m.seqs[last]%5)
+	return base
 }
+
+func (m *historyModel) leo() int64 { return baseOf(m.seqs, len(m.seqs)) }
 
 func (m *historyModel) record() { m.versions = append(m.versions, slices.Clone(m.seqs)) }
 
 // check fails unless the recovered batches are a prefix of some content
-// the log had, holding at least the durable batches, and returns the model
-// of the recovered log.
+// the log had, holding at least the durable batches, and makes the
+// recovered log the model's content.
 func (m *historyModel) check(t *testing.T, got [][]byte) {
 	t.Helper()
-	if len(got) < m.durable {
-		t.Fatalf("recovered %d batches, %d were flushed", len(got), m.durable)
+	m.reset(m.match(t, got, m.durable))
+}
+
+// match returns the seqs of got, failing unless they are a prefix of some
+// content the log had, at least durable long.
+func (m *historyModel) match(t *testing.T, got [][]byte, durable int) []int {
+	t.Helper()
+	if len(got) < durable {
+		t.Fatalf("recovered %d batches, %d were flushed", len(got), durable)
 	}
 	for _, v := range m.versions {
-		if len(v) < len(got) {
-			continue
-		}
-		var base int64
-		ok := true
-		for i, b := range got {
-			if !bytes.Equal(b, storedBatch(v[i], base)) {
-				ok = false
-				break
-			}
-			base += int64(1 + v[i]%5)
-		}
-		if ok {
-			m.reset(v[:len(got)])
-			return
+		if len(v) >= len(got) && isPrefix(got, v) {
+			return v[:len(got)]
 		}
 	}
 	bases := make([]int64, len(got))
@@ -446,18 +455,23 @@ func (m *historyModel) check(t *testing.T, got [][]byte) {
 		h, _ := ParseBatchHeader(b)
 		bases[i] = h.BaseOffset
 	}
-	t.Fatalf("recovered batches at offsets %v are no prefix of any content the log had (%d flushed)", bases, m.durable)
+	t.Fatalf("recovered batches at offsets %v are no prefix of any content the log had (%d flushed)", bases, durable)
+	return nil
+}
+
+// isPrefix reports whether batches are the first stored batches of seqs.
+func isPrefix(batches [][]byte, seqs []int) bool {
+	for i, b := range batches {
+		if !bytes.Equal(b, storedBatch(seqs[i], baseOf(seqs, i))) {
+			return false
+		}
+	}
+	return true
 }
 
 // reset makes the recovered seqs the model's only, durable, content.
 func (m *historyModel) reset(seqs []int) {
-	m.seqs, m.bases = slices.Clone(seqs), nil
-	base := 0
-	for _, s := range seqs {
-		m.bases = append(m.bases, base)
-		base += 1 + s%5
-	}
-	m.versions, m.durable = nil, len(seqs)
+	m.seqs, m.versions, m.durable = slices.Clone(seqs), nil, len(seqs)
 	m.record()
 }
 
@@ -470,16 +484,28 @@ func TestCrashMemRandomHistory(t *testing.T) {
 	}
 }
 
-// The same with ENOSPC, EIO and torn writes injected at random: a failed
-// operation leaves the live log a prefix of what it held plus the batch
-// attempted, and power loss afterwards loses nothing flushed.
-func TestCrashMemRandomFaults(t *testing.T) {
-	if os.Getenv("RIFFLE_FAULTS") == "" {
-		t.Skip("panics until failed index remaps and roll/truncate errors leave the log consistent; RIFFLE_FAULTS=1 runs it")
-	}
+// The same with ENOSPC, EIO and torn writes injected at random into writes
+// and syncs: a failed operation leaves the live log a prefix of what it held
+// plus the batch attempted, and power loss afterwards loses nothing flushed.
+func TestCrashMemRandomDataFaults(t *testing.T) {
+	skipKnownBug(t, "a sealed segment whose sync failed is followed by a durable new segment: a hole below LEO")
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11))})
+			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{vfs.OpWriteAt, vfs.OpSync, vfs.OpSyncDir}})
+		})
+	}
+}
+
+// The same with faults in every operation that changes files: creating,
+// renaming, truncating and mapping too.
+func TestCrashMemRandomFaults(t *testing.T) {
+	skipKnownBug(t, "a failed index remap (Truncate/Map error) leaves entries without a mapping: panic in the next roll or Read")
+	for seed := range uint64(40) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{
+				vfs.OpWriteAt, vfs.OpSync, vfs.OpSyncDir, vfs.OpOpenFile, vfs.OpRename, vfs.OpRemove,
+				vfs.OpTruncate, vfs.OpAllocate, vfs.OpMap, vfs.OpMkdirAll,
+			}})
 		})
 	}
 }
@@ -503,46 +529,94 @@ func runRandomHistory(t *testing.T, seed uint64, faults *randomFaults) {
 	m := &historyModel{}
 	m.record()
 	for range 80 {
-		switch p := rng.IntN(100); {
-		case p < 55:
-			seq := m.nextSeq
-			m.nextSeq++
-			res, err := l.Append(workloadBatch(seq), crashEpoch)
-			switch {
-			case err != nil && faults != nil:
-				m.follow(t, l, len(m.seqs), seq)
-			case err != nil || res.BaseOffset != m.leo():
-				t.Fatalf("append: %+v %v, want base %d", res, err, m.leo())
-			default:
-				m.seqs, m.bases = append(m.seqs, seq), append(m.bases, int(res.BaseOffset))
-				m.record()
-			}
-		case p < 70:
-			err := l.Flush()
-			switch {
-			case err == nil:
-				m.durable = len(m.seqs)
-			case faults == nil:
-				t.Fatal(err)
-			}
-		case p < 80 && len(m.seqs) > 0:
-			keep := max(0, len(m.seqs)-1-rng.IntN(8))
-			err := l.TruncateTo(int64(m.bases[keep]))
-			switch {
-			case err != nil && faults != nil:
-				m.follow(t, l, keep, -1)
-			case err != nil:
-				t.Fatal(err)
-			default:
-				m.seqs, m.bases = m.seqs[:keep], m.bases[:keep]
-				m.durable = min(m.durable, keep)
-				m.record()
-			}
-		case p >= 80:
+		if rng.IntN(100) < 20 {
 			mem = mem.CrashClone()
 			l = open()
 			m.check(t, readAllBatches(t, l))
+			continue
 		}
+		m.step(t, rng, l, faults != nil)
+	}
+}
+
+// step runs one random append, flush or truncation on l and the model;
+// faulty allows it to fail.
+func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
+	t.Helper()
+	switch p := rng.IntN(100); {
+	case p < 70 || len(m.seqs) == 0:
+		seq := m.nextSeq
+		m.nextSeq++
+		res, err := l.Append(workloadBatch(seq), crashEpoch)
+		switch {
+		case err != nil && faulty:
+			m.follow(t, l, len(m.seqs), seq)
+		case err != nil || res.BaseOffset != m.leo():
+			t.Fatalf("append: %+v %v, want base %d", res, err, m.leo())
+		default:
+			m.seqs = append(m.seqs, seq)
+			m.record()
+		}
+	case p < 88:
+		err := l.Flush()
+		switch {
+		case err == nil:
+			m.durable = len(m.seqs)
+		case !faulty:
+			t.Fatal(err)
+		}
+	default:
+		keep := max(0, len(m.seqs)-1-rng.IntN(8))
+		err := l.TruncateTo(baseOf(m.seqs, keep))
+		switch {
+		case err != nil && faulty:
+			m.follow(t, l, keep, -1)
+		case err != nil:
+			t.Fatal(err)
+		default:
+			m.seqs = m.seqs[:keep]
+			m.durable = min(m.durable, keep)
+			m.record()
+		}
+	}
+}
+
+// Power loss at every moment where what is durable changes, that is just
+// before each Sync and SyncDir, of a random history: each such state opens
+// and holds a prefix of a content the log had, with every batch flushed by
+// then.
+func TestCrashMemEverySyncPoint(t *testing.T) {
+	skipKnownBug(t, "power loss between a roll's SyncDir and the sealed segment's fdatasync, or before truncated segments' renames are durable: a hole or an overlap between segments")
+	for seed := range uint64(25) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 5))
+			cfg := crashConfig(false)
+			cfg.SegmentBytes = 4<<10 + int64(rng.IntN(8<<10))
+			mem, dir := memDataDir(t)
+			m := &historyModel{}
+			m.record()
+			type point struct {
+				fs      *vfs.MemFS
+				durable int
+			}
+			var points []point
+			snapshot := func(op vfs.Op, _ string) error {
+				if op == vfs.OpSync || op == vfs.OpSyncDir {
+					points = append(points, point{mem.CrashClone(), m.durable})
+				}
+				return nil
+			}
+			_, l := openCrashLog(t, dir, cfg, vfs.Inject(mem, snapshot))
+			for range 60 {
+				m.step(t, rng, l, false)
+			}
+			points = append(points, point{mem.CrashClone(), m.durable})
+			for i, p := range points {
+				_, l := openCrashLog(t, dir, cfg, p.fs)
+				t.Logf("power loss at sync point %d of %d", i+1, len(points))
+				m.match(t, readAllBatches(t, l), p.durable)
+			}
+		})
 	}
 }
 
@@ -556,28 +630,22 @@ func (m *historyModel) follow(t *testing.T, l *Log, minN, attempted int) {
 		want = append(want, attempted)
 	}
 	got := readAllBatches(t, l)
-	if len(got) < minN || len(got) > len(want) {
-		t.Fatalf("after a failed operation the log holds %d batches, want %d..%d", len(got), minN, len(want))
-	}
-	var base int64
-	for i, b := range got {
-		if !bytes.Equal(b, storedBatch(want[i], base)) {
-			t.Fatalf("after a failed operation batch %d (offset %d) is not what was appended", i, base)
-		}
-		base += int64(1 + want[i]%5)
+	if len(got) < minN || len(got) > len(want) || !isPrefix(got, want) {
+		t.Fatalf("after a failed operation the log holds %d batches, not a prefix of the %d appended with at least %d", len(got), len(want), minN)
 	}
 	if !slices.Equal(want[:len(got)], m.seqs) {
-		durable := min(m.durable, len(got))
-		m.reset(want[:len(got)])
-		m.durable = durable
+		m.seqs = want[:len(got)]
+		m.durable = min(m.durable, len(got))
+		m.record()
 	}
 }
 
-// randomFaults fails about 3% of the operations that change files, once
-// armed, with ENOSPC, EIO or a torn write.
+// randomFaults fails about 3% of the operations ops, once armed, with
+// ENOSPC, EIO or a torn write.
 type randomFaults struct {
 	mu    sync.Mutex
 	rng   *rand.Rand
+	ops   []vfs.Op
 	armed bool
 }
 
@@ -590,11 +658,7 @@ func (f *randomFaults) arm(on bool) {
 func (f *randomFaults) inject(op vfs.Op, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch op {
-	case vfs.OpReadAt, vfs.OpClose, vfs.OpUnmap, vfs.OpStat, vfs.OpReadDir, vfs.OpSize:
-		return nil
-	}
-	if !f.armed || f.rng.IntN(100) >= 3 {
+	if !f.armed || !slices.Contains(f.ops, op) || f.rng.IntN(100) >= 3 {
 		return nil
 	}
 	switch f.rng.IntN(3) {
