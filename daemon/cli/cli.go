@@ -82,7 +82,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 }
 
-// lookup finds the command args names.
+// lookup finds the command args names: its function, its name for
+// messages, and its arguments.
 func lookup(args []string) (runFunc, string, []string, error) {
 	if len(args) == 0 || !IsCommand(args[0]) {
 		return nil, "", nil, usageErrorf("unknown command %q", strings.Join(args[:min(1, len(args))], ""))
@@ -98,6 +99,14 @@ func lookup(args []string) (runFunc, string, []string, error) {
 	sort.Strings(names)
 	if len(args) < 2 {
 		return nil, args[0], nil, usageErrorf("missing subcommand: one of %s", strings.Join(names, ", "))
+	}
+	switch args[1] {
+	case "-h", "-help", "--help", "help":
+		return func(e *env, _ []string) error {
+			fmt.Fprintf(e.stderr, "Usage: riffle %s SUBCOMMAND [flags] [args]\n\nSubcommands: %s\n"+
+				"Run 'riffle %s SUBCOMMAND --help' for one's flags.\n", args[0], strings.Join(names, ", "), args[0])
+			return nil
+		}, args[0], nil, nil
 	}
 	run, ok := subs[args[1]]
 	if !ok {

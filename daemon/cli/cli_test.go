@@ -75,6 +75,9 @@ func TestMainExitCodes(t *testing.T) {
 	if code, msg := run("topic", "list", "-b", "127.0.0.1:1", "--timeout", "2s"); code != ExitFailure || !strings.HasPrefix(msg, "riffle topic list: cannot reach brokers 127.0.0.1:1") {
 		t.Errorf("no broker: %d %q", code, msg)
 	}
+	if code, msg := run("group", "--help"); code != 0 || !strings.Contains(msg, "Subcommands: describe, list, reset-offsets") {
+		t.Errorf("group --help: %d %q", code, msg)
+	}
 	if !IsCommand("topic") || !IsCommand("consume") || IsCommand("--config") || IsCommand("") {
 		t.Error("IsCommand")
 	}
