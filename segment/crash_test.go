@@ -57,7 +57,7 @@ func wantStored(seq int) []byte {
 
 // skipKnownBug skips a test that fails on a known bug in the
 // implementation unless RIFFLE_KNOWN_BUGS=1; delete the call with the fix.
-func skipKnownBug(t *testing.T, bug string) {
+func skipKnownBug(t testing.TB, bug string) {
 	t.Helper()
 	if os.Getenv("RIFFLE_KNOWN_BUGS") == "" {
 		t.Skip("known bug (RIFFLE_KNOWN_BUGS=1 runs it): " + bug)
