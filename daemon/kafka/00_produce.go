@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/codec"
 )
 
 func init() {
@@ -128,7 +129,7 @@ func validateProduceBatch(records []byte, batchBytesMax int32, version int16, de
 		return fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
 		return fmt.Errorf("%w: producer id %d without a sequence number", kerr.InvalidRecord, h.ProducerID)
-	case h.Compression() == codecZstd && version < 7:
+	case h.Compression() == codec.Zstd && version < 7:
 		return fmt.Errorf("%w: zstd needs Produce v7+, got v%d", kerr.UnsupportedCompressionType, version)
 	}
 	return validateRecords(h, records, batchBytesMax, decompress)

@@ -8,6 +8,7 @@ import (
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/codec"
 )
 
 // errorCodes maps the sentinel errors of the layers below to Kafka error
@@ -30,8 +31,8 @@ var errorCodes = []struct {
 	{replica.ErrClosed, kerr.NotLeaderForPartition.Code},
 	{replica.ErrTransactionsUnsupported, kerr.InvalidTxnState.Code},
 	{errInvalidRecord, kerr.InvalidRecord.Code},
-	{errCorruptRecords, kerr.CorruptMessage.Code},
-	{errUnsupportedCompression, kerr.UnsupportedCompressionType.Code},
+	{codec.ErrCorrupt, kerr.CorruptMessage.Code},
+	{codec.ErrUnsupported, kerr.UnsupportedCompressionType.Code},
 	{quorum.ErrTopicExists, kerr.TopicAlreadyExists.Code},
 	{quorum.ErrUnknownTopic, kerr.UnknownTopicOrPartition.Code},
 	{quorum.ErrInvalidTopic, kerr.InvalidTopicException.Code},

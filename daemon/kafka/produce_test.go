@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/codec"
 )
 
 // produceReq builds a Produce of one batch per partition to topic.
@@ -93,7 +94,7 @@ func TestProduceValidation(t *testing.T) {
 	transactional := segment.EncodeBatch(nil, segment.BatchSpec{ProducerID: 7, ProducerEpoch: 0, BaseSequence: 0, Attributes: segment.AttrTransactional},
 		testRecords(1))
 	// Two records with offset delta 0: the second is wrong.
-	badDelta := rawBatch(codecNone, 2, append(recordsOf(testRecords(1)), recordsOf(testRecords(1))...))
+	badDelta := rawBatch(codec.None, 2, append(recordsOf(testRecords(1)), recordsOf(testRecords(1))...))
 	for _, tc := range []struct {
 		name    string
 		version int16
@@ -117,9 +118,9 @@ func TestProduceValidation(t *testing.T) {
 		{"transactional", 9, 1, "t", transactional, kerr.InvalidTxnState.Code},
 		{"no sequence", 9, 1, "t", idempotentBatch(7, 0, -1, 1), kerr.InvalidRecord.Code},
 		{"codec 5", 9, 1, "t", rawBatch(5, 1, recordsOf(testRecords(1))), kerr.UnsupportedCompressionType.Code},
-		{"zstd before v7", 6, 1, "t", compressedBatch(t, codecZstd, testRecords(1)), kerr.UnsupportedCompressionType.Code},
+		{"zstd before v7", 6, 1, "t", compressedBatch(t, codec.Zstd, testRecords(1)), kerr.UnsupportedCompressionType.Code},
 		{"offset delta", 9, 1, "t", badDelta, kerr.InvalidRecord.Code},
-		{"bad gzip", 9, 1, "t", rawBatch(codecGzip, 1, []byte("not gzip at all")), kerr.CorruptMessage.Code},
+		{"bad gzip", 9, 1, "t", rawBatch(codec.Gzip, 1, []byte("not gzip at all")), kerr.CorruptMessage.Code},
 	} {
 		sp := s.produceOne(tc.version, tc.acks, tc.topic, tc.batch)
 		if sp.ErrorCode != tc.code || sp.BaseOffset != -1 {

@@ -11,17 +11,14 @@ import (
 	"sync"
 
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/codec"
 )
 
-// Errors of the records inside a batch, as Kafka answers them: a record
-// that does not parse, a count or an offset delta that does not match is
-// INVALID_RECORD (the producer built a bad batch: retrying cannot help);
-// records that do not decompress, or decompress past the size limit, are
-// CORRUPT_MESSAGE.
-var (
-	errInvalidRecord  = errors.New("invalid record")
-	errCorruptRecords = errors.New("corrupt compressed records")
-)
+// errInvalidRecord: a record that does not parse, a count or an offset
+// delta that does not match (INVALID_RECORD: the producer built a bad
+// batch, retrying cannot help). Records that do not decompress, or
+// decompress past the size limit, are codec.ErrCorrupt (CORRUPT_MESSAGE).
+var errInvalidRecord = errors.New("invalid record")
 
 // recordError is an errInvalidRecord that names the record (RecordErrors in
 // the Produce response); index -1 when it concerns the batch as a whole.
@@ -39,35 +36,23 @@ func (e *recordError) Error() string {
 
 func (e *recordError) Unwrap() error { return errInvalidRecord }
 
-// Decompressed records may be at most decompressedRatioMax times the
-// topic's max.message.bytes, and never more than decompressedBytesCap. Real
-// batches compress a few times; far beyond that is a zip bomb. Records are
-// walked as a stream, so the bound limits CPU, not memory.
-const (
-	decompressedRatioMax = 64
-	decompressedBytesCap = 512 << 20
-)
-
-func decompressedBytesMax(batchBytesMax int32) int64 {
-	return min(int64(batchBytesMax)*decompressedRatioMax, decompressedBytesCap)
-}
-
 // validateRecords checks the records of a validated batch (its header and
 // CRC are sound): h.RecordCount records, each well formed with offset deltas
 // 0, 1, 2, ..., and nothing after the last. Compressed records are
 // decompressed to check them when decompress is set; batchBytesMax is the
-// topic's max.message.bytes.
+// topic's max.message.bytes, which bounds the decompressed size. Records are
+// walked as a stream, so that bound limits CPU, not memory.
 func validateRecords(h segment.BatchHeader, batch []byte, batchBytesMax int32, decompress bool) error {
-	codec := h.Compression()
-	if codec > codecZstd {
-		return fmt.Errorf("%w: codec %d", errUnsupportedCompression, codec)
+	id := h.Compression()
+	if id > codec.Zstd {
+		return fmt.Errorf("%w: codec %d", codec.ErrUnsupported, id)
 	}
-	if codec != codecNone && !decompress {
+	if id != codec.None && !decompress {
 		return nil
 	}
 	var src io.Reader = bytes.NewReader(batch[segment.BatchHeaderSize:])
-	if codec != codecNone {
-		r, release, err := decompressor(codec, batch[segment.BatchHeaderSize:], decompressedBytesMax(batchBytesMax))
+	if id != codec.None {
+		r, release, err := codec.NewReader(id, batch[segment.BatchHeaderSize:], codec.DecompressedBytesMax(int64(batchBytesMax)))
 		if err != nil {
 			return err
 		}
@@ -203,7 +188,7 @@ func (r *recordReader) skipAttributes() {
 // corruptOr keeps a decompression error as it is and makes anything else
 // (a short or malformed record) an invalid record; err may be nil.
 func corruptOr(err error, index int32, what string) error {
-	if errors.Is(err, errCorruptRecords) {
+	if errors.Is(err, codec.ErrCorrupt) {
 		return err
 	}
 	if err == nil {

@@ -1,4 +1,4 @@
-package kafka
+package codec
 
 import (
 	"bytes"
@@ -14,23 +14,42 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// Compression codec ids of a v2 batch's attributes.
+// Codec ids, the compression bits of a v2 batch's attributes.
 const (
-	codecNone   = 0
-	codecGzip   = 1
-	codecSnappy = 2
-	codecLZ4    = 3
-	codecZstd   = 4
+	None   int8 = 0
+	Gzip   int8 = 1
+	Snappy int8 = 2
+	LZ4    int8 = 3
+	Zstd   int8 = 4
 )
+
+// Decompressed records may be at most decompressedRatioMax times the
+// topic's max.message.bytes, and never more than decompressedBytesCap. Real
+// batches compress a few times; far beyond that is a zip bomb.
+const (
+	decompressedRatioMax = 64
+	decompressedBytesCap = 512 << 20
+)
+
+// DecompressedBytesMax is the most a batch's records may decompress to
+// under a batch size limit of batchBytesMax (max.message.bytes): the limit
+// to give NewReader.
+func DecompressedBytesMax(batchBytesMax int64) int64 {
+	return min(batchBytesMax*decompressedRatioMax, decompressedBytesCap)
+}
 
 // zstdWindowBytesMax bounds the window a zstd frame may ask the decoder to
 // allocate. Producers compress one batch at a time, so their windows are
 // small (zstd-jni's default level uses 2 MiB).
 const zstdWindowBytesMax = 32 << 20
 
-// errUnsupportedCompression: a batch names a codec id this broker does not
-// know (UNSUPPORTED_COMPRESSION_TYPE).
-var errUnsupportedCompression = errors.New("unsupported compression codec")
+// ErrUnsupported: a batch names a codec id that is not one of the four.
+// ErrCorrupt: compressed records do not decompress, or decompress to more
+// than the limit given.
+var (
+	ErrUnsupported = errors.New("unsupported compression codec")
+	ErrCorrupt     = errors.New("corrupt compressed records")
+)
 
 // Decoders are pooled: building one allocates its tables and buffers, and a
 // busy producer sends many batches per second.
@@ -43,50 +62,51 @@ var (
 			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(zstdWindowBytesMax))
 		if err != nil {
-			panic(fmt.Sprintf("kafka: zstd decoder options: %v", err))
+			panic(fmt.Sprintf("codec: zstd decoder options: %v", err))
 		}
 		return d
 	}}
 )
 
-// decompressor returns a reader of the decompressed records of a batch whose
-// records section src is compressed with codec, and release, to be called
-// once the reader is done with. At most limit bytes are decompressed: the
-// reader fails with errCorruptRecords past that.
-func decompressor(codec int8, src []byte, limit int64) (r io.Reader, release func(), err error) {
-	switch codec {
-	case codecGzip:
+// NewReader returns a reader of the decompressed records of a batch whose
+// records section src is compressed with codec id, and release, to be
+// called once the reader is done with (src must not change until then). At
+// most limit bytes are decompressed: the reader fails with ErrCorrupt past
+// that, and on any decoder error.
+func NewReader(id int8, src []byte, limit int64) (r io.Reader, release func(), err error) {
+	switch id {
+	case Gzip:
 		zr, _ := gzipReaders.Get().(*gzip.Reader)
 		if zr == nil {
 			zr = new(gzip.Reader)
 		}
 		if err := zr.Reset(bytes.NewReader(src)); err != nil {
 			gzipReaders.Put(zr)
-			return nil, nil, fmt.Errorf("%w: gzip header: %v", errCorruptRecords, err)
+			return nil, nil, fmt.Errorf("%w: gzip header: %v", ErrCorrupt, err)
 		}
 		r, release = zr, func() { gzipReaders.Put(zr) }
-	case codecSnappy:
+	case Snappy:
 		r, release = newSnappyReader(src, limit), func() {}
-	case codecLZ4:
+	case LZ4:
 		zr := lz4Readers.Get().(*lz4.Reader)
 		zr.Reset(bytes.NewReader(src))
 		r, release = zr, func() { zr.Reset(nil); lz4Readers.Put(zr) }
-	case codecZstd:
+	case Zstd:
 		zr := zstdReaders.Get().(*zstd.Decoder)
 		if err := zr.Reset(bytes.NewReader(src)); err != nil {
 			zstdReaders.Put(zr)
-			return nil, nil, fmt.Errorf("%w: zstd: %v", errCorruptRecords, err)
+			return nil, nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
 		}
 		r, release = zr, func() { _ = zr.Reset(nil); zstdReaders.Put(zr) }
 	default:
-		return nil, nil, fmt.Errorf("%w: codec %d", errUnsupportedCompression, codec)
+		return nil, nil, fmt.Errorf("%w: codec %d", ErrUnsupported, id)
 	}
 	return &boundedReader{r: r, left: limit}, release, nil
 }
 
 // boundedReader fails once more than left bytes come out of r, so a small
 // batch cannot make the broker decompress without end (a zip bomb), and
-// turns decoder errors into errCorruptRecords.
+// turns decoder errors into ErrCorrupt.
 type boundedReader struct {
 	r    io.Reader
 	left int64
@@ -98,7 +118,7 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 		// one that goes on.
 		var one [1]byte
 		if n, err := b.r.Read(one[:]); n > 0 {
-			return 0, fmt.Errorf("%w: decompressed size over the limit", errCorruptRecords)
+			return 0, fmt.Errorf("%w: decompressed size over the limit", ErrCorrupt)
 		} else if err != nil {
 			return 0, b.wrap(err)
 		}
@@ -116,10 +136,10 @@ func (b *boundedReader) wrap(err error) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
-	if errors.Is(err, errCorruptRecords) {
+	if errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	return fmt.Errorf("%w: decompress: %v", errCorruptRecords, err)
+	return fmt.Errorf("%w: decompress: %v", ErrCorrupt, err)
 }
 
 // xerialMagic opens Kafka's snappy framing (snappy-java's stream format):
@@ -169,27 +189,27 @@ func (s *snappyReader) nextBlock() error {
 		s.src = nil
 	} else {
 		if len(s.src) < 4 {
-			return fmt.Errorf("%w: snappy chunk length truncated", errCorruptRecords)
+			return fmt.Errorf("%w: snappy chunk length truncated", ErrCorrupt)
 		}
 		n := binary.BigEndian.Uint32(s.src)
 		if uint64(n) > uint64(len(s.src)-4) {
-			return fmt.Errorf("%w: snappy chunk of %d bytes, %d left", errCorruptRecords, n, len(s.src)-4)
+			return fmt.Errorf("%w: snappy chunk of %d bytes, %d left", ErrCorrupt, n, len(s.src)-4)
 		}
 		block, s.src = s.src[4:4+n], s.src[4+n:]
 	}
 	n, err := snappy.DecodedLen(block)
 	if err != nil {
-		return fmt.Errorf("%w: snappy: %v", errCorruptRecords, err)
+		return fmt.Errorf("%w: snappy: %v", ErrCorrupt, err)
 	}
 	if int64(n) > s.left {
-		return fmt.Errorf("%w: decompressed size over the limit", errCorruptRecords)
+		return fmt.Errorf("%w: decompressed size over the limit", ErrCorrupt)
 	}
 	s.left -= int64(n)
 	if cap(s.buf) < n {
 		s.buf = make([]byte, n)
 	}
 	if s.buf, err = snappy.Decode(s.buf[:n], block); err != nil {
-		return fmt.Errorf("%w: snappy: %v", errCorruptRecords, err)
+		return fmt.Errorf("%w: snappy: %v", ErrCorrupt, err)
 	}
 	s.pos = 0
 	return nil
