@@ -1,0 +1,65 @@
+package kafka
+
+// AlterConfigs v0-2, the legacy form: a TOPIC resource's configs replace
+// all of the topic's overrides, so an override the request does not list is
+// removed. The changes commit together or not at all; validate-only commits
+// nothing. A BROKER resource must list no configs (broker configs are
+// static).
+//
+// Errors, per resource, as IncrementalAlterConfigs answers them, with every
+// null value INVALID_REQUEST (there is no DELETE here for a null to mean).
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+)
+
+func init() {
+	register(&api{key: 33, minVersion: 0, maxVersion: 2, serve: serveAlterConfigs})
+}
+
+func serveAlterConfigs(b *Broker, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	keys := make([]configResource, len(req.Resources))
+	for i, rr := range req.Resources {
+		keys[i] = configResource{rr.ResourceType, rr.ResourceName}
+	}
+	dup := repeated(keys)
+	for i, rr := range req.Resources {
+		err := errRepeatedResource
+		if !dup[keys[i]] {
+			err = b.replaceConfigs(keys[i], rr.Configs, req.ValidateOnly)
+		}
+		res := kmsg.NewAlterConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		res.ErrorCode, res.ErrorMessage = b.errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) replaceConfigs(res configResource, configs []kmsg.AlterConfigsRequestResourceConfig, validateOnly bool) error {
+	names := make([]string, len(configs))
+	var nulls []string
+	for i, c := range configs {
+		names[i] = c.Name
+		if c.Value == nil {
+			nulls = append(nulls, c.Name)
+		}
+	}
+	if err := checkConfigNames(names, nulls); err != nil {
+		return err
+	}
+	return b.alterResource(res, names, validateOnly, func(t *quorum.Topic) (map[string]*string, error) {
+		set := make(map[string]*string, len(configs)+len(t.Configs))
+		for k := range t.Configs {
+			set[k] = nil
+		}
+		for _, c := range configs {
+			set[c.Name] = c.Value
+		}
+		return set, nil
+	})
+}
