@@ -2,17 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -141,25 +141,27 @@ func TestCLITopics(t *testing.T) {
 	}
 }
 
-// testAlterConfig changes a config of "orders" and reads it back, if the
-// broker serves IncrementalAlterConfigs; if not, the command must say so.
+// testAlterConfig sets and deletes configs of "orders" and reads them back,
+// and shows that a changed max.message.bytes applies to the topic's
+// partitions at once.
 func testAlterConfig(t *testing.T, addr string) {
 	t.Helper()
-	versions, err := kadm.NewClient(newClient(t, addr)).ApiVersions(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"topic", "alter-config", "orders", "--set", "retention.ms=7200000", "--set", "segment.ms=600000"}
-	if _, served := versions.Sorted()[0].KeyMaxVersion(kmsg.IncrementalAlterConfigs.Int16()); !served {
-		fails(t, addr, 1, []string{"does not support IncrementalAlterConfigs (Kafka API key 44)"}, args...)
-		return
-	}
-	ok(t, addr, "", args...)
+	ok(t, addr, "", "topic", "alter-config", "orders", "--set", "retention.ms=7200000", "--set", "segment.ms=600000")
 	ok(t, addr, "", "topic", "alter-config", "orders", "--delete", "segment.ms")
 	out := ok(t, addr, "", "topic", "describe", "orders")
 	if !strings.Contains(out, "retention.ms  7200000") || strings.Contains(out, "segment.ms") {
 		t.Errorf("after alter-config: want retention.ms 7200000 and no segment.ms override:\n%s", out)
 	}
+	fails(t, addr, 1, []string{"orders: INVALID_CONFIG", "retention.ms"}, "topic", "alter-config", "orders", "--set", "retention.ms=soon")
+
+	// Hex digits of random bytes: a value compression cannot shrink much.
+	value := make([]byte, 2000)
+	rand.NewChaCha8([32]byte{}).Read(value)
+	large := hex.EncodeToString(value)
+	ok(t, addr, "", "topic", "alter-config", "orders", "--set", "max.message.bytes=1024")
+	fails(t, addr, 1, []string{"MESSAGE_TOO_LARGE"}, "produce", "orders", "-p", "1", large)
+	ok(t, addr, "", "topic", "alter-config", "orders", "--set", "max.message.bytes=65536")
+	ok(t, addr, "", "produce", "orders", "-p", "1", large)
 }
 
 type consumed struct {
