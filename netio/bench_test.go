@@ -135,3 +135,27 @@ func cpuTime(b *testing.B, who int) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRoundTrip is one in-process client doing sequential 100-byte
+// request/response round trips: the latency of loop → worker → writer.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, loops := range []int{1, 2} {
+		b.Run(fmt.Sprint("loops=", loops), func(b *testing.B) { benchRoundTrip(b, loops) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, loops int) {
+	s := startServer(b, Config{EventLoops: loops}, echo)
+	c := dial(b, s, 0)
+	req := frameBytes(make([]byte, 100))
+	buf := make([]byte, 4+3+100)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

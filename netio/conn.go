@@ -28,7 +28,7 @@ type connState struct {
 
 	frames chan *[]byte // loop → worker; one slot: one request in flight
 	busy   atomic.Bool  // a frame is with the worker; set on the loop, cleared by the worker
-	paused atomic.Bool  // the loop held frames back because the writer queue was full
+	held   atomic.Bool  // the loop left bytes buffered because busy or the writer queue was full
 
 	nc         net.Conn // dup of the socket, in Go's netpoller; only the writer writes it
 	rc         syscall.RawConn
@@ -37,8 +37,10 @@ type connState struct {
 	mu          sync.Mutex
 	queue       []*response
 	closed      bool
-	wake        chan struct{} // one slot: the queue changed or closed
-	queuedBytes atomic.Int64
+	writing     bool          // the writer goroutine or the worker is sending; it owns w
+	wake        chan struct{} // one slot: the queue changed, writing ended, or closed
+	queuedBytes atomic.Int64  // queued or being sent
+	w           writer
 }
 
 // response is one queued response: its size prefix and pieces, or a
@@ -48,6 +50,23 @@ type response struct {
 	pieces    []Piece
 	bytes     int64 // on the wire, prefix included
 	closeConn bool
+}
+
+// inlineBytesMax bounds the responses a worker sends itself (see push).
+const inlineBytesMax = 64 << 10
+
+// inline reports whether the worker may send r itself: small, and all in
+// memory, so the send neither reads a file nor takes long.
+func (r *response) inline() bool {
+	if r.closeConn || r.bytes > inlineBytesMax {
+		return false
+	}
+	for _, p := range r.pieces {
+		if p.File != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // newConnState dups gc's socket into a Go net.Conn for the writer. The dup
@@ -84,6 +103,7 @@ func newConnState(s *Server, gc gnet.Conn) (*connState, error) {
 		nc:     nc,
 		rc:     rc,
 		wake:   make(chan struct{}, 1),
+		w:      writer{rc: rc, stats: &s.stats, copyRegionMax: s.cfg.CopyRegionBytesMax},
 	}
 	cs.touch()
 	return cs, nil
@@ -99,16 +119,31 @@ func (cs *connState) idleFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, cs.lastActive.Load()))
 }
 
-// writerFull reports (on the loop) whether the writer queue is over
-// MaxInflightBytes; if so the writer wakes the loop once it drains.
-func (cs *connState) writerFull() bool {
-	limit := cs.s.cfg.MaxInflightBytes
-	if limit <= 0 || cs.queuedBytes.Load() <= limit {
+// mustHold reports (on the loop) whether the next frame must wait: a request
+// is in flight, or the writer queue is over MaxInflightBytes. If so, held
+// tells the worker or writer to wake the loop when that changes, so gnet's
+// Wake costs nothing when no frame is waiting.
+func (cs *connState) mustHold() bool {
+	if !cs.blocked() {
 		return false
 	}
-	cs.paused.Store(true)
-	// Re-check after publishing paused: the writer may have drained in between.
-	return cs.queuedBytes.Load() > limit
+	cs.held.Store(true)
+	// Re-check after publishing held: the worker or writer may have
+	// unblocked in between without seeing it.
+	return cs.blocked()
+}
+
+func (cs *connState) blocked() bool {
+	limit := cs.s.cfg.MaxInflightBytes
+	return cs.busy.Load() || (limit > 0 && cs.queuedBytes.Load() > limit)
+}
+
+// unhold wakes the loop if it holds frames back (after busy cleared or the
+// queue shrank).
+func (cs *connState) unhold() {
+	if cs.held.Swap(false) {
+		_ = cs.gc.Wake(nil)
+	}
 }
 
 // serve is the worker goroutine: it runs the handler for each frame, queues
@@ -123,8 +158,9 @@ func (cs *connState) serve() {
 		}
 		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *frame)
 		putBuf(frame)
+		var r *response
 		if err == nil {
-			err = cs.enqueue(pieces)
+			r, err = newResponse(pieces)
 		}
 		if err != nil {
 			// Close once the responses already queued are sent.
@@ -133,47 +169,75 @@ func (cs *connState) serve() {
 			cs.push(&response{closeConn: true})
 			continue // busy stays set: nothing more is dispatched
 		}
+		sendNow := false
+		if r == nil {
+			cs.s.requestDone()
+		} else {
+			sendNow = cs.push(r)
+		}
 		cs.busy.Store(false)
-		_ = cs.gc.Wake(nil) // dispatch the next buffered frame, if any
+		cs.unhold()
+		if sendNow {
+			cs.write([]*response{r})
+			if cs.doneWriting() {
+				cs.signal()
+			}
+		}
 	}
 }
 
-// enqueue queues pieces as one response (nil: no response). It fails,
-// queueing nothing, if the response cannot be framed.
-func (cs *connState) enqueue(pieces []Piece) error {
+// newResponse frames pieces as one response (nil: no response). It fails if
+// the response cannot be framed.
+func newResponse(pieces []Piece) (*response, error) {
 	if pieces == nil {
-		cs.s.requestDone()
-		return nil
+		return nil, nil
 	}
 	var size int64
 	for _, p := range pieces {
 		if p.File != nil && (p.Offset < 0 || p.Length < 0) {
-			return fmt.Errorf("%w: %s@%d+%d", ErrBadRegion, p.File.Name(), p.Offset, p.Length)
+			return nil, fmt.Errorf("%w: %s@%d+%d", ErrBadRegion, p.File.Name(), p.Offset, p.Length)
 		}
 		size += p.Len()
 	}
 	if size > math.MaxInt32 {
-		return fmt.Errorf("%w: %d bytes", ErrResponseTooLarge, size)
+		return nil, fmt.Errorf("%w: %d bytes", ErrResponseTooLarge, size)
 	}
 	r := &response{pieces: pieces, bytes: frameHeaderBytes + size}
 	binary.BigEndian.PutUint32(r.hdr[:], uint32(size))
-	cs.push(r)
-	return nil
+	return r, nil
 }
 
-// push queues r for the writer, or completes it at once if the connection
-// is closed.
-func (cs *connState) push(r *response) {
+// push queues r for the writer goroutine, or completes it at once if the
+// connection is closed. It returns true, queueing nothing, if the caller
+// should send r itself (then call doneWriting): r is small and in memory and
+// nothing else is queued or being sent, so handing it to the writer
+// goroutine would only add a goroutine switch to the request's latency.
+func (cs *connState) push(r *response) (sendNow bool) {
 	cs.mu.Lock()
 	if cs.closed {
 		cs.mu.Unlock()
 		cs.complete([]*response{r})
-		return
+		return false
+	}
+	cs.queuedBytes.Add(r.bytes)
+	if r.inline() && !cs.writing && len(cs.queue) == 0 {
+		cs.writing = true
+		cs.mu.Unlock()
+		return true
 	}
 	cs.queue = append(cs.queue, r)
-	cs.queuedBytes.Add(r.bytes)
 	cs.mu.Unlock()
 	cs.signal()
+	return false
+}
+
+// doneWriting gives up the right to send; it reports whether the writer
+// goroutine has work (queued responses, or a close to handle).
+func (cs *connState) doneWriting() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.writing = false
+	return len(cs.queue) > 0 || cs.closed
 }
 
 func (cs *connState) signal() {
@@ -199,21 +263,27 @@ func (cs *connState) markClosed() {
 	cs.signal()
 }
 
-// next blocks until responses are queued and takes them all; nil once the
-// connection is closed (dropping whatever was still queued).
+// next blocks until responses are queued and nobody is sending, then takes
+// them all and the right to send; nil once the connection is closed
+// (dropping whatever was still queued).
 func (cs *connState) next() []*response {
 	for {
 		cs.mu.Lock()
-		batch, closed := cs.queue, cs.closed
-		cs.queue = nil
+		if !cs.writing {
+			batch := cs.queue
+			cs.queue = nil
+			if cs.closed {
+				cs.mu.Unlock()
+				cs.complete(batch)
+				return nil
+			}
+			if len(batch) > 0 {
+				cs.writing = true
+				cs.mu.Unlock()
+				return batch
+			}
+		}
 		cs.mu.Unlock()
-		if closed {
-			cs.complete(batch)
-			return nil
-		}
-		if len(batch) > 0 {
-			return batch
-		}
 		<-cs.wake
 	}
 }
@@ -230,9 +300,7 @@ func (cs *connState) complete(batch []*response) {
 		return
 	}
 	cs.touch()
-	if cs.paused.Swap(false) {
-		_ = cs.gc.Wake(nil)
-	}
+	cs.unhold()
 }
 
 func releasePieces(pieces []Piece) {

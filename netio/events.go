@@ -68,32 +68,35 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 }
 
 // OnTraffic dispatches at most one frame per connection: later frames stay
-// in gnet's inbound buffer until the worker has enqueued the response and
-// woken the connection (one request in flight, as Kafka does).
+// in gnet's inbound buffer until the worker has queued the response (one
+// request in flight, as Kafka does) and, having seen held, woken the
+// connection. It loops because the worker may finish while it runs.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.s
 	cs, _ := gc.Context().(*connState)
 	if cs == nil {
 		return gnet.Close
 	}
-	if cs.busy.Load() || cs.writerFull() {
-		return e.checkBuffered(gc, cs)
+	for gc.InboundBuffered() > 0 {
+		if cs.mustHold() {
+			return e.checkBuffered(gc, cs)
+		}
+		frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
+		if err != nil {
+			s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+			return gnet.Close
+		}
+		if frame == nil {
+			return gnet.None // the rest of the frame is still to come
+		}
+		if !s.beginRequest() {
+			putBuf(frame) // shutting down: the client gets no answer, as if unread
+			return gnet.None
+		}
+		cs.busy.Store(true)
+		cs.touch()
+		cs.frames <- frame
 	}
-	frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
-	if err != nil {
-		s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
-		return gnet.Close
-	}
-	if frame == nil {
-		return e.checkBuffered(gc, cs)
-	}
-	if !s.beginRequest() {
-		putBuf(frame) // shutting down: the client gets no answer, as if unread
-		return gnet.None
-	}
-	cs.busy.Store(true)
-	cs.touch()
-	cs.frames <- frame
 	return gnet.None
 }
 

@@ -27,21 +27,27 @@ const (
 // the pieces allow. It never touches the event loop's copy of the socket.
 func (cs *connState) writeLoop() {
 	defer cs.s.workers.Done()
-	w := writer{rc: cs.rc, stats: &cs.s.stats, copyRegionMax: cs.s.cfg.CopyRegionBytesMax}
 	for {
 		batch := cs.next()
 		if batch == nil {
 			return
 		}
-		closing, err := w.send(batch)
-		cs.complete(batch)
-		if err != nil {
-			cs.logWriteError(err)
-		}
-		if closing || err != nil {
-			_ = cs.gc.Close()
-			cs.markClosed()
-		}
+		cs.write(batch)
+		cs.doneWriting()
+	}
+}
+
+// write sends batch with cs.w (the caller holds the right to send) and
+// closes the connection after a write error or a close marker.
+func (cs *connState) write(batch []*response) {
+	closing, err := cs.w.send(batch)
+	cs.complete(batch)
+	if err != nil {
+		cs.logWriteError(err)
+	}
+	if closing || err != nil {
+		_ = cs.gc.Close()
+		cs.markClosed()
 	}
 }
 
