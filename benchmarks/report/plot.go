@@ -1,0 +1,144 @@
+package report
+
+import (
+	"fmt"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/riffle/riffle/benchmarks/stats"
+)
+
+// line is one labelled series of a panel.
+type line struct {
+	label string
+	xy    plotter.XYs
+}
+
+// panel is one plot of a stacked image.
+type panel struct {
+	title, yLabel string
+	logY          bool
+	lines         []line
+}
+
+// PlotRun draws a run's throughput and latency percentiles over time.
+func PlotRun(path string, run Run) error {
+	series := run.Summary.Series
+	title := fmt.Sprintf("%s on %s (round %d)", run.Scenario.Name, run.Target.Name, run.Round)
+	thr := panel{title: title + ": throughput", yLabel: "MB/s", lines: []line{
+		{"produce (acknowledged)", points(series, func(p stats.Point) (float64, bool) { return p.Produce.MBPerSec, true })},
+		{"consume", points(series, func(p stats.Point) (float64, bool) { return p.Consume.MBPerSec, true })},
+	}}
+	lat := panel{title: "latency from intended send time (after warm-up)", yLabel: "ms (log)", logY: true}
+	for _, q := range []struct {
+		name string
+		get  func(stats.Latency) float64
+	}{
+		{"p50", func(l stats.Latency) float64 { return l.P50 }},
+		{"p99", func(l stats.Latency) float64 { return l.P99 }},
+		{"max", func(l stats.Latency) float64 { return l.Max }},
+	} {
+		lat.lines = append(lat.lines,
+			line{"ack " + q.name, points(series, func(p stats.Point) (float64, bool) { return q.get(p.Ack), p.Ack.Count > 0 })},
+			line{"e2e " + q.name, points(series, func(p stats.Point) (float64, bool) { return q.get(p.E2E), p.E2E.Count > 0 })})
+	}
+	return savePanels(path, []panel{thr, lat})
+}
+
+// PlotComparison draws, for one scenario, each target's produce
+// throughput and ack and end-to-end p99 over time (its first round).
+func PlotComparison(path, scenario string, runs []Run) error {
+	thr := panel{title: scenario + ": produce throughput (first round of each target)", yLabel: "MB/s"}
+	ack := panel{title: "ack p99 from intended send time", yLabel: "ms (log)", logY: true}
+	e2e := panel{title: "end-to-end p99 from intended send time", yLabel: "ms (log)", logY: true}
+	seen := map[string]bool{}
+	for _, run := range runs {
+		if run.Scenario.Name != scenario || seen[run.Target.Name] || len(run.Summary.Series) == 0 {
+			continue
+		}
+		seen[run.Target.Name] = true
+		s := run.Summary.Series
+		thr.lines = append(thr.lines, line{run.Target.Name, points(s, func(p stats.Point) (float64, bool) { return p.Produce.MBPerSec, true })})
+		ack.lines = append(ack.lines, line{run.Target.Name, points(s, func(p stats.Point) (float64, bool) { return p.Ack.P99, p.Ack.Count > 0 })})
+		e2e.lines = append(e2e.lines, line{run.Target.Name, points(s, func(p stats.Point) (float64, bool) { return p.E2E.P99, p.E2E.Count > 0 })})
+	}
+	return savePanels(path, []panel{thr, ack, e2e})
+}
+
+// points extracts one value per interval; get's false skips the interval
+// (no samples: nothing to draw, and log scales cannot take 0).
+func points(series []stats.Point, get func(stats.Point) (float64, bool)) plotter.XYs {
+	var xy plotter.XYs
+	for _, p := range series {
+		if v, ok := get(p); ok && v > 0 {
+			xy = append(xy, plotter.XY{X: p.T, Y: v})
+		}
+	}
+	return xy
+}
+
+func (pn panel) plot() (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = pn.title
+	p.X.Label.Text = "seconds since start"
+	p.Y.Label.Text = pn.yLabel
+	p.Legend.Top = true
+	if pn.logY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	p.Add(plotter.NewGrid())
+	for i, l := range pn.lines {
+		if len(l.xy) == 0 {
+			continue
+		}
+		lp, err := plotter.NewLine(l.xy)
+		if err != nil {
+			return nil, fmt.Errorf("plot %s: %w", l.label, err)
+		}
+		lp.Color = plotutil.Color(i)
+		lp.Width = vg.Points(1.5)
+		p.Add(lp)
+		p.Legend.Add(l.label, lp)
+	}
+	return p, nil
+}
+
+// savePanels stacks the panels vertically into one PNG.
+func savePanels(path string, panels []panel) error {
+	const width, height = 900, 320
+	img := vgimg.New(vg.Points(width), vg.Points(float64(height*len(panels))))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	grid := make([][]*plot.Plot, len(panels))
+	for i, pn := range panels {
+		p, err := pn.plot()
+		if err != nil {
+			return err
+		}
+		grid[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(grid, tiles, dc)
+	for i := range grid {
+		grid[i][0].Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return nil
+}
