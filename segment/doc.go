@@ -23,12 +23,21 @@
 // next batch gets an entry (its last offset, its position). The time index
 // gets an entry at the same points when the segment's running maximum
 // timestamp rose, holding that maximum and the offset of the record that
-// carries it, plus a final entry when the segment is sealed. The active
+// carries it, plus a final entry when the segment is sealed. Appends do not
+// decompress, so for a compressed batch that offset is the batch's last: a
+// lookup needs only the batch. The active
 // segment's indexes are preallocated to segment.index.bytes and mapped
 // read-write; sealed ones are trimmed and mapped read-only. Lookups binary
 // search the last 8 KiB of an index first, then the rest, then read batch
 // headers (61 bytes each) forward from the entry found. Reads never read
-// record bytes; OffsetForTimestamp reads the records of one batch.
+// record bytes. OffsetForTimestamp reads the records of one batch, and
+// MaxTimestamp those of the batch holding the maximum when its record is not
+// yet known (a compressed batch, or a batch seen by header only at open);
+// compressed records are decompressed as a stream (package codec), at most
+// 64 times max.message.bytes, so both answers are exact record offsets. A
+// batch that fails to decompress, which produce validation rules out,
+// answers at batch level: its first offset for a timestamp, its last for
+// the maximum.
 //
 // # Files
 //
@@ -37,7 +46,8 @@
 // (durability, group commit), retention.go (retention, deletion, Tick,
 // AdvanceLogStart), truncate.go, recovery.go (open and recovery), datadir.go,
 // checkpoint.go, epoch.go (leader epoch cache), records.go (record
-// timestamps), config.go, batch.go (the v2 batch header).
+// timestamps, through codec for compressed batches), config.go, batch.go
+// (the v2 batch header).
 //
 // # Durability
 //

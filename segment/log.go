@@ -76,10 +76,13 @@ func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, er
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("log %s: append: %w", l.dir, err)
 	}
-	// Relative to the base offset, so it survives offset assignment.
-	maxTsDelta := maxTimestampOffset(b, h) - h.BaseOffset
+	// Relative to the base offset, so it survives offset assignment. Not
+	// decompressed: a compressed batch's max-timestamp record is found only
+	// when MaxTimestamp asks.
+	maxTsOffset, resolved := maxTimestampOffset(b, h, 0)
+	maxTsDelta := maxTsOffset - h.BaseOffset
 	l.mu.Lock()
-	res, syncNeeded, err := l.appendLocked(b, h, maxTsDelta, assign, leaderEpoch)
+	res, syncNeeded, err := l.appendLocked(b, h, maxTsDelta, resolved, assign, leaderEpoch)
 	l.mu.Unlock()
 	if err == nil && syncNeeded {
 		err = l.syncTo(res.LastOffset + 1)
@@ -89,7 +92,7 @@ func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, er
 
 // appendLocked writes one validated batch. syncNeeded asks the caller to
 // fdatasync, outside the lock, before returning.
-func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, assign bool, leaderEpoch int32) (res AppendResult, syncNeeded bool, err error) {
+func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, assign bool, leaderEpoch int32) (res AppendResult, syncNeeded bool, err error) {
 	if err := l.usable(); err != nil {
 		return res, false, err
 	}
@@ -103,7 +106,7 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, assign boo
 		if l.cfg.LogAppendTime {
 			SetLogAppendTime(b, nowMs)
 			h.MaxTimestamp, h.Attributes = nowMs, h.Attributes|AttrLogAppendTime
-			res.LogAppendTime, maxTsDelta = nowMs, 0
+			res.LogAppendTime, maxTsDelta, resolved = nowMs, 0, true
 		}
 	} else if h.BaseOffset != leo {
 		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, h.BaseOffset, leo)
@@ -115,7 +118,7 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, assign boo
 		}
 		syncNeeded = true
 	}
-	if err := l.active().append(b, h, h.BaseOffset+maxTsDelta, l.cfg, nowMs); err != nil {
+	if err := l.active().append(b, h, h.BaseOffset+maxTsDelta, resolved, l.cfg, nowMs); err != nil {
 		return res, false, fmt.Errorf("log %s: %w", l.dir, err)
 	}
 	if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
@@ -196,9 +199,10 @@ func (l *Log) Read(offset int64, maxBytes int32, upperOffset int64, minOneBatch 
 
 // OffsetForTimestamp returns the first offset at or above log start whose
 // timestamp >= ts and that record's timestamp; found is false when no such
-// record exists. Exact for uncompressed batches (their records are parsed);
-// for a compressed CreateTime batch it returns the batch's first offset and
-// max timestamp, since finding the record would need decompression.
+// record exists. The records of the batch that holds it are read, and
+// decompressed when compressed (at most 64 times max.message.bytes, as
+// produce validation allows). Every record of a LogAppendTime batch carries
+// the batch's max timestamp.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -209,7 +213,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 		if s.maxTs < ts {
 			continue
 		}
-		offset, timestamp, found, err = s.offsetForTimestamp(ts, l.logStart)
+		offset, timestamp, found, err = s.offsetForTimestamp(ts, l.logStart, l.cfg.BatchBytesMax)
 		if err != nil {
 			return -1, -1, false, fmt.Errorf("log %s: offset for timestamp %d: %w", l.dir, ts, err)
 		}
@@ -221,17 +225,23 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found
 }
 
 // MaxTimestamp returns the offset and timestamp of the first record with the
-// largest timestamp (ListOffsets -3); (-1, -1) when the log is empty.
+// largest timestamp (ListOffsets -3); (-1, -1) when the log is empty. When
+// that record's batch is compressed, or was seen by header only at open, the
+// batch is read and decompressed to find it; if that fails the answer is
+// the batch's last offset.
 func (l *Log) MaxTimestamp() (offset int64, timestamp int64) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	offset, timestamp = -1, -1
+	var top *segment
 	for _, s := range l.segments {
-		if s.size > 0 && s.maxTs > timestamp {
-			offset, timestamp = max(s.maxTsOffset, l.logStart), s.maxTs
+		if s.size > 0 && (top == nil || s.maxTs > top.maxTs) {
+			top = s
 		}
 	}
-	return offset, timestamp
+	if top == nil || top.maxTs < 0 {
+		return -1, -1
+	}
+	return max(top.maxTimestampOffset(l.cfg.BatchBytesMax), l.logStart), top.maxTs
 }
 
 // ScanBatches calls fn with the header of every batch at or above log start

@@ -210,17 +210,16 @@ func (s *segment) loadTail() error {
 		}
 	}
 	s.next = s.base
+	// The time index holds offsets within the right batch, not always the
+	// record's (a compressed batch's is a stand-in): resolve on demand.
 	s.maxTs, s.maxTsOffset = s.timeIndex.last()
+	s.maxTsStandIn = true
 	s.bytesSinceIndex = s.size - from
 	err := s.scan(from, func(_ int64, h BatchHeader) bool {
 		s.next = h.LastOffset() + 1
 		if h.MaxTimestamp > s.maxTs {
-			// Header only: the exact record is unknown, so take the batch's
-			// last offset (its first for LogAppendTime, where all are equal).
+			// Header only: the records are read when MaxTimestamp asks.
 			s.maxTs, s.maxTsOffset = h.MaxTimestamp, h.LastOffset()
-			if h.Attributes&AttrLogAppendTime != 0 {
-				s.maxTsOffset = h.BaseOffset
-			}
 		}
 		return true
 	})
@@ -252,13 +251,14 @@ func (s *segment) recover(cfg Config) (scanned, cut int64, err error) {
 	if err := s.timeIndex.reset(cfg.IndexBytesMax); err != nil {
 		return 0, 0, fmt.Errorf("segment %d: time index: %w", s.base, err)
 	}
-	s.size, s.next, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = 0, s.base, -1, s.base, 0
+	s.size, s.next, s.maxTs, s.maxTsOffset, s.maxTsStandIn, s.bytesSinceIndex = 0, s.base, -1, s.base, false, 0
 	for pos := int64(0); ; {
 		h, ok := s.verifyBatchAt(mm, pos)
 		if !ok {
 			break
 		}
-		s.observe(h, pos, h.MaxTimestamp, maxTimestampOffset(mm[pos:pos+h.Size()], h), cfg.IndexIntervalBytes)
+		maxTsOffset, resolved := maxTimestampOffset(mm[pos:pos+h.Size()], h, 0)
+		s.observe(h, pos, maxTsOffset, resolved, cfg.IndexIntervalBytes)
 		pos += h.Size()
 	}
 	if s.size < fileSize {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 
+	"github.com/riffle/riffle/segment/codec"
 	"github.com/riffle/riffle/segment/vfs"
 )
 
@@ -29,9 +30,13 @@ type segment struct {
 	next int64 // offset after the last batch; base when empty
 
 	// maxTs is the largest batch max timestamp (-1 when none) and maxTsOffset
-	// the offset of the record that carries it.
-	maxTs       int64
-	maxTsOffset int64
+	// the offset of the first record that carries it, or, when
+	// maxTsStandIn, an offset within that record's batch: the batch's
+	// records were not read (compressed, or only its header was), and
+	// maxTimestampOffset reads them when asked. Either serves the time index.
+	maxTs        int64
+	maxTsOffset  int64
+	maxTsStandIn bool
 
 	bytesSinceIndex int64
 	// rollStartMs is when the segment's first append happened, the clock
@@ -84,12 +89,13 @@ func (s *segment) files() []*fileRef {
 }
 
 // observe accounts for a batch written at pos: offsets, timestamps and the
-// sparse index entries (one per index.interval.bytes).
-func (s *segment) observe(h BatchHeader, pos, maxTs, maxTsOffset int64, intervalBytes int32) {
+// sparse index entries (one per index.interval.bytes). maxTsOffset is the
+// offset of the batch's max timestamp, a stand-in unless resolved.
+func (s *segment) observe(h BatchHeader, pos, maxTsOffset int64, resolved bool, intervalBytes int32) {
 	s.size = pos + h.Size()
 	s.next = h.LastOffset() + 1
-	if maxTs > s.maxTs {
-		s.maxTs, s.maxTsOffset = maxTs, maxTsOffset
+	if h.MaxTimestamp > s.maxTs {
+		s.maxTs, s.maxTsOffset, s.maxTsStandIn = h.MaxTimestamp, maxTsOffset, !resolved
 	}
 	// A full index (segment.index.bytes lowered since the segment was
 	// written) only makes lookups scan further.
@@ -101,8 +107,9 @@ func (s *segment) observe(h BatchHeader, pos, maxTs, maxTsOffset int64, interval
 	s.bytesSinceIndex += h.Size()
 }
 
-// append writes a validated batch (offsets assigned) at the end.
-func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, cfg Config, nowMs int64) error {
+// append writes a validated batch (offsets assigned) at the end; its max
+// timestamp is at maxTsOffset, a stand-in unless resolved.
+func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, resolved bool, cfg Config, nowMs int64) error {
 	if _, err := s.log.f.WriteAt(b, s.size); err != nil {
 		// Best effort: cut a partial write so the file holds whole batches;
 		// if this fails too, the next open's scan cuts it.
@@ -112,7 +119,7 @@ func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, cfg Config,
 	if s.size == 0 {
 		s.rollStartMs = nowMs
 	}
-	s.observe(h, s.size, h.MaxTimestamp, maxTsOffset, cfg.IndexIntervalBytes)
+	s.observe(h, s.size, maxTsOffset, resolved, cfg.IndexIntervalBytes)
 	return nil
 }
 
@@ -277,7 +284,8 @@ func createSegment(fs vfs.FS, dir string, base int64, cfg Config, g *fileGroup) 
 
 // offsetForTimestamp finds the first record at or above minOffset with a
 // timestamp >= ts. The time index gives where to start scanning.
-func (s *segment) offsetForTimestamp(ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
+// batchBytesMax (max.message.bytes) bounds decompression.
+func (s *segment) offsetForTimestamp(ts, minOffset int64, batchBytesMax int32) (offset, timestamp int64, found bool, err error) {
 	from := s.index.lookup(minOffset)
 	if o := s.timeIndex.lookupBelow(ts); o >= 0 {
 		from = max(from, s.index.lookup(o))
@@ -296,7 +304,7 @@ func (s *segment) offsetForTimestamp(ts, minOffset int64) (offset, timestamp int
 		if err = s.scan(from, search); err != nil || !found {
 			return -1, -1, false, err
 		}
-		offset, timestamp, found, err = s.recordAtTime(hit, hitPos, ts, minOffset)
+		offset, timestamp, found, err = s.recordAtTime(hit, hitPos, ts, minOffset, batchBytesMax)
 		if err != nil || found {
 			return offset, timestamp, found, err
 		}
@@ -305,21 +313,60 @@ func (s *segment) offsetForTimestamp(ts, minOffset int64) (offset, timestamp int
 }
 
 // recordAtTime returns the first record of the batch h at pos at or above
-// minOffset with a timestamp >= ts.
-func (s *segment) recordAtTime(h BatchHeader, pos, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
-	if h.Compression() != 0 || h.Attributes&AttrLogAppendTime != 0 {
+// minOffset with a timestamp >= ts. A compressed batch is decompressed; one
+// that fails to decompress (never a batch that passed produce validation)
+// answers at batch level, as a LogAppendTime batch does: its first offset
+// at or above minOffset, with its max timestamp.
+func (s *segment) recordAtTime(h BatchHeader, pos, ts, minOffset int64, batchBytesMax int32) (offset, timestamp int64, found bool, err error) {
+	if h.Attributes&AttrLogAppendTime != 0 {
 		// Every record of a LogAppendTime batch carries its max timestamp.
 		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true, nil
 	}
-	b := make([]byte, h.Size())
-	if _, err := s.log.f.ReadAt(b, pos); err != nil {
-		return -1, -1, false, fmt.Errorf("segment %d: read batch at %d: %w", s.base, pos, err)
+	b, err := s.readBatch(pos, h)
+	if err != nil {
+		return -1, -1, false, err
 	}
-	err = eachRecordTime(b, h, func(o, t int64) bool {
+	err = eachRecordTime(b, h, decompressedBytesMax(h, batchBytesMax), func(o, t int64) bool {
 		if o >= minOffset && t >= ts {
 			offset, timestamp, found = o, t, true
 		}
 		return !found
 	})
-	return offset, timestamp, found, err
+	if errors.Is(err, codec.ErrCorrupt) || errors.Is(err, codec.ErrUnsupported) {
+		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true, nil
+	}
+	if err != nil {
+		return -1, -1, false, fmt.Errorf("segment %d: batch at %d: %w", s.base, pos, err)
+	}
+	return offset, timestamp, found, nil
+}
+
+// maxTimestampOffset returns the offset of the first record carrying the
+// segment's max timestamp. A stand-in is resolved by reading the batch
+// holding it, decompressed under batchBytesMax (max.message.bytes), each
+// time: only ListOffsets -3 asks, rarely, and the append path need not pay
+// for it. A batch that cannot be found or read keeps the stand-in.
+func (s *segment) maxTimestampOffset(batchBytesMax int32) int64 {
+	if !s.maxTsStandIn {
+		return s.maxTsOffset
+	}
+	pos, h, ok, err := s.findBatch(s.maxTsOffset)
+	if err != nil || !ok || h.BaseOffset > s.maxTsOffset || h.MaxTimestamp != s.maxTs {
+		return s.maxTsOffset
+	}
+	b, err := s.readBatch(pos, h)
+	if err != nil {
+		return s.maxTsOffset
+	}
+	offset, _ := maxTimestampOffset(b, h, decompressedBytesMax(h, batchBytesMax))
+	return offset
+}
+
+// readBatch reads the whole batch h at pos.
+func (s *segment) readBatch(pos int64, h BatchHeader) ([]byte, error) {
+	b := make([]byte, h.Size())
+	if _, err := s.log.f.ReadAt(b, pos); err != nil {
+		return nil, fmt.Errorf("segment %d: read batch at %d: %w", s.base, pos, err)
+	}
+	return b, nil
 }
