@@ -93,7 +93,7 @@ func randomFetchPartition(t *testing.T, rng *rand.Rand, file *os.File, released 
 
 // materialise concatenates the pieces, reading file regions, and calls each
 // Release (as netio does once a piece is sent).
-func materialise(t *testing.T, pieces []netio.Piece) []byte {
+func materialise(t testing.TB, pieces []netio.Piece) []byte {
 	t.Helper()
 	out, err := concatPieces(pieces)
 	if err != nil {

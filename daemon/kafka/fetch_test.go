@@ -25,7 +25,7 @@ func onlyPartition(t *testing.T, resp *kmsg.FetchResponse) *kmsg.FetchResponseTo
 }
 
 func TestFetchReadsBatchesEveryVersion(t *testing.T) {
-	s := newFetchStack(t, Config{}, 1)
+	s := newTopicStack(t, Config{}, 1)
 	b0 := s.produce(t, 0, 3, 1000) // offsets 0-2
 	b1 := s.produce(t, 0, 3, 2000) // 3-5
 	b2 := s.produce(t, 0, 3, 3000) // 6-8
@@ -64,7 +64,7 @@ func TestFetchReadsBatchesEveryVersion(t *testing.T) {
 }
 
 func TestFetchErrorsPerPartition(t *testing.T) {
-	s := newFetchStack(t, Config{}, 1)
+	s := newTopicStack(t, Config{}, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 0, 5: 0})
 	other := kmsg.NewFetchRequestTopic()
 	other.Topic = "missing"
@@ -102,7 +102,7 @@ func TestFetchErrorsPerPartition(t *testing.T) {
 }
 
 func TestFetchResponseMaxBytes(t *testing.T) {
-	s := newFetchStack(t, Config{}, 3)
+	s := newTopicStack(t, Config{}, 3)
 	first := s.produce(t, 0, 50, 1)
 	s.produce(t, 0, 50, 1)
 	s.produce(t, 1, 1, 1)
@@ -133,7 +133,7 @@ func TestFetchResponseMaxBytes(t *testing.T) {
 }
 
 func TestFetchLongPollTimesOutEmpty(t *testing.T) {
-	s := newFetchStack(t, Config{FetchWaitMsMax: 30_000}, 1)
+	s := newTopicStack(t, Config{FetchWaitMsMax: 30_000}, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 0})
 	req.MaxWaitMillis, req.MinBytes = 100, 1
 	start := time.Now()
@@ -158,7 +158,7 @@ func TestFetchLongPollTimesOutEmpty(t *testing.T) {
 }
 
 func TestFetchLongPollWakesOnAppend(t *testing.T) {
-	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 2)
+	s := newTopicStack(t, Config{FetchWaitMsMax: 60_000}, 2)
 	s.produce(t, 0, 1, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 1, 1: 0})
 	req.MaxWaitMillis, req.MinBytes = 60_000, 1
@@ -192,7 +192,7 @@ func TestFetchLongPollWakesOnAppend(t *testing.T) {
 }
 
 func TestFetchLongPollEndsWithContext(t *testing.T) {
-	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 1)
+	s := newTopicStack(t, Config{FetchWaitMsMax: 60_000}, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 0})
 	req.MaxWaitMillis, req.MinBytes = 60_000, 1
 	ctx, cancel := context.WithCancel(context.Background())
@@ -233,7 +233,7 @@ func answered(resp *kmsg.FetchResponse) []int32 {
 }
 
 func TestFetchIncrementalSessionFlow(t *testing.T) {
-	s := newFetchStack(t, Config{FetchSessionsMax: 10}, 2)
+	s := newTopicStack(t, Config{FetchSessionsMax: 10}, 2)
 	s.produce(t, 0, 1, 1)
 	full := s.fetchReq(12, map[int32]int64{0: 0, 1: 0})
 	full.SessionEpoch = 0
@@ -276,7 +276,7 @@ func TestFetchIncrementalSessionFlow(t *testing.T) {
 }
 
 func TestFetchLongPollWaitsForMinBytes(t *testing.T) {
-	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000}, 1)
+	s := newTopicStack(t, Config{FetchWaitMsMax: 60_000}, 1)
 	small := s.produce(t, 0, 1, 1)
 	req := s.fetchReq(12, map[int32]int64{0: 0})
 	req.MaxWaitMillis, req.MinBytes = 60_000, int32(len(small)+1)
@@ -312,7 +312,7 @@ func TestFetchLongPollWaitsForMinBytes(t *testing.T) {
 // BenchmarkFetchServeFrame measures one consumer fetch of ~120 KiB from one
 // partition through ServeFrame (decode, read, encode; no socket).
 func BenchmarkFetchServeFrame(b *testing.B) {
-	s := newFetchStack(b, Config{}, 1)
+	s := newTopicStack(b, Config{}, 1)
 	for range 100 {
 		s.produce(b, 0, 100, 1) // ~1.2 KiB batches
 	}
@@ -334,7 +334,7 @@ func BenchmarkFetchServeFrame(b *testing.B) {
 // partition exactly once, in order.
 func TestFetchConsumersFollowAppends(t *testing.T) {
 	const batches, consumers = 100, 3
-	s := newFetchStack(t, Config{FetchWaitMsMax: 60_000, FetchSessionsMax: 10}, 2)
+	s := newTopicStack(t, Config{FetchWaitMsMax: 60_000, FetchSessionsMax: 10}, 2)
 	errs := make(chan error, consumers)
 	for range consumers {
 		go func() { errs <- consume(s, batches) }()
@@ -356,7 +356,7 @@ func TestFetchConsumersFollowAppends(t *testing.T) {
 
 // consume fetches both partitions from offset 0 until it has seen
 // batches/2 batches of each, checking that they follow each other.
-func consume(s *fetchStack, batches int) error {
+func consume(s *brokerStack, batches int) error {
 	next := map[int32]int64{0: 0, 1: 0}
 	seen := map[int32]int{}
 	id, epoch := int32(0), int32(0)

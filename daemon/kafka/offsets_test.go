@@ -11,7 +11,7 @@ import (
 
 // listOffsets asks for one timestamp on each given partition of the
 // stack's topic.
-func (s *fetchStack) listOffsets(t *testing.T, version int16, ts int64, partitions ...int32) []kmsg.ListOffsetsResponseTopicPartition {
+func (s *brokerStack) listOffsets(t *testing.T, version int16, ts int64, partitions ...int32) []kmsg.ListOffsetsResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.SetVersion(version)
@@ -32,7 +32,7 @@ func (s *fetchStack) listOffsets(t *testing.T, version int16, ts int64, partitio
 }
 
 func TestListOffsetsTimestamps(t *testing.T) {
-	s := newFetchStack(t, Config{}, 2)
+	s := newTopicStack(t, Config{}, 2)
 	s.produce(t, 0, 3, 1000) // offsets 0-2, timestamps 1000-1002
 	s.produce(t, 0, 3, 5000) // 3-5, 5000-5002: the largest
 	s.produce(t, 0, 3, 2000) // 6-8, 2000-2002
@@ -76,7 +76,7 @@ func TestListOffsetsTimestamps(t *testing.T) {
 }
 
 func TestListOffsetsErrors(t *testing.T) {
-	s := newFetchStack(t, Config{}, 2)
+	s := newTopicStack(t, Config{}, 2)
 	parts := s.listOffsets(t, 5, timestampLatest, 0, 1, 0, 9)
 	want := []int16{kerr.InvalidRequest.Code, 0, kerr.InvalidRequest.Code, kerr.UnknownTopicOrPartition.Code}
 	for i, p := range parts {
@@ -95,7 +95,7 @@ func TestListOffsetsErrors(t *testing.T) {
 }
 
 func TestOffsetForLeaderEpoch(t *testing.T) {
-	s := newFetchStack(t, Config{}, 1)
+	s := newTopicStack(t, Config{}, 1)
 	p0 := s.partition(0)
 	first := p0.LeaderEpoch()
 	s.produce(t, 0, 3, 1)

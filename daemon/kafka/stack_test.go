@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -17,20 +19,27 @@ import (
 
 // brokerStack is a broker over a real data dir and controller whose hosted
 // partitions follow the metadata, as the daemon's do: a topic's replicas
-// open when the controller commits it and close when it is deleted.
+// open when the controller commits it and close when it is deleted. It
+// drives ServeFrame in-process.
 type brokerStack struct {
-	t    *testing.T
-	b    *Broker
-	ctrl *quorum.Controller
-	dd   *segment.DataDir
-	cfg  Config
+	t     testing.TB
+	b     *Broker
+	ctrl  *quorum.Controller
+	dd    *segment.DataDir
+	cfg   Config
+	topic string // the topic newTopicStack created
+
+	lookups atomic.Int64 // Partition calls, to tell fetch read passes apart
 
 	mu    sync.Mutex
 	hold  bool // do not open new partitions (a broker that lags the metadata)
 	parts map[topicPartition]*replica.Partition
 }
 
+const stackNodeID = 1
+
 func (s *brokerStack) Partition(topic string, partition int32) *replica.Partition {
+	s.lookups.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.parts[topicPartition{topic, partition}]
@@ -42,7 +51,7 @@ func stackConfig() Config {
 		CompressionValidation: true, TopicDefaults: quorum.TopicDefaults{}}
 }
 
-func newBrokerStack(t *testing.T, cfg Config) *brokerStack {
+func newBrokerStack(t testing.TB, cfg Config) *brokerStack {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	segCfg := segment.DefaultConfig()
@@ -149,4 +158,92 @@ func (s *brokerStack) serve(req kmsg.Request) ([]byte, error) {
 		return nil, err
 	}
 	return materialise(s.t, pieces), nil
+}
+
+// newTopicStack is a stack with one topic, "events", of the given
+// partitions.
+func newTopicStack(t testing.TB, cfg Config, partitions int32) *brokerStack {
+	t.Helper()
+	s := newBrokerStack(t, cfg)
+	s.topic = "events"
+	s.createTopic(s.topic, partitions, nil)
+	return s
+}
+
+// partition is a partition of the stack's topic, not counted in lookups.
+func (s *brokerStack) partition(id int32) *replica.Partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parts[topicPartition{s.topic, id}]
+}
+
+// produce appends a batch of n records with timestamps ts, ts+1, ... and
+// returns its bytes as stored (base offset assigned).
+func (s *brokerStack) produce(t testing.TB, partition int32, n int, ts int64) []byte {
+	t.Helper()
+	records := make([]segment.Record, n)
+	for i := range records {
+		records[i] = segment.Record{Value: []byte("value"), TimestampDelta: int64(i)}
+	}
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records)
+	if _, err := s.partition(partition).AppendAsLeader(batch, -1, -1); err != nil {
+		t.Fatalf("produce to %d: %v", partition, err)
+	}
+	return batch
+}
+
+// roundTrip serves req and decodes the response of the same version.
+func roundTrip[R kmsg.Response](t testing.TB, b *Broker, req kmsg.Request) R {
+	t.Helper()
+	resp, err := exchange[R](b, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// exchange is roundTrip for goroutines other than the test's.
+func exchange[R kmsg.Response](b *Broker, req kmsg.Request) (R, error) {
+	resp := req.ResponseKind().(R)
+	resp.SetVersion(req.GetVersion())
+	name := fmt.Sprintf("%s v%d", kmsg.NameForKey(req.Key()), req.GetVersion())
+	pieces, err := b.ServeFrame(context.Background(), &netio.Conn{}, kafkatest.Frame(req, 42))
+	if err != nil {
+		return resp, fmt.Errorf("%s: %w", name, err)
+	}
+	raw, err := concatPieces(pieces)
+	if err != nil {
+		return resp, fmt.Errorf("%s: %w", name, err)
+	}
+	body := raw[4:]
+	if resp.IsFlexible() {
+		body = body[1:]
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		return resp, fmt.Errorf("%s response: %w", name, err)
+	}
+	return resp, nil
+}
+
+// fetchReq builds a fetch of the stack's topic at the given offsets by
+// partition.
+func (s *brokerStack) fetchReq(version int16, offsets map[int32]int64) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(version)
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	if len(offsets) == 0 {
+		return req
+	}
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = s.topic
+	for p := int32(0); p < 64; p++ {
+		if off, ok := offsets[p]; ok {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, off, 1<<20
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
 }
