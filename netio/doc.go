@@ -14,8 +14,10 @@
 //     blocks and never writes the socket.
 //   - The worker goroutine (one per connection) calls Handler.ServeFrame,
 //     returns the frame buffer to the pool, queues the response for the
-//     writer and wakes the connection (gnet Conn.Wake) so the loop dispatches
-//     the next buffered frame.
+//     writer and, if the loop left frames buffered, wakes the connection
+//     (gnet Conn.Wake) so the loop dispatches the next one. A small response
+//     held entirely in memory, with nothing queued before it, the worker
+//     sends itself: a handoff to the writer would only add latency.
 //   - The writer goroutine (one per connection) owns a dup of the socket
 //     wrapped in a net.Conn, so Go's netpoller manages it. It sends queued
 //     responses through RawConn.Write: bytes, and regions up to
@@ -25,6 +27,12 @@
 //     goroutine parks until the socket is writable, then resumes exactly
 //     where it stopped. A cold page-cache miss in sendfile blocks only this
 //     goroutine's thread, never an event loop. gnet's own Write is never used.
+//     One goroutine at a time holds the right to send (connState.writing).
+//
+// gnet's loops block in epoll_wait while holding a Go P, so goroutines
+// (workers, writers) get GOMAXPROCS minus the idle loops until the runtime
+// retakes those Ps; small-request latency improves with GOMAXPROCS above
+// EventLoops.
 //
 // # Ordering and flow control
 //

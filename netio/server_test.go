@@ -17,7 +17,12 @@ import (
 	"time"
 )
 
+// TestPipelinedFramesInOrder pipelines frames of random sizes; frames over
+// 15000 bytes get a file region appended, so responses alternate between
+// the worker's inline send and the writer goroutine.
 func TestPipelinedFramesInOrder(t *testing.T) {
+	f, data := tempFile(t, 1<<20)
+	const bigFrame, regionBytes = 15000, 70 << 10
 	var overlap atomic.Int32
 	inflight := sync.Map{} // conn ID → *atomic.Int32
 	h := handlerFunc(func(ctx context.Context, c *Conn, frame []byte) ([]Piece, error) {
@@ -27,7 +32,11 @@ func TestPipelinedFramesInOrder(t *testing.T) {
 			overlap.Add(1)
 		}
 		defer n.Add(-1)
-		return echo(ctx, c, frame)
+		pieces, err := echo(ctx, c, frame)
+		if len(frame) > bigFrame {
+			pieces = append(pieces, Piece{File: f, Offset: int64(len(frame)), Length: regionBytes})
+		}
+		return pieces, err
 	})
 	s := startServer(t, Config{MaxRequestBytes: 1 << 20}, h)
 
@@ -57,13 +66,17 @@ func TestPipelinedFramesInOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i, p := range payloads {
+				want := append([]byte("re:"), p...)
+				if len(p) > bigFrame {
+					want = append(want, data[len(p):len(p)+regionBytes]...)
+				}
 				got, err := recvFrame(c)
 				if err != nil {
 					t.Errorf("conn %d response %d: %v", ci, i, err)
 					return
 				}
-				if !bytes.Equal(got, append([]byte("re:"), p...)) {
-					t.Errorf("conn %d response %d: got %.40q, want re:%.40q", ci, i, got, p)
+				if !bytes.Equal(got, want) {
+					t.Errorf("conn %d response %d: got %.40q, want %.40q", ci, i, got, want)
 					return
 				}
 			}
