@@ -73,7 +73,7 @@ func (p *Partition) appendLocked(batch []byte, h segment.BatchHeader, acks int16
 	if p.closed {
 		return AppendResult{}, false, p.wrap(ErrClosed)
 	}
-	if err := p.checkLeaderEpoch(currentLeaderEpoch); err != nil {
+	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
 		return AppendResult{}, false, err
 	}
 	if acks == -1 && !p.hw.enoughReplicas() {

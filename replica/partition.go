@@ -148,9 +148,11 @@ func (p *Partition) wrap(err error) error {
 	return fmt.Errorf("partition %s-%d: %w", p.opts.Topic, p.opts.Partition, err)
 }
 
-// checkLeaderEpoch checks a request's current leader epoch (KIP-320); -1
-// skips the check.
-func (p *Partition) checkLeaderEpoch(current int32) error {
+// CheckLeaderEpoch fences a request by the leader epoch it believes current
+// (KIP-320): nil for -1 (no check) or this replica's epoch,
+// ErrFencedLeaderEpoch for an older one, ErrUnknownLeaderEpoch for a newer
+// one (metadata this broker has not seen yet).
+func (p *Partition) CheckLeaderEpoch(current int32) error {
 	switch ours := p.opts.LeaderEpoch; {
 	case current == -1 || current == ours:
 		return nil

@@ -214,6 +214,9 @@ func TestLeaderEpochChecks(t *testing.T) {
 		epoch int32
 		want  error
 	}{{-1, nil}, {5, nil}, {4, ErrFencedLeaderEpoch}, {6, ErrUnknownLeaderEpoch}} {
+		if err := h.p.CheckLeaderEpoch(tt.epoch); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
+			t.Errorf("check epoch %d: %v, want %v", tt.epoch, err, tt.want)
+		}
 		if _, err := h.p.AppendAsLeader(plain(1), 1, tt.epoch); !errors.Is(err, tt.want) || (err == nil) != (tt.want == nil) {
 			t.Errorf("append with epoch %d: %v, want %v", tt.epoch, err, tt.want)
 		}

@@ -32,7 +32,7 @@ func (p *Partition) Read(offset int64, maxBytes int32, iso Isolation, minOneBatc
 	if p.isClosed.Load() {
 		return ReadResult{}, p.wrap(ErrClosed)
 	}
-	if err := p.checkLeaderEpoch(currentLeaderEpoch); err != nil {
+	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
 		return ReadResult{}, err
 	}
 	hw := p.highWatermark.Load()

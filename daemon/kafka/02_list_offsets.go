@@ -59,7 +59,7 @@ func serveListOffsets(b *Broker, r *request) (kmsg.Response, error) {
 func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg.ListOffsetsRequestTopicPartition, out *kmsg.ListOffsetsResponseTopicPartition) {
 	p, code := b.leaderPartition(topic, rp.Partition)
 	if code == 0 && req.Version >= 4 {
-		code = leaderEpochCode(p, rp.CurrentLeaderEpoch)
+		code = b.errorCode(p.CheckLeaderEpoch(rp.CurrentLeaderEpoch))
 	}
 	if code != 0 {
 		out.ErrorCode = code

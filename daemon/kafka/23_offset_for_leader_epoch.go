@@ -25,7 +25,7 @@ func serveOffsetForLeaderEpoch(b *Broker, r *request) (kmsg.Response, error) {
 			out.Partition = rp.Partition
 			p, code := b.leaderPartition(t.Topic, rp.Partition)
 			if code == 0 {
-				code = leaderEpochCode(p, rp.CurrentLeaderEpoch)
+				code = b.errorCode(p.CheckLeaderEpoch(rp.CurrentLeaderEpoch))
 			}
 			if out.ErrorCode = code; code == 0 {
 				out.LeaderEpoch, out.EndOffset = p.Log().EndOffsetForEpoch(rp.LeaderEpoch)

@@ -24,17 +24,3 @@ func (b *Broker) leaderPartition(topic string, partition int32) (*replica.Partit
 	}
 	return p, 0
 }
-
-// leaderEpochCode fences a request by the leader epoch it believes current
-// (KIP-320): -1 skips the check, an older epoch is FENCED_LEADER_EPOCH, a
-// newer one (metadata this broker has not seen yet) UNKNOWN_LEADER_EPOCH.
-func leaderEpochCode(p *replica.Partition, current int32) int16 {
-	switch ours := p.LeaderEpoch(); {
-	case current == -1 || current == ours:
-		return 0
-	case current < ours:
-		return kerr.FencedLeaderEpoch.Code
-	default:
-		return kerr.UnknownLeaderEpoch.Code
-	}
-}
