@@ -18,7 +18,13 @@ import (
 func rawBatch(id int8, count int32, records []byte) []byte {
 	b := segment.EncodeBatch(nil, segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 		[]segment.Record{{Value: []byte("x")}})
-	b = append(b[:segment.BatchHeaderSize], records...)
+	return withRecords(b, id, count, records)
+}
+
+// withRecords returns the header of batch b around records, with codec id,
+// count, length and CRC set to match.
+func withRecords(b []byte, id int8, count int32, records []byte) []byte {
+	b = append(b[:segment.BatchHeaderSize:segment.BatchHeaderSize], records...)
 	be := binary.BigEndian
 	be.PutUint32(b[8:], uint32(len(b)-12))
 	be.PutUint16(b[21:], be.Uint16(b[21:])|uint16(id&segment.AttrCompressionMask))
@@ -34,10 +40,16 @@ func recordsOf(recs []segment.Record) []byte {
 	return b[segment.BatchHeaderSize:]
 }
 
-// compressedBatch builds a batch of recs compressed with codec.
+// compressedBatch builds a batch of recs compressed with codec id.
 func compressedBatch(t testing.TB, id int8, recs []segment.Record) []byte {
-	return rawBatch(codectest.WireID(id), int32(len(recs)),
-		codectest.Compress(t, id, recordsOf(recs)))
+	return compressedBatchAt(t, id, 0, recs)
+}
+
+// compressedBatchAt builds a batch of recs at base timestamp ts (its max
+// timestamp set from the records) compressed with codec id.
+func compressedBatchAt(t testing.TB, id int8, ts int64, recs []segment.Record) []byte {
+	b := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	return withRecords(b, codectest.WireID(id), int32(len(recs)), codectest.Compress(t, id, b[segment.BatchHeaderSize:]))
 }
 
 func testRecords(n int) []segment.Record {
