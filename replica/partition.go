@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/riffle/riffle/segment"
 )
@@ -16,10 +15,9 @@ type Options struct {
 	Topic             string
 	Partition         int32
 	NodeID            int32
-	LeaderEpoch       int32            // epoch this node leads in (single node: from metadata)
-	MinInsyncReplicas int              // [min.insync.replicas] 1 when 0
-	Now               func() time.Time // time.Now when nil
-	Logger            *slog.Logger     // slog.Default() when nil
+	LeaderEpoch       int32        // epoch this node leads in (single node: from metadata)
+	MinInsyncReplicas int          // [min.insync.replicas] 1 when 0
+	Logger            *slog.Logger // slog.Default() when nil
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -29,9 +27,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MinInsyncReplicas < 0 || o.LeaderEpoch < 0 {
 		return o, fmt.Errorf("%w: min.insync.replicas %d, leader epoch %d",
 			ErrInvalidOptions, o.MinInsyncReplicas, o.LeaderEpoch)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
