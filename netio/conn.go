@@ -30,8 +30,7 @@ type connState struct {
 	busy   atomic.Bool  // a frame is with the worker; set on the loop, cleared by the worker
 	held   atomic.Bool  // the loop left bytes buffered because busy or the writer queue was full
 
-	nc         net.Conn // dup of the socket, in Go's netpoller; only the writer writes it
-	rc         syscall.RawConn
+	nc         net.Conn     // dup of the socket, in Go's netpoller; written only through w
 	lastActive atomic.Int64 // unix nanoseconds of the last request or completed response
 
 	mu          sync.Mutex
@@ -101,7 +100,6 @@ func newConnState(s *Server, gc gnet.Conn) (*connState, error) {
 		cancel: cancel,
 		frames: make(chan *[]byte, 1),
 		nc:     nc,
-		rc:     rc,
 		wake:   make(chan struct{}, 1),
 		w:      writer{rc: rc, stats: &s.stats, copyRegionMax: s.cfg.CopyRegionBytesMax},
 	}

@@ -319,7 +319,7 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		return echo(ctx, c, frame)
 	})
-	s := startServer(t, Config{IdleTimeout: 50 * time.Millisecond}, h)
+	s := startServer(t, Config{IdleTimeout: 300 * time.Millisecond}, h)
 	idle := dial(t, s, 0)
 	roundTrip(t, idle, "hello")
 	busy := dial(t, s, 0)
@@ -546,4 +546,18 @@ func TestListenIPv6(t *testing.T) {
 	probe.Close()
 	s := startServer(t, Config{Addr: "[::1]:0"}, echo)
 	roundTrip(t, dial(t, s, 0), "v6")
+}
+
+func TestListenErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0") // no SO_REUSEPORT: the port is not shareable
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, addr := range []string{taken.Addr().String(), "no-port", "127.0.0.1:99999"} {
+		if s, err := Listen(Config{Addr: addr, Logger: testLogger(t)}, echo); err == nil {
+			s.Shutdown(context.Background())
+			t.Errorf("Listen(%q) succeeded", addr)
+		}
+	}
 }
