@@ -47,8 +47,11 @@ def main():
         if e.args[0].name() != "TOPIC_ALREADY_EXISTS":
             fail("second create_topics: %s" % e)
 
+    # A long linger: each partition's records go in one lz4 batch (flush
+    # sends at once), so the offsets_for_times answers below lie inside a
+    # compressed batch, where only decompressing finds them.
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "enable.idempotence": True,
-                         "compression.type": "lz4", "linger.ms": 5})
+                         "compression.type": "lz4", "linger.ms": 1000})
     delivered = []
 
     def on_delivery(err, msg):
@@ -73,13 +76,18 @@ def main():
             fail("watermarks of partition %d: %s, want (0, %d)" % (p, (low, high), want))
 
     # offsets_for_times: record i has timestamp BASE_TS+i and sits in partition i%3
-    # at offset i//3, so the first offset at or after BASE_TS+300 in partition 0 is 100.
+    # at offset i//3, so the first offset at or after BASE_TS+300 in partition 0 is
+    # 100 (record 300), and at or after BASE_TS+301 in partition 2 is 100 too
+    # (record 302: no record has that timestamp there).
     found = consumer.offsets_for_times([TopicPartition(TOPIC, 0, BASE_TS + 300),
-                                        TopicPartition(TOPIC, 1, BASE_TS + 10 ** 9)], timeout=10)
+                                        TopicPartition(TOPIC, 1, BASE_TS + 10 ** 9),
+                                        TopicPartition(TOPIC, 2, BASE_TS + 301)], timeout=10)
     if found[0].offset != 100:
         fail("offsets_for_times partition 0: %d, want 100" % found[0].offset)
     if found[1].offset != -1:
         fail("offsets_for_times past the end: %d, want -1 (end)" % found[1].offset)
+    if found[2].offset != 100:
+        fail("offsets_for_times partition 2 between timestamps: %d, want 100" % found[2].offset)
 
     consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(3)])
     seen = {}
