@@ -161,6 +161,32 @@ func (d *DataDir) Logs(fn func(topic string, partition int32, l *Log)) {
 	}
 }
 
+// failedLogsReported limits the failures Failed names, so that one bad disk
+// under thousands of logs gives a readable error.
+const failedLogsReported = 3
+
+// Failed reports the open logs that stopped taking appends (Log.Err): the
+// first failedLogsReported failures and how many more there are, or nil
+// when every log is healthy.
+func (d *DataDir) Failed() error {
+	var errs []error
+	failed := 0
+	d.Logs(func(_ string, _ int32, l *Log) {
+		if err := l.Err(); err != nil {
+			if failed++; failed <= failedLogsReported {
+				errs = append(errs, err)
+			}
+		}
+	})
+	if failed > failedLogsReported {
+		errs = append(errs, fmt.Errorf("and %d more failed logs", failed-failedLogsReported))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("data dir %s: %w", d.path, errors.Join(errs...))
+	}
+	return nil
+}
+
 func sortKeys(keys []partitionKey) {
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].topic != keys[j].topic {

@@ -136,6 +136,18 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, 
 	return res, syncNeeded, nil
 }
 
+// Err returns the failure that stopped appends to the log (a failed
+// fdatasync or leader-epoch checkpoint), nil while it is healthy. The
+// failure is sticky: the log takes appends again only when reopened.
+func (l *Log) Err() error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.failed == nil {
+		return nil
+	}
+	return fmt.Errorf("log %s: %w", l.dir, l.failed)
+}
+
 func (l *Log) usable() error {
 	if l.closed {
 		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
