@@ -94,7 +94,7 @@ func TestFetchReaderProcess(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fetchN(c, n); err != nil {
+			if err := fetchN(c, n, []byte("fetch")); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -102,11 +102,12 @@ func TestFetchReaderProcess(t *testing.T) {
 	wg.Wait()
 }
 
-// fetchN sends n requests, then reads the n responses.
-func fetchN(c net.Conn, n int) error {
+// fetchN sends n requests carrying payload from one goroutine while it
+// reads the n responses.
+func fetchN(c net.Conn, n int, payload []byte) error {
 	errc := make(chan error, 1)
 	go func() {
-		req := frameBytes([]byte("fetch"))
+		req := frameBytes(payload)
 		for range n {
 			if _, err := c.Write(req); err != nil {
 				errc <- err
@@ -157,5 +158,16 @@ func benchRoundTrip(b *testing.B, loops int) {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkPipelined is one in-process client with every 100-byte request
+// sent up front: per-request cost when responses queue behind each other.
+func BenchmarkPipelined(b *testing.B) {
+	s := startServer(b, Config{}, echo)
+	c := dial(b, s, 0)
+	b.ResetTimer()
+	if err := fetchN(c, b.N, make([]byte, 100)); err != nil {
+		b.Fatal(err)
 	}
 }
