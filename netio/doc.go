@@ -59,7 +59,10 @@
 // holds the file's fd through SyscallConn while sendfile runs, so a file
 // closed concurrently cannot have its fd number reused under the syscall.
 // sendfile returning 0 before a region ends means the file was truncated:
-// the connection is closed, as Kafka does.
+// the connection is closed, as Kafka does. A handler error closes the
+// connection after the responses queued before it are sent. gnet closes a
+// connection as soon as the client shuts down its sending side, so a client
+// that half-closes loses its pending responses (Kafka clients never do).
 //
 // # Files
 //
