@@ -63,6 +63,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if sampler, err = procstat.Start(cfg.BrokerPID, 200*time.Millisecond); err != nil {
 			return Result{}, fmt.Errorf("broker pid %d: %w", cfg.BrokerPID, err)
 		}
+		sampler.Begin()
 	}
 
 	rec := stats.NewRecorder(time.Now(), s.Warmup.Std())
@@ -75,8 +76,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 
+	// The broker's CPU is measured from the end of the warm-up; cpuFrom is
+	// written before began closes.
 	var cpuFrom int64
+	began := make(chan struct{})
 	cpuBegin := time.AfterFunc(time.Until(rec.WarmEnd()), func() {
+		defer close(began)
 		cpuFrom = rec.Total(stats.Produced)
 		if sampler != nil {
 			sampler.Begin()
@@ -88,12 +93,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	stopProgress()
 
 	res := Result{Topics: topics, Started: rec.Start(), Sent: sent, Client: cfg.System.Settings(&s)}
-	if cpuBegin.Stop() {
-		// The run ended within its warm-up: measure from the start.
-		cpuFrom = 0
-		if sampler != nil {
-			sampler.Begin()
-		}
+	// A run that ended within its warm-up counts CPU from its start.
+	if !cpuBegin.Stop() {
+		<-began
 	}
 	if sampler != nil {
 		payload := (rec.Total(stats.Produced) - cpuFrom) * int64(s.RecordBytes)
