@@ -126,7 +126,8 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 			return nil, err
 		}
 	}
-	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections, dataDir: cfg.Broker.DataDir}).check)
+	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections,
+		dataDir: cfg.Broker.DataDir, logsFailed: b.dataDir.Failed}).check)
 	return b, nil
 }
 

@@ -94,12 +94,15 @@ func (s *systemd) stopping() {
 
 // healthProbe is the watchdog's check: the Kafka listener answers an
 // ApiVersions request end to end (accept, an event loop, the handler and
-// the connection's writer), and the data directory takes a write and an
-// fdatasync. Its check is called by one goroutine at a time.
+// the connection's writer), the data directory takes a write and an
+// fdatasync, and no log has stopped taking appends after a failed
+// fdatasync (a restart reopens it). Its check is called by one goroutine at
+// a time.
 type healthProbe struct {
 	server         *netio.Server
 	maxConnections int
 	dataDir        string
+	logsFailed     func() error // segment.DataDir.Failed
 
 	diskPending chan error // a disk probe still running, or nil
 	diskSince   time.Time
@@ -161,13 +164,16 @@ func loopbackFor(addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port))
 }
 
-// dataDirWritable writes, syncs and removes a probe file. A probe that
-// outlives ctx keeps running; later checks report it as hung until it ends,
-// so a stuck disk never piles up probes.
+// dataDirWritable writes, syncs and removes a probe file and asks whether
+// any log failed (which waits for each log's lock, held across disk writes).
+// A probe that outlives ctx keeps running; later checks report it as hung
+// until it ends, so a stuck disk never piles up probes.
 func (p *healthProbe) dataDirWritable(ctx context.Context) error {
 	if p.diskPending == nil {
 		p.diskPending, p.diskSince = make(chan error, 1), time.Now()
-		go func(done chan<- error) { done <- writeProbeFile(filepath.Join(p.dataDir, probeFileName)) }(p.diskPending)
+		go func(done chan<- error, logsFailed func() error) {
+			done <- errors.Join(writeProbeFile(filepath.Join(p.dataDir, probeFileName)), logsFailed())
+		}(p.diskPending, p.logsFailed)
 	}
 	select {
 	case err := <-p.diskPending:

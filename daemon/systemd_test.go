@@ -49,6 +49,9 @@ func listenForProbe(t *testing.T, h handlerFunc) *netio.Server {
 	return srv
 }
 
+// healthyLogs stands for a data dir whose logs all take appends.
+func healthyLogs() error { return nil }
+
 func probeOnce(p *healthProbe, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -57,7 +60,7 @@ func probeOnce(p *healthProbe, timeout time.Duration) error {
 
 func TestHealthProbe(t *testing.T) {
 	dir := t.TempDir()
-	p := &healthProbe{server: listenForProbe(t, echoCorrelation), dataDir: dir}
+	p := &healthProbe{server: listenForProbe(t, echoCorrelation), dataDir: dir, logsFailed: healthyLogs}
 	if err := probeOnce(p, 10*time.Second); err != nil {
 		t.Fatalf("healthy broker: %v", err)
 	}
@@ -65,21 +68,27 @@ func TestHealthProbe(t *testing.T) {
 		t.Errorf("probe file left behind: %v", err)
 	}
 
-	p = &healthProbe{server: listenForProbe(t, wedged), dataDir: dir}
+	p = &healthProbe{server: listenForProbe(t, wedged), dataDir: dir, logsFailed: healthyLogs}
 	if err := probeOnce(p, 200*time.Millisecond); err == nil || !strings.Contains(err.Error(), "kafka listener") {
 		t.Errorf("wedged handler: got %v, want a kafka listener error", err)
 	}
 
-	p = &healthProbe{server: listenForProbe(t, echoCorrelation), dataDir: filepath.Join(dir, "absent")}
+	p = &healthProbe{server: listenForProbe(t, echoCorrelation), dataDir: filepath.Join(dir, "absent"), logsFailed: healthyLogs}
 	if err := probeOnce(p, 10*time.Second); err == nil || !strings.Contains(err.Error(), "data dir probe") {
 		t.Errorf("missing data dir: got %v, want a data dir probe error", err)
+	}
+
+	errFailedLog := errors.New("log t-0: fdatasync: EIO")
+	p = &healthProbe{server: listenForProbe(t, echoCorrelation), dataDir: dir, logsFailed: func() error { return errFailedLog }}
+	if err := probeOnce(p, 10*time.Second); !errors.Is(err, errFailedLog) {
+		t.Errorf("a failed log: got %v, want it reported", err)
 	}
 }
 
 // TestHealthProbeHungDisk checks a disk probe that outlives its check is
 // reported on every check until it finishes, without starting another.
 func TestHealthProbeHungDisk(t *testing.T) {
-	p := &healthProbe{dataDir: t.TempDir()}
+	p := &healthProbe{dataDir: t.TempDir(), logsFailed: healthyLogs}
 	release := make(chan error)
 	p.diskPending, p.diskSince = release, time.Now()
 	for range 2 {
