@@ -23,15 +23,19 @@ type configResource struct {
 	name string
 }
 
-// repeated returns the resources named more than once in one request: every
-// copy is answered INVALID_REQUEST, as Kafka does, since which one was meant
-// is unknown.
+// repeated reports the resources named more than once in one request:
+// every copy is answered INVALID_REQUEST, as Kafka does, since which one
+// was meant is unknown.
 func repeated(resources []configResource) map[configResource]bool {
-	seen := make(map[configResource]bool, len(resources))
-	dup := map[configResource]bool{}
+	count := make(map[configResource]int, len(resources))
 	for _, r := range resources {
-		dup[r] = seen[r]
-		seen[r] = true
+		count[r]++
+	}
+	dup := map[configResource]bool{}
+	for r, n := range count {
+		if n > 1 {
+			dup[r] = true
+		}
 	}
 	return dup
 }
