@@ -159,9 +159,8 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	b.parts = &partitionSet{
 		dataDir: b.dataDir,
 		nodeID:  cfg.Broker.NodeID,
-		minISR:  int(cfg.Log.MinInsyncReplicas),
-		segmentConfig: func(t *quorum.Topic) (segment.Config, error) {
-			return cfg.topicSegmentConfig(t.Configs)
+		topicConfig: func(t *quorum.Topic) (partitionConfig, error) {
+			return cfg.partitionConfig(t.Configs)
 		},
 		log:   b.log,
 		parts: map[topicPartition]*replica.Partition{},

@@ -15,6 +15,12 @@ import (
 // metadataTopic is the metadata log's partition directory name.
 const metadataTopic = "__cluster_metadata"
 
+// partitionConfig is what a topic's effective configs set on its replicas.
+type partitionConfig struct {
+	log    segment.Config
+	minISR int
+}
+
 type topicPartition struct {
 	topic     string
 	partition int32
@@ -23,11 +29,10 @@ type topicPartition struct {
 // partitionSet opens and closes the replicas this broker hosts so that they
 // follow the metadata image. It is the kafka.Partitions the handlers read.
 type partitionSet struct {
-	dataDir       *segment.DataDir
-	nodeID        int32
-	minISR        int
-	segmentConfig func(*quorum.Topic) (segment.Config, error)
-	log           *slog.Logger
+	dataDir     *segment.DataDir
+	nodeID      int32
+	topicConfig func(*quorum.Topic) (partitionConfig, error)
+	log         *slog.Logger
 
 	mu    sync.RWMutex
 	parts map[topicPartition]*replica.Partition
@@ -92,7 +97,7 @@ func (s *partitionSet) deleteOrphanLogsLocked(im *quorum.Image) {
 }
 
 func (s *partitionSet) openTopicLocked(t *quorum.Topic) {
-	cfg, err := s.segmentConfig(t)
+	cfg, err := s.topicConfig(t)
 	if err != nil {
 		s.log.Error("topic config", "topic", t.Name, "err", err)
 		return
@@ -104,10 +109,8 @@ func (s *partitionSet) openTopicLocked(t *quorum.Topic) {
 		}
 		tp := topicPartition{t.Name, mp.ID}
 		if p := s.parts[tp]; p != nil {
-			if p.Log().Config() != cfg {
-				if err := p.Log().SetConfig(cfg); err != nil {
-					s.log.Error("topic config change", "topic", t.Name, "partition", mp.ID, "err", err)
-				}
+			if err := reconfigure(p, cfg); err != nil {
+				s.log.Error("topic config change", "topic", t.Name, "partition", mp.ID, "err", err)
 			}
 			continue
 		}
@@ -120,13 +123,23 @@ func (s *partitionSet) openTopicLocked(t *quorum.Topic) {
 	}
 }
 
-func (s *partitionSet) open(tp topicPartition, mp quorum.Partition, cfg segment.Config) (*replica.Partition, error) {
-	l, err := s.dataDir.CreateLog(tp.topic, tp.partition, cfg)
+// reconfigure applies a topic's (possibly changed) configs to an open replica.
+func reconfigure(p *replica.Partition, cfg partitionConfig) error {
+	if p.Log().Config() != cfg.log {
+		if err := p.Log().SetConfig(cfg.log); err != nil {
+			return err
+		}
+	}
+	return p.SetMinInsyncReplicas(cfg.minISR)
+}
+
+func (s *partitionSet) open(tp topicPartition, mp quorum.Partition, cfg partitionConfig) (*replica.Partition, error) {
+	l, err := s.dataDir.CreateLog(tp.topic, tp.partition, cfg.log)
 	if err != nil {
 		return nil, err
 	}
-	if l.Config() != cfg {
-		if err := l.SetConfig(cfg); err != nil {
+	if l.Config() != cfg.log {
+		if err := l.SetConfig(cfg.log); err != nil {
 			return nil, err
 		}
 	}
@@ -135,7 +148,7 @@ func (s *partitionSet) open(tp topicPartition, mp quorum.Partition, cfg segment.
 		Partition:         tp.partition,
 		NodeID:            s.nodeID,
 		LeaderEpoch:       mp.LeaderEpoch,
-		MinInsyncReplicas: s.minISR,
+		MinInsyncReplicas: cfg.minISR,
 		Logger:            s.log,
 	})
 }

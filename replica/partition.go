@@ -217,3 +217,22 @@ func (p *Partition) writeSnapshot(offset int64, data []byte) error {
 	}
 	return nil
 }
+
+// SetMinInsyncReplicas applies a change of the topic's min.insync.replicas.
+// Lowering it can let HW catch up with LEO at once.
+func (p *Partition) SetMinInsyncReplicas(n int) error {
+	if n < 1 {
+		return p.wrap(fmt.Errorf("%w: min.insync.replicas %d", ErrInvalidOptions, n))
+	}
+	p.mu.Lock()
+	p.hw.minISR = n
+	advanced := p.hw.updateLEO(p.opts.NodeID, p.log.LogEndOffset())
+	if advanced {
+		p.highWatermark.Store(p.hw.hw)
+	}
+	p.mu.Unlock()
+	if advanced {
+		p.notifyWatchers()
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package replica
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/riffle/riffle/segment"
+)
+
+func TestSetMinInsyncReplicas(t *testing.T) {
+	h := newHarness(t, func(_ *segment.Config, o *Options) { o.MinInsyncReplicas = 2 })
+	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); !errors.Is(err, ErrNotEnoughReplicas) {
+		t.Fatalf("acks=all with min.insync.replicas 2 on one replica: %v", err)
+	}
+	if _, err := h.p.AppendAsLeader(plain(1), 1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := h.p.HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d advanced below min.insync.replicas", hw)
+	}
+	if err := h.p.SetMinInsyncReplicas(0); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("SetMinInsyncReplicas(0) = %v", err)
+	}
+	woken := make(chan struct{}, 1)
+	defer h.p.Watch(woken)()
+	if err := h.p.SetMinInsyncReplicas(1); err != nil {
+		t.Fatal(err)
+	}
+	if hw := h.p.HighWatermark(); hw != 1 {
+		t.Fatalf("HW %d after lowering min.insync.replicas, want 1", hw)
+	}
+	select {
+	case <-woken:
+	default:
+		t.Fatal("watchers not woken when HW advanced")
+	}
+	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); err != nil {
+		t.Fatalf("acks=all after lowering: %v", err)
+	}
+}
