@@ -55,15 +55,6 @@ func wantStored(seq int) []byte {
 	return b
 }
 
-// skipKnownBug skips a test that fails on a known bug in the
-// implementation unless RIFFLE_KNOWN_BUGS=1; delete the call with the fix.
-func skipKnownBug(t testing.TB, bug string) {
-	t.Helper()
-	if os.Getenv("RIFFLE_KNOWN_BUGS") == "" {
-		t.Skip("known bug (RIFFLE_KNOWN_BUGS=1 runs it): " + bug)
-	}
-}
-
 // quietLogger keeps recovery reports out of test output.
 var quietLogger = slog.New(slog.DiscardHandler)
 
@@ -488,7 +479,6 @@ func TestCrashMemRandomHistory(t *testing.T) {
 // and syncs: a failed operation leaves the live log a prefix of what it held
 // plus the batch attempted, and power loss afterwards loses nothing flushed.
 func TestCrashMemRandomDataFaults(t *testing.T) {
-	skipKnownBug(t, "a sealed segment whose sync failed is followed by a durable new segment: a hole below LEO")
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{vfs.OpWriteAt, vfs.OpSync, vfs.OpSyncDir}})
@@ -499,7 +489,6 @@ func TestCrashMemRandomDataFaults(t *testing.T) {
 // The same with faults in every operation that changes files: creating,
 // renaming, truncating and mapping too.
 func TestCrashMemRandomFaults(t *testing.T) {
-	skipKnownBug(t, "a failed index remap (Truncate/Map error) leaves entries without a mapping: panic in the next roll or Read")
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{
@@ -567,6 +556,8 @@ func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
 		}
 	default:
 		keep := max(0, len(m.seqs)-1-rng.IntN(8))
+		// Power loss during the call may find the truncation durable.
+		m.durable = min(m.durable, keep)
 		err := l.TruncateTo(baseOf(m.seqs, keep))
 		switch {
 		case err != nil && faulty:
@@ -575,7 +566,6 @@ func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
 			t.Fatal(err)
 		default:
 			m.seqs = m.seqs[:keep]
-			m.durable = min(m.durable, keep)
 			m.record()
 		}
 	}
@@ -593,7 +583,6 @@ func TestCrashMemEverySyncPoint(t *testing.T) {
 }
 
 func TestCrashMemEverySyncPointRolling(t *testing.T) {
-	skipKnownBug(t, "power loss between a roll's SyncDir and the sealed segment's fdatasync, or before truncated segments' renames are durable: a hole or an overlap between segments")
 	for seed := range uint64(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runEverySyncPoint(t, seed, 4<<10+int64(seed%8)<<10) })
 	}

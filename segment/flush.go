@@ -121,18 +121,20 @@ func (l *Log) syncAllLocked() error {
 	return nil
 }
 
-// syncFiles fdatasyncs files (and the directory when dirDirty), releasing
-// each file's reference.
+// syncFiles fdatasyncs files, then the directory when dirDirty, releasing
+// each file's reference. Files first: a rolled segment's data must be
+// durable before the next segment's directory entry, or power loss in
+// between leaves a durable segment after a hole.
 func (l *Log) syncFiles(dirDirty bool, files []*fileRef) error {
 	var err error
-	if dirDirty {
-		err = l.opts.FS.SyncDir(l.dir)
-	}
 	for _, f := range files {
 		if err == nil {
 			err = f.f.Sync()
 		}
 		f.release()
+	}
+	if err == nil && dirDirty {
+		err = l.opts.FS.SyncDir(l.dir)
 	}
 	return err
 }

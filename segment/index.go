@@ -48,7 +48,8 @@ func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexF
 	}
 	if err == nil {
 		idx.entries = int(size) / entrySize
-		err = idx.remap(idx.entries, false)
+		idx.capEntries = idx.entries
+		idx.mm, err = ref.f.Map(int(size), false)
 	}
 	if err != nil {
 		idx.close()
@@ -57,22 +58,59 @@ func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexF
 	return idx, nil
 }
 
-// remap resizes the file to n entries and maps it.
+// remap resizes the file to n entries and maps it. Whatever fails, the
+// index keeps a mapping that covers its entries, so the log stays readable:
+// a smaller mapping is made before the old one goes; a larger one needs the
+// old one gone first (a memory filesystem cannot grow a mapped file), so on
+// failure the old one is mapped again, and if even that fails the entries
+// are dropped from memory (lookups then scan from the segment's start). The
+// caller fails the log on any error; the file keeps its entries, perhaps
+// followed by zeros, which the next open's check rejects.
 func (x *indexFile) remap(n int, writable bool) error {
-	if err := x.ref.f.Unmap(x.mm); err != nil {
-		return fmt.Errorf("unmap: %w", err)
-	}
-	x.mm = nil
 	size := n * x.entrySize
-	if err := x.ref.f.Truncate(int64(size)); err != nil {
-		return fmt.Errorf("resize to %d: %w", size, err)
+	if size > len(x.mm) {
+		return x.grow(n, writable)
 	}
 	mm, err := x.ref.f.Map(size, writable)
 	if err != nil {
 		return fmt.Errorf("map %d bytes: %w", size, err)
 	}
+	old := x.mm
 	x.mm, x.capEntries, x.writable = mm, n, writable
+	if err := x.ref.f.Unmap(old); err != nil {
+		// The old mapping stays behind, unused; the file keeps its length.
+		return fmt.Errorf("unmap: %w", err)
+	}
+	if err := x.ref.f.Truncate(int64(size)); err != nil {
+		return fmt.Errorf("resize to %d: %w", size, err)
+	}
 	return nil
+}
+
+// grow is remap to a size above the current mapping's.
+func (x *indexFile) grow(n int, writable bool) error {
+	size := n * x.entrySize
+	if err := x.ref.f.Unmap(x.mm); err != nil {
+		return fmt.Errorf("unmap: %w", err)
+	}
+	oldLen, oldCap, oldWritable := len(x.mm), x.capEntries, x.writable
+	x.mm = nil
+	err := x.ref.f.Truncate(int64(size))
+	if err != nil {
+		err = fmt.Errorf("resize to %d: %w", size, err)
+	} else if mm, merr := x.ref.f.Map(size, writable); merr != nil {
+		err = fmt.Errorf("map %d bytes: %w", size, merr)
+	} else {
+		x.mm, x.capEntries, x.writable = mm, n, writable
+		return nil
+	}
+	// The file is at least as long as before: map what was mapped.
+	mm, rerr := x.ref.f.Map(oldLen, oldWritable)
+	if rerr != nil {
+		mm, oldCap, oldWritable, x.entries = nil, 0, false, 0
+	}
+	x.mm, x.capEntries, x.writable = mm, oldCap, oldWritable
+	return err
 }
 
 // makeWritable preallocates the index to maxBytes for appends.

@@ -158,15 +158,20 @@ func (l *Log) usable() error {
 	return nil
 }
 
-// roll seals the active segment and starts a new one at LEO.
+// roll seals the active segment and starts a new one at LEO. The new one
+// is made first: if that fails (ErrOpenFilesLimit, say) nothing changed. If
+// sealing then fails, the log fails: the half-sealed segment takes no more
+// appends.
 func (l *Log) roll() error {
 	old := l.active()
-	if err := old.finish(); err != nil {
-		return fmt.Errorf("log %s: roll: %w", l.dir, err)
-	}
 	s, err := createSegment(l.opts.FS, l.dir, old.next, l.cfg, l.files)
 	if err != nil {
 		return fmt.Errorf("log %s: roll: %w", l.dir, err)
+	}
+	if err := old.finish(); err != nil {
+		s.close() // an empty file that the next open takes as the active segment
+		l.failed = fmt.Errorf("roll: %w", err)
+		return fmt.Errorf("log %s: %w", l.dir, l.failed)
 	}
 	s.rollStartMs = l.opts.nowMs()
 	l.segments = append(l.segments, s)

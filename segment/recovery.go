@@ -91,28 +91,8 @@ func cleanDir(fsys vfs.FS, dir string) ([]int64, error) {
 
 func (l *Log) loadSegments(bases []int64, st logState) (recoveryStats, error) {
 	var stats recoveryStats
-	for i, base := range bases {
-		s, err := openSegment(l.opts.FS, l.dir, base, l.files)
-		if err != nil {
-			return stats, err
-		}
-		if n := len(l.segments); n > 0 && base < l.segments[n-1].next {
-			s.close()
-			return stats, fmt.Errorf("segment %d overlaps the previous one, which ends at %d", base, l.segments[n-1].next)
-		}
-		l.segments = append(l.segments, s)
-		mayHoldUnsynced := i == len(bases)-1 || bases[i+1] > st.recoveryPoint
-		cut, err := l.loadSegment(s, !st.clean && mayHoldUnsynced, &stats)
-		if err != nil {
-			return stats, err
-		}
-		if cut && i < len(bases)-1 {
-			// Later segments cannot follow a segment whose tail was cut.
-			if err := l.removeSegmentFiles(bases[i+1:]); err != nil {
-				return stats, err
-			}
-			break
-		}
+	if err := l.loadChain(bases, st, &stats); err != nil {
+		return stats, err
 	}
 	if len(l.segments) == 0 {
 		s, err := createSegment(l.opts.FS, l.dir, max(st.logStart, 0), l.cfg, l.files)
@@ -138,6 +118,48 @@ func (l *Log) loadSegments(bases []int64, st logState) (recoveryStats, error) {
 		l.recoveryPoint.Store(min(max(st.recoveryPoint, 0), leo))
 	}
 	return stats, nil
+}
+
+// loadChain opens and loads the segments at bases, keeping the contiguous
+// run from the first: the log is a prefix of what was appended, so each
+// segment must begin where the one before ends. Segments after a cut tail,
+// a hole or an overlap (power loss once a new segment's directory entry, or
+// a truncation's renames, was durable and before the data before it was)
+// are deleted, as is an empty segment that is not the last, which a roll
+// that failed half way leaves behind.
+func (l *Log) loadChain(bases []int64, st logState, stats *recoveryStats) error {
+	for i, base := range bases {
+		s, err := openSegment(l.opts.FS, l.dir, base, l.files)
+		if err != nil {
+			return err
+		}
+		last := i == len(bases)-1
+		cut, err := l.loadSegment(s, !st.clean && (last || bases[i+1] > st.recoveryPoint), stats)
+		if err != nil {
+			s.close()
+			return err
+		}
+		switch n := len(l.segments); {
+		case n > 0 && s.size == 0 && !last:
+			s.close()
+			l.opts.Logger.Warn("segment: deleting an empty segment that is not the last", "dir", l.dir, "segment", base)
+			if err := l.removeSegmentFiles(bases[i : i+1]); err != nil {
+				return err
+			}
+			continue
+		case n > 0 && base != l.segments[n-1].next:
+			s.close()
+			l.opts.Logger.Warn("segment: hole or overlap between segments, deleting the later ones", "dir", l.dir,
+				"end", l.segments[n-1].next, "segment", base, "deleted", len(bases)-i)
+			return l.removeSegmentFiles(bases[i:])
+		}
+		l.segments = append(l.segments, s)
+		if cut && !last {
+			l.opts.Logger.Warn("segment: deleting the segments after a cut tail", "dir", l.dir, "deleted", len(bases)-1-i)
+			return l.removeSegmentFiles(bases[i+1:])
+		}
+	}
+	return nil
 }
 
 // loadSegment derives a segment's state: from its indexes and tail headers
@@ -190,9 +212,10 @@ func (l *Log) loadEpochs() error {
 
 // loadTail derives the segment's end state from its indexes and the batch
 // headers after the last offset-index entry: no record bytes are read. It
-// fails when the indexes do not match the log.
+// fails when the indexes do not match the log: the last offset-index entry
+// must name a batch header that ends at its offset.
 func (s *segment) loadTail() error {
-	from := int64(0)
+	from, indexed := int64(0), int64(-1)
 	if n := s.index.entries; n > 0 {
 		// No batch at relative offset 0 or position 0 is ever indexed (the
 		// first batch never is), so a zero entry is preallocated padding.
@@ -200,7 +223,7 @@ func (s *segment) loadTail() error {
 		if o <= s.base || pos <= 0 || pos >= s.size {
 			return fmt.Errorf("offset index entry (%d, %d) outside the segment", o, pos)
 		}
-		from = pos
+		from, indexed = pos, o
 	}
 	if s.timeIndex.entries > 1 {
 		first, _ := s.timeIndex.at(0)
@@ -215,7 +238,12 @@ func (s *segment) loadTail() error {
 	s.maxTs, s.maxTsOffset = s.timeIndex.last()
 	s.maxTsStandIn = true
 	s.bytesSinceIndex = s.size - from
-	err := s.scan(from, func(_ int64, h BatchHeader) bool {
+	var mismatch error
+	err := s.scan(from, func(pos int64, h BatchHeader) bool {
+		if pos == from && indexed >= 0 && h.LastOffset() != indexed {
+			mismatch = fmt.Errorf("offset index entry (%d, %d) names a batch ending at %d", indexed, pos, h.LastOffset())
+			return false
+		}
 		s.next = h.LastOffset() + 1
 		if h.MaxTimestamp > s.maxTs {
 			// Header only: the records are read when MaxTimestamp asks.
@@ -223,6 +251,9 @@ func (s *segment) loadTail() error {
 		}
 		return true
 	})
+	if err == nil {
+		err = mismatch
+	}
 	if err == nil && s.maxTsOffset >= s.next && s.size > 0 {
 		err = fmt.Errorf("time index offset %d beyond the segment's end %d", s.maxTsOffset, s.next)
 	}

@@ -14,16 +14,28 @@ type pendingDelete struct {
 	dueMs int64
 }
 
-// deleteSegments removes segs (which are no longer in l.segments) from the
-// log: their files are renamed to .deleted at once and unlinked later.
-func (l *Log) deleteSegments(segs []*segment) error {
+// deleteSegments removes segs from the disk, in the order given: their
+// files are renamed to .deleted at once and unlinked later. It stops at the
+// first segment whose log file cannot be renamed, which stays intact and
+// open, and returns how many it deleted, which the caller then drops from
+// l.segments. An index file that cannot
+// be renamed is left behind (the next open removes it, a segment created
+// under its name resets it).
+func (l *Log) deleteSegments(segs []*segment) (int, error) {
 	due := l.opts.nowMs() + l.cfg.FileDeleteDelayMs
-	for _, s := range segs {
-		var paths []string
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	var errs []error
+	for i, s := range segs {
+		name := segmentPath(l.dir, s.base, logSuffix)
+		if err := l.opts.FS.Rename(name, name+deletedSuffix); err != nil {
+			errs = append(errs, fmt.Errorf("log %s: delete segment %d: %w", l.dir, s.base, err))
+			return i, errors.Join(errs...)
+		}
+		paths := []string{name + deletedSuffix}
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
 			from := segmentPath(l.dir, s.base, suffix)
 			if err := l.opts.FS.Rename(from, from+deletedSuffix); err != nil {
-				return fmt.Errorf("log %s: delete segment %d: %w", l.dir, s.base, err)
+				errs = append(errs, fmt.Errorf("log %s: delete segment %d: %w", l.dir, s.base, err))
+				continue
 			}
 			paths = append(paths, from+deletedSuffix)
 		}
@@ -31,7 +43,7 @@ func (l *Log) deleteSegments(segs []*segment) error {
 		s.close()
 		l.unsynced.dirDirty = true // the renames are durable at the next sync
 	}
-	return nil
+	return len(segs), errors.Join(errs...)
 }
 
 // unlinkDue unlinks the pending deletions whose time has come.
@@ -121,10 +133,9 @@ func (l *Log) dropOldest(n int) error {
 	if n == 0 {
 		return nil
 	}
-	doomed := append([]*segment(nil), l.segments[:n]...)
-	l.segments = append(l.segments[:0:0], l.segments[n:]...)
+	deleted, err := l.deleteSegments(l.segments[:n])
+	l.segments = append(l.segments[:0:0], l.segments[deleted:]...)
 	l.logStart = max(l.logStart, l.segments[0].base)
-	err := l.deleteSegments(doomed)
 	if l.epochs.truncateFromStart(l.logStart) {
 		err = errors.Join(err, l.saveEpochs())
 	}

@@ -198,9 +198,22 @@ func (s *segment) scan(from int64, fn func(pos int64, h BatchHeader) bool) error
 }
 
 // findBatch returns the first batch whose last offset is >= offset; ok is
-// false when the segment has none.
+// false when the segment has none. The offset index only says where to
+// start: when what the scan from its entry finds cannot be right (no batch,
+// a batch starting above offset, a bad header), as from a damaged entry, the
+// scan is redone from the segment's start.
 func (s *segment) findBatch(offset int64) (pos int64, h BatchHeader, ok bool, err error) {
-	err = s.scan(s.index.lookup(offset), func(p int64, bh BatchHeader) bool {
+	from := s.index.lookup(offset)
+	pos, h, ok, err = s.findBatchFrom(from, offset)
+	misled := err != nil || (!ok && offset < s.next) || (ok && h.BaseOffset > max(offset, s.base))
+	if from > 0 && misled {
+		return s.findBatchFrom(0, offset)
+	}
+	return pos, h, ok, err
+}
+
+func (s *segment) findBatchFrom(from, offset int64) (pos int64, h BatchHeader, ok bool, err error) {
+	err = s.scan(from, func(p int64, bh BatchHeader) bool {
 		if bh.LastOffset() < offset {
 			return true
 		}
@@ -247,10 +260,21 @@ func (s *segment) region(offset int64, maxBytes int32, upper int64, minOne bool)
 }
 
 // lastBoundary returns the greatest batch end <= limit in [start, end],
-// start when the first batch is larger. The index narrows the header scan.
+// start when the first batch is larger. The index narrows the header scan;
+// if the scan from its entry fails (a damaged entry), it starts again at
+// start, a known boundary.
 func (s *segment) lastBoundary(start, limit, end int64) (int64, error) {
-	boundary := max(start, s.index.lookupPos(limit))
-	err := s.scan(boundary, func(pos int64, h BatchHeader) bool {
+	from := max(start, s.index.lookupPos(limit))
+	boundary, err := s.lastBoundaryFrom(from, limit, end)
+	if err != nil && from > start {
+		return s.lastBoundaryFrom(start, limit, end)
+	}
+	return boundary, err
+}
+
+func (s *segment) lastBoundaryFrom(from, limit, end int64) (int64, error) {
+	boundary := from
+	err := s.scan(from, func(pos int64, h BatchHeader) bool {
 		if pos+h.Size() > limit || pos >= end {
 			return false
 		}

@@ -1,8 +1,8 @@
 package segment
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 )
 
 // TruncateTo removes every record at or above offset, in whole batches: a
@@ -10,6 +10,12 @@ import (
 // offset (replica truncation offsets are batch boundaries). Later segments
 // are deleted, the leader epoch cache is cut back, and the recovery point
 // lowered. An offset below log start empties the log and restarts it there.
+//
+// The removal of later segments is durable when TruncateTo returns; the cut
+// of the last segment's file is durable at the next sync (the recovery
+// point drops below that segment until then). On error the log still holds
+// a prefix of what it held, but refuses further appends, as after a failed
+// fdatasync.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -21,54 +27,97 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.truncations++
 	var err error
-	if offset < l.logStart || offset <= l.segments[0].base {
+	if offset < l.logStart || offset < l.segments[0].base {
 		err = l.truncateFully(max(offset, 0))
 	} else {
 		err = l.truncateWithin(offset)
 	}
+	leo := l.leo()
+	l.logStart = min(l.logStart, leo)
+	l.recoveryPoint.Store(min(l.recoveryPoint.Load(), l.active().base))
+	if l.epochs.truncateFromEnd(leo) && err == nil {
+		err = l.saveEpochs()
+	}
 	if err != nil {
-		return fmt.Errorf("log %s: truncate to %d: %w", l.dir, offset, err)
-	}
-	if leo := l.leo(); l.recoveryPoint.Load() > leo {
-		l.recoveryPoint.Store(leo)
-	}
-	if l.epochs.truncateFromEnd(l.leo()) {
-		return l.saveEpochs()
+		l.failed = fmt.Errorf("truncate to %d: %w", offset, err)
+		return fmt.Errorf("log %s: %w", l.dir, l.failed)
 	}
 	return nil
 }
 
+// truncateFully empties the log and restarts it at offset. The segment
+// left last is replaced only once its replacement exists, so the log always
+// has one.
 func (l *Log) truncateFully(offset int64) error {
-	doomed := l.segments
-	if err := l.deleteSegments(doomed); err != nil {
+	if err := l.dropNewest(len(l.segments) - 1); err != nil {
 		return err
+	}
+	old := l.segments[0]
+	if old.base == offset {
+		// Its files have the name a new segment would get: empty it instead.
+		if err := old.reactivate(l.cfg, l.opts.nowMs()); err != nil {
+			return err
+		}
+		if err := old.truncateTo(offset); err != nil {
+			return err
+		}
+		l.logStart = offset
+		return nil
 	}
 	s, err := createSegment(l.opts.FS, l.dir, offset, l.cfg, l.files)
 	if err != nil {
+		return err
+	}
+	if _, err := l.deleteSegments([]*segment{old}); err != nil {
+		s.close()
+		// Best effort: a leftover empty segment is dropped by the next open
+		// as a hole or an overlap.
+		_ = l.removeSegmentFiles([]int64{offset})
 		return err
 	}
 	s.rollStartMs = l.opts.nowMs()
 	l.segments = []*segment{s}
 	l.logStart = offset
 	l.unsynced.dirDirty = true
-	return nil
+	return l.opts.FS.SyncDir(l.dir)
 }
 
 func (l *Log) truncateWithin(offset int64) error {
-	i := l.segmentFor(offset)
-	doomed := l.segments[i+1:]
-	l.segments = l.segments[:i+1]
-	s := l.segments[i]
-	err := l.deleteSegments(doomed)
-	if len(doomed) > 0 {
-		// s was finished: it becomes the active segment again.
-		err = errors.Join(err, s.activate(l.cfg))
-		s.rollStartMs = l.opts.nowMs()
+	if err := l.dropNewest(len(l.segments) - 1 - l.segmentFor(offset)); err != nil {
+		return err
 	}
-	if err != nil {
+	s := l.active()
+	if err := s.reactivate(l.cfg, l.opts.nowMs()); err != nil {
 		return err
 	}
 	return s.truncateTo(offset)
+}
+
+// dropNewest deletes the n newest segments, newest first, so that a failure
+// leaves the log a prefix of what it was, and makes the deletion durable: a
+// crash must not bring them back behind a segment that is then cut and
+// appended to, where they could look like its continuation.
+func (l *Log) dropNewest(n int) error {
+	if n == 0 {
+		return nil
+	}
+	doomed := slices.Clone(l.segments[len(l.segments)-n:])
+	slices.Reverse(doomed)
+	deleted, err := l.deleteSegments(doomed)
+	l.segments = l.segments[:len(l.segments)-deleted]
+	if err != nil {
+		return err
+	}
+	return l.opts.FS.SyncDir(l.dir)
+}
+
+// reactivate makes a finished segment the active one again.
+func (s *segment) reactivate(cfg Config, nowMs int64) error {
+	if s.index.writable {
+		return nil
+	}
+	s.rollStartMs = nowMs
+	return s.activate(cfg)
 }
 
 // truncateTo cuts the segment before the batch holding offset.
@@ -83,5 +132,11 @@ func (s *segment) truncateTo(offset int64) error {
 	s.size = pos
 	s.index.truncateFrom(pos)
 	s.timeIndex.truncateFrom(h.BaseOffset)
-	return s.loadTail()
+	if err := s.loadTail(); err != nil {
+		// Batches are contiguous: the cut batch's base is the end, whatever
+		// loadTail managed to read.
+		s.next = h.BaseOffset
+		return err
+	}
+	return nil
 }
