@@ -35,6 +35,10 @@ type Conn struct {
 	ID         uint64
 	RemoteAddr net.Addr
 	LocalAddr  net.Addr
+	// Queued is how long the request being served waited between arriving
+	// whole on the event loop and the start of ServeFrame (set before each
+	// call; requests on a connection are served one at a time).
+	Queued time.Duration
 }
 
 // Handler serves one request frame (the bytes after the 4-byte size prefix).
@@ -88,4 +92,7 @@ type Stats struct {
 	BytesCopied   int64 // file-region bytes copied (regions up to CopyRegionBytesMax)
 	BytesWritten  int64 // all response bytes, size prefixes included
 	WriteStalls   int64 // times a writer found the socket buffer full (EAGAIN) and parked
+	// EventLoopBusy is the time spent in event-loop callbacks (connection
+	// open and close, reading and dispatching frames), summed over loops.
+	EventLoopBusy time.Duration
 }

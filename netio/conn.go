@@ -26,9 +26,9 @@ type connState struct {
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
-	frames chan *[]byte // loop → worker; one slot: one request in flight
-	busy   atomic.Bool  // a frame is with the worker; set on the loop, cleared by the worker
-	held   atomic.Bool  // the loop left bytes buffered because busy or the writer queue was full
+	frames chan dispatched // loop → worker; one slot: one request in flight
+	busy   atomic.Bool     // a frame is with the worker; set on the loop, cleared by the worker
+	held   atomic.Bool     // the loop left bytes buffered because busy or the writer queue was full
 
 	nc         net.Conn     // dup of the socket, in Go's netpoller; written only through w
 	lastActive atomic.Int64 // unix nanoseconds of the last request or completed response
@@ -40,6 +40,13 @@ type connState struct {
 	wake        chan struct{} // one slot: the queue changed, writing ended, or closed
 	queuedBytes atomic.Int64  // queued or being sent
 	w           writer
+}
+
+// dispatched is a whole request frame on its way from the loop to the
+// worker, with the time the loop handed it over.
+type dispatched struct {
+	frame *[]byte
+	at    time.Time
 }
 
 // response is one queued response: its size prefix and pieces, or a
@@ -98,7 +105,7 @@ func newConnState(s *Server, gc gnet.Conn) (*connState, error) {
 		info:   Conn{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
 		ctx:    ctx,
 		cancel: cancel,
-		frames: make(chan *[]byte, 1),
+		frames: make(chan dispatched, 1),
 		nc:     nc,
 		wake:   make(chan struct{}, 1),
 		w:      writer{rc: rc, stats: &s.stats, copyRegionMax: s.cfg.CopyRegionBytesMax},
@@ -148,14 +155,15 @@ func (cs *connState) unhold() {
 // the response and lets the loop dispatch the next frame.
 func (cs *connState) serve() {
 	defer cs.s.workers.Done()
-	for frame := range cs.frames {
+	for d := range cs.frames {
 		if cs.ctx.Err() != nil {
-			putBuf(frame)
+			putBuf(d.frame)
 			cs.s.requestDone()
 			continue
 		}
-		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *frame)
-		putBuf(frame)
+		cs.info.Queued = time.Since(d.at)
+		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *d.frame)
+		putBuf(d.frame)
 		var r *response
 		if err == nil {
 			r, err = newResponse(pieces)

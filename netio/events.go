@@ -34,6 +34,7 @@ func (e *events) OnTick() (time.Duration, gnet.Action) {
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := e.s
+	defer s.busySince(time.Now())
 	if s.draining.Load() {
 		return nil, gnet.Close
 	}
@@ -56,6 +57,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
+	defer e.s.busySince(time.Now())
 	cs, _ := gc.Context().(*connState)
 	if cs == nil {
 		return gnet.None // refused in OnOpen
@@ -70,9 +72,13 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // OnTraffic dispatches at most one frame per connection: later frames stay
 // in gnet's inbound buffer until the worker has queued the response (one
 // request in flight, as Kafka does) and, having seen held, woken the
-// connection. It loops because the worker may finish while it runs.
+// connection. It loops because the worker may finish while it runs. The
+// frames it dispatches are stamped with its start: it never blocks, so that
+// is when they were found whole.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.s
+	start := time.Now()
+	defer s.busySince(start)
 	cs, _ := gc.Context().(*connState)
 	if cs == nil {
 		return gnet.Close
@@ -95,10 +101,14 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		}
 		cs.busy.Store(true)
 		cs.touch()
-		cs.frames <- frame
+		cs.frames <- dispatched{frame: frame, at: start}
 	}
 	return gnet.None
 }
+
+// busySince adds the time since start (taken on entering a callback) to
+// the event loops' busy time.
+func (s *Server) busySince(start time.Time) { s.stats.busyNs.Add(int64(time.Since(start))) }
 
 // checkBuffered closes a connection whose buffered, undispatched request
 // bytes exceed MaxBufferedRequestBytes.

@@ -45,6 +45,7 @@ type Server struct {
 
 type counters struct {
 	sendfile, copied, written, stalls atomic.Int64
+	busyNs                            atomic.Int64 // event-loop callback time
 }
 
 // Listen starts the event loops; it returns once the listener is bound.
@@ -171,6 +172,7 @@ func (s *Server) Stats() Stats {
 		BytesCopied:   s.stats.copied.Load(),
 		BytesWritten:  s.stats.written.Load(),
 		WriteStalls:   s.stats.stalls.Load(),
+		EventLoopBusy: time.Duration(s.stats.busyNs.Load()),
 	}
 }
 
