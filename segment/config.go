@@ -100,6 +100,10 @@ type Options struct {
 	// keeps open (3 per segment, plus files that regions still hold); 0 is
 	// unlimited. Opening or rolling past it fails with ErrOpenFilesLimit.
 	OpenFilesMax int64
+	// OnSync, if set, is called after each flush of a log (the fdatasyncs
+	// of its unsynced files and, if needed, its directory) with how long it
+	// took, failed or not. It runs on the flushing goroutine: keep it quick.
+	OnSync func(time.Duration)
 }
 
 func (o Options) withDefaults() Options {

@@ -1,6 +1,9 @@
 package segment
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // unsyncedState is what the next fdatasync must cover beyond the segments
 // at or above the recovery point. Guarded by the log's lock.
@@ -126,6 +129,9 @@ func (l *Log) syncAllLocked() error {
 // durable before the next segment's directory entry, or power loss in
 // between leaves a durable segment after a hole.
 func (l *Log) syncFiles(dirDirty bool, files []*fileRef) error {
+	if l.opts.OnSync != nil {
+		defer func(start time.Time) { l.opts.OnSync(time.Since(start)) }(time.Now())
+	}
 	var err error
 	for _, f := range files {
 		if err == nil {
