@@ -3,11 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -153,19 +156,28 @@ func produceRecords(t *testing.T, cl *kgo.Client, topic string, n int) [][2]int6
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	where, err := produceAcked(ctx, cl, topic, n)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	return where
+}
+
+// produceAcked produces n records and returns where the acknowledged ones
+// were written, and the first error.
+func produceAcked(ctx context.Context, cl *kgo.Client, topic string, n int) ([][2]int64, error) {
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Topic: topic, Value: []byte(fmt.Sprint(i))}
 	}
+	var out [][2]int64
 	results := cl.ProduceSync(ctx, recs...)
-	if err := results.FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
+	for _, r := range results {
+		if r.Err == nil {
+			out = append(out, [2]int64{int64(r.Record.Partition), r.Record.Offset})
+		}
 	}
-	out := make([][2]int64, len(results))
-	for i, r := range results {
-		out[i] = [2]int64{int64(r.Record.Partition), r.Record.Offset}
-	}
-	return out
+	return out, results.FirstErr()
 }
 
 // committedOffsets reads the group's committed offsets with OffsetFetch.
@@ -245,4 +257,207 @@ func TestFranzGoGroupMembersComeAndGo(t *testing.T) {
 			t.Fatalf("after restart partition %d offset %d was consumed again below the committed offset %d", po[0], po[1], committed[int32(po[0])])
 		}
 	}
+}
+
+// TestGroupBadInput sends group requests Kafka answers with error codes;
+// the broker answers them the same way and keeps serving.
+func TestGroupBadInput(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	cl := newClient(t, b.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	join := func(group, member, protocolType string, metadata []byte) *kmsg.JoinGroupResponse {
+		t.Helper()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID, req.ProtocolType = group, member, protocolType
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 6000, 10000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: metadata}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("join %q: %v", group, err)
+		}
+		return resp
+	}
+	sync := func(group, member string, generation int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.Group, req.MemberID, req.Generation = group, member, generation
+		req.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: member, MemberAssignment: []byte{}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("sync %q: %v", group, err)
+		}
+		return resp.ErrorCode
+	}
+	heartbeat := func(member string, generation int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Group, req.MemberID, req.Generation = "bad", member, generation
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		return resp.ErrorCode
+	}
+	expect := func(what string, got int16, want *kerr.Error) {
+		t.Helper()
+		wantCode := int16(0)
+		if want != nil {
+			wantCode = want.Code
+		}
+		if got != wantCode {
+			t.Errorf("%s: error %v, want %v", what, kerr.ErrorForCode(got), want)
+		}
+	}
+	first := join("bad", "", "consumer", []byte("m"))
+	expect("first join", first.ErrorCode, kerr.MemberIDRequired)
+	joined := join("bad", first.MemberID, "consumer", []byte("m"))
+	expect("join with member id", joined.ErrorCode, nil)
+	expect("leader sync", sync("bad", joined.MemberID, joined.Generation), nil)
+
+	expect("unknown protocol type", join("bad", "", "connect", []byte("m")).ErrorCode, kerr.InconsistentGroupProtocol)
+	expect("stale generation", heartbeat(joined.MemberID, joined.Generation-1), kerr.IllegalGeneration)
+	expect("unknown member", heartbeat("nobody", joined.Generation), kerr.UnknownMemberID)
+	expect("empty group id", join("", "", "consumer", []byte("m")).ErrorCode, kerr.InvalidGroupID)
+	expect("healthy heartbeat", heartbeat(joined.MemberID, joined.Generation), nil)
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.MemberID, commit.Generation = "bad", joined.MemberID, joined.Generation
+	big := strings.Repeat("x", 5000)
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "no-such-topic"
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, Metadata: &big, LeaderEpoch: -1}}
+	createTopic(t, cl, "bad-topic", 1)
+	ot := ct
+	ot.Topic = "bad-topic"
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{ot, ct}
+	cresp, err := commit.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	for _, rt := range cresp.Topics {
+		codes[rt.Topic] = rt.Partitions[0].ErrorCode
+	}
+	expect("oversized offset metadata", codes["bad-topic"], kerr.OffsetMetadataTooLarge)
+	expect("unknown topic", codes["no-such-topic"], kerr.UnknownTopicOrPartition)
+
+	// Member metadata too large for one __consumer_offsets record: the
+	// leader's SyncGroup cannot be stored.
+	huge := make([]byte, 2<<20)
+	hj := join("huge", "", "consumer", huge)
+	hj = join("huge", hj.MemberID, "consumer", huge)
+	expect("join with 2 MiB metadata", hj.ErrorCode, nil)
+	expect("sync of a 2 MiB group", sync("huge", hj.MemberID, hj.Generation), kerr.UnknownServerError)
+	expectServing(t, b.Addr())
+}
+
+// TestKillNineKeepsAcknowledgedCommits kills the broker while a stable
+// group commits after every poll of a topic being produced to; after the
+// restart the group re-forms and resumes from the last acknowledged commit
+// of each partition.
+func TestKillNineKeepsAcknowledgedCommits(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	const topic, group, partitions = "kill-commits", "kill-commits-group", 4
+	admin := newClient(t, b.Addr())
+	createTopic(t, admin, topic, partitions)
+
+	var (
+		mu       sync.Mutex
+		produced [][2]int64
+		acked    = map[int32]int64{} // partition -> last acknowledged committed offset
+		commits  int
+	)
+	stopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	producerDialer, committerDialer := &killableDialer{}, &killableDialer{}
+	producer, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.Dialer(producerDialer.dial),
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // small batches, so that every poll commits a little
+		defer wg.Done()
+		for stopCtx.Err() == nil {
+			if where, _ := produceAcked(stopCtx, producer, topic, 8); len(where) > 0 {
+				mu.Lock()
+				produced = append(produced, where...)
+				mu.Unlock()
+			}
+		}
+	}()
+	committer, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.Dialer(committerDialer.dial),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(6*time.Second),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 100 * time.Millisecond }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer wg.Done()
+		for {
+			fetches := committer.PollFetches(context.Background())
+			if fetches.IsClientClosed() {
+				return
+			}
+			recs := fetches.Records()
+			if len(recs) == 0 {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			err := committer.CommitRecords(ctx, recs...)
+			cancel()
+			if err != nil {
+				continue // not acknowledged: nothing to remember
+			}
+			mu.Lock()
+			for _, r := range recs {
+				acked[r.Partition] = max(acked[r.Partition], r.Offset+1)
+			}
+			commits++
+			mu.Unlock()
+		}
+	}()
+	waitFor(t, time.Minute, "50 acknowledged commits", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return commits >= 50
+	})
+	b.Kill()
+	stop()
+	producerDialer.kill()
+	committerDialer.kill()
+	producer.Close()
+	committer.Close()
+	wg.Wait()
+	mu.Lock()
+	want := maps.Clone(acked)
+	mu.Unlock()
+
+	b.Restart()
+	committed := committedOffsets(t, admin, group)
+	for p, off := range want {
+		if committed[p] < off {
+			t.Fatalf("partition %d: committed offset %d after restart, but %d was acknowledged", p, committed[p], off)
+		}
+	}
+	seen := newConsumedSet()
+	startMember(t, b.Addr(), group, topic, seen)
+	var rest [][2]int64
+	for _, po := range produced {
+		if po[1] >= committed[int32(po[0])] {
+			rest = append(rest, po)
+		}
+	}
+	waitFor(t, time.Minute, "the records after the committed offsets consumed", func() bool { return seen.missing(rest) == 0 })
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	for po := range seen.seen {
+		if po[1] < committed[int32(po[0])] {
+			t.Fatalf("partition %d: offset %d consumed again below the committed %d", po[0], po[1], committed[int32(po[0])])
+		}
+	}
+	t.Logf("%d commits acknowledged before the kill; resumed at %v", commits, committed)
 }

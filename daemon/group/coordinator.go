@@ -205,12 +205,12 @@ func (c *Coordinator) append(a Append) int16 {
 	return 0
 }
 
-// appendErrorCode is what a commit or sync is answered when its append
-// fails, as Kafka maps them.
+// appendErrorCode is the Kafka error code of a failed append, before the
+// machine maps it for the request (see storeErrorCode, commitErrorCode).
 func appendErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, segment.ErrBatchTooLarge):
-		return kerr.InvalidCommitOffsetSize.Code
+		return kerr.MessageTooLarge.Code
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrClosed):
 		return kerr.NotCoordinator.Code
 	}

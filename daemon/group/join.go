@@ -175,7 +175,7 @@ func (m *Machine) replaceStaticMember(now int64, c Caller, g *group, mem *member
 			call := *mem.joinCall
 			mem.joinCall = nil
 			if code != 0 {
-				m.reply(call, joinError(mem.id, code))
+				m.reply(call, joinError(mem.id, storeErrorCode(code)))
 				return
 			}
 			m.reply(call, g.joinResult(mem, oldLeader))

@@ -116,6 +116,24 @@ func (m *Machine) Appended(now int64, token Token, code int16) {
 	done(now, code)
 }
 
+// storeErrorCode is what a request is answered when the group record it
+// needs failed to append: a record over max.message.bytes is a server
+// error, as in Kafka.
+func storeErrorCode(code int16) int16 {
+	if code == kerr.MessageTooLarge.Code {
+		return kerr.UnknownServerError.Code
+	}
+	return code
+}
+
+// commitErrorCode is storeErrorCode for offset commits.
+func commitErrorCode(code int16) int16 {
+	if code == kerr.MessageTooLarge.Code {
+		return kerr.InvalidCommitOffsetSize.Code
+	}
+	return code
+}
+
 // SetPartitionCount sets how many partitions __consumer_offsets has (0
 // while it does not exist): groups map to partitions by it.
 func (m *Machine) SetPartitionCount(n int32) { m.partitionCount = n }

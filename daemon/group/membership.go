@@ -82,6 +82,7 @@ func (m *Machine) completeSync(g *group, assignments []kmsg.SyncGroupRequestGrou
 			return // a rebalance started meanwhile and answered the calls
 		}
 		if code != 0 {
+			code = storeErrorCode(code)
 			for _, mem := range g.members {
 				mem.assignment = nil
 				if mem.syncCall != nil {

@@ -62,7 +62,7 @@ func (m *Machine) commit(now int64, call CallID, req *kmsg.OffsetCommitRequest) 
 		if code == 0 && g.state != Dead {
 			maps.Copy(g.offsets, committed)
 		}
-		setAll(code)
+		setAll(commitErrorCode(code))
 		m.reply(call, resp)
 	})
 }
