@@ -26,17 +26,14 @@ func serveAlterConfigs(b *Broker, r *request) (kmsg.Response, error) {
 	for i, rr := range req.Resources {
 		keys[i] = configResource{rr.ResourceType, rr.ResourceName}
 	}
-	dup := repeated(keys)
-	for i, rr := range req.Resources {
-		err := errRepeatedResource
-		if !dup[keys[i]] {
-			err = b.replaceConfigs(keys[i], rr.Configs, req.ValidateOnly)
-		}
+	alterEach(keys, func(i int) error {
+		return b.replaceConfigs(keys[i], req.Resources[i].Configs, req.ValidateOnly)
+	}, func(i int, err error) {
 		res := kmsg.NewAlterConfigsResponseResource()
-		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		res.ResourceType, res.ResourceName = keys[i].typ, keys[i].name
 		res.ErrorCode, res.ErrorMessage = b.errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, res)
-	}
+	})
 	return resp, nil
 }
 

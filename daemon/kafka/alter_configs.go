@@ -23,6 +23,19 @@ type configResource struct {
 	name string
 }
 
+// alterEach alters each resource named once in a request and reports every
+// outcome in order; a resource named twice fails every copy.
+func alterEach(keys []configResource, alter func(i int) error, report func(i int, err error)) {
+	dup := repeated(keys)
+	for i, k := range keys {
+		err := errRepeatedResource
+		if !dup[k] {
+			err = alter(i)
+		}
+		report(i, err)
+	}
+}
+
 // repeated reports the resources named more than once in one request:
 // every copy is answered INVALID_REQUEST, as Kafka does, since which one
 // was meant is unknown.
