@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -460,4 +462,107 @@ func TestKillNineKeepsAcknowledgedCommits(t *testing.T) {
 		}
 	}
 	t.Logf("%d commits acknowledged before the kill; resumed at %v", commits, committed)
+}
+
+// clientProcess is a client program running beside the test.
+type clientProcess struct {
+	cmd            *exec.Cmd
+	stdout, stderr strings.Builder
+}
+
+func startClient(t *testing.T, ctx context.Context, name string, args ...string) *clientProcess {
+	t.Helper()
+	p := &clientProcess{cmd: exec.CommandContext(ctx, name, args...)}
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return p
+}
+
+func (p *clientProcess) wait(t *testing.T) string {
+	t.Helper()
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", p.cmd, err, p.stdout.String(), p.stderr.String())
+	}
+	return p.stdout.String()
+}
+
+// TestKcatGroup runs two kcat -G members that split a topic's partitions,
+// then one that resumes from their committed offsets.
+func TestKcatGroup(t *testing.T) {
+	// Kafka's initial rebalance delay lets both members land in the first
+	// generation.
+	b := brokertest.Start(t, "--set", "groups.initial_rebalance_delay_ms=3000")
+	const topic, group, partitions = "kcat-group", "kcat-group-g", 4
+	producer := newClient(t, b.Addr(), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	createTopic(t, producer, topic, partitions)
+	produced := produceRecords(t, producer, topic, 400)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kcat := func() *clientProcess {
+		return startClient(t, ctx, "kcat", "-b", b.Addr(), "-G", group, "-e", "-q", "-f", "%p %o\n",
+			"-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=6000", topic)
+	}
+	parse := func(out string) map[[2]int64]bool {
+		got := map[[2]int64]bool{}
+		for _, line := range strings.Fields(strings.ReplaceAll(out, " ", ":")) {
+			var p, o int64
+			if _, err := fmt.Sscanf(line, "%d:%d", &p, &o); err != nil {
+				t.Fatalf("kcat line %q", line)
+			}
+			got[[2]int64{p, o}] = true
+		}
+		return got
+	}
+	m1, m2 := kcat(), kcat()
+	got1, got2 := parse(m1.wait(t)), parse(m2.wait(t))
+	if len(got1) == 0 || len(got2) == 0 {
+		t.Fatalf("members consumed %d and %d records: the partitions were not split", len(got1), len(got2))
+	}
+	for _, po := range produced {
+		if !got1[po] && !got2[po] {
+			t.Fatalf("record %v not consumed", po)
+		}
+	}
+	committed := committedOffsets(t, producer, group)
+	for p, end := range endOffsets(t, b.Addr(), topic) {
+		if committed[p] != end {
+			t.Fatalf("partition %d: committed %d, end %d", p, committed[p], end)
+		}
+	}
+	fresh := produceRecords(t, producer, topic, 40)
+	got := parse(kcat().wait(t))
+	if len(got) != len(fresh) {
+		t.Fatalf("resumed member consumed %d records, want the %d new ones", len(got), len(fresh))
+	}
+	for _, po := range fresh {
+		if !got[po] {
+			t.Fatalf("new record %v not consumed", po)
+		}
+	}
+}
+
+// TestPythonConfluentGroup commits with librdkafka and resumes from the
+// commit in a second consumer.
+func TestPythonConfluentGroup(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	out := run(t, "", "/usr/bin/python3", "testdata/confluent_group.py", b.Addr())
+	if strings.TrimSpace(out) != "ok" {
+		t.Fatalf("python client: %q", out)
+	}
+}
+
+// TestKafkaJSGroup consumes through kafkajs consumer groups.
+func TestKafkaJSGroup(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	modules, err := filepath.Abs("../tests/js/node_modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NODE_PATH", modules)
+	out := run(t, "", "node", "testdata/kafkajs_group.js", b.Addr())
+	if strings.TrimSpace(out) != "ok" {
+		t.Fatalf("kafkajs client: %q", out)
+	}
 }
