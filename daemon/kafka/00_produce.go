@@ -99,6 +99,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 		return fail(b.errorCode(err), err)
 	}
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+	if b.cfg.Observer != nil && !res.Duplicate {
+		b.cfg.Observer.Produced(p, int64(len(rp.Records)), res.LastOffset-res.BaseOffset+1)
+	}
 	return sp
 }
 

@@ -42,7 +42,7 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants, forgotten: forgotten}, b.cfg.Now())
 	}
 	if plan.errorCode != 0 {
-		return (&fetchResponse{version: req.Version, errorCode: plan.errorCode}).pieces(), nil
+		return b.fetchError(r, plan.errorCode), nil
 	}
 	reads := b.readFetch(r.ctx, req, plan.wants)
 	sent := make([]fetchSent, len(reads))
@@ -53,7 +53,7 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	include, code := b.sessions.finish(&plan, sent, b.cfg.Now())
 	if code != 0 {
 		releaseReads(reads)
-		return (&fetchResponse{version: req.Version, errorCode: code}).pieces(), nil
+		return b.fetchError(r, code), nil
 	}
 	resp := &fetchResponse{version: req.Version, sessionID: plan.sessionID}
 	for i, w := range plan.wants {
@@ -66,8 +66,23 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		}
 		t := &resp.topics[len(resp.topics)-1]
 		t.partitions = append(t.partitions, reads[i].answer(w.partition, req.IsolationLevel))
+		if n := reads[i].records.Len(); b.cfg.Observer != nil && n > 0 {
+			b.cfg.Observer.Fetched(reads[i].partition, n)
+		}
+	}
+	if b.cfg.Observer != nil {
+		b.observeFetchErrorCodes(r.header.apiKey, resp)
 	}
 	return resp.pieces(), nil
+}
+
+// fetchError answers a Fetch with a request-level error code.
+func (b *Broker) fetchError(r *request, code int16) []netio.Piece {
+	resp := &fetchResponse{version: r.body.GetVersion(), errorCode: code}
+	if b.cfg.Observer != nil {
+		b.observeFetchErrorCodes(r.header.apiKey, resp)
+	}
+	return resp.pieces()
 }
 
 // fetchWants lists the partitions a request names and the ones it forgets.

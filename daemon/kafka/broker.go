@@ -29,8 +29,11 @@ type Config struct {
 	// Groups serves the group APIs (FindCoordinator aside); without it
 	// they close the connection.
 	Groups *group.Coordinator
-	Now    func() time.Time // time.Now when nil
-	Logger *slog.Logger     // slog.Default() when nil
+	// Observer, if set, is told of requests, error codes and partition
+	// traffic (metrics).
+	Observer Observer
+	Now      func() time.Time // time.Now when nil
+	Logger   *slog.Logger     // slog.Default() when nil
 }
 
 // Partitions finds the replicas this broker hosts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -43,6 +44,7 @@ func register(a *api) {
 // ServeFrame implements netio.Handler: it decodes one request frame, runs
 // its handler and encodes the response. An error closes the connection.
 func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (pieces []netio.Piece, err error) {
+	start := time.Now()
 	defer func() {
 		// A handler bug must not take the broker down with every other
 		// client; the connection that hit it is closed.
@@ -59,9 +61,12 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 	if a == nil {
 		return nil, fmt.Errorf("%w: unknown api key %d from %q", errMalformed, h.apiKey, h.clientID)
 	}
+	if b.cfg.Observer != nil {
+		defer b.observeRequest(h.apiKey, c.Queued, start)
+	}
 	if h.apiVersion < a.minVersion || h.apiVersion > a.maxVersion {
 		if h.apiKey == apiVersionsKey {
-			return encodeResponse(h, unsupportedAPIVersions()), nil
+			return b.encodeResponse(h, unsupportedAPIVersions()), nil
 		}
 		return nil, fmt.Errorf("%w: %s v%d not supported (serving v%d-%d) from %q",
 			errMalformed, kmsg.NameForKey(h.apiKey), h.apiVersion, a.minVersion, a.maxVersion, h.clientID)
@@ -90,11 +95,15 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return nil, err
 	}
 	resp.SetVersion(h.apiVersion)
-	return encodeResponse(h, resp), nil
+	return b.encodeResponse(h, resp), nil
 }
 
-// encodeResponse encodes a kmsg response with its header as one piece.
-func encodeResponse(h requestHeader, resp kmsg.Response) []netio.Piece {
+// encodeResponse encodes a kmsg response with its header as one piece,
+// and reports its error codes.
+func (b *Broker) encodeResponse(h requestHeader, resp kmsg.Response) []netio.Piece {
+	if b.cfg.Observer != nil {
+		b.observeErrorCodes(h.apiKey, resp)
+	}
 	buf := appendResponseHeader(make([]byte, 0, 256), h, resp.IsFlexible())
 	return []netio.Piece{{Bytes: resp.AppendTo(buf)}}
 }
