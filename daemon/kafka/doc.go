@@ -14,4 +14,9 @@
 // does), except ApiVersions, which answers UNSUPPORTED_VERSION with the
 // supported ranges so clients can downgrade. Per-partition problems are
 // error codes in the response.
+//
+// An Observer (observe.go), if configured, is told each request's timings,
+// every error code its response carries (found by walking the response, so
+// no handler has to report them) and each partition's produced and fetched
+// bytes; the daemon turns these into metrics.
 package kafka
