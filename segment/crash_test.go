@@ -736,3 +736,68 @@ func TestCrashMemDeleteAndRecreate(t *testing.T) {
 		}
 	}
 }
+
+// A roll whose sealing fails, or a truncation whose renames fail, fences
+// the log: it refuses appends and truncations, still serves every batch it
+// holds (a prefix of what was appended), and opens again after power loss.
+func TestCrashMemFailedSealOrTruncateFences(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		op     vfs.Op
+		target func(l *Log) string // the file whose op fails
+		act    func(l *Log) error  // what fails
+	}{
+		{"seal: map of the old index", vfs.OpMap,
+			func(l *Log) string { return segmentPath(l.dir, l.active().base, indexSuffix) },
+			func(l *Log) error {
+				for seq, n := 40, l.SegmentCount(); l.SegmentCount() == n; seq++ { // up to the next roll
+					if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
+		{"truncate: rename of a later segment", vfs.OpRename,
+			// Segments go newest first: all but the first two are deleted.
+			func(l *Log) string { return segmentPath(l.dir, l.segments[1].base, logSuffix) },
+			func(l *Log) error { return l.TruncateTo(workloadOffset(3)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := crashConfig(false)
+			cfg.SegmentBytes = 8 << 10
+			mem, dir := memDataDir(t)
+			var target atomic.Value
+			target.Store("")
+			inject := func(op vfs.Op, path string) error {
+				if op == tc.op && path == target.Load() {
+					return syscall.EIO
+				}
+				return nil
+			}
+			_, l := openCrashLog(t, dir, cfg, vfs.Inject(mem, inject))
+			appendWorkload(t, l, 0, 40)
+			if err := l.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if n := l.SegmentCount(); n < 3 {
+				t.Fatalf("%d segments, want 3 or more", n)
+			}
+			target.Store(tc.target(l))
+			if err := tc.act(l); !errors.Is(err, syscall.EIO) {
+				t.Fatalf("err %v, want EIO", err)
+			}
+			n := checkWorkload(t, l, 4, 100)
+			if _, err := l.Append(workloadBatch(n), crashEpoch); err == nil {
+				t.Fatal("append accepted after the failure")
+			}
+			if err := l.TruncateTo(0); err == nil {
+				t.Fatal("truncation accepted after the failure")
+			}
+			checkWorkload(t, l, n, n)
+			// What was flushed survives; a truncation never made durable
+			// may be undone.
+			_, l = openCrashLog(t, dir, cfg, mem.CrashClone())
+			checkWorkload(t, l, min(n, 40), max(n, 40))
+		})
+	}
+}

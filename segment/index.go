@@ -40,11 +40,12 @@ func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexF
 	}
 	idx := &indexFile{ref: ref, entrySize: entrySize}
 	size, err := ref.f.Size()
-	if err == nil && size%int64(entrySize) != 0 {
-		err = fmt.Errorf("size %d is not a multiple of %d", size, entrySize)
-	}
-	if err == nil && size > indexBytesMax {
-		err = fmt.Errorf("size %d above maximum %d", size, indexBytesMax)
+	if err == nil && (size%int64(entrySize) != 0 || size > indexBytesMax) {
+		// Torn or oversized: keep the whole entries within the maximum,
+		// which the open checks against the log as it does any others.
+		size = min(size, indexBytesMax)
+		size -= size % int64(entrySize)
+		err = ref.f.Truncate(size)
 	}
 	if err == nil {
 		idx.entries = int(size) / entrySize

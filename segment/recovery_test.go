@@ -131,22 +131,34 @@ func TestUncleanRestartSkipsDurablePrefix(t *testing.T) {
 	checkContiguous(t, readAll(t, l, 0), 0, 186)
 }
 
+// A damaged or torn index under a clean-shutdown marker does not stop the
+// open: it is checked against the log and rebuilt, or its whole entries kept.
 func TestTornIndexIsRebuilt(t *testing.T) {
-	e := newEnv(t, smallConfig())
-	d, l := e.openLog()
-	appendN(t, l, 60, 3, 1000)
-	dir := l.Dir()
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name, suffix string
+		content      []byte
+	}{
+		{"entry past the log", indexSuffix, []byte{0, 0, 0, 9, 0x7f, 0, 0, 0}},
+		{"torn offset entry", indexSuffix, []byte{0, 0, 0, 9, 0, 0, 0, 0x40, 1, 2, 3}},
+		{"torn time entry", timeIndexSuffix, []byte{0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0, 0, 0, 0, 5, 7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, smallConfig())
+			d, l := e.openLog()
+			appendN(t, l, 60, 3, 1000)
+			dir := l.Dir()
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(segmentPath(dir, 0, tc.suffix), tc.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			d = e.open()
+			defer d.Close()
+			l = d.Log("my.topic-x", 3)
+			checkContiguous(t, readAll(t, l, 0), 0, 180)
+		})
 	}
-	idx := segmentPath(dir, 0, indexSuffix)
-	if err := os.WriteFile(idx, []byte{0, 0, 0, 9, 0x7f, 0, 0, 0}, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d = e.open()
-	defer d.Close()
-	l = d.Log("my.topic-x", 3)
-	checkContiguous(t, readAll(t, l, 0), 0, 180)
 }
 
 func TestLeftoversRemovedAtOpen(t *testing.T) {
@@ -200,5 +212,82 @@ func TestCleanMarkerWithUntrimmedIndex(t *testing.T) {
 		if hs[0].BaseOffset > off || hs[0].LastOffset() < off {
 			t.Fatalf("Read(%d) starts at batch %d..%d", off, hs[0].BaseOffset, hs[0].LastOffset())
 		}
+	}
+}
+
+// Segments that do not continue the one before (a hole, an overlap, an
+// empty segment in the middle) do not stop the open: the log is the
+// contiguous run from its first segment, what follows a hole or an overlap
+// is deleted, and appends go on from there.
+func TestRecoveryKeepsContiguousSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// damage changes the log's files; it returns the LEO wanted and the
+		// base offsets whose segment files must be gone.
+		damage func(t *testing.T, dir string, bases []int64, leo int64) (int64, []int64)
+	}{
+		{"hole", func(t *testing.T, dir string, bases []int64, _ int64) (int64, []int64) {
+			removeSegment(t, dir, bases[2])
+			return bases[2], bases[3:]
+		}},
+		{"overlap", func(t *testing.T, dir string, bases []int64, _ int64) (int64, []int64) {
+			copyFile(t, segmentPath(dir, bases[1], logSuffix), segmentPath(dir, bases[1]+1, logSuffix))
+			return bases[2], append([]int64{bases[1] + 1}, bases[2:]...)
+		}},
+		{"empty segment in the middle", func(t *testing.T, dir string, bases []int64, leo int64) (int64, []int64) {
+			if err := os.WriteFile(segmentPath(dir, bases[1]+1, logSuffix), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return leo, []int64{bases[1] + 1}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, smallConfig())
+			d, l := e.openLog()
+			appendN(t, l, 60, 3, 1000)
+			var bases []int64
+			for _, s := range l.segments {
+				bases = append(bases, s.base)
+			}
+			if len(bases) < 5 {
+				t.Fatalf("%d segments, want at least 5", len(bases))
+			}
+			dir, leo := l.Dir(), l.LogEndOffset()
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			wantLEO, gone := tc.damage(t, dir, bases, leo)
+			d = e.open()
+			defer d.Close()
+			l = d.Log("my.topic-x", 3)
+			checkContiguous(t, readAll(t, l, 0), 0, wantLEO)
+			for _, base := range gone {
+				if _, err := os.Stat(segmentPath(dir, base, logSuffix)); err == nil {
+					t.Errorf("segment %d kept", base)
+				}
+			}
+			appendN(t, l, 2, 3, 2000)
+			checkContiguous(t, readAll(t, l, 0), 0, wantLEO+6)
+		})
+	}
+}
+
+func removeSegment(t *testing.T, dir string, base int64) {
+	t.Helper()
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := os.Remove(segmentPath(dir, base, suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }
