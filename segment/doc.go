@@ -60,29 +60,46 @@
 //     first of: the append that brings the records written since the last
 //     sync to flush.messages, which syncs before it returns; a Tick that
 //     finds unsynced data older than flush.ms; the append that rolls a
-//     segment, which syncs the sealed segment (and the new one's directory
-//     entry) before it returns; Flush; Close. Until then a crash of the
-//     machine (not of the process) may lose it; replication covers that.
+//     segment, which syncs the sealed segment and then the new one's
+//     directory entry before it returns; Flush; Close. Until then a crash of
+//     the machine (not of the process) may lose it; replication covers that.
 //   - SyncEveryAppend true: Append returns only after an fdatasync that began
 //     after the batch was written has completed: the batch is durable when
 //     Append returns, and only then may it be acknowledged. Syncs are group
 //     commits: one at a time per log, outside the lock, each covering every
 //     batch written before it began, so concurrent appenders share them.
 //
-// A failed fdatasync makes the log refuse further appends (the page cache's
-// state is then unknown); reads go on.
+// A sync writes the segment files before the directory, so a new segment
+// is never durable ahead of the data before it. TruncateTo makes the removal
+// of later segments durable before it cuts the last one, whose cut is
+// durable at the next sync.
+//
+// A failed fdatasync, a roll that fails to seal the active segment, or a
+// failed TruncateTo makes the log refuse further appends and truncations
+// (what is on disk is then unknown); reads go on, and the log always holds a
+// prefix of what was appended.
 //
 // # Recovery
 //
 // DataDir.Close writes the checkpoints and then the clean-shutdown marker;
 // OpenDataDir removes it once the logs are open. After a clean stop a log is
 // opened from its indexes and the batch headers after each segment's last
-// index entry; no record bytes are read (an index that does not match its
-// log is rebuilt). After an unclean stop every segment that may hold offsets
-// at or above the log's recovery point is scanned through a read-only map:
-// each batch's length, magic, CRC and offsets are verified, the indexes are
-// rebuilt, the file is cut before the first bad batch and any later segment
-// is deleted. A corrupt batch is never served or kept.
+// index entry, which must name a batch ending at its offset; no record bytes
+// are read (an index that does not match its log is rebuilt). After an
+// unclean stop every segment that may hold offsets at or above the log's
+// recovery point is scanned through a read-only map: each batch's length,
+// magic, CRC and offsets are verified, the indexes are rebuilt, the file is
+// cut before the first bad batch and any later segment is deleted. A
+// corrupt batch is never served or kept.
+//
+// The log is the contiguous run of segments from its first: a segment that
+// does not begin where the one before ends (a hole or an overlap, left by
+// power loss when a directory entry was durable before the data before it)
+// is deleted with every later one, and an empty segment that is not the
+// last (a roll that failed half way) is deleted alone. A damaged log is
+// cut, never refused, so the broker starts; a gap is never served. Lookups
+// treat the offset index as a hint: if the batch found from an entry does
+// not hold the offset, the scan starts again at the segment's start.
 //
 // # Deletion
 //
