@@ -96,8 +96,9 @@
 // does not begin where the one before ends (a hole or an overlap, left by
 // power loss when a directory entry was durable before the data before it)
 // is deleted with every later one, and an empty segment that is not the
-// last (a roll that failed half way) is deleted alone. A damaged log is
-// cut, never refused, so the broker starts; a gap is never served. Lookups
+// last (a roll that failed half way) is deleted alone. Damaged segments
+// and indexes are cut or rebuilt, never refused, so the broker starts; a
+// gap is never served. Lookups
 // treat the offset index as a hint: if the batch found from an entry does
 // not hold the offset, the scan starts again at the segment's start.
 //

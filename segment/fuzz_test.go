@@ -168,8 +168,8 @@ var cleanImage = sync.OnceValues(func() (*vfs.MemFS, error) {
 
 // FuzzIndexDamage flips bits in the .index or .timeindex of a cleanly
 // closed log, as a bad disk could, and opens it: the open and any Read may
-// fail or serve nothing, but no panic, and whatever is served is the batch
-// appended that holds the offset asked.
+// fail or serve nothing, but no panic, and whatever is served (by Read or
+// ScanBatches) is the batch appended that holds the offset asked.
 func FuzzIndexDamage(f *testing.F) {
 	f.Add(false, []byte{0, 0, 0, 3})
 	f.Add(true, []byte{0, 0, 0, 70})
@@ -193,7 +193,17 @@ func FuzzIndexDamage(f *testing.F) {
 		if l == nil {
 			t.Fatal("log missing after a clean open")
 		}
+		errFirst := errors.New("first batch seen")
 		for off := l.LogStartOffset(); off < l.LogEndOffset(); off++ {
+			err := l.ScanBatches(off, func(h BatchHeader) error {
+				if off < h.BaseOffset || off > h.LastOffset() {
+					t.Fatalf("scan from %d starts at batch %d..%d", off, h.BaseOffset, h.LastOffset())
+				}
+				return errFirst
+			})
+			if err != nil && !errors.Is(err, errFirst) {
+				continue // refusing is fine
+			}
 			r, err := l.Read(off, 1, l.LogEndOffset(), true)
 			if err != nil || r.Len == 0 {
 				continue // refusing is fine; serving the wrong bytes is not

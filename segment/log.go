@@ -309,10 +309,19 @@ func (l *Log) snapshotFrom(from int64) ([]*segmentView, error) {
 	for i := l.segmentFor(from); i < len(l.segments); i++ {
 		s := l.segments[i]
 		v := &segmentView{segment: segment{base: s.base, log: s.log.acquire(), size: s.size}}
-		if len(views) == 0 {
-			v.startPos = s.index.lookup(from)
-		}
 		views = append(views, v)
+		if len(views) > 1 {
+			continue
+		}
+		// findBatch, not the index alone, which a damaged entry could mislead.
+		pos, _, ok, err := s.findBatch(from)
+		if err != nil {
+			return views, fmt.Errorf("log %s: scan from %d: %w", l.dir, from, err)
+		}
+		v.startPos = pos
+		if !ok {
+			v.startPos = s.size
+		}
 	}
 	return views, nil
 }
