@@ -29,16 +29,19 @@ type adminServer struct {
 	log   *slog.Logger
 }
 
+// startAdmin serves b's metrics: b.metrics, which must be set, and what
+// writeMetrics reads at scrape time.
 func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", addr, err)
 	}
 	a := &adminServer{ln: ln, log: log}
-	set := metrics.NewSet()
+	set := b.metrics.set
 	set.RegisterMetricsWriter(func(w io.Writer) {
 		// The broker's parts are wired once ready is set; before that,
-		// during recovery, only process metrics are served.
+		// during recovery, only the event metrics (flushes) and process
+		// metrics are served.
 		if a.ready.Load() {
 			b.writeMetrics(w)
 		}
@@ -77,7 +80,8 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 }
 
 // writeMetrics writes the values read at scrape time: network counters,
-// storage recovery, and every hosted partition's offsets and size.
+// storage recovery, every hosted partition's offsets, size and traffic, and
+// the committed offsets and lag of the groups this broker coordinates.
 func (b *broker) writeMetrics(w io.Writer) {
 	st := b.server.Stats()
 	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))
@@ -85,14 +89,33 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "riffle_netio_copied_bytes_total", uint64(st.BytesCopied))
 	metrics.WriteCounterUint64(w, "riffle_netio_written_bytes_total", uint64(st.BytesWritten))
 	metrics.WriteCounterUint64(w, "riffle_netio_write_stalls_total", uint64(st.WriteStalls))
+	metrics.WriteCounterFloat64(w, "riffle_netio_event_loop_busy_seconds_total", st.EventLoopBusy.Seconds())
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
+	hosted := map[*replica.Partition]bool{}
 	b.parts.each(func(tp topicPartition, p *replica.Partition) {
-		labels := `{topic="` + tp.topic + `",partition="` + strconv.Itoa(int(tp.partition)) + `"}`
+		hosted[p] = true
+		labels := `{topic="` + labelValue(tp.topic) + `",partition="` + strconv.Itoa(int(tp.partition)) + `"}`
 		l := p.Log()
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_start_offset"+labels, uint64(l.LogStartOffset()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_end_offset"+labels, uint64(l.LogEndOffset()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_high_watermark"+labels, uint64(p.HighWatermark()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_size_bytes"+labels, uint64(l.SizeBytes()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_segments"+labels, uint64(l.SegmentCount()))
+		b.metrics.writePartitionTraffic(w, p, labels)
 	})
+	b.metrics.forgetPartitionsExcept(hosted)
+	b.writeGroupMetrics(w)
+}
+
+// writeGroupMetrics writes each group's committed offset per partition and
+// its lag: the partition's high watermark minus the committed offset (0
+// when the commit is at or past it), for partitions hosted here.
+func (b *broker) writeGroupMetrics(w io.Writer) {
+	for _, c := range b.groups.CommittedOffsets() {
+		labels := `{group="` + labelValue(c.Group) + `",topic="` + labelValue(c.Topic) + `",partition="` + strconv.Itoa(int(c.Partition)) + `"}`
+		metrics.WriteGaugeUint64(w, "riffle_group_committed_offset"+labels, uint64(max(c.Offset, 0)))
+		if p := b.parts.Partition(c.Topic, c.Partition); p != nil {
+			metrics.WriteGaugeUint64(w, "riffle_group_lag"+labels, uint64(max(p.HighWatermark()-c.Offset, 0)))
+		}
+	}
 }

@@ -59,8 +59,9 @@ type broker struct {
 	parts    *partitionSet
 	server   *netio.Server
 	groups   *group.Coordinator
-	admin    *adminServer // nil when broker.admin_listen is empty
-	sd       *systemd     // start-up, watchdog and stop notifications
+	admin    *adminServer   // nil when broker.admin_listen is empty
+	metrics  *brokerMetrics // nil when broker.admin_listen is empty
+	sd       *systemd       // start-up, watchdog and stop notifications
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
@@ -73,7 +74,10 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 		}
 	}()
 	// The admin listener comes first so /healthz answers during recovery.
+	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)}
 	if cfg.Broker.AdminListen != "" {
+		b.metrics = newBrokerMetrics()
+		segOpts.OnSync = b.metrics.onSync
 		if b.admin, err = startAdmin(cfg.Broker.AdminListen, b, log); err != nil {
 			return nil, err
 		}
@@ -89,7 +93,7 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 			return quorum.MetadataLogConfig(defaults)
 		}
 		return defaults
-	}, segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)})
+	}, segOpts)
 	recovered()
 	if err != nil {
 		return nil, err
@@ -111,6 +115,9 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	}
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Groups = b.groups
+	if b.metrics != nil { // not a nil *brokerMetrics in the interface
+		kcfg.Observer = b.metrics
+	}
 	handler.broker = kafka.New(kcfg, b.ctrl, b.parts)
 	close(handler.ready)
 	go b.tickLoop()

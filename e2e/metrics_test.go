@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -71,42 +73,143 @@ func brokerCPUSeconds(t testing.TB, pid int) float64 {
 	return (utime + stime) / 100
 }
 
-// TestMetricsFollowTraffic scrapes /metrics around a produce and a consume:
-// the partition's offsets follow the records and fetched record bytes go out
-// by sendfile.
+// TestMetricsFollowTraffic scrapes /metrics around a produce, an error, a
+// consume and a group's commits: bytes and records in equal what was
+// appended (batch bytes: the partition's size on a fresh topic), every
+// append to a flush.messages=1 topic is an fsync sample, request and error
+// counters grow, fetched record bytes go out by sendfile, and the group's
+// lag falls to 0 once it commits the end of the log.
 func TestMetricsFollowTraffic(t *testing.T) {
-	b := brokertest.Start(t)
-	if httpGet(t, "http://"+b.AdminAddr()+"/healthz", http.StatusOK) == "" || httpGet(t, "http://"+b.AdminAddr()+"/readyz", http.StatusOK) == "" {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	admin := b.AdminAddr()
+	if httpGet(t, "http://"+admin+"/healthz", http.StatusOK) == "" || httpGet(t, "http://"+admin+"/readyz", http.StatusOK) == "" {
 		t.Fatal("empty health answers")
 	}
-	const topic, records = "metrics", 2000
-	createTopic(t, newClient(t, b.Addr()), topic, 1)
-	before := scrape(t, b.AdminAddr())
+	const topic, rounds, perRound = "metrics", 10, 200
+	const records = rounds * perRound
+	createTopicWithConfigs(t, newClient(t, b.Addr()), topic, map[string]string{"flush.messages": "1"})
+	before := scrape(t, admin)
 
 	cl := newClient(t, b.Addr(), kgo.ProducerLinger(20*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var rs []*kgo.Record
-	for i := 0; i < records; i++ {
-		rs = append(rs, &kgo.Record{Topic: topic, Value: make([]byte, 1024)})
+	for range rounds { // one batch at least per round: one flush each
+		var rs []*kgo.Record
+		for range perRound {
+			rs = append(rs, &kgo.Record{Topic: topic, Value: make([]byte, 1024)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
+	if code := produceErrorCode(t, b.Addr(), produceRequest("no-such-topic", nil)); code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce to an unknown topic: code %d", code)
 	}
-	leo := `riffle_partition_log_end_offset{topic="metrics",partition="0"}`
-	if got := scrape(t, b.AdminAddr())[leo]; got != records {
-		t.Fatalf("%s = %v, want %d", leo, got, records)
+	produced := scrape(t, admin)
+	part := `{topic="metrics",partition="0"}`
+	size := produced["riffle_partition_size_bytes"+part]
+	expect(t, produced, "riffle_partition_log_end_offset"+part, records)
+	expect(t, produced, "riffle_partition_records_in_total"+part, records)
+	expect(t, produced, "riffle_partition_bytes_in_total"+part, size)
+	if size < records*1024 {
+		t.Fatalf("partition size %v for %d records of 1 KiB", size, records)
 	}
-	got := consumeEverything(t, b.Addr(), topic)
-	if len(got) != records {
+	expect(t, produced, `riffle_kafka_request_errors_total{api="Produce",error="UNKNOWN_TOPIC_OR_PARTITION"}`, 1)
+	grew(t, before, produced, `riffle_kafka_requests_total{api="Produce"}`, rounds+1)
+	grew(t, before, produced, `riffle_kafka_request_seconds_count{api="Produce"}`, rounds+1)
+	grew(t, before, produced, "riffle_storage_flushes_total", rounds)
+	grew(t, before, produced, "riffle_storage_fsync_seconds_count", rounds)
+	grew(t, before, produced, "riffle_netio_event_loop_busy_seconds_total", 1e-9)
+	if produced["go_goroutines"] == 0 || produced["process_cpu_seconds_total"] == 0 {
+		t.Error("no Go runtime or process metrics")
+	}
+
+	if got := consumeEverything(t, b.Addr(), topic); len(got) != records {
 		t.Fatalf("consumed %d records, want %d", len(got), records)
 	}
-	after := scrape(t, b.AdminAddr())
-	sent := after["riffle_netio_sendfile_bytes_total"] - before["riffle_netio_sendfile_bytes_total"]
-	if sent < records*1024 {
-		t.Fatalf("sendfile bytes grew by %v (copied %v), want at least the %d record bytes fetched", sent, after["riffle_netio_copied_bytes_total"]-before["riffle_netio_copied_bytes_total"], records*1024)
+	consumed := scrape(t, admin)
+	grew(t, produced, consumed, "riffle_partition_bytes_out_total"+part, size)
+	grew(t, produced, consumed, "riffle_netio_sendfile_bytes_total", size)
+	grew(t, produced, consumed, `riffle_kafka_requests_total{api="Fetch"}`, 1)
+
+	// A commit of offset 500 leaves the rest as lag; a group member that
+	// consumes everything and commits brings it to 0.
+	const group = "metrics-group"
+	commitOffset(t, newClient(t, b.Addr()), group, topic, 500)
+	groupPart := `{group="metrics-group",topic="metrics",partition="0"}`
+	expect(t, scrape(t, admin), "riffle_group_lag"+groupPart, records-500)
+	member := newClient(t, b.Addr(), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+	for n := 0; n < records-500; {
+		fetches := member.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("group consumed %d of %d", n, records-500)
+		}
+		fetches.EachError(func(_ string, _ int32, err error) { t.Fatal(err) })
+		n += fetches.NumRecords()
 	}
-	if after["riffle_partition_size_bytes{topic=\"metrics\",partition=\"0\"}"] < records*1024 {
-		t.Fatalf("partition size %v", after[`riffle_partition_size_bytes{topic="metrics",partition="0"}`])
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	committed := scrape(t, admin)
+	expect(t, committed, "riffle_group_committed_offset"+groupPart, records)
+	expect(t, committed, "riffle_group_lag"+groupPart, 0)
+}
+
+// expect fails unless the scraped metric has the value want.
+func expect(t *testing.T, scraped map[string]float64, metric string, want float64) {
+	t.Helper()
+	if got, ok := scraped[metric]; !ok || got != want {
+		t.Errorf("%s = %v (present: %v), want %v", metric, got, ok, want)
+	}
+}
+
+// grew fails unless metric grew by at least min between two scrapes.
+func grew(t *testing.T, before, after map[string]float64, metric string, min float64) {
+	t.Helper()
+	if d := after[metric] - before[metric]; d < min {
+		t.Errorf("%s grew by %v (%v to %v), want at least %v", metric, d, before[metric], after[metric], min)
+	}
+}
+
+// createTopicWithConfigs creates a one-partition topic with configs.
+func createTopicWithConfigs(t *testing.T, cl *kgo.Client, topic string, configs map[string]string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+	for k, v := range configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10_000
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("create topic %s: %v", topic, kerr.ErrorForCode(code))
+	}
+}
+
+// commitOffset commits offset for partition 0 of topic as a group with no
+// members does (generation -1).
+func commitOffset(t *testing.T, cl *kgo.Client, group, topic string, offset int64) {
+	t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatalf("offset commit: %v", err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("offset commit: %v", kerr.ErrorForCode(code))
 	}
 }
