@@ -70,15 +70,15 @@ func (l *Log) truncateFully(offset int64) error {
 	}
 	if _, err := l.deleteSegments([]*segment{old}); err != nil {
 		s.close()
-		// Best effort: a leftover empty segment is dropped by the next open
-		// as a hole or an overlap.
+		// Best effort: should its files stay, the next open keeps the
+		// contiguous run from the first segment, the old log or this empty
+		// one, either a state the log may be in.
 		_ = l.removeSegmentFiles([]int64{offset})
 		return err
 	}
 	s.rollStartMs = l.opts.nowMs()
 	l.segments = []*segment{s}
 	l.logStart = offset
-	l.unsynced.dirDirty = true
 	return l.opts.FS.SyncDir(l.dir)
 }
 
