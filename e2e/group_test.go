@@ -344,6 +344,21 @@ func TestGroupBadInput(t *testing.T) {
 	expect("oversized offset metadata", codes["bad-topic"], kerr.OffsetMetadataTooLarge)
 	expect("unknown topic", codes["no-such-topic"], kerr.UnknownTopicOrPartition)
 
+	// Commit metadata round-trips.
+	small := "hello, offsets"
+	ot.Partitions[0].Metadata = &small
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{ot}
+	if cresp, err = commit.RequestWith(ctx, cl); err != nil || cresp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit with metadata: %v %+v", err, cresp)
+	}
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = "bad"
+	fresp, err := fetch.RequestWith(ctx, cl)
+	if err != nil || fresp.ErrorCode != 0 || len(fresp.Topics) != 1 || fresp.Topics[0].Partitions[0].Metadata == nil ||
+		*fresp.Topics[0].Partitions[0].Metadata != small || fresp.Topics[0].Partitions[0].Offset != 1 {
+		t.Fatalf("offset fetch after a commit with metadata: %v %+v", err, fresp)
+	}
+
 	// Member metadata too large for one __consumer_offsets record: the
 	// leader's SyncGroup cannot be stored.
 	huge := make([]byte, 2<<20)
