@@ -115,13 +115,14 @@ func (c *Coordinator) createTopic() error {
 	return nil
 }
 
-// randomMemberID is Kafka's member id: the client id, "-", a UUID.
+// randomMemberID is a member id as Kafka forms it: the client id, "-", a
+// random suffix (Kafka's is a UUID; clients treat it as opaque).
 func randomMemberID(clientID string) string {
 	return clientID + "-" + rand.Text()
 }
 
 // Close answers every waiting request NOT_COORDINATOR and stops the
-// timers and loads; later requests are answered NOT_COORDINATOR.
+// timers and loads; later requests are answered COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) Close() {
 	c.mu.Lock()
 	if c.closed {

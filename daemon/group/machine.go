@@ -76,7 +76,7 @@ type Machine struct {
 }
 
 // NewMachine returns a coordinator serving no partition yet. newMemberID
-// makes a member id for a client id (Kafka: client id, "-", a UUID).
+// makes a member id for a client id.
 func NewMachine(cfg Config, newMemberID func(clientID string) string) *Machine {
 	return &Machine{
 		cfg: cfg, newMemberID: newMemberID,
