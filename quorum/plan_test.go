@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/riffle/riffle/internal/scripttest"
 )
 
 // counterRandom fills each request with one byte value: 1, 2, 3, ...
@@ -47,36 +49,36 @@ func (m *machine) commit(recs []record) string {
 	return out.String()
 }
 
-func (m *machine) run(cmd string, a scriptArgs) string {
+func (m *machine) run(cmd string, a scripttest.Args) string {
 	var recs []record
 	var err error
 	switch cmd {
 	case "startup":
-		recs = m.p.startup(m.im, Broker{ID: int32(a.int("id", 1)), Host: a.str("host", "h1"), Port: int32(a.int("port", 9092)), Rack: a.str("rack", "")})
+		recs = m.p.startup(m.im, Broker{ID: int32(a.Int("id", 1)), Host: a.Str("host", "h1"), Port: int32(a.Int("port", 9092)), Rack: a.Str("rack", "")})
 	case "create-topic":
 		req := CreateTopic{
-			Name:              a.str("name", ""),
-			Partitions:        int32(a.int("partitions", -1)),
-			ReplicationFactor: int16(a.int("rf", -1)),
-			Configs:           a.kvs("configs"),
-			Internal:          a.flag("internal"),
+			Name:              a.Str("name", ""),
+			Partitions:        int32(a.Int("partitions", -1)),
+			ReplicationFactor: int16(a.Int("rf", -1)),
+			Configs:           a.KVs("configs"),
+			Internal:          a.Flag("internal"),
 		}
-		recs, err = m.p.createTopic(m.im, req, int32(a.int("default-partitions", 1)), int16(a.int("default-rf", 1)))
+		recs, err = m.p.createTopic(m.im, req, int32(a.Int("default-partitions", 1)), int16(a.Int("default-rf", 1)))
 	case "delete-topic":
-		recs, err = m.p.deleteTopic(m.im, a.str("name", ""))
+		recs, err = m.p.deleteTopic(m.im, a.Str("name", ""))
 	case "create-partitions":
-		recs, err = m.p.createPartitions(m.im, a.str("name", ""), int32(a.int("count", 0)))
+		recs, err = m.p.createPartitions(m.im, a.Str("name", ""), int32(a.Int("count", 0)))
 	case "alter-configs":
 		set := map[string]*string{}
-		for k, v := range a.kvs("set") {
+		for k, v := range a.KVs("set") {
 			set[k] = &v
 		}
-		for k := range a.kvs("delete") {
+		for k := range a.KVs("delete") {
 			set[k] = nil
 		}
-		recs, err = m.p.alterTopicConfigs(m.im, a.str("name", ""), set)
+		recs, err = m.p.alterTopicConfigs(m.im, a.Str("name", ""), set)
 	case "allocate-pids":
-		n := a.int("n", 1)
+		n := a.Int("n", 1)
 		var first int64
 		if recs, first, err = allocateProducerIDs(m.im, m.pidNext, n); err == nil {
 			m.pidNext = first + n
@@ -89,12 +91,12 @@ func (m *machine) run(cmd string, a scriptArgs) string {
 	case "image":
 		return formatImage(m.im)
 	default:
-		a.t.Fatalf("unknown command %q", cmd)
+		a.Fatalf("unknown command %q", cmd)
 	}
 	if err != nil {
 		return errorLine(err)
 	}
-	if a.flag("validate-only") {
+	if a.Flag("validate-only") {
 		prev := m.im
 		out := m.commit(recs)
 		m.im = prev
@@ -104,7 +106,7 @@ func (m *machine) run(cmd string, a scriptArgs) string {
 }
 
 func TestPlanScripts(t *testing.T) {
-	runScripts(t, "plan-*.txt", func() func(string, scriptArgs) string {
+	scripttest.Run(t, "plan-*.txt", func(*testing.T) func(string, scripttest.Args) string {
 		m := &machine{
 			p: planner{
 				topicPartitionsMax: 8,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/riffle/riffle/internal/scripttest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -39,19 +40,19 @@ func (s *scriptMachine) newMachine() {
 	s.m.nextCheck = s.now + s.cfg.OffsetsRetentionCheckMs
 }
 
-func (s *scriptMachine) run(t *testing.T, cmd string, a args) string {
+func (s *scriptMachine) run(t *testing.T, cmd string, a scripttest.Args) string {
 	switch cmd {
 	case "config":
-		s.cfg.InitialRebalanceDelayMs = int32(a.int("initial-delay", int64(s.cfg.InitialRebalanceDelayMs)))
-		s.cfg.GroupSizeMax = int(a.int("max-size", int64(s.cfg.GroupSizeMax)))
-		s.cfg.OffsetsRetentionMs = a.int("retention", s.cfg.OffsetsRetentionMs)
-		s.cfg.OffsetsRetentionCheckMs = a.int("retention-check", s.cfg.OffsetsRetentionCheckMs)
+		s.cfg.InitialRebalanceDelayMs = int32(a.Int("initial-delay", int64(s.cfg.InitialRebalanceDelayMs)))
+		s.cfg.GroupSizeMax = int(a.Int("max-size", int64(s.cfg.GroupSizeMax)))
+		s.cfg.OffsetsRetentionMs = a.Int("retention", s.cfg.OffsetsRetentionMs)
+		s.cfg.OffsetsRetentionCheckMs = a.Int("retention-check", s.cfg.OffsetsRetentionCheckMs)
 		s.newMachine()
 		return "ok"
 	case "partitions":
-		s.count = int32(a.int("count", 1))
+		s.count = int32(a.Int("count", 1))
 		s.m.SetPartitionCount(s.count)
-		state := map[string]PartitionState{"none": PartitionNone, "loading": PartitionLoading, "active": PartitionActive}[a.str("state", "active")]
+		state := map[string]PartitionState{"none": PartitionNone, "loading": PartitionLoading, "active": PartitionActive}[a.Str("state", "active")]
 		for p := int32(0); p < s.count; p++ {
 			s.m.SetPartition(s.now, p, state)
 		}
@@ -71,14 +72,14 @@ func (s *scriptMachine) run(t *testing.T, cmd string, a args) string {
 		}
 		return s.drain()
 	case "advance":
-		s.now += a.int("ms", 0)
+		s.now += a.Int("ms", 0)
 		s.m.Tick(s.now)
 		return s.drain()
 	case "hold-appends":
-		s.hold = a.str("on", "true") == "true"
+		s.hold = a.Str("on", "true") == "true"
 		return "ok"
 	case "complete":
-		code := int16(a.int("code", 0))
+		code := int16(a.Int("code", 0))
 		held := s.held
 		s.held = nil
 		for _, ap := range held {
@@ -86,21 +87,21 @@ func (s *scriptMachine) run(t *testing.T, cmd string, a args) string {
 		}
 		return s.drain()
 	case "state":
-		return s.state(a.str("group", ""))
+		return s.state(a.Str("group", ""))
 	case "log":
-		return s.formatLog(int32(a.int("partition", 0)))
+		return s.formatLog(int32(a.Int("partition", 0)))
 	}
 	req := s.request(t, cmd, a)
 	if req == nil {
 		t.Fatalf("unknown command %q", cmd)
 	}
 	version := servedVersions[req.Key()]
-	if cmd == "fetch" && !a.has("groups") {
+	if cmd == "fetch" && !a.Flag("groups") {
 		version = 7 // the last version with a single group
 	}
-	req.SetVersion(int16(a.int("v", int64(version))))
+	req.SetVersion(int16(a.Int("v", int64(version))))
 	s.nextCall++
-	s.m.Request(s.now, Caller{Call: s.nextCall, ClientID: a.str("client", "c"), Host: "/127.0.0.1"}, req)
+	s.m.Request(s.now, Caller{Call: s.nextCall, ClientID: a.Str("client", "c"), Host: "/127.0.0.1"}, req)
 	return s.drain()
 }
 
@@ -144,36 +145,36 @@ func (s *scriptMachine) finishAppend(ap Append, code int16) {
 // API: a script request has it unless v= says otherwise.
 var servedVersions = map[int16]int16{8: 9, 9: 9, 11: 9, 12: 4, 13: 5, 14: 5, 15: 5, 16: 5, 42: 2, 47: 0}
 
-func (s *scriptMachine) request(t *testing.T, cmd string, a args) kmsg.Request {
+func (s *scriptMachine) request(t *testing.T, cmd string, a scripttest.Args) kmsg.Request {
 	switch cmd {
 	case "join":
 		r := kmsg.NewPtrJoinGroupRequest()
-		r.Group, r.MemberID, r.InstanceID = a.str("group", "g"), a.str("member", ""), a.opt("instance")
-		r.SessionTimeoutMillis = int32(a.int("session", 10000))
-		r.RebalanceTimeoutMillis = int32(a.int("rebalance", 30000))
-		r.ProtocolType = a.str("type", "consumer")
-		for _, p := range a.list("protocols") {
+		r.Group, r.MemberID, r.InstanceID = a.Str("group", "g"), a.Str("member", ""), a.Opt("instance")
+		r.SessionTimeoutMillis = int32(a.Int("session", 10000))
+		r.RebalanceTimeoutMillis = int32(a.Int("rebalance", 30000))
+		r.ProtocolType = a.Str("type", "consumer")
+		for _, p := range a.List("protocols") {
 			name, meta, _ := strings.Cut(p, ":")
 			r.Protocols = append(r.Protocols, kmsg.JoinGroupRequestProtocol{Name: name, Metadata: []byte(meta)})
 		}
 		return r
 	case "sync":
 		r := kmsg.NewPtrSyncGroupRequest()
-		r.Group, r.MemberID, r.Generation, r.InstanceID = a.str("group", "g"), a.str("member", ""), int32(a.int("gen", -1)), a.opt("instance")
-		r.ProtocolType, r.Protocol = a.opt("type"), a.opt("protocol")
-		for _, as := range a.list("assign") {
+		r.Group, r.MemberID, r.Generation, r.InstanceID = a.Str("group", "g"), a.Str("member", ""), int32(a.Int("gen", -1)), a.Opt("instance")
+		r.ProtocolType, r.Protocol = a.Opt("type"), a.Opt("protocol")
+		for _, as := range a.List("assign") {
 			id, v, _ := strings.Cut(as, ":")
 			r.GroupAssignment = append(r.GroupAssignment, kmsg.SyncGroupRequestGroupAssignment{MemberID: id, MemberAssignment: []byte(v)})
 		}
 		return r
 	case "heartbeat":
 		r := kmsg.NewPtrHeartbeatRequest()
-		r.Group, r.MemberID, r.Generation, r.InstanceID = a.str("group", "g"), a.str("member", ""), int32(a.int("gen", -1)), a.opt("instance")
+		r.Group, r.MemberID, r.Generation, r.InstanceID = a.Str("group", "g"), a.Str("member", ""), int32(a.Int("gen", -1)), a.Opt("instance")
 		return r
 	case "leave":
 		r := kmsg.NewPtrLeaveGroupRequest()
-		r.Group, r.MemberID = a.str("group", "g"), a.str("member", "")
-		for _, id := range a.list("members") {
+		r.Group, r.MemberID = a.Str("group", "g"), a.Str("member", "")
+		for _, id := range a.List("members") {
 			lm := kmsg.NewLeaveGroupRequestMember()
 			if inst, ok := strings.CutPrefix(id, "instance:"); ok {
 				lm.InstanceID = &inst
@@ -187,13 +188,13 @@ func (s *scriptMachine) request(t *testing.T, cmd string, a args) kmsg.Request {
 		return commitRequest(t, a)
 	case "fetch":
 		r := kmsg.NewPtrOffsetFetchRequest()
-		r.Group = a.str("group", "g")
-		if names, parts := a.topics("topics"); names != nil {
+		r.Group = a.Str("group", "g")
+		if names, parts := topicsArg(a, "topics"); names != nil {
 			for i, name := range names {
 				r.Topics = append(r.Topics, kmsg.OffsetFetchRequestTopic{Topic: name, Partitions: parts[i]})
 			}
 		}
-		for _, id := range a.list("groups") {
+		for _, id := range a.List("groups") {
 			rg := kmsg.NewOffsetFetchRequestGroup()
 			rg.Group = id
 			r.Groups = append(r.Groups, rg)
@@ -201,8 +202,8 @@ func (s *scriptMachine) request(t *testing.T, cmd string, a args) kmsg.Request {
 		return r
 	case "offset-delete":
 		r := kmsg.NewPtrOffsetDeleteRequest()
-		r.Group = a.str("group", "g")
-		names, parts := a.topics("topics")
+		r.Group = a.Str("group", "g")
+		names, parts := topicsArg(a, "topics")
 		for i, name := range names {
 			rt := kmsg.NewOffsetDeleteRequestTopic()
 			rt.Topic = name
@@ -214,15 +215,15 @@ func (s *scriptMachine) request(t *testing.T, cmd string, a args) kmsg.Request {
 		return r
 	case "describe":
 		r := kmsg.NewPtrDescribeGroupsRequest()
-		r.Groups = a.list("groups")
+		r.Groups = a.List("groups")
 		return r
 	case "list":
 		r := kmsg.NewPtrListGroupsRequest()
-		r.StatesFilter = a.list("states")
+		r.StatesFilter = a.List("states")
 		return r
 	case "delete":
 		r := kmsg.NewPtrDeleteGroupsRequest()
-		r.Groups = a.list("groups")
+		r.Groups = a.List("groups")
 		return r
 	}
 	return nil
@@ -230,10 +231,10 @@ func (s *scriptMachine) request(t *testing.T, cmd string, a args) kmsg.Request {
 
 // commitRequest parses offsets=t:0@5@meta,... (metadata optional; "big" is
 // 5000 bytes).
-func commitRequest(t *testing.T, a args) *kmsg.OffsetCommitRequest {
+func commitRequest(t *testing.T, a scripttest.Args) *kmsg.OffsetCommitRequest {
 	r := kmsg.NewPtrOffsetCommitRequest()
-	r.Group, r.MemberID, r.Generation, r.InstanceID = a.str("group", "g"), a.str("member", ""), int32(a.int("gen", -1)), a.opt("instance")
-	for _, o := range a.list("offsets") {
+	r.Group, r.MemberID, r.Generation, r.InstanceID = a.Str("group", "g"), a.Str("member", ""), int32(a.Int("gen", -1)), a.Opt("instance")
+	for _, o := range a.List("offsets") {
 		fields := strings.Split(o, "@")
 		topic, ps, _ := strings.Cut(fields[0], ":")
 		p, err1 := strconv.Atoi(ps)
