@@ -52,7 +52,8 @@ func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
 }
 
 // readCheckpoint returns the entries of a checkpoint file, each split into
-// exactly fields fields; nil when the file does not exist.
+// exactly fields fields; nil when the file does not exist. A file that does
+// not parse gives ErrCorruptCheckpoint; an I/O error is returned as it is.
 func readCheckpoint(fsys vfs.FS, path string, fields int) ([][]string, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -63,11 +64,11 @@ func readCheckpoint(fsys vfs.FS, path string, fields int) ([][]string, error) {
 	}
 	defer f.Close()
 	size, err := f.Size()
-	if err == nil && size > checkpointBytesMax {
-		err = fmt.Errorf("%d bytes, limit %d", size, checkpointBytesMax)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if size > checkpointBytesMax {
+		return nil, fmt.Errorf("checkpoint %s: %w: %d bytes, limit %d", path, ErrCorruptCheckpoint, size, checkpointBytesMax)
 	}
 	buf := make([]byte, size)
 	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
@@ -75,13 +76,19 @@ func readCheckpoint(fsys vfs.FS, path string, fields int) ([][]string, error) {
 	}
 	entries, err := parseCheckpoint(string(buf), fields)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+		return nil, fmt.Errorf("checkpoint %s: %w: %w", path, ErrCorruptCheckpoint, err)
 	}
 	return entries, nil
 }
 
+// parseCheckpoint splits a checkpoint's text. Every line ends in a newline,
+// as every writer of the format ends it, so a file cut mid-number is caught.
 func parseCheckpoint(text string, fields int) ([][]string, error) {
-	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	body, ok := strings.CutSuffix(text, "\n")
+	if !ok {
+		return nil, errors.New("no newline at the end")
+	}
+	lines := strings.Split(body, "\n")
 	if len(lines) < 2 || lines[0] != "0" {
 		return nil, fmt.Errorf("want version line 0, got %q", lines[0])
 	}

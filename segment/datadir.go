@@ -70,12 +70,8 @@ func OpenDataDir(path string, cfgFor func(topic string) Config, opts Options) (*
 func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 	fsys := d.opts.FS
 	_, err := fsys.Stat(filepath.Join(d.path, cleanShutdownFile))
-	clean := err == nil
-	recoveryPoints, err := readOffsets(fsys, filepath.Join(d.path, recoveryPointFile))
-	if err != nil {
-		return err
-	}
-	logStarts, err := readOffsets(fsys, filepath.Join(d.path, logStartFile))
+	marker := err == nil
+	cp, err := d.readCheckpoints(marker)
 	if err != nil {
 		return err
 	}
@@ -95,11 +91,11 @@ func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 		if info, err := fsys.Stat(dir); !ok || err != nil || !info.IsDir() {
 			continue
 		}
-		start, ok := logStarts[key]
+		start, ok := cp.logStarts[key]
 		if !ok {
 			start = -1
 		}
-		st := logState{clean: clean, recoveryPoint: recoveryPoints[key], logStart: start}
+		st := logState{clean: cp.clean, recoveryPoint: cp.recoveryPoints[key], logStart: start}
 		l, stats, err := openLog(dir, cfgFor(key.topic), d.opts, d.limit, st)
 		if err != nil {
 			return err
@@ -110,13 +106,58 @@ func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 		}
 		d.logs[key] = l
 	}
-	if clean {
+	if cp.corrupt {
+		if err := d.checkpointLocked(); err != nil {
+			return err
+		}
+	}
+	if marker {
 		if err := fsys.Remove(filepath.Join(d.path, cleanShutdownFile)); err != nil {
 			return err
 		}
 		return fsys.SyncDir(d.path)
 	}
 	return nil
+}
+
+// dirCheckpoints is what a data directory's marker and checkpoints say.
+type dirCheckpoints struct {
+	clean          bool // trust every index: the marker is present and the recovery points parse
+	recoveryPoints map[partitionKey]int64
+	logStarts      map[partitionKey]int64
+	corrupt        bool // a checkpoint did not parse: rewrite both once the logs are open
+}
+
+// readCheckpoints reads the recovery-point and log-start checkpoints. A
+// corrupt one is logged and replaced by the safe default. Corrupt recovery
+// points mean every log is recovered from offset 0, the clean-shutdown
+// marker ignored: checkpoints are replaced atomically, so damage means the
+// disk, and then its indexes, cannot be trusted. Corrupt log starts mean
+// each log starts at its first segment, so records deleted by
+// AdvanceLogStart within that segment reappear, as in Kafka on a lost
+// checkpoint. An I/O error fails the open: the disk is broken.
+func (d *DataDir) readCheckpoints(marker bool) (dirCheckpoints, error) {
+	cp := dirCheckpoints{clean: marker}
+	var err error
+	cp.recoveryPoints, err = readOffsets(d.opts.FS, filepath.Join(d.path, recoveryPointFile))
+	switch {
+	case errors.Is(err, ErrCorruptCheckpoint):
+		d.opts.Logger.Warn("segment: corrupt recovery-point checkpoint, recovering every log from offset 0",
+			"dir", d.path, "err", err)
+		cp.clean, cp.corrupt = false, true
+	case err != nil:
+		return cp, err
+	}
+	cp.logStarts, err = readOffsets(d.opts.FS, filepath.Join(d.path, logStartFile))
+	switch {
+	case errors.Is(err, ErrCorruptCheckpoint):
+		d.opts.Logger.Warn("segment: corrupt log-start checkpoint, starting every log at its first segment (deleted records may reappear)",
+			"dir", d.path, "err", err)
+		cp.corrupt = true
+	case err != nil:
+		return cp, err
+	}
+	return cp, nil
 }
 
 // parseLogDirName splits "<topic>-<partition>" at the last '-' (topic names
@@ -319,6 +360,7 @@ func (d *DataDir) writeCleanMarker() error {
 }
 
 // readOffsets reads a "topic partition offset" checkpoint; empty when absent.
+// A bad entry, like a bad file, gives ErrCorruptCheckpoint.
 func readOffsets(fsys vfs.FS, path string) (map[partitionKey]int64, error) {
 	entries, err := readCheckpoint(fsys, path, 3)
 	if err != nil {
@@ -328,8 +370,8 @@ func readOffsets(fsys vfs.FS, path string) (map[partitionKey]int64, error) {
 	for _, e := range entries {
 		p, err1 := strconv.ParseInt(e[1], 10, 32)
 		o, err2 := strconv.ParseInt(e[2], 10, 64)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("checkpoint %s: bad entry %q", path, e)
+		if err1 != nil || err2 != nil || p < 0 || o < 0 {
+			return nil, fmt.Errorf("checkpoint %s: %w: bad entry %q", path, ErrCorruptCheckpoint, e)
 		}
 		offsets[partitionKey{e[0], int32(p)}] = o
 	}

@@ -105,15 +105,21 @@ func (c *epochCache) encode() []string {
 	return lines
 }
 
+// decodeEpochs parses a checkpoint's entries, which encode wrote from a
+// cache: epochs and start offsets non-negative and strictly increasing.
 func decodeEpochs(entries [][]string) (epochCache, error) {
 	var c epochCache
 	for _, e := range entries {
 		epoch, err1 := strconv.ParseInt(e[0], 10, 32)
 		start, err2 := strconv.ParseInt(e[1], 10, 64)
-		if err1 != nil || err2 != nil {
-			return c, fmt.Errorf("bad epoch entry %q", e)
+		bad := err1 != nil || err2 != nil || epoch < 0 || start < 0
+		if n := len(c.entries); !bad && n > 0 {
+			bad = int32(epoch) <= c.entries[n-1].Epoch || start <= c.entries[n-1].StartOffset
 		}
-		c.assign(int32(epoch), start)
+		if bad {
+			return epochCache{}, fmt.Errorf("%w: bad epoch entry %q", ErrCorruptCheckpoint, e)
+		}
+		c.entries = append(c.entries, epochEntry{int32(epoch), start})
 	}
 	return c, nil
 }

@@ -13,4 +13,7 @@ var (
 	ErrOffsetMismatch = errors.New("replicated batch does not start at the log end offset")
 	// ErrOpenFilesLimit: opening a segment would pass Options.OpenFilesMax.
 	ErrOpenFilesLimit = errors.New("open segment files limit reached")
+	// ErrCorruptCheckpoint: a checkpoint file was read but does not parse
+	// (torn, truncated or damaged); an I/O error reading it is not this.
+	ErrCorruptCheckpoint = errors.New("corrupt checkpoint file")
 )

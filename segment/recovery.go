@@ -195,17 +195,42 @@ func (l *Log) removeSegmentFiles(bases []int64) error {
 	return nil
 }
 
+// loadEpochs loads the leader epoch cache. A corrupt checkpoint is logged
+// and the cache rebuilt from the batches; an I/O error fails the open.
 func (l *Log) loadEpochs() error {
 	entries, err := readCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), 2)
 	if err == nil {
 		l.epochs, err = decodeEpochs(entries)
 	}
+	rebuilt := errors.Is(err, ErrCorruptCheckpoint)
+	if rebuilt {
+		l.opts.Logger.Warn("segment: corrupt leader-epoch checkpoint, rebuilding it from batch headers", "dir", l.dir, "err", err)
+		err = l.rebuildEpochs()
+	}
 	if err != nil {
 		return err
 	}
 	changed := l.epochs.truncateFromEnd(l.leo())
-	if l.epochs.truncateFromStart(l.logStart) || changed {
+	if l.epochs.truncateFromStart(l.logStart) || changed || rebuilt {
 		return l.saveEpochs()
+	}
+	return nil
+}
+
+// rebuildEpochs derives the epoch cache from every batch header's
+// partitionLeaderEpoch, assigned as the appends that wrote them assigned it.
+// An epoch started with no batch yet (AssignEpochStart) is missing until
+// its first append.
+func (l *Log) rebuildEpochs() error {
+	l.epochs = epochCache{}
+	for _, s := range l.segments {
+		err := s.scan(0, func(_ int64, h BatchHeader) bool {
+			l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset)
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild leader epochs: %w", err)
+		}
 	}
 	return nil
 }
