@@ -28,6 +28,10 @@ const (
 	crashEpoch = 3
 )
 
+// workloadTimestamp is workloadBatch(0)'s base timestamp; batch seq's
+// records follow from workloadTimestamp+seq, one apart.
+const workloadTimestamp = 1_700_000_000_000
+
 func workloadBatch(seq int) []byte {
 	n := 1 + seq%5
 	recs := make([]Record, n)
@@ -35,7 +39,7 @@ func workloadBatch(seq int) []byte {
 	for i := range recs {
 		recs[i] = Record{Key: []byte(strconv.Itoa(seq)), Value: fmt.Appendf(nil, "seq=%08d rec=%d %s", seq, i, pad), TimestampDelta: int64(i)}
 	}
-	return EncodeBatch(nil, BatchSpec{BaseTimestamp: 1_700_000_000_000 + int64(seq), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
+	return EncodeBatch(nil, BatchSpec{BaseTimestamp: workloadTimestamp + int64(seq), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
 }
 
 // workloadOffset is the base offset of batch seq.

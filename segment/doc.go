@@ -101,6 +101,16 @@
 // gap is never served. Lookups
 // treat the offset index as a hint: if the batch found from an entry does
 // not hold the offset, the scan starts again at the segment's start.
+// OffsetForTimestamp skips ahead by a time index entry only when the batch
+// it names has the entry's timestamp as its maximum.
+//
+// A checkpoint that does not parse (ErrCorruptCheckpoint) is logged,
+// replaced by a safe default and rewritten: corrupt recovery points recover
+// every log from offset 0, clean-shutdown marker or not; corrupt log starts
+// start each log at its first segment (records deleted within it
+// reappear, as in Kafka); a corrupt leader-epoch checkpoint is rebuilt from
+// the batches' partitionLeaderEpoch fields. An I/O error reading a
+// checkpoint fails the open.
 //
 // # Deletion
 //

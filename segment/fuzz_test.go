@@ -168,8 +168,9 @@ var cleanImage = sync.OnceValues(func() (*vfs.MemFS, error) {
 
 // FuzzIndexDamage flips bits in the .index or .timeindex of a cleanly
 // closed log, as a bad disk could, and opens it: the open and any Read may
-// fail or serve nothing, but no panic, and whatever is served (by Read or
-// ScanBatches) is the batch appended that holds the offset asked.
+// fail or serve nothing, but no panic, whatever is served (by Read or
+// ScanBatches) is the batch appended that holds the offset asked, and
+// OffsetForTimestamp answers as a brute-force search of the records does.
 func FuzzIndexDamage(f *testing.F) {
 	f.Add(false, []byte{0, 0, 0, 3})
 	f.Add(true, []byte{0, 0, 0, 70})
@@ -223,8 +224,19 @@ func FuzzIndexDamage(f *testing.F) {
 				t.Fatalf("read %d served a batch never appended there", off)
 			}
 		}
+		// Every record timestamp, and one below and above them all.
+		checkOffsetsForTimestamps(t, l, storedBatches(), workloadTimestamp-1, workloadTimestamp+recoveryBatches+5)
 	})
 }
+
+// storedBatches are recoveryImage's batches as stored.
+var storedBatches = sync.OnceValue(func() [][]byte {
+	batches := make([][]byte, recoveryBatches)
+	for seq := range batches {
+		batches[seq] = wantStored(seq)
+	}
+	return batches
+})
 
 // damageFile truncates file name at cut (when below its size), flips the
 // bit that each 4 bytes of flips name, and returns the position of the

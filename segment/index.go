@@ -249,19 +249,19 @@ func (x timeIndex) maybeAppend(ts, offset int64, final bool) {
 
 func (x timeIndex) nearlyFull() bool { return x.entries+1 >= x.capEntries }
 
-// lookupBelow returns the offset of the last entry whose timestamp is < ts,
-// or -1: every batch up to the one holding that offset has a max timestamp
-// below ts, so a search for ts may start there.
-func (x timeIndex) lookupBelow(ts int64) int64 {
+// lookupBelow returns the last entry whose timestamp is < ts; ok is false
+// when there is none. Every batch up to the one holding its offset has a
+// max timestamp below ts, so a search for ts may start there.
+func (x timeIndex) lookupBelow(ts int64) (t, offset int64, ok bool) {
 	if ts == math.MinInt64 {
-		return -1
+		return 0, 0, false
 	}
 	i := x.search(func(i int) int64 { t, _ := x.at(i); return t }, ts-1)
 	if i < 0 {
-		return -1
+		return 0, 0, false
 	}
-	_, o := x.at(i)
-	return o
+	t, offset = x.at(i)
+	return t, offset, true
 }
 
 // truncateFrom drops the entries whose offset is >= offset.

@@ -307,12 +307,12 @@ func createSegment(fs vfs.FS, dir string, base int64, cfg Config, g *fileGroup) 
 }
 
 // offsetForTimestamp finds the first record at or above minOffset with a
-// timestamp >= ts. The time index gives where to start scanning.
+// timestamp >= ts. The indexes give where to start scanning.
 // batchBytesMax (max.message.bytes) bounds decompression.
 func (s *segment) offsetForTimestamp(ts, minOffset int64, batchBytesMax int32) (offset, timestamp int64, found bool, err error) {
-	from := s.index.lookup(minOffset)
-	if o := s.timeIndex.lookupBelow(ts); o >= 0 {
-		from = max(from, s.index.lookup(o))
+	from, ok, err := s.timeSearchStart(ts, minOffset)
+	if err != nil || !ok {
+		return -1, -1, false, err
 	}
 	var hit BatchHeader
 	var hitPos int64
@@ -334,6 +334,26 @@ func (s *segment) offsetForTimestamp(ts, minOffset int64, batchBytesMax int32) (
 		}
 		from = hitPos + hit.Size()
 	}
+}
+
+// timeSearchStart returns the position of a batch from which a search for
+// the first record at or above minOffset with a timestamp >= ts may scan:
+// the batch holding minOffset, or a later one that a time index entry
+// (t, o) with t < ts shows that no earlier record passes. Both indexes are
+// hints. findBatch checks the offset index; an entry is used only if the
+// batch holding o has max timestamp t, as every entry's has (it names the
+// record carrying the running maximum), so a damaged one is ignored. ok is
+// false when the segment holds no batch at or above minOffset.
+func (s *segment) timeSearchStart(ts, minOffset int64) (pos int64, ok bool, err error) {
+	target := max(minOffset, s.base)
+	if t, o, indexed := s.timeIndex.lookupBelow(ts); indexed && o > target {
+		p, h, held, ferr := s.findBatch(o)
+		if ferr == nil && held && h.BaseOffset <= o && h.MaxTimestamp == t {
+			return p, true, nil
+		}
+	}
+	pos, _, ok, err = s.findBatch(target)
+	return pos, ok, err
 }
 
 // recordAtTime returns the first record of the batch h at pos at or above

@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -88,5 +90,86 @@ func TestLogAppendTime(t *testing.T) {
 	}
 	if off, ts := l.MaxTimestamp(); off != 3 || ts != now+1000 {
 		t.Fatalf("MaxTimestamp = %d, %d", off, ts)
+	}
+}
+
+// bruteOffsetForTimestamp is OffsetForTimestamp computed from every record
+// of batches (whole, offsets assigned) at or above from.
+func bruteOffsetForTimestamp(t testing.TB, batches [][]byte, from, ts int64) (offset, timestamp int64, found bool) {
+	t.Helper()
+	for _, b := range batches {
+		h, err := ParseBatchHeader(b)
+		if err == nil {
+			err = eachRecordTime(b, h, int64(len(b)), func(o, rt int64) bool {
+				if o >= from && rt >= ts {
+					offset, timestamp, found = o, rt, true
+				}
+				return !found
+			})
+		}
+		if err != nil {
+			t.Fatalf("brute force: %v", err)
+		}
+		if found {
+			return offset, timestamp, true
+		}
+	}
+	return -1, -1, false
+}
+
+// checkOffsetsForTimestamps compares OffsetForTimestamp for every ts in
+// [lo, hi] with the brute-force answer.
+func checkOffsetsForTimestamps(t testing.TB, l *Log, batches [][]byte, lo, hi int64) {
+	t.Helper()
+	for ts := lo; ts <= hi; ts++ {
+		off, at, found, err := l.OffsetForTimestamp(ts)
+		wantOff, wantAt, wantFound := bruteOffsetForTimestamp(t, batches, l.LogStartOffset(), ts)
+		if err != nil || off != wantOff || at != wantAt || found != wantFound {
+			t.Fatalf("OffsetForTimestamp(%d) = %d, %d, %v, %v; want %d, %d, %v", ts, off, at, found, err, wantOff, wantAt, wantFound)
+		}
+	}
+}
+
+// TestOffsetForTimestampDamagedIndex: an index entry pointing too far, in
+// either index, must not make the answer a later offset.
+func TestOffsetForTimestampDamagedIndex(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.IndexIntervalBytes = 300 // an entry every few batches
+	damages := map[string]func(s *segment){
+		// Offset index entry 2 names entry 5's batch.
+		"offset index": func(s *segment) { copy(s.index.entry(2)[4:], s.index.entry(5)[4:]) },
+		// Time index entry 2 names entry 5's record.
+		"time index offset": func(s *segment) { copy(s.timeIndex.entry(2)[8:], s.timeIndex.entry(5)[8:]) },
+		// Time index entry 5's timestamp drops to just above entry 4's.
+		"time index timestamp": func(s *segment) {
+			t4, _ := s.timeIndex.at(4)
+			binary.BigEndian.PutUint64(s.timeIndex.entry(5), uint64(t4+1))
+		},
+	}
+	for name, damage := range damages {
+		for _, logStart := range []int64{0, 7} {
+			t.Run(fmt.Sprintf("%s/log start %d", name, logStart), func(t *testing.T) {
+				e := newEnv(t, cfg)
+				d, l := e.openLog()
+				defer d.Close()
+				var batches [][]byte
+				for i := range 40 {
+					b := testBatch(1000+int64(10*i), 3)
+					mustAppend(t, l, b) // assigns b's offsets in place
+					batches = append(batches, b)
+				}
+				if err := l.AdvanceLogStart(logStart); err != nil {
+					t.Fatal(err)
+				}
+				s := l.segments[0]
+				if l.SegmentCount() != 1 || s.index.entries < 6 || s.timeIndex.entries < 6 {
+					t.Fatalf("want one segment with 6 index entries: %d segments, %d and %d entries",
+						l.SegmentCount(), s.index.entries, s.timeIndex.entries)
+				}
+				damage(s)
+				checkOffsetsForTimestamps(t, l, batches, 990, 1400)
+			})
+		}
 	}
 }
