@@ -132,12 +132,11 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 		cancel := rd.partition.Watch(moved)
 		defer cancel()
 	}
-	// A move between the read and Watch would go unseen: look once more.
-	for _, rd := range reads {
-		if rd.partition.HighWatermark() != rd.result.HighWatermark {
-			moved <- struct{}{}
-			break
-		}
+	// Read again now that the watches are in place: an append before them
+	// shows in this read, one after them in moved.
+	releaseReads(reads)
+	if reads, readable, failed = b.readPass(req, wants); readable >= int64(req.MinBytes) || failed {
+		return reads
 	}
 	timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
 	defer timer.Stop()
