@@ -18,7 +18,9 @@
 //	admin.go        DescribeGroups, ListGroups, DeleteGroups
 //	records.go      __consumer_offsets records and their replay
 //	partition.go    group -> partition (Kafka's hash)
+//	snapshot.go     committed offsets of every group, for the lag metrics
 //	coordinator.go  the shell: clock, waiters, loading, appends
+//	load.go         replay of a __consumer_offsets partition into the machine
 //
 // # Group states
 //
