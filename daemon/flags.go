@@ -89,6 +89,7 @@ func buildConfig(configPath string, overrides []override, positional []string) (
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprint(fs.Output(), `Usage: riffle [flags]
+       riffle topic|group|produce|consume ...   (admin commands; riffle <command> --help)
 
 Riffle is a Kafka-compatible broker. With no flags it serves on
 127.0.0.1:9092 and keeps its data in ./data (the embedded defaults; the
