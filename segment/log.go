@@ -19,15 +19,16 @@ type Log struct {
 	batchBytesMax atomic.Int32 // Config.BatchBytesMax, for validation outside the lock
 	recoveryPoint atomic.Int64 // offsets below are durable
 
-	mu       sync.RWMutex
-	cfg      Config
-	segments []*segment // ascending base offsets; the last is active; never empty
-	logStart int64
-	epochs   epochCache
-	pending  []pendingDelete
-	closed   bool
-	failed   error // sticky: a failed fdatasync or epoch checkpoint stops appends
-	unsynced unsyncedState
+	mu        sync.RWMutex
+	cfg       Config
+	segments  []*segment // ascending base offsets; the last is active; never empty
+	logStart  int64
+	epochs    epochCache
+	pending   []pendingDelete
+	closed    bool
+	failed    error // sticky: a failed fdatasync or epoch checkpoint stops appends
+	unsynced  unsyncedState
+	writeback writebackMark
 	// truncations counts TruncateTo calls, so that a sync racing one does
 	// not raise the recovery point over offsets that were removed.
 	truncations uint64

@@ -94,7 +94,11 @@ func (l *Log) Tick() error {
 	}
 	err := errors.Join(l.applyRetention(nowMs), l.unlinkDue(nowMs))
 	flushDue := l.unsynced.sinceMs >= 0 && nowMs-l.unsynced.sinceMs >= l.cfg.FlushMs
+	wb, wbOff, wbLen := l.writebackRangeLocked()
 	l.mu.Unlock()
+	if wb != nil {
+		err = errors.Join(err, l.startWriteback(wb, wbOff, wbLen))
+	}
 	if rolled || flushDue {
 		err = errors.Join(err, l.Flush())
 	}

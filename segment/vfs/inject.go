@@ -25,6 +25,7 @@ const (
 	OpTruncate
 	OpSync
 	OpAllocate
+	OpStartWriteback
 	OpMap
 	OpUnmap
 )
@@ -35,7 +36,7 @@ var opNames = [...]string{
 	OpStat: "Stat", OpSyncDir: "SyncDir", OpReadAt: "ReadAt",
 	OpWriteAt: "WriteAt", OpClose: "Close", OpSize: "Size",
 	OpTruncate: "Truncate", OpSync: "Sync", OpAllocate: "Allocate",
-	OpMap: "Map", OpUnmap: "Unmap",
+	OpStartWriteback: "StartWriteback", OpMap: "Map", OpUnmap: "Unmap",
 }
 
 func (o Op) String() string {
@@ -191,6 +192,13 @@ func (f *injectFile) Sync() error {
 		return err
 	}
 	return f.File.Sync()
+}
+
+func (f *injectFile) StartWriteback(off, n int64) error {
+	if err := f.inject(OpStartWriteback, f.Name()); err != nil {
+		return err
+	}
+	return f.File.StartWriteback(off, n)
 }
 
 func (f *injectFile) Allocate(off, n int64) error {

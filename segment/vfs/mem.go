@@ -449,6 +449,14 @@ func (f *memFile) Sync() error {
 	return nil
 }
 
+// StartWriteback does nothing: a memory file has no disk to write to, and
+// starting writeback makes nothing durable.
+func (f *memFile) StartWriteback(off, n int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	return f.check("start writeback", true)
+}
+
 // Allocate grows the file to at least off+n bytes, as fallocate without
 // KEEP_SIZE does.
 func (f *memFile) Allocate(off, n int64) error {

@@ -73,6 +73,10 @@ func (o osFile) Size() (int64, error) {
 
 func (o osFile) Sync() error { return unix.Fdatasync(int(o.f.Fd())) }
 
+func (o osFile) StartWriteback(off, n int64) error {
+	return unix.SyncFileRange(int(o.f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
 func (o osFile) Allocate(off, n int64) error {
 	err := unix.Fallocate(int(o.f.Fd()), 0, off, n)
 	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {

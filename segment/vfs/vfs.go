@@ -35,6 +35,10 @@ type File interface {
 	// Sync makes the file's data durable (fdatasync), including pages written
 	// through a shared mapping.
 	Sync() error
+	// StartWriteback starts writing [off, off+n) to disk without waiting for
+	// it (sync_file_range SYNC_FILE_RANGE_WRITE). It makes nothing durable;
+	// it keeps dirty pages from piling up. Memory files ignore it.
+	StartWriteback(off, n int64) error
 	// Allocate reserves [off, off+n) on disk (fallocate with KEEP_SIZE unset);
 	// implementations may grow the file instead.
 	Allocate(off, n int64) error
