@@ -89,7 +89,9 @@ func (pn panel) plot() (*plot.Plot, error) {
 	p.X.Label.Text = "seconds since start"
 	p.Y.Label.Text = pn.yLabel
 	p.Legend.Top = true
-	if pn.logY {
+	// A log axis needs positive values: an empty panel (no consumer, so no
+	// end-to-end latency) stays linear.
+	if pn.logY && pn.hasData() {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
@@ -108,6 +110,15 @@ func (pn panel) plot() (*plot.Plot, error) {
 		p.Legend.Add(l.label, lp)
 	}
 	return p, nil
+}
+
+func (pn panel) hasData() bool {
+	for _, l := range pn.lines {
+		if len(l.xy) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // savePanels stacks the panels vertically into one PNG.
