@@ -32,6 +32,15 @@ const (
 // records follow from workloadTimestamp+seq, one apart.
 const workloadTimestamp = 1_700_000_000_000
 
+// soak is n, or 100 times n with RIFFLE_LONG=1: the randomized crash tests
+// run a short sample in every test run and a long soak on request.
+func soak(n uint64) uint64 {
+	if os.Getenv("RIFFLE_LONG") == "1" {
+		return 100 * n
+	}
+	return n
+}
+
 func workloadBatch(seq int) []byte {
 	n := 1 + seq%5
 	recs := make([]Record, n)
@@ -199,7 +208,7 @@ func TestCrashKill(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 0))
 			dir := t.TempDir()
 			acked := 0
-			for round := range 10 {
+			for round := range soak(10) {
 				acked = killChildAfter(t, dir, mode.sync, acked, 1+rng.IntN(150))
 				d, l := openCrashLog(t, dir, crashConfig(mode.sync), nil)
 				n := checkWorkload(t, l, acked, acked+1)
@@ -474,7 +483,7 @@ func (m *historyModel) reset(seqs []int) {
 // loss the log is a prefix of a content it had, with every batch flushed
 // and not truncated since.
 func TestCrashMemRandomHistory(t *testing.T) {
-	for seed := range uint64(25) {
+	for seed := range soak(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runRandomHistory(t, seed, nil) })
 	}
 }
@@ -483,7 +492,7 @@ func TestCrashMemRandomHistory(t *testing.T) {
 // and syncs: a failed operation leaves the live log a prefix of what it held
 // plus the batch attempted, and power loss afterwards loses nothing flushed.
 func TestCrashMemRandomDataFaults(t *testing.T) {
-	for seed := range uint64(40) {
+	for seed := range soak(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{vfs.OpWriteAt, vfs.OpSync, vfs.OpSyncDir}})
 		})
@@ -493,7 +502,7 @@ func TestCrashMemRandomDataFaults(t *testing.T) {
 // The same with faults in every operation that changes files: creating,
 // renaming, truncating and mapping too.
 func TestCrashMemRandomFaults(t *testing.T) {
-	for seed := range uint64(40) {
+	for seed := range soak(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			runRandomHistory(t, seed, &randomFaults{rng: rand.New(rand.NewPCG(seed, 11)), ops: []vfs.Op{
 				vfs.OpWriteAt, vfs.OpSync, vfs.OpSyncDir, vfs.OpOpenFile, vfs.OpRename, vfs.OpRemove,
@@ -581,13 +590,13 @@ func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
 // the log had, with every batch flushed by then. One segment here; rolling
 // in TestCrashMemEverySyncPointRolling.
 func TestCrashMemEverySyncPoint(t *testing.T) {
-	for seed := range uint64(25) {
+	for seed := range soak(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runEverySyncPoint(t, seed, 1<<30) })
 	}
 }
 
 func TestCrashMemEverySyncPointRolling(t *testing.T) {
-	for seed := range uint64(25) {
+	for seed := range soak(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runEverySyncPoint(t, seed, 4<<10+int64(seed%8)<<10) })
 	}
 }
