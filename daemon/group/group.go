@@ -34,10 +34,12 @@ type protocol struct {
 	metadata []byte
 }
 
+// protocolsOf copies a JoinGroup's protocols: the request's bytes alias its
+// frame, which is reused once the request is answered.
 func protocolsOf(ps []kmsg.JoinGroupRequestProtocol) []protocol {
 	out := make([]protocol, len(ps))
 	for i, p := range ps {
-		out[i] = protocol{p.Name, p.Metadata}
+		out[i] = protocol{p.Name, bytes.Clone(p.Metadata)}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -68,12 +69,14 @@ func (m *Machine) sync(now int64, call CallID, req *kmsg.SyncGroupRequest) {
 }
 
 // completeSync stores the leader's assignment and then hands every member
-// its part; members the leader left out get an empty one.
+// its part; members the leader left out get an empty one. The assignments
+// are copied: the request's bytes alias its frame, which is reused once the
+// request is answered.
 func (m *Machine) completeSync(g *group, assignments []kmsg.SyncGroupRequestGroupAssignment) {
 	byMember := map[string][]byte{}
 	for _, a := range assignments {
 		if g.member(a.MemberID) != nil {
-			byMember[a.MemberID] = a.MemberAssignment
+			byMember[a.MemberID] = bytes.Clone(a.MemberAssignment)
 		}
 	}
 	gen := g.generation
