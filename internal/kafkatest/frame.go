@@ -9,22 +9,16 @@ import (
 	"net"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Frame encodes req as a request frame without the size prefix, the way a
-// client does: header v1 (v2 with an empty tag section when flexible), body.
+// formatter encodes requests the way a client does (header v1, or v2 with
+// an empty tag section when flexible).
+var formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("kafkatest"))
+
+// Frame encodes req as a request frame without the size prefix.
 func Frame(req kmsg.Request, correlationID int32) []byte {
-	b := kbin.AppendInt16(nil, req.Key())
-	b = kbin.AppendInt16(b, req.GetVersion())
-	b = kbin.AppendInt32(b, correlationID)
-	id := "kafkatest"
-	b = kbin.AppendNullableString(b, &id)
-	if req.IsFlexible() {
-		b = append(b, 0)
-	}
-	return req.AppendTo(b)
+	return formatter.AppendRequest(nil, req, correlationID)[4:]
 }
 
 // Sized prefixes frame with its 4-byte size.
