@@ -146,7 +146,7 @@ func (r clusterIDRecord) apply(b *imageBuilder) error {
 }
 
 func (r registerBrokerRecord) apply(b *imageBuilder) error {
-	br := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation}
+	br := Broker(r)
 	i, found := brokerIndex(b.next.Brokers, r.ID)
 	if found {
 		b.next.Brokers[i] = br

@@ -31,13 +31,8 @@ type record interface {
 
 type clusterIDRecord struct{ ClusterID string }
 
-type registerBrokerRecord struct {
-	ID          int32
-	Host        string
-	Port        int32
-	Rack        string
-	Incarnation [16]byte
-}
+// registerBrokerRecord registers (or re-registers) a broker's endpoint.
+type registerBrokerRecord Broker
 
 type topicRecord struct {
 	Name     string
