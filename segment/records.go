@@ -126,17 +126,19 @@ func recordErr(index int32, what string, err error) error {
 }
 
 // maxTimestampOffset returns the offset of the first record of batch b
-// carrying its max timestamp. The records of a compressed CreateTime batch
-// are decompressed (at most decompressedBytesMax bytes) only when
+// carrying its max timestamp. A CreateTime batch's records are read (and
+// decompressed, at most decompressedBytesMax bytes) only when
 // decompressedBytesMax > 0; resolved is false when they are not, and the
 // offset is then the batch's last offset: a stand-in within the batch, for
-// a later call with a limit to resolve. A batch whose records cannot be
-// read (or decompressed) keeps the stand-in.
+// a later call with a limit to resolve. Appends and recovery pass 0, so that
+// no record is read twice on the produce path (the Kafka layer has already
+// walked them) for an answer only ListOffsets -3 asks for. A batch whose
+// records cannot be read (or decompressed) keeps the stand-in.
 func maxTimestampOffset(b []byte, h BatchHeader, decompressedBytesMax int64) (offset int64, resolved bool) {
 	if h.Attributes&AttrLogAppendTime != 0 {
 		return h.BaseOffset, true
 	}
-	if h.Compression() != codec.None && decompressedBytesMax <= 0 {
+	if decompressedBytesMax <= 0 {
 		return h.LastOffset(), false
 	}
 	offset = h.LastOffset()
