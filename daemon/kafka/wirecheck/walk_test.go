@@ -1,70 +1,12 @@
 package wirecheck
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/kafkatest"
 )
-
-// unknownTag is a tag no schema defines; its payload would be a huge tag
-// count if it were walked.
-const unknownTag = 1000
-
-// filledRequest returns request key with every field set (one element in
-// each array, an unknown tag in each tag section), encoded at version.
-func filledRequest(t *testing.T, key, version int16) []byte {
-	t.Helper()
-	req := kmsg.RequestForKey(key)
-	fill(reflect.ValueOf(req).Elem())
-	req.SetVersion(version)
-	return req.AppendTo(nil)
-}
-
-var tagsType = reflect.TypeFor[kmsg.Tags]()
-
-func fill(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Struct:
-		if v.Type() == tagsType {
-			var tags kmsg.Tags
-			tags.Set(unknownTag, []byte{0xff, 0xff, 0xff, 0xff, 0x0f})
-			v.Set(reflect.ValueOf(tags))
-			return
-		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).Name != "Version" {
-				fill(v.Field(i))
-			}
-		}
-	case reflect.Slice:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
-			v.SetBytes([]byte("opaque bytes"))
-			return
-		}
-		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
-		for i := range 2 {
-			fill(v.Index(i))
-		}
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(v.Elem())
-	case reflect.String:
-		v.SetString("name")
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		v.SetInt(3)
-	case reflect.Uint16, reflect.Uint32:
-		v.SetUint(3)
-	case reflect.Float64:
-		v.SetFloat(0.5)
-	case reflect.Array:
-		for i := range v.Len() {
-			v.Index(i).SetUint(uint64(i + 1))
-		}
-	}
-}
 
 // versionsBoth lists every (key, version) that both kmsg and the schema
 // table know.
@@ -88,7 +30,9 @@ func versionsBoth(yield func(key, version int16) bool) {
 func TestKmsgEncodingsWalkExactly(t *testing.T) {
 	n := 0
 	for key, v := range versionsBoth {
-		body := filledRequest(t, key, v)
+		req := kafkatest.Filled(key)
+		req.SetVersion(v)
+		body := req.AppendTo(nil)
 		name := kmsg.NameForKey(key)
 		m := requests[key]
 		w := walker{src: body, flexible: m.flexible.has(v)}
