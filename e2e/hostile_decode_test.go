@@ -101,7 +101,9 @@ func TestHostileTagCountsCostNothing(t *testing.T) {
 			if took := time.Since(start); took > 5*time.Second {
 				t.Errorf("the hostile connections were closed after %v", took)
 			}
-			if grew := brokerUsage(t, b).cpu - before.cpu; grew > 2*time.Second {
+			grew := brokerUsage(t, b).cpu - before.cpu
+			t.Logf("broker CPU grew by %v", grew)
+			if grew > 2*time.Second {
 				t.Errorf("broker CPU grew by %v over %d hostile frames", grew, connsPerCase)
 			}
 		})
