@@ -52,7 +52,8 @@ func threadCPU(t *testing.T) time.Duration {
 
 // FuzzDecodeBody decodes fuzzed bodies of every served API version: the
 // wire check and kmsg's decode together never take more than cpuBound.
-// Without the wire check the seeds below take kmsg seconds to minutes.
+// Without the wire check the first three seeds take kmsg 64 s, 1.2 s and
+// 50 s of CPU.
 func FuzzDecodeBody(f *testing.F) {
 	const maxUvarint = "\xff\xff\xff\xff\x0f"
 	f.Add(int16(18), int16(3), flexibleRest("\x02x\x021"+maxUvarint)) // ApiVersions v3, the 31-byte frame's body
@@ -77,10 +78,22 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		start := threadCPU(t)
-		_, err := decodeBody(key, version, rest)
-		if took := threadCPU(t) - start; took > cpuBound(len(rest)) {
+		took, err := decodeCPU(t, key, version, rest)
+		if took > cpuBound(len(rest)) {
+			// A stall of the thread (page faults in a fresh worker, a GC
+			// assist) does not repeat; a loop does.
+			took, _ = decodeCPU(t, key, version, rest)
+		}
+		if took > cpuBound(len(rest)) {
 			t.Fatalf("api key %d v%d: decoding %d bytes took %v of CPU (error %v)", key, version, len(rest), took, err)
 		}
 	})
+}
+
+// decodeCPU runs decodeBody and returns the CPU time it took (the caller
+// is locked to its thread).
+func decodeCPU(t *testing.T, key, version int16, rest []byte) (time.Duration, error) {
+	start := threadCPU(t)
+	_, err := decodeBody(key, version, rest)
+	return threadCPU(t) - start, err
 }
