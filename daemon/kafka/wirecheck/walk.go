@@ -27,8 +27,9 @@ func SkipTags(b []byte) ([]byte, error) {
 	return w.src, nil
 }
 
-// walker consumes src; each step consumes at least one byte or fails, and
-// no loop runs on a count that the bytes left could not hold.
+// walker consumes src. Its work is linear in the bytes it consumes: a loop
+// runs only on a count that the bytes left can hold, and each iteration
+// consumes a byte at least (fixed-size array elements are skipped at once).
 type walker struct {
 	src      []byte // bytes left
 	flexible bool   // compact lengths and tag sections
