@@ -29,6 +29,8 @@
 //	type 5 RemoveTopic     topic id (the topic's configs go with it)
 //	type 6 Config          topic name, key, value or delete
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
+//	type 8 NoOp            nothing: raft's empty entry, so that it takes an
+//	                       offset like any other entry
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
