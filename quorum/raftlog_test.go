@@ -3,10 +3,12 @@ package quorum
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -506,4 +508,195 @@ func TestRaftLogMigratesSingleNodeLog(t *testing.T) {
 	}
 	checkBounds(t, s.rl, 1, N+1)
 	checkHardState(t, s.rl, hs(2, 1, N+1))
+}
+
+// crashStep is one call of the node loop: a Save, or with snapshotAt a
+// CreateSnapshot at that index of the image the entries up to it build.
+type crashStep struct {
+	snap       *raftpb.Snapshot
+	ents       []*raftpb.Entry
+	hs         *raftpb.HardState
+	snapshotAt uint64
+}
+
+func (c crashStep) run(t testing.TB, rl *raftLog) error {
+	if c.snapshotAt == 0 {
+		return rl.Save(c.snap, c.ents, c.hs)
+	}
+	// The image at the previous snapshot, then the entries after it.
+	snap, err := rl.Snapshot()
+	if err != nil {
+		return err
+	}
+	im := emptyImage(0)
+	if !raft.IsEmptySnap(snap) {
+		if im, err = decodeImage(snap.GetData(), 0); err != nil {
+			return err
+		}
+	}
+	ents, err := rl.Entries(snap.GetMetadata().GetIndex()+1, c.snapshotAt+1, math.MaxUint64)
+	if err != nil {
+		return err
+	}
+	return rl.CreateSnapshot(c.snapshotAt, encodeImage(applyEntries(t, rl, im, ents)))
+}
+
+// rlModel is what a raft log must hold once steps returned: its entries'
+// terms by index and HardState; entries at or below snap are covered by
+// the snapshot.
+type rlModel struct {
+	terms              map[uint64]uint64
+	term, vote, commit uint64
+	snap               uint64
+}
+
+func (m rlModel) after(c crashStep) rlModel {
+	next := m
+	next.terms = maps.Clone(m.terms)
+	if c.snapshotAt > 0 {
+		next.snap = c.snapshotAt
+		return next
+	}
+	if !raft.IsEmptySnap(c.snap) {
+		next.snap, next.terms = c.snap.GetMetadata().GetIndex(), map[uint64]uint64{}
+	}
+	if len(c.ents) > 0 {
+		for i := range next.terms {
+			if i >= c.ents[0].GetIndex() {
+				delete(next.terms, i)
+			}
+		}
+		for _, e := range c.ents {
+			next.terms[e.GetIndex()] = e.GetTerm()
+		}
+	}
+	if c.hs != nil {
+		next.term, next.vote, next.commit = c.hs.GetTerm(), c.hs.GetVote(), c.hs.GetCommit()
+	}
+	return next
+}
+
+func crashWorkload() []crashStep {
+	snapImage, _ := emptyImage(0).apply([]record{clusterIDRecord{ClusterID: "c"}}, 60)
+	return []crashStep{
+		{ents: testEntries(1, 7, 1), hs: hs(1, 1, 0)},
+		{hs: hs(1, 1, 4)},
+		{ents: testEntries(5, 10, 2), hs: hs(2, 0, 4)}, // replaces 5 and 6
+		{ents: testEntries(10, 15, 2), hs: hs(2, 0, 9)},
+		{snapshotAt: 8},
+		{ents: testEntries(15, 17, 3), hs: hs(3, 1, 14)},
+		{snapshotAt: 14},
+		{snap: &raftpb.Snapshot{Data: encodeImage(snapImage), Metadata: &raftpb.SnapshotMetadata{
+			Index: new(uint64(30)), Term: new(uint64(4)), ConfState: &raftpb.ConfState{Voters: []uint64{1}}}},
+			ents: testEntries(31, 34, 4), hs: hs(4, 0, 31)},
+		{ents: testEntries(34, 35, 4), hs: hs(4, 0, 34)},
+	}
+}
+
+// Power loss at every filesystem operation of opening, Save and
+// CreateSnapshot (and the operation failing, which stops the workload):
+// the store opens, holds every entry its last durable HardState committed
+// (or a snapshot covering it), holds only entries that were written, and
+// its HardState is never behind the last returned one nor ahead of its
+// entries.
+func TestRaftLogCrashAtEveryStep(t *testing.T) {
+	steps := crashWorkload()
+	written := map[[2]uint64][]record{}
+	models := []rlModel{{terms: map[uint64]uint64{}}}
+	for _, c := range steps {
+		for _, e := range c.ents {
+			written[[2]uint64{e.GetIndex(), e.GetTerm()}] = entryRecords(t, e)
+		}
+		models = append(models, models[len(models)-1].after(c))
+	}
+	crashes := 0
+	for k := 1; ; k++ {
+		mem := vfs.NewMemFS()
+		if err := mem.MkdirAll("/data", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := mem.SyncDir("/"); err != nil {
+			t.Fatal(err)
+		}
+		var ops, step int
+		var crashed *vfs.MemFS
+		var durable rlModel
+		inject := func(vfs.Op, string) error {
+			if ops++; ops == k {
+				crashed, durable = mem.CrashClone(), models[step]
+				return syscall.EIO
+			}
+			return nil
+		}
+		s := &rlStore{t: t, fs: vfs.Inject(mem, inject), dir: "/data", id: 1, voters: []uint64{1}, keep: 2}
+		if err := s.tryOpen(); err == nil {
+			for ; step < len(steps); step++ {
+				if err := steps[step].run(t, s.rl); err != nil {
+					if crashed == nil {
+						t.Fatalf("step %d: %v", step, err)
+					}
+					break
+				}
+			}
+		} else if crashed == nil {
+			t.Fatal(err)
+		}
+		if crashed == nil {
+			if step != len(steps) {
+				t.Fatalf("workload stopped at step %d without a failure", step)
+			}
+			break
+		}
+		crashes++
+		after := &rlStore{t: t, fs: crashed, dir: "/data", id: 1, voters: []uint64{1}, keep: 2}
+		if err := after.tryOpen(); err != nil {
+			t.Fatalf("crash at operation %d (step %d): open: %v", k, step, err)
+		}
+		checkCrashed(t, after.rl, durable, written, fmt.Sprintf("crash at operation %d (step %d)", k, step))
+	}
+	if crashes < 100 {
+		t.Fatalf("only %d crash points", crashes)
+	}
+}
+
+func checkCrashed(t *testing.T, rl *raftLog, durable rlModel, written map[[2]uint64][]record, what string) {
+	t.Helper()
+	h, _, err := rl.InitialState()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	first, _ := rl.FirstIndex()
+	last, _ := rl.LastIndex()
+	if h.GetTerm() < durable.term || h.GetTerm() == durable.term && durable.vote != 0 && h.GetVote() != durable.vote ||
+		h.GetCommit() < durable.commit || h.GetCommit() > last {
+		t.Fatalf("%s: HardState %v, durable term %d vote %d commit %d, entries to %d", what, h, durable.term, durable.vote, durable.commit, last)
+	}
+	// Entries before first are covered by the snapshot, which is not older
+	// than the last one made durable.
+	if snap, err := rl.Snapshot(); err != nil || snap.GetMetadata().GetIndex() < max(durable.snap, first-1) {
+		t.Fatalf("%s: snapshot at %d (%v), entries from %d, the durable snapshot at %d", what, snap.GetMetadata().GetIndex(), err, first, durable.snap)
+	}
+	var ents []*raftpb.Entry
+	if last >= first {
+		if ents, err = rl.Entries(first, last+1, math.MaxUint64); err != nil {
+			t.Fatalf("%s: Entries(%d, %d): %v", what, first, last+1, err)
+		}
+	}
+	if len(ents) != int(last+1-first) {
+		t.Fatalf("%s: %d entries from %d to %d", what, len(ents), first, last)
+	}
+	for _, e := range ents {
+		want, ok := written[[2]uint64{e.GetIndex(), e.GetTerm()}]
+		if !ok || !reflect.DeepEqual(entryRecords(t, e), want) {
+			t.Fatalf("%s: entry %d of term %d was never written so", what, e.GetIndex(), e.GetTerm())
+		}
+	}
+	for i, term := range durable.terms {
+		if i > durable.commit || i < first {
+			continue
+		}
+		if got, err := rl.Term(i); err != nil || got != term {
+			t.Fatalf("%s: committed entry %d of term %d is now %d, %v", what, i, term, got, err)
+		}
+	}
 }
