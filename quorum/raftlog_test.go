@@ -654,6 +654,7 @@ func TestRaftLogCrashAtEveryStep(t *testing.T) {
 		}
 		checkCrashed(t, after.rl, durable, written, fmt.Sprintf("crash at operation %d (step %d)", k, step))
 	}
+	t.Logf("%d crash points", crashes)
 	if crashes < 100 {
 		t.Fatalf("only %d crash points", crashes)
 	}
@@ -670,6 +671,11 @@ func checkCrashed(t *testing.T, rl *raftLog, durable rlModel, written map[[2]uin
 	if h.GetTerm() < durable.term || h.GetTerm() == durable.term && durable.vote != 0 && h.GetVote() != durable.vote ||
 		h.GetCommit() < durable.commit || h.GetCommit() > last {
 		t.Fatalf("%s: HardState %v, durable term %d vote %d commit %d, entries to %d", what, h, durable.term, durable.vote, durable.commit, last)
+	}
+	// A term behind the log's last would let this node lead a term lower
+	// than entries it holds.
+	if lastTerm, err := rl.Term(last); err != nil || h.GetTerm() < lastTerm {
+		t.Fatalf("%s: HardState term %d, the last entry's %d (%v)", what, h.GetTerm(), lastTerm, err)
 	}
 	// Entries before first are covered by the snapshot, which is not older
 	// than the last one made durable.
@@ -698,5 +704,36 @@ func checkCrashed(t *testing.T, rl *raftLog, durable rlModel, written map[[2]uin
 		if got, err := rl.Term(i); err != nil || got != term {
 			t.Fatalf("%s: committed entry %d of term %d is now %d, %v", what, i, term, got, err)
 		}
+	}
+}
+
+// Entries that a HardState committed, or that no snapshot covers, missing
+// from the log (a disk that lost writes) fail the open rather than let raft
+// start on a log that forgot what it acknowledged.
+func TestRaftLogRefusesLostEntries(t *testing.T) {
+	for name, lose := range map[string]func(s *rlStore) error{
+		"committed tail": func(s *rlStore) error {
+			base, _, _ := s.rl.entryOffsets(4)
+			return s.log.TruncateTo(base)
+		},
+		"head without snapshot": func(s *rlStore) error {
+			base, _, _ := s.rl.entryOffsets(3)
+			return s.log.AdvanceLogStart(base)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, _ := newMemStore(t, 1, 1)
+			mustSave(t, s.open().rl, nil, testEntries(1, 8, 1), hs(1, 1, 6))
+			if err := lose(s); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.dd.CheckpointRecoveryPoints(); err != nil {
+				t.Fatal(err)
+			}
+			s.close()
+			if err := s.tryOpen(); !errors.Is(err, ErrCorruptMetadata) {
+				t.Fatalf("open: %v, want ErrCorruptMetadata", err)
+			}
+		})
 	}
 }
