@@ -44,7 +44,7 @@ type raftLog struct {
 	snap  snapshotMeta
 	first uint64     // index of ents[0]; snap.index+1 when ents is empty
 	ents  []entryPos // the log's batches from its start
-	hs    hardState  // as in the HardState file
+	hs    hardState  // durable: the file's, or at open what the log proves
 	// err is sticky: after a failed Save or trim the table may not match
 	// the disk, so every later call fails until a reopen reads the disk.
 	err error
@@ -180,7 +180,10 @@ func (l *raftLog) removeSnapshotsBefore(index uint64) error {
 func scanEntries(log *segment.Log) (ents []entryPos, legacy int, err error) {
 	err = log.ScanBatches(log.LogStartOffset(), func(h segment.BatchHeader) error {
 		e := entryPos{term: uint64(h.PartitionLeaderEpoch), base: h.BaseOffset, last: h.LastOffset(), bytes: h.Size()}
-		if h.PartitionLeaderEpoch <= 0 {
+		switch {
+		case h.PartitionLeaderEpoch < 0:
+			return fmt.Errorf("%w: batch at offset %d has leader epoch %d", ErrCorruptMetadata, e.base, h.PartitionLeaderEpoch)
+		case h.PartitionLeaderEpoch == 0:
 			e.term = 1
 			legacy++
 		}
@@ -416,6 +419,20 @@ func (l *raftLog) entryOffsets(i uint64) (base, last int64, err error) {
 	}
 	p := l.ents[i-l.first]
 	return p.base, p.last, nil
+}
+
+// entryRecords decodes an entry's records, as raft hands it to be applied:
+// from the log, or raft's own copy of an entry it just appended. Either way
+// raft's empty entry is one NoOp record, so it takes one offset.
+func entryRecords(e *raftpb.Entry) ([]record, error) {
+	if len(e.GetData()) == 0 {
+		return []record{noOpRecord{}}, nil
+	}
+	_, recs, err := decodeBatch(e.GetData())
+	if err != nil {
+		return nil, fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+	}
+	return recs, nil
 }
 
 // Save persists one Ready's snapshot, entries and HardState (any may be

@@ -143,16 +143,11 @@ func hs(term, vote, commit uint64) *raftpb.HardState {
 	return hardState{term: term, vote: vote, commit: commit}.proto()
 }
 
-// entryRecords is what an entry's data decodes to: raft's empty entry is
-// one NoOp record.
-func entryRecords(t testing.TB, e *raftpb.Entry) []record {
+func mustEntryRecords(t testing.TB, e *raftpb.Entry) []record {
 	t.Helper()
-	if len(e.GetData()) == 0 {
-		return []record{noOpRecord{}}
-	}
-	_, recs, err := decodeBatch(e.GetData())
+	recs, err := entryRecords(e)
 	if err != nil {
-		t.Fatalf("entry %d: %v", e.GetIndex(), err)
+		t.Fatal(err)
 	}
 	return recs
 }
@@ -179,7 +174,7 @@ func checkEntries(t testing.TB, rl *raftLog, want []*raftpb.Entry) {
 		if g.GetIndex() != w.GetIndex() || g.GetTerm() != w.GetTerm() || g.GetType() != raftpb.EntryNormal {
 			t.Fatalf("entry %d: got index %d term %d, want term %d", w.GetIndex(), g.GetIndex(), g.GetTerm(), w.GetTerm())
 		}
-		if !reflect.DeepEqual(entryRecords(t, g), entryRecords(t, w)) {
+		if !reflect.DeepEqual(mustEntryRecords(t, g), mustEntryRecords(t, w)) {
 			t.Fatalf("entry %d: records differ", w.GetIndex())
 		}
 		if term, err := rl.Term(w.GetIndex()); err != nil || term != w.GetTerm() {
@@ -317,7 +312,7 @@ func applyEntries(t testing.TB, rl *raftLog, im *Image, ents []*raftpb.Entry) *I
 		if err != nil {
 			t.Fatal(err)
 		}
-		if im, err = im.apply(entryRecords(t, e), last); err != nil {
+		if im, err = im.apply(mustEntryRecords(t, e), last); err != nil {
 			t.Fatalf("apply entry %d: %v", e.GetIndex(), err)
 		}
 	}
@@ -605,7 +600,7 @@ func TestRaftLogCrashAtEveryStep(t *testing.T) {
 	models := []rlModel{{terms: map[uint64]uint64{}}}
 	for _, c := range steps {
 		for _, e := range c.ents {
-			written[[2]uint64{e.GetIndex(), e.GetTerm()}] = entryRecords(t, e)
+			written[[2]uint64{e.GetIndex(), e.GetTerm()}] = mustEntryRecords(t, e)
 		}
 		models = append(models, models[len(models)-1].after(c))
 	}
@@ -693,7 +688,7 @@ func checkCrashed(t *testing.T, rl *raftLog, durable rlModel, written map[[2]uin
 	}
 	for _, e := range ents {
 		want, ok := written[[2]uint64{e.GetIndex(), e.GetTerm()}]
-		if !ok || !reflect.DeepEqual(entryRecords(t, e), want) {
+		if !ok || !reflect.DeepEqual(mustEntryRecords(t, e), want) {
 			t.Fatalf("%s: entry %d of term %d was never written so", what, e.GetIndex(), e.GetTerm())
 		}
 	}
