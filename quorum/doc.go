@@ -29,6 +29,8 @@
 //	type 5 RemoveTopic     topic id (the topic's configs go with it)
 //	type 6 Config          topic name, key, value or delete
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
+//	type 8 NoOp            nothing: raft's empty entry, so that it takes an
+//	                       offset like any other entry
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
@@ -59,12 +61,17 @@
 //	              in-memory table built from batch headers at open. raft's empty
 //	              entries are stored as a batch of one NoOp record, so offsets
 //	              (and the image's Offset, used as broker epoch) are the same on
-//	              every node. The HardState file and image snapshots
-//	              (<index>-<term>.snapshot: the records that rebuild the image)
-//	              are written atomically through the vfs; the log is trimmed
-//	              behind a snapshot, keeping some entries for slow followers.
-//	              An existing single-node log (batches of leader epoch 0, no
-//	              HardState file) opens as committed entries of term 1.
+//	              every node. The HardState file (raft-hardstate) and image
+//	              snapshots (<index>-<term>.snapshot, in snapshot.go: the image's
+//	              offset and the records that rebuild it) sit beside the log
+//	              and are replaced atomically (vfs.WriteFile). Save writes a
+//	              snapshot, then entries (flushed), then the HardState, so a
+//	              crash leaves the HardState behind the log, never ahead; open
+//	              completes a snapshot install a crash cut short. The log is
+//	              trimmed behind a snapshot, keeping some entries for slow
+//	              followers. An existing single-node log (batches of leader
+//	              epoch 0, no HardState file) opens as committed entries of
+//	              term 1, only with this node as the only voter.
 //	node.go       the raft node loop on raft.RawNode (PreVote, CheckQuorum):
 //	              Ready -> save snapshot, entries, then HardState (durable) ->
 //	              send messages -> apply committed entries to the image ->
