@@ -133,10 +133,13 @@ func TestControllerRestartRebuildsImage(t *testing.T) {
 	moved.Port = 9999
 	ctrl, _ = n.open(moved)
 	im := ctrl.Image()
-	if br, _ := im.Broker(1); br.Port != 9999 || br.Incarnation == before.Brokers[0].Incarnation {
+	// A new incarnation: its epoch is its RegisterBroker record's offset,
+	// and the node unfences its own broker in the same batch.
+	if br, _ := im.Broker(1); br.Port != 9999 || br.Incarnation == before.Brokers[0].Incarnation ||
+		br.Epoch != before.Offset+1 || br.Fenced {
 		t.Errorf("moved broker: %+v", br)
 	}
-	if im.Offset != before.Offset+1 || !reflect.DeepEqual(im.Topics, before.Topics) {
+	if im.Offset != before.Offset+2 || !reflect.DeepEqual(im.Topics, before.Topics) {
 		t.Errorf("re-registration changed more than the broker:\n%s", formatImage(im))
 	}
 }

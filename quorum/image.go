@@ -17,6 +17,13 @@ type Broker struct {
 	// ignored in Options.Broker). A multi-node controller tells a broker's
 	// restart from a repeated registration by it.
 	Incarnation [16]byte
+	// The registration's state, set by the controller (ignored in
+	// Options.Broker). Epoch is the offset of the RegisterBroker record that
+	// started this incarnation. A fenced broker or one in controlled shutdown
+	// may neither lead nor join an ISR (brokers.go).
+	Epoch                int64
+	Fenced               bool
+	InControlledShutdown bool
 }
 
 // sameEndpoint reports whether b and o advertise the same broker endpoint.
@@ -92,6 +99,44 @@ func (im *Image) apply(recs []record, offset int64) (*Image, error) {
 	return b.next, nil
 }
 
+// Acceptable reports whether broker id may lead a partition or join an
+// ISR: registered, unfenced and not in controlled shutdown.
+func (im *Image) Acceptable(id int32) bool {
+	b, ok := im.Broker(id)
+	return ok && !b.Fenced && !b.InControlledShutdown
+}
+
+// LiveBrokers returns the acceptable brokers (see Acceptable), by id.
+func (im *Image) LiveBrokers() []Broker {
+	var live []Broker
+	for _, b := range im.Brokers {
+		if !b.Fenced && !b.InControlledShutdown {
+			live = append(live, b)
+		}
+	}
+	return live
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// LedBy returns the partitions broker id leads, by topic name and
+// partition.
+func (im *Image) LedBy(id int32) []TopicPartition {
+	var led []TopicPartition
+	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
+		for _, p := range im.Topics[name].Partitions {
+			if p.Leader == id {
+				led = append(led, TopicPartition{Topic: name, Partition: p.ID})
+			}
+		}
+	}
+	return led
+}
+
 func newImageBuilder(im *Image) *imageBuilder {
 	next := *im
 	next.Brokers = slices.Clone(im.Brokers)
@@ -103,8 +148,9 @@ func newImageBuilder(im *Image) *imageBuilder {
 // applyBatch applies the records of one batch whose last offset is offset.
 func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 	for i, r := range recs {
+		b.recordOffset = offset - int64(len(recs)-1-i)
 		if err := r.apply(b); err != nil {
-			return fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, offset-int64(len(recs)-1-i), r, err)
+			return fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, b.recordOffset, r, err)
 		}
 	}
 	b.next.Offset = offset
@@ -117,6 +163,8 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 type imageBuilder struct {
 	next   *Image
 	cloned map[*Topic]bool // topics already private to next
+	// recordOffset is the log offset of the record being applied.
+	recordOffset int64
 }
 
 // topic returns a private copy of the topic with id, for changing.
@@ -146,13 +194,55 @@ func (r clusterIDRecord) apply(b *imageBuilder) error {
 }
 
 func (r registerBrokerRecord) apply(b *imageBuilder) error {
-	br := Broker(r)
+	br := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation,
+		Epoch: b.recordOffset, Fenced: true}
 	i, found := brokerIndex(b.next.Brokers, r.ID)
-	if found {
+	switch {
+	case found && b.next.Brokers[i].Incarnation == r.Incarnation: // an amendment keeps the state
+		cur := b.next.Brokers[i]
+		br.Epoch, br.Fenced, br.InControlledShutdown = cur.Epoch, cur.Fenced, cur.InControlledShutdown
 		b.next.Brokers[i] = br
-	} else {
+	case found:
+		b.next.Brokers[i] = br
+	default:
 		b.next.Brokers = slices.Insert(b.next.Brokers, i, br)
 	}
+	return nil
+}
+
+func (r brokerStateRecord) apply(b *imageBuilder) error {
+	i, found := brokerIndex(b.next.Brokers, r.ID)
+	if !found {
+		return fmt.Errorf("broker %d is not registered", r.ID)
+	}
+	br := &b.next.Brokers[i]
+	br.Epoch, br.Fenced, br.InControlledShutdown = r.Epoch, r.Fenced, r.InControlledShutdown
+	return nil
+}
+
+func (r partitionChangeRecord) apply(b *imageBuilder) error {
+	t, err := b.topic(r.TopicID)
+	if err != nil {
+		return err
+	}
+	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		return fmt.Errorf("topic %q has no partition %d", t.Name, r.Partition)
+	}
+	p := &t.Partitions[r.Partition]
+	if r.ISR != nil {
+		if len(r.ISR) == 0 || slices.ContainsFunc(r.ISR, func(id int32) bool { return !slices.Contains(p.Replicas, id) }) {
+			return fmt.Errorf("topic %q partition %d: ISR %v is not a non-empty subset of replicas %v", t.Name, r.Partition, r.ISR, p.Replicas)
+		}
+		p.ISR = r.ISR
+	}
+	if r.Leader != noLeaderChange {
+		if r.Leader != -1 && !slices.Contains(p.Replicas, r.Leader) {
+			return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", t.Name, r.Partition, r.Leader, p.Replicas)
+		}
+		p.Leader = r.Leader
+		p.LeaderEpoch++
+	}
+	p.PartitionEpoch++
 	return nil
 }
 

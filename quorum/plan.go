@@ -45,7 +45,9 @@ type planner struct {
 }
 
 // startup returns the records a starting node writes: the cluster id on the
-// first start, and self's registration when the image lacks or differs from it.
+// first start, and self's registration when the image lacks or differs from
+// it. Self is unfenced at once (a node's own broker has applied the log it
+// starts from), so a single node needs no heartbeats to lead.
 func (p *planner) startup(im *Image, self Broker) []record {
 	var recs []record
 	if im.ClusterID == "" {
@@ -53,10 +55,17 @@ func (p *planner) startup(im *Image, self Broker) []record {
 		p.random(id[:])
 		recs = append(recs, clusterIDRecord{ClusterID: base64.RawURLEncoding.EncodeToString(id[:])})
 	}
-	if cur, ok := im.Broker(self.ID); !ok || !cur.sameEndpoint(self) {
+	cur, ok := im.Broker(self.ID)
+	if !ok || !cur.sameEndpoint(self) {
 		r := registerBrokerRecord{ID: self.ID, Host: self.Host, Port: self.Port, Rack: self.Rack}
 		p.random(r.Incarnation[:])
+		// The batch goes right after im.Offset: the registration's offset is its epoch.
+		cur = Broker{Epoch: im.Offset + 1 + int64(len(recs)), Fenced: true}
 		recs = append(recs, r)
+	}
+	if cur.Fenced || cur.InControlledShutdown {
+		recs = append(recs, brokerStateRecord{ID: self.ID, Epoch: cur.Epoch})
+		recs = append(recs, electLeaderless(im, self.ID)...)
 	}
 	return recs
 }
@@ -113,7 +122,7 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 	}
 	id := p.newTopicID(im)
 	recs := []record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}
-	recs = append(recs, assignPartitions(im, id, 0, n, rf)...)
+	recs = append(recs, p.placePartitions(im, id, 0, n, rf)...)
 	for _, k := range slices.Sorted(maps.Keys(req.Configs)) {
 		if err := p.checkConfig(req.Name, k, req.Configs[k]); err != nil {
 			return nil, err
@@ -125,14 +134,6 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 
 func isConfigError(err error) bool {
 	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrUnknownConfig)
-}
-
-func checkReplicationFactor(im *Image, topic string, rf int16) error {
-	if rf < 1 || int(rf) > len(im.Brokers) {
-		return fmt.Errorf("topic %q: %w: %d, must be 1 to the %d registered brokers",
-			topic, ErrInvalidReplicationFactor, rf, len(im.Brokers))
-	}
-	return nil
 }
 
 // checkConfig validates one override, wrapping the validator's error with
@@ -165,27 +166,6 @@ func (p *planner) newTopicID(im *Image) [16]byte {
 	}
 }
 
-// assignPartitions places partitions from..to-1 of a topic round-robin over
-// the registered brokers: partition i's replicas start at broker i mod n.
-// The first replica leads; every replica is in the ISR.
-func assignPartitions(im *Image, topicID [16]byte, from, to int32, rf int16) []record {
-	recs := make([]record, 0, to-from)
-	for i := from; i < to; i++ {
-		replicas := make([]int32, rf)
-		for j := range replicas {
-			replicas[j] = im.Brokers[(int(i)+j)%len(im.Brokers)].ID
-		}
-		recs = append(recs, partitionRecord{
-			TopicID:   topicID,
-			Partition: i,
-			Replicas:  replicas,
-			ISR:       slices.Clone(replicas),
-			Leader:    replicas[0],
-		})
-	}
-	return recs
-}
-
 // deleteTopic returns the records that delete the topic (its configs go
 // with it).
 func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
@@ -212,7 +192,7 @@ func (p *planner) createPartitions(im *Image, name string, count int32) ([]recor
 	if err := checkReplicationFactor(im, name, rf); err != nil {
 		return nil, err
 	}
-	return assignPartitions(im, t.ID, cur, count, rf), nil
+	return p.placePartitions(im, t.ID, cur, count, rf), nil
 }
 
 // alterTopicConfigs returns the records that set (non-nil) or remove (nil)

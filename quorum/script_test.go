@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // errorLine prints err with the sentinels it matches.
@@ -24,6 +26,10 @@ func errorLine(err error) string {
 		if errors.Is(err, s.err) {
 			is = append(is, s.name)
 		}
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		is = append(is, ke.Message)
 	}
 	return fmt.Sprintf("error %v: %v", is, err)
 }
@@ -50,6 +56,17 @@ func formatRecord(r record) string {
 		return fmt.Sprintf("Config %s %s=%s", r.Topic, r.Key, r.Value)
 	case producerIDsRecord:
 		return fmt.Sprintf("ProducerIDs end=%d", r.BlockEnd)
+	case brokerStateRecord:
+		return fmt.Sprintf("BrokerState id=%d epoch=%d fenced=%v controlled-shutdown=%v", r.ID, r.Epoch, r.Fenced, r.InControlledShutdown)
+	case partitionChangeRecord:
+		s := fmt.Sprintf("PartitionChange topic=%s p%d", shortID(r.TopicID), r.Partition)
+		if r.Leader != noLeaderChange {
+			s += fmt.Sprintf(" leader=%d", r.Leader)
+		}
+		if r.ISR != nil {
+			s += fmt.Sprintf(" isr=%v", r.ISR)
+		}
+		return s
 	}
 	panic(fmt.Sprintf("unknown record %T", r))
 }
