@@ -22,7 +22,9 @@
 // integers, uvarint-prefixed strings and int32 arrays).
 //
 //	type 1 ClusterID       cluster id        written once, on the first start
-//	type 2 RegisterBroker  id, host, port, rack, incarnation
+//	type 2 RegisterBroker  id, host, port, rack, incarnation: a new
+//	                       incarnation starts fenced at broker epoch = this
+//	                       record's offset; the same one amends the endpoint
 //	type 3 Topic           name, topic id (16 random bytes), internal flag
 //	type 4 Partition       topic id, partition, replicas, ISR, leader,
 //	                       leader epoch, partition epoch
@@ -31,6 +33,15 @@
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
 //	type 8 NoOp            nothing: raft's empty entry, so that it takes an
 //	                       offset like any other entry
+//	type 9 BrokerState     broker id, broker epoch, fenced, in controlled
+//	                       shutdown: the whole state of a registration
+//	                       (fencing, unfencing, controlled shutdown; a
+//	                       snapshot restores the epoch with it)
+//	type 10 PartitionChange topic id, partition, leader (-2: unchanged),
+//	                       ISR (a presence flag, then the array): changed
+//	                       fields only, as KRaft's PartitionChangeRecord; a
+//	                       leader bumps the leader epoch, every change the
+//	                       partition epoch
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
@@ -101,11 +112,15 @@
 //	              over the transport (NOT_CONTROLLER when none is known).
 //	brokers.go    registration (incarnation id; broker epoch = the offset of its
 //	              RegisterBroker record), heartbeats every 2 s, fencing after
-//	              9 s on the controller's clock, unfencing once caught up,
-//	              controlled shutdown; placement of replicas over unfenced
-//	              brokers (rack-aware); leader election from the ISR when a
-//	              broker is fenced or shuts down (leader and partition epochs
-//	              bumped). All planner logic: pure, script-tested.
+//	              9 s on the controller's clock (sessions: in memory, time
+//	              passed in), unfencing once caught up, controlled shutdown.
+//	election.go   leader election from the ISR when a broker is fenced or
+//	              shuts down, of leaderless partitions on unfence, unclean
+//	              when the topic allows it, preferred-leader election; the
+//	              AlterPartition checks. The ISR never becomes empty.
+//	placement.go  replicas over the live brokers, leaders round-robin from a
+//	              random start, racks alternating (StripedReplicaPlacer).
+//	              All planner logic: pure, script-tested (testdata/brokers-*).
 //
 // Replication (replica/, daemon/replicas) builds on the image: a broker
 // leads a partition when the image names it leader at a leader epoch;

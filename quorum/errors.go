@@ -3,7 +3,9 @@ package quorum
 import "errors"
 
 // Sentinel errors; they are wrapped with context, test them with errors.Is.
-// The comments name the Kafka error code each maps to.
+// The comments name the Kafka error code each maps to. The broker
+// lifecycle, elections and AlterPartition wrap kerr's errors instead
+// (kerr.StaleBrokerEpoch, ...), which the Kafka layer answers as they are.
 var (
 	ErrTopicExists              = errors.New("topic already exists")       // TOPIC_ALREADY_EXISTS
 	ErrUnknownTopic             = errors.New("unknown topic")              // UNKNOWN_TOPIC_OR_PARTITION
