@@ -190,6 +190,18 @@ func TestTransportDeliversInOrder(t *testing.T) {
 	}
 }
 
+// sendsReturn fails unless send returns within 2 s: Send must not block.
+func sendsReturn(t *testing.T, what string, send func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { send(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("%s blocked", what)
+	}
+}
+
 // TestTransportPeerDownThenUp: while the peer is down Send returns at once
 // and drops, reporting the peer unreachable; once it starts, messages flow.
 func TestTransportPeerDownThenUp(t *testing.T) {
@@ -197,13 +209,11 @@ func TestTransportPeerDownThenUp(t *testing.T) {
 	small := func(c *TransportConfig) { c.QueueLen = 8 }
 	a := startNode(t, 1, peers, small)
 
-	start := time.Now()
-	for i := range uint64(5000) {
-		a.tr.Send([]*raftpb.Message{msg(1, 2, i)})
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("5000 Sends to a down peer took %v", took)
-	}
+	sendsReturn(t, "5000 Sends to a down peer", func() {
+		for i := range uint64(5000) {
+			a.tr.Send([]*raftpb.Message{msg(1, 2, i)})
+		}
+	})
 	eventually(t, 10*time.Second, "peer 2 reported unreachable", func() bool { return a.in.unreachableCount(2) > 0 })
 
 	b := startNode(t, 2, peers, small)
@@ -287,13 +297,11 @@ func TestTransportFullQueueDropsAndReportsUnreachable(t *testing.T) {
 	}
 	big := msg(1, 2, 0)
 	big.Entries[0].Data = make([]byte, 256<<10)
-	start := time.Now()
-	for range 400 { // 100 MiB, far beyond the socket buffers
-		a.tr.Send([]*raftpb.Message{big})
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Fatalf("Sends to a stalled peer took %v", took)
-	}
+	sendsReturn(t, "Sends to a stalled peer", func() {
+		for range 400 { // 100 MiB, far beyond the socket buffers
+			a.tr.Send([]*raftpb.Message{big})
+		}
+	})
 	if a.in.unreachableCount(2) == 0 {
 		t.Fatal("no unreachable report for a full queue")
 	}
@@ -493,15 +501,20 @@ func TestTransportCallToDeadPeer(t *testing.T) {
 	a := startNode(t, 0, peers, nil)
 	for _, to := range []int32{1, 2} {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		start := time.Now()
-		_, err := a.tr.Call(ctx, to, createTopics("t"))
-		took := time.Since(start)
+		done := make(chan error, 1)
+		go func() {
+			_, err := a.tr.Call(ctx, to, createTopics("t"))
+			done <- err
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("call to node %d still running 3s into a 300ms context", to)
+		}
 		cancel()
 		if err == nil {
 			t.Fatalf("call to node %d succeeded", to)
-		}
-		if took > 3*time.Second {
-			t.Fatalf("call to node %d took %v with a 300ms context", to, took)
 		}
 		if to == 2 && !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("call to the silent node: %v, want the context's deadline", err)
@@ -535,8 +548,13 @@ func TestTransportClosePromptWithCallsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 8 {
-		if err := <-errs; !errors.Is(err, ErrTransportClosed) {
-			t.Errorf("in-flight call: %v, want ErrTransportClosed", err)
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrTransportClosed) {
+				t.Errorf("in-flight call: %v, want ErrTransportClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("in-flight calls still running 2s after Close")
 		}
 	}
 	if err := nodes[1].tr.Close(); err != nil {
