@@ -74,15 +74,17 @@ const (
 	dialTimeout  = 5 * time.Second
 	// writeTimeout bounds one batch write; a 64 MiB snapshot needs about
 	// 0.5 s at 1 Gbit/s.
-	writeTimeout  = 10 * time.Second
-	backoffMin    = 50 * time.Millisecond
-	backoffMax    = 2 * time.Second
-	maxBatchMsgs  = 64
-	maxIdleCalls  = 4
-	badLogEvery   = time.Second
-	keepBufBytes  = 1 << 20 // larger buffers are dropped after use, not kept per connection
-	readBufBytes  = 64 << 10
-	acceptBackoff = 100 * time.Millisecond
+	writeTimeout = 10 * time.Second
+	backoffMin   = 50 * time.Millisecond
+	backoffMax   = 2 * time.Second
+	maxBatchMsgs = 64
+	maxIdleCalls = 4
+	badLogEvery  = time.Second
+	// peerFailLogEvery: a peer that is down fails every backoffMax.
+	peerFailLogEvery = 30 * time.Second
+	keepBufBytes     = 1 << 20 // larger buffers are dropped after use, not kept per connection
+	readBufBytes     = 64 << 10
+	acceptBackoff    = 100 * time.Millisecond
 )
 
 // TransportConfig configures a Transport.
@@ -102,6 +104,11 @@ type TransportConfig struct {
 	// called from Send's caller and from transport goroutines and must not
 	// block. Optional.
 	OnUnreachable func(node int32)
+	// OnSnapshotStatus is told whether a MsgSnap to node was written to
+	// its connection (ok) or dropped, as raft's ReportSnapshot wants: raft
+	// stops replicating to a follower until its snapshot is reported.
+	// Same calling rules as OnUnreachable. Optional.
+	OnSnapshotStatus func(node int32, ok bool)
 	// Handler serves controller calls from node from (the id the caller
 	// declared). Nil refuses calls. An error closes the caller's connection.
 	Handler func(ctx context.Context, from int32, req kmsg.Request) (kmsg.Response, error)
@@ -144,6 +151,8 @@ type peer struct {
 	addr  string
 	queue chan *raftpb.Message
 	idle  []net.Conn // call connections ready for reuse; guarded by Transport.mu
+	// failLog limits the warnings about a peer that is down.
+	failLog logLimiter
 }
 
 // NewTransport binds cfg.Listen and starts serving and the per-peer
@@ -176,7 +185,10 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 			return nil, fmt.Errorf("quorum: transport: peer %d address %q: %w", id, addr, err)
 		}
 		if id != cfg.NodeID {
-			peers[id] = &peer{id: id, addr: addr, queue: make(chan *raftpb.Message, cfg.QueueLen)}
+			peers[id] = &peer{
+				id: id, addr: addr, queue: make(chan *raftpb.Message, cfg.QueueLen),
+				failLog: logLimiter{every: peerFailLogEvery},
+			}
 		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -192,6 +204,7 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		cancel:    cancel,
 		peers:     peers,
 		formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID(fmt.Sprintf("riffle-node-%d", cfg.NodeID))),
+		badLog:    logLimiter{every: badLogEvery},
 		conns:     map[net.Conn]struct{}{},
 	}
 	t.wg.Add(1 + len(peers))
@@ -265,7 +278,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 		select {
 		case p.queue <- m:
 		default:
-			t.unreachable(p.id)
+			t.dropped(p.id, m)
 		}
 	}
 }
@@ -277,9 +290,23 @@ func (t *Transport) peerOfRaftID(id uint64) *peer {
 	return t.peers[int32(id-1)]
 }
 
-func (t *Transport) unreachable(id int32) {
+// dropped reports messages to node id as lost: the peer unreachable, and
+// each snapshot among them failed.
+func (t *Transport) dropped(id int32, msgs ...*raftpb.Message) {
 	if t.cfg.OnUnreachable != nil {
 		t.cfg.OnUnreachable(id)
+	}
+	t.snapshotStatus(id, false, msgs)
+}
+
+func (t *Transport) snapshotStatus(id int32, ok bool, msgs []*raftpb.Message) {
+	if t.cfg.OnSnapshotStatus == nil {
+		return
+	}
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			t.cfg.OnSnapshotStatus(id, ok)
+		}
 	}
 }
 
@@ -296,14 +323,16 @@ func (t *Transport) sendLoop(p *peer) {
 		retryAt time.Time
 	)
 	fail := func(err error) {
-		t.log.Debug("quorum: raft stream to peer failed", "peer", p.id, "addr", p.addr, "err", err)
+		if n, ok := p.failLog.allow(time.Now()); ok {
+			t.log.Warn("quorum: raft stream to peer failed", "peer", p.id, "addr", p.addr, "err", err, "suppressed", n)
+		}
 		if conn != nil {
 			t.drop(conn)
 			conn = nil
 		}
 		backoff = min(max(2*backoff, backoffMin), backoffMax)
 		retryAt = time.Now().Add(backoff)
-		t.unreachable(p.id)
+		t.dropped(p.id, batch...)
 	}
 	for {
 		select {
@@ -338,7 +367,7 @@ func (t *Transport) sendLoop(p *peer) {
 			t.wg.Add(1)
 			go t.watchRaftConn(c)
 		}
-		buf = t.encodeBatch(buf[:0], p, batch)
+		buf, batch = t.encodeBatch(buf[:0], p, batch)
 		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 			fail(err)
 			continue
@@ -348,22 +377,24 @@ func (t *Transport) sendLoop(p *peer) {
 			continue
 		}
 		backoff = 0
+		t.snapshotStatus(p.id, true, batch)
 		if cap(buf) > keepBufBytes {
 			buf = nil
 		}
-		clear(batch)
+		clear(batch[:cap(batch)]) // a snapshot must not stay referenced
 	}
 }
 
-// encodeBatch appends the frames of batch to buf. A message that cannot be
-// framed is dropped with an error log: it is a local bug or a snapshot
-// over the frame limit, and the peer is reported unreachable.
-func (t *Transport) encodeBatch(buf []byte, p *peer, batch []*raftpb.Message) []byte {
+// encodeBatch appends the frames of batch to buf and returns the messages
+// framed. A message that cannot be framed is dropped with an error log:
+// it is a local bug or a snapshot over the frame limit.
+func (t *Transport) encodeBatch(buf []byte, p *peer, batch []*raftpb.Message) ([]byte, []*raftpb.Message) {
+	kept := batch[:0]
 	for _, m := range batch {
 		size := proto.Size(m)
 		if size == 0 || size > t.cfg.MaxRaftFrameBytes {
 			t.log.Error("quorum: raft message cannot be framed", "peer", p.id, "type", m.GetType(), "bytes", size, "max", t.cfg.MaxRaftFrameBytes)
-			t.unreachable(p.id)
+			t.dropped(p.id, m)
 			continue
 		}
 		start := len(buf)
@@ -372,10 +403,12 @@ func (t *Transport) encodeBatch(buf []byte, p *peer, batch []*raftpb.Message) []
 		if buf, err = (proto.MarshalOptions{}).MarshalAppend(buf, m); err != nil || len(buf)-start-4 != size {
 			t.log.Error("quorum: marshal raft message", "peer", p.id, "type", m.GetType(), "err", err)
 			buf = buf[:start]
-			t.unreachable(p.id)
+			t.dropped(p.id, m)
+			continue
 		}
+		kept = append(kept, m)
 	}
-	return buf
+	return buf, kept
 }
 
 // watchRaftConn reads an outbound raft stream, on which the peer never
@@ -462,39 +495,23 @@ func (t *Transport) serveConn(c net.Conn) {
 // serveRaft hands the messages of a raft stream from node from to
 // OnMessage until the stream ends or breaks a rule.
 func (t *Transport) serveRaft(r *bufio.Reader, from int32) error {
-	var frame bytes.Buffer
-	for {
-		if err := readFrame(r, &frame, t.cfg.MaxRaftFrameBytes); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
+	return serveFrames(r, t.cfg.MaxRaftFrameBytes, func(frame []byte) error {
 		m := &raftpb.Message{}
-		if err := proto.Unmarshal(frame.Bytes(), m); err != nil {
-			return fmt.Errorf("raft frame of %d bytes: %w", frame.Len(), err)
+		if err := proto.Unmarshal(frame, m); err != nil {
+			return fmt.Errorf("raft frame of %d bytes: %w", len(frame), err)
 		}
 		if m.GetFrom() != RaftID(from) || m.GetTo() != RaftID(t.cfg.NodeID) {
 			return fmt.Errorf("raft %s from %d to %d on the stream of node %d", m.GetType(), m.GetFrom(), m.GetTo(), from)
 		}
 		t.cfg.OnMessage(m)
-		if frame.Cap() > keepBufBytes {
-			frame = bytes.Buffer{}
-		}
-	}
+		return nil
+	})
 }
 
 // serveCalls answers the controller requests of node from, one at a time.
 func (t *Transport) serveCalls(c net.Conn, r *bufio.Reader, from int32) error {
-	var frame bytes.Buffer
-	for {
-		if err := readFrame(r, &frame, t.cfg.MaxCallBytes); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		h, rest, err := kafkawire.ParseRequestHeaderPrefix(frame.Bytes())
+	return serveFrames(r, t.cfg.MaxCallBytes, func(frame []byte) error {
+		h, rest, err := kafkawire.ParseRequestHeaderPrefix(frame)
 		if err != nil {
 			return err
 		}
@@ -523,6 +540,25 @@ func (t *Transport) serveCalls(c net.Conn, r *bufio.Reader, from int32) error {
 		c.SetWriteDeadline(time.Now().Add(writeTimeout))
 		if _, err := c.Write(out); err != nil {
 			return fmt.Errorf("write %s response: %w", kmsg.NameForKey(h.APIKey), err)
+		}
+		return nil
+	})
+}
+
+// serveFrames reads frames of at most maxBytes and hands each to serve
+// until the stream ends between frames (nil) or an error. The frame is
+// valid only during the call.
+func serveFrames(r io.Reader, maxBytes int, serve func(frame []byte) error) error {
+	var frame bytes.Buffer
+	for {
+		if err := readFrame(r, &frame, maxBytes); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := serve(frame.Bytes()); err != nil {
+			return err
 		}
 		if frame.Cap() > keepBufBytes {
 			frame = bytes.Buffer{}
@@ -647,8 +683,9 @@ func (t *Transport) warnBad(msg string, args ...any) {
 	}
 }
 
-// logLimiter lets one line through per badLogEvery.
+// logLimiter lets one line through per every.
 type logLimiter struct {
+	every      time.Duration
 	mu         sync.Mutex
 	next       time.Time
 	suppressed int
@@ -661,7 +698,7 @@ func (l *logLimiter) allow(now time.Time) (suppressed int, ok bool) {
 		l.suppressed++
 		return 0, false
 	}
-	l.next = now.Add(badLogEvery)
+	l.next = now.Add(l.every)
 	suppressed, l.suppressed = l.suppressed, 0
 	return suppressed, true
 }

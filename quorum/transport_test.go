@@ -24,6 +24,7 @@ type inbox struct {
 	mu          sync.Mutex
 	msgs        []*raftpb.Message
 	unreachable map[int32]int
+	snapshots   map[bool]int // snapshot reports by ok
 }
 
 func (in *inbox) onMessage(m *raftpb.Message) {
@@ -49,6 +50,18 @@ func (in *inbox) indexesFrom(node int32) []uint64 {
 		}
 	}
 	return out
+}
+
+func (in *inbox) onSnapshotStatus(id int32, ok bool) {
+	in.mu.Lock()
+	in.snapshots[ok]++
+	in.mu.Unlock()
+}
+
+func (in *inbox) snapshotReports(ok bool) int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.snapshots[ok]
 }
 
 func (in *inbox) unreachableCount(id int32) int {
@@ -89,13 +102,14 @@ type testNode struct {
 // startNode starts transport id on peers[id] (which must be set).
 func startNode(t testing.TB, id int32, peers map[int32]string, tweak func(*TransportConfig)) *testNode {
 	t.Helper()
-	in := &inbox{unreachable: map[int32]int{}}
+	in := &inbox{unreachable: map[int32]int{}, snapshots: map[bool]int{}}
 	cfg := TransportConfig{
-		NodeID:        id,
-		Listen:        peers[id],
-		Peers:         peers,
-		OnMessage:     in.onMessage,
-		OnUnreachable: in.onUnreachable,
+		NodeID:           id,
+		Listen:           peers[id],
+		Peers:            peers,
+		OnMessage:        in.onMessage,
+		OnUnreachable:    in.onUnreachable,
+		OnSnapshotStatus: in.onSnapshotStatus,
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -131,6 +145,18 @@ func msg(from, to int32, index uint64) *raftpb.Message {
 		Entries: []*raftpb.Entry{{
 			Term: proto.Uint64(1), Index: proto.Uint64(index + 1), Data: []byte("payload"),
 		}},
+	}
+}
+
+func snap(from, to int32) *raftpb.Message {
+	return &raftpb.Message{
+		Type: raftpb.MessageType_MsgSnap.Enum(),
+		From: proto.Uint64(RaftID(from)),
+		To:   proto.Uint64(RaftID(to)),
+		Snapshot: &raftpb.Snapshot{
+			Data:     make([]byte, 1<<20),
+			Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(100), Term: proto.Uint64(2)},
+		},
 	}
 }
 
@@ -215,6 +241,11 @@ func TestTransportPeerDownThenUp(t *testing.T) {
 		}
 	})
 	eventually(t, 10*time.Second, "peer 2 reported unreachable", func() bool { return a.in.unreachableCount(2) > 0 })
+	a.tr.Send([]*raftpb.Message{snap(1, 2)})
+	eventually(t, 10*time.Second, "a failed snapshot reported", func() bool { return a.in.snapshotReports(false) > 0 })
+	if n := a.in.snapshotReports(true); n != 0 {
+		t.Fatalf("%d snapshots to a down peer reported sent", n)
+	}
 
 	b := startNode(t, 2, peers, small)
 	next := uint64(1 << 20) // above anything sent while it was down
@@ -240,6 +271,8 @@ func TestTransportPeerDownThenUp(t *testing.T) {
 			t.Fatalf("out of order: %v", got)
 		}
 	}
+	a.tr.Send([]*raftpb.Message{snap(1, 2)})
+	eventually(t, 10*time.Second, "a sent snapshot reported", func() bool { return a.in.snapshotReports(true) == 1 })
 }
 
 // TestTransportReconnectsAfterRestart: the peer restarts on the same port;
