@@ -91,6 +91,7 @@ const (
 type TransportConfig struct {
 	NodeID int32
 	// Listen is the host:port to bind (cluster.listen); port 0 picks one.
+	// Empty: no listener, for a broker that is not a voter and only calls.
 	Listen string
 	// Peers are the voters' cluster addresses by node id (cluster.voters).
 	// This node may be among them; it is skipped.
@@ -111,6 +112,7 @@ type TransportConfig struct {
 	OnSnapshotStatus func(node int32, ok bool)
 	// Handler serves controller calls from node from (the id the caller
 	// declared). Nil refuses calls. An error closes the caller's connection.
+	// ctx is done when the transport closes; Close waits for handlers.
 	Handler func(ctx context.Context, from int32, req kmsg.Request) (kmsg.Response, error)
 	Log     *slog.Logger
 	// QueueLen bounds each peer's outbound queue (messages); default 1024.
@@ -191,9 +193,12 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 			}
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("quorum: transport: listen: %w", err)
+	var ln net.Listener
+	if cfg.Listen != "" {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("quorum: transport: listen: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
@@ -207,16 +212,24 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		badLog:    logLimiter{every: badLogEvery},
 		conns:     map[net.Conn]struct{}{},
 	}
-	t.wg.Add(1 + len(peers))
-	go t.acceptLoop()
+	if ln != nil {
+		t.wg.Add(1)
+		go t.acceptLoop()
+	}
+	t.wg.Add(len(peers))
 	for _, p := range peers {
 		go t.sendLoop(p)
 	}
 	return t, nil
 }
 
-// Addr returns the bound listener address.
-func (t *Transport) Addr() net.Addr { return t.ln.Addr() }
+// Addr returns the bound listener address, nil without a listener.
+func (t *Transport) Addr() net.Addr {
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
 
 // Close stops the listener, closes every connection (in-flight Calls fail
 // with ErrTransportClosed) and waits for the transport's goroutines.
@@ -232,7 +245,10 @@ func (t *Transport) Close() error {
 	t.conns = nil
 	t.mu.Unlock()
 	t.cancel()
-	err := t.ln.Close()
+	var err error
+	if t.ln != nil {
+		err = t.ln.Close()
+	}
 	for c := range conns {
 		c.Close()
 	}
@@ -437,6 +453,8 @@ func (t *Transport) dial(ctx context.Context, p *peer, kind byte) (net.Conn, err
 		t.drop(c)
 		return nil, fmt.Errorf("hello to node %d at %s: %w", p.id, p.addr, err)
 	}
+	// Calls are bounded by their context, not by the hello's deadline.
+	c.SetWriteDeadline(time.Time{})
 	return c, nil
 }
 
@@ -583,7 +601,10 @@ func readFrame(r io.Reader, buf *bytes.Buffer, maxBytes int) error {
 	}
 	buf.Reset()
 	if _, err := io.CopyN(buf, r, int64(n)); err != nil {
-		return fmt.Errorf("frame of %d bytes: %w", n, io.ErrUnexpectedEOF)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("frame of %d bytes: %w", n, err)
 	}
 	return nil
 }

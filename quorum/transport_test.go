@@ -508,6 +508,22 @@ func TestTransportCall(t *testing.T) {
 	if _, err := nodes[0].tr.Call(ctx, 1, createTopics("after")); err != nil {
 		t.Fatalf("call after a failed one: %v", err)
 	}
+	// A broker that is not a voter has no listener and calls the voters.
+	voters := map[int32]string{}
+	for id, n := range nodes {
+		voters[int32(id)] = n.tr.Addr().String()
+	}
+	broker := startNode(t, 7, voters, nil)
+	if broker.tr.Addr() != nil {
+		t.Fatalf("a transport without Listen listens on %v", broker.tr.Addr())
+	}
+	resp, err := broker.tr.Call(ctx, 2, createTopics("from-broker"))
+	if err != nil {
+		t.Fatalf("call from a non-voter: %v", err)
+	}
+	if got := resp.(*kmsg.CreateTopicsResponse).Topics[0].NumPartitions; got != 7 {
+		t.Fatalf("the handler saw the call from node %d, want 7", got)
+	}
 	if _, err := nodes[0].tr.Call(ctx, 9, createTopics("x")); !errors.Is(err, ErrUnknownNode) {
 		t.Fatalf("call to an unknown node: %v", err)
 	}
