@@ -1,6 +1,8 @@
 package quorum
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -660,4 +662,24 @@ func BenchmarkTransportRaftMessages(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// FuzzTransportRaftStream: whatever a peer sends on its raft stream, only
+// messages from it to this node are delivered, and nothing panics.
+func FuzzTransportRaftStream(f *testing.F) {
+	f.Add(append(raftFrame(msg(0, 1, 3)), raftFrame(snap(0, 1))...))
+	f.Add(raftFrame(msg(2, 1, 0)))
+	f.Add([]byte{0, 0, 0, 3, 8, 1, 0x10})
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		tr := &Transport{cfg: TransportConfig{
+			NodeID:            1,
+			MaxRaftFrameBytes: 1 << 20,
+			OnMessage: func(m *raftpb.Message) {
+				if m.GetFrom() != RaftID(0) || m.GetTo() != RaftID(1) {
+					t.Fatalf("delivered %v", m)
+				}
+			},
+		}}
+		tr.serveRaft(bufio.NewReader(bytes.NewReader(stream)), 0)
+	})
 }
