@@ -35,10 +35,12 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/riffle/riffle/kafkawire"
@@ -667,21 +669,50 @@ func (t *Transport) callErr(ctx context.Context, name string, to int32, err erro
 	return fmt.Errorf("quorum: call %s to node %d: %w", name, to, err)
 }
 
-// callConn takes an idle call connection to p or dials one.
+// callConn takes an idle call connection to p that is still open, or
+// dials one.
 func (t *Transport) callConn(ctx context.Context, p *peer) (net.Conn, error) {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil, ErrTransportClosed
-	}
-	if n := len(p.idle); n > 0 {
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			return nil, ErrTransportClosed
+		}
+		n := len(p.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			return t.dial(ctx, p, connCalls)
+		}
 		c := p.idle[n-1]
 		p.idle = p.idle[:n-1]
 		t.mu.Unlock()
-		return c, nil
+		if stillOpen(c) {
+			return c, nil
+		}
+		t.drop(c)
 	}
-	t.mu.Unlock()
-	return t.dial(ctx, p, connCalls)
+}
+
+// stillOpen reports whether the peer has neither closed idle connection c
+// nor written on it (it never writes unasked), so that a call after the
+// peer restarted dials instead of failing on the old connection.
+func stillOpen(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	open := false
+	err = raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, rerr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		open = rerr == unix.EAGAIN
+		return true // never wait for readability
+	})
+	return err == nil && open
 }
 
 // putIdle keeps c for p's next call, or closes it if enough are kept.

@@ -531,6 +531,25 @@ func TestTransportCall(t *testing.T) {
 	}
 }
 
+// TestTransportCallAfterPeerRestart: the caller's idle connection to the
+// old process is noticed and not used.
+func TestTransportCallAfterPeerRestart(t *testing.T) {
+	nodes := cluster(t, 2, func(c *TransportConfig) { c.Handler = echoTopics })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := nodes[0].tr.Call(ctx, 1, createTopics("before")); err != nil {
+		t.Fatal(err)
+	}
+	addr := nodes[1].tr.Addr().String()
+	if err := nodes[1].tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, 1, map[int32]string{0: nodes[0].tr.Addr().String(), 1: addr}, func(c *TransportConfig) { c.Handler = echoTopics })
+	if _, err := nodes[0].tr.Call(ctx, 1, createTopics("after")); err != nil {
+		t.Fatalf("first call after the peer restarted: %v", err)
+	}
+}
+
 // TestTransportCallToDeadPeer: a peer that is not listening, or that
 // accepts and never answers, fails the call within its context.
 func TestTransportCallToDeadPeer(t *testing.T) {
