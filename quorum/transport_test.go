@@ -256,6 +256,8 @@ func TestTransportPeerDownThenUp(t *testing.T) {
 		next++
 		return len(b.in.indexesFrom(1)) > 0
 	})
+	// Probes may still be queued; the burst below fills the queue exactly.
+	eventually(t, 10*time.Second, "the probes sent", func() bool { return len(a.tr.peers[2].queue) == 0 })
 	first := next
 	for i := range uint64(8) {
 		a.tr.Send([]*raftpb.Message{msg(1, 2, first+i)})
