@@ -341,6 +341,9 @@ func (t *Transport) sendLoop(p *peer) {
 		retryAt time.Time
 	)
 	fail := func(err error) {
+		if t.ctx.Err() != nil {
+			return // closing: the connection was closed under the write
+		}
 		if n, ok := p.failLog.allow(time.Now()); ok {
 			t.log.Warn("quorum: raft stream to peer failed", "peer", p.id, "addr", p.addr, "err", err, "suppressed", n)
 		}
@@ -380,6 +383,9 @@ func (t *Transport) sendLoop(p *peer) {
 			if err != nil {
 				fail(err)
 				continue
+			}
+			if backoff > 0 {
+				t.log.Info("quorum: raft stream to peer reconnected", "peer", p.id, "addr", p.addr)
 			}
 			conn = c
 			t.wg.Add(1)
