@@ -68,9 +68,10 @@ type broker struct {
 
 func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	b = &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{})}
+	opened := b
 	defer func() {
 		if err != nil {
-			b.closeStorage()
+			opened.closeStorage()
 		}
 	}()
 	// The admin listener comes first so /healthz answers during recovery.
@@ -133,8 +134,8 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 			return nil, err
 		}
 	}
-	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections,
-		dataDir: cfg.Broker.DataDir, logsFailed: b.dataDir.Failed}).check)
+	b.sd.ready(addrs[0], (&healthProbe{server: b.server, dataDir: cfg.Broker.DataDir,
+		logsFailed: b.dataDir.Failed}).check)
 	return b, nil
 }
 
