@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 
 	"github.com/riffle/riffle/netio"
 )
@@ -294,18 +295,54 @@ func (c *Config) ShutdownTimeout() time.Duration {
 }
 
 // Netio is the Kafka listener's netio.Config: broker.listen and [network].
+// network.max_connections is lowered to what RLIMIT_NOFILE leaves room for
+// (maxConnectionsFor), so that connections never take the descriptors that
+// segment files, the admin listener and the logs need.
 func (c *Config) Netio(logger *slog.Logger) netio.Config {
 	n := c.Network
+	maxConns := n.MaxConnections
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
+		if fit := maxConnectionsFor(lim.Cur, c.Log.OpenFilesMax); fit < maxConns {
+			maxConns = fit
+			if logger != nil {
+				logger.Warn("riffle: network.max_connections lowered to fit RLIMIT_NOFILE",
+					"max_connections", n.MaxConnections, "effective", fit, "rlimit_nofile", lim.Cur,
+					"log.open_files_max", c.Log.OpenFilesMax)
+			}
+		}
+	}
 	return netio.Config{
 		Addr:               c.Broker.Listen,
 		EventLoops:         n.EventLoops,
 		MaxRequestBytes:    n.MaxRequestBytes,
-		MaxConnections:     n.MaxConnections,
+		MaxConnections:     maxConns,
 		MaxInflightBytes:   n.MaxInflightBytesPerConnection,
 		IdleTimeout:        time.Duration(n.IdleTimeoutMs) * time.Millisecond,
 		CopyRegionBytesMax: n.CopyRegionBytesMax,
 		Logger:             logger,
 	}
+}
+
+const (
+	// reservedDescriptors are kept for everything but client connections
+	// and segment files: stdio, the admin listener and its clients, the
+	// event loops' epoll and event fds, directory syncs, probe files.
+	reservedDescriptors = 256
+	// descriptorsPerConnection: gnet's socket and the writer's dup of it.
+	descriptorsPerConnection = 2
+)
+
+// maxConnectionsFor is how many client connections fit in nofile
+// descriptors beside reservedDescriptors and openFilesMax segment files.
+// Segment files get at most half of what the reserve leaves, so a
+// log.open_files_max above the process limit still leaves room for
+// connections (segment opens past that fail with EMFILE, not accepts). It
+// is at least 1.
+func maxConnectionsFor(nofile uint64, openFilesMax int) int {
+	left := int64(min(nofile, 1<<40)) - reservedDescriptors
+	left -= min(int64(openFilesMax), left/2)
+	return int(max(left/descriptorsPerConnection, 1))
 }
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:

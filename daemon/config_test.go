@@ -276,6 +276,24 @@ func TestDerivedSettings(t *testing.T) {
 	}
 }
 
+func TestMaxConnectionsFor(t *testing.T) {
+	for _, tc := range []struct {
+		nofile       uint64
+		openFilesMax int
+		want         int
+	}{
+		{1048576, 100000, (1048576 - 256 - 100000) / 2},
+		{20000, 100000, (20000 - 256) / 4}, // files get half of what the reserve leaves
+		{1024, 64, (1024 - 256 - 64) / 2},
+		{100, 64, 1},
+		{1 << 62, 100000, (1<<40 - 256 - 100000) / 2},
+	} {
+		if got := maxConnectionsFor(tc.nofile, tc.openFilesMax); got != tc.want {
+			t.Errorf("maxConnectionsFor(%d, %d) = %d, want %d", tc.nofile, tc.openFilesMax, got, tc.want)
+		}
+	}
+}
+
 func TestWriteReadyFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ready")

@@ -57,7 +57,7 @@ type Config struct {
 	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
 	EventLoops       int    // 0: one per CPU
 	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
-	MaxConnections   int    // further accepts are closed at once
+	MaxConnections   int    // further accepted connections are closed at once
 	MaxInflightBytes int64  // response bytes queued per connection before reads pause
 	// MaxBufferedRequestBytes bounds the request bytes a connection may have
 	// buffered while a request is in flight or reads are paused (pipelining);
@@ -95,4 +95,6 @@ type Stats struct {
 	// EventLoopBusy is the time spent in event-loop callbacks (connection
 	// open and close, reading and dispatching frames), summed over loops.
 	EventLoopBusy time.Duration
+	AcceptErrors  int64 // failed accepts (EMFILE and the like); the listener backs off and retries
+	Refused       int64 // connections closed at once because MaxConnections were open
 }

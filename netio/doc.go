@@ -5,10 +5,16 @@
 //
 // # Threads
 //
+// One goroutine accepts on a listener bound without SO_REUSEPORT (a port
+// some other socket holds fails Listen with EADDRINUSE rather than sharing
+// clients with it). Past MaxConnections it closes new connections at once;
+// a failed accept (EMFILE, ENFILE) pauses it up to a second and it retries,
+// Accepting reporting the failure meanwhile. Other connections are enrolled
+// into the least loaded event loop of a gnet Client.
+//
 // Three kinds of goroutine touch a connection:
 //
-//   - gnet event loops (one per CPU, each with its own SO_REUSEPORT listener
-//     on the one port) accept, read and frame. OnTraffic copies one complete
+//   - gnet event loops (one per CPU) read and frame. OnTraffic copies one complete
 //     frame out of gnet's inbound buffer into a pooled buffer (gnet's slices
 //     die at Discard) and passes it to the connection's worker. The loop never
 //     blocks and never writes the socket.
@@ -67,7 +73,7 @@
 // # Files
 //
 //	api.go     Piece, Conn, Handler, Config, Stats
-//	server.go  Listen, Shutdown, the single-port SO_REUSEPORT bind, bookkeeping
+//	server.go  Listen, the accept loop, Shutdown, bookkeeping
 //	events.go  gnet callbacks: open, close, framing dispatch, idle ticks
 //	frame.go   the frame splitter
 //	conn.go    per-connection state, worker goroutine, response queue

@@ -16,15 +16,9 @@ type events struct {
 	s *Server
 }
 
-func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
-	e.s.eng = eng
-	return gnet.None
-}
-
-// OnTick first runs once every loop's listener is bound; Listen waits for it.
+// OnTick closes idle connections.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := e.s
-	s.bootOnce.Do(func() { close(s.booted) })
 	if s.cfg.IdleTimeout <= 0 {
 		return time.Hour, gnet.None
 	}
@@ -43,12 +37,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.log.Warn("closing new connection", "remote", gc.RemoteAddr().String(), "err", err)
 		return nil, gnet.Close
 	}
-	if !s.addConn(cs) {
-		s.log.Warn("closing new connection: MaxConnections reached",
-			"remote", gc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
-		cs.markClosed()
-		return nil, gnet.Close
-	}
+	s.addConn(cs)
 	gc.SetContext(cs)
 	s.workers.Add(2)
 	go cs.serve()

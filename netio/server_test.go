@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // TestPipelinedFramesInOrder pipelines frames of random sizes; frames over
@@ -481,38 +481,40 @@ func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	expectClosed(t, c)
 }
 
-func TestManyLoopsShareOnePort(t *testing.T) {
+func TestConnectionsSpreadOverLoops(t *testing.T) {
 	s := startServer(t, Config{EventLoops: 4}, echo)
-	port := s.Addr().(*net.TCPAddr).Port
-	if port == 0 {
-		t.Fatal("Addr has port 0")
-	}
-	if n := listenersOnPort(t, port); n != 4 {
-		t.Errorf("%d listening sockets on port %d, want one per event loop (4)", n, port)
-	}
-	for i := range 16 {
+	for i := range 8 {
 		roundTrip(t, dial(t, s, 0), fmt.Sprint("conn ", i))
+	}
+	loops := map[gnet.EventLoop]int{}
+	s.mu.Lock()
+	for cs := range s.conns {
+		loops[cs.gc.EventLoop()]++
+	}
+	s.mu.Unlock()
+	if len(loops) != 4 {
+		t.Errorf("8 connections on %d event loops, want all 4 used: %v", len(loops), loops)
 	}
 }
 
-// listenersOnPort counts IPv4 sockets in LISTEN state on port.
-func listenersOnPort(t *testing.T, port int) int {
-	b, err := os.ReadFile("/proc/net/tcp")
+func TestPortExclusive(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skipf("no /proc/net/tcp: %v", err)
+		t.Fatal(err)
 	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		fields := strings.Fields(line)
-		if len(fields) < 4 || fields[3] != "0A" {
-			continue
+	defer taken.Close()
+	first := startServer(t, Config{}, echo)
+	for _, addr := range []string{taken.Addr().String(), first.Addr().String()} {
+		s, err := Listen(Config{Addr: addr, Logger: testLogger(t)}, echo)
+		if err == nil {
+			s.Shutdown(context.Background())
+			t.Fatalf("Listen(%q) on a bound port succeeded", addr)
 		}
-		_, hexPort, _ := strings.Cut(fields[1], ":")
-		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
-			n++
+		if want := "listen " + addr + ": address already in use"; !errors.Is(err, syscall.EADDRINUSE) || err.Error() != want {
+			t.Errorf("Listen(%q) = %q, want %q (EADDRINUSE)", addr, err, want)
 		}
 	}
-	return n
+	roundTrip(t, dial(t, first, 0), "still mine")
 }
 
 func TestMaxBufferedRequestBytes(t *testing.T) {
