@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -294,34 +295,46 @@ func (c *Config) ShutdownTimeout() time.Duration {
 	return time.Duration(c.Broker.ShutdownTimeoutMs) * time.Millisecond
 }
 
-// Netio is the Kafka listener's netio.Config: broker.listen and [network].
-// network.max_connections is lowered to what RLIMIT_NOFILE leaves room for
-// (maxConnectionsFor), so that connections never take the descriptors that
-// segment files, the admin listener and the logs need.
+// Netio is the Kafka listener's netio.Config: broker.listen and [network],
+// with network.max_connections lowered to its share of RLIMIT_NOFILE
+// (descriptorShares).
 func (c *Config) Netio(logger *slog.Logger) netio.Config {
 	n := c.Network
-	maxConns := n.MaxConnections
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err == nil {
-		if fit := maxConnectionsFor(lim.Cur, c.Log.OpenFilesMax); fit < maxConns {
-			maxConns = fit
-			if logger != nil {
-				logger.Warn("riffle: network.max_connections lowered to fit RLIMIT_NOFILE",
-					"max_connections", n.MaxConnections, "effective", fit, "rlimit_nofile", lim.Cur,
-					"log.open_files_max", c.Log.OpenFilesMax)
-			}
-		}
+	nofile := nofileLimit()
+	files, conns := descriptorShares(nofile, c.Log.OpenFilesMax, n.MaxConnections)
+	if logger != nil && (files < c.Log.OpenFilesMax || conns < n.MaxConnections) {
+		logger.Warn("riffle: limits lowered to fit RLIMIT_NOFILE", "rlimit_nofile", nofile,
+			"log.open_files_max", c.Log.OpenFilesMax, "segment_files_max", files,
+			"network.max_connections", n.MaxConnections, "max_connections", conns)
 	}
 	return netio.Config{
 		Addr:               c.Broker.Listen,
 		EventLoops:         n.EventLoops,
 		MaxRequestBytes:    n.MaxRequestBytes,
-		MaxConnections:     maxConns,
+		MaxConnections:     conns,
 		MaxInflightBytes:   n.MaxInflightBytesPerConnection,
 		IdleTimeout:        time.Duration(n.IdleTimeoutMs) * time.Millisecond,
 		CopyRegionBytesMax: n.CopyRegionBytesMax,
 		Logger:             logger,
 	}
+}
+
+// SegmentFilesMax is log.open_files_max lowered to its share of
+// RLIMIT_NOFILE (descriptorShares): segment opens past it fail with
+// segment.ErrOpenFilesLimit before the process runs out of descriptors.
+func (c *Config) SegmentFilesMax() int {
+	files, _ := descriptorShares(nofileLimit(), c.Log.OpenFilesMax, c.Network.MaxConnections)
+	return files
+}
+
+// nofileLimit is the process's RLIMIT_NOFILE (soft), or no limit if it
+// cannot be read.
+func nofileLimit() uint64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return math.MaxUint64
+	}
+	return lim.Cur
 }
 
 const (
@@ -333,16 +346,16 @@ const (
 	descriptorsPerConnection = 2
 )
 
-// maxConnectionsFor is how many client connections fit in nofile
-// descriptors beside reservedDescriptors and openFilesMax segment files.
-// Segment files get at most half of what the reserve leaves, so a
-// log.open_files_max above the process limit still leaves room for
-// connections (segment opens past that fail with EMFILE, not accepts). It
-// is at least 1.
-func maxConnectionsFor(nofile uint64, openFilesMax int) int {
+// descriptorShares splits nofile descriptors so that neither segment files
+// nor client connections can starve the other or the process: after
+// reservedDescriptors, segment files get openFilesMax but at most half of
+// what is left, connections the rest (descriptorsPerConnection each) but
+// at most maxConnections. Each share is at least 1.
+func descriptorShares(nofile uint64, openFilesMax, maxConnections int) (files, conns int) {
 	left := int64(min(nofile, 1<<40)) - reservedDescriptors
-	left -= min(int64(openFilesMax), left/2)
-	return int(max(left/descriptorsPerConnection, 1))
+	files = int(max(min(int64(openFilesMax), left/2), 1))
+	conns = int(max(min(int64(maxConnections), (left-int64(files))/descriptorsPerConnection), 1))
+	return files, conns
 }
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:

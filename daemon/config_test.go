@@ -276,20 +276,23 @@ func TestDerivedSettings(t *testing.T) {
 	}
 }
 
-func TestMaxConnectionsFor(t *testing.T) {
+func TestDescriptorShares(t *testing.T) {
 	for _, tc := range []struct {
-		nofile       uint64
-		openFilesMax int
-		want         int
+		nofile                     uint64
+		openFilesMax, maxConns     int
+		wantFiles, wantConnections int
 	}{
-		{1048576, 100000, (1048576 - 256 - 100000) / 2},
-		{20000, 100000, (20000 - 256) / 4}, // files get half of what the reserve leaves
-		{1024, 64, (1024 - 256 - 64) / 2},
-		{100, 64, 1},
-		{1 << 62, 100000, (1<<40 - 256 - 100000) / 2},
+		{1048576, 100000, 10000, 100000, 10000},
+		{1048576, 100000, 1000000, 100000, (1048576 - 256 - 100000) / 2},
+		{20000, 100000, 10000, (20000 - 256) / 2, (20000 - 256) / 4}, // files get half of what the reserve leaves
+		{400, 64, 10000, 64, (400 - 256 - 64) / 2},
+		{100, 64, 10000, 1, 1},
+		{1 << 62, 100000, 1000000, 100000, 1000000},
 	} {
-		if got := maxConnectionsFor(tc.nofile, tc.openFilesMax); got != tc.want {
-			t.Errorf("maxConnectionsFor(%d, %d) = %d, want %d", tc.nofile, tc.openFilesMax, got, tc.want)
+		files, conns := descriptorShares(tc.nofile, tc.openFilesMax, tc.maxConns)
+		if files != tc.wantFiles || conns != tc.wantConnections {
+			t.Errorf("descriptorShares(%d, %d, %d) = %d files, %d connections, want %d, %d",
+				tc.nofile, tc.openFilesMax, tc.maxConns, files, conns, tc.wantFiles, tc.wantConnections)
 		}
 	}
 }

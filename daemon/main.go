@@ -75,7 +75,7 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 		}
 	}()
 	// The admin listener comes first so /healthz answers during recovery.
-	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)}
+	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.SegmentFilesMax())}
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync

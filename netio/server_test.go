@@ -563,3 +563,55 @@ func TestListenErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptSurvivesDescriptorExhaustion fills the process's descriptor
+// table: accepts fail with EMFILE, Accepting reports it, and once
+// descriptors are free the waiting connection is served.
+func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
+	s := startServer(t, Config{}, echo)
+	c := dial(t, s, 0)
+	roundTrip(t, c, "before")
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = min(lim.Cur, 4096)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	var fillers []int
+	defer func() {
+		for _, fd := range fillers {
+			syscall.Close(fd)
+		}
+	}()
+	for {
+		fd, err := syscall.Dup(0)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	// One descriptor for the client's socket; the server cannot accept it.
+	syscall.Close(fillers[0])
+	fillers = fillers[1:]
+	waiting := dial(t, s, 0)
+	waitFor(t, "an accept to fail", func() bool { return s.Stats().AcceptErrors > 0 })
+	if err := s.Accepting(); !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("Accepting() = %v during EMFILE", err)
+	}
+	roundTrip(t, c, "an accepted connection still served")
+
+	for _, fd := range fillers {
+		syscall.Close(fd)
+	}
+	fillers = nil
+	roundTrip(t, waiting, "accepted once descriptors are free")
+	waitFor(t, "Accepting to recover", func() bool { return s.Accepting() == nil })
+}
