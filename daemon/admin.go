@@ -96,6 +96,7 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterFloat64(w, "riffle_netio_event_loop_busy_seconds_total", st.EventLoopBusy.Seconds())
 	metrics.WriteCounterUint64(w, "riffle_netio_accept_errors_total", uint64(st.AcceptErrors))
 	metrics.WriteCounterUint64(w, "riffle_netio_refused_connections_total", uint64(st.Refused))
+	metrics.WriteGaugeUint64(w, "riffle_netio_request_bytes", uint64(max(st.RequestBytes, 0)))
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
 	hosted := map[*replica.Partition]bool{}
 	b.parts.each(func(tp topicPartition, p *replica.Partition) {

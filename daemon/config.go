@@ -58,6 +58,8 @@ type NetworkConfig struct {
 	MaxConnections                int   `toml:"max_connections" min:"1" max:"1000000"`
 	MaxInflightBytesPerConnection int64 `toml:"max_inflight_bytes_per_connection" min:"65536" max:"17179869184"`
 	IdleTimeoutMs                 int64 `toml:"idle_timeout_ms" min:"1000" max:"86400000"`
+	QueuedMaxRequestBytes         int64 `toml:"queued_max_request_bytes" min:"1024" max:"1099511627776"`
+	RequestTimeoutMs              int64 `toml:"request_timeout_ms" min:"100" max:"3600000"`
 	CopyRegionBytesMax            int64 `toml:"copy_region_bytes_max" min:"0" max:"16777216"`
 }
 
@@ -193,6 +195,9 @@ func (c *Config) Validate() error {
 	if c.Log.MaxMessageBytes >= c.Network.MaxRequestBytes {
 		bad("log.max_message_bytes", c.Log.MaxMessageBytes, "must be < network.max_request_bytes (%d): a batch travels inside a request", c.Network.MaxRequestBytes)
 	}
+	if c.Network.QueuedMaxRequestBytes < int64(c.Network.MaxRequestBytes) {
+		bad("network.queued_max_request_bytes", c.Network.QueuedMaxRequestBytes, "must be >= network.max_request_bytes (%d): a request must fit", c.Network.MaxRequestBytes)
+	}
 	return errors.Join(errs...)
 }
 
@@ -308,14 +313,19 @@ func (c *Config) Netio(logger *slog.Logger) netio.Config {
 			"network.max_connections", n.MaxConnections, "max_connections", conns)
 	}
 	return netio.Config{
-		Addr:               c.Broker.Listen,
-		EventLoops:         n.EventLoops,
-		MaxRequestBytes:    n.MaxRequestBytes,
-		MaxConnections:     conns,
-		MaxInflightBytes:   n.MaxInflightBytesPerConnection,
-		IdleTimeout:        time.Duration(n.IdleTimeoutMs) * time.Millisecond,
-		CopyRegionBytesMax: n.CopyRegionBytesMax,
-		Logger:             logger,
+		Addr:             c.Broker.Listen,
+		EventLoops:       n.EventLoops,
+		MaxRequestBytes:  n.MaxRequestBytes,
+		MaxConnections:   conns,
+		MaxInflightBytes: n.MaxInflightBytesPerConnection,
+		// Pipelined requests beyond the one in flight: at most one more
+		// of the largest size.
+		MaxBufferedRequestBytes: int64(n.MaxRequestBytes) + 4,
+		QueuedMaxRequestBytes:   n.QueuedMaxRequestBytes,
+		RequestTimeout:          time.Duration(n.RequestTimeoutMs) * time.Millisecond,
+		IdleTimeout:             time.Duration(n.IdleTimeoutMs) * time.Millisecond,
+		CopyRegionBytesMax:      n.CopyRegionBytesMax,
+		Logger:                  logger,
 	}
 }
 

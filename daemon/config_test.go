@@ -184,6 +184,7 @@ func TestValidateRules(t *testing.T) {
 		{"empty data dir", map[string]string{"broker.data_dir": ""}, "broker.data_dir"},
 		{"partitions over max", map[string]string{"topics.default_partitions": "11", "topics.partitions_max": "10"}, "topics.default_partitions = 11: must be <= topics.partitions_max (10)"},
 		{"batch over request", map[string]string{"log.max_message_bytes": "2048", "network.max_request_bytes": "2048"}, "log.max_message_bytes = 2048: must be < network.max_request_bytes (2048)"},
+		{"request over budget", map[string]string{"network.queued_max_request_bytes": "1048576"}, "network.queued_max_request_bytes = 1048576: must be >= network.max_request_bytes (104857600)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -16,14 +16,17 @@ type events struct {
 	s *Server
 }
 
-// OnTick closes idle connections.
+// OnTick closes idle connections and those whose frame arrives too slowly.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := e.s
-	if s.cfg.IdleTimeout <= 0 {
-		return time.Hour, gnet.None
+	period := time.Hour
+	for _, limit := range []time.Duration{s.cfg.IdleTimeout, s.cfg.RequestTimeout} {
+		if limit > 0 {
+			period = min(period, max(limit/4, time.Millisecond))
+		}
 	}
-	s.closeIdle(time.Now())
-	return max(s.cfg.IdleTimeout/4, time.Millisecond), gnet.None
+	s.closeStale(time.Now())
+	return period, gnet.None
 }
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
@@ -53,6 +56,10 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	e.s.removeConn(cs)
 	close(cs.frames) // only OnTraffic sends, and it never runs after OnClose
+	if frame := cs.framer.take(); frame != nil {
+		e.s.releaseFrame(frame)
+	}
+	e.s.requestBytes.charge(-cs.charged)
 	cs.markClosed()
 	e.s.log.Debug("connection closed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 	return gnet.None
@@ -63,7 +70,8 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // request in flight, as Kafka does) and, having seen held, woken the
 // connection. It loops because the worker may finish while it runs. The
 // frames it dispatches are stamped with its start: it never blocks, so that
-// is when they were found whole.
+// is when they were found whole. Whatever it leaves in gnet's buffer is
+// counted in the server's request-bytes budget.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.s
 	start := time.Now()
@@ -72,20 +80,39 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if cs == nil {
 		return gnet.Close
 	}
+	if action := e.dispatch(gc, cs, start); action != gnet.None {
+		return action
+	}
+	buffered := int64(gc.InboundBuffered())
+	over := s.requestBytes.charge(buffered - cs.charged)
+	cs.charged = buffered
+	if over && buffered > 0 {
+		s.log.Warn("closing connection: request bytes in memory over the limit", "conn", cs.info.ID,
+			"remote", cs.info.RemoteAddr, "buffered", buffered, "max", s.cfg.QueuedMaxRequestBytes)
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// dispatch hands the connection's whole frames to its worker, one at a
+// time, and takes in the frame being received.
+func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Action {
+	s := e.s
+	reserve := func(n int) bool { return s.requestBytes.take(int64(n)) }
 	for gc.InboundBuffered() > 0 {
-		if cs.mustHold() {
+		if cs.framer.frame == nil && cs.mustHold() {
 			return e.checkBuffered(gc, cs)
 		}
-		frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
+		frame, err := cs.framer.next(gc, s.cfg.MaxRequestBytes, start.UnixNano(), reserve)
 		if err != nil {
-			s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+			s.log.Warn("closing connection: frame not taken", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			return gnet.Close
 		}
 		if frame == nil {
 			return gnet.None // the rest of the frame is still to come
 		}
 		if !s.beginRequest() {
-			putBuf(frame) // shutting down: the client gets no answer, as if unread
+			s.releaseFrame(frame) // shutting down: the client gets no answer, as if unread
 			return gnet.None
 		}
 		cs.busy.Store(true)

@@ -27,6 +27,8 @@ type Server struct {
 	acceptErr  atomic.Pointer[acceptFailure]
 	refusedLog atomic.Int64 // unix nanoseconds of the last "refused" log line
 
+	requestBytes budget // QueuedMaxRequestBytes
+
 	nextID atomic.Uint64
 	mu     sync.Mutex
 	conns  map[*connState]struct{}
@@ -98,6 +100,7 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 		conns:      make(map[*connState]struct{}),
 		drained:    make(chan struct{}),
 	}
+	s.requestBytes.limit = cfg.QueuedMaxRequestBytes
 	s.loops, err = gnet.NewClient(&events{s: s},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(cfg.EventLoops),
@@ -196,6 +199,7 @@ func (s *Server) Stats() Stats {
 		EventLoopBusy: time.Duration(s.stats.busyNs.Load()),
 		AcceptErrors:  s.stats.acceptErrors.Load(),
 		Refused:       s.stats.refused.Load(),
+		RequestBytes:  s.requestBytes.used.Load(),
 	}
 }
 
@@ -276,14 +280,26 @@ func (s *Server) removeConn(cs *connState) {
 	s.mu.Unlock()
 }
 
-// closeIdle closes connections that have had no request for IdleTimeout
-// and have nothing in flight.
-func (s *Server) closeIdle(now time.Time) {
+// releaseFrame returns a frame's buffer and its bytes in the budget.
+func (s *Server) releaseFrame(frame *[]byte) {
+	s.requestBytes.charge(-int64(len(*frame)))
+	putBuf(frame)
+}
+
+// closeStale closes connections that have had no request for IdleTimeout
+// and have nothing in flight, and those whose frame has been arriving for
+// longer than RequestTimeout.
+func (s *Server) closeStale(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cs := range s.conns {
-		if cs.idleFor(now) > s.cfg.IdleTimeout {
+		switch {
+		case s.cfg.IdleTimeout > 0 && cs.idleFor(now) > s.cfg.IdleTimeout:
 			s.log.Info("closing idle connection", "conn", cs.info.ID, "remote", cs.info.RemoteAddr)
+			_ = cs.gc.Close()
+		case s.cfg.RequestTimeout > 0 && cs.receivingFor(now) > s.cfg.RequestTimeout:
+			s.log.Warn("closing connection: request frame incomplete", "conn", cs.info.ID,
+				"remote", cs.info.RemoteAddr, "after", s.cfg.RequestTimeout)
 			_ = cs.gc.Close()
 		}
 	}

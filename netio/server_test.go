@@ -615,3 +615,55 @@ func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
 	roundTrip(t, waiting, "accepted once descriptors are free")
 	waitFor(t, "Accepting to recover", func() bool { return s.Accepting() == nil })
 }
+
+// TestQueuedMaxRequestBytes fills the request-bytes budget with partial
+// frames: a frame that does not fit closes its connection, and the bytes
+// come back once the frames are served.
+func TestQueuedMaxRequestBytes(t *testing.T) {
+	const frameSize, budget = 600 << 10, 1 << 20
+	s := startServer(t, Config{MaxRequestBytes: frameSize, QueuedMaxRequestBytes: budget}, echo)
+	partial := func() (net.Conn, []byte) {
+		c := dial(t, s, 0)
+		payload := bytes.Repeat([]byte{'p'}, frameSize)
+		if _, err := c.Write(frameBytes(payload)[:frameSize/2]); err != nil {
+			t.Fatal(err)
+		}
+		return c, payload
+	}
+	a, payload := partial()
+	waitFor(t, "the first frame reserved", func() bool { return s.Stats().RequestBytes >= frameSize })
+	b, _ := partial() // 2 × 600 KiB > 1 MiB
+	expectClosed(t, b)
+	if got := s.Stats().RequestBytes; got > budget {
+		t.Errorf("%d request bytes in memory, budget %d", got, budget)
+	}
+	if _, err := a.Write(frameBytes(payload)[frameSize/2:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRecv(t, a); len(got) != len("re:")+frameSize {
+		t.Fatalf("response of %d bytes", len(got))
+	}
+	waitFor(t, "the budget given back", func() bool { return s.Stats().RequestBytes == 0 })
+	c, _ := partial()
+	waitFor(t, "a new frame reserved", func() bool { return s.Stats().RequestBytes >= frameSize })
+	c.Close()
+	waitFor(t, "a closed connection's frame given back", func() bool { return s.Stats().RequestBytes == 0 })
+}
+
+func TestRequestTimeout(t *testing.T) {
+	s := startServer(t, Config{RequestTimeout: 300 * time.Millisecond}, echo)
+	slow := dial(t, s, 0)
+	if _, err := slow.Write(frameBytes([]byte("never finished"))[:8]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	busy := dial(t, s, 0)
+	for time.Since(start) < 600*time.Millisecond {
+		roundTrip(t, busy, "quick") // whole frames: never timed out
+	}
+	expectClosed(t, slow)
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("closed after %v, before the 300ms timeout", took)
+	}
+	roundTrip(t, busy, "still open")
+}
