@@ -26,11 +26,17 @@ type connState struct {
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
-	framer  framer          // on the loop: the frame being received
-	charged int64           // on the loop: bytes buffered in gnet counted in the budget
-	frames  chan dispatched // loop → worker; one slot: one request in flight
-	busy    atomic.Bool     // a frame is with the worker; set on the loop, cleared by the worker
-	held    atomic.Bool     // the loop left bytes buffered because busy or the writer queue was full
+	// On the loop: the frame being received, whole frames waiting for the
+	// worker and their bytes, and the bytes left in gnet's buffer that the
+	// budget counts.
+	framer     framer
+	ready      []dispatched
+	readyBytes int64
+	charged    int64
+
+	frames chan dispatched // loop → worker; one slot: one request in flight
+	busy   atomic.Bool     // a frame is with the worker; set on the loop, cleared by the worker
+	held   atomic.Bool     // the loop kept ready frames back because busy or the writer queue was full
 
 	nc         net.Conn     // dup of the socket, in Go's netpoller; written only through w
 	lastActive atomic.Int64 // unix nanoseconds of the last request or completed response
