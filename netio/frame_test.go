@@ -116,7 +116,7 @@ func FuzzFraming(f *testing.F) {
 }
 
 func TestBufPoolSizes(t *testing.T) {
-	for _, n := range []int{0, 1, 512, 513, 4096, 1 << 24, 1<<24 + 1} {
+	for _, n := range []int{0, 1, 512, 513, 4096, 1 << maxPooledShift, 1<<maxPooledShift + 1} {
 		b := getBuf(n)
 		if len(*b) != n {
 			t.Fatalf("getBuf(%d) has length %d", n, len(*b))
