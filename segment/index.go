@@ -19,8 +19,8 @@ const (
 )
 
 // indexFile is an mmap'd array of fixed-size big-endian entries. The active
-// segment's indexes are preallocated to segment.index.bytes and mapped
-// read-write; a finished segment's are trimmed to their entries and mapped
+// segment's indexes are allocated (not sparse) to segment.index.bytes and
+// mapped read-write; a finished segment's are trimmed to their entries and mapped
 // read-only. Callers hold the log's lock.
 type indexFile struct {
 	ref        *fileRef
@@ -59,18 +59,24 @@ func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexF
 	return idx, nil
 }
 
-// remap resizes the file to n entries and maps it. Whatever fails, the
-// index keeps a mapping that covers its entries, so the log stays readable:
-// a smaller mapping is made before the old one goes; a larger one needs the
-// old one gone first (a memory filesystem cannot grow a mapped file), so on
-// failure the old one is mapped again, and if even that fails the entries
-// are dropped from memory (lookups then scan from the segment's start). The
-// caller fails the log on any error; the file keeps its entries, perhaps
-// followed by zeros, which the next open's check rejects.
+// remap resizes the file to n entries and maps it. A writable mapping is
+// made only over allocated blocks (vfs.File.Allocate): a store into a hole
+// of a full disk would kill the process with SIGBUS, where Allocate fails
+// with ENOSPC. Whatever fails, the index keeps a mapping that covers its
+// entries, so the log stays readable: a smaller mapping is made before the
+// old one goes; a larger one needs the old one gone first (a memory
+// filesystem cannot grow a mapped file), so on failure the file is cut back
+// and the old one mapped again, and if even that fails the entries are
+// dropped from memory (lookups then scan from the segment's start). On
+// error the file keeps its entries, perhaps followed by zeros, which the
+// next open's check rejects.
 func (x *indexFile) remap(n int, writable bool) error {
 	size := n * x.entrySize
 	if size > len(x.mm) {
 		return x.grow(n, writable)
+	}
+	if err := x.allocate(size, writable); err != nil {
+		return err
 	}
 	mm, err := x.ref.f.Map(size, writable)
 	if err != nil {
@@ -88,6 +94,18 @@ func (x *indexFile) remap(n int, writable bool) error {
 	return nil
 }
 
+// allocate backs the first size bytes of the file with blocks before a
+// writable mapping covers them; read-only mappings need none.
+func (x *indexFile) allocate(size int, writable bool) error {
+	if !writable || size == 0 {
+		return nil
+	}
+	if err := x.ref.f.Allocate(0, int64(size)); err != nil {
+		return fmt.Errorf("allocate %d bytes: %w", size, err)
+	}
+	return nil
+}
+
 // grow is remap to a size above the current mapping's.
 func (x *indexFile) grow(n int, writable bool) error {
 	size := n * x.entrySize
@@ -99,6 +117,10 @@ func (x *indexFile) grow(n int, writable bool) error {
 	err := x.ref.f.Truncate(int64(size))
 	if err != nil {
 		err = fmt.Errorf("resize to %d: %w", size, err)
+	} else if err = x.allocate(size, writable); err != nil {
+		// Give back what a partial allocation took; should this fail, the
+		// longer file only holds zeros past the entries.
+		_ = x.ref.f.Truncate(int64(oldLen))
 	} else if mm, merr := x.ref.f.Map(size, writable); merr != nil {
 		err = fmt.Errorf("map %d bytes: %w", size, merr)
 	} else {
