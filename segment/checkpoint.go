@@ -46,6 +46,9 @@ func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
 		err = fsys.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
+		// Best effort: a leftover would hold blocks a full disk needs; the
+		// next write replaces it anyway.
+		_ = fsys.Remove(tmp)
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil

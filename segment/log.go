@@ -30,9 +30,12 @@ type Log struct {
 	failed   error // sticky: a failed fdatasync, seal or truncation stops appends
 	// noSpace: the last append failed with ErrNoSpace. Only for logging
 	// once per change; every append tries the disk again.
-	noSpace   bool
-	unsynced  unsyncedState
-	writeback writebackMark
+	noSpace bool
+	// epochsStale: the leader-epoch checkpoint on disk is behind the cache
+	// (a full disk at open); the next append writes it before its batch.
+	epochsStale bool
+	unsynced    unsyncedState
+	writeback   writebackMark
 	// truncations counts TruncateTo calls, so that a sync racing one does
 	// not raise the recovery point over offsets that were removed.
 	truncations uint64
@@ -422,10 +425,11 @@ func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error {
 }
 
 // assignEpoch records an epoch's start, on disk first: should the write
-// fail, the cache stays as it was.
+// fail, the cache stays as it was. A stale checkpoint is written even when
+// the cache does not change.
 func (l *Log) assignEpoch(epoch int32, startOffset int64) error {
 	next, changed := l.epochs.withAssigned(epoch, startOffset)
-	if !changed {
+	if !changed && !l.epochsStale {
 		return nil
 	}
 	if err := l.writeEpochs(next); err != nil {
@@ -456,6 +460,7 @@ func (l *Log) writeEpochs(c epochCache) error {
 	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), c.encode()); err != nil {
 		return fmt.Errorf("log %s: leader epochs: %w", l.dir, err)
 	}
+	l.epochsStale = false
 	return nil
 }
 

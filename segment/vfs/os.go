@@ -2,7 +2,6 @@ package vfs
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"sort"
 
@@ -78,32 +77,12 @@ func (o osFile) StartWriteback(off, n int64) error {
 	return unix.SyncFileRange(int(o.f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
-// Allocate reserves the blocks with fallocate, or, on a filesystem without
-// it, by writing [off, off+n) over with its own contents (zeros past the
-// end): either way a store through a map of the range never needs a new
-// block, which on a full disk would be SIGBUS.
 func (o osFile) Allocate(off, n int64) error {
 	err := unix.Fallocate(int(o.f.Fd()), 0, off, n)
-	if err != unix.EOPNOTSUPP && err != unix.ENOSYS {
-		if err != nil {
-			return &os.PathError{Op: "fallocate", Path: o.f.Name(), Err: err}
-		}
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
 		return nil
 	}
-	buf := make([]byte, min(n, 1<<20))
-	for n > 0 {
-		chunk := buf[:min(n, int64(len(buf)))]
-		r, err := o.f.ReadAt(chunk, off)
-		if err != nil && err != io.EOF {
-			return err
-		}
-		clear(chunk[r:])
-		if _, err := o.f.WriteAt(chunk, off); err != nil {
-			return err
-		}
-		off, n = off+int64(len(chunk)), n-int64(len(chunk))
-	}
-	return nil
+	return err
 }
 
 func (o osFile) Map(length int, writable bool) ([]byte, error) {
