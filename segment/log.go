@@ -414,19 +414,39 @@ func (l *Log) SetConfig(c Config) error {
 
 // AssignEpochStart records that leader epoch epoch starts at startOffset
 // (a new leader calls it with its LEO), dropping conflicting later entries,
-// and persists the cache.
+// and persists the cache (on a full disk, before the next append).
 func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
 	}
-	return l.assignEpoch(epoch, startOffset)
+	next, changed := l.epochs.withAssigned(epoch, startOffset)
+	if !changed {
+		return nil
+	}
+	l.epochs = next
+	return l.saveEpochsOrDefer()
 }
 
-// assignEpoch records an epoch's start, on disk first: should the write
-// fail, the cache stays as it was. A stale checkpoint is written even when
-// the cache does not change.
+// saveEpochsOrDefer writes the leader-epoch checkpoint, or on a full disk
+// leaves it stale for the next append to write before its batch: a full
+// disk must not keep a log from opening, or a replica from becoming leader,
+// to serve reads, and no batch of an epoch reaches the disk before the
+// checkpoint naming it.
+func (l *Log) saveEpochsOrDefer() error {
+	err := l.saveEpochs()
+	if errors.Is(err, ErrNoSpace) {
+		l.opts.Logger.Warn("segment: disk full, leader-epoch checkpoint to be rewritten by the next append", "dir", l.dir, "err", err)
+		l.epochsStale = true
+		return nil
+	}
+	return err
+}
+
+// assignEpoch records the start of a batch's epoch, on disk first: should
+// the write fail, the cache stays as it was. A stale checkpoint is written
+// even when the cache does not change.
 func (l *Log) assignEpoch(epoch int32, startOffset int64) error {
 	next, changed := l.epochs.withAssigned(epoch, startOffset)
 	if !changed && !l.epochsStale {

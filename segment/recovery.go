@@ -214,16 +214,7 @@ func (l *Log) loadEpochs() error {
 	if !l.epochs.truncateFromStart(l.logStart) && !changed && !rebuilt {
 		return nil
 	}
-	err = l.saveEpochs()
-	if errors.Is(err, ErrNoSpace) {
-		// A full disk must not keep the log from serving reads. Appends
-		// rewrite the checkpoint first (and fail while it does not fit), so
-		// the stale one never outlives an append.
-		l.opts.Logger.Warn("segment: disk full, leader-epoch checkpoint to be rewritten by the next append", "dir", l.dir, "err", err)
-		l.epochsStale = true
-		return nil
-	}
-	return err
+	return l.saveEpochsOrDefer()
 }
 
 // rebuildEpochs derives the epoch cache from every batch header's

@@ -1,0 +1,183 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riffle/riffle/internal/brokertest"
+)
+
+// TestDiskFull runs a broker on a small ext4 filesystem, fills it, and
+// checks the whole life of a full disk: produce answers
+// KAFKA_STORAGE_ERROR, fetch serves every acknowledged record, SIGTERM exits
+// cleanly (no SIGBUS), a restart on the still-full disk serves reads, and
+// once space is freed produce succeeds again without a restart, every
+// acknowledged record at its offset.
+func TestDiskFull(t *testing.T) {
+	mnt := mountSmallExt4(t, 64<<20)
+	b := brokertest.StartInDir(t, filepath.Join(mnt, "data"), "--set", "log.segment_bytes=1048576")
+	const topic = "disk-full"
+	createTopic(t, newClient(t, b.Addr()), topic, 1)
+
+	var acked []ackedRecord
+	base := time.Now()
+	producer := diskFullProducer(t, b.Addr())
+	for i := 0; i < 100; i++ {
+		if err := produceOne(producer, topic, i, base, &acked); err != nil {
+			t.Fatalf("produce %d before the disk filled: %v", i, err)
+		}
+	}
+	filler := filepath.Join(mnt, "filler")
+	fillDisk(t, filler)
+
+	var produceErr error
+	for i := 100; i < 5000 && produceErr == nil; i++ {
+		produceErr = produceOne(producer, topic, i, base, &acked)
+	}
+	if !errors.Is(produceErr, kerr.KafkaStorageError) {
+		t.Fatalf("produce to a full disk: %v, want KAFKA_STORAGE_ERROR", produceErr)
+	}
+	t.Logf("%d records acknowledged before the disk was full; then %v", len(acked), produceErr)
+	checkAcked(t, b.Addr(), topic, acked, "on the full disk")
+
+	b.Stop() // the test fails unless the broker exits 0
+	b.Restart()
+	checkAcked(t, b.Addr(), topic, acked, "after a restart on the full disk")
+	producer = diskFullProducer(t, b.Addr())
+	if err := produceOne(producer, topic, 5000, base, &acked); !errors.Is(err, kerr.KafkaStorageError) {
+		t.Fatalf("produce after a restart on the full disk: %v, want KAFKA_STORAGE_ERROR", err)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	// The broker notices by itself: the producer's next attempts succeed.
+	next, deadline := 5001, time.Now().Add(time.Minute)
+	for after := 0; after < 100; next++ {
+		if err := produceOne(producer, topic, next, base, &acked); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("produce still failing a minute after space returned: %v", err)
+			}
+			continue
+		}
+		after++
+	}
+	checkAcked(t, b.Addr(), topic, acked, "after space returned")
+
+	out := b.Output()
+	for _, bad := range []string{"SIGBUS", "unexpected fault address", "unmapped error"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("broker output holds %q", bad)
+		}
+	}
+	if n := strings.Count(out, "disk full, appends fail"); n == 0 || n > 10 {
+		t.Errorf("%d \"disk full\" log lines, want one per log that met it", n)
+	}
+}
+
+// mountSmallExt4 makes an ext4 filesystem of size bytes in a file and
+// loop-mounts it for the test, or skips the test when that is not possible
+// (not root, no mkfs.ext4, no loop device).
+func mountSmallExt4(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("disk-full test: needs root to loop-mount a small ext4 filesystem")
+	}
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "disk.img"), filepath.Join(dir, "mnt")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// -m 0: no blocks reserved for root, so the broker, running as root
+	// here, meets ENOSPC where any user would.
+	if out, err := exec.Command("mkfs.ext4", "-F", "-q", "-m", "0", img).CombinedOutput(); err != nil {
+		t.Skipf("disk-full test: mkfs.ext4 (scripts/install-test-deps.sh installs e2fsprogs): %v %s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("disk-full test: mount -o loop: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// fillDisk writes path until the filesystem has no block left.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, chunk := range []int{1 << 20, 4096} {
+		buf := make([]byte, chunk)
+		for {
+			if _, err := f.Write(buf); err != nil {
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("fill %s: %v", path, err)
+				}
+				break
+			}
+		}
+	}
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
+		t.Fatal(err)
+	}
+}
+
+// diskFullProducer sends one record per request with acks=all and gives
+// up after a few tries, so a full disk shows as an error quickly.
+func diskFullProducer(t *testing.T, addr string) *kgo.Client {
+	return newClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+		kgo.RecordRetries(2), kgo.RecordDeliveryTimeout(10*time.Second), kgo.ProducerLinger(0))
+}
+
+// produceOne produces record i and, when acknowledged, appends where it
+// went to acked.
+func produceOne(cl *kgo.Client, topic string, i int, base time.Time, acked *[]ackedRecord) error {
+	r := testRecord(topic, i, base)
+	r.Value = append(r.Value, make([]byte, 4096)...) // fill faster
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		return err
+	}
+	*acked = append(*acked, ackedRecord{r.Partition, r.Offset, string(r.Key), string(r.Value)})
+	return nil
+}
+
+// checkAcked reads the topic and checks that every acknowledged record is
+// at its offset.
+func checkAcked(t *testing.T, addr, topic string, acked []ackedRecord, when string) {
+	t.Helper()
+	got := consumeEverything(t, addr, topic)
+	for _, a := range acked {
+		r, ok := got[[2]int64{int64(a.partition), a.offset}]
+		if !ok {
+			t.Fatalf("%s: acknowledged record %s at %d/%d is missing", when, a.key, a.partition, a.offset)
+		}
+		if string(r.Key) != a.key || string(r.Value) != a.value {
+			t.Fatalf("%s: offset %d/%d holds %s, acknowledged %s", when, a.partition, a.offset, r.Key, a.key)
+		}
+	}
+	t.Logf("%s: %d acknowledged records all readable (%d in the log)", when, len(acked), len(got))
+}
