@@ -15,19 +15,26 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/segment"
 )
 
 // TestDiskFull runs a broker on a small ext4 filesystem, fills it, and
 // checks the whole life of a full disk: produce answers
 // KAFKA_STORAGE_ERROR, fetch serves every acknowledged record, SIGTERM exits
-// cleanly (no SIGBUS), a restart on the still-full disk serves reads, and
-// once space is freed produce succeeds again without a restart, every
-// acknowledged record at its offset.
+// cleanly (no SIGBUS), a restart on the still-full disk serves reads, and so
+// does one after a crash (recovery rebuilds indexes there), and once space
+// is freed produce succeeds again without a restart, every acknowledged
+// record at its offset.
+//
+// The second topic holds one small batch, too little for an index entry:
+// its time index's first page is a hole until the final entry written at
+// close, which is where a store through a writable map met SIGBUS.
 func TestDiskFull(t *testing.T) {
 	mnt := mountSmallExt4(t, 64<<20)
 	b := brokertest.StartInDir(t, filepath.Join(mnt, "data"), "--set", "log.segment_bytes=1048576")
-	const topic = "disk-full"
+	const topic, small = "disk-full", "disk-full-small"
 	createTopic(t, newClient(t, b.Addr()), topic, 1)
+	createTopic(t, newClient(t, b.Addr()), small, 1)
 
 	var acked []ackedRecord
 	base := time.Now()
@@ -36,6 +43,10 @@ func TestDiskFull(t *testing.T) {
 		if err := produceOne(producer, topic, i, base, &acked); err != nil {
 			t.Fatalf("produce %d before the disk filled: %v", i, err)
 		}
+	}
+	var smallAcked []ackedRecord
+	if err := produceOne(producer, small, 0, base, &smallAcked); err != nil {
+		t.Fatalf("produce to %s: %v", small, err)
 	}
 	filler := filepath.Join(mnt, "filler")
 	fillDisk(t, filler)
@@ -53,16 +64,22 @@ func TestDiskFull(t *testing.T) {
 	b.Stop() // the test fails unless the broker exits 0
 	b.Restart()
 	checkAcked(t, b.Addr(), topic, acked, "after a restart on the full disk")
-	producer = diskFullProducer(t, b.Addr())
-	if err := produceOne(producer, topic, 5000, base, &acked); !errors.Is(err, kerr.KafkaStorageError) {
-		t.Fatalf("produce after a restart on the full disk: %v, want KAFKA_STORAGE_ERROR", err)
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]segment.Record{{Value: make([]byte, 8192)}})
+	if code := produceErrorCode(t, b.Addr(), produceRequest(topic, batch)); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("produce after a restart on the full disk: error code %d, want KAFKA_STORAGE_ERROR", code)
 	}
+	b.Kill()
+	b.Restart()
+	checkAcked(t, b.Addr(), topic, acked, "after a crash and restart on the full disk")
+	checkAcked(t, b.Addr(), small, smallAcked, "after a crash and restart on the full disk")
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	// The broker notices by itself: the producer's next attempts succeed.
-	next, deadline := 5001, time.Now().Add(time.Minute)
+	producer = diskFullProducer(t, b.Addr())
+	next, deadline := 5000, time.Now().Add(time.Minute)
 	for after := 0; after < 100; next++ {
 		if err := produceOne(producer, topic, next, base, &acked); err != nil {
 			if time.Now().After(deadline) {
@@ -73,6 +90,7 @@ func TestDiskFull(t *testing.T) {
 		after++
 	}
 	checkAcked(t, b.Addr(), topic, acked, "after space returned")
+	checkAcked(t, b.Addr(), small, smallAcked, "after space returned")
 
 	out := b.Output()
 	for _, bad := range []string{"SIGBUS", "unexpected fault address", "unmapped error"} {
