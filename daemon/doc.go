@@ -14,8 +14,12 @@
 // and Config.Validate then checks every key against the limits in its struct
 // tags and the rules between keys. ParseArgs does all of that for Main.
 //
-// Exit codes: 0 after --help or a graceful shutdown, ExitUsage (2) for a bad
-// command line or configuration, 1 for a failure while running.
+// Exit codes: 0 after --help, --version or a graceful shutdown, ExitUsage
+// (2) for a bad command line or configuration, ExitListen (3) for a listener
+// that cannot bind, ExitDataDir (4) for a data directory that cannot be used
+// or is locked by another broker (dirlock.go), 1 for any other failure.
+//
+// Logs go through a rate limiter (loglimit.go) once the broker serves.
 //
 // Ready file: with broker.ready_file (--ready-file) set, once the listeners
 // are bound and recovery is done the broker writes their bound addresses, one

@@ -8,9 +8,23 @@ import (
 	"strings"
 )
 
-// ExitUsage is the exit code for a bad command line or configuration: the
-// same mistake would fail again, so a supervisor should not restart on it.
-const ExitUsage = 2
+// Exit codes of the broker (README.md, "Exit codes"): 0 after a clean
+// stop, 1 for a failure while running or one not listed here.
+const (
+	// ExitUsage is a bad command line or configuration: the same mistake
+	// would fail again, so a supervisor should not restart on it.
+	ExitUsage = 2
+	// ExitListen is a listener address that cannot be bound: in use by
+	// another process, not an address of this host, or a privileged port.
+	ExitListen = 3
+	// ExitDataDir is a data directory that cannot be used: not a
+	// directory, not writable, on a read-only filesystem, or locked by
+	// another broker.
+	ExitDataDir = 4
+)
+
+// errVersion is ParseArgs' answer to --version: print Version, exit 0.
+var errVersion = errors.New("version requested")
 
 // shorthands are the named flags; each sets one key, like --set.
 var shorthands = []struct{ flag, key, usage string }{
@@ -33,13 +47,15 @@ type override struct {
 // wins), then Validate.
 //
 // ParseArgs writes any problem, or the usage for --help, to stderr itself.
-// It returns flag.ErrHelp after --help (exit 0); any other error means a bad
-// command line or configuration (exit ExitUsage).
+// It returns flag.ErrHelp after --help and errVersion after --version (exit
+// 0 for both, whatever else the command line says); any other error means a
+// bad command line or configuration (exit ExitUsage).
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("riffle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(fs) }
 	configPath := fs.String("config", "", "read this TOML `file` over the embedded defaults")
+	version := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	var overrides []override
 	fs.Func("set", "set one key: `section.key=value` (repeatable)", func(s string) error {
 		key, value, ok := strings.Cut(s, "=")
@@ -57,6 +73,9 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err // fs has printed the problem and the usage
+	}
+	if *version {
+		return Config{}, errVersion
 	}
 	cfg, err := buildConfig(*configPath, overrides, fs.Args())
 	if err != nil {

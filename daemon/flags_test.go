@@ -103,3 +103,11 @@ func TestParseArgsErrors(t *testing.T) {
 		})
 	}
 }
+
+// --version wins over the rest of the command line, even a bad one.
+func TestParseArgsVersion(t *testing.T) {
+	_, out, err := parse(t, "--set", "log.segment_bytes=10", "--version")
+	if !errors.Is(err, errVersion) || out != "" {
+		t.Errorf("err = %v, stderr = %q; want errVersion and nothing written", err, out)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/riffle/riffle/daemon/group"
@@ -24,20 +26,34 @@ import (
 const tickInterval = time.Second
 
 // Main runs a broker until ctx ends, then shuts it down gracefully, and
-// returns the process exit code: 0, 1 for a failure while running, or
-// ExitUsage for a bad command line or configuration.
+// returns the process exit code: 0, 1 for a failure while running,
+// ExitUsage for a bad command line or configuration, ExitListen or
+// ExitDataDir for a start-up failure of a listener or the data directory.
+// A start-up failure is one line on stderr naming the cause.
 func Main(ctx context.Context, args []string) int {
 	cfg, err := ParseArgs(args, os.Stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.Is(err, errVersion):
+		fmt.Println(Version())
+		return 0
 	case err != nil:
 		return ExitUsage
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel()}))
-	b, err := start(cfg, logger)
+	limiter := newRateLimitHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel()}),
+		logBurst, logInterval, realClock{})
+	logger := slog.New(limiter)
+	build := readBuildInfo()
+	logger.Info("riffle: starting", "version", build.version, "commit", build.commit, "go", build.goVersion, "pid", os.Getpid())
+	raiseFileLimit(logger)
+	b, err := start(cfg, logger, limiter)
 	if err != nil {
-		logger.Error("riffle: cannot start", "err", err)
+		fmt.Fprintf(os.Stderr, "riffle: cannot start: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		var se *startError
+		if errors.As(err, &se) {
+			return se.code
+		}
 		return 1
 	}
 	<-ctx.Done()
@@ -51,35 +67,67 @@ func Main(ctx context.Context, args []string) int {
 	return 0
 }
 
+// startError is a start-up failure with its own exit code.
+type startError struct {
+	code int // ExitListen or ExitDataDir
+	err  error
+}
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// listenError is an ExitListen failure naming the listener and, when the
+// cause is a system error, only that: "listen 127.0.0.1:9092: address
+// already in use".
+func listenError(name, addr string, err error) error {
+	return &startError{code: ExitListen, err: fmt.Errorf("%s %s: %w", name, addr, errnoOnly(err))}
+}
+
 // broker is the running process: storage, metadata, replicas, listener.
+// stop closes whatever start got to, so it also undoes a failed start.
 type broker struct {
 	log      *slog.Logger
+	lock     *dirLock // the data directory's, released last
 	dataDir  *segment.DataDir
 	ctrl     *quorum.Controller
 	parts    *partitionSet
+	handler  *pendingHandler
 	server   *netio.Server
 	groups   *group.Coordinator
 	admin    *adminServer   // nil when broker.admin_listen is empty
 	metrics  *brokerMetrics // nil when broker.admin_listen is empty
 	sd       *systemd       // start-up, watchdog and stop notifications
+	ticking  bool           // tickLoop runs
 	tickStop chan struct{}
 	tickDone chan struct{}
 }
 
-func start(cfg Config, log *slog.Logger) (b *broker, err error) {
-	b = &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{})}
+// start brings the broker up. limiter starts limiting once the broker
+// serves: start-up logs once per log or partition, bounded by what is on
+// disk, and each of those lines names a different one.
+func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, err error) {
+	b := &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{}),
+		handler: &pendingHandler{ready: make(chan struct{})}}
 	defer func() {
-		if err != nil {
-			b.closeStorage()
+		if err == nil {
+			return
+		}
+		if cerr := b.stop(cfg.ShutdownTimeout()); cerr != nil {
+			log.Warn("riffle: cleaning up after a failed start", "err", cerr)
 		}
 	}()
-	// The admin listener comes first so /healthz answers during recovery.
+	// Before anything else: a second broker on this directory must not
+	// even bind the first one's admin port.
+	if b.lock, err = lockDataDir(cfg.Broker.DataDir); err != nil {
+		return nil, err
+	}
+	// The admin listener comes next so /healthz answers during recovery.
 	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)}
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync
 		if b.admin, err = startAdmin(cfg.Broker.AdminListen, b, log); err != nil {
-			return nil, err
+			return nil, listenError("admin listen", cfg.Broker.AdminListen, err)
 		}
 	}
 	defaults, err := cfg.topicSegmentConfig(nil)
@@ -96,15 +144,14 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	}, segOpts)
 	recovered()
 	if err != nil {
-		return nil, err
+		return nil, &startError{code: ExitDataDir, err: err}
 	}
 	log.Info("riffle: storage recovered", "data_dir", cfg.Broker.DataDir, "took", b.dataDir.RecoveryDuration())
 
 	// The listener binds first so that the advertised port is known (port
 	// 0 picks one); requests wait until the broker is wired up.
-	handler := &pendingHandler{ready: make(chan struct{})}
-	if b.server, err = netio.Listen(cfg.Netio(log), handler); err != nil {
-		return nil, err
+	if b.server, err = netio.Listen(cfg.Netio(log), b.handler); err != nil {
+		return nil, listenError("listen", cfg.Broker.Listen, err)
 	}
 	b.sd.status("loading metadata")
 	if err := b.openMetadata(cfg, defaults); err != nil {
@@ -118,21 +165,25 @@ func start(cfg Config, log *slog.Logger) (b *broker, err error) {
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface
 		kcfg.Observer = b.metrics
 	}
-	handler.broker = kafka.New(kcfg, b.ctrl, b.parts)
-	close(handler.ready)
-	go b.tickLoop()
+	b.handler.open(kafka.New(kcfg, b.ctrl, b.parts))
 
 	addrs := []string{b.server.Addr().String()}
+	adminAddr := "off"
 	if b.admin != nil {
 		b.admin.ready.Store(true)
-		addrs = append(addrs, b.admin.Addr().String())
+		adminAddr = b.admin.Addr().String()
+		addrs = append(addrs, adminAddr)
 	}
-	log.Info("riffle: serving", "listen", addrs[0], "node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	if cfg.Broker.ReadyFile != "" {
 		if err := WriteReadyFile(cfg.Broker.ReadyFile, addrs...); err != nil {
 			return nil, err
 		}
 	}
+	b.ticking = true
+	go b.tickLoop()
+	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
+		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
+	limiter.start()
 	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections,
 		dataDir: cfg.Broker.DataDir, logsFailed: b.dataDir.Failed}).check)
 	return b, nil
@@ -193,8 +244,9 @@ func (b *broker) tickLoop() {
 }
 
 // stop shuts down in order: stop accepting and finish in-flight requests,
-// stop maintenance, snapshot producer state, then flush and close the logs
-// and write the clean-shutdown marker.
+// stop maintenance, snapshot producer state, then flush and close the logs,
+// write the clean-shutdown marker and release the data directory. It skips
+// what a failed start never opened.
 func (b *broker) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -204,22 +256,28 @@ func (b *broker) stop(timeout time.Duration) error {
 	}
 	// Requests waiting for a rebalance are answered first, so that the
 	// drain below does not wait for them.
-	b.groups.Close()
-	errs = append(errs, b.server.Shutdown(ctx))
-	close(b.tickStop)
-	<-b.tickDone
-	errs = append(errs, b.parts.close(), b.closeStorage())
-	return errors.Join(errs...)
-}
-
-// closeStorage closes what start opened, in reverse order.
-func (b *broker) closeStorage() error {
-	var errs []error
+	if b.groups != nil {
+		b.groups.Close()
+	}
+	b.handler.open(nil) // after a failed start, waiting requests fail now
+	if b.server != nil {
+		errs = append(errs, b.server.Shutdown(ctx))
+	}
+	if b.ticking {
+		close(b.tickStop)
+		<-b.tickDone
+	}
+	if b.parts != nil {
+		errs = append(errs, b.parts.close())
+	}
 	if b.ctrl != nil {
 		errs = append(errs, b.ctrl.Close())
 	}
 	if b.dataDir != nil {
 		errs = append(errs, b.dataDir.Close())
+	}
+	if b.lock != nil {
+		errs = append(errs, b.lock.release())
 	}
 	return errors.Join(errs...)
 }
@@ -227,13 +285,25 @@ func (b *broker) closeStorage() error {
 // pendingHandler holds requests that arrive while the broker is still being
 // wired up, then hands them to the Kafka layer.
 type pendingHandler struct {
+	once   sync.Once
 	ready  chan struct{}
-	broker *kafka.Broker // set before ready is closed
+	broker *kafka.Broker // set before ready is closed; nil if start failed
+}
+
+// open lets waiting and later requests through to k; only the first call counts.
+func (h *pendingHandler) open(k *kafka.Broker) {
+	h.once.Do(func() {
+		h.broker = k
+		close(h.ready)
+	})
 }
 
 func (h *pendingHandler) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) ([]netio.Piece, error) {
 	select {
 	case <-h.ready:
+		if h.broker == nil {
+			return nil, errors.New("broker failed to start")
+		}
 		return h.broker.ServeFrame(ctx, c, frame)
 	case <-ctx.Done():
 		return nil, ctx.Err()

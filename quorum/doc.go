@@ -29,6 +29,8 @@
 //	type 5 RemoveTopic     topic id (the topic's configs go with it)
 //	type 6 Config          topic name, key, value or delete
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
+//	type 8 NoOp            nothing: raft's empty entry, so that it takes an
+//	                       offset like any other entry
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
@@ -42,18 +44,76 @@
 // built-in default), the effective value given the broker's TopicDefaults,
 // and the mapping to segment.Config.
 //
-// # Towards a raft quorum
+// # The cluster: raft quorum and ISR replication (the design being built)
 //
-// Today one node is the only voter: it is the controller, commits by
-// flushing its own log, and ControllerID is its node id. With 3 or 5 voters
-// on go.etcd.io/raft/v3 the planner and apply stay as they are; the shell
-// changes: the active controller proposes a change's batch to raft instead of
-// appending it, raft's entries are stored in this same log, and every node
-// (voter or broker) applies a batch once raft reports it committed, so
-// ControllerID comes from raft's leader. A change method then returns after
-// the commit, not after the local flush. Fencing, broker heartbeats and
-// PartitionChange records (ISR changes checked against the partition epoch)
-// arrive with replication, as new record types. Snapshots of the image
-// will let the log be trimmed; until then the metadata log must keep every
-// record (MetadataLogConfig turns retention off).
+// Voters are the nodes of cluster.voters (id@host:port of their cluster
+// listener, cluster.listen); 3 or 5 in production, every voter also a
+// broker (KRaft's combined mode). No voter list means one voter, this node:
+// the same code, a quorum of one. The voter set is static: it comes from the
+// config, never from conf-change entries, so raft's ConfState is built from
+// cluster.voters on every start (and checked against the snapshot's).
+//
+// Files (quorum/):
+//
+//	raftlog.go    raft.Storage over the metadata segment.Log: raft entry i is
+//	              one record batch, its raft term the batch's partition leader
+//	              epoch; an entry's index maps to its batch's offsets through an
+//	              in-memory table built from batch headers at open. raft's empty
+//	              entries are stored as a batch of one NoOp record, so offsets
+//	              (and the image's Offset, used as broker epoch) are the same on
+//	              every node. The HardState file (raft-hardstate) and image
+//	              snapshots (<index>-<term>.snapshot, in snapshot.go: the image's
+//	              offset and the records that rebuild it) sit beside the log
+//	              and are replaced atomically (vfs.WriteFile). Save writes a
+//	              snapshot, then entries (flushed), then the HardState, so a
+//	              crash leaves the HardState behind the log, never ahead; open
+//	              completes a snapshot install a crash cut short. The log is
+//	              trimmed behind a snapshot, keeping some entries for slow
+//	              followers. An existing single-node log (batches of leader
+//	              epoch 0, no HardState file) opens as committed entries of
+//	              term 1, only with this node as the only voter.
+//	node.go       the raft node loop on raft.RawNode (PreVote, CheckQuorum):
+//	              Ready -> save snapshot, entries, then HardState (durable) ->
+//	              send messages -> apply committed entries to the image ->
+//	              Advance. Ticks, inbound messages and proposals come in from
+//	              one goroutine in production, from the simulator in tests.
+//	transport.go  the cluster listener: length-prefixed frames over TCP; raft
+//	              message streams (one-way, per peer, bounded queue that drops
+//	              when full and reports the peer unreachable, reconnecting with
+//	              backoff) and Kafka-protocol request/response calls for the
+//	              controller APIs (kmsg: CreateTopics, DeleteTopics,
+//	              CreatePartitions, IncrementalAlterConfigs,
+//	              AllocateProducerIds, BrokerRegistration, BrokerHeartbeat,
+//	              AlterPartition), as KRaft brokers call their controller.
+//	controller.go the shell. Brokers use it through two interfaces: a Reader
+//	              (Image, OnChange: committed images in order) and a Client
+//	              (the change methods). On the raft leader (the active
+//	              controller) a change is planned against the applied image,
+//	              encoded as one batch and proposed; the method returns once
+//	              the entry is applied. Only one change is in flight, and the
+//	              leader plans only when applied == its last index and an
+//	              entry of its term is committed, so every committed batch was
+//	              planned against exactly the image before it; apply failing
+//	              on a committed batch is corruption. A proposal whose index
+//	              is applied with another term fails with ErrNotController and
+//	              the caller retries; a timeout is ambiguous (REQUEST_TIMED_OUT).
+//	              On any other node the change is forwarded to the leader
+//	              over the transport (NOT_CONTROLLER when none is known).
+//	brokers.go    registration (incarnation id; broker epoch = the offset of its
+//	              RegisterBroker record), heartbeats every 2 s, fencing after
+//	              9 s on the controller's clock, unfencing once caught up,
+//	              controlled shutdown; placement of replicas over unfenced
+//	              brokers (rack-aware); leader election from the ISR when a
+//	              broker is fenced or shuts down (leader and partition epochs
+//	              bumped). All planner logic: pure, script-tested.
+//
+// Replication (replica/, daemon/replicas) builds on the image: a broker
+// leads a partition when the image names it leader at a leader epoch;
+// followers fetch from the leader with Fetch (replica id, current leader
+// epoch, last fetched epoch) and truncate on DivergingEpoch; the leader
+// proposes ISR changes with AlterPartition (leader epoch, partition epoch,
+// broker epochs of the new ISR) through the Client, and the controller
+// checks them against the image (KIP-497, KIP-841) and commits a
+// PartitionChange record. replica never calls quorum: the replica manager
+// carries its ISR proposals to the Client and image changes back to it.
 package quorum

@@ -16,6 +16,7 @@ const (
 	typeRemoveTopic    recordType = 5
 	typeConfig         recordType = 6
 	typeProducerIDs    recordType = 7
+	typeNoOp           recordType = 8
 )
 
 // record is one metadata record: a fact appended to the metadata log and
@@ -63,6 +64,12 @@ type configRecord struct {
 // producerIDsRecord reserves every producer id below BlockEnd.
 type producerIDsRecord struct{ BlockEnd int64 }
 
+// noOpRecord is raft's empty entry (a new leader's first), stored as a batch
+// so that it takes an offset on every node alike. It changes nothing.
+type noOpRecord struct{}
+
+func (noOpRecord) apply(*imageBuilder) error { return nil }
+
 func (clusterIDRecord) key() [2]byte      { return [2]byte{byte(typeClusterID), 0} }
 func (registerBrokerRecord) key() [2]byte { return [2]byte{byte(typeRegisterBroker), 0} }
 func (topicRecord) key() [2]byte          { return [2]byte{byte(typeTopic), 0} }
@@ -70,6 +77,7 @@ func (partitionRecord) key() [2]byte      { return [2]byte{byte(typePartition), 
 func (removeTopicRecord) key() [2]byte    { return [2]byte{byte(typeRemoveTopic), 0} }
 func (configRecord) key() [2]byte         { return [2]byte{byte(typeConfig), 0} }
 func (producerIDsRecord) key() [2]byte    { return [2]byte{byte(typeProducerIDs), 0} }
+func (noOpRecord) key() [2]byte           { return [2]byte{byte(typeNoOp), 0} }
 
 func (r clusterIDRecord) encode(e *encoder) { e.string(r.ClusterID) }
 
@@ -108,6 +116,8 @@ func (r configRecord) encode(e *encoder) {
 
 func (r producerIDsRecord) encode(e *encoder) { e.int64(r.BlockEnd) }
 
+func (noOpRecord) encode(*encoder) {}
+
 // encodeRecord returns the record's log key and value.
 func encodeRecord(r record) (key, value []byte) {
 	k := r.key()
@@ -144,6 +154,8 @@ func decodeRecord(key, value []byte) (record, error) {
 		r = configRecord{Topic: d.string(), Key: d.string(), Value: d.string(), Delete: d.bool()}
 	case typeProducerIDs:
 		r = producerIDsRecord{BlockEnd: d.int64()}
+	case typeNoOp:
+		r = noOpRecord{}
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptMetadata, typ)
 	}

@@ -18,6 +18,7 @@ var everyRecord = []record{
 	configRecord{Topic: "orders", Key: "segment.ms", Delete: true},
 	removeTopicRecord{TopicID: [16]byte{9, 9}},
 	producerIDsRecord{BlockEnd: 1000},
+	noOpRecord{},
 }
 
 func TestRecordRoundTrip(t *testing.T) {

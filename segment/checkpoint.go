@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -16,10 +15,9 @@ import (
 // checkpointBytesMax bounds what readCheckpoint loads.
 const checkpointBytesMax = 64 << 20
 
-// writeCheckpoint atomically replaces path with Kafka's checkpoint text
-// format: a version line (0), a count line, then one entry per line. It
-// writes a temporary file, syncs it, renames it over path and syncs the
-// directory, so a crash leaves either the old or the new file.
+// writeCheckpoint atomically replaces path (vfs.WriteFile) with Kafka's
+// checkpoint text format: a version line (0), a count line, then one entry
+// per line.
 func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "0\n%d\n", len(entries))
@@ -27,28 +25,7 @@ func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
 		b.WriteString(e)
 		b.WriteByte('\n')
 	}
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	_, err = f.WriteAt([]byte(b.String()), 0)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		// Best effort: a leftover would hold blocks a full disk needs; the
-		// next write replaces it anyway.
-		_ = fsys.Remove(tmp)
+	if err := vfs.WriteFile(fsys, path, []byte(b.String())); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil

@@ -83,10 +83,11 @@
 // A sync writes the segment files before the directory, so a new segment
 // is never durable ahead of the data before it. TruncateTo makes the removal
 // of later segments durable before it cuts the last one, whose cut is
-// durable at the next sync.
+// durable at the next sync. TruncateFullyAndStartAt (a replica adopting a
+// snapshot of records it lacks) is durable when it returns.
 //
 // A failed fdatasync, a roll that fails to seal the active segment, or a
-// failed TruncateTo makes the log refuse further appends and truncations
+// failed truncation makes the log refuse further appends and truncations
 // (ErrFailed: what is on disk is then unknown, and after a failed fdatasync
 // the kernel may have dropped the dirty pages); reads go on, and the log
 // always holds a prefix of what was appended.

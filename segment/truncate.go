@@ -140,3 +140,36 @@ func (s *segment) truncateTo(offset int64) error {
 	}
 	return nil
 }
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset, which
+// may lie beyond LEO: a replica adopting a leader's snapshot, of records it
+// does not hold, continues at the offset after it. The leader epoch cache
+// is emptied. Durable when it returns. On error the log refuses further
+// appends, as after a failed TruncateTo.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("log %s: truncate fully and start at %d: %w", l.dir, offset, ErrOffsetOutOfRange)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return err
+	}
+	l.truncations++
+	err := l.truncateFully(offset)
+	if err == nil {
+		// truncateFully may have emptied the old segment in place, a cut
+		// durable only once synced.
+		err = l.active().log.f.Sync()
+	}
+	if err == nil && len(l.epochs.entries) > 0 {
+		l.epochs = epochCache{}
+		err = l.saveEpochs()
+	}
+	if err != nil {
+		l.failed = fmt.Errorf("truncate fully and start at %d: %w", offset, err)
+		return fmt.Errorf("log %s: %w", l.dir, l.failed)
+	}
+	l.recoveryPoint.Store(offset)
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon/kafka/wirecheck"
 	"github.com/riffle/riffle/netio"
 )
 
@@ -71,15 +72,9 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return nil, fmt.Errorf("%w: %s v%d not supported (serving v%d-%d) from %q",
 			errMalformed, kmsg.NameForKey(h.apiKey), h.apiVersion, a.minVersion, a.maxVersion, h.clientID)
 	}
-	body := kmsg.RequestForKey(h.apiKey)
-	body.SetVersion(h.apiVersion)
-	if body.IsFlexible() {
-		if rest, err = skipHeaderTags(rest); err != nil {
-			return nil, err
-		}
-	}
-	if err := body.ReadFrom(rest); err != nil {
-		return nil, fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(h.apiKey), h.apiVersion, err)
+	body, err := decodeBody(h.apiKey, h.apiVersion, rest)
+	if err != nil {
+		return nil, err
 	}
 	r := &request{ctx: ctx, conn: c, header: h, body: body}
 	if a.servePieces != nil {
@@ -96,6 +91,28 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 	}
 	resp.SetVersion(h.apiVersion)
 	return b.encodeResponse(h, resp), nil
+}
+
+// decodeBody decodes the rest of a frame after the request header prefix
+// of a served API version. The body is walked by its schema first: kmsg's
+// decoder loops on tag counts read from the wire without bounding them by
+// the bytes left, so a tiny frame could cost it minutes of CPU.
+func decodeBody(apiKey, version int16, rest []byte) (kmsg.Request, error) {
+	body := kmsg.RequestForKey(apiKey)
+	body.SetVersion(version)
+	if body.IsFlexible() {
+		var err error
+		if rest, err = skipHeaderTags(rest); err != nil {
+			return nil, err
+		}
+	}
+	if err := wirecheck.Request(apiKey, version, rest); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(apiKey), version, err)
+	}
+	if err := body.ReadFrom(rest); err != nil {
+		return nil, fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(apiKey), version, err)
+	}
+	return body, nil
 }
 
 // encodeResponse encodes a kmsg response with its header as one piece,

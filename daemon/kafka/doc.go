@@ -2,7 +2,10 @@
 //
 // A request frame (the bytes after the 4-byte size prefix, handed over by
 // netio) is parsed here: the request header by hand (header.go), the body
-// with franz-go's kmsg, then dispatched to the API's handler. Each API key
+// walked by its schema first (package wirecheck: no count read from the
+// wire may exceed the bytes left, which kmsg does not check for tag
+// sections), then decoded with franz-go's kmsg and dispatched to the API's
+// handler. Each API key
 // lives in its own file named after the key (00_produce.go, 01_fetch.go, ...)
 // and registers the versions it serves; ApiVersions advertises exactly the
 // registered ranges. Every response but Fetch is encoded with kmsg; Fetch is

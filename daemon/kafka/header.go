@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+
+	"github.com/riffle/riffle/daemon/kafka/wirecheck"
 )
 
 // errMalformed marks client input that cannot be parsed; the connection is closed.
@@ -39,17 +41,11 @@ func parseRequestHeaderPrefix(frame []byte) (requestHeader, []byte, error) {
 
 // skipHeaderTags skips the tagged fields of a flexible (v2) request header.
 func skipHeaderTags(b []byte) ([]byte, error) {
-	r := kbin.Reader{Src: b}
-	n := r.Uvarint()
-	for i := uint32(0); i < n && r.Ok(); i++ {
-		r.Uvarint() // tag
-		size := r.Uvarint()
-		r.Span(int(size))
-	}
-	if err := r.Complete(); err != nil {
+	rest, err := wirecheck.SkipTags(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: request header tags: %v", errMalformed, err)
 	}
-	return r.Src, nil
+	return rest, nil
 }
 
 // apiVersionsKey is the one API whose response header is always v0 (no tag
