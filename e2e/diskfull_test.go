@@ -51,15 +51,19 @@ func TestDiskFull(t *testing.T) {
 	filler := filepath.Join(mnt, "filler")
 	fillDisk(t, filler)
 
-	var produceErr error
-	for i := 100; i < 5000 && produceErr == nil; i++ {
-		produceErr = produceOne(producer, topic, i, base, &acked)
-	}
-	if !errors.Is(produceErr, kerr.KafkaStorageError) {
-		t.Fatalf("produce to a full disk: %v, want KAFKA_STORAGE_ERROR", produceErr)
-	}
-	t.Logf("%d records acknowledged before the disk was full; then %v", len(acked), produceErr)
+	next := 100
+	produceUntilFull(t, b.Addr(), producer, topic, &next, base, &acked, "produce to a full disk")
 	checkAcked(t, b.Addr(), topic, acked, "on the full disk")
+
+	// Space returns while the broker runs: produce resumes without a
+	// restart, at the next offsets, and nothing acknowledged is lost.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	produceAfterSpace(t, producer, topic, &next, base, &acked, "space returned to the running broker")
+	checkAcked(t, b.Addr(), topic, acked, "after space returned to the running broker")
+	fillDisk(t, filler)
+	produceUntilFull(t, b.Addr(), producer, topic, &next, base, &acked, "produce to a disk full again")
 
 	// A write cut back after ENOSPC freed its blocks: take them, as any
 	// other writer on the disk would.
@@ -67,11 +71,7 @@ func TestDiskFull(t *testing.T) {
 	b.Stop() // the test fails unless the broker exits 0
 	b.Restart()
 	checkAcked(t, b.Addr(), topic, acked, "after a restart on the full disk")
-	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
-		[]segment.Record{{Value: make([]byte, 8192)}})
-	if code := produceErrorCode(t, b.Addr(), produceRequest(topic, batch)); code != kerr.KafkaStorageError.Code {
-		t.Fatalf("produce after a restart on the full disk: error code %d, want KAFKA_STORAGE_ERROR", code)
-	}
+	checkStorageError(t, b.Addr(), topic, "produce after a restart on the full disk")
 	b.Kill()
 	b.Restart()
 	checkAcked(t, b.Addr(), topic, acked, "after a crash and restart on the full disk")
@@ -82,16 +82,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// The broker notices by itself: the producer's next attempts succeed.
 	producer = diskFullProducer(t, b.Addr())
-	next, deadline := 5000, time.Now().Add(time.Minute)
-	for after := 0; after < 100; next++ {
-		if err := produceOne(producer, topic, next, base, &acked); err != nil {
-			if time.Now().After(deadline) {
-				t.Fatalf("produce still failing a minute after space returned: %v", err)
-			}
-			continue
-		}
-		after++
-	}
+	produceAfterSpace(t, producer, topic, &next, base, &acked, "space returned after the restarts")
 	checkAcked(t, b.Addr(), topic, acked, "after space returned")
 	checkAcked(t, b.Addr(), small, smallAcked, "after space returned")
 
@@ -170,6 +161,51 @@ func fillDisk(t *testing.T, path string) {
 func diskFullProducer(t *testing.T, addr string) *kgo.Client {
 	return newClient(t, addr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordRetries(2), kgo.RecordDeliveryTimeout(10*time.Second), kgo.ProducerLinger(0))
+}
+
+// produceUntilFull produces until a record fails (the disk is full), then
+// checks the error code a produce request gets. The client's own error may
+// be a delivery timeout instead on a loaded machine: it retries a
+// retriable error.
+func produceUntilFull(t *testing.T, addr string, cl *kgo.Client, topic string, next *int, base time.Time, acked *[]ackedRecord, when string) {
+	t.Helper()
+	var err error
+	for limit := *next + 5000; err == nil; *next++ {
+		if *next == limit {
+			t.Fatalf("%s: 5000 more records acknowledged, the disk never filled", when)
+		}
+		err = produceOne(cl, topic, *next, base, acked)
+	}
+	t.Logf("%s: %d records acknowledged, then %v", when, len(*acked), err)
+	checkStorageError(t, addr, topic, when)
+}
+
+// checkStorageError sends a produce request of 8 KiB and wants
+// KAFKA_STORAGE_ERROR back.
+func checkStorageError(t *testing.T, addr, topic, when string) {
+	t.Helper()
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]segment.Record{{Value: make([]byte, 8192)}})
+	if code := produceErrorCode(t, addr, produceRequest(topic, batch)); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("%s: error code %d, want KAFKA_STORAGE_ERROR (%d)", when, code, kerr.KafkaStorageError.Code)
+	}
+}
+
+// produceAfterSpace produces 100 records once space has returned: the
+// first attempts may still fail (a retriable error), so it retries until
+// they succeed, for at most two minutes on a loaded machine.
+func produceAfterSpace(t *testing.T, cl *kgo.Client, topic string, next *int, base time.Time, acked *[]ackedRecord, when string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for done := 0; done < 100; *next++ {
+		if err := produceOne(cl, topic, *next, base, acked); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: produce still failing after two minutes: %v", when, err)
+			}
+			continue
+		}
+		done++
+	}
 }
 
 // produceOne produces record i and, when acknowledged, appends where it
