@@ -122,7 +122,7 @@ func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, 
 		return nil, err
 	}
 	// The admin listener comes next so /healthz answers during recovery.
-	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)}
+	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.SegmentFilesMax())}
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync
@@ -184,8 +184,8 @@ func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, 
 	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
 		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	limiter.start()
-	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections,
-		dataDir: cfg.Broker.DataDir, logsFailed: b.dataDir.Failed}).check)
+	b.sd.ready(addrs[0], (&healthProbe{server: b.server, dataDir: cfg.Broker.DataDir,
+		logsFailed: b.dataDir.Failed}).check)
 	return b, nil
 }
 

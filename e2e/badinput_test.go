@@ -15,6 +15,7 @@ import (
 
 	"github.com/riffle/riffle/internal/brokertest"
 	"github.com/riffle/riffle/internal/kafkatest"
+	"github.com/riffle/riffle/kafkawire"
 	"github.com/riffle/riffle/segment"
 )
 
@@ -64,7 +65,7 @@ func expectServing(t *testing.T, addr string) {
 	if err != nil {
 		t.Fatalf("broker stopped serving: %v", err)
 	}
-	if _, err := kafkatest.DecodeResponse(req, 1, raw); err != nil {
+	if _, err := kafkawire.DecodeResponse(req, 1, raw); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -90,7 +91,7 @@ func produceErrorCode(t *testing.T, addr string, req *kmsg.ProduceRequest) int16
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := kafkatest.DecodeResponse(req, 5, raw)
+	resp, err := kafkawire.DecodeResponse(req, 5, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestBadInput(t *testing.T) {
 		}
 		v0 := kmsg.NewPtrApiVersionsRequest()
 		v0.SetVersion(0)
-		resp, err := kafkatest.DecodeResponse(v0, 3, raw)
+		resp, err := kafkawire.DecodeResponse(v0, 3, raw)
 		if err != nil {
 			t.Fatal(err)
 		}

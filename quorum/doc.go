@@ -85,6 +85,12 @@
 //	              CreatePartitions, IncrementalAlterConfigs,
 //	              AllocateProducerIds, BrokerRegistration, BrokerHeartbeat,
 //	              AlterPartition), as KRaft brokers call their controller.
+//	              Wire: each connection opens with a kind byte and the
+//	              dialer's node id (int32); 'R' then u32-length-prefixed
+//	              protobuf raftpb.Messages (From the dialer, To this node,
+//	              at most 64 MiB), 'K' then Kafka request frames (header
+//	              v1/v2, client id riffle-node-<id>) answered one at a time.
+//	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
 //	controller.go the shell. Brokers use it through two interfaces: a Reader
 //	              (Image, OnChange: committed images in order) and a Client
 //	              (the change methods). On the raft leader (the active

@@ -71,7 +71,7 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		}
 	}
 	if b.cfg.Observer != nil {
-		b.observeFetchErrorCodes(r.header.apiKey, resp)
+		b.observeFetchErrorCodes(r.header.APIKey, resp)
 	}
 	return resp.pieces(), nil
 }
@@ -80,7 +80,7 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 func (b *Broker) fetchError(r *request, code int16) []netio.Piece {
 	resp := &fetchResponse{version: r.body.GetVersion(), errorCode: code}
 	if b.cfg.Observer != nil {
-		b.observeFetchErrorCodes(r.header.apiKey, resp)
+		b.observeFetchErrorCodes(r.header.APIKey, resp)
 	}
 	return resp.pieces()
 }

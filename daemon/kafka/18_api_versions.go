@@ -7,10 +7,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/kafkawire"
 )
 
 func init() {
-	register(&api{key: apiVersionsKey, minVersion: 0, maxVersion: 4, serve: serveAPIVersions})
+	register(&api{key: kafkawire.APIVersionsKey, minVersion: 0, maxVersion: 4, serve: serveAPIVersions})
 }
 
 func serveAPIVersions(_ *Broker, r *request) (kmsg.Response, error) {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/riffle/riffle/internal/kafkatest"
+	"github.com/riffle/riffle/kafkawire"
 )
 
 // flexibleRest is what follows a request header prefix for a flexible
@@ -27,7 +28,7 @@ func TestServedRequestsDecode(t *testing.T) {
 			if req.IsFlexible() {
 				rest = flexibleRest("")
 			}
-			if _, err := decodeBody(key, v, req.AppendTo(rest)); err != nil {
+			if _, err := kafkawire.DecodeRequestBody(kafkawire.RequestHeader{APIKey: key, APIVersion: v}, req.AppendTo(rest)); err != nil {
 				t.Errorf("%v", err)
 			}
 		}
@@ -90,10 +91,10 @@ func FuzzDecodeBody(f *testing.F) {
 	})
 }
 
-// decodeCPU runs decodeBody and returns the CPU time it took (the caller
+// decodeCPU runs kafkawire.DecodeRequestBody and returns the CPU time it took (the caller
 // is locked to its thread).
 func decodeCPU(t *testing.T, key, version int16, rest []byte) (time.Duration, error) {
 	start := threadCPU(t)
-	_, err := decodeBody(key, version, rest)
+	_, err := kafkawire.DecodeRequestBody(kafkawire.RequestHeader{APIKey: key, APIVersion: version}, rest)
 	return threadCPU(t) - start, err
 }

@@ -8,15 +8,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/riffle/riffle/daemon/kafka/wirecheck"
+	"github.com/riffle/riffle/kafkawire"
 	"github.com/riffle/riffle/netio"
 )
+
+// errMalformed marks client input that cannot be parsed; the connection is closed.
+var errMalformed = kafkawire.ErrMalformed
 
 // request is one decoded request on its way through a handler.
 type request struct {
 	ctx    context.Context
 	conn   *netio.Conn
-	header requestHeader
+	header kafkawire.RequestHeader
 	body   kmsg.Request // version set, decoded
 }
 
@@ -54,25 +57,25 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 			pieces, err = nil, fmt.Errorf("kafka: handler panic: %v", p)
 		}
 	}()
-	h, rest, err := parseRequestHeaderPrefix(frame)
+	h, rest, err := kafkawire.ParseRequestHeaderPrefix(frame)
 	if err != nil {
 		return nil, err
 	}
-	a := apis[h.apiKey]
+	a := apis[h.APIKey]
 	if a == nil {
-		return nil, fmt.Errorf("%w: unknown api key %d from %q", errMalformed, h.apiKey, h.clientID)
+		return nil, fmt.Errorf("%w: unknown api key %d from %q", errMalformed, h.APIKey, h.ClientID)
 	}
 	if b.cfg.Observer != nil {
-		defer b.observeRequest(h.apiKey, c.Queued, start)
+		defer b.observeRequest(h.APIKey, c.Queued, start)
 	}
-	if h.apiVersion < a.minVersion || h.apiVersion > a.maxVersion {
-		if h.apiKey == apiVersionsKey {
+	if h.APIVersion < a.minVersion || h.APIVersion > a.maxVersion {
+		if h.APIKey == kafkawire.APIVersionsKey {
 			return b.encodeResponse(h, unsupportedAPIVersions()), nil
 		}
 		return nil, fmt.Errorf("%w: %s v%d not supported (serving v%d-%d) from %q",
-			errMalformed, kmsg.NameForKey(h.apiKey), h.apiVersion, a.minVersion, a.maxVersion, h.clientID)
+			errMalformed, kmsg.NameForKey(h.APIKey), h.APIVersion, a.minVersion, a.maxVersion, h.ClientID)
 	}
-	body, err := decodeBody(h.apiKey, h.apiVersion, rest)
+	body, err := kafkawire.DecodeRequestBody(h, rest)
 	if err != nil {
 		return nil, err
 	}
@@ -82,45 +85,23 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		if err != nil {
 			return nil, err
 		}
-		hdr := appendResponseHeader(nil, h, body.IsFlexible())
+		hdr := kafkawire.AppendResponseHeader(nil, h, body.IsFlexible())
 		return append([]netio.Piece{{Bytes: hdr}}, bodyPieces...), nil
 	}
 	resp, err := a.serve(b, r)
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	resp.SetVersion(h.apiVersion)
+	resp.SetVersion(h.APIVersion)
 	return b.encodeResponse(h, resp), nil
-}
-
-// decodeBody decodes the rest of a frame after the request header prefix
-// of a served API version. The body is walked by its schema first: kmsg's
-// decoder loops on tag counts read from the wire without bounding them by
-// the bytes left, so a tiny frame could cost it minutes of CPU.
-func decodeBody(apiKey, version int16, rest []byte) (kmsg.Request, error) {
-	body := kmsg.RequestForKey(apiKey)
-	body.SetVersion(version)
-	if body.IsFlexible() {
-		var err error
-		if rest, err = skipHeaderTags(rest); err != nil {
-			return nil, err
-		}
-	}
-	if err := wirecheck.Request(apiKey, version, rest); err != nil {
-		return nil, fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(apiKey), version, err)
-	}
-	if err := body.ReadFrom(rest); err != nil {
-		return nil, fmt.Errorf("%w: %s v%d body: %v", errMalformed, kmsg.NameForKey(apiKey), version, err)
-	}
-	return body, nil
 }
 
 // encodeResponse encodes a kmsg response with its header as one piece,
 // and reports its error codes.
-func (b *Broker) encodeResponse(h requestHeader, resp kmsg.Response) []netio.Piece {
+func (b *Broker) encodeResponse(h kafkawire.RequestHeader, resp kmsg.Response) []netio.Piece {
 	if b.cfg.Observer != nil {
-		b.observeErrorCodes(h.apiKey, resp)
+		b.observeErrorCodes(h.APIKey, resp)
 	}
-	buf := appendResponseHeader(make([]byte, 0, 256), h, resp.IsFlexible())
+	buf := kafkawire.AppendResponseHeader(make([]byte, 0, 256), h, resp.IsFlexible())
 	return []netio.Piece{{Bytes: resp.AppendTo(buf)}}
 }

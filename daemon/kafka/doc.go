@@ -1,8 +1,8 @@
 // Package kafka serves Kafka's binary protocol on top of replica and quorum.
 //
 // A request frame (the bytes after the 4-byte size prefix, handed over by
-// netio) is parsed here: the request header by hand (header.go), the body
-// walked by its schema first (package wirecheck: no count read from the
+// netio) is parsed here: the request header by hand (package kafkawire), the body
+// walked by its schema first (kafkawire/wirecheck: no count read from the
 // wire may exceed the bytes left, which kmsg does not check for tag
 // sections), then decoded with franz-go's kmsg and dispatched to the API's
 // handler. Each API key

@@ -12,13 +12,13 @@ import (
 // and address are what DescribeGroups reports for a member.
 func serveGroup(b *Broker, r *request) (kmsg.Response, error) {
 	if b.cfg.Groups == nil {
-		return nil, fmt.Errorf("%w: %s: this broker has no group coordinator", errMalformed, kmsg.NameForKey(r.header.apiKey))
+		return nil, fmt.Errorf("%w: %s: this broker has no group coordinator", errMalformed, kmsg.NameForKey(r.header.APIKey))
 	}
 	host := ""
 	if r.conn != nil && r.conn.RemoteAddr != nil {
 		host = "/" + hostOf(r.conn.RemoteAddr.String())
 	}
-	return b.cfg.Groups.Handle(r.ctx, r.header.clientID, host, r.body)
+	return b.cfg.Groups.Handle(r.ctx, r.header.ClientID, host, r.body)
 }
 
 // hostOf is the host part of a host:port address.

@@ -87,20 +87,3 @@ func TestBadFramesCloseTheConnection(t *testing.T) {
 		}
 	}
 }
-
-func FuzzRequestHeader(f *testing.F) {
-	f.Add(frameFor(kmsg.NewPtrApiVersionsRequest(), 1))
-	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 2, 1, 5, 1, 2, 3, 4, 5})
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		h, rest, err := parseRequestHeaderPrefix(frame)
-		if err != nil {
-			return
-		}
-		if len(rest) > len(frame) || h.apiKey != int16(frame[0])<<8|int16(frame[1]) {
-			t.Fatalf("header %+v from %x", h, frame)
-		}
-		if tail, err := skipHeaderTags(rest); err == nil && len(tail) > len(rest) {
-			t.Fatalf("tags grew the frame")
-		}
-	})
-}

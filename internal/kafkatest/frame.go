@@ -54,27 +54,3 @@ func ReadFrame(r io.Reader) ([]byte, error) {
 	}
 	return buf, nil
 }
-
-// DecodeResponse decodes a response frame for req: it checks the correlation
-// id and skips the header's tag section when the response is flexible.
-func DecodeResponse(req kmsg.Request, correlationID int32, frame []byte) (kmsg.Response, error) {
-	if len(frame) < 4 {
-		return nil, fmt.Errorf("response of %d bytes", len(frame))
-	}
-	if got := int32(binary.BigEndian.Uint32(frame)); got != correlationID {
-		return nil, fmt.Errorf("correlation id %d, want %d", got, correlationID)
-	}
-	body := frame[4:]
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && req.Key() != 18 {
-		if len(body) == 0 || body[0] != 0 {
-			return nil, fmt.Errorf("flexible response header tags %x", body[:min(len(body), 1)])
-		}
-		body = body[1:]
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decode %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	return resp, nil
-}

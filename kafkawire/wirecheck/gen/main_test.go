@@ -23,7 +23,7 @@ func TestTableIsFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Error("schema_gen.go is stale: run go generate in daemon/kafka/wirecheck")
+		t.Error("schema_gen.go is stale: run go generate in kafkawire/wirecheck")
 	}
 }
 
