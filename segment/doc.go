@@ -100,10 +100,14 @@
 // stays: a new leader epoch is checkpointed before its first batch, a torn
 // batch write is cut back to the last whole batch (or, if that cut fails,
 // overwritten by the next append and cut by the next open), and a roll
-// that cannot create its segment changes nothing. An index entry the disk
-// refuses is skipped (lookups scan a little further). Reads, fdatasync and
-// Close need no new blocks. The first ENOSPC and the first append after it
-// are logged, once each.
+// that cannot create its segment changes nothing. A leader-epoch
+// checkpoint that does not fit at open, at AssignEpochStart or after a
+// truncation stays stale until the next append writes it before its batch
+// (an open drops entries past the LEO). An index entry the disk refuses is
+// skipped (lookups scan a little further). Reads and Close need no new
+// blocks; fdatasync needs none on ext4, which reserves delayed blocks at
+// write time, and one that fails anyway fails the log as above. The first
+// ENOSPC and the first append after it are logged, once each.
 //
 // # Recovery
 //
