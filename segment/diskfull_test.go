@@ -138,3 +138,39 @@ func TestDiskFullAtClose(t *testing.T) {
 	_, l := openCrashLog(t, dir, cfg, vfs.Inject(mem.CrashClone(), full.inject))
 	checkWorkload(t, l, 10, 10)
 }
+
+// A new leader whose leader-epoch checkpoint does not fit still takes the
+// epoch (a full disk must not keep a replica from leading, to serve
+// reads); the checkpoint is written before the epoch's first batch.
+func TestDiskFullAtAssignEpochStart(t *testing.T) {
+	full := &fullDisk{match: epochCheckpointName}
+	mem, dir, cfg, _, l := openFullDiskLog(t, 5, full)
+	leo := l.LogEndOffset()
+
+	full.on.Store(true)
+	if err := l.AssignEpochStart(crashEpoch+1, leo); err != nil {
+		t.Fatalf("AssignEpochStart on a full disk: %v", err)
+	}
+	if got := l.LatestEpoch(); got != crashEpoch+1 {
+		t.Fatalf("latest epoch %d, want %d", got, crashEpoch+1)
+	}
+	if _, err := l.Append(workloadBatch(5), crashEpoch+1); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append while the checkpoint is stale on a full disk: %v, want ENOSPC", err)
+	}
+
+	full.on.Store(false)
+	if _, err := l.Append(workloadBatch(5), crashEpoch+1); err != nil {
+		t.Fatalf("append once space returned: %v", err)
+	}
+	leo = l.LogEndOffset()
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	_, l = openCrashLog(t, dir, cfg, mem.CrashClone())
+	if got := l.LatestEpoch(); got != crashEpoch+1 {
+		t.Fatalf("latest epoch %d after a crash, want %d", got, crashEpoch+1)
+	}
+	if got := l.LogEndOffset(); got != leo {
+		t.Fatalf("LEO %d after a crash, want %d", got, leo)
+	}
+}
