@@ -20,11 +20,12 @@ import (
 
 // TestDiskFull runs a broker on a small ext4 filesystem, fills it, and
 // checks the whole life of a full disk: produce answers
-// KAFKA_STORAGE_ERROR, fetch serves every acknowledged record, SIGTERM exits
-// cleanly (no SIGBUS), a restart on the still-full disk serves reads, and so
-// does one after a crash (recovery rebuilds indexes there), and once space
-// is freed produce succeeds again without a restart, every acknowledged
-// record at its offset.
+// KAFKA_STORAGE_ERROR, fetch serves every acknowledged record, space freed
+// under the running broker lets produce resume by itself, SIGTERM on the
+// disk full again exits cleanly (no SIGBUS), a restart on the still-full
+// disk serves reads, and so does one after a crash (recovery rebuilds
+// indexes there), and once space is freed produce succeeds again without
+// a restart, every acknowledged record at its offset.
 //
 // The second topic holds one small batch, too little for an index entry:
 // its time index's first page is a hole until the final entry written at
