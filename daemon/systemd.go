@@ -199,6 +199,12 @@ func writeProbeFile(path string) error {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
 	err = errors.Join(err, f.Close())
+	if errors.Is(err, unix.ENOSPC) {
+		// A full disk answered, so it is usable: it serves reads, produce
+		// answers KAFKA_STORAGE_ERROR, and space may return. Neither start
+		// nor the watchdog should fail on it.
+		err = nil
+	}
 	if err == nil {
 		err = os.Remove(path)
 	}

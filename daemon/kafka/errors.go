@@ -22,6 +22,8 @@ var errorCodes = []struct {
 	{segment.ErrBatchTooLarge, kerr.MessageTooLarge.Code},
 	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
 	{segment.ErrClosed, kerr.NotLeaderForPartition.Code}, // the partition was just closed or deleted
+	{segment.ErrNoSpace, kerr.KafkaStorageError.Code},    // disk full: nothing appended, retriable
+	{segment.ErrFailed, kerr.KafkaStorageError.Code},     // the log refuses appends after an I/O error
 	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
 	{replica.ErrNotLeader, kerr.NotLeaderForPartition.Code},

@@ -91,7 +91,14 @@ type Broker struct {
 // the test ends; if the test failed, the tail of its output is logged.
 func Start(t testing.TB, extraArgs ...string) *Broker {
 	t.Helper()
-	b := &Broker{t: t, bin: Binary(t), args: extraArgs, dataDir: t.TempDir(), runDir: t.TempDir()}
+	return StartInDir(t, t.TempDir(), extraArgs...)
+}
+
+// StartInDir is Start on the data directory dataDir (the broker creates it
+// if absent), e.g. on a filesystem the test made; the test removes it.
+func StartInDir(t testing.TB, dataDir string, extraArgs ...string) *Broker {
+	t.Helper()
+	b := &Broker{t: t, bin: Binary(t), args: extraArgs, dataDir: dataDir, runDir: t.TempDir()}
 	t.Cleanup(b.cleanup)
 	b.launch("127.0.0.1:0")
 	return b
