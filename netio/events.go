@@ -124,7 +124,7 @@ func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Act
 		}
 		frame, err := cs.framer.next(gc, s.cfg.MaxRequestBytes, start.UnixNano(), reserve)
 		if err != nil {
-			s.log.Warn("closing connection: frame not taken", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+			s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			return gnet.Close
 		}
 		if frame == nil {
