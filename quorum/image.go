@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Broker is a registered broker's endpoint.
@@ -54,19 +55,37 @@ type Image struct {
 	Brokers      []Broker // sorted by ID
 	Topics       map[string]*Topic
 	TopicsByID   map[[16]byte]*Topic
+	// TopicsChanged names, sorted, the topics created, changed or removed
+	// since the image this one was built from (the previous committed one,
+	// or the empty image for the one Open replays), so that a listener
+	// follows a change in O(what changed).
+	TopicsChanged []string
 	// ProducerIDsEnd: every producer id below it may have been handed out.
 	ProducerIDsEnd int64
+
+	// topicNames maps each topic's name with '.' read as '_' to the name,
+	// so that a create finds a colliding name without a scan.
+	topicNames map[string]string
+	// brokerReplicas counts the partition replicas placed on each broker,
+	// for the per-broker partition limit.
+	brokerReplicas map[int32]int
 }
 
 // emptyImage is the image before the first metadata record.
 func emptyImage(controllerID int32) *Image {
 	return &Image{
-		Offset:       -1,
-		ControllerID: controllerID,
-		Topics:       map[string]*Topic{},
-		TopicsByID:   map[[16]byte]*Topic{},
+		Offset:         -1,
+		ControllerID:   controllerID,
+		Topics:         map[string]*Topic{},
+		TopicsByID:     map[[16]byte]*Topic{},
+		topicNames:     map[string]string{},
+		brokerReplicas: map[int32]int{},
 	}
 }
+
+// normalTopicName is name with '.' read as '_': two topics whose names are
+// equal so would collide in metric names, as in Kafka.
+func normalTopicName(name string) string { return strings.ReplaceAll(name, ".", "_") }
 
 // Broker returns the registered broker with id, if any.
 func (im *Image) Broker(id int32) (Broker, bool) {
@@ -97,7 +116,10 @@ func newImageBuilder(im *Image) *imageBuilder {
 	next.Brokers = slices.Clone(im.Brokers)
 	next.Topics = maps.Clone(im.Topics)
 	next.TopicsByID = maps.Clone(im.TopicsByID)
-	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}}
+	next.TopicsChanged = nil
+	next.topicNames = maps.Clone(im.topicNames)
+	next.brokerReplicas = maps.Clone(im.brokerReplicas)
+	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}, changed: map[string]bool{}}
 }
 
 // applyBatch applies the records of one batch whose last offset is offset.
@@ -108,6 +130,7 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 		}
 	}
 	b.next.Offset = offset
+	b.next.TopicsChanged = slices.Sorted(maps.Keys(b.changed))
 	return nil
 }
 
@@ -115,8 +138,9 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 // a topic is copied on its first change. Replay applies the whole log
 // through one builder; a commit applies one batch.
 type imageBuilder struct {
-	next   *Image
-	cloned map[*Topic]bool // topics already private to next
+	next    *Image
+	cloned  map[*Topic]bool // topics already private to next
+	changed map[string]bool // names of the topics the records touched
 }
 
 // topic returns a private copy of the topic with id, for changing.
@@ -128,6 +152,7 @@ func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
 	if b.cloned[t] {
 		return t, nil
 	}
+	b.changed[t.Name] = true
 	c := *t
 	c.Partitions = slices.Clone(t.Partitions)
 	c.Configs = maps.Clone(t.Configs)
@@ -165,8 +190,10 @@ func (r topicRecord) apply(b *imageBuilder) error {
 	}
 	t := &Topic{Name: r.Name, ID: r.ID, Internal: r.Internal, Configs: map[string]string{}}
 	b.cloned[t] = true
+	b.changed[t.Name] = true
 	b.next.Topics[t.Name] = t
 	b.next.TopicsByID[t.ID] = t
+	b.next.topicNames[normalTopicName(t.Name)] = t.Name
 	return nil
 }
 
@@ -189,6 +216,9 @@ func (r partitionRecord) apply(b *imageBuilder) error {
 		Replicas:       r.Replicas,
 		ISR:            r.ISR,
 	})
+	for _, id := range r.Replicas {
+		b.next.brokerReplicas[id]++
+	}
 	return nil
 }
 
@@ -199,6 +229,13 @@ func (r removeTopicRecord) apply(b *imageBuilder) error {
 	}
 	delete(b.next.Topics, t.Name)
 	delete(b.next.TopicsByID, t.ID)
+	delete(b.next.topicNames, normalTopicName(t.Name))
+	for _, p := range t.Partitions {
+		for _, id := range p.Replicas {
+			b.next.brokerReplicas[id]--
+		}
+	}
+	b.changed[t.Name] = true
 	return nil
 }
 

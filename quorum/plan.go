@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 )
 
 // MetadataTopic names the metadata log's partition directory
@@ -21,6 +20,12 @@ const (
 	producerIDBlock = 1000
 	// DefaultTopicPartitionsMax is Options.TopicPartitionsMax when zero.
 	DefaultTopicPartitionsMax = 10000
+	// DefaultBrokerPartitionsMax is Options.BrokerPartitionsMax when zero:
+	// a hosted partition takes two memory maps and their descriptors, and
+	// Linux allows 65530 maps per process by default (vm.max_map_count).
+	DefaultBrokerPartitionsMax = 20000
+	// DefaultTopicsMax is Options.TopicsMax when zero.
+	DefaultTopicsMax = 100000
 )
 
 // CreateTopic asks for a new topic.
@@ -39,9 +44,11 @@ type CreateTopic struct {
 // (Controller) appends the records and applies them. Random bytes (topic
 // ids, the cluster id, incarnations) come from random.
 type planner struct {
-	topicPartitionsMax int32
-	validateConfig     func(name, value string) error // nil accepts all
-	random             func(b []byte)
+	topicPartitionsMax  int32
+	brokerPartitionsMax int                            // partition replicas one broker may host
+	topicsMax           int                            // topics in the cluster, internal ones included
+	validateConfig      func(name, value string) error // nil accepts all
+	random              func(b []byte)
 }
 
 // startup returns the records a starting node writes: the cluster id on the
@@ -78,14 +85,12 @@ func validateTopicName(im *Image, name string) error {
 			return fmt.Errorf("%w: %q: only ASCII letters, digits, '.', '_' and '-' are allowed", ErrInvalidTopic, name)
 		}
 	}
-	norm := strings.ReplaceAll(name, ".", "_")
+	norm := normalTopicName(name)
 	if norm == MetadataTopic {
 		return fmt.Errorf("%w: %q is reserved for the metadata log", ErrInvalidTopic, name)
 	}
-	for other := range im.Topics {
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
-		}
+	if other, ok := im.topicNames[norm]; ok {
+		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
 	}
 	return nil
 }
@@ -111,9 +116,16 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 	if err := checkReplicationFactor(im, req.Name, rf); err != nil {
 		return nil, err
 	}
+	if len(im.Topics) >= p.topicsMax {
+		return nil, fmt.Errorf("topic %q: %w: the cluster has %d topics, the most allowed (topics.max_topics)",
+			req.Name, ErrPolicyViolation, len(im.Topics))
+	}
 	id := p.newTopicID(im)
-	recs := []record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}
-	recs = append(recs, assignPartitions(im, id, 0, n, rf)...)
+	parts := assignPartitions(im, id, 0, n, rf)
+	if err := p.checkBrokerPartitions(im, req.Name, parts); err != nil {
+		return nil, err
+	}
+	recs := append([]record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}, parts...)
 	for _, k := range slices.Sorted(maps.Keys(req.Configs)) {
 		if err := p.checkConfig(req.Name, k, req.Configs[k]); err != nil {
 			return nil, err
@@ -212,7 +224,29 @@ func (p *planner) createPartitions(im *Image, name string, count int32) ([]recor
 	if err := checkReplicationFactor(im, name, rf); err != nil {
 		return nil, err
 	}
-	return assignPartitions(im, t.ID, cur, count, rf), nil
+	parts := assignPartitions(im, t.ID, cur, count, rf)
+	if err := p.checkBrokerPartitions(im, name, parts); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// checkBrokerPartitions refuses new partitions (partitionRecords) that
+// would put more replicas on a broker than it may host.
+func (p *planner) checkBrokerPartitions(im *Image, topic string, parts []record) error {
+	added := map[int32]int{}
+	for _, r := range parts {
+		for _, id := range r.(partitionRecord).Replicas {
+			added[id]++
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(added)) {
+		if have := im.brokerReplicas[id]; have+added[id] > p.brokerPartitionsMax {
+			return fmt.Errorf("topic %q: %w: %d more partitions on broker %d, which hosts %d of at most %d (topics.max_partitions_per_broker)",
+				topic, ErrPolicyViolation, added[id], id, have, p.brokerPartitionsMax)
+		}
+	}
+	return nil
 }
 
 // alterTopicConfigs returns the records that set (non-nil) or remove (nil)

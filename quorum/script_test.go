@@ -16,7 +16,7 @@ func errorLine(err error) string {
 	}{
 		{"TopicExists", ErrTopicExists}, {"UnknownTopic", ErrUnknownTopic}, {"InvalidTopic", ErrInvalidTopic},
 		{"InvalidPartitions", ErrInvalidPartitions}, {"InvalidReplicationFactor", ErrInvalidReplicationFactor},
-		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig},
+		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig}, {"PolicyViolation", ErrPolicyViolation},
 		{"CorruptMetadata", ErrCorruptMetadata}, {"Closed", ErrClosed},
 	}
 	var is []string
@@ -70,8 +70,9 @@ func formatImage(im *Image) string {
 			fmt.Fprintf(&b, "  p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
 		}
 	}
-	if len(im.TopicsByID) != len(im.Topics) {
-		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by name\n", len(im.TopicsByID), len(im.Topics))
+	if len(im.TopicsByID) != len(im.Topics) || len(im.topicNames) != len(im.Topics) {
+		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by normal name, %d by name\n", len(im.TopicsByID), len(im.topicNames), len(im.Topics))
 	}
+	fmt.Fprintf(&b, "replicas per broker %v\n", im.brokerReplicas)
 	return b.String()
 }
