@@ -10,10 +10,18 @@ package kafka
 // id). A topic whose partitions this broker leads but has not opened yet is
 // LEADER_NOT_AVAILABLE, as Kafka answers right after an auto-create;
 // clients retry.
+//
+// Auto-creates are rate-limited (a token bucket, Config.AutoCreateRatePerSec)
+// and capped per request (Config.AutoCreatePerRequestMax): a topic past
+// either is UNKNOWN_TOPIC_OR_PARTITION, which clients retry, so that one
+// request naming 100,000 topics neither stalls the controller nor fills
+// the broker.
 
 import (
 	"errors"
 	"sort"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -52,8 +60,9 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 		return resp, nil
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	created := 0
 	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, b.requestedTopicMetadata(rt, req, autoCreate))
+		resp.Topics = append(resp.Topics, b.requestedTopicMetadata(rt, req, autoCreate, &created))
 	}
 	return resp, nil
 }
@@ -68,8 +77,8 @@ func sortedTopicNames(im *quorum.Image) []string {
 }
 
 // requestedTopicMetadata answers one topic asked for by name or id,
-// creating it if allowed.
-func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.MetadataRequest, autoCreate bool) kmsg.MetadataResponseTopic {
+// creating it if allowed; created counts the request's auto-creates.
+func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.MetadataRequest, autoCreate bool, created *int) kmsg.MetadataResponseTopic {
 	im := b.ctrl.Image()
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
@@ -84,7 +93,7 @@ func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.
 	if t := im.Topics[*rt.Topic]; t != nil {
 		return b.topicMetadata(im, t, req)
 	}
-	if !autoCreate {
+	if !autoCreate || !b.mayAutoCreate(created) {
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return mt
 	}
@@ -100,6 +109,53 @@ func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.
 	}
 	mt.ErrorCode = kerr.LeaderNotAvailable.Code // deleted again meanwhile
 	return mt
+}
+
+// mayAutoCreate reports whether one more topic may be auto-created by a
+// request that has created *created, counting it if so.
+func (b *Broker) mayAutoCreate(created *int) bool {
+	if most := b.cfg.AutoCreatePerRequestMax; most > 0 && *created >= most {
+		return false
+	}
+	if !b.autoCreate.take() {
+		return false
+	}
+	*created++
+	return true
+}
+
+// tokenBucket allows rate events a second with bursts of rate; rate 0
+// allows all.
+type tokenBucket struct {
+	rate float64
+	now  func() time.Time
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate int, now func() time.Time) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), now: now, tokens: float64(rate), last: now()}
+}
+
+// take takes a token if there is one.
+func (tb *tokenBucket) take() bool {
+	if tb.rate == 0 {
+		return true
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	now := tb.now()
+	if elapsed := now.Sub(tb.last); elapsed > 0 {
+		tb.tokens = min(tb.rate, tb.tokens+elapsed.Seconds()*tb.rate)
+		tb.last = now
+	}
+	if tb.tokens < 1 {
+		return false
+	}
+	tb.tokens--
+	return true
 }
 
 // topicMetadata describes a topic of the image.
