@@ -54,14 +54,14 @@ func (s *partitionSet) apply(im *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, p := range s.parts {
-		t := im.Topics[tp.topic]
+		t := im.Topic(tp.topic)
 		if t != nil && t.ID == s.ids[tp.topic] && int(tp.partition) < len(t.Partitions) {
 			continue
 		}
 		s.deleteLocked(tp, p)
 	}
 	s.deleteOrphanLogsLocked(im)
-	for _, t := range im.Topics {
+	for t := range im.Topics() {
 		s.openTopicLocked(t)
 	}
 }
@@ -74,8 +74,8 @@ func (s *partitionSet) applyChange(prev, next *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range next.TopicsChanged {
-		t := next.Topics[name]
-		if old := prev.Topics[name]; old != nil && (t == nil || t.ID != old.ID) {
+		t := next.Topic(name)
+		if old := prev.Topic(name); old != nil && (t == nil || t.ID != old.ID) {
 			s.deleteTopicLocked(old)
 		}
 		if t != nil {
@@ -116,7 +116,7 @@ func (s *partitionSet) deleteLocked(tp topicPartition, p *replica.Partition) {
 func (s *partitionSet) deleteOrphanLogsLocked(im *quorum.Image) {
 	var orphans []topicPartition
 	s.dataDir.Logs(func(topic string, partition int32, _ *segment.Log) {
-		if t := im.Topics[topic]; topic != metadataTopic && (t == nil || int(partition) >= len(t.Partitions)) {
+		if t := im.Topic(topic); topic != metadataTopic && (t == nil || int(partition) >= len(t.Partitions)) {
 			orphans = append(orphans, topicPartition{topic, partition})
 		}
 	})

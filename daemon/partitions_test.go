@@ -17,6 +17,7 @@ import (
 func newTestBroker(tb testing.TB, fs vfs.FS) (*quorum.Controller, *partitionSet) {
 	tb.Helper()
 	cfg := DefaultConfig()
+	cfg.Log.SegmentIndexBytes = 4096 // the memory filesystem holds preallocated indexes in full
 	quiet := slog.New(slog.DiscardHandler)
 	defaults, err := cfg.topicSegmentConfig(nil)
 	if err != nil {

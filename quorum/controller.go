@@ -123,7 +123,7 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 		}
 	}
 	opts.Logger.Info("metadata loaded", "cluster_id", im.ClusterID, "offset", im.Offset,
-		"topics", len(im.Topics), "brokers", len(im.Brokers), "replay", time.Since(start))
+		"topics", im.TopicCount(), "brokers", len(im.Brokers), "replay", time.Since(start))
 	return c, nil
 }
 
@@ -153,7 +153,7 @@ func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defau
 	if err != nil {
 		return nil, err
 	}
-	return next.Topics[req.Name], nil
+	return next.Topic(req.Name), nil
 }
 
 // DeleteTopic removes a topic and its config overrides.

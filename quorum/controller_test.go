@@ -144,7 +144,7 @@ func TestControllerRestartRebuildsImage(t *testing.T) {
 	if br, _ := im.Broker(1); br.Port != 9999 || br.Incarnation == before.Brokers[0].Incarnation {
 		t.Errorf("moved broker: %+v", br)
 	}
-	if im.Offset != before.Offset+1 || !reflect.DeepEqual(im.Topics, before.Topics) {
+	if im.Offset != before.Offset+1 || !reflect.DeepEqual(im.topics, before.topics) {
 		t.Errorf("re-registration changed more than the broker:\n%s", formatImage(im))
 	}
 }
@@ -168,7 +168,7 @@ func TestControllerValidateOnlyCommitsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	im := ctrl.Image()
-	if _, ok := im.Topics["t"]; ok || len(im.Topics["u"].Partitions) != 1 || len(im.Topics["u"].Configs) != 0 {
+	if im.Topic("t") != nil || len(im.Topic("u").Partitions) != 1 || len(im.Topic("u").Configs) != 0 {
 		t.Errorf("validate-only changes were committed:\n%s", formatImage(im))
 	}
 	if im.Offset != before.Offset+2 || calls.Load() != 1 {
@@ -312,7 +312,7 @@ func TestOnChangeOrder(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				_, delivered := last.Topics[name]
+				delivered := last.Topic(name) != nil
 				mu.Unlock()
 				if !delivered {
 					t.Errorf("CreateTopic(%s) returned before its change was delivered", name)

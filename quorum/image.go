@@ -3,6 +3,7 @@ package quorum
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -53,8 +54,6 @@ type Image struct {
 	ClusterID    string
 	ControllerID int32
 	Brokers      []Broker // sorted by ID
-	Topics       map[string]*Topic
-	TopicsByID   map[[16]byte]*Topic
 	// TopicsChanged names, sorted, the topics created, changed or removed
 	// since the image this one was built from (the previous committed one,
 	// or the empty image for the one Open replays), so that a listener
@@ -63,9 +62,12 @@ type Image struct {
 	// ProducerIDsEnd: every producer id below it may have been handed out.
 	ProducerIDsEnd int64
 
-	// topicNames maps each topic's name with '.' read as '_' to the name,
-	// so that a create finds a colliding name without a scan.
-	topicNames map[string]string
+	// The topics by name and by id, and each topic's name with '.' read
+	// as '_' mapped to the name, so that a create finds a colliding name
+	// without a scan. Immutable maps: a change copies none of them.
+	topics     pmap[string, *Topic]
+	topicsByID pmap[[16]byte, *Topic]
+	topicNames pmap[string, string]
 	// brokerReplicas counts the partition replicas placed on each broker,
 	// for the per-broker partition limit.
 	brokerReplicas map[int32]int
@@ -76,9 +78,6 @@ func emptyImage(controllerID int32) *Image {
 	return &Image{
 		Offset:         -1,
 		ControllerID:   controllerID,
-		Topics:         map[string]*Topic{},
-		TopicsByID:     map[[16]byte]*Topic{},
-		topicNames:     map[string]string{},
 		brokerReplicas: map[int32]int{},
 	}
 }
@@ -86,6 +85,32 @@ func emptyImage(controllerID int32) *Image {
 // normalTopicName is name with '.' read as '_': two topics whose names are
 // equal so would collide in metric names, as in Kafka.
 func normalTopicName(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
+// Topic returns the topic named name, or nil.
+func (im *Image) Topic(name string) *Topic {
+	t, _ := im.topics.get(name)
+	return t
+}
+
+// TopicByID returns the topic with id, or nil.
+func (im *Image) TopicByID(id [16]byte) *Topic {
+	t, _ := im.topicsByID.get(id)
+	return t
+}
+
+// TopicCount is the number of topics.
+func (im *Image) TopicCount() int { return im.topics.Len() }
+
+// Topics yields every topic, in no particular order.
+func (im *Image) Topics() iter.Seq[*Topic] {
+	return func(yield func(*Topic) bool) {
+		for _, t := range im.topics.all() {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}
 
 // Broker returns the registered broker with id, if any.
 func (im *Image) Broker(id int32) (Broker, bool) {
@@ -114,10 +139,7 @@ func (im *Image) apply(recs []record, offset int64) (*Image, error) {
 func newImageBuilder(im *Image) *imageBuilder {
 	next := *im
 	next.Brokers = slices.Clone(im.Brokers)
-	next.Topics = maps.Clone(im.Topics)
-	next.TopicsByID = maps.Clone(im.TopicsByID)
 	next.TopicsChanged = nil
-	next.topicNames = maps.Clone(im.topicNames)
 	next.brokerReplicas = maps.Clone(im.brokerReplicas)
 	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}, changed: map[string]bool{}}
 }
@@ -145,7 +167,7 @@ type imageBuilder struct {
 
 // topic returns a private copy of the topic with id, for changing.
 func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
-	t, ok := b.next.TopicsByID[id]
+	t, ok := b.next.topicsByID.get(id)
 	if !ok {
 		return nil, fmt.Errorf("no topic with id %x", id)
 	}
@@ -157,8 +179,8 @@ func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
 	c.Partitions = slices.Clone(t.Partitions)
 	c.Configs = maps.Clone(t.Configs)
 	b.cloned[&c] = true
-	b.next.Topics[c.Name] = &c
-	b.next.TopicsByID[c.ID] = &c
+	b.next.topics = b.next.topics.set(c.Name, &c)
+	b.next.topicsByID = b.next.topicsByID.set(c.ID, &c)
 	return &c, nil
 }
 
@@ -182,18 +204,18 @@ func (r registerBrokerRecord) apply(b *imageBuilder) error {
 }
 
 func (r topicRecord) apply(b *imageBuilder) error {
-	if _, ok := b.next.Topics[r.Name]; ok {
+	if _, ok := b.next.topics.get(r.Name); ok {
 		return fmt.Errorf("topic %q exists", r.Name)
 	}
-	if _, ok := b.next.TopicsByID[r.ID]; ok {
+	if _, ok := b.next.topicsByID.get(r.ID); ok {
 		return fmt.Errorf("topic id %x exists", r.ID)
 	}
 	t := &Topic{Name: r.Name, ID: r.ID, Internal: r.Internal, Configs: map[string]string{}}
 	b.cloned[t] = true
 	b.changed[t.Name] = true
-	b.next.Topics[t.Name] = t
-	b.next.TopicsByID[t.ID] = t
-	b.next.topicNames[normalTopicName(t.Name)] = t.Name
+	b.next.topics = b.next.topics.set(t.Name, t)
+	b.next.topicsByID = b.next.topicsByID.set(t.ID, t)
+	b.next.topicNames = b.next.topicNames.set(normalTopicName(t.Name), t.Name)
 	return nil
 }
 
@@ -223,13 +245,13 @@ func (r partitionRecord) apply(b *imageBuilder) error {
 }
 
 func (r removeTopicRecord) apply(b *imageBuilder) error {
-	t, ok := b.next.TopicsByID[r.TopicID]
+	t, ok := b.next.topicsByID.get(r.TopicID)
 	if !ok {
 		return fmt.Errorf("no topic with id %x", r.TopicID)
 	}
-	delete(b.next.Topics, t.Name)
-	delete(b.next.TopicsByID, t.ID)
-	delete(b.next.topicNames, normalTopicName(t.Name))
+	b.next.topics = b.next.topics.remove(t.Name)
+	b.next.topicsByID = b.next.topicsByID.remove(t.ID)
+	b.next.topicNames = b.next.topicNames.remove(normalTopicName(t.Name))
 	for _, p := range t.Partitions {
 		for _, id := range p.Replicas {
 			b.next.brokerReplicas[id]--
@@ -240,7 +262,7 @@ func (r removeTopicRecord) apply(b *imageBuilder) error {
 }
 
 func (r configRecord) apply(b *imageBuilder) error {
-	cur, ok := b.next.Topics[r.Topic]
+	cur, ok := b.next.topics.get(r.Topic)
 	if !ok {
 		return fmt.Errorf("no topic %q", r.Topic)
 	}

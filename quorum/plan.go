@@ -89,7 +89,7 @@ func validateTopicName(im *Image, name string) error {
 	if norm == MetadataTopic {
 		return fmt.Errorf("%w: %q is reserved for the metadata log", ErrInvalidTopic, name)
 	}
-	if other, ok := im.topicNames[norm]; ok {
+	if other, ok := im.topicNames.get(norm); ok {
 		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
 	}
 	return nil
@@ -97,7 +97,7 @@ func validateTopicName(im *Image, name string) error {
 
 // createTopic returns the records that create req.
 func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int32, defaultRF int16) ([]record, error) {
-	if _, ok := im.Topics[req.Name]; ok {
+	if im.Topic(req.Name) != nil {
 		return nil, fmt.Errorf("topic %q: %w", req.Name, ErrTopicExists)
 	}
 	if err := validateTopicName(im, req.Name); err != nil {
@@ -116,9 +116,9 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 	if err := checkReplicationFactor(im, req.Name, rf); err != nil {
 		return nil, err
 	}
-	if len(im.Topics) >= p.topicsMax {
+	if im.TopicCount() >= p.topicsMax {
 		return nil, fmt.Errorf("topic %q: %w: the cluster has %d topics, the most allowed (topics.max_topics)",
-			req.Name, ErrPolicyViolation, len(im.Topics))
+			req.Name, ErrPolicyViolation, im.TopicCount())
 	}
 	id := p.newTopicID(im)
 	parts := assignPartitions(im, id, 0, n, rf)
@@ -170,7 +170,7 @@ func (p *planner) newTopicID(im *Image) [16]byte {
 	for {
 		var id [16]byte
 		p.random(id[:])
-		_, taken := im.TopicsByID[id]
+		taken := im.TopicByID(id) != nil
 		if !taken && id != ([16]byte{}) && id != ([16]byte{15: 1}) {
 			return id
 		}
@@ -201,8 +201,8 @@ func assignPartitions(im *Image, topicID [16]byte, from, to int32, rf int16) []r
 // deleteTopic returns the records that delete the topic (its configs go
 // with it).
 func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	return []record{removeTopicRecord{TopicID: t.ID}}, nil
@@ -211,8 +211,8 @@ func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
 // createPartitions returns the records that raise the topic's partition
 // count to count; new partitions get the replication factor of partition 0.
 func (p *planner) createPartitions(im *Image, name string, count int32) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	cur := int32(len(t.Partitions))
@@ -252,8 +252,8 @@ func (p *planner) checkBrokerPartitions(im *Image, topic string, parts []record)
 // alterTopicConfigs returns the records that set (non-nil) or remove (nil)
 // the topic's overrides. Removing an absent override is no change.
 func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	var recs []record

@@ -19,7 +19,8 @@ package kafka
 
 import (
 	"errors"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,8 +55,8 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 	resp.ControllerID = im.ControllerID
 
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		for _, name := range sortedTopicNames(im) {
-			resp.Topics = append(resp.Topics, b.topicMetadata(im, im.Topics[name], req))
+		for _, t := range sortedTopics(im) {
+			resp.Topics = append(resp.Topics, b.topicMetadata(im, t, req))
 		}
 		return resp, nil
 	}
@@ -67,13 +68,10 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func sortedTopicNames(im *quorum.Image) []string {
-	names := make([]string, 0, len(im.Topics))
-	for name := range im.Topics {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+func sortedTopics(im *quorum.Image) []*quorum.Topic {
+	topics := slices.AppendSeq(make([]*quorum.Topic, 0, im.TopicCount()), im.Topics())
+	slices.SortFunc(topics, func(a, b *quorum.Topic) int { return strings.Compare(a.Name, b.Name) })
+	return topics
 }
 
 // requestedTopicMetadata answers one topic asked for by name or id,
@@ -83,14 +81,14 @@ func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
 	if rt.Topic == nil {
-		t := im.TopicsByID[rt.TopicID]
+		t := im.TopicByID(rt.TopicID)
 		if t == nil {
 			mt.ErrorCode = kerr.UnknownTopicID.Code
 			return mt
 		}
 		return b.topicMetadata(im, t, req)
 	}
-	if t := im.Topics[*rt.Topic]; t != nil {
+	if t := im.Topic(*rt.Topic); t != nil {
 		return b.topicMetadata(im, t, req)
 	}
 	if !autoCreate || !b.mayAutoCreate(created) {
@@ -104,7 +102,7 @@ func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.
 		return mt
 	}
 	im = b.ctrl.Image()
-	if t := im.Topics[*rt.Topic]; t != nil {
+	if t := im.Topic(*rt.Topic); t != nil {
 		return b.topicMetadata(im, t, req)
 	}
 	mt.ErrorCode = kerr.LeaderNotAvailable.Code // deleted again meanwhile

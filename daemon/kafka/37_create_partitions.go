@@ -45,7 +45,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, duplicat
 	if duplicate {
 		return fmt.Errorf("%w: topic %q named more than once", kerr.InvalidRequest, rt.Topic)
 	}
-	t := b.ctrl.Image().Topics[rt.Topic]
+	t := b.ctrl.Image().Topic(rt.Topic)
 	if t == nil {
 		return fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, rt.Topic)
 	}

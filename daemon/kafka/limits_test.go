@@ -54,7 +54,7 @@ func TestMetadataAutoCreateLimited(t *testing.T) {
 	cfg := stackConfig()
 	cfg.AutoCreatePerRequestMax, cfg.AutoCreateRatePerSec, cfg.Now = 5, 8, clock.Now
 	s := newBrokerStack(t, cfg)
-	topics := func() int { return len(s.ctrl.Image().Topics) }
+	topics := func() int { return s.ctrl.Image().TopicCount() }
 
 	// One request naming 1,000 new topics creates 5; the others are
 	// UNKNOWN_TOPIC_OR_PARTITION, which clients retry.
@@ -108,7 +108,7 @@ func TestCreateTopicsBrokerPartitionLimit(t *testing.T) {
 	if c := code(newTopic("huge", 10000, 1)); c != kerr.PolicyViolation.Code {
 		t.Fatalf("huge: %v, want POLICY_VIOLATION", kerr.ErrorForCode(c))
 	}
-	if im := s.ctrl.Image(); im.Topics["huge"] != nil || s.Partition("huge", 0) != nil {
+	if im := s.ctrl.Image(); im.Topic("huge") != nil || s.Partition("huge", 0) != nil {
 		t.Fatal("huge created")
 	}
 	if c := code(newTopic("fits", 100, 1)); c != 0 {
@@ -126,7 +126,7 @@ func TestCreateTopicsBrokerPartitionLimit(t *testing.T) {
 	rt.Topic, rt.Count = "fits", 101
 	req.Topics = append(req.Topics, rt)
 	resp := roundTrip[*kmsg.CreatePartitionsResponse](t, s.b, req)
-	if c := resp.Topics[0].ErrorCode; c != kerr.PolicyViolation.Code || len(s.ctrl.Image().Topics["fits"].Partitions) != 100 {
+	if c := resp.Topics[0].ErrorCode; c != kerr.PolicyViolation.Code || len(s.ctrl.Image().Topic("fits").Partitions) != 100 {
 		t.Fatalf("CreatePartitions past the limit: %v", kerr.ErrorForCode(c))
 	}
 }
@@ -145,7 +145,7 @@ func TestCreateTopicsRequestPartitionLimit(t *testing.T) {
 			t.Errorf("%s: %v, want %v", st.Topic, kerr.ErrorForCode(st.ErrorCode), kerr.ErrorForCode(want[i]))
 		}
 	}
-	if im := s.ctrl.Image(); im.Topics["b"] != nil || im.Topics["d"] != nil || im.Topics["c"] == nil {
+	if im := s.ctrl.Image(); im.Topic("b") != nil || im.Topic("d") != nil || im.Topic("c") == nil {
 		t.Fatal("created past the request's cap")
 	}
 	// CreatePartitions counts what it adds over all its topics.
@@ -162,7 +162,7 @@ func TestCreateTopicsRequestPartitionLimit(t *testing.T) {
 	if presp.Topics[0].ErrorCode != 0 || presp.Topics[1].ErrorCode != kerr.PolicyViolation.Code {
 		t.Fatalf("CreatePartitions: %+v", presp.Topics)
 	}
-	if im := s.ctrl.Image(); len(im.Topics["a"].Partitions) != 10 || len(im.Topics["c"].Partitions) != 1 {
+	if im := s.ctrl.Image(); len(im.Topic("a").Partitions) != 10 || len(im.Topic("c").Partitions) != 1 {
 		t.Fatal("CreatePartitions past the request's cap")
 	}
 }

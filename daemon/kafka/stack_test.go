@@ -99,7 +99,7 @@ func (s *brokerStack) follow(im *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, p := range s.parts {
-		if t := im.Topics[tp.topic]; t == nil || int(tp.partition) >= len(t.Partitions) {
+		if t := im.Topic(tp.topic); t == nil || int(tp.partition) >= len(t.Partitions) {
 			p.Close()
 			if err := s.dd.DeleteLog(tp.topic, tp.partition); err != nil {
 				s.t.Errorf("delete log %v: %v", tp, err)
@@ -110,7 +110,7 @@ func (s *brokerStack) follow(im *quorum.Image) {
 	if s.hold {
 		return
 	}
-	for _, t := range im.Topics {
+	for t := range im.Topics() {
 		for _, mp := range t.Partitions {
 			if s.parts[topicPartition{t.Name, mp.ID}] == nil {
 				s.open(t, mp)
