@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,24 +10,6 @@ import (
 
 	"github.com/riffle/riffle/quorum"
 )
-
-// fakeClock is a Config.Now that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // autoCreateCodes asks for n new topics named prefix0... with auto-create
 // on and returns how many were answered with each error code.
@@ -50,9 +31,10 @@ func autoCreateCodes(t *testing.T, s *brokerStack, prefix string, n int) map[int
 }
 
 func TestMetadataAutoCreateLimited(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	now := time.Unix(1e9, 0) // requests are served on this goroutine
 	cfg := stackConfig()
-	cfg.AutoCreatePerRequestMax, cfg.AutoCreateRatePerSec, cfg.Now = 5, 8, clock.Now
+	cfg.AutoCreatePerRequestMax, cfg.AutoCreateRatePerSec = 5, 8
+	cfg.Now = func() time.Time { return now }
 	s := newBrokerStack(t, cfg)
 	topics := func() int { return s.ctrl.Image().TopicCount() }
 
@@ -77,11 +59,11 @@ func TestMetadataAutoCreateLimited(t *testing.T) {
 	}
 	// Half a second later 4 tokens are back; ten seconds later only 8,
 	// and the request cap still holds.
-	clock.advance(500 * time.Millisecond)
+	now = now.Add(500 * time.Millisecond)
 	if codes := autoCreateCodes(t, s, "d", 10); codes[0] != 4 {
 		t.Fatalf("codes %v, want 4 after half a second", codes)
 	}
-	clock.advance(10 * time.Second)
+	now = now.Add(10 * time.Second)
 	if codes := autoCreateCodes(t, s, "e", 10); codes[0] != 5 {
 		t.Fatalf("codes %v, want the request cap of 5", codes)
 	}
