@@ -21,7 +21,7 @@ func newTestBroker(tb testing.TB) (*quorum.Controller, *partitionSet) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dd, err := segment.OpenDataDir(tb.TempDir(), func(string) segment.Config { return defaults }, segment.Options{Logger: quiet})
+	dd, err := segment.OpenDataDir(tb.TempDir(), func(string) segment.Config { return defaults }, segment.Options{Logger: quiet, OpenFilesMax: int64(cfg.Log.OpenFilesMax)})
 	if err != nil {
 		tb.Fatal(err)
 	}
