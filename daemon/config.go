@@ -69,6 +69,11 @@ type TopicsConfig struct {
 	DefaultPartitions        int32 `toml:"default_partitions" min:"1" max:"1000000"`
 	DefaultReplicationFactor int16 `toml:"default_replication_factor" min:"1" max:"32767"`
 	PartitionsMax            int32 `toml:"partitions_max" min:"1" max:"1000000"`
+	MaxPartitionsPerBroker   int32 `toml:"max_partitions_per_broker" min:"1" max:"1000000"`
+	MaxTopics                int32 `toml:"max_topics" min:"1" max:"1000000"`
+	MaxPartitionsPerRequest  int32 `toml:"max_partitions_per_request" min:"1" max:"1000000"`
+	AutoCreateRatePerSec     int32 `toml:"auto_create_rate_per_sec" min:"1" max:"1000000"`
+	MaxAutoCreatePerRequest  int32 `toml:"max_auto_create_per_request" min:"1" max:"1000000"`
 }
 
 // LogConfig is the [log] section: defaults of the per-topic configs.

@@ -207,6 +207,8 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	b.ctrl, err = quorum.Open(mlog, quorum.Options{
 		NodeID:              cfg.Broker.NodeID,
 		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
+		BrokerPartitionsMax: cfg.Topics.MaxPartitionsPerBroker,
+		TopicsMax:           cfg.Topics.MaxTopics,
 		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: int32(port)},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
@@ -224,7 +226,7 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		parts: map[topicPartition]*replica.Partition{},
 		ids:   map[string][16]byte{},
 	}
-	b.ctrl.OnChange(func(_, next *quorum.Image) { b.parts.apply(next) })
+	b.ctrl.OnChange(b.parts.applyChange)
 	b.parts.apply(b.ctrl.Image())
 	return nil
 }
@@ -317,6 +319,9 @@ func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
 		AutoCreateTopics:         cfg.Topics.AutoCreate,
 		DefaultPartitions:        cfg.Topics.DefaultPartitions,
 		DefaultReplicationFactor: cfg.Topics.DefaultReplicationFactor,
+		AutoCreateRatePerSec:     int(cfg.Topics.AutoCreateRatePerSec),
+		AutoCreatePerRequestMax:  int(cfg.Topics.MaxAutoCreatePerRequest),
+		PartitionsPerRequestMax:  int(cfg.Topics.MaxPartitionsPerRequest),
 		CompressionValidation:    cfg.Log.CompressionValidation,
 		TopicDefaults:            cfg.TopicDefaults(),
 		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,

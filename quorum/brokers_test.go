@@ -2,7 +2,6 @@ package quorum
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,7 +94,7 @@ func (m *brokerMachine) run(cmd string, a scripttest.Args) string {
 // isr=1,2:7 proposes brokers 1 and 2, 2 with broker epoch 7 (a bare id
 // takes its registered epoch).
 func (m *brokerMachine) alterPartition(a scripttest.Args) string {
-	t := m.im.Topics[a.Str("topic", "")]
+	t := m.im.Topic(a.Str("topic", ""))
 	if t == nil {
 		a.Fatalf("no topic %q", a.Str("topic", ""))
 	}
@@ -154,9 +153,9 @@ func formatState(im *Image, s *sessions, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "broker %d epoch=%d %s rack=%q session %s led=%d\n", br.ID, br.Epoch, state, br.Rack, session, len(im.LedBy(br.ID)))
 	}
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		for _, p := range im.Topics[name].Partitions {
-			fmt.Fprintf(&b, "%s p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", name, p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
+	for _, t := range im.topicsByName() {
+		for _, p := range t.Partitions {
+			fmt.Fprintf(&b, "%s p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", t.Name, p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
 		}
 	}
 	return b.String()
@@ -167,9 +166,11 @@ func TestBrokerScripts(t *testing.T) {
 		m := &brokerMachine{
 			machine: machine{
 				p: planner{
-					topicPartitionsMax: 100,
-					validateConfig:     ValidateTopicConfig,
-					random:             counterRandom(),
+					topicPartitionsMax:  100,
+					brokerPartitionsMax: DefaultBrokerPartitionsMax,
+					topicsMax:           DefaultTopicsMax,
+					validateConfig:      ValidateTopicConfig,
+					random:              counterRandom(),
 				},
 				im: emptyImage(1),
 			},

@@ -21,7 +21,12 @@ type Options struct {
 	// TopicPartitionsMax limits a topic's partition count;
 	// 0 means DefaultTopicPartitionsMax.
 	TopicPartitionsMax int32
-	Logger             *slog.Logger
+	// BrokerPartitionsMax limits the partition replicas placed on one
+	// broker; 0 means DefaultBrokerPartitionsMax.
+	BrokerPartitionsMax int32
+	// TopicsMax limits the topics of the cluster; 0 means DefaultTopicsMax.
+	TopicsMax int32
+	Logger    *slog.Logger
 }
 
 // metadataBatchBytesMax is the metadata log's batch size limit: one change
@@ -76,11 +81,21 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 	if opts.Broker.ID != opts.NodeID {
 		return nil, fmt.Errorf("quorum: broker id %d is not node id %d", opts.Broker.ID, opts.NodeID)
 	}
-	if opts.TopicPartitionsMax == 0 {
-		opts.TopicPartitionsMax = DefaultTopicPartitionsMax
-	}
-	if opts.TopicPartitionsMax < 0 {
-		return nil, fmt.Errorf("quorum: topic partitions max %d", opts.TopicPartitionsMax)
+	for _, l := range []struct {
+		name string
+		v    *int32
+		def  int32
+	}{
+		{"topic partitions max", &opts.TopicPartitionsMax, DefaultTopicPartitionsMax},
+		{"broker partitions max", &opts.BrokerPartitionsMax, DefaultBrokerPartitionsMax},
+		{"topics max", &opts.TopicsMax, DefaultTopicsMax},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+		if *l.v < 0 {
+			return nil, fmt.Errorf("quorum: %s %d", l.name, *l.v)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -93,9 +108,11 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 	c := &Controller{
 		log: log,
 		plan: planner{
-			topicPartitionsMax: opts.TopicPartitionsMax,
-			validateConfig:     opts.ValidateTopicConfig,
-			random:             func(b []byte) { rand.Read(b) },
+			topicPartitionsMax:  opts.TopicPartitionsMax,
+			brokerPartitionsMax: int(opts.BrokerPartitionsMax),
+			topicsMax:           int(opts.TopicsMax),
+			validateConfig:      opts.ValidateTopicConfig,
+			random:              func(b []byte) { rand.Read(b) },
 		},
 		pidNext: im.ProducerIDsEnd,
 	}
@@ -106,7 +123,7 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 		}
 	}
 	opts.Logger.Info("metadata loaded", "cluster_id", im.ClusterID, "offset", im.Offset,
-		"topics", len(im.Topics), "brokers", len(im.Brokers), "replay", time.Since(start))
+		"topics", im.TopicCount(), "brokers", len(im.Brokers), "replay", time.Since(start))
 	return c, nil
 }
 
@@ -136,7 +153,7 @@ func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defau
 	if err != nil {
 		return nil, err
 	}
-	return next.Topics[req.Name], nil
+	return next.Topic(req.Name), nil
 }
 
 // DeleteTopic removes a topic and its config overrides.

@@ -7,7 +7,8 @@
 // The logic is pure and does no I/O:
 //
 //	request --planner--> records        (plan.go: validate, choose ids and placement)
-//	image + records --apply--> image    (image.go: copy-on-write, one batch at a time)
+//	image + records --apply--> image    (image.go: copy-on-write, one batch at a time;
+//	                                     topics in immutable tries, pmap.go)
 //
 // The Controller (controller.go) is the thin shell: under one lock it plans,
 // encodes the records of one change as one record batch, appends it with

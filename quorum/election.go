@@ -2,7 +2,6 @@ package quorum
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -62,8 +61,7 @@ func partitionChange(t *Topic, p Partition, leader int32, isr []int32) (partitio
 // the changes it returns.
 func eachPartition(im *Image, fn func(t *Topic, p Partition) (partitionChangeRecord, bool)) []record {
 	var recs []record
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		t := im.Topics[name]
+	for _, t := range im.topicsByName() {
 		for _, p := range t.Partitions {
 			if r, ok := fn(t, p); ok {
 				recs = append(recs, r)
@@ -116,8 +114,8 @@ func preferredChange(im *Image, t *Topic, p Partition) (partitionChangeRecord, e
 // electPreferred returns the preferred-leader election of one partition
 // (ElectLeaders with election type PREFERRED).
 func electPreferred(im *Image, topic string, partition int32) ([]record, error) {
-	t, ok := im.Topics[topic]
-	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+	t := im.Topic(topic)
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 		return nil, fmt.Errorf("topic %q partition %d: %w", topic, partition, ErrUnknownTopic)
 	}
 	r, err := preferredChange(im, t, t.Partitions[partition])
@@ -163,8 +161,8 @@ func alterPartition(im *Image, req AlterPartition) ([]record, error) {
 	if b, ok := im.Broker(req.BrokerID); !ok || b.Epoch != req.BrokerEpoch {
 		return nil, fmt.Errorf("alter partition: broker %d epoch %d: %w", req.BrokerID, req.BrokerEpoch, kerr.StaleBrokerEpoch)
 	}
-	t, ok := im.TopicsByID[req.TopicID]
-	if !ok || req.Partition < 0 || int(req.Partition) >= len(t.Partitions) {
+	t := im.TopicByID(req.TopicID)
+	if t == nil || req.Partition < 0 || int(req.Partition) >= len(t.Partitions) {
 		return nil, fmt.Errorf("alter partition: topic id %x partition %d: %w", req.TopicID, req.Partition, ErrUnknownTopic)
 	}
 	p := t.Partitions[req.Partition]

@@ -14,6 +14,9 @@ var (
 	ErrInvalidReplicationFactor = errors.New("invalid replication factor") // INVALID_REPLICATION_FACTOR
 	ErrInvalidConfig            = errors.New("invalid config")             // INVALID_CONFIG
 	ErrUnknownConfig            = errors.New("unknown config")             // INVALID_CONFIG too
+	// ErrPolicyViolation: the change is valid but would pass a limit of
+	// the cluster (topics, partitions per broker).
+	ErrPolicyViolation = errors.New("policy violation") // POLICY_VIOLATION
 
 	// ErrCorruptMetadata: the metadata log holds a record this version
 	// cannot decode or apply. Open fails with it; nothing is repaired.

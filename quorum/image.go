@@ -3,8 +3,10 @@ package quorum
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Broker is a registered broker's endpoint.
@@ -59,19 +61,67 @@ type Image struct {
 	ClusterID    string
 	ControllerID int32
 	Brokers      []Broker // sorted by ID
-	Topics       map[string]*Topic
-	TopicsByID   map[[16]byte]*Topic
+	// TopicsChanged names, sorted, the topics created, changed or removed
+	// since the image this one was built from (the previous committed one,
+	// or the empty image for the one Open replays), so that a listener
+	// follows a change in O(what changed).
+	TopicsChanged []string
 	// ProducerIDsEnd: every producer id below it may have been handed out.
 	ProducerIDsEnd int64
+
+	// The topics by name and by id, and each topic's name with '.' read
+	// as '_' mapped to the name, so that a create finds a colliding name
+	// without a scan. Immutable maps: a change copies none of them.
+	topics     pmap[string, *Topic]
+	topicsByID pmap[[16]byte, *Topic]
+	topicNames pmap[string, string]
+	// brokerReplicas counts the partition replicas placed on each broker,
+	// for the per-broker partition limit.
+	brokerReplicas map[int32]int
 }
 
 // emptyImage is the image before the first metadata record.
 func emptyImage(controllerID int32) *Image {
 	return &Image{
-		Offset:       -1,
-		ControllerID: controllerID,
-		Topics:       map[string]*Topic{},
-		TopicsByID:   map[[16]byte]*Topic{},
+		Offset:         -1,
+		ControllerID:   controllerID,
+		brokerReplicas: map[int32]int{},
+	}
+}
+
+// normalTopicName is name with '.' read as '_': two topics whose names are
+// equal so would collide in metric names, as in Kafka.
+func normalTopicName(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
+// Topic returns the topic named name, or nil.
+func (im *Image) Topic(name string) *Topic {
+	t, _ := im.topics.get(name)
+	return t
+}
+
+// TopicByID returns the topic with id, or nil.
+func (im *Image) TopicByID(id [16]byte) *Topic {
+	t, _ := im.topicsByID.get(id)
+	return t
+}
+
+// TopicCount is the number of topics.
+func (im *Image) TopicCount() int { return im.topics.Len() }
+
+// topicsByName returns every topic sorted by name, for the walks whose
+// output must not depend on map order (records, snapshots).
+func (im *Image) topicsByName() []*Topic {
+	return slices.SortedFunc(im.Topics(), func(a, b *Topic) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// Topics yields every topic, in no particular order.
+func (im *Image) Topics() iter.Seq[*Topic] {
+	return func(yield func(*Topic) bool) {
+		for _, t := range im.topics.all() {
+			if !yield(t) {
+				return
+			}
+		}
 	}
 }
 
@@ -127,10 +177,10 @@ type TopicPartition struct {
 // partition.
 func (im *Image) LedBy(id int32) []TopicPartition {
 	var led []TopicPartition
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		for _, p := range im.Topics[name].Partitions {
+	for _, t := range im.topicsByName() {
+		for _, p := range t.Partitions {
 			if p.Leader == id {
-				led = append(led, TopicPartition{Topic: name, Partition: p.ID})
+				led = append(led, TopicPartition{Topic: t.Name, Partition: p.ID})
 			}
 		}
 	}
@@ -140,9 +190,9 @@ func (im *Image) LedBy(id int32) []TopicPartition {
 func newImageBuilder(im *Image) *imageBuilder {
 	next := *im
 	next.Brokers = slices.Clone(im.Brokers)
-	next.Topics = maps.Clone(im.Topics)
-	next.TopicsByID = maps.Clone(im.TopicsByID)
-	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}}
+	next.TopicsChanged = nil
+	next.brokerReplicas = maps.Clone(im.brokerReplicas)
+	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}, changed: map[string]bool{}}
 }
 
 // applyBatch applies the records of one batch whose last offset is offset.
@@ -154,6 +204,7 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 		}
 	}
 	b.next.Offset = offset
+	b.next.TopicsChanged = slices.Sorted(maps.Keys(b.changed))
 	return nil
 }
 
@@ -161,27 +212,29 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 // a topic is copied on its first change. Replay applies the whole log
 // through one builder; a commit applies one batch.
 type imageBuilder struct {
-	next   *Image
-	cloned map[*Topic]bool // topics already private to next
+	next    *Image
+	cloned  map[*Topic]bool // topics already private to next
+	changed map[string]bool // names of the topics the records touched
 	// recordOffset is the log offset of the record being applied.
 	recordOffset int64
 }
 
 // topic returns a private copy of the topic with id, for changing.
 func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
-	t, ok := b.next.TopicsByID[id]
+	t, ok := b.next.topicsByID.get(id)
 	if !ok {
 		return nil, fmt.Errorf("no topic with id %x", id)
 	}
 	if b.cloned[t] {
 		return t, nil
 	}
+	b.changed[t.Name] = true
 	c := *t
 	c.Partitions = slices.Clone(t.Partitions)
 	c.Configs = maps.Clone(t.Configs)
 	b.cloned[&c] = true
-	b.next.Topics[c.Name] = &c
-	b.next.TopicsByID[c.ID] = &c
+	b.next.topics = b.next.topics.set(c.Name, &c)
+	b.next.topicsByID = b.next.topicsByID.set(c.ID, &c)
 	return &c, nil
 }
 
@@ -247,16 +300,18 @@ func (r partitionChangeRecord) apply(b *imageBuilder) error {
 }
 
 func (r topicRecord) apply(b *imageBuilder) error {
-	if _, ok := b.next.Topics[r.Name]; ok {
+	if _, ok := b.next.topics.get(r.Name); ok {
 		return fmt.Errorf("topic %q exists", r.Name)
 	}
-	if _, ok := b.next.TopicsByID[r.ID]; ok {
+	if _, ok := b.next.topicsByID.get(r.ID); ok {
 		return fmt.Errorf("topic id %x exists", r.ID)
 	}
 	t := &Topic{Name: r.Name, ID: r.ID, Internal: r.Internal, Configs: map[string]string{}}
 	b.cloned[t] = true
-	b.next.Topics[t.Name] = t
-	b.next.TopicsByID[t.ID] = t
+	b.changed[t.Name] = true
+	b.next.topics = b.next.topics.set(t.Name, t)
+	b.next.topicsByID = b.next.topicsByID.set(t.ID, t)
+	b.next.topicNames = b.next.topicNames.set(normalTopicName(t.Name), t.Name)
 	return nil
 }
 
@@ -279,21 +334,34 @@ func (r partitionRecord) apply(b *imageBuilder) error {
 		Replicas:       r.Replicas,
 		ISR:            r.ISR,
 	})
+	for _, id := range r.Replicas {
+		b.next.brokerReplicas[id]++
+	}
 	return nil
 }
 
 func (r removeTopicRecord) apply(b *imageBuilder) error {
-	t, ok := b.next.TopicsByID[r.TopicID]
+	t, ok := b.next.topicsByID.get(r.TopicID)
 	if !ok {
 		return fmt.Errorf("no topic with id %x", r.TopicID)
 	}
-	delete(b.next.Topics, t.Name)
-	delete(b.next.TopicsByID, t.ID)
+	b.next.topics = b.next.topics.remove(t.Name)
+	b.next.topicsByID = b.next.topicsByID.remove(t.ID)
+	b.next.topicNames = b.next.topicNames.remove(normalTopicName(t.Name))
+	for _, p := range t.Partitions {
+		for _, id := range p.Replicas {
+			// A broker with none left has no entry, so equal images compare equal.
+			if b.next.brokerReplicas[id]--; b.next.brokerReplicas[id] == 0 {
+				delete(b.next.brokerReplicas, id)
+			}
+		}
+	}
+	b.changed[t.Name] = true
 	return nil
 }
 
 func (r configRecord) apply(b *imageBuilder) error {
-	cur, ok := b.next.Topics[r.Topic]
+	cur, ok := b.next.topics.get(r.Topic)
 	if !ok {
 		return fmt.Errorf("no topic %q", r.Topic)
 	}

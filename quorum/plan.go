@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 )
 
 // MetadataTopic names the metadata log's partition directory
@@ -21,6 +20,12 @@ const (
 	producerIDBlock = 1000
 	// DefaultTopicPartitionsMax is Options.TopicPartitionsMax when zero.
 	DefaultTopicPartitionsMax = 10000
+	// DefaultBrokerPartitionsMax is Options.BrokerPartitionsMax when zero:
+	// a hosted partition takes two memory maps and their descriptors, and
+	// Linux allows 65530 maps per process by default (vm.max_map_count).
+	DefaultBrokerPartitionsMax = 20000
+	// DefaultTopicsMax is Options.TopicsMax when zero.
+	DefaultTopicsMax = 100000
 )
 
 // CreateTopic asks for a new topic.
@@ -39,9 +44,11 @@ type CreateTopic struct {
 // (Controller) appends the records and applies them. Random bytes (topic
 // ids, the cluster id, incarnations) come from random.
 type planner struct {
-	topicPartitionsMax int32
-	validateConfig     func(name, value string) error // nil accepts all
-	random             func(b []byte)
+	topicPartitionsMax  int32
+	brokerPartitionsMax int                            // partition replicas one broker may host
+	topicsMax           int                            // topics in the cluster, internal ones included
+	validateConfig      func(name, value string) error // nil accepts all
+	random              func(b []byte)
 }
 
 // startup returns the records a starting node writes: the cluster id on the
@@ -87,21 +94,19 @@ func validateTopicName(im *Image, name string) error {
 			return fmt.Errorf("%w: %q: only ASCII letters, digits, '.', '_' and '-' are allowed", ErrInvalidTopic, name)
 		}
 	}
-	norm := strings.ReplaceAll(name, ".", "_")
+	norm := normalTopicName(name)
 	if norm == MetadataTopic {
 		return fmt.Errorf("%w: %q is reserved for the metadata log", ErrInvalidTopic, name)
 	}
-	for other := range im.Topics {
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
-		}
+	if other, ok := im.topicNames.get(norm); ok {
+		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
 	}
 	return nil
 }
 
 // createTopic returns the records that create req.
 func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int32, defaultRF int16) ([]record, error) {
-	if _, ok := im.Topics[req.Name]; ok {
+	if im.Topic(req.Name) != nil {
 		return nil, fmt.Errorf("topic %q: %w", req.Name, ErrTopicExists)
 	}
 	if err := validateTopicName(im, req.Name); err != nil {
@@ -120,9 +125,16 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 	if err := checkReplicationFactor(im, req.Name, rf); err != nil {
 		return nil, err
 	}
+	if im.TopicCount() >= p.topicsMax {
+		return nil, fmt.Errorf("topic %q: %w: the cluster has %d topics, the most allowed (topics.max_topics)",
+			req.Name, ErrPolicyViolation, im.TopicCount())
+	}
 	id := p.newTopicID(im)
-	recs := []record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}
-	recs = append(recs, p.placePartitions(im, id, 0, n, rf)...)
+	parts := p.placePartitions(im, id, 0, n, rf)
+	if err := p.checkBrokerPartitions(im, req.Name, parts); err != nil {
+		return nil, err
+	}
+	recs := append([]record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}, parts...)
 	for _, k := range slices.Sorted(maps.Keys(req.Configs)) {
 		if err := p.checkConfig(req.Name, k, req.Configs[k]); err != nil {
 			return nil, err
@@ -159,7 +171,7 @@ func (p *planner) newTopicID(im *Image) [16]byte {
 	for {
 		var id [16]byte
 		p.random(id[:])
-		_, taken := im.TopicsByID[id]
+		taken := im.TopicByID(id) != nil
 		if !taken && id != ([16]byte{}) && id != ([16]byte{15: 1}) {
 			return id
 		}
@@ -169,8 +181,8 @@ func (p *planner) newTopicID(im *Image) [16]byte {
 // deleteTopic returns the records that delete the topic (its configs go
 // with it).
 func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	return []record{removeTopicRecord{TopicID: t.ID}}, nil
@@ -179,8 +191,8 @@ func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
 // createPartitions returns the records that raise the topic's partition
 // count to count; new partitions get the replication factor of partition 0.
 func (p *planner) createPartitions(im *Image, name string, count int32) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	cur := int32(len(t.Partitions))
@@ -192,14 +204,36 @@ func (p *planner) createPartitions(im *Image, name string, count int32) ([]recor
 	if err := checkReplicationFactor(im, name, rf); err != nil {
 		return nil, err
 	}
-	return p.placePartitions(im, t.ID, cur, count, rf), nil
+	parts := p.placePartitions(im, t.ID, cur, count, rf)
+	if err := p.checkBrokerPartitions(im, name, parts); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// checkBrokerPartitions refuses new partitions (partitionRecords) that
+// would put more replicas on a broker than it may host.
+func (p *planner) checkBrokerPartitions(im *Image, topic string, parts []record) error {
+	added := map[int32]int{}
+	for _, r := range parts {
+		for _, id := range r.(partitionRecord).Replicas {
+			added[id]++
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(added)) {
+		if have := im.brokerReplicas[id]; have+added[id] > p.brokerPartitionsMax {
+			return fmt.Errorf("topic %q: %w: %d more partitions on broker %d, which hosts %d of at most %d (topics.max_partitions_per_broker)",
+				topic, ErrPolicyViolation, added[id], id, have, p.brokerPartitionsMax)
+		}
+	}
+	return nil
 }
 
 // alterTopicConfigs returns the records that set (non-nil) or remove (nil)
 // the topic's overrides. Removing an absent override is no change.
 func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	var recs []record

@@ -144,16 +144,16 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im2.Topics["b"] != im1.Topics["b"] {
+	if im2.Topic("b") != im1.Topic("b") {
 		t.Error("unchanged topic b was copied")
 	}
-	if im2.Topics["a"] == im1.Topics["a"] || im2.TopicsByID[[16]byte{1}] != im2.Topics["a"] {
+	if im2.Topic("a") == im1.Topic("a") || im2.TopicByID([16]byte{1}) != im2.Topic("a") {
 		t.Error("changed topic a is shared with the old image or indexed inconsistently")
 	}
-	if a := im1.Topics["a"]; len(a.Partitions) != 1 || len(a.Configs) != 0 {
+	if a := im1.Topic("a"); len(a.Partitions) != 1 || len(a.Configs) != 0 {
 		t.Errorf("old image's topic a changed: %+v", a)
 	}
-	if a := im2.Topics["a"]; len(a.Partitions) != 2 || a.Configs["retention.ms"] != "5" {
+	if a := im2.Topic("a"); len(a.Partitions) != 2 || a.Configs["retention.ms"] != "5" {
 		t.Errorf("new image's topic a: %+v", a)
 	}
 }

@@ -3,7 +3,6 @@ package quorum
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -18,7 +17,7 @@ func errorLine(err error) string {
 	}{
 		{"TopicExists", ErrTopicExists}, {"UnknownTopic", ErrUnknownTopic}, {"InvalidTopic", ErrInvalidTopic},
 		{"InvalidPartitions", ErrInvalidPartitions}, {"InvalidReplicationFactor", ErrInvalidReplicationFactor},
-		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig},
+		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig}, {"PolicyViolation", ErrPolicyViolation},
 		{"CorruptMetadata", ErrCorruptMetadata}, {"Closed", ErrClosed},
 	}
 	var is []string
@@ -77,9 +76,14 @@ func formatImage(im *Image) string {
 	for _, br := range im.Brokers {
 		fmt.Fprintf(&b, "broker %d %s:%d rack=%q\n", br.ID, br.Host, br.Port, br.Rack)
 	}
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		t := im.Topics[name]
-		if im.TopicsByID[t.ID] != t {
+	var names []string
+	for t := range im.Topics() {
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t := im.Topic(name)
+		if im.TopicByID(t.ID) != t {
 			fmt.Fprintf(&b, "BROKEN: TopicsByID[%s] is not Topics[%s]\n", shortID(t.ID), name)
 		}
 		fmt.Fprintf(&b, "topic %s id=%s internal=%v configs=%v\n", name, shortID(t.ID), t.Internal, t.Configs)
@@ -87,8 +91,10 @@ func formatImage(im *Image) string {
 			fmt.Fprintf(&b, "  p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
 		}
 	}
-	if len(im.TopicsByID) != len(im.Topics) {
-		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by name\n", len(im.TopicsByID), len(im.Topics))
+	if im.topicsByID.Len() != im.TopicCount() || im.topicNames.Len() != im.TopicCount() || len(names) != im.TopicCount() {
+		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by normal name, %d by name, %d yielded\n",
+			im.topicsByID.Len(), im.topicNames.Len(), im.TopicCount(), len(names))
 	}
+	fmt.Fprintf(&b, "replicas per broker %v\n", im.brokerReplicas)
 	return b.String()
 }

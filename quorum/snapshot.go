@@ -58,8 +58,7 @@ func imageRecords(im *Image) []record {
 		recs = append(recs, registerBrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Incarnation: b.Incarnation},
 			brokerStateRecord{ID: b.ID, Epoch: b.Epoch, Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown})
 	}
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		t := im.Topics[name]
+	for _, t := range im.topicsByName() {
 		recs = append(recs, topicRecord{Name: t.Name, ID: t.ID, Internal: t.Internal})
 		for _, p := range t.Partitions {
 			recs = append(recs, partitionRecord{TopicID: t.ID, Partition: p.ID, Replicas: p.Replicas, ISR: p.ISR,

@@ -83,7 +83,9 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		if !reflect.DeepEqual(got, im) {
+		// The topic tries' shapes depend on their history, so images
+		// compare by their printed form and their encoding.
+		if formatImage(got) != formatImage(im) {
 			t.Fatalf("seed %d: decoded\n%s\nencoded\n%s", seed, formatImage(got), formatImage(im))
 		}
 		if again := encodeImage(got); !bytes.Equal(again, data) {

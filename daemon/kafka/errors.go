@@ -39,6 +39,7 @@ var errorCodes = []struct {
 	{quorum.ErrUnknownTopic, kerr.UnknownTopicOrPartition.Code},
 	{quorum.ErrInvalidTopic, kerr.InvalidTopicException.Code},
 	{quorum.ErrInvalidPartitions, kerr.InvalidPartitions.Code},
+	{quorum.ErrPolicyViolation, kerr.PolicyViolation.Code},
 	{quorum.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor.Code},
 	{quorum.ErrInvalidConfig, kerr.InvalidConfig.Code},
 	{quorum.ErrUnknownConfig, kerr.InvalidConfig.Code},
