@@ -251,16 +251,24 @@ func (n *raftNode) run(stop <-chan struct{}, tick time.Duration, inbound <-chan 
 		case f := <-tasks:
 			f()
 		}
-		for {
-			if err := n.handleReady(); err != nil {
-				return err
-			}
-			if err := settle(); err != nil {
-				return err
-			}
-			if !n.rn.HasReady() {
-				break
-			}
+		if err := n.settle(settle); err != nil {
+			return err
+		}
+	}
+}
+
+// settle runs the Ready loop and then after (which may propose), until
+// raft has nothing left to do.
+func (n *raftNode) settle(after func() error) error {
+	for {
+		if err := n.handleReady(); err != nil {
+			return err
+		}
+		if err := after(); err != nil {
+			return err
+		}
+		if !n.rn.HasReady() {
+			return nil
 		}
 	}
 }

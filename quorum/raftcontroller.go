@@ -47,10 +47,22 @@ type raftRunner struct {
 
 	changed chan struct{} // closed and replaced on each published image; guarded by c.mu
 
-	pidMu sync.Mutex // one forwarded producer id block at a time; guards the block
-	// pidBlock is the block [next, end) the active controller handed this
-	// node for serving producer ids while it is not the controller.
-	pidBlock struct{ next, end int64 }
+	pidMu    sync.Mutex // one forwarded producer id block at a time; guards pidBlock
+	pidBlock pidBlock
+}
+
+// pidBlock is a block [next, end) of producer ids the active controller
+// handed a node that is not it, served from memory.
+type pidBlock struct{ next, end int64 }
+
+// take serves n ids from the block, if it holds them.
+func (b *pidBlock) take(n int64) (first int64, ok bool) {
+	if b.next+n > b.end {
+		return 0, false
+	}
+	first = b.next
+	b.next += n
+	return first, true
 }
 
 // openRaft starts a controller on a raft node: it replays the committed
@@ -249,18 +261,18 @@ func (r *raftRunner) forwarded(req kmsg.Request, result func(kmsg.Response) erro
 func (r *raftRunner) forwardProducerIDs(ctx context.Context, n int64) (changeResult, error) {
 	r.pidMu.Lock()
 	defer r.pidMu.Unlock()
-	b := &r.pidBlock
-	if b.next+n > b.end {
-		resp, err := r.call(ctx, allocateProducerIDsRequest(r.self))
-		if err != nil {
-			return changeResult{}, err
-		}
-		if b.next, b.end, err = allocateProducerIDsResult(resp); err != nil {
-			return changeResult{}, err
-		}
+	if first, ok := r.pidBlock.take(n); ok {
+		return changeResult{firstProducerID: first}, nil
 	}
-	first := b.next
-	b.next += n
+	resp, err := r.call(ctx, allocateProducerIDsRequest(r.self))
+	if err != nil {
+		return changeResult{}, err
+	}
+	b := &r.pidBlock
+	if b.next, b.end, err = allocateProducerIDsResult(resp); err != nil {
+		return changeResult{}, err
+	}
+	first, _ := b.take(n)
 	return changeResult{firstProducerID: first}, nil
 }
 
