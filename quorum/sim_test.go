@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"testing"
@@ -94,10 +95,14 @@ type simEntry struct {
 
 type simAck struct{ index, term uint64 }
 
+// simStats counts the faults and forwarding a run went through.
+type simStats struct{ crashes, tornSaves, partitions, forwarded int }
+
 type sim struct {
 	seed  uint64
 	rng   *rand.Rand
 	p     simParams
+	p0    simParams // p as drawn, before the liveness phase changes it
 	now   int64
 	ids   []uint64
 	nodes []*simNode // nodes[i].id == i+1
@@ -110,6 +115,7 @@ type sim struct {
 	leaders   map[uint64]uint64   // term -> its leader
 	acked     []simAck            // acknowledged changes' entries
 	pidRanges [][2]int64          // producer ids handed out and acknowledged: [first, end)
+	stats     simStats
 	err       error               // first invariant failure
 	trace     []string            // kept when tracing
 	tracing   bool
@@ -122,8 +128,8 @@ func simSeedParams(rng *rand.Rand, steps int) simParams {
 		dropP:      rng.Float64() * 0.2,
 		dupP:       rng.Float64() * 0.1,
 		delayMax:   1 + rng.Int64N(3),
-		crashP:     rng.Float64() * 0.03,
-		partitionP: rng.Float64() * 0.03,
+		crashP:     rng.Float64() * 0.06,
+		partitionP: rng.Float64() * 0.06,
 		opP:        0.2 + rng.Float64()*0.5,
 	}
 }
@@ -132,6 +138,7 @@ func newSim(seed uint64, steps int) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{seed: seed, rng: rng, p: simSeedParams(rng, steps),
 		history: map[uint64]simEntry{}, images: map[uint64]string{}, leaders: map[uint64]uint64{}}
+	s.p0 = s.p
 	s.group = make([]int, s.p.voters)
 	for i := range s.p.voters {
 		s.ids = append(s.ids, uint64(i+1))
@@ -280,6 +287,7 @@ func (s *sim) settle(n *simNode) {
 // its clients' changes in flight.
 func (s *sim) crash(n *simNode) {
 	s.logf("node %d crashes", n.id)
+	s.stats.crashes++
 	n.core.fail(errCrashed)
 	n.up, n.node, n.core, n.calls = false, nil, nil, nil
 	n.storage = n.storage.restart()
@@ -341,6 +349,7 @@ func (s *sim) clientOp(n *simNode) {
 		req = allocateProducerIDsRequest(int32(n.id))
 	}
 	s.seq++
+	s.stats.forwarded++
 	n.calls[s.seq] = op
 	s.send(simMsg{from: n.id, to: lead, call: &simCall{id: s.seq, req: req}})
 }
@@ -466,7 +475,10 @@ func (s *sim) faults() {
 			if s.rng.IntN(2) == 0 {
 				s.crash(n)
 			} else {
-				n.storage.crashInSave = func(k int) int { return s.rng.IntN(k + 1) }
+				n.storage.crashInSave = func(k int) int {
+					s.stats.tornSaves++
+					return s.rng.IntN(k + 1)
+				}
 			}
 		}
 	}
@@ -483,6 +495,7 @@ func (s *sim) faults() {
 			}
 		}
 		s.logf("partition %v", s.group)
+		s.stats.partitions++
 	}
 }
 
@@ -604,10 +617,16 @@ func (s *sim) fingerprint() uint64 {
 }
 
 // runSim runs one seed, its raft randomness seeded from it too.
-func runSim(t *testing.T, seed uint64, steps int, tracing bool) (*sim, error) {
+// A panic (raft's on a log it finds corrupt) fails the seed.
+func runSim(t *testing.T, seed uint64, steps int, tracing bool) (s *sim, err error) {
 	cryptotest.SetGlobalRandom(t, seed)
-	s := newSim(seed, steps)
+	s = newSim(seed, steps)
 	s.tracing = tracing
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("tick %d: panic: %v\n%s", s.now, r, debug.Stack())
+		}
+	}()
 	return s, s.run()
 }
 
@@ -624,19 +643,25 @@ func TestSim(t *testing.T) {
 		}
 		first, seeds = seed, 1
 	}
-	var applied, acked int
+	var applied, acked, terms int
+	var stats simStats
 	for seed := first; seed < first+seeds; seed++ {
 		s, err := runSim(t, seed, steps, seeds == 1)
 		if err != nil {
 			for _, line := range s.trace {
 				t.Log(line)
 			}
-			t.Fatalf("seed %d (%+v): %v\nrerun: RIFFLE_SIM_SEED=%d go test ./quorum/ -run 'TestSim$' -v", seed, s.p, err, seed)
+			t.Fatalf("seed %d (%+v): %v\nrerun: RIFFLE_SIM_SEED=%d go test ./quorum/ -run 'TestSim$' -v", seed, s.p0, err, seed)
 		}
 		applied += len(s.history)
 		acked += len(s.acked)
+		terms += len(s.leaders)
+		stats.crashes += s.stats.crashes
+		stats.tornSaves += s.stats.tornSaves
+		stats.partitions += s.stats.partitions
+		stats.forwarded += s.stats.forwarded
 	}
-	t.Logf("%d seeds: %d entries committed, %d changes acknowledged", seeds, applied, acked)
+	t.Logf("%d seeds: %d entries committed, %d changes acknowledged, %d terms led, %+v", seeds, applied, acked, terms, stats)
 	if acked == 0 {
 		t.Error("no change was ever acknowledged: the workload does not reach the controller")
 	}
