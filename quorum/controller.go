@@ -122,11 +122,13 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 func (c *Controller) Image() *Image { return c.image.Load() }
 
 // OnChange registers fn, called after each change committed from now on
-// with the previous and the new image, in commit order. Calls happen
-// outside the controller's lock, one at a time, on the goroutine of a change
-// method, which returns only after its change was delivered to every
-// listener. fn may call Image but must not call a change method (that
-// deadlocks).
+// with the previous and the new image, in commit order (on a raft node
+// also when the active controller changes: a new ControllerID at the same
+// Offset). Calls happen outside the controller's lock, one at a time, on
+// the goroutine of a change method, which returns only after its change
+// was delivered to every listener (on a raft node, changes no local
+// method waits for are delivered by a goroutine of the controller). fn may
+// call Image but must not call a change method (that deadlocks).
 func (c *Controller) OnChange(fn func(prev, next *Image)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

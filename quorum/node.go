@@ -85,6 +85,9 @@ func newRaftNode(cfg nodeConfig, sm stateMachine) (*raftNode, error) {
 	if !slices.Contains(cfg.Voters, cfg.ID) {
 		return nil, fmt.Errorf("raft node %d is not among the voters %v", cfg.ID, cfg.Voters)
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	rc := &raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              raftElectionTicks,

@@ -40,6 +40,7 @@ type raftRunner struct {
 	inbound chan *raftpb.Message
 	tasks   chan func()
 	stop    chan struct{}
+	stopNow sync.Once
 	stopped chan struct{} // closed when the node's goroutine has ended
 	err     error         // why it ended; set before stopped closes
 	lead    atomic.Uint64 // raft leader as of the last Ready, 0 while unknown
@@ -327,11 +328,7 @@ func (c *Controller) QuorumStatus() (QuorumStatus, error) {
 
 // closeRaft stops the node and waits for its goroutine.
 func (r *raftRunner) close() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
+	r.stopNow.Do(func() { close(r.stop) })
 	<-r.stopped
 }
 

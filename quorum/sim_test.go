@@ -116,8 +116,8 @@ type sim struct {
 	acked     []simAck            // acknowledged changes' entries
 	pidRanges [][2]int64          // producer ids handed out and acknowledged: [first, end)
 	stats     simStats
-	err       error               // first invariant failure
-	trace     []string            // kept when tracing
+	err       error    // first invariant failure
+	trace     []string // kept when tracing
 	tracing   bool
 }
 
@@ -194,7 +194,7 @@ func (m simSM) applyEntry(index, term uint64, data []byte) error {
 }
 
 func (m simSM) applySnapshot(snap *raftpb.Snapshot) error { return m.n.core.applySnapshot(snap) }
-func (m simSM) leaderChanged(lead uint64)                  { m.n.core.leaderChanged(lead) }
+func (m simSM) leaderChanged(lead uint64)                 { m.n.core.leaderChanged(lead) }
 
 // canonicalImage is an image's content, without the node's view of who
 // the controller is.
@@ -298,18 +298,17 @@ func (s *sim) isLeader(n *simNode) bool {
 	return n.up && n.node.rn.BasicStatus().RaftState == raft.StateLeader
 }
 
-// clientOp makes a random change at node n: on the leader through its
-// core, elsewhere forwarded as the Kafka request to the leader n knows.
-func (s *sim) clientOp(n *simNode) {
-	op := simOp{kind: s.rng.IntN(3), topic: fmt.Sprint("t", s.rng.IntN(6)), n: 1 + s.rng.Int64N(300)}
-	if op.kind == simProducerIDs {
-		if first, ok := n.pids.take(op.n); ok && !s.isLeader(n) {
-			s.logf("node %d serves producer ids %d+%d from its block", n.id, first, op.n)
-			return
-		}
-	}
+// randomOp is a random client change.
+func (s *sim) randomOp() simOp {
+	return simOp{kind: s.rng.IntN(3), topic: fmt.Sprint("t", s.rng.IntN(6)), n: 1 + s.rng.Int64N(300)}
+}
+
+// clientOp makes a change at node n as Controller does: on the leader
+// through its core; elsewhere producer ids from n's block, or the change
+// forwarded as the Kafka request to the leader n knows.
+func (s *sim) clientOp(n *simNode, op simOp) {
 	if s.isLeader(n) {
-		p := &proposal{producerIDs: 0}
+		p := &proposal{}
 		switch op.kind {
 		case simCreate:
 			p.plan = func(im *Image) ([]record, error) {
@@ -335,8 +334,15 @@ func (s *sim) clientOp(n *simNode) {
 		n.core.submit(p)
 		return
 	}
+	if op.kind == simProducerIDs {
+		if first, ok := n.pids.take(op.n); ok {
+			s.logf("node %d serves producer ids %d+%d from its block", n.id, first, op.n)
+			return
+		}
+	}
 	lead := n.node.lead
 	if lead == raft.None {
+		s.logf("node %d op %+v: no controller known", n.id, op)
 		return // NOT_CONTROLLER to the client
 	}
 	var req kmsg.Request
@@ -348,6 +354,7 @@ func (s *sim) clientOp(n *simNode) {
 	case simProducerIDs:
 		req = allocateProducerIDsRequest(int32(n.id))
 	}
+	s.logf("node %d forwards op %+v to %d", n.id, op, lead)
 	s.seq++
 	s.stats.forwarded++
 	n.calls[s.seq] = op
@@ -521,8 +528,8 @@ func (s *sim) check() {
 	}
 }
 
-// converged reports whether every node is up, one leads, and all have
-// applied its whole log, which ends with an entry of its term.
+// converged reports whether every node is up and follows the one leader,
+// and all have applied its whole log, which ends with an entry of its term.
 func (s *sim) converged() bool {
 	var leader *simNode
 	for _, n := range s.nodes {
@@ -542,7 +549,7 @@ func (s *sim) converged() bool {
 		return false
 	}
 	for _, n := range s.nodes {
-		if n.core.applied != last {
+		if n.core.applied != last || n.node.lead != leader.id {
 			return false
 		}
 	}
@@ -558,7 +565,7 @@ func (s *sim) run() error {
 		s.tick()
 		if s.rng.Float64() < s.p.opP {
 			if n := s.nodes[s.rng.IntN(len(s.nodes))]; n.up {
-				s.clientOp(n)
+				s.clientOp(n, s.randomOp())
 				s.settle(n)
 			}
 		}
@@ -589,11 +596,14 @@ func (s *sim) run() error {
 			return s.err
 		}
 	}
+	// A new topic, at any node, must commit.
 	acked := len(s.acked)
-	s.clientOp(s.nodes[s.rng.IntN(len(s.nodes))]) // may be a no-op (served from a block, or an invalid change)
+	n := s.nodes[s.rng.IntN(len(s.nodes))]
+	s.clientOp(n, simOp{kind: simCreate, topic: "live"})
+	s.settle(n)
 	for i := 0; len(s.acked) == acked; i++ {
 		if i == convergeTicks {
-			break
+			return fmt.Errorf("a change at node %d not committed %d ticks after convergence", n.id, convergeTicks)
 		}
 		s.tick()
 		s.check()
@@ -660,6 +670,9 @@ func TestSim(t *testing.T) {
 		stats.tornSaves += s.stats.tornSaves
 		stats.partitions += s.stats.partitions
 		stats.forwarded += s.stats.forwarded
+		if seeds > 1 && (seed-first+1)%10_000 == 0 {
+			t.Logf("%d seeds passed", seed-first+1)
+		}
 	}
 	t.Logf("%d seeds: %d entries committed, %d changes acknowledged, %d terms led, %+v", seeds, applied, acked, terms, stats)
 	if acked == 0 {
