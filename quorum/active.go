@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 
@@ -22,6 +23,7 @@ type proposal struct {
 	done func(res changeResult, err error)
 
 	index, term uint64 // the entry proposed for the change
+	data        []byte // its batch
 	first       int64  // the first producer id, when producerIDs > 0
 }
 
@@ -136,9 +138,8 @@ func (c *core) start(p *proposal) {
 		recs, err = p.plan(c.image)
 	}
 	if err == nil && len(recs) > 0 {
-		var batch []byte
-		if batch, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
-			p.index, p.term, err = c.node.propose(batch)
+		if p.data, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
+			p.index, p.term, err = c.node.propose(p.data)
 		}
 		if err == nil {
 			c.inflight = p
@@ -200,6 +201,9 @@ func (c *core) applyEntry(index, term uint64, data []byte) error {
 		if index != p.index || term != p.term {
 			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.node.id, p.index, p.term, term, ErrNotController))
 			return nil
+		}
+		if !bytes.Equal(data, p.data) {
+			panic(fmt.Sprintf("quorum: entry %d of term %d is not the batch proposed there", index, term))
 		}
 		if p.producerIDs > 0 {
 			c.pidNext = p.first + p.producerIDs
