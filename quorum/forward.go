@@ -41,6 +41,7 @@ var controllerErrorCodes = []struct {
 	{ErrInvalidConfig, kerr.InvalidConfig},
 	{ErrUnknownConfig, kerr.InvalidConfig},
 	{ErrNotController, kerr.NotController},
+	{ErrClosed, kerr.NotController}, // a stopping controller is no longer one
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},
 }

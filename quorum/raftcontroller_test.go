@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // raftCluster is n Controllers on raft nodes in one process, ticking fast.
@@ -154,5 +156,52 @@ func TestRaftControllerOnChange(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("change %d not delivered", i)
 		}
+	}
+}
+
+// TestRaftControllerFailover: with the controller gone, the other voters
+// elect a new one and changes made on them commit again.
+func TestRaftControllerFailover(t *testing.T) {
+	rc := newRaftCluster(t, 3)
+	leader, _ := rc.leader()
+	if _, err := leader.CreateTopic(CreateTopic{Name: "before", Partitions: 1, ReplicationFactor: 1}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	old := leader.Image().ControllerID
+	leader.Close()
+	var rest []*Controller
+	for _, c := range rc.ctrls {
+		if c != leader {
+			rest = append(rest, c)
+		}
+	}
+	var lastErr error
+	waitFor(t, "a change on a surviving voter to commit", func() bool {
+		_, lastErr = rest[0].CreateTopic(CreateTopic{Name: "after", Partitions: 1, ReplicationFactor: 1}, 1, 1, false)
+		return lastErr == nil || errors.Is(lastErr, ErrTopicExists)
+	})
+	for _, c := range rest {
+		waitFor(t, "both survivors to see both topics", func() bool {
+			im := c.Image()
+			return im.Topics["before"] != nil && im.Topics["after"] != nil && im.ControllerID != old && im.ControllerID != -1
+		})
+	}
+}
+
+// TestRaftControllerHandleRequest: a voter that is not the controller
+// answers NOT_CONTROLLER rather than forward again, and refuses requests
+// that are not controller changes.
+func TestRaftControllerHandleRequest(t *testing.T) {
+	rc := newRaftCluster(t, 3)
+	_, follower := rc.leader()
+	resp, err := follower.HandleRequest(t.Context(), allocateProducerIDsRequest(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := allocateProducerIDsResult(resp); !errors.Is(err, ErrNotController) {
+		t.Errorf("AllocateProducerIds on a follower: %v", err)
+	}
+	if _, err := follower.HandleRequest(t.Context(), kmsg.NewPtrMetadataRequest()); err == nil {
+		t.Error("a Metadata request was served as a controller change")
 	}
 }
