@@ -143,7 +143,7 @@ func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defau
 	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.createTopic(im, req, defaultPartitions, defaultRF)
 	}}
-	res, err := c.run(p, func(r *raftRunner) func(context.Context) (changeResult, error) {
+	res, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
 		partitions, rf := req.Partitions, req.ReplicationFactor
 		if partitions == -1 {
 			partitions = defaultPartitions
@@ -151,7 +151,7 @@ func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defau
 		if rf == -1 {
 			rf = defaultRF
 		}
-		return func(ctx context.Context) (changeResult, error) { return r.forwardCreateTopic(ctx, req, partitions, rf) }
+		return r.forwardCreateTopic(ctx, req, partitions, rf)
 	})
 	if err != nil {
 		return nil, err
@@ -162,8 +162,8 @@ func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defau
 // DeleteTopic removes a topic and its config overrides.
 func (c *Controller) DeleteTopic(name string) error {
 	p := &proposal{plan: func(im *Image) ([]record, error) { return c.plan.deleteTopic(im, name) }}
-	_, err := c.run(p, func(r *raftRunner) func(context.Context) (changeResult, error) {
-		return r.forwarded(deleteTopicsRequest(name), deleteTopicsResult)
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, deleteTopicsRequest(name), deleteTopicsResult)
 	})
 	return err
 }
@@ -173,8 +173,8 @@ func (c *Controller) CreatePartitions(name string, count int32, validateOnly boo
 	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.createPartitions(im, name, count)
 	}}
-	_, err := c.run(p, func(r *raftRunner) func(context.Context) (changeResult, error) {
-		return r.forwarded(createPartitionsRequest(name, count), createPartitionsResult)
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, createPartitionsRequest(name, count), createPartitionsResult)
 	})
 	return err
 }
@@ -185,8 +185,8 @@ func (c *Controller) AlterTopicConfigs(name string, set map[string]*string, vali
 	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.alterTopicConfigs(im, name, set)
 	}}
-	_, err := c.run(p, func(r *raftRunner) func(context.Context) (changeResult, error) {
-		return r.forwarded(alterConfigsRequest(name, set), alterConfigsResult)
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, alterConfigsRequest(name, set), alterConfigsResult)
 	})
 	return err
 }
@@ -201,8 +201,8 @@ func (c *Controller) AllocateProducerIDs(n int64) (int64, error) {
 	if err := checkProducerIDCount(n); err != nil {
 		return 0, err
 	}
-	res, err := c.run(&proposal{producerIDs: n}, func(r *raftRunner) func(context.Context) (changeResult, error) {
-		return func(ctx context.Context) (changeResult, error) { return r.forwardProducerIDs(ctx, n) }
+	res, err := c.run(&proposal{producerIDs: n}, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwardProducerIDs(ctx, n)
 	})
 	if err != nil {
 		return 0, err
@@ -226,11 +226,11 @@ func (c *Controller) Close() error {
 }
 
 // run carries out p: with one voter under the lock, then delivers it to
-// the listeners; on a raft node on the active controller, forwarded to it
-// (forward builds how) when this node is not it.
-func (c *Controller) run(p *proposal, forward func(r *raftRunner) func(context.Context) (changeResult, error)) (changeResult, error) {
+// the listeners; on a raft node on the active controller, or through
+// forward when this node is not it.
+func (c *Controller) run(p *proposal, forward func(ctx context.Context, r *raftRunner) (changeResult, error)) (changeResult, error) {
 	if c.raft != nil {
-		return c.raft.change(p, forward(c.raft))
+		return c.raft.change(p, forward)
 	}
 	c.mu.Lock()
 	res, err := c.changeLocked(p)

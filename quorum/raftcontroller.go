@@ -220,12 +220,12 @@ func (r *raftRunner) call(ctx context.Context, req kmsg.Request) (kmsg.Response,
 
 // change runs p here when this node is the active controller, else
 // through forward.
-func (r *raftRunner) change(p *proposal, forward func(ctx context.Context) (changeResult, error)) (changeResult, error) {
+func (r *raftRunner) change(p *proposal, forward func(ctx context.Context, r *raftRunner) (changeResult, error)) (changeResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), changeTimeout)
 	defer cancel()
 	res, err := r.do(ctx, p)
 	if errors.Is(err, ErrNotController) {
-		res, err = forward(ctx)
+		res, err = forward(ctx, r)
 	}
 	r.c.deliver()
 	return res, err
@@ -247,14 +247,12 @@ func (r *raftRunner) forwardCreateTopic(ctx context.Context, req CreateTopic, pa
 }
 
 // forwarded forwards req and reads its outcome with result.
-func (r *raftRunner) forwarded(req kmsg.Request, result func(kmsg.Response) error) func(ctx context.Context) (changeResult, error) {
-	return func(ctx context.Context) (changeResult, error) {
-		resp, err := r.call(ctx, req)
-		if err == nil {
-			err = result(resp)
-		}
-		return changeResult{}, err
+func (r *raftRunner) forwarded(ctx context.Context, req kmsg.Request, result func(kmsg.Response) error) (changeResult, error) {
+	resp, err := r.call(ctx, req)
+	if err == nil {
+		err = result(resp)
 	}
+	return changeResult{}, err
 }
 
 // forwardProducerIDs serves n ids from the block the active controller
