@@ -88,11 +88,20 @@ func newRaftNode(cfg nodeConfig, sm stateMachine) (*raftNode, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	voters := slices.Sorted(slices.Values(cfg.Voters))
+	// Checked here: raft panics on an InitialState error.
+	_, cs, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("raft node %d: %w", cfg.ID, err)
+	}
+	if stored := slices.Sorted(slices.Values(cs.GetVoters())); len(stored) > 0 && !slices.Equal(stored, voters) {
+		return nil, fmt.Errorf("raft node %d: stored voters %v are not the configured %v", cfg.ID, stored, voters)
+	}
 	rc := &raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              raftElectionTicks,
 		HeartbeatTick:             raftHeartbeatTicks,
-		Storage:                   staticVoters{raftStorage: cfg.Storage, voters: slices.Sorted(slices.Values(cfg.Voters))},
+		Storage:                   staticVoters{raftStorage: cfg.Storage, voters: voters},
 		Applied:                   cfg.Applied,
 		MaxSizePerMsg:             raftMsgBytesMax,
 		MaxInflightMsgs:           raftInflightMsgsMax,
@@ -111,21 +120,15 @@ func newRaftNode(cfg nodeConfig, sm stateMachine) (*raftNode, error) {
 
 // staticVoters gives raft the configured voter set as the ConfState on
 // every start: voters come from the config, never from conf-change
-// entries. A stored ConfState (a snapshot's) must name the same voters.
+// entries (newRaftNode checks a stored ConfState names the same).
 type staticVoters struct {
 	raftStorage
 	voters []uint64 // sorted
 }
 
 func (s staticVoters) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
-	hs, cs, err := s.raftStorage.InitialState()
-	if err != nil {
-		return nil, nil, err
-	}
-	if stored := slices.Sorted(slices.Values(cs.GetVoters())); len(stored) > 0 && !slices.Equal(stored, s.voters) {
-		return nil, nil, fmt.Errorf("stored raft voters %v are not the configured %v", stored, s.voters)
-	}
-	return hs, &raftpb.ConfState{Voters: s.voters}, nil
+	hs, _, err := s.raftStorage.InitialState()
+	return hs, &raftpb.ConfState{Voters: s.voters}, err
 }
 
 func (n *raftNode) tick() { n.rn.Tick() }

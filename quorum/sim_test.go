@@ -96,7 +96,14 @@ type simEntry struct {
 type simAck struct{ index, term uint64 }
 
 // simStats counts the faults and forwarding a run went through.
-type simStats struct{ crashes, tornSaves, partitions, forwarded int }
+type simStats struct{ crashes, tornSaves, partitions, forwarded, replaced int }
+
+// proposalDone counts a proposed change whose entry another term replaced.
+func (st *simStats) proposalDone(p *proposal, err error) {
+	if p.index > 0 && errors.Is(err, ErrNotController) {
+		st.replaced++
+	}
+}
 
 type sim struct {
 	seed  uint64
@@ -321,6 +328,7 @@ func (s *sim) clientOp(n *simNode, op simOp) {
 		}
 		p.done = func(res changeResult, err error) {
 			s.logf("node %d local op %+v: entry %d/%d: %v", n.id, op, p.index, p.term, err)
+			s.stats.proposalDone(p, err)
 			if err != nil {
 				return
 			}
@@ -394,6 +402,7 @@ func (s *sim) serveCall(n *simNode, m simMsg) {
 		sc := changes[i]
 		sc.p.done = func(res changeResult, err error) {
 			s.logf("node %d serves %T for %d: entry %d/%d: %v", n.id, req, m.from, sc.p.index, sc.p.term, err)
+			s.stats.proposalDone(sc.p, err)
 			if err == nil && sc.p.index > 0 {
 				s.acked = append(s.acked, simAck{sc.p.index, sc.p.term})
 			}
@@ -676,7 +685,8 @@ func TestSim(t *testing.T) {
 		stats.tornSaves += s.stats.tornSaves
 		stats.partitions += s.stats.partitions
 		stats.forwarded += s.stats.forwarded
-		if seeds > 1 && (seed-first+1)%1000 == 0 {
+		stats.replaced += s.stats.replaced
+		if long != "" && (seed-first+1)%1000 == 0 {
 			t.Logf("%d seeds passed", seed-first+1)
 		}
 	}
