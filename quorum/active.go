@@ -27,6 +27,20 @@ type proposal struct {
 	first       int64  // the first producer id, when producerIDs > 0
 }
 
+// batchStoredFrom is where a batch's bytes stop depending on where it is
+// stored: the metadata log sets its base offset and its leader epoch (the
+// raft term) in front of it. It is segment's offset of the magic byte.
+const batchStoredFrom = 16
+
+// sameBatch reports whether a and b are the same batch (or both raft's
+// empty entry), wherever stored.
+func sameBatch(a, b []byte) bool {
+	if len(a) <= batchStoredFrom || len(b) <= batchStoredFrom {
+		return len(a) == 0 && len(b) == 0
+	}
+	return bytes.Equal(a[batchStoredFrom:], b[batchStoredFrom:])
+}
+
 type changeResult struct {
 	image           *Image
 	firstProducerID int64
@@ -202,7 +216,7 @@ func (c *core) applyEntry(index, term uint64, data []byte) error {
 			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.node.id, p.index, p.term, term, ErrNotController))
 			return nil
 		}
-		if !bytes.Equal(data, p.data) {
+		if !sameBatch(data, p.data) {
 			panic(fmt.Sprintf("quorum: entry %d of term %d is not the batch proposed there", index, term))
 		}
 		if p.producerIDs > 0 {

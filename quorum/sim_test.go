@@ -184,7 +184,7 @@ func (m simSM) applyEntry(index, term uint64, data []byte) error {
 	}
 	if e, ok := s.history[index]; !ok {
 		s.history[index] = simEntry{term: term, data: bytes.Clone(data)}
-	} else if e.term != term || !bytes.Equal(e.data, data) {
+	} else if e.term != term || !sameBatch(e.data, data) {
 		s.failf("node %d applied entry %d of term %d; term %d (%d bytes) was applied there before", m.n.id, index, term, e.term, len(e.data))
 	}
 	if err := c.applyEntry(index, term, data); err != nil {
