@@ -205,3 +205,19 @@ func TestRaftControllerHandleRequest(t *testing.T) {
 		t.Error("a Metadata request was served as a controller change")
 	}
 }
+
+// TestRaftControllerOneVoter: a quorum of one runs the same code.
+func TestRaftControllerOneVoter(t *testing.T) {
+	rc := newRaftCluster(t, 1)
+	c, _ := rc.leader()
+	if _, err := c.CreateTopic(CreateTopic{Name: "solo", Partitions: 2, ReplicationFactor: 1}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.AllocateProducerIDs(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if im := c.Image(); im.Topics["solo"] == nil || im.ProducerIDsEnd < first+5 || im.ControllerID != 1 {
+		t.Errorf("image after the changes:\n%s", formatImage(im))
+	}
+}
