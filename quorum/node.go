@@ -121,14 +121,43 @@ func newRaftNode(cfg nodeConfig, sm stateMachine) (*raftNode, error) {
 // staticVoters gives raft the configured voter set as the ConfState on
 // every start: voters come from the config, never from conf-change
 // entries (newRaftNode checks a stored ConfState names the same).
+//
+// It also mends a torn Save. Save makes entries durable before the
+// HardState, so a crash between them leaves entries of a term the stored
+// HardState has not reached, which raft does not expect (it panics
+// answering a vote with term 0). This node cast no vote in that term: a
+// vote leaves only once the HardState holding it is durable, and any
+// earlier durable HardState of that term would not be behind. So it
+// resumes in that term without a vote, as raft does on receiving the
+// entries.
 type staticVoters struct {
 	raftStorage
 	voters []uint64 // sorted
 }
 
 func (s staticVoters) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	cs := &raftpb.ConfState{Voters: s.voters}
 	hs, _, err := s.raftStorage.InitialState()
-	return hs, &raftpb.ConfState{Voters: s.voters}, err
+	if err != nil {
+		return nil, nil, err
+	}
+	last, err := s.LastIndex()
+	if err != nil {
+		return nil, nil, err
+	}
+	lastTerm, err := s.Term(last)
+	if err != nil {
+		return nil, nil, err
+	}
+	if lastTerm > hs.GetTerm() {
+		first, err := s.FirstIndex()
+		if err != nil {
+			return nil, nil, err
+		}
+		// A snapshot's index is committed.
+		hs = &raftpb.HardState{Term: &lastTerm, Commit: new(max(hs.GetCommit(), first-1))}
+	}
+	return hs, cs, nil
 }
 
 func (n *raftNode) tick() { n.rn.Tick() }

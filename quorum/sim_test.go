@@ -707,3 +707,19 @@ func TestSimDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestSimRegressions reruns seeds that once failed, with the step count
+// they failed at.
+func TestSimRegressions(t *testing.T) {
+	for _, c := range []struct {
+		seed  uint64
+		steps int
+		why   string
+	}{
+		{7788, 300, "a torn Save left entries of a term the HardState had not reached; raft panicked"},
+	} {
+		if s, err := runSim(t, c.seed, c.steps, false); err != nil {
+			t.Errorf("seed %d (%s): %v", s.seed, c.why, err)
+		}
+	}
+}
