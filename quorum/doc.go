@@ -10,11 +10,13 @@
 //	image + records --apply--> image    (image.go: copy-on-write, one batch at a time;
 //	                                     topics in immutable tries, pmap.go)
 //
-// The Controller (controller.go) is the thin shell: under one lock it plans,
-// encodes the records of one change as one record batch, appends it with
-// leader epoch 0, flushes (the change is committed and durable), swaps the
-// image and then tells the OnChange listeners. Open replays the whole log
-// through the same decode and apply path, so a restart rebuilds the same image.
+// The Controller (controller.go) is the thin shell. With one voter (Open)
+// it plans under one lock, encodes the records of one change as one record
+// batch, appends it with leader epoch 0, flushes (the change is committed
+// and durable), swaps the image and then tells the OnChange listeners. Open
+// replays the whole log through the same decode and apply path, so a
+// restart rebuilds the same image. With several voters the same plan,
+// encode and apply steps run on a raft node (below).
 //
 // # Records
 //
@@ -103,6 +105,12 @@
 //	              at most 64 MiB), 'K' then Kafka request frames (header
 //	              v1/v2, client id riffle-node-<id>) answered one at a time.
 //	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
+//	active.go     the controller's pure core on the node: plans on the
+//	              leader, proposes, applies committed entries (an empty raft
+//	              entry takes one offset, as its NoOp record does).
+//	forward.go    changes as Kafka requests and back, both sides, and the
+//	              error codes between voters.
+//	raftcontroller.go  the node's goroutine, forwarding, HandleRequest.
 //	controller.go the shell. Brokers use it through two interfaces: a Reader
 //	              (Image, OnChange: committed images in order) and a Client
 //	              (the change methods). On the raft leader (the active

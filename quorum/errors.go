@@ -21,6 +21,10 @@ var (
 	// ErrCorruptMetadata: the metadata log holds a record this version
 	// cannot decode or apply. Open fails with it; nothing is repaired.
 	ErrCorruptMetadata = errors.New("corrupt metadata log")
+	// ErrNotController: this node is not the active controller (the raft
+	// leader), or stopped being it before the change committed; the change
+	// did not happen and the caller may retry. NOT_CONTROLLER.
+	ErrNotController = errors.New("not the active controller")
 	// ErrClosed: the controller was closed.
 	ErrClosed = errors.New("controller closed")
 )

@@ -253,12 +253,19 @@ func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*stri
 	return recs, nil
 }
 
+func checkProducerIDCount(n int64) error {
+	if n < 1 || n > producerIDBlock {
+		return fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)
+	}
+	return nil
+}
+
 // allocateProducerIDs hands out n ids from next on, returning a record that
 // reserves a new block when the reserved ones (below im.ProducerIDsEnd) do
 // not suffice. The ids are the caller's once that record is durable.
 func allocateProducerIDs(im *Image, next, n int64) (recs []record, first int64, err error) {
-	if n < 1 || n > producerIDBlock {
-		return nil, 0, fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)
+	if err := checkProducerIDCount(n); err != nil {
+		return nil, 0, err
 	}
 	if next+n <= im.ProducerIDsEnd {
 		return nil, next, nil
