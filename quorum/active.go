@@ -186,7 +186,7 @@ func (c *core) controllerID() int32 {
 	if c.node.lead == raft.None {
 		return -1
 	}
-	return int32(c.node.lead)
+	return nodeOfRaftID(c.node.lead)
 }
 
 func (c *core) applyEntry(index, term uint64, data []byte) error {

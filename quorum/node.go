@@ -25,7 +25,7 @@ type raftStorage interface {
 // controller request to voter to and waits for its response.
 type peerNetwork interface {
 	Send(msgs []*raftpb.Message)
-	Call(ctx context.Context, to uint64, req kmsg.Request) (kmsg.Response, error)
+	Call(ctx context.Context, to int32, req kmsg.Request) (kmsg.Response, error)
 }
 
 // stateMachine is what a node applies committed raft state to: the
@@ -241,25 +241,28 @@ func (n *raftNode) handleReady() error {
 	return nil
 }
 
-// QuorumStatus is a voter's view of the metadata quorum.
+// QuorumStatus is a voter's view of the metadata quorum, in node ids.
 type QuorumStatus struct {
-	NodeID  uint64
-	Leader  uint64 // 0 while unknown
+	NodeID  int32
+	Leader  int32 // -1 while unknown
 	Term    uint64
 	Commit  uint64
 	Applied uint64
 	// Match is each voter's highest index known to match the leader's log;
 	// only the leader knows it (nil elsewhere).
-	Match map[uint64]uint64
+	Match map[int32]uint64
 }
 
 func (n *raftNode) status() QuorumStatus {
 	st := n.rn.Status()
-	qs := QuorumStatus{NodeID: n.id, Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: st.Applied}
+	qs := QuorumStatus{NodeID: nodeOfRaftID(n.id), Leader: -1, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: st.Applied}
+	if st.Lead != raft.None {
+		qs.Leader = nodeOfRaftID(st.Lead)
+	}
 	if st.RaftState == raft.StateLeader {
-		qs.Match = make(map[uint64]uint64, len(st.Progress))
+		qs.Match = make(map[int32]uint64, len(st.Progress))
 		for id, pr := range st.Progress {
-			qs.Match[id] = pr.Match
+			qs.Match[nodeOfRaftID(id)] = pr.Match
 		}
 	}
 	return qs

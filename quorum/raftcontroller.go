@@ -24,7 +24,7 @@ const raftInboundMax = 1024
 // raftOptions are what a controller on a raft node runs on: the voter ids,
 // the raft log and the network to the other voters.
 type raftOptions struct {
-	voters  []uint64
+	voters  []uint64 // raft ids (RaftID) of the voters
 	storage raftStorage
 	network peerNetwork
 	tick    time.Duration // 0: DefaultRaftTick
@@ -100,7 +100,7 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		log:     opts.Logger,
 		image:   im,
 	}
-	r.node, err = newRaftNode(nodeConfig{ID: uint64(opts.NodeID), Voters: ro.voters, Storage: ro.storage,
+	r.node, err = newRaftNode(nodeConfig{ID: RaftID(opts.NodeID), Voters: ro.voters, Storage: ro.storage,
 		Network: ro.network, Logger: opts.Logger}, r.core)
 	if err != nil {
 		return nil, err
@@ -208,12 +208,12 @@ func (r *raftRunner) waitImage(ctx context.Context, ok func(im *Image) bool) (*I
 // call sends req to the active controller.
 func (r *raftRunner) call(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	lead := r.lead.Load()
-	if lead == 0 || lead == uint64(r.self) {
+	if lead == 0 || lead == RaftID(r.self) {
 		return nil, fmt.Errorf("node %d: no other controller known: %w", r.self, ErrNotController)
 	}
-	resp, err := r.net.Call(ctx, lead, req)
+	resp, err := r.net.Call(ctx, nodeOfRaftID(lead), req)
 	if err != nil {
-		return nil, fmt.Errorf("forward to controller %d: %w", lead, err)
+		return nil, fmt.Errorf("forward to controller %d: %w", nodeOfRaftID(lead), err)
 	}
 	return resp, nil
 }

@@ -20,11 +20,11 @@ type raftCluster struct {
 func newRaftCluster(t *testing.T, n int) *raftCluster {
 	voters := make([]uint64, n)
 	for i := range voters {
-		voters[i] = uint64(i + 1)
+		voters[i] = RaftID(int32(i + 1))
 	}
 	rc := &raftCluster{t: t, net: &chanNetwork{peers: map[uint64]*Controller{}}}
 	for _, id := range voters {
-		b := Broker{ID: int32(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
+		b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
 		c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
 			raftOptions{voters: voters, storage: newMemRaftStorage(), network: rc.net, tick: 2 * time.Millisecond})
 		if err != nil {

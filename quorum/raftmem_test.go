@@ -147,8 +147,8 @@ func (n *chanNetwork) Send(msgs []*raftpb.Message) {
 	}
 }
 
-func (n *chanNetwork) Call(ctx context.Context, to uint64, req kmsg.Request) (kmsg.Response, error) {
-	c := n.peer(to)
+func (n *chanNetwork) Call(ctx context.Context, to int32, req kmsg.Request) (kmsg.Response, error) {
+	c := n.peer(RaftID(to))
 	if c == nil {
 		return nil, fmt.Errorf("node %d unreachable", to)
 	}

@@ -225,7 +225,7 @@ func (n simNet) Send(msgs []*raftpb.Message) {
 
 // Call is not used: the simulator carries forwarded calls itself, as
 // messages, since a node never blocks in it.
-func (simNet) Call(context.Context, uint64, kmsg.Request) (kmsg.Response, error) {
+func (simNet) Call(context.Context, int32, kmsg.Request) (kmsg.Response, error) {
 	panic("simNet.Call: the simulator forwards changes as messages")
 }
 
@@ -252,7 +252,7 @@ func (s *sim) send(m simMsg) {
 }
 
 func (s *sim) start(n *simNode) {
-	b := Broker{ID: int32(n.id), Host: "sim", Port: int32(n.id)}
+	b := Broker{ID: nodeOfRaftID(n.id), Host: "sim", Port: int32(n.id)}
 	n.core = &core{
 		self: b,
 		plan: planner{topicPartitionsMax: 8, brokerPartitionsMax: DefaultBrokerPartitionsMax, topicsMax: DefaultTopicsMax, random: func(p []byte) {
