@@ -21,6 +21,9 @@ import (
 // "hang" never gets ready, "badexit" exits 1 on SIGTERM.
 const fakeEnv = "BROKERTEST_FAKE"
 
+// hangMarker is what a hanging fake prints once it handles SIGTERM.
+const hangMarker = "fake broker: hanging"
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(fakeEnv); mode != "" {
 		os.Exit(fakeBroker(mode, os.Args[1:]))
@@ -45,6 +48,7 @@ func fakeBroker(mode string, args []string) int {
 		fmt.Fprintln(os.Stderr, "fake broker: boom")
 		return 3
 	case "hang":
+		fmt.Fprintln(os.Stderr, hangMarker) // SIGTERM is handled from here on
 		<-term
 		return 0
 	}
@@ -148,10 +152,21 @@ func TestWaitReadyNoticesExit(t *testing.T) {
 }
 
 func TestWaitReadyTimesOut(t *testing.T) {
-	p, ready, _ := startFake(t, "hang")
+	p, ready, log := startFake(t, "hang")
 	_, err := waitReady(ready, p, 100*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "not ready after") {
 		t.Fatalf("err = %v", err)
+	}
+	// A SIGTERM before the fake handles it would kill it (slow starts
+	// under -race on a busy machine).
+	for deadline := time.Now().Add(ReadyTimeout); ; {
+		if out, _ := os.ReadFile(log); strings.Contains(string(out), hangMarker) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake broker never started hanging")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := p.stop(StopTimeout); err != nil {
 		t.Fatalf("stop: %v", err)
