@@ -73,7 +73,7 @@ func TestPartialFramesBounded(t *testing.T) {
 	if n != senders {
 		t.Errorf("%d of %d senders closed by the broker within %v", n, senders, closeAfter)
 	}
-	if grew := peak - base; grew > budget+rssSlack {
+	if grew := peak - base; grew > budget+rssSlack && !brokertest.RaceBuilt(t) {
 		t.Errorf("RSS grew by %d MiB, more than the %d MiB budget and %d MiB slack", grew>>20, budget>>20, rssSlack>>20)
 	}
 	out := br.Output()

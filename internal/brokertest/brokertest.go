@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"debug/buildinfo"
 	"errors"
 	"fmt"
 	"net"
@@ -326,4 +327,20 @@ func ParseReadyFile(data []byte) ([]string, error) {
 		}
 	}
 	return addrs, nil
+}
+
+// RaceBuilt reports whether the broker binary was built with -race, whose
+// shadow memory makes resident-memory bounds meaningless.
+func RaceBuilt(t testing.TB) bool {
+	t.Helper()
+	info, err := buildinfo.ReadFile(Binary(t))
+	if err != nil {
+		t.Fatalf("brokertest: build info of %s: %v", Binary(t), err)
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
