@@ -10,7 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// raftCluster is n Controllers on raft nodes in one process, ticking fast.
+// raftCluster is n Controllers on raft nodes in one process, ticking fast,
+// each on its raft log over a MemFS.
 type raftCluster struct {
 	t     *testing.T
 	net   *chanNetwork
@@ -25,8 +26,11 @@ func newRaftCluster(t *testing.T, n int) *raftCluster {
 	rc := &raftCluster{t: t, net: &chanNetwork{peers: map[uint64]*Controller{}}}
 	for _, id := range voters {
 		b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
+		st, _ := newMemStore(t, id, voters...)
+		st.open()
+		t.Cleanup(st.close)
 		c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
-			raftOptions{voters: voters, storage: newMemRaftStorage(), network: rc.net, tick: 2 * time.Millisecond})
+			raftOptions{voters: voters, storage: st.rl, network: rc.net, tick: 2 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
