@@ -46,8 +46,9 @@ func wireResponse(resp kmsg.Response) (kmsg.Response, error) {
 }
 
 // chanNetwork connects Controllers in one process: raft messages go
-// straight to ReceiveRaft (cloned, as if sent), calls to HandleRequest
-// through the wire encoding.
+// straight to ReceiveRaft (cloned, as if sent), with the reports of a
+// transport to the sender, calls to HandleRequest through the wire
+// encoding.
 type chanNetwork struct {
 	mu    sync.Mutex
 	peers map[uint64]*Controller
@@ -61,8 +62,18 @@ func (n *chanNetwork) peer(id uint64) *Controller {
 
 func (n *chanNetwork) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
-		if c := n.peer(m.GetTo()); c != nil {
-			c.ReceiveRaft(proto.Clone(m).(*raftpb.Message))
+		to, from := n.peer(m.GetTo()), n.peer(m.GetFrom())
+		if to != nil {
+			to.ReceiveRaft(proto.Clone(m).(*raftpb.Message))
+		}
+		if from == nil {
+			continue
+		}
+		if to == nil {
+			from.ReportUnreachable(nodeOfRaftID(m.GetTo()))
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			from.ReportSnapshot(nodeOfRaftID(m.GetTo()), to != nil)
 		}
 	}
 }

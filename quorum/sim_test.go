@@ -109,6 +109,7 @@ type simNode struct {
 	core        *core
 	pids        pidBlock
 	calls       map[uint64]simOp // forwarded, awaiting a response
+	installs    int              // snapshots received from a leader
 }
 
 var errCrashed = errors.New("simulated power failure")
@@ -305,6 +306,7 @@ func (m simSM) applySnapshot(snap *raftpb.Snapshot) error {
 		return err
 	}
 	m.s.stats.installs++
+	m.n.installs++
 	m.s.logf("node %d installs snapshot %d", m.n.id, snap.GetMetadata().GetIndex())
 	m.s.checkImage(m.n, "installed", m.n.core.applied, m.n.core.image)
 	return nil
@@ -903,6 +905,25 @@ func TestSim(t *testing.T) {
 	}
 	if seeds > 1 && (stats.installs == 0 || stats.tornWrites == 0) {
 		t.Errorf("no snapshot was installed from a leader, or no power failed inside a write: %+v", stats)
+	}
+}
+
+// TestSimSnapshotCatchUp: a voter cut off while the others commit and
+// compact their logs far past it is caught up by the leader's snapshot
+// once the partition heals.
+func TestSimSnapshotCatchUp(t *testing.T) {
+	for seed := uint64(1); seed <= 10; seed++ {
+		cryptotest.SetGlobalRandom(t, seed)
+		s := newSim(seed, 0)
+		s.p = simParams{voters: 3, steps: 100, delayMax: 1, opP: 0.5, snapshotEvery: 3, keep: 1}
+		s.p0 = s.p
+		s.group[2] = 1
+		if err := s.run(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if cut := s.nodes[2]; cut.installs == 0 {
+			t.Fatalf("seed %d: node 3 caught up over %d entries with %d snapshots", seed, len(s.history), cut.installs)
+		}
 	}
 }
 
