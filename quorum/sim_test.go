@@ -69,8 +69,9 @@ type simMsg struct {
 	report   *simReport
 }
 
-// simReport is what the transport tells the node that sent a message from
-// to to: a snapshot went out (or not), or to is unreachable.
+// simReport, queued as a message from peer p to node n, is what the
+// transport tells n of its message to p: a snapshot went out (or not), or
+// p is unreachable.
 type simReport struct{ snap, ok bool }
 
 // simCall is a forwarded change: the request, then its response.
@@ -935,22 +936,6 @@ func TestSimDeterministic(t *testing.T) {
 		b, errB := runSim(t, seed, 150, false)
 		if fmt.Sprint(errA) != fmt.Sprint(errB) || a.fingerprint() != b.fingerprint() || a.now != b.now {
 			t.Errorf("seed %d ran differently twice: %v/%v, %d/%d ticks", seed, errA, errB, a.now, b.now)
-		}
-	}
-}
-
-// TestSimRegressions reruns seeds that once failed, with the step count
-// they failed at.
-func TestSimRegressions(t *testing.T) {
-	for _, c := range []struct {
-		seed  uint64
-		steps int
-		why   string
-	}{
-		{7788, 300, "a torn Save left entries of a term the HardState had not reached; raft panicked"},
-	} {
-		if s, err := runSim(t, c.seed, c.steps, false); err != nil {
-			t.Errorf("seed %d (%s): %v", s.seed, c.why, err)
 		}
 	}
 }
