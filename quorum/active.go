@@ -63,12 +63,16 @@ type core struct {
 	publish func(prev, next *Image) // called on every new applied image, in order
 	log     *slog.Logger
 
-	image    *Image // applied
-	applied  uint64
-	pidNext  int64  // next producer id this leader serves; below image.ProducerIDsEnd unless a block is due
-	pidTerm  uint64 // the term pidNext was reset in: a new leader starts past every reserved block
-	waiting  []*proposal
-	inflight *proposal
+	image   *Image // applied
+	applied uint64
+	// snapshotEvery: a snapshot of the applied image is taken once it is
+	// this many entries past the newest snapshot, at snapIndex.
+	snapshotEvery uint64
+	snapIndex     uint64
+	pidNext       int64  // next producer id this leader serves; below image.ProducerIDsEnd unless a block is due
+	pidTerm       uint64 // the term pidNext was reset in: a new leader starts past every reserved block
+	waiting       []*proposal
+	inflight      *proposal
 }
 
 // submit starts p: validateOnly at once against the applied image, any
@@ -189,7 +193,42 @@ func (c *core) controllerID() int32 {
 	return nodeOfRaftID(c.node.lead)
 }
 
+// restore starts the core from the storage's snapshot (none: the empty
+// image): raft then hands over the committed entries after it.
+func (c *core) restore(st raft.Storage) error {
+	snap, err := st.Snapshot()
+	if err != nil || raft.IsEmptySnap(snap) {
+		return err
+	}
+	im, err := decodeImage(snap.GetData(), -1)
+	if err != nil {
+		return fmt.Errorf("snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	c.image, c.applied, c.snapIndex = im, snap.GetMetadata().GetIndex(), snap.GetMetadata().GetIndex()
+	return nil
+}
+
 func (c *core) applyEntry(index, term uint64, data []byte) error {
+	if err := c.applyEntryImage(index, term, data); err != nil {
+		return err
+	}
+	return c.maybeSnapshot()
+}
+
+// maybeSnapshot snapshots the applied image when it is snapshotEvery
+// entries past the last snapshot; the raft log is trimmed behind it.
+func (c *core) maybeSnapshot() error {
+	if c.snapshotEvery == 0 || c.applied-c.snapIndex < c.snapshotEvery {
+		return nil
+	}
+	if err := c.node.storage.CreateSnapshot(c.applied, encodeImage(c.image)); err != nil {
+		return fmt.Errorf("snapshot at %d: %w", c.applied, err)
+	}
+	c.snapIndex = c.applied
+	return nil
+}
+
+func (c *core) applyEntryImage(index, term uint64, data []byte) error {
 	prev := c.image
 	var next *Image
 	if len(data) == 0 {
@@ -227,10 +266,26 @@ func (c *core) applyEntry(index, term uint64, data []byte) error {
 	return nil
 }
 
-// applySnapshot is not reached yet: no node compacts its log, so raft
-// never sends a snapshot.
+// applySnapshot installs a snapshot the leader sent (the node saved it):
+// its image replaces the applied one. A change in flight whose entry it
+// covers has an unknown outcome: the entry is not at hand to compare.
 func (c *core) applySnapshot(snap *raftpb.Snapshot) error {
-	return fmt.Errorf("%w: raft snapshot at %d: image snapshots are not supported yet", ErrCorruptMetadata, snap.GetMetadata().GetIndex())
+	index := snap.GetMetadata().GetIndex()
+	if index <= c.applied {
+		return fmt.Errorf("snapshot at %d is not past the applied entry %d", index, c.applied)
+	}
+	next, err := decodeImage(snap.GetData(), c.controllerID())
+	if err != nil {
+		return err
+	}
+	prev := c.image
+	c.image, c.applied, c.snapIndex = next, index, index
+	c.publish(prev, next)
+	if p := c.inflight; p != nil && index >= p.index {
+		c.inflight = nil
+		p.done(changeResult{}, fmt.Errorf("node %d: entry %d is in a snapshot from the leader: %w", c.node.id, p.index, errOutcomeUnknown))
+	}
+	return nil
 }
 
 // leaderChanged publishes the image again naming the new controller.

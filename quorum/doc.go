@@ -88,9 +88,11 @@
 //	              term 1, only with this node as the only voter.
 //	node.go       the raft node loop on raft.RawNode (PreVote, CheckQuorum):
 //	              Ready -> save snapshot, entries, then HardState (durable) ->
-//	              send messages -> apply committed entries to the image ->
-//	              Advance. Ticks, inbound messages and proposals come in from
-//	              one goroutine in production, from the simulator in tests.
+//	              send messages -> install the snapshot's image, apply
+//	              committed entries to the image -> Advance. Ticks, inbound
+//	              messages, proposals and the transport's reports (peer
+//	              unreachable, snapshot sent or not) come in on one goroutine
+//	              in production, from the simulator in tests.
 //	transport.go  the cluster listener: length-prefixed frames over TCP; raft
 //	              message streams (one-way, per peer, bounded queue that drops
 //	              when full and reports the peer unreachable, reconnecting with
@@ -107,10 +109,17 @@
 //	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
 //	active.go     the controller's pure core on the node: plans on the
 //	              leader, proposes, applies committed entries (an empty raft
-//	              entry takes one offset, as its NoOp record does).
+//	              entry takes one offset, as its NoOp record does). Every
+//	              snapshotEvery applied entries (DefaultRaftSnapshotEvery) it
+//	              writes a snapshot of the applied image and the log is
+//	              trimmed behind it; a snapshot from the leader replaces the
+//	              image; a restart starts from the newest snapshot and raft
+//	              replays the committed entries after it.
 //	forward.go    changes as Kafka requests and back, both sides, and the
 //	              error codes between voters.
-//	raftcontroller.go  the node's goroutine, forwarding, HandleRequest.
+//	raftcontroller.go  the node's goroutine, forwarding, HandleRequest,
+//	              ReportUnreachable and ReportSnapshot (the transport's
+//	              OnUnreachable and OnSnapshotStatus; they never block).
 //	controller.go the shell. Brokers use it through two interfaces: a Reader
 //	              (Image, OnChange: committed images in order) and a Client
 //	              (the change methods). On the raft leader (the active

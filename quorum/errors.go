@@ -28,3 +28,7 @@ var (
 	// ErrClosed: the controller was closed.
 	ErrClosed = errors.New("controller closed")
 )
+
+// errOutcomeUnknown: a change may or may not have committed (REQUEST_TIMED_OUT,
+// as a timeout).
+var errOutcomeUnknown = errors.New("metadata change outcome unknown")

@@ -44,6 +44,7 @@ var controllerErrorCodes = []struct {
 	{ErrNotController, kerr.NotController},
 	{ErrClosed, kerr.NotController}, // a stopping controller is no longer one
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	{errOutcomeUnknown, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},
 }
 

@@ -14,10 +14,13 @@ import (
 
 // raftStorage is the raft log a node runs on (raftlog.go in production).
 // Save makes snap, then ents, then hs durable before it returns; writing
-// entry i discards any stored entries from i on.
+// entry i discards any stored entries from i on. CreateSnapshot records the
+// image data of committed entry index as the snapshot and trims the log
+// behind it.
 type raftStorage interface {
 	raft.Storage
 	Save(snap *raftpb.Snapshot, ents []*raftpb.Entry, hs *raftpb.HardState) error
+	CreateSnapshot(index uint64, data []byte) error
 }
 
 // peerNetwork reaches the other voters (transport.go in production). Send
@@ -120,47 +123,37 @@ func newRaftNode(cfg nodeConfig, sm stateMachine) (*raftNode, error) {
 
 // staticVoters gives raft the configured voter set as the ConfState on
 // every start: voters come from the config, never from conf-change
-// entries (newRaftNode checks a stored ConfState names the same).
-//
-// It also mends a torn Save. Save makes entries durable before the
-// HardState, so a crash between them leaves entries of a term the stored
-// HardState has not reached, which raft does not expect (it panics
-// answering a vote with term 0). This node cast no vote in that term: a
-// vote leaves only once the HardState holding it is durable, and any
-// earlier durable HardState of that term would not be behind. So it
-// resumes in that term without a vote, as raft does on receiving the
-// entries.
+// entries (newRaftNode checks a stored ConfState names the same). A torn
+// Save (entries durable, their HardState not) is mended by the raft log
+// on open.
 type staticVoters struct {
 	raftStorage
 	voters []uint64 // sorted
 }
 
 func (s staticVoters) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
-	cs := &raftpb.ConfState{Voters: s.voters}
 	hs, _, err := s.raftStorage.InitialState()
 	if err != nil {
 		return nil, nil, err
 	}
-	last, err := s.LastIndex()
-	if err != nil {
-		return nil, nil, err
-	}
-	lastTerm, err := s.Term(last)
-	if err != nil {
-		return nil, nil, err
-	}
-	if lastTerm > hs.GetTerm() {
-		first, err := s.FirstIndex()
-		if err != nil {
-			return nil, nil, err
-		}
-		// A snapshot's index is committed.
-		hs = &raftpb.HardState{Term: &lastTerm, Commit: new(max(hs.GetCommit(), first-1))}
-	}
-	return hs, cs, nil
+	return hs, &raftpb.ConfState{Voters: s.voters}, nil
 }
 
 func (n *raftNode) tick() { n.rn.Tick() }
+
+// reportUnreachable tells raft a message to peer id was lost, so it
+// probes the peer rather than stream to it.
+func (n *raftNode) reportUnreachable(id uint64) { n.rn.ReportUnreachable(id) }
+
+// reportSnapshot tells raft whether the snapshot it sent peer id went out:
+// raft sends that peer nothing more until told.
+func (n *raftNode) reportSnapshot(id uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	n.rn.ReportSnapshot(id, status)
+}
 
 // step hands raft a message from a peer. It refuses a message for another
 // node or of a local type; the caller drops it, as the network may drop
@@ -269,11 +262,12 @@ func (n *raftNode) status() QuorumStatus {
 }
 
 // run drives the node until stop closes or the node fails: ticks every
-// tick, steps inbound messages, runs tasks (closures that may propose) and
-// after each event runs the Ready loop, then settle (which may propose;
-// its proposals are handled at once). It returns the fatal error, or nil
-// on stop.
-func (n *raftNode) run(stop <-chan struct{}, tick time.Duration, inbound <-chan *raftpb.Message, tasks <-chan func(), settle func() error) error {
+// tick, steps inbound messages, runs tasks (closures that may propose),
+// runs reports when kicked, and after each event runs the Ready loop, then
+// settle (which may propose; its proposals are handled at once). It
+// returns the fatal error, or nil on stop.
+func (n *raftNode) run(stop <-chan struct{}, tick time.Duration, inbound <-chan *raftpb.Message, tasks <-chan func(),
+	kick <-chan struct{}, reports func(), settle func() error) error {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	for {
@@ -288,6 +282,8 @@ func (n *raftNode) run(stop <-chan struct{}, tick time.Duration, inbound <-chan 
 			}
 		case f := <-tasks:
 			f()
+		case <-kick:
+			reports()
 		}
 		if err := n.settle(settle); err != nil {
 			return err

@@ -2,21 +2,19 @@ package quorum
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // TestNodeVotersFromConfig: the voters come from the config; a stored
 // ConfState naming others refuses to start, and a node must be a voter.
 func TestNodeVotersFromConfig(t *testing.T) {
-	st := newMemRaftStorage()
-	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(5)), Term: new(uint64(1)),
-		ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}}}}
-	if err := st.Save(snap, nil, nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg := nodeConfig{ID: 1, Voters: []uint64{3, 1, 2}, Storage: st, Logger: quietLogger()}
+	s, _ := newMemStore(t, 1, 1, 2)
+	cfg := nodeConfig{ID: 1, Voters: []uint64{3, 1, 2}, Storage: s.open().rl, Logger: quietLogger()}
 	if _, err := newRaftNode(cfg, nil); err == nil || !strings.Contains(err.Error(), "not the configured") {
 		t.Errorf("stored voters [1 2], configured [1 2 3]: %v", err)
 	}
@@ -30,19 +28,24 @@ func TestNodeVotersFromConfig(t *testing.T) {
 	}
 }
 
-// TestNodeMendsTornSave: entries saved without their HardState (a crash
-// inside Save) restart the node in their term, without a vote.
+// TestNodeMendsTornSave: entries saved without their HardState (power
+// lost inside Save) restart the node in their term, without a vote.
 func TestNodeMendsTornSave(t *testing.T) {
-	st := newMemRaftStorage()
-	if err := st.Save(nil, nil, &raftpb.HardState{Term: new(uint64(1)), Vote: new(uint64(2)), Commit: new(uint64(0))}); err != nil {
-		t.Fatal(err)
+	s, mem := newMemStore(t, 1, 1, 2, 3)
+	var crashed *vfs.MemFS
+	s.fs = vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if crashed == nil && op == vfs.OpOpenFile && strings.Contains(path, hardStateFile) && s.rl != nil && s.rl.lastIndex() == 1 {
+			crashed = mem.CrashClone()
+			return syscall.EIO
+		}
+		return nil
+	})
+	mustSave(t, s.open().rl, nil, nil, hs(1, 2, 0))
+	if err := s.rl.Save(nil, []*raftpb.Entry{testEntry(1, 3)}, hs(3, 0, 1)); err == nil || crashed == nil {
+		t.Fatalf("no power failure at the HardState: %v", err)
 	}
-	st.crashInSave = func(n int) int { return n }
-	ents := []*raftpb.Entry{{Index: new(uint64(1)), Term: new(uint64(3))}}
-	if err := st.Save(nil, ents, &raftpb.HardState{Term: new(uint64(3)), Vote: new(uint64(0)), Commit: new(uint64(1))}); err == nil {
-		t.Fatal("no crash")
-	}
-	n, err := newRaftNode(nodeConfig{ID: 1, Voters: []uint64{1, 2, 3}, Storage: st.restart(), Logger: quietLogger()}, nil)
+	s.fs = crashed
+	n, err := newRaftNode(nodeConfig{ID: 1, Voters: []uint64{1, 2, 3}, Storage: s.open().rl, Logger: quietLogger()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,19 @@ const changeTimeout = 30 * time.Second
 // goroutine; more are dropped, as a lossy network would.
 const raftInboundMax = 1024
 
+// DefaultRaftSnapshotEvery is how many entries the applied image moves
+// past the newest snapshot before the next one is taken (and the raft log
+// trimmed behind it).
+const DefaultRaftSnapshotEvery = 4096
+
 // raftOptions are what a controller on a raft node runs on: the voter ids,
 // the raft log and the network to the other voters.
 type raftOptions struct {
-	voters  []uint64 // raft ids (RaftID) of the voters
-	storage raftStorage
-	network peerNetwork
-	tick    time.Duration // 0: DefaultRaftTick
+	voters        []uint64 // raft ids (RaftID) of the voters
+	storage       raftStorage
+	network       peerNetwork
+	tick          time.Duration // 0: DefaultRaftTick
+	snapshotEvery uint64        // 0: DefaultRaftSnapshotEvery
 }
 
 // raftRunner drives a controller's raft node on one goroutine.
@@ -46,10 +52,21 @@ type raftRunner struct {
 	lead    atomic.Uint64 // raft leader as of the last Ready, 0 while unknown
 	kick    chan struct{} // wakes the delivering goroutine
 
+	reportMu    sync.Mutex // guards the reports for the node's goroutine
+	unreachable map[uint64]bool
+	snapReports []snapReport
+	reportKick  chan struct{} // wakes the node's goroutine for reports
+
 	changed chan struct{} // closed and replaced on each published image; guarded by c.mu
 
 	pidMu    sync.Mutex // one forwarded producer id block at a time; guards pidBlock
 	pidBlock pidBlock
+}
+
+// snapReport is whether a snapshot sent to a peer went out.
+type snapReport struct {
+	to uint64
+	ok bool
 }
 
 // pidBlock is a block [next, end) of producer ids the active controller
@@ -77,6 +94,9 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 	if ro.tick == 0 {
 		ro.tick = DefaultRaftTick
 	}
+	if ro.snapshotEvery == 0 {
+		ro.snapshotEvery = DefaultRaftSnapshotEvery
+	}
 	c := &Controller{plan: newPlanner(opts)}
 	r := &raftRunner{
 		c:       c,
@@ -88,25 +108,34 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		stopped: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
 		changed: make(chan struct{}),
+
+		unreachable: map[uint64]bool{},
+		reportKick:  make(chan struct{}, 1),
 	}
 	c.raft = r
 	im := emptyImage(-1)
 	c.image.Store(im)
 	r.core = &core{
-		self:    opts.Broker,
-		plan:    c.plan,
-		nowMs:   func() int64 { return time.Now().UnixMilli() },
-		publish: r.publish,
-		log:     opts.Logger,
-		image:   im,
+		self:          opts.Broker,
+		plan:          c.plan,
+		nowMs:         func() int64 { return time.Now().UnixMilli() },
+		publish:       r.publish,
+		log:           opts.Logger,
+		image:         im,
+		snapshotEvery: ro.snapshotEvery,
 	}
+	if err := r.core.restore(ro.storage); err != nil {
+		return nil, fmt.Errorf("quorum: restore: %w", err)
+	}
+	c.image.Store(r.core.image)
 	r.node, err = newRaftNode(nodeConfig{ID: RaftID(opts.NodeID), Voters: ro.voters, Storage: ro.storage,
-		Network: ro.network, Logger: opts.Logger}, r.core)
+		Network: ro.network, Applied: r.core.applied, Logger: opts.Logger}, r.core)
 	if err != nil {
 		return nil, err
 	}
 	r.core.node = r.node
-	// raft hands over every committed entry in the first Readys.
+	// raft hands over the committed entries after the snapshot in the
+	// first Readys.
 	if err := r.node.handleReady(); err != nil {
 		return nil, fmt.Errorf("quorum: replay: %w", err)
 	}
@@ -116,7 +145,7 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 }
 
 func (r *raftRunner) loop(tick time.Duration) {
-	err := r.node.run(r.stop, tick, r.inbound, r.tasks, func() error {
+	err := r.node.run(r.stop, tick, r.inbound, r.tasks, r.reportKick, r.runReports, func() error {
 		r.lead.Store(r.node.lead)
 		return r.core.pump()
 	})
@@ -128,6 +157,33 @@ func (r *raftRunner) loop(tick time.Duration) {
 	r.core.fail(err)
 	r.err = err
 	close(r.stopped)
+}
+
+// runReports hands the transport's reports to raft, on the node's
+// goroutine.
+func (r *raftRunner) runReports() {
+	r.reportMu.Lock()
+	unreachable, snaps := r.unreachable, r.snapReports
+	r.unreachable, r.snapReports = map[uint64]bool{}, nil
+	r.reportMu.Unlock()
+	for id := range unreachable {
+		r.node.reportUnreachable(id)
+	}
+	for _, s := range snaps {
+		r.node.reportSnapshot(s.to, s.ok)
+	}
+}
+
+// report queues a report for the node's goroutine; it never blocks, and
+// keeps every snapshot report (raft waits for one).
+func (r *raftRunner) report(add func()) {
+	r.reportMu.Lock()
+	add()
+	r.reportMu.Unlock()
+	select {
+	case r.reportKick <- struct{}{}:
+	default:
+	}
 }
 
 // publish makes next the controller's image and queues its delivery to
@@ -286,6 +342,25 @@ func (c *Controller) ReceiveRaft(m *raftpb.Message) {
 	case c.raft.inbound <- m:
 	default:
 	}
+}
+
+// ReportUnreachable tells the raft node that a message to node was lost
+// (the transport's OnUnreachable). It never blocks.
+func (c *Controller) ReportUnreachable(node int32) {
+	if c.raft == nil {
+		return
+	}
+	c.raft.report(func() { c.raft.unreachable[RaftID(node)] = true })
+}
+
+// ReportSnapshot tells the raft node whether the snapshot it sent node
+// went out (the transport's OnSnapshotStatus): raft replicates to that
+// node again only once told. It never blocks.
+func (c *Controller) ReportSnapshot(node int32, ok bool) {
+	if c.raft == nil {
+		return
+	}
+	c.raft.report(func() { c.raft.snapReports = append(c.raft.snapReports, snapReport{to: RaftID(node), ok: ok}) })
 }
 
 // HandleRequest serves a change forwarded by another voter (the

@@ -8,35 +8,73 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/segment/vfs"
 )
 
-// raftCluster is n Controllers on raft nodes in one process, ticking fast.
+// raftCluster is n Controllers on raft nodes in one process, ticking fast,
+// each on its raft log over its own MemFS.
 type raftCluster struct {
-	t     *testing.T
-	net   *chanNetwork
-	ctrls []*Controller // ctrls[i] is node i+1
+	t             *testing.T
+	net           *chanNetwork
+	voters        []uint64
+	snapshotEvery uint64       // 0: the default
+	disks         []*vfs.MemFS // disks[i] is node i+1's
+	stores        []*rlStore   // open on disks[i] while ctrls[i] runs
+	ctrls         []*Controller
 }
 
 func newRaftCluster(t *testing.T, n int) *raftCluster {
-	voters := make([]uint64, n)
-	for i := range voters {
-		voters[i] = RaftID(int32(i + 1))
-	}
-	rc := &raftCluster{t: t, net: &chanNetwork{peers: map[uint64]*Controller{}}}
-	for _, id := range voters {
-		b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
-		c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
-			raftOptions{voters: voters, storage: newMemRaftStorage(), network: rc.net, tick: 2 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		rc.net.mu.Lock()
-		rc.net.peers[id] = c
-		rc.net.mu.Unlock()
-		rc.ctrls = append(rc.ctrls, c)
+	rc := newStoppedRaftCluster(t, n, 0)
+	for i := range n {
+		rc.start(i)
 	}
 	return rc
+}
+
+// newStoppedRaftCluster makes the disks of n voters that snapshot every
+// snapshotEvery entries and keep 1 entry behind a snapshot; start runs them.
+func newStoppedRaftCluster(t *testing.T, n int, snapshotEvery uint64) *raftCluster {
+	rc := &raftCluster{t: t, net: &chanNetwork{peers: map[uint64]*Controller{}}, snapshotEvery: snapshotEvery,
+		disks: make([]*vfs.MemFS, n), stores: make([]*rlStore, n), ctrls: make([]*Controller, n)}
+	for i := range n {
+		rc.voters = append(rc.voters, RaftID(int32(i+1)))
+		_, rc.disks[i] = newMemStore(t, 0)
+	}
+	t.Cleanup(func() {
+		for _, c := range rc.ctrls {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	return rc
+}
+
+// start runs node i on what its disk holds.
+func (rc *raftCluster) start(i int) {
+	id := rc.voters[i]
+	rc.stores[i] = (&rlStore{t: rc.t, fs: rc.disks[i], dir: "/data", id: id, voters: rc.voters, keep: 1}).open()
+	b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
+	c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
+		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 2 * time.Millisecond, snapshotEvery: rc.snapshotEvery})
+	if err != nil {
+		rc.t.Fatal(err)
+	}
+	rc.net.mu.Lock()
+	rc.net.peers[id] = c
+	rc.net.mu.Unlock()
+	rc.ctrls[i] = c
+}
+
+// crash stops node i as power loss does: its disk keeps what was durable.
+func (rc *raftCluster) crash(i int) {
+	rc.net.mu.Lock()
+	delete(rc.net.peers, rc.voters[i])
+	rc.net.mu.Unlock()
+	rc.ctrls[i].Close()
+	rc.ctrls[i], rc.stores[i] = nil, nil
+	rc.disks[i] = rc.disks[i].CrashClone()
 }
 
 // waitFor polls cond until it holds or 10 s pass.
@@ -63,6 +101,55 @@ func (rc *raftCluster) leader() (leader, follower *Controller) {
 	})
 	id := rc.ctrls[0].Image().ControllerID
 	return rc.ctrls[id-1], rc.ctrls[id%int32(len(rc.ctrls))]
+}
+
+// TestRaftControllerSnapshots: a voter down while the others snapshot and
+// trim their logs past it is caught up by the leader's snapshot, and every
+// voter restarts from its own snapshot and the entries after it, to the
+// leader's image.
+func TestRaftControllerSnapshots(t *testing.T) {
+	rc := newStoppedRaftCluster(t, 3, 4)
+	for i := range 3 {
+		rc.start(i)
+	}
+	leader, _ := rc.leader()
+	down := int(leader.Image().ControllerID) % 3 // a follower's index
+	behind := rc.ctrls[down].Image().Offset
+	rc.crash(down)
+	for i := range 12 {
+		if _, err := leader.CreateTopic(CreateTopic{Name: fmt.Sprint("t", i), Partitions: 1, ReplicationFactor: 1}, 1, 1, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := leader.QuorumStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.start(down)
+	same := func(i int) func() bool {
+		return func() bool { return canonicalImage(rc.ctrls[i].Image()) == canonicalImage(leader.Image()) }
+	}
+	waitFor(t, "the restarted voter to catch up", same(down))
+	// It missed entries the leader no longer holds: only a snapshot from
+	// the leader brings it the image.
+	if snap, err := rc.stores[down].rl.Snapshot(); err != nil || snap.GetMetadata().GetIndex() <= st.Match[int32(down+1)] {
+		t.Fatalf("node %d (image at offset %d, match %d) caught up without a snapshot past it: %v, %v", down+1, behind, st.Match[int32(down+1)], snap.GetMetadata(), err)
+	}
+	if _, err := rc.ctrls[down].CreateTopic(CreateTopic{Name: "after", Partitions: 1, ReplicationFactor: 1}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if rc.ctrls[i] == leader {
+			continue
+		}
+		waitFor(t, "every voter to apply the last change", same(i))
+		want := canonicalImage(rc.ctrls[i].Image())
+		rc.crash(i)
+		rc.start(i)
+		if got := canonicalImage(rc.ctrls[i].Image()); got != want {
+			t.Errorf("node %d restarted to\n%s\nit held\n%s", i+1, got, want)
+		}
+	}
 }
 
 // TestRaftControllerForwards: every change made on a follower is forwarded
