@@ -46,7 +46,7 @@ type Partitions interface {
 // Broker serves the Kafka APIs. It implements netio.Handler.
 type Broker struct {
 	cfg   Config
-	ctrl  *quorum.Controller
+	ctrl  quorum.Metadata
 	parts Partitions
 	log   *slog.Logger
 
@@ -55,7 +55,7 @@ type Broker struct {
 
 // New returns a Broker answering from the controller's metadata and the
 // hosted partitions.
-func New(cfg Config, ctrl *quorum.Controller, parts Partitions) *Broker {
+func New(cfg Config, ctrl quorum.Metadata, parts Partitions) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
