@@ -47,6 +47,7 @@ var commands = map[string]map[string]runFunc{
 		"describe":      groupDescribe,
 		"reset-offsets": groupResetOffsets,
 	},
+	"cluster": {"describe": clusterDescribe},
 	"produce": {"": produce},
 	"consume": {"": consume},
 }

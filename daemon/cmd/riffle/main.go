@@ -1,6 +1,6 @@
 // Command riffle runs a Kafka-compatible broker (see daemon.Main and
 // `riffle --help`), or, when its first argument is an admin command
-// (topic, group, produce, consume), that command against a broker (see
+// (topic, group, cluster, produce, consume), that command against a broker (see
 // package cli).
 package main
 
