@@ -58,6 +58,10 @@ func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) 
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
+		if err := b.server.Accepting(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ready\n")
 	})
 	// Profiles for operators chasing CPU or memory (go tool pprof).
@@ -90,6 +94,9 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "riffle_netio_written_bytes_total", uint64(st.BytesWritten))
 	metrics.WriteCounterUint64(w, "riffle_netio_write_stalls_total", uint64(st.WriteStalls))
 	metrics.WriteCounterFloat64(w, "riffle_netio_event_loop_busy_seconds_total", st.EventLoopBusy.Seconds())
+	metrics.WriteCounterUint64(w, "riffle_netio_accept_errors_total", uint64(st.AcceptErrors))
+	metrics.WriteCounterUint64(w, "riffle_netio_refused_connections_total", uint64(st.Refused))
+	metrics.WriteGaugeUint64(w, "riffle_netio_request_bytes", uint64(max(st.RequestBytes, 0)))
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
 	hosted := map[*replica.Partition]bool{}
 	b.parts.each(func(tp topicPartition, p *replica.Partition) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 
 	"github.com/riffle/riffle/netio"
 )
@@ -57,6 +59,8 @@ type NetworkConfig struct {
 	MaxConnections                int   `toml:"max_connections" min:"1" max:"1000000"`
 	MaxInflightBytesPerConnection int64 `toml:"max_inflight_bytes_per_connection" min:"65536" max:"17179869184"`
 	IdleTimeoutMs                 int64 `toml:"idle_timeout_ms" min:"1000" max:"86400000"`
+	QueuedMaxRequestBytes         int64 `toml:"queued_max_request_bytes" min:"1024" max:"1099511627776"`
+	RequestTimeoutMs              int64 `toml:"request_timeout_ms" min:"100" max:"3600000"`
 	CopyRegionBytesMax            int64 `toml:"copy_region_bytes_max" min:"0" max:"16777216"`
 }
 
@@ -66,6 +70,11 @@ type TopicsConfig struct {
 	DefaultPartitions        int32 `toml:"default_partitions" min:"1" max:"1000000"`
 	DefaultReplicationFactor int16 `toml:"default_replication_factor" min:"1" max:"32767"`
 	PartitionsMax            int32 `toml:"partitions_max" min:"1" max:"1000000"`
+	MaxPartitionsPerBroker   int32 `toml:"max_partitions_per_broker" min:"1" max:"1000000"`
+	MaxTopics                int32 `toml:"max_topics" min:"1" max:"1000000"`
+	MaxPartitionsPerRequest  int32 `toml:"max_partitions_per_request" min:"1" max:"1000000"`
+	AutoCreateRatePerSec     int32 `toml:"auto_create_rate_per_sec" min:"1" max:"1000000"`
+	MaxAutoCreatePerRequest  int32 `toml:"max_auto_create_per_request" min:"1" max:"1000000"`
 }
 
 // LogConfig is the [log] section: defaults of the per-topic configs.
@@ -249,6 +258,9 @@ func (c *Config) Validate() error {
 	if c.Log.MaxMessageBytes >= c.Network.MaxRequestBytes {
 		bad("log.max_message_bytes", c.Log.MaxMessageBytes, "must be < network.max_request_bytes (%d): a batch travels inside a request", c.Network.MaxRequestBytes)
 	}
+	if c.Network.QueuedMaxRequestBytes < int64(c.Network.MaxRequestBytes) {
+		bad("network.queued_max_request_bytes", c.Network.QueuedMaxRequestBytes, "must be >= network.max_request_bytes (%d): a request must fit", c.Network.MaxRequestBytes)
+	}
 	c.validateCluster(bad)
 	return errors.Join(errs...)
 }
@@ -386,19 +398,72 @@ func (c *Config) ShutdownTimeout() time.Duration {
 	return time.Duration(c.Broker.ShutdownTimeoutMs) * time.Millisecond
 }
 
-// Netio is the Kafka listener's netio.Config: broker.listen and [network].
+// Netio is the Kafka listener's netio.Config: broker.listen and [network],
+// with network.max_connections lowered to its share of RLIMIT_NOFILE
+// (descriptorShares).
 func (c *Config) Netio(logger *slog.Logger) netio.Config {
 	n := c.Network
-	return netio.Config{
-		Addr:               c.Broker.Listen,
-		EventLoops:         n.EventLoops,
-		MaxRequestBytes:    n.MaxRequestBytes,
-		MaxConnections:     n.MaxConnections,
-		MaxInflightBytes:   n.MaxInflightBytesPerConnection,
-		IdleTimeout:        time.Duration(n.IdleTimeoutMs) * time.Millisecond,
-		CopyRegionBytesMax: n.CopyRegionBytesMax,
-		Logger:             logger,
+	nofile := nofileLimit()
+	files, conns := descriptorShares(nofile, c.Log.OpenFilesMax, n.MaxConnections)
+	if logger != nil && (files < c.Log.OpenFilesMax || conns < n.MaxConnections) {
+		logger.Warn("riffle: limits lowered to fit RLIMIT_NOFILE", "rlimit_nofile", nofile,
+			"log.open_files_max", c.Log.OpenFilesMax, "segment_files_max", files,
+			"network.max_connections", n.MaxConnections, "max_connections", conns)
 	}
+	return netio.Config{
+		Addr:             c.Broker.Listen,
+		EventLoops:       n.EventLoops,
+		MaxRequestBytes:  n.MaxRequestBytes,
+		MaxConnections:   conns,
+		MaxInflightBytes: n.MaxInflightBytesPerConnection,
+		// Pipelined requests beyond the one in flight: at most one more
+		// of the largest size.
+		MaxBufferedRequestBytes: int64(n.MaxRequestBytes) + 4,
+		QueuedMaxRequestBytes:   n.QueuedMaxRequestBytes,
+		RequestTimeout:          time.Duration(n.RequestTimeoutMs) * time.Millisecond,
+		IdleTimeout:             time.Duration(n.IdleTimeoutMs) * time.Millisecond,
+		CopyRegionBytesMax:      n.CopyRegionBytesMax,
+		Logger:                  logger,
+	}
+}
+
+// SegmentFilesMax is log.open_files_max lowered to its share of
+// RLIMIT_NOFILE (descriptorShares): segment opens past it fail with
+// segment.ErrOpenFilesLimit before the process runs out of descriptors.
+func (c *Config) SegmentFilesMax() int {
+	files, _ := descriptorShares(nofileLimit(), c.Log.OpenFilesMax, c.Network.MaxConnections)
+	return files
+}
+
+// nofileLimit is the process's RLIMIT_NOFILE (soft), or no limit if it
+// cannot be read.
+func nofileLimit() uint64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return math.MaxUint64
+	}
+	return lim.Cur
+}
+
+const (
+	// reservedDescriptors are kept for everything but client connections
+	// and segment files: stdio, the admin listener and its clients, the
+	// event loops' epoll and event fds, directory syncs, probe files.
+	reservedDescriptors = 256
+	// descriptorsPerConnection: gnet's socket and the writer's dup of it.
+	descriptorsPerConnection = 2
+)
+
+// descriptorShares splits nofile descriptors so that neither segment files
+// nor client connections can starve the other or the process: after
+// reservedDescriptors, segment files get openFilesMax but at most half of
+// what is left, connections the rest (descriptorsPerConnection each) but
+// at most maxConnections. Each share is at least 1.
+func descriptorShares(nofile uint64, openFilesMax, maxConnections int) (files, conns int) {
+	left := int64(min(nofile, 1<<40)) - reservedDescriptors
+	files = int(max(min(int64(openFilesMax), left/2), 1))
+	conns = int(max(min(int64(maxConnections), (left-int64(files))/descriptorsPerConnection), 1))
+	return files, conns
 }
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:

@@ -184,6 +184,7 @@ func TestValidateRules(t *testing.T) {
 		{"empty data dir", map[string]string{"broker.data_dir": ""}, "broker.data_dir"},
 		{"partitions over max", map[string]string{"topics.default_partitions": "11", "topics.partitions_max": "10"}, "topics.default_partitions = 11: must be <= topics.partitions_max (10)"},
 		{"batch over request", map[string]string{"log.max_message_bytes": "2048", "network.max_request_bytes": "2048"}, "log.max_message_bytes = 2048: must be < network.max_request_bytes (2048)"},
+		{"request over budget", map[string]string{"network.queued_max_request_bytes": "1048576"}, "network.queued_max_request_bytes = 1048576: must be >= network.max_request_bytes (104857600)"},
 		{"three voters", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": "127.0.0.1:9192"}, ""},
 		{"voter listens on every address", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": ":9192"}, ""},
 		{"broker only", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "broker.node_id": "4"}, ""},
@@ -289,6 +290,27 @@ func TestDerivedSettings(t *testing.T) {
 	n := c.Netio(nil)
 	if n.Addr != c.Broker.Listen || n.MaxInflightBytes != c.Network.MaxInflightBytesPerConnection || n.IdleTimeout.Milliseconds() != c.Network.IdleTimeoutMs {
 		t.Errorf("Netio() = %+v", n)
+	}
+}
+
+func TestDescriptorShares(t *testing.T) {
+	for _, tc := range []struct {
+		nofile                     uint64
+		openFilesMax, maxConns     int
+		wantFiles, wantConnections int
+	}{
+		{1048576, 100000, 10000, 100000, 10000},
+		{1048576, 100000, 1000000, 100000, (1048576 - 256 - 100000) / 2},
+		{20000, 100000, 10000, (20000 - 256) / 2, (20000 - 256) / 4}, // files get half of what the reserve leaves
+		{400, 64, 10000, 64, (400 - 256 - 64) / 2},
+		{100, 64, 10000, 1, 1},
+		{1 << 62, 100000, 1000000, 100000, 1000000},
+	} {
+		files, conns := descriptorShares(tc.nofile, tc.openFilesMax, tc.maxConns)
+		if files != tc.wantFiles || conns != tc.wantConnections {
+			t.Errorf("descriptorShares(%d, %d, %d) = %d files, %d connections, want %d, %d",
+				tc.nofile, tc.openFilesMax, tc.maxConns, files, conns, tc.wantFiles, tc.wantConnections)
+		}
 	}
 }
 

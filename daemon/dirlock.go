@@ -55,7 +55,9 @@ func tryLockDataDir(dir string) (*dirLock, error) {
 		return nil, fmt.Errorf("flock %s: %w", path, err)
 	}
 	l := &dirLock{f: f}
-	if err := l.writePID(); err != nil {
+	// On a full disk the pid may not fit: the lock holds without it, and a
+	// broker on a full disk still starts to serve reads.
+	if err := l.writePID(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 		l.release()
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, 
 		return nil, err
 	}
 	// The admin listener comes next so /healthz answers during recovery.
-	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.Log.OpenFilesMax)}
+	segOpts := segment.Options{Logger: log, OpenFilesMax: int64(cfg.SegmentFilesMax())}
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync
@@ -184,8 +184,8 @@ func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, 
 	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
 		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	limiter.start()
-	b.sd.ready(addrs[0], (&healthProbe{server: b.server, maxConnections: cfg.Network.MaxConnections,
-		dataDir: cfg.Broker.DataDir, logsFailed: b.dataDir.Failed}).check)
+	b.sd.ready(addrs[0], (&healthProbe{server: b.server, dataDir: cfg.Broker.DataDir,
+		logsFailed: b.dataDir.Failed}).check)
 	return b, nil
 }
 
@@ -207,6 +207,8 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	b.ctrl, err = quorum.Open(mlog, quorum.Options{
 		NodeID:              cfg.Broker.NodeID,
 		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
+		BrokerPartitionsMax: cfg.Topics.MaxPartitionsPerBroker,
+		TopicsMax:           cfg.Topics.MaxTopics,
 		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: int32(port)},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
@@ -224,7 +226,7 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		parts: map[topicPartition]*replica.Partition{},
 		ids:   map[string][16]byte{},
 	}
-	b.ctrl.OnChange(func(_, next *quorum.Image) { b.parts.apply(next) })
+	b.ctrl.OnChange(b.parts.applyChange)
 	b.parts.apply(b.ctrl.Image())
 	return nil
 }
@@ -317,6 +319,9 @@ func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
 		AutoCreateTopics:         cfg.Topics.AutoCreate,
 		DefaultPartitions:        cfg.Topics.DefaultPartitions,
 		DefaultReplicationFactor: cfg.Topics.DefaultReplicationFactor,
+		AutoCreateRatePerSec:     int(cfg.Topics.AutoCreateRatePerSec),
+		AutoCreatePerRequestMax:  int(cfg.Topics.MaxAutoCreatePerRequest),
+		PartitionsPerRequestMax:  int(cfg.Topics.MaxPartitionsPerRequest),
 		CompressionValidation:    cfg.Log.CompressionValidation,
 		TopicDefaults:            cfg.TopicDefaults(),
 		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,

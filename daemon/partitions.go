@@ -46,23 +46,54 @@ func (s *partitionSet) Partition(topic string, partition int32) *replica.Partiti
 	return s.parts[topicPartition{topic, partition}]
 }
 
-// apply brings the hosted replicas in line with im: it deletes the logs of
-// topics that are gone (or were recreated under a new ID), opens the ones
-// assigned to this broker, and pushes config changes to open logs. Errors
-// are logged: one bad partition must not stop the others.
+// apply brings the hosted replicas in line with im, at start: it deletes
+// the logs of topics that are gone (or were recreated under a new ID),
+// opens the ones assigned to this broker, and pushes config changes to open
+// logs. Errors are logged: one bad partition must not stop the others.
 func (s *partitionSet) apply(im *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, p := range s.parts {
-		t := im.Topics[tp.topic]
+		t := im.Topic(tp.topic)
 		if t != nil && t.ID == s.ids[tp.topic] && int(tp.partition) < len(t.Partitions) {
 			continue
 		}
 		s.deleteLocked(tp, p)
 	}
 	s.deleteOrphanLogsLocked(im)
-	for _, t := range im.Topics {
+	for t := range im.Topics() {
 		s.openTopicLocked(t)
+	}
+}
+
+// applyChange follows one committed change, from prev to next, as apply
+// does but only for the topics the change touched (next.TopicsChanged):
+// the cost of a change is that of its own partitions, however many others
+// the broker hosts.
+func (s *partitionSet) applyChange(prev, next *quorum.Image) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range next.TopicsChanged {
+		t := next.Topic(name)
+		if old := prev.Topic(name); old != nil && (t == nil || t.ID != old.ID) {
+			s.deleteTopicLocked(old)
+		}
+		if t != nil {
+			s.openTopicLocked(t)
+		}
+	}
+}
+
+// deleteTopicLocked deletes the replicas and logs of a removed topic.
+func (s *partitionSet) deleteTopicLocked(t *quorum.Topic) {
+	delete(s.ids, t.Name)
+	for _, mp := range t.Partitions {
+		tp := topicPartition{t.Name, mp.ID}
+		if p := s.parts[tp]; p != nil {
+			s.deleteLocked(tp, p)
+		} else if err := s.dataDir.DeleteLog(tp.topic, tp.partition); err != nil {
+			s.log.Error("deleting partition log", "topic", tp.topic, "partition", tp.partition, "err", err)
+		}
 	}
 }
 
@@ -85,7 +116,7 @@ func (s *partitionSet) deleteLocked(tp topicPartition, p *replica.Partition) {
 func (s *partitionSet) deleteOrphanLogsLocked(im *quorum.Image) {
 	var orphans []topicPartition
 	s.dataDir.Logs(func(topic string, partition int32, _ *segment.Log) {
-		if t := im.Topics[topic]; topic != metadataTopic && (t == nil || int(partition) >= len(t.Partitions)) {
+		if t := im.Topic(topic); topic != metadataTopic && (t == nil || int(partition) >= len(t.Partitions)) {
 			orphans = append(orphans, topicPartition{topic, partition})
 		}
 	})

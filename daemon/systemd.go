@@ -99,10 +99,9 @@ func (s *systemd) stopping() {
 // fdatasync (a restart reopens it). Its check is called by one goroutine at
 // a time.
 type healthProbe struct {
-	server         *netio.Server
-	maxConnections int
-	dataDir        string
-	logsFailed     func() error // segment.DataDir.Failed
+	server     *netio.Server
+	dataDir    string
+	logsFailed func() error // segment.DataDir.Failed
 
 	diskPending chan error // a disk probe still running, or nil
 	diskSince   time.Time
@@ -112,10 +111,14 @@ func (p *healthProbe) check(ctx context.Context) error {
 	return errors.Join(p.kafkaAnswers(ctx), p.dataDirWritable(ctx))
 }
 
-// kafkaAnswers sends ApiVersions v0 on a fresh connection (SO_REUSEPORT
-// spreads new connections over the event loops, so successive checks
-// probe different loops) and waits for the answer.
+// kafkaAnswers checks that the listener accepts (a connection would
+// otherwise sit in the backlog), then sends ApiVersions v0 on a fresh
+// connection (new connections go to the least loaded event loop) and waits
+// for the answer.
 func (p *healthProbe) kafkaAnswers(ctx context.Context) error {
+	if err := p.server.Accepting(); err != nil {
+		return err
+	}
 	addr := loopbackFor(p.server.Addr())
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -148,7 +151,8 @@ func (p *healthProbe) kafkaAnswers(ctx context.Context) error {
 }
 
 func (p *healthProbe) atConnectionLimit() bool {
-	return p.maxConnections > 0 && p.server.Stats().Connections >= int64(p.maxConnections)
+	limit := p.server.MaxConnections()
+	return limit > 0 && p.server.Stats().Connections >= int64(limit)
 }
 
 // loopbackFor is where to reach a listener bound at addr from this host.
@@ -195,6 +199,12 @@ func writeProbeFile(path string) error {
 		err = unix.Fdatasync(int(f.Fd()))
 	}
 	err = errors.Join(err, f.Close())
+	if errors.Is(err, unix.ENOSPC) {
+		// A full disk answered, so it is usable: it serves reads, produce
+		// answers KAFKA_STORAGE_ERROR, and space may return. Neither start
+		// nor the watchdog should fail on it.
+		err = nil
+	}
 	if err == nil {
 		err = os.Remove(path)
 	}

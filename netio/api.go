@@ -57,16 +57,26 @@ type Config struct {
 	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
 	EventLoops       int    // 0: one per CPU
 	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
-	MaxConnections   int    // further accepts are closed at once
+	MaxConnections   int    // further accepted connections are closed at once
 	MaxInflightBytes int64  // response bytes queued per connection before reads pause
 	// MaxBufferedRequestBytes bounds the request bytes a connection may have
 	// buffered while a request is in flight or reads are paused (pipelining);
 	// more closes the connection, since gnet cannot stop reading a socket.
 	// It is raised to MaxRequestBytes+4 if lower. 0: no limit.
 	MaxBufferedRequestBytes int64
-	IdleTimeout             time.Duration // a connection with no request this long (and nothing to send) is closed
-	CopyRegionBytesMax      int64         // regions up to this size are copied, not sendfile'd; 0: always sendfile
-	Logger                  *slog.Logger  // nil: slog.Default()
+	// QueuedMaxRequestBytes bounds the request bytes held in memory across
+	// all connections (Kafka: queued.max.request.bytes): frames from their
+	// size prefix until served, and bytes buffered by connections with a
+	// request in flight. A frame that does not fit, or a connection whose
+	// buffered bytes pass it, closes that connection (gnet cannot stop
+	// reading a socket). Raised to MaxRequestBytes if lower. 0: no limit.
+	QueuedMaxRequestBytes int64
+	// RequestTimeout closes a connection whose frame is still incomplete
+	// this long after its size prefix arrived. 0: no limit.
+	RequestTimeout     time.Duration
+	IdleTimeout        time.Duration // a connection with no request this long (and nothing to send) is closed
+	CopyRegionBytesMax int64         // regions up to this size are copied, not sendfile'd; 0: always sendfile
+	Logger             *slog.Logger  // nil: slog.Default()
 }
 
 // defaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
@@ -78,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBufferedRequestBytes > 0 {
 		c.MaxBufferedRequestBytes = max(c.MaxBufferedRequestBytes, int64(c.MaxRequestBytes)+frameHeaderBytes)
+	}
+	if c.QueuedMaxRequestBytes > 0 {
+		c.QueuedMaxRequestBytes = max(c.QueuedMaxRequestBytes, int64(c.MaxRequestBytes))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -95,4 +108,7 @@ type Stats struct {
 	// EventLoopBusy is the time spent in event-loop callbacks (connection
 	// open and close, reading and dispatching frames), summed over loops.
 	EventLoopBusy time.Duration
+	AcceptErrors  int64 // failed accepts (EMFILE and the like); the listener backs off and retries
+	Refused       int64 // connections closed at once because MaxConnections were open
+	RequestBytes  int64 // request bytes in memory now (see QueuedMaxRequestBytes)
 }

@@ -26,9 +26,17 @@ type connState struct {
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
+	// On the loop: the frame being received, whole frames waiting for the
+	// worker and their bytes, and the bytes left in gnet's buffer that the
+	// budget counts.
+	framer     framer
+	ready      []dispatched
+	readyBytes int64
+	charged    int64
+
 	frames chan dispatched // loop → worker; one slot: one request in flight
 	busy   atomic.Bool     // a frame is with the worker; set on the loop, cleared by the worker
-	held   atomic.Bool     // the loop left bytes buffered because busy or the writer queue was full
+	held   atomic.Bool     // the loop kept ready frames back because busy or the writer queue was full
 
 	nc         net.Conn     // dup of the socket, in Go's netpoller; written only through w
 	lastActive atomic.Int64 // unix nanoseconds of the last request or completed response
@@ -124,6 +132,16 @@ func (cs *connState) idleFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, cs.lastActive.Load()))
 }
 
+// receivingFor is how long the frame being received has been arriving (0
+// between frames).
+func (cs *connState) receivingFor(now time.Time) time.Duration {
+	since := cs.framer.since.Load()
+	if since == 0 {
+		return 0
+	}
+	return now.Sub(time.Unix(0, since))
+}
+
 // mustHold reports (on the loop) whether the next frame must wait: a request
 // is in flight, or the writer queue is over MaxInflightBytes. If so, held
 // tells the worker or writer to wake the loop when that changes, so gnet's
@@ -157,13 +175,13 @@ func (cs *connState) serve() {
 	defer cs.s.workers.Done()
 	for d := range cs.frames {
 		if cs.ctx.Err() != nil {
-			putBuf(d.frame)
+			cs.s.releaseFrame(d.frame)
 			cs.s.requestDone()
 			continue
 		}
 		cs.info.Queued = time.Since(d.at)
 		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *d.frame)
-		putBuf(d.frame)
+		cs.s.releaseFrame(d.frame)
 		var r *response
 		if err == nil {
 			r, err = newResponse(pieces)

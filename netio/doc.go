@@ -5,13 +5,21 @@
 //
 // # Threads
 //
+// One goroutine accepts on a listener bound without SO_REUSEPORT (a port
+// some other socket holds fails Listen with EADDRINUSE rather than sharing
+// clients with it). Past MaxConnections it closes new connections at once;
+// a failed accept (EMFILE, ENFILE) pauses it up to a second and it retries,
+// Accepting reporting the failure meanwhile. Other connections are enrolled
+// into the least loaded event loop of a gnet Client.
+//
 // Three kinds of goroutine touch a connection:
 //
-//   - gnet event loops (one per CPU, each with its own SO_REUSEPORT listener
-//     on the one port) accept, read and frame. OnTraffic copies one complete
-//     frame out of gnet's inbound buffer into a pooled buffer (gnet's slices
-//     die at Discard) and passes it to the connection's worker. The loop never
-//     blocks and never writes the socket.
+//   - gnet event loops (one per CPU) read and frame. OnTraffic copies each
+//     frame out of gnet's inbound buffer into a pooled buffer as its bytes
+//     arrive (gnet's slices die at Discard, and its ring buffers keep the
+//     size they grew to), queues whole frames on the connection and passes
+//     them to its worker one at a time. The loop never blocks and never
+//     writes the socket.
 //   - The worker goroutine (one per connection) calls Handler.ServeFrame,
 //     returns the frame buffer to the pool, queues the response for the
 //     writer and, if the loop left frames buffered, wakes the connection
@@ -37,17 +45,22 @@
 // # Ordering and flow control
 //
 // Like Kafka, a connection has one request in flight: while the worker holds
-// a frame, later frames stay in gnet's inbound buffer. The worker queues the
+// a frame, later frames wait in the connection's ready queue. The worker queues the
 // response before it lets the next frame go, and the writer sends the queue
 // in order, so responses leave in request order and handler calls for one
 // connection never overlap. While a connection's queue holds more than
 // MaxInflightBytes, the loop dispatches nothing more for it; the writer wakes
 // it when the queue drains.
 //
-// gnet offers no way to stop reading a socket, so bytes a client pipelines
-// beyond the request in flight accumulate in gnet's inbound buffer (Kafka
+// gnet offers no way to stop reading a socket, so requests a client
+// pipelines beyond the one in flight accumulate in the ready queue (Kafka
 // clients bound this with max.in.flight.requests.per.connection); past
-// MaxBufferedRequestBytes the connection is closed.
+// MaxBufferedRequestBytes the connection is closed. For the same reason the
+// broker-wide QueuedMaxRequestBytes (Kafka's queued.max.request.bytes) is
+// enforced by refusal, not by muting as Kafka does: a frame's size is
+// reserved when its size prefix arrives, and a frame that does not fit
+// closes its connection. A frame still incomplete RequestTimeout after its
+// size prefix closes the connection too, so slow senders cannot pin memory.
 //
 // # Lifetimes
 //
@@ -67,9 +80,10 @@
 // # Files
 //
 //	api.go     Piece, Conn, Handler, Config, Stats
-//	server.go  Listen, Shutdown, the single-port SO_REUSEPORT bind, bookkeeping
+//	server.go  Listen, the accept loop, Shutdown, bookkeeping
 //	events.go  gnet callbacks: open, close, framing dispatch, idle ticks
 //	frame.go   the frame splitter
+//	budget.go  the request-bytes budget
 //	conn.go    per-connection state, worker goroutine, response queue
 //	writer.go  writer goroutine: sendmsg, pread copies, sendfile
 //	pool.go    size-class buffer pool for frames and copies

@@ -16,20 +16,17 @@ type events struct {
 	s *Server
 }
 
-func (e *events) OnBoot(eng gnet.Engine) gnet.Action {
-	e.s.eng = eng
-	return gnet.None
-}
-
-// OnTick first runs once every loop's listener is bound; Listen waits for it.
+// OnTick closes idle connections and those whose frame arrives too slowly.
 func (e *events) OnTick() (time.Duration, gnet.Action) {
 	s := e.s
-	s.bootOnce.Do(func() { close(s.booted) })
-	if s.cfg.IdleTimeout <= 0 {
-		return time.Hour, gnet.None
+	period := time.Hour
+	for _, limit := range []time.Duration{s.cfg.IdleTimeout, s.cfg.RequestTimeout} {
+		if limit > 0 {
+			period = min(period, max(limit/4, time.Millisecond))
+		}
 	}
-	s.closeIdle(time.Now())
-	return max(s.cfg.IdleTimeout/4, time.Millisecond), gnet.None
+	s.closeStale(time.Now())
+	return period, gnet.None
 }
 
 func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
@@ -43,12 +40,7 @@ func (e *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.log.Warn("closing new connection", "remote", gc.RemoteAddr().String(), "err", err)
 		return nil, gnet.Close
 	}
-	if !s.addConn(cs) {
-		s.log.Warn("closing new connection: MaxConnections reached",
-			"remote", gc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
-		cs.markClosed()
-		return nil, gnet.Close
-	}
+	s.addConn(cs)
 	gc.SetContext(cs)
 	s.workers.Add(2)
 	go cs.serve()
@@ -64,17 +56,28 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	e.s.removeConn(cs)
 	close(cs.frames) // only OnTraffic sends, and it never runs after OnClose
+	if frame := cs.framer.take(); frame != nil {
+		e.s.releaseFrame(frame)
+	}
+	for _, d := range cs.ready {
+		e.s.releaseFrame(d.frame)
+	}
+	cs.ready = nil
+	e.s.requestBytes.charge(-cs.charged)
 	cs.markClosed()
 	e.s.log.Debug("connection closed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 	return gnet.None
 }
 
-// OnTraffic dispatches at most one frame per connection: later frames stay
-// in gnet's inbound buffer until the worker has queued the response (one
-// request in flight, as Kafka does) and, having seen held, woken the
-// connection. It loops because the worker may finish while it runs. The
-// frames it dispatches are stamped with its start: it never blocks, so that
-// is when they were found whole.
+// OnTraffic takes every whole frame out of gnet's inbound buffer (whose
+// ring buffers grow to what they hold and are pooled at that size, so
+// bytes left there would keep memory long after) into the connection's
+// ready queue, and dispatches at most one frame at a time: the next waits
+// until the worker has queued the response (one request in flight, as
+// Kafka does) and, having seen held, woken the connection. It loops
+// because the worker may finish while it runs. Frames are stamped with the
+// start of the call that found them whole: it never blocks. The few bytes
+// left in gnet's buffer are counted in the server's request-bytes budget.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.s
 	start := time.Now()
@@ -83,11 +86,43 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if cs == nil {
 		return gnet.Close
 	}
-	for gc.InboundBuffered() > 0 {
-		if cs.mustHold() {
-			return e.checkBuffered(gc, cs)
+	if action := e.dispatch(gc, cs, start); action != gnet.None {
+		return action
+	}
+	buffered := int64(gc.InboundBuffered())
+	over := s.requestBytes.charge(buffered - cs.charged)
+	cs.charged = buffered
+	if over && buffered > 0 {
+		s.log.Warn("closing connection: request bytes in memory over the limit", "conn", cs.info.ID,
+			"remote", cs.info.RemoteAddr, "buffered", buffered, "max", s.cfg.QueuedMaxRequestBytes)
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// dispatch frames the connection's inbound bytes into its ready queue and
+// hands the worker the first ready frame when it may take one.
+func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Action {
+	s := e.s
+	reserve := func(n int) bool { return s.requestBytes.take(int64(n)) }
+	for {
+		if len(cs.ready) > 0 && !cs.mustHold() {
+			d := cs.ready[0]
+			cs.ready = cs.ready[1:]
+			cs.readyBytes -= int64(len(*d.frame))
+			if !s.beginRequest() {
+				s.releaseFrame(d.frame) // shutting down: the client gets no answer, as if unread
+				continue
+			}
+			cs.busy.Store(true)
+			cs.touch()
+			cs.frames <- d
+			continue
 		}
-		frame, err := readFrame(gc, s.cfg.MaxRequestBytes)
+		if gc.InboundBuffered() == 0 {
+			return gnet.None
+		}
+		frame, err := cs.framer.next(gc, s.cfg.MaxRequestBytes, start.UnixNano(), reserve)
 		if err != nil {
 			s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			return gnet.Close
@@ -95,32 +130,19 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		if frame == nil {
 			return gnet.None // the rest of the frame is still to come
 		}
-		if !s.beginRequest() {
-			putBuf(frame) // shutting down: the client gets no answer, as if unread
-			return gnet.None
+		cs.ready = append(cs.ready, dispatched{frame: frame, at: start})
+		cs.readyBytes += int64(len(*frame))
+		if limit := s.cfg.MaxBufferedRequestBytes; limit > 0 && len(cs.ready) > 1 && cs.readyBytes > limit {
+			s.log.Warn("closing connection: too many buffered request bytes",
+				"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", cs.readyBytes, "max", limit)
+			return gnet.Close
 		}
-		cs.busy.Store(true)
-		cs.touch()
-		cs.frames <- dispatched{frame: frame, at: start}
 	}
-	return gnet.None
 }
 
 // busySince adds the time since start (taken on entering a callback) to
 // the event loops' busy time.
 func (s *Server) busySince(start time.Time) { s.stats.busyNs.Add(int64(time.Since(start))) }
-
-// checkBuffered closes a connection whose buffered, undispatched request
-// bytes exceed MaxBufferedRequestBytes.
-func (e *events) checkBuffered(gc gnet.Conn, cs *connState) gnet.Action {
-	limit := e.s.cfg.MaxBufferedRequestBytes
-	if n := int64(gc.InboundBuffered()); limit > 0 && n > limit {
-		e.s.log.Warn("closing connection: too many buffered request bytes",
-			"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", n, "max", limit)
-		return gnet.Close
-	}
-	return gnet.None
-}
 
 // gnetLogger routes gnet's own log lines to slog.
 type gnetLogger struct{ l *slog.Logger }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 )
 
 // frameHeaderBytes is the size prefix: a big-endian int32 byte count.
@@ -15,6 +16,8 @@ var (
 	ErrFrameTooLarge = errors.New("netio: frame larger than MaxRequestBytes")
 	// ErrFrameSizeNegative: a size prefix below zero.
 	ErrFrameSizeNegative = errors.New("netio: negative frame size")
+	// ErrRequestMemory: a frame did not fit in QueuedMaxRequestBytes.
+	ErrRequestMemory = errors.New("netio: request bytes in memory at QueuedMaxRequestBytes")
 	// ErrResponseTooLarge: a response over the int32 size prefix's range.
 	ErrResponseTooLarge = errors.New("netio: response larger than 2 GiB")
 	// ErrBadRegion: a file region with a negative offset or length.
@@ -32,36 +35,63 @@ type inbound interface {
 	InboundBuffered() int
 }
 
-// readFrame takes the next complete frame out of in and copies it (without
-// its size prefix) into a pooled buffer; the caller returns it with putBuf.
-// With no complete frame buffered it returns (nil, nil) and leaves in as it
-// was, so the rest arrives with the next read. A bad size prefix is an error
-// and the connection must be closed: the stream cannot be resynchronised.
-func readFrame(in inbound, maxBytes int32) (*[]byte, error) {
-	if in.InboundBuffered() < frameHeaderBytes {
+// framer cuts one connection's byte stream into frames. It copies a frame's
+// body into the frame's own (pooled) buffer as the bytes arrive, so gnet's
+// inbound buffer never grows to hold a large frame, and the frame's bytes
+// are in memory once, reserved in the server's budget from the moment its
+// size prefix is read.
+type framer struct {
+	frame  *[]byte      // the frame being received, or nil
+	filled int          // bytes of frame received
+	since  atomic.Int64 // unix nanoseconds when frame's size prefix arrived; 0 with no frame
+}
+
+// next returns the next whole frame (without its size prefix); the caller
+// returns it with putBuf. With no whole frame buffered it returns
+// (nil, nil), having taken what there was. reserve is asked for a new
+// frame's size before its buffer is taken; false fails with
+// ErrRequestMemory. A bad size prefix is an error and the connection must
+// be closed: the stream cannot be resynchronised.
+func (f *framer) next(in inbound, maxBytes int32, now int64, reserve func(n int) bool) (*[]byte, error) {
+	if f.frame == nil {
+		if in.InboundBuffered() < frameHeaderBytes {
+			return nil, nil
+		}
+		hdr, err := in.Peek(frameHeaderBytes)
+		if err != nil {
+			return nil, fmt.Errorf("peek frame header: %w", err)
+		}
+		size := int32(binary.BigEndian.Uint32(hdr))
+		switch {
+		case size < 0:
+			return nil, fmt.Errorf("%w: %d", ErrFrameSizeNegative, size)
+		case size > maxBytes:
+			return nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxBytes)
+		case !reserve(int(size)):
+			return nil, fmt.Errorf("%w: %d-byte frame", ErrRequestMemory, size)
+		}
+		if _, err := in.Discard(frameHeaderBytes); err != nil {
+			return nil, fmt.Errorf("discard frame header: %w", err)
+		}
+		f.frame, f.filled = getBuf(int(size)), 0
+		f.since.Store(now)
+	}
+	buf := *f.frame
+	n := min(len(buf)-f.filled, in.InboundBuffered())
+	if _, err := io.ReadFull(in, buf[f.filled:f.filled+n]); err != nil {
+		return nil, fmt.Errorf("read %d bytes of a %d-byte frame: %w", n, len(buf), err)
+	}
+	f.filled += n
+	if f.filled < len(buf) {
 		return nil, nil
 	}
-	hdr, err := in.Peek(frameHeaderBytes)
-	if err != nil {
-		return nil, fmt.Errorf("peek frame header: %w", err)
-	}
-	size := int32(binary.BigEndian.Uint32(hdr))
-	switch {
-	case size < 0:
-		return nil, fmt.Errorf("%w: %d", ErrFrameSizeNegative, size)
-	case size > maxBytes:
-		return nil, fmt.Errorf("%w: %d > %d", ErrFrameTooLarge, size, maxBytes)
-	}
-	if in.InboundBuffered() < frameHeaderBytes+int(size) {
-		return nil, nil
-	}
-	if _, err := in.Discard(frameHeaderBytes); err != nil {
-		return nil, fmt.Errorf("discard frame header: %w", err)
-	}
-	frame := getBuf(int(size))
-	if _, err := io.ReadFull(in, *frame); err != nil {
-		putBuf(frame)
-		return nil, fmt.Errorf("read %d-byte frame: %w", size, err)
-	}
-	return frame, nil
+	return f.take(), nil
+}
+
+// take removes the frame being received (nil if none) from f.
+func (f *framer) take() *[]byte {
+	frame := f.frame
+	f.frame, f.filled = nil, 0
+	f.since.Store(0)
+	return frame
 }

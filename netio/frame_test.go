@@ -68,6 +68,8 @@ func FuzzFraming(f *testing.F) {
 		rng := rand.New(rand.NewPCG(seed, seed>>7))
 		maxBytes := int32(seed % 100)
 		in := &chunkedInbound{readMax: 1 + rng.IntN(16)}
+		var fr framer
+		reserve := func(int) bool { return true }
 		var got [][]byte
 		var gotErr error
 		for rest := stream; len(rest) > 0 && gotErr == nil; {
@@ -75,7 +77,7 @@ func FuzzFraming(f *testing.F) {
 			in.buf = append(in.buf, rest[:n]...)
 			rest = rest[n:]
 			for {
-				frame, err := readFrame(in, maxBytes)
+				frame, err := fr.next(in, maxBytes, 1, reserve)
 				if err != nil {
 					gotErr = err
 					break
@@ -102,14 +104,19 @@ func FuzzFraming(f *testing.F) {
 		if bad && !errors.Is(gotErr, ErrFrameTooLarge) && !errors.Is(gotErr, ErrFrameSizeNegative) {
 			t.Fatalf("unexpected error %v", gotErr)
 		}
-		if !bad && !bytes.Equal(in.buf, wantRest) {
-			t.Fatalf("left %x buffered, want %x", in.buf, wantRest)
+		left := in.buf
+		if fr.frame != nil { // taken in: its size prefix and the bytes so far
+			left = binary.BigEndian.AppendUint32(nil, uint32(len(*fr.frame)))
+			left = append(append(left, (*fr.frame)[:fr.filled]...), in.buf...)
+		}
+		if !bad && !bytes.Equal(left, wantRest) {
+			t.Fatalf("left %x unframed, want %x", left, wantRest)
 		}
 	})
 }
 
 func TestBufPoolSizes(t *testing.T) {
-	for _, n := range []int{0, 1, 512, 513, 4096, 1 << 24, 1<<24 + 1} {
+	for _, n := range []int{0, 1, 512, 513, 4096, 1 << maxPooledShift, 1<<maxPooledShift + 1} {
 		b := getBuf(n)
 		if len(*b) != n {
 			t.Fatalf("getBuf(%d) has length %d", n, len(*b))

@@ -6,10 +6,14 @@ import (
 )
 
 // Frame and scratch buffers come from power-of-two size classes so a pooled
-// buffer fits any request up to its class; larger ones are not pooled.
+// buffer fits any request up to its class; larger ones are not pooled: a
+// pool keeps what the busiest moment took (and up to twice the frame's
+// size, by the rounding) through two garbage collections, which under a
+// producer load of multi-MiB requests held hundreds of MiB after the load
+// stopped. Large frames are allocated and collected instead.
 const (
 	minPooledShift = 9  // 512 B
-	maxPooledShift = 24 // 16 MiB
+	maxPooledShift = 20 // 1 MiB, the writer's copy scratch
 )
 
 var bufPools [maxPooledShift - minPooledShift + 1]sync.Pool

@@ -8,24 +8,26 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 )
 
-// Server is the gnet-based listener.
+// Server is the listener: one accepting goroutine, gnet event loops for
+// reads and framing.
 type Server struct {
 	cfg     Config
 	handler Handler
 	log     *slog.Logger
-	addr    *net.TCPAddr
+	ln      *net.TCPListener
+	loops   *gnet.Client // the event loops; accepted sockets are enrolled into them
 
-	eng      gnet.Engine   // set in OnBoot, before booted closes
-	booted   chan struct{} // closed at the first tick: every loop is listening
-	bootOnce sync.Once
-	runDone  chan struct{} // closed when gnet.Run returns
-	runErr   error         // gnet.Run's result, read after runDone
+	acceptDone chan struct{} // closed when the accept loop returns
+	acceptErr  atomic.Pointer[acceptFailure]
+	refusedLog atomic.Int64 // unix nanoseconds of the last "refused" log line
+
+	requestBytes budget // QueuedMaxRequestBytes
 
 	nextID atomic.Uint64
 	mu     sync.Mutex
@@ -46,133 +48,158 @@ type Server struct {
 type counters struct {
 	sendfile, copied, written, stalls atomic.Int64
 	busyNs                            atomic.Int64 // event-loop callback time
+	acceptErrors, refused             atomic.Int64
 }
 
-// Listen starts the event loops; it returns once the listener is bound.
+// acceptFailure is the last failed accept and when it happened.
+type acceptFailure struct {
+	err error
+	at  time.Time
+}
+
+const (
+	// acceptBackoffMax caps the pause after a failed accept (EMFILE and
+	// the like), as net/http does: the listener stays, connections wait
+	// in the backlog until descriptors are free again.
+	acceptBackoffMax = time.Second
+	// acceptFailingFor is how long after a failed accept Accepting
+	// reports the listener as failing: longer than the backoff, so a
+	// listener stuck in a fail-and-retry cycle never reads as healthy.
+	acceptFailingFor = 2 * acceptBackoffMax
+	// refusedLogEvery rate-limits the log line for refused connections,
+	// which come in floods.
+	refusedLogEvery = 10 * time.Second
+)
+
+// Listen binds the address and starts the event loops; it returns once
+// the listener is bound.
 //
-// Every event loop has its own SO_REUSEPORT listener on the same port. gnet
-// binds each loop's listener from the address string, so port 0 would give
-// each loop a different port; Listen therefore first binds (without
-// listening) a SO_REUSEPORT placeholder socket to resolve the port, hands
-// gnet that concrete port, and closes the placeholder once gnet's listeners
-// are bound. The placeholder holds the port meanwhile, so there is no race
-// with other processes; it never listens, so it never takes connections.
-// As with any SO_REUSEPORT listener, another process of the same user that
-// binds the port with SO_REUSEPORT would share its connections.
+// The port is bound exclusively (SO_REUSEADDR, no SO_REUSEPORT), so a port
+// that any other socket listens on fails with EADDRINUSE
+// ("listen 127.0.0.1:9092: address already in use") instead of the kernel
+// spreading clients over two processes. One goroutine accepts and enrolls
+// each socket into the least loaded event loop, so reads stay multicore.
 func Listen(cfg Config, h Handler) (*Server, error) {
 	cfg = cfg.withDefaults()
-	placeholder, addr, err := reservePort(cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("netio listen %s: %w", cfg.Addr, err)
+		// Go's "listen tcp 127.0.0.1:9092: bind: address already in use"
+		// loses nothing by naming just the address and the cause.
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno
+		}
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
-	defer unix.Close(placeholder)
-
 	s := &Server{
-		cfg:     cfg,
-		handler: h,
-		log:     cfg.Logger.With("component", "netio"),
-		addr:    addr,
-		booted:  make(chan struct{}),
-		runDone: make(chan struct{}),
-		conns:   make(map[*connState]struct{}),
-		drained: make(chan struct{}),
+		cfg:        cfg,
+		handler:    h,
+		log:        cfg.Logger.With("component", "netio"),
+		ln:         ln.(*net.TCPListener),
+		acceptDone: make(chan struct{}),
+		conns:      make(map[*connState]struct{}),
+		drained:    make(chan struct{}),
 	}
-	opts := []gnet.Option{
+	s.requestBytes.limit = cfg.QueuedMaxRequestBytes
+	s.loops, err = gnet.NewClient(&events{s: s},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(cfg.EventLoops),
-		gnet.WithReusePort(true),
-		gnet.WithReuseAddr(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTicker(true),
-		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLogger(gnetLogger{s.log}))
+	if err == nil {
+		err = s.loops.Start()
 	}
-	go func() {
-		defer close(s.runDone)
-		s.runErr = gnet.Run(&events{s: s}, "tcp://"+addr.String(), opts...)
-	}()
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("listen %s: event loops: %w", cfg.Addr, err)
+	}
+	go s.acceptLoop()
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "max_connections", cfg.MaxConnections)
+	return s, nil
+}
+
+// acceptLoop accepts until the listener is closed. A failed accept never
+// ends it: it backs off and retries, since the usual cause (EMFILE, ENFILE,
+// ENOBUFS) passes once connections or files close.
+func (s *Server) acceptLoop() {
+	defer close(s.acceptDone)
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			backoff = min(max(2*backoff, 5*time.Millisecond), acceptBackoffMax)
+			s.stats.acceptErrors.Add(1)
+			if prev := s.acceptErr.Swap(&acceptFailure{err: err, at: time.Now()}); prev == nil || time.Since(prev.at) > acceptFailingFor {
+				s.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			}
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.admit(nc)
+	}
+}
+
+// admit hands an accepted socket to an event loop, or closes it at once if
+// the server is full or shutting down. Enrolling waits for OnOpen, so the
+// connection count it checks is exact.
+func (s *Server) admit(nc net.Conn) {
+	if s.draining.Load() {
+		nc.Close()
+		return
+	}
+	if limit := s.cfg.MaxConnections; limit > 0 && s.connCount() >= limit {
+		nc.Close()
+		s.stats.refused.Add(1)
+		now := time.Now().UnixNano()
+		if last := s.refusedLog.Load(); now-last > int64(refusedLogEvery) && s.refusedLog.CompareAndSwap(last, now) {
+			s.log.Warn("refusing connections: max connections reached", "max", limit,
+				"refused_total", s.stats.refused.Load())
+		}
+		return
+	}
+	if _, err := s.loops.Enroll(nc); err != nil { // Enroll closes nc; gnet keeps a dup
+		s.log.Warn("closing new connection", "remote", nc.RemoteAddr().String(), "err", err)
+	}
+}
+
+// Accepting reports whether the listener takes connections: nil, or why
+// not (closed, or an accept failed recently).
+func (s *Server) Accepting() error {
 	select {
-	case <-s.booted:
-		s.log.Info("listening", "addr", addr.String())
-		return s, nil
-	case <-s.runDone:
-		return nil, fmt.Errorf("netio listen %s: %w", addr, s.runErr)
+	case <-s.acceptDone:
+		return errors.New("kafka listener closed")
+	default:
 	}
-}
-
-// reservePort binds a SO_REUSEPORT TCP socket to address without listening
-// and returns it with the address it got (the real port for port 0).
-func reservePort(address string) (int, *net.TCPAddr, error) {
-	tcpAddr, err := net.ResolveTCPAddr("tcp", address)
-	if err != nil {
-		return -1, nil, err
-	}
-	ip4 := tcpAddr.IP.To4()
-	if tcpAddr.IP == nil {
-		ip4 = net.IPv4zero.To4()
-	}
-	family := unix.AF_INET6
-	var sa unix.Sockaddr
-	if ip4 != nil {
-		family = unix.AF_INET
-		sa4 := &unix.SockaddrInet4{Port: tcpAddr.Port}
-		copy(sa4.Addr[:], ip4)
-		sa = sa4
-	} else {
-		sa6 := &unix.SockaddrInet6{Port: tcpAddr.Port}
-		copy(sa6.Addr[:], tcpAddr.IP.To16())
-		sa = sa6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, fmt.Errorf("socket: %w", err)
-	}
-	if err := bindReusePort(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, nil, err
-	}
-	bound, err := unix.Getsockname(fd)
-	if err != nil {
-		unix.Close(fd)
-		return -1, nil, fmt.Errorf("getsockname: %w", err)
-	}
-	switch b := bound.(type) {
-	case *unix.SockaddrInet4:
-		return fd, &net.TCPAddr{IP: net.IP(b.Addr[:]).To16(), Port: b.Port}, nil
-	case *unix.SockaddrInet6:
-		return fd, &net.TCPAddr{IP: net.IP(b.Addr[:]), Port: b.Port}, nil
-	}
-	unix.Close(fd)
-	return -1, nil, fmt.Errorf("getsockname: unexpected %T", bound)
-}
-
-func bindReusePort(fd int, sa unix.Sockaddr) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("SO_REUSEADDR: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-		return fmt.Errorf("SO_REUSEPORT: %w", err)
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fmt.Errorf("bind: %w", err)
+	if f := s.acceptErr.Load(); f != nil && time.Since(f.at) < acceptFailingFor {
+		return fmt.Errorf("kafka listener %s: accept failed %v ago: %w",
+			s.ln.Addr(), time.Since(f.at).Round(time.Millisecond), f.err)
 	}
 	return nil
 }
 
+// MaxConnections is the effective connection limit (0: none).
+func (s *Server) MaxConnections() int { return s.cfg.MaxConnections }
+
 // Addr is the bound address (useful with port 0).
-func (s *Server) Addr() net.Addr { return s.addr }
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Stats reads the counters.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	conns := int64(len(s.conns))
-	s.mu.Unlock()
 	return Stats{
-		Connections:   conns,
+		Connections:   int64(s.connCount()),
 		BytesSendfile: s.stats.sendfile.Load(),
 		BytesCopied:   s.stats.copied.Load(),
 		BytesWritten:  s.stats.written.Load(),
 		WriteStalls:   s.stats.stalls.Load(),
 		EventLoopBusy: time.Duration(s.stats.busyNs.Load()),
+		AcceptErrors:  s.stats.acceptErrors.Load(),
+		Refused:       s.stats.refused.Load(),
+		RequestBytes:  s.requestBytes.used.Load(),
 	}
 }
 
@@ -182,6 +209,8 @@ func (s *Server) Stats() Stats {
 // ctx's error, wrapped, if the drain or the close did not finish in time.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	_ = s.ln.Close()
+	<-s.acceptDone // at most one backoff pause
 	if s.pending.Load() == 0 {
 		s.signalDrained()
 	}
@@ -191,7 +220,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		drainErr = fmt.Errorf("netio shutdown: drain: %w", ctx.Err())
 	}
-	s.stopOnce.Do(s.stopEngine)
+	s.stopOnce.Do(s.stopLoops)
 
 	exited := make(chan struct{})
 	go func() {
@@ -206,21 +235,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return drainErr
 }
 
-// stopEngine stops gnet and waits for gnet.Run to return, by which time
-// every connection got its OnClose. Engine.Stop polls for completion every
-// 500 ms, so it is cut short as soon as Run returns.
-func (s *Server) stopEngine() {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-s.runDone
-		cancel()
-	}()
-	if err := s.eng.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Warn("stopping event loops", "err", err)
-	}
-	<-s.runDone
-	if s.runErr != nil {
-		s.log.Warn("event loops stopped", "err", s.runErr)
+// stopLoops stops the event loops; by the time it returns every
+// connection got its OnClose.
+func (s *Server) stopLoops() {
+	if err := s.loops.Stop(); err != nil {
+		s.log.Warn("event loops stopped", "err", err)
 	}
 }
 
@@ -243,15 +262,16 @@ func (s *Server) requestDone() {
 
 func (s *Server) signalDrained() { s.drainOnce.Do(func() { close(s.drained) }) }
 
-// addConn registers cs unless MaxConnections is reached.
-func (s *Server) addConn(cs *connState) bool {
+func (s *Server) addConn(cs *connState) {
+	s.mu.Lock()
+	s.conns[cs] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *Server) connCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if limit := s.cfg.MaxConnections; limit > 0 && len(s.conns) >= limit {
-		return false
-	}
-	s.conns[cs] = struct{}{}
-	return true
+	return len(s.conns)
 }
 
 func (s *Server) removeConn(cs *connState) {
@@ -260,14 +280,26 @@ func (s *Server) removeConn(cs *connState) {
 	s.mu.Unlock()
 }
 
-// closeIdle closes connections that have had no request for IdleTimeout
-// and have nothing in flight.
-func (s *Server) closeIdle(now time.Time) {
+// releaseFrame returns a frame's buffer and its bytes in the budget.
+func (s *Server) releaseFrame(frame *[]byte) {
+	s.requestBytes.charge(-int64(len(*frame)))
+	putBuf(frame)
+}
+
+// closeStale closes connections that have had no request for IdleTimeout
+// and have nothing in flight, and those whose frame has been arriving for
+// longer than RequestTimeout.
+func (s *Server) closeStale(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cs := range s.conns {
-		if cs.idleFor(now) > s.cfg.IdleTimeout {
+		switch {
+		case s.cfg.IdleTimeout > 0 && cs.idleFor(now) > s.cfg.IdleTimeout:
 			s.log.Info("closing idle connection", "conn", cs.info.ID, "remote", cs.info.RemoteAddr)
+			_ = cs.gc.Close()
+		case s.cfg.RequestTimeout > 0 && cs.receivingFor(now) > s.cfg.RequestTimeout:
+			s.log.Warn("closing connection: request frame incomplete", "conn", cs.info.ID,
+				"remote", cs.info.RemoteAddr, "after", s.cfg.RequestTimeout)
 			_ = cs.gc.Close()
 		}
 	}

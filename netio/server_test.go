@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // TestPipelinedFramesInOrder pipelines frames of random sizes; frames over
@@ -481,38 +481,40 @@ func TestShutdownGivesUpAtDeadline(t *testing.T) {
 	expectClosed(t, c)
 }
 
-func TestManyLoopsShareOnePort(t *testing.T) {
+func TestConnectionsSpreadOverLoops(t *testing.T) {
 	s := startServer(t, Config{EventLoops: 4}, echo)
-	port := s.Addr().(*net.TCPAddr).Port
-	if port == 0 {
-		t.Fatal("Addr has port 0")
-	}
-	if n := listenersOnPort(t, port); n != 4 {
-		t.Errorf("%d listening sockets on port %d, want one per event loop (4)", n, port)
-	}
-	for i := range 16 {
+	for i := range 8 {
 		roundTrip(t, dial(t, s, 0), fmt.Sprint("conn ", i))
+	}
+	loops := map[gnet.EventLoop]int{}
+	s.mu.Lock()
+	for cs := range s.conns {
+		loops[cs.gc.EventLoop()]++
+	}
+	s.mu.Unlock()
+	if len(loops) != 4 {
+		t.Errorf("8 connections on %d event loops, want all 4 used: %v", len(loops), loops)
 	}
 }
 
-// listenersOnPort counts IPv4 sockets in LISTEN state on port.
-func listenersOnPort(t *testing.T, port int) int {
-	b, err := os.ReadFile("/proc/net/tcp")
+func TestPortExclusive(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Skipf("no /proc/net/tcp: %v", err)
+		t.Fatal(err)
 	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		fields := strings.Fields(line)
-		if len(fields) < 4 || fields[3] != "0A" {
-			continue
+	defer taken.Close()
+	first := startServer(t, Config{}, echo)
+	for _, addr := range []string{taken.Addr().String(), first.Addr().String()} {
+		s, err := Listen(Config{Addr: addr, Logger: testLogger(t)}, echo)
+		if err == nil {
+			s.Shutdown(context.Background())
+			t.Fatalf("Listen(%q) on a bound port succeeded", addr)
 		}
-		_, hexPort, _ := strings.Cut(fields[1], ":")
-		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
-			n++
+		if want := "listen " + addr + ": address already in use"; !errors.Is(err, syscall.EADDRINUSE) || err.Error() != want {
+			t.Errorf("Listen(%q) = %q, want %q (EADDRINUSE)", addr, err, want)
 		}
 	}
-	return n
+	roundTrip(t, dial(t, first, 0), "still mine")
 }
 
 func TestMaxBufferedRequestBytes(t *testing.T) {
@@ -560,4 +562,108 @@ func TestListenErrors(t *testing.T) {
 			t.Errorf("Listen(%q) succeeded", addr)
 		}
 	}
+}
+
+// TestAcceptSurvivesDescriptorExhaustion fills the process's descriptor
+// table: accepts fail with EMFILE, Accepting reports it, and once
+// descriptors are free the waiting connection is served.
+func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
+	s := startServer(t, Config{}, echo)
+	c := dial(t, s, 0)
+	roundTrip(t, c, "before")
+
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	low := lim
+	low.Cur = min(lim.Cur, 4096)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	var fillers []int
+	defer func() {
+		for _, fd := range fillers {
+			syscall.Close(fd)
+		}
+	}()
+	for {
+		fd, err := syscall.Dup(0)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatal(err)
+			}
+			break
+		}
+		fillers = append(fillers, fd)
+	}
+	// One descriptor for the client's socket; the server cannot accept it.
+	syscall.Close(fillers[0])
+	fillers = fillers[1:]
+	waiting := dial(t, s, 0)
+	waitFor(t, "an accept to fail", func() bool { return s.Stats().AcceptErrors > 0 })
+	if err := s.Accepting(); !errors.Is(err, syscall.EMFILE) {
+		t.Errorf("Accepting() = %v during EMFILE", err)
+	}
+	roundTrip(t, c, "an accepted connection still served")
+
+	for _, fd := range fillers {
+		syscall.Close(fd)
+	}
+	fillers = nil
+	roundTrip(t, waiting, "accepted once descriptors are free")
+	waitFor(t, "Accepting to recover", func() bool { return s.Accepting() == nil })
+}
+
+// TestQueuedMaxRequestBytes fills the request-bytes budget with partial
+// frames: a frame that does not fit closes its connection, and the bytes
+// come back once the frames are served.
+func TestQueuedMaxRequestBytes(t *testing.T) {
+	const frameSize, budget = 600 << 10, 1 << 20
+	s := startServer(t, Config{MaxRequestBytes: frameSize, QueuedMaxRequestBytes: budget}, echo)
+	partial := func() (net.Conn, []byte) {
+		c := dial(t, s, 0)
+		payload := bytes.Repeat([]byte{'p'}, frameSize)
+		if _, err := c.Write(frameBytes(payload)[:frameSize/2]); err != nil {
+			t.Fatal(err)
+		}
+		return c, payload
+	}
+	a, payload := partial()
+	waitFor(t, "the first frame reserved", func() bool { return s.Stats().RequestBytes >= frameSize })
+	b, _ := partial() // 2 × 600 KiB > 1 MiB
+	expectClosed(t, b)
+	if got := s.Stats().RequestBytes; got > budget {
+		t.Errorf("%d request bytes in memory, budget %d", got, budget)
+	}
+	if _, err := a.Write(frameBytes(payload)[frameSize/2:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRecv(t, a); len(got) != len("re:")+frameSize {
+		t.Fatalf("response of %d bytes", len(got))
+	}
+	waitFor(t, "the budget given back", func() bool { return s.Stats().RequestBytes == 0 })
+	c, _ := partial()
+	waitFor(t, "a new frame reserved", func() bool { return s.Stats().RequestBytes >= frameSize })
+	c.Close()
+	waitFor(t, "a closed connection's frame given back", func() bool { return s.Stats().RequestBytes == 0 })
+}
+
+func TestRequestTimeout(t *testing.T) {
+	s := startServer(t, Config{RequestTimeout: 300 * time.Millisecond}, echo)
+	slow := dial(t, s, 0)
+	if _, err := slow.Write(frameBytes([]byte("never finished"))[:8]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	busy := dial(t, s, 0)
+	for time.Since(start) < 600*time.Millisecond {
+		roundTrip(t, busy, "quick") // whole frames: never timed out
+	}
+	expectClosed(t, slow)
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("closed after %v, before the 300ms timeout", took)
+	}
+	roundTrip(t, busy, "still open")
 }

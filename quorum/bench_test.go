@@ -48,11 +48,37 @@ func BenchmarkReplay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(ctrl.Image().Topics) != 1000 {
-			b.Fatalf("%d topics", len(ctrl.Image().Topics))
+		if ctrl.Image().TopicCount() != 1000 {
+			b.Fatalf("%d topics", ctrl.Image().TopicCount())
 		}
 		if err := closeAll(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCreateTopicsGrowing commits n one-partition topics one at a time
+// (up to the default per-broker limit) on the memory filesystem: the time
+// per op grows as n when a create costs O(its own partitions), as n² when
+// it costs O(the topics before it).
+func BenchmarkCreateTopicsGrowing(b *testing.B) {
+	for _, n := range []int{2000, 10000, 19000} {
+		b.Run(fmt.Sprintf("topics=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				nd := &node{fs: vfs.NewMemFS(), dir: "data"}
+				ctrl, closeAll, err := nd.tryOpen(self)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i := range n {
+					if _, err := ctrl.CreateTopic(CreateTopic{Name: fmt.Sprintf("t%d", i), Partitions: 1, ReplicationFactor: 1}, 1, 1, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := closeAll(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

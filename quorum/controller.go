@@ -1,7 +1,7 @@
 package quorum
 
 import (
-	"crypto/rand"
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,7 +21,12 @@ type Options struct {
 	// TopicPartitionsMax limits a topic's partition count;
 	// 0 means DefaultTopicPartitionsMax.
 	TopicPartitionsMax int32
-	Logger             *slog.Logger
+	// BrokerPartitionsMax limits the partition replicas placed on one
+	// broker; 0 means DefaultBrokerPartitionsMax.
+	BrokerPartitionsMax int32
+	// TopicsMax limits the topics of the cluster; 0 means DefaultTopicsMax.
+	TopicsMax int32
+	Logger    *slog.Logger
 }
 
 // metadataBatchBytesMax is the metadata log's batch size limit: one change
@@ -40,23 +45,29 @@ func MetadataLogConfig(base segment.Config) segment.Config {
 	return base
 }
 
-// Controller owns the metadata log and the image: a quorum of one voter
-// until replication lands, so this node is always the controller. Safe for
-// concurrent use; changes are serialized.
+// Controller owns the metadata and the image. Safe for concurrent use;
+// changes are serialized.
 //
-// A change is committed when its batch is appended and flushed: a change
-// method returns only after that, so an acknowledged change survives a
-// crash. If an append or flush fails, the log's state is unknown and every
-// later change fails with that error until a restart replays the log.
+// With one voter (Open) this node is always the controller: a change is
+// committed when its batch is appended to the metadata log and flushed. A
+// change method returns only after that, so an acknowledged change
+// survives a crash. If an append or flush fails, the log's state is
+// unknown and every later change fails with that error until a restart
+// replays the log.
+//
+// With several voters the controller runs on a raft node (raftcontroller.go):
+// the raft leader is the active controller, and a change method returns
+// once the change's entry is committed and applied here.
 type Controller struct {
-	log   *segment.Log
+	log   *segment.Log // the one-voter metadata log; nil on a raft node
+	raft  *raftRunner  // nil with one voter
 	plan  planner
 	image atomic.Pointer[Image]
 
-	mu        sync.Mutex // serializes changes; guards the fields below
+	mu        sync.Mutex // serializes one-voter changes; guards the fields below
 	listeners []func(prev, next *Image)
 	pending   []change // committed, not yet delivered to listeners
-	pidNext   int64    // next producer id to hand out, below image.ProducerIDsEnd unless a block is due
+	pidNext   int64    // one voter: next producer id to hand out, below image.ProducerIDsEnd unless a block is due
 	err       error    // sticky: ErrClosed, or the failed append or flush
 
 	deliverMu sync.Mutex // held while delivering, so listeners see commit order
@@ -68,37 +79,49 @@ type change struct {
 	listeners  []func(prev, next *Image)
 }
 
-// Open replays the metadata log (a segment.Log, __cluster_metadata-0, made
-// with MetadataLogConfig) into an image, writes the cluster id on the first
-// start and registers this broker when its endpoint changed. The log stays
-// the caller's: Close does not close it.
-func Open(log *segment.Log, opts Options) (*Controller, error) {
+// check validates opts and fills in defaults.
+func (opts Options) check() (Options, error) {
 	if opts.Broker.ID != opts.NodeID {
-		return nil, fmt.Errorf("quorum: broker id %d is not node id %d", opts.Broker.ID, opts.NodeID)
+		return opts, fmt.Errorf("quorum: broker id %d is not node id %d", opts.Broker.ID, opts.NodeID)
 	}
-	if opts.TopicPartitionsMax == 0 {
-		opts.TopicPartitionsMax = DefaultTopicPartitionsMax
-	}
-	if opts.TopicPartitionsMax < 0 {
-		return nil, fmt.Errorf("quorum: topic partitions max %d", opts.TopicPartitionsMax)
+	for _, l := range []struct {
+		name string
+		v    *int32
+		def  int32
+	}{
+		{"topic partitions max", &opts.TopicPartitionsMax, DefaultTopicPartitionsMax},
+		{"broker partitions max", &opts.BrokerPartitionsMax, DefaultBrokerPartitionsMax},
+		{"topics max", &opts.TopicsMax, DefaultTopicsMax},
+	} {
+		if *l.v == 0 {
+			*l.v = l.def
+		}
+		if *l.v < 0 {
+			return opts, fmt.Errorf("quorum: %s %d", l.name, *l.v)
+		}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	return opts, nil
+}
+
+// Open runs the controller of a single voter, this node: it replays the
+// metadata log (a segment.Log, __cluster_metadata-0, made with
+// MetadataLogConfig) into an image, writes the cluster id on the first
+// start and registers this broker when its endpoint changed. The log stays
+// the caller's: Close does not close it.
+func Open(log *segment.Log, opts Options) (*Controller, error) {
+	opts, err := opts.check()
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	im, err := replay(log, emptyImage(opts.NodeID))
 	if err != nil {
 		return nil, fmt.Errorf("quorum: replay %s: %w", log.Dir(), err)
 	}
-	c := &Controller{
-		log: log,
-		plan: planner{
-			topicPartitionsMax: opts.TopicPartitionsMax,
-			validateConfig:     opts.ValidateTopicConfig,
-			random:             func(b []byte) { rand.Read(b) },
-		},
-		pidNext: im.ProducerIDsEnd,
-	}
+	c := &Controller{log: log, plan: newPlanner(opts), pidNext: im.ProducerIDsEnd}
 	c.image.Store(im)
 	if recs := c.plan.startup(im, opts.Broker); len(recs) > 0 {
 		if im, err = c.commitLocked(recs); err != nil {
@@ -106,7 +129,7 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 		}
 	}
 	opts.Logger.Info("metadata loaded", "cluster_id", im.ClusterID, "offset", im.Offset,
-		"topics", len(im.Topics), "brokers", len(im.Brokers), "replay", time.Since(start))
+		"topics", im.TopicCount(), "brokers", len(im.Brokers), "replay", time.Since(start))
 	return c, nil
 }
 
@@ -114,11 +137,13 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 func (c *Controller) Image() *Image { return c.image.Load() }
 
 // OnChange registers fn, called after each change committed from now on
-// with the previous and the new image, in commit order. Calls happen
-// outside the controller's lock, one at a time, on the goroutine of a change
-// method, which returns only after its change was delivered to every
-// listener. fn may call Image but must not call a change method (that
-// deadlocks).
+// with the previous and the new image, in commit order (on a raft node
+// also when the active controller changes: a new ControllerID at the same
+// Offset). Calls happen outside the controller's lock, one at a time, on
+// the goroutine of a change method, which returns only after its change
+// was delivered to every listener (on a raft node, changes no local
+// method waits for are delivered by a goroutine of the controller). fn may
+// call Image but must not call a change method (that deadlocks).
 func (c *Controller) OnChange(fn func(prev, next *Image)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -130,25 +155,41 @@ func (c *Controller) OnChange(fn func(prev, next *Image)) {
 // returns the topic that would be created. defaultPartitions and defaultRF
 // replace -1 in req.
 func (c *Controller) CreateTopic(req CreateTopic, defaultPartitions int32, defaultRF int16, validateOnly bool) (*Topic, error) {
-	next, err := c.change(validateOnly, func(im *Image) ([]record, error) {
+	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.createTopic(im, req, defaultPartitions, defaultRF)
+	}}
+	res, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		partitions, rf := req.Partitions, req.ReplicationFactor
+		if partitions == -1 {
+			partitions = defaultPartitions
+		}
+		if rf == -1 {
+			rf = defaultRF
+		}
+		return r.forwardCreateTopic(ctx, req, partitions, rf)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return next.Topics[req.Name], nil
+	return res.image.Topic(req.Name), nil
 }
 
 // DeleteTopic removes a topic and its config overrides.
 func (c *Controller) DeleteTopic(name string) error {
-	_, err := c.change(false, func(im *Image) ([]record, error) { return c.plan.deleteTopic(im, name) })
+	p := &proposal{plan: func(im *Image) ([]record, error) { return c.plan.deleteTopic(im, name) }}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, deleteTopicsRequest(name), deleteTopicsResult)
+	})
 	return err
 }
 
 // CreatePartitions raises a topic's partition count to count.
 func (c *Controller) CreatePartitions(name string, count int32, validateOnly bool) error {
-	_, err := c.change(validateOnly, func(im *Image) ([]record, error) {
+	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.createPartitions(im, name, count)
+	}}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, createPartitionsRequest(name, count), createPartitionsResult)
 	})
 	return err
 }
@@ -156,8 +197,11 @@ func (c *Controller) CreatePartitions(name string, count int32, validateOnly boo
 // AlterTopicConfigs sets (value non-nil) or removes (nil) overrides, all or
 // none.
 func (c *Controller) AlterTopicConfigs(name string, set map[string]*string, validateOnly bool) error {
-	_, err := c.change(validateOnly, func(im *Image) ([]record, error) {
+	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
 		return c.plan.alterTopicConfigs(im, name, set)
+	}}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, alterConfigsRequest(name, set), alterConfigsResult)
 	})
 	return err
 }
@@ -165,29 +209,29 @@ func (c *Controller) AlterTopicConfigs(name string, set map[string]*string, vali
 // AllocateProducerIDs reserves n (1 to 1000) producer ids, never handed out
 // again even across restarts, and returns the first. Ids come from a block
 // whose end is durable in the metadata log before any id of it is returned;
-// the ids left in a block at shutdown are skipped.
+// the ids left in a block at shutdown (or when another voter becomes the
+// controller) are skipped. A voter that is not the controller serves ids
+// from a block the controller handed it.
 func (c *Controller) AllocateProducerIDs(n int64) (int64, error) {
-	c.mu.Lock()
-	var first int64
-	_, err := c.changeLocked(false, func(im *Image) ([]record, error) {
-		recs, f, err := allocateProducerIDs(im, c.pidNext, n)
-		first = f
-		return recs, err
-	})
-	if err == nil {
-		c.pidNext = first + n
+	if err := checkProducerIDCount(n); err != nil {
+		return 0, err
 	}
-	c.mu.Unlock()
-	c.deliver()
+	res, err := c.run(&proposal{producerIDs: n}, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwardProducerIDs(ctx, n)
+	})
 	if err != nil {
 		return 0, err
 	}
-	return first, nil
+	return res.firstProducerID, nil
 }
 
 // Close stops the controller: later changes fail with ErrClosed. The
 // metadata log stays open; its owner (the data dir) closes it.
 func (c *Controller) Close() error {
+	if c.raft != nil {
+		c.raft.close()
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil {
@@ -196,30 +240,50 @@ func (c *Controller) Close() error {
 	return nil
 }
 
-// change plans records against the current image and commits them (unless
-// validateOnly), then delivers the change to the listeners. It returns the
-// new image (the would-be image when validateOnly).
-func (c *Controller) change(validateOnly bool, plan func(im *Image) ([]record, error)) (*Image, error) {
+// run carries out p: with one voter under the lock, then delivers it to
+// the listeners; on a raft node on the active controller, or through
+// forward when this node is not it.
+func (c *Controller) run(p *proposal, forward func(ctx context.Context, r *raftRunner) (changeResult, error)) (changeResult, error) {
+	if c.raft != nil {
+		return c.raft.change(p, forward)
+	}
 	c.mu.Lock()
-	next, err := c.changeLocked(validateOnly, plan)
+	res, err := c.changeLocked(p)
 	c.mu.Unlock()
 	c.deliver()
-	return next, err
+	return res, err
 }
 
-func (c *Controller) changeLocked(validateOnly bool, plan func(im *Image) ([]record, error)) (*Image, error) {
+func (c *Controller) changeLocked(p *proposal) (changeResult, error) {
 	if c.err != nil {
-		return nil, c.err
+		return changeResult{}, c.err
 	}
 	im := c.image.Load()
-	recs, err := plan(im)
+	var recs []record
+	var err error
+	res := changeResult{image: im}
+	if p.producerIDs > 0 {
+		recs, res.firstProducerID, err = allocateProducerIDs(im, c.pidNext, p.producerIDs)
+	} else {
+		recs, err = p.plan(im)
+	}
 	if err != nil || len(recs) == 0 {
-		return im, err
+		if err == nil && p.producerIDs > 0 {
+			c.pidNext = res.firstProducerID + p.producerIDs
+		}
+		return res, err
 	}
-	if validateOnly {
-		return im.apply(recs, im.Offset)
+	if p.validateOnly {
+		res.image, err = im.apply(recs, im.Offset)
+		return res, err
 	}
-	return c.commitLocked(recs)
+	if res.image, err = c.commitLocked(recs); err != nil {
+		return changeResult{}, err
+	}
+	if p.producerIDs > 0 {
+		c.pidNext = res.firstProducerID + p.producerIDs
+	}
+	return res, nil
 }
 
 // commitLocked appends recs as one batch, flushes it and swaps in the new
@@ -227,15 +291,7 @@ func (c *Controller) changeLocked(validateOnly bool, plan func(im *Image) ([]rec
 // exactly as a replay after a restart builds it.
 func (c *Controller) commitLocked(recs []record) (*Image, error) {
 	prev := c.image.Load()
-	batch := encodeBatch(recs, time.Now().UnixMilli())
-	if limit := c.log.Config().BatchBytesMax; int64(len(batch)) > int64(limit) {
-		return nil, fmt.Errorf("metadata change of %d bytes exceeds the metadata log's batch limit %d", len(batch), limit)
-	}
-	_, decoded, err := decodeBatch(batch)
-	if err != nil {
-		panic(fmt.Sprintf("quorum: a metadata batch does not decode: %v", err))
-	}
-	next, err := prev.apply(decoded, prev.Offset+int64(len(recs)))
+	batch, next, err := buildBatch(prev, recs, time.Now().UnixMilli(), int(c.log.Config().BatchBytesMax))
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +311,25 @@ func (c *Controller) commitLocked(recs []record) (*Image, error) {
 		c.pending = append(c.pending, change{prev: prev, next: next, listeners: c.listeners})
 	}
 	return next, nil
+}
+
+// buildBatch encodes recs as one batch of at most limit bytes and returns
+// it with the image after it, built from the records decoded back from the
+// batch, exactly as a replay builds it.
+func buildBatch(prev *Image, recs []record, nowMs int64, limit int) ([]byte, *Image, error) {
+	batch := encodeBatch(recs, nowMs)
+	if len(batch) > limit {
+		return nil, nil, fmt.Errorf("metadata change of %d bytes exceeds the metadata log's batch limit %d", len(batch), limit)
+	}
+	_, decoded, err := decodeBatch(batch)
+	if err != nil {
+		panic(fmt.Sprintf("quorum: a metadata batch does not decode: %v", err))
+	}
+	next, err := prev.apply(decoded, prev.Offset+int64(len(recs)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return batch, next, nil
 }
 
 // deliver hands committed changes to their listeners in commit order,

@@ -7,13 +7,16 @@
 // The logic is pure and does no I/O:
 //
 //	request --planner--> records        (plan.go: validate, choose ids and placement)
-//	image + records --apply--> image    (image.go: copy-on-write, one batch at a time)
+//	image + records --apply--> image    (image.go: copy-on-write, one batch at a time;
+//	                                     topics in immutable tries, pmap.go)
 //
-// The Controller (controller.go) is the thin shell: under one lock it plans,
-// encodes the records of one change as one record batch, appends it with
-// leader epoch 0, flushes (the change is committed and durable), swaps the
-// image and then tells the OnChange listeners. Open replays the whole log
-// through the same decode and apply path, so a restart rebuilds the same image.
+// The Controller (controller.go) is the thin shell. With one voter (Open)
+// it plans under one lock, encodes the records of one change as one record
+// batch, appends it with leader epoch 0, flushes (the change is committed
+// and durable), swaps the image and then tells the OnChange listeners. Open
+// replays the whole log through the same decode and apply path, so a
+// restart rebuilds the same image. With several voters the same plan,
+// encode and apply steps run on a raft node (below).
 //
 // # Records
 //
@@ -22,7 +25,9 @@
 // integers, uvarint-prefixed strings and int32 arrays).
 //
 //	type 1 ClusterID       cluster id        written once, on the first start
-//	type 2 RegisterBroker  id, host, port, rack, incarnation
+//	type 2 RegisterBroker  id, host, port, rack, incarnation: a new
+//	                       incarnation starts fenced at broker epoch = this
+//	                       record's offset; the same one amends the endpoint
 //	type 3 Topic           name, topic id (16 random bytes), internal flag
 //	type 4 Partition       topic id, partition, replicas, ISR, leader,
 //	                       leader epoch, partition epoch
@@ -31,6 +36,15 @@
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
 //	type 8 NoOp            nothing: raft's empty entry, so that it takes an
 //	                       offset like any other entry
+//	type 9 BrokerState     broker id, broker epoch, fenced, in controlled
+//	                       shutdown: the whole state of a registration
+//	                       (fencing, unfencing, controlled shutdown; a
+//	                       snapshot restores the epoch with it)
+//	type 10 PartitionChange topic id, partition, leader (-2: unchanged),
+//	                       ISR (a presence flag, then the array): changed
+//	                       fields only, as KRaft's PartitionChangeRecord; a
+//	                       leader bumps the leader epoch, every change the
+//	                       partition epoch
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
@@ -91,6 +105,12 @@
 //	              at most 64 MiB), 'K' then Kafka request frames (header
 //	              v1/v2, client id riffle-node-<id>) answered one at a time.
 //	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
+//	active.go     the controller's pure core on the node: plans on the
+//	              leader, proposes, applies committed entries (an empty raft
+//	              entry takes one offset, as its NoOp record does).
+//	forward.go    changes as Kafka requests and back, both sides, and the
+//	              error codes between voters.
+//	raftcontroller.go  the node's goroutine, forwarding, HandleRequest.
 //	controller.go the shell. Brokers use it through two interfaces: a Reader
 //	              (Image, OnChange: committed images in order) and a Client
 //	              (the change methods). On the raft leader (the active
@@ -107,11 +127,15 @@
 //	              over the transport (NOT_CONTROLLER when none is known).
 //	brokers.go    registration (incarnation id; broker epoch = the offset of its
 //	              RegisterBroker record), heartbeats every 2 s, fencing after
-//	              9 s on the controller's clock, unfencing once caught up,
-//	              controlled shutdown; placement of replicas over unfenced
-//	              brokers (rack-aware); leader election from the ISR when a
-//	              broker is fenced or shuts down (leader and partition epochs
-//	              bumped). All planner logic: pure, script-tested.
+//	              9 s on the controller's clock (sessions: in memory, time
+//	              passed in), unfencing once caught up, controlled shutdown.
+//	election.go   leader election from the ISR when a broker is fenced or
+//	              shuts down, of leaderless partitions on unfence, unclean
+//	              when the topic allows it, preferred-leader election; the
+//	              AlterPartition checks. The ISR never becomes empty.
+//	placement.go  replicas over the live brokers, leaders round-robin from a
+//	              random start, racks alternating (StripedReplicaPlacer).
+//	              All planner logic: pure, script-tested (testdata/brokers-*).
 //
 // Replication (replica/, daemon/replicas) builds on the image: a broker
 // leads a partition when the image names it leader at a leader epoch;

@@ -3,8 +3,10 @@ package quorum
 import (
 	"cmp"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Broker is a registered broker's endpoint.
@@ -17,6 +19,13 @@ type Broker struct {
 	// ignored in Options.Broker). A multi-node controller tells a broker's
 	// restart from a repeated registration by it.
 	Incarnation [16]byte
+	// The registration's state, set by the controller (ignored in
+	// Options.Broker). Epoch is the offset of the RegisterBroker record that
+	// started this incarnation. A fenced broker or one in controlled shutdown
+	// may neither lead nor join an ISR (brokers.go).
+	Epoch                int64
+	Fenced               bool
+	InControlledShutdown bool
 }
 
 // sameEndpoint reports whether b and o advertise the same broker endpoint.
@@ -52,19 +61,67 @@ type Image struct {
 	ClusterID    string
 	ControllerID int32
 	Brokers      []Broker // sorted by ID
-	Topics       map[string]*Topic
-	TopicsByID   map[[16]byte]*Topic
+	// TopicsChanged names, sorted, the topics created, changed or removed
+	// since the image this one was built from (the previous committed one,
+	// or the empty image for the one Open replays), so that a listener
+	// follows a change in O(what changed).
+	TopicsChanged []string
 	// ProducerIDsEnd: every producer id below it may have been handed out.
 	ProducerIDsEnd int64
+
+	// The topics by name and by id, and each topic's name with '.' read
+	// as '_' mapped to the name, so that a create finds a colliding name
+	// without a scan. Immutable maps: a change copies none of them.
+	topics     pmap[string, *Topic]
+	topicsByID pmap[[16]byte, *Topic]
+	topicNames pmap[string, string]
+	// brokerReplicas counts the partition replicas placed on each broker,
+	// for the per-broker partition limit.
+	brokerReplicas map[int32]int
 }
 
 // emptyImage is the image before the first metadata record.
 func emptyImage(controllerID int32) *Image {
 	return &Image{
-		Offset:       -1,
-		ControllerID: controllerID,
-		Topics:       map[string]*Topic{},
-		TopicsByID:   map[[16]byte]*Topic{},
+		Offset:         -1,
+		ControllerID:   controllerID,
+		brokerReplicas: map[int32]int{},
+	}
+}
+
+// normalTopicName is name with '.' read as '_': two topics whose names are
+// equal so would collide in metric names, as in Kafka.
+func normalTopicName(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
+// Topic returns the topic named name, or nil.
+func (im *Image) Topic(name string) *Topic {
+	t, _ := im.topics.get(name)
+	return t
+}
+
+// TopicByID returns the topic with id, or nil.
+func (im *Image) TopicByID(id [16]byte) *Topic {
+	t, _ := im.topicsByID.get(id)
+	return t
+}
+
+// TopicCount is the number of topics.
+func (im *Image) TopicCount() int { return im.topics.Len() }
+
+// topicsByName returns every topic sorted by name, for the walks whose
+// output must not depend on map order (records, snapshots).
+func (im *Image) topicsByName() []*Topic {
+	return slices.SortedFunc(im.Topics(), func(a, b *Topic) int { return cmp.Compare(a.Name, b.Name) })
+}
+
+// Topics yields every topic, in no particular order.
+func (im *Image) Topics() iter.Seq[*Topic] {
+	return func(yield func(*Topic) bool) {
+		for _, t := range im.topics.all() {
+			if !yield(t) {
+				return
+			}
+		}
 	}
 }
 
@@ -92,22 +149,62 @@ func (im *Image) apply(recs []record, offset int64) (*Image, error) {
 	return b.next, nil
 }
 
+// Acceptable reports whether broker id may lead a partition or join an
+// ISR: registered, unfenced and not in controlled shutdown.
+func (im *Image) Acceptable(id int32) bool {
+	b, ok := im.Broker(id)
+	return ok && !b.Fenced && !b.InControlledShutdown
+}
+
+// LiveBrokers returns the acceptable brokers (see Acceptable), by id.
+func (im *Image) LiveBrokers() []Broker {
+	var live []Broker
+	for _, b := range im.Brokers {
+		if !b.Fenced && !b.InControlledShutdown {
+			live = append(live, b)
+		}
+	}
+	return live
+}
+
+// TopicPartition names one partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// LedBy returns the partitions broker id leads, by topic name and
+// partition.
+func (im *Image) LedBy(id int32) []TopicPartition {
+	var led []TopicPartition
+	for _, t := range im.topicsByName() {
+		for _, p := range t.Partitions {
+			if p.Leader == id {
+				led = append(led, TopicPartition{Topic: t.Name, Partition: p.ID})
+			}
+		}
+	}
+	return led
+}
+
 func newImageBuilder(im *Image) *imageBuilder {
 	next := *im
 	next.Brokers = slices.Clone(im.Brokers)
-	next.Topics = maps.Clone(im.Topics)
-	next.TopicsByID = maps.Clone(im.TopicsByID)
-	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}}
+	next.TopicsChanged = nil
+	next.brokerReplicas = maps.Clone(im.brokerReplicas)
+	return &imageBuilder{next: &next, cloned: map[*Topic]bool{}, changed: map[string]bool{}}
 }
 
 // applyBatch applies the records of one batch whose last offset is offset.
 func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 	for i, r := range recs {
+		b.recordOffset = offset - int64(len(recs)-1-i)
 		if err := r.apply(b); err != nil {
-			return fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, offset-int64(len(recs)-1-i), r, err)
+			return fmt.Errorf("%w: offset %d: %T: %v", ErrCorruptMetadata, b.recordOffset, r, err)
 		}
 	}
 	b.next.Offset = offset
+	b.next.TopicsChanged = slices.Sorted(maps.Keys(b.changed))
 	return nil
 }
 
@@ -115,25 +212,29 @@ func (b *imageBuilder) applyBatch(recs []record, offset int64) error {
 // a topic is copied on its first change. Replay applies the whole log
 // through one builder; a commit applies one batch.
 type imageBuilder struct {
-	next   *Image
-	cloned map[*Topic]bool // topics already private to next
+	next    *Image
+	cloned  map[*Topic]bool // topics already private to next
+	changed map[string]bool // names of the topics the records touched
+	// recordOffset is the log offset of the record being applied.
+	recordOffset int64
 }
 
 // topic returns a private copy of the topic with id, for changing.
 func (b *imageBuilder) topic(id [16]byte) (*Topic, error) {
-	t, ok := b.next.TopicsByID[id]
+	t, ok := b.next.topicsByID.get(id)
 	if !ok {
 		return nil, fmt.Errorf("no topic with id %x", id)
 	}
 	if b.cloned[t] {
 		return t, nil
 	}
+	b.changed[t.Name] = true
 	c := *t
 	c.Partitions = slices.Clone(t.Partitions)
 	c.Configs = maps.Clone(t.Configs)
 	b.cloned[&c] = true
-	b.next.Topics[c.Name] = &c
-	b.next.TopicsByID[c.ID] = &c
+	b.next.topics = b.next.topics.set(c.Name, &c)
+	b.next.topicsByID = b.next.topicsByID.set(c.ID, &c)
 	return &c, nil
 }
 
@@ -146,27 +247,71 @@ func (r clusterIDRecord) apply(b *imageBuilder) error {
 }
 
 func (r registerBrokerRecord) apply(b *imageBuilder) error {
-	br := Broker(r)
+	br := Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack, Incarnation: r.Incarnation,
+		Epoch: b.recordOffset, Fenced: true}
 	i, found := brokerIndex(b.next.Brokers, r.ID)
-	if found {
+	switch {
+	case found && b.next.Brokers[i].Incarnation == r.Incarnation: // an amendment keeps the state
+		cur := b.next.Brokers[i]
+		br.Epoch, br.Fenced, br.InControlledShutdown = cur.Epoch, cur.Fenced, cur.InControlledShutdown
 		b.next.Brokers[i] = br
-	} else {
+	case found:
+		b.next.Brokers[i] = br
+	default:
 		b.next.Brokers = slices.Insert(b.next.Brokers, i, br)
 	}
 	return nil
 }
 
+func (r brokerStateRecord) apply(b *imageBuilder) error {
+	i, found := brokerIndex(b.next.Brokers, r.ID)
+	if !found {
+		return fmt.Errorf("broker %d is not registered", r.ID)
+	}
+	br := &b.next.Brokers[i]
+	br.Epoch, br.Fenced, br.InControlledShutdown = r.Epoch, r.Fenced, r.InControlledShutdown
+	return nil
+}
+
+func (r partitionChangeRecord) apply(b *imageBuilder) error {
+	t, err := b.topic(r.TopicID)
+	if err != nil {
+		return err
+	}
+	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		return fmt.Errorf("topic %q has no partition %d", t.Name, r.Partition)
+	}
+	p := &t.Partitions[r.Partition]
+	if r.ISR != nil {
+		if len(r.ISR) == 0 || slices.ContainsFunc(r.ISR, func(id int32) bool { return !slices.Contains(p.Replicas, id) }) {
+			return fmt.Errorf("topic %q partition %d: ISR %v is not a non-empty subset of replicas %v", t.Name, r.Partition, r.ISR, p.Replicas)
+		}
+		p.ISR = r.ISR
+	}
+	if r.Leader != noLeaderChange {
+		if r.Leader != -1 && !slices.Contains(p.Replicas, r.Leader) {
+			return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", t.Name, r.Partition, r.Leader, p.Replicas)
+		}
+		p.Leader = r.Leader
+		p.LeaderEpoch++
+	}
+	p.PartitionEpoch++
+	return nil
+}
+
 func (r topicRecord) apply(b *imageBuilder) error {
-	if _, ok := b.next.Topics[r.Name]; ok {
+	if _, ok := b.next.topics.get(r.Name); ok {
 		return fmt.Errorf("topic %q exists", r.Name)
 	}
-	if _, ok := b.next.TopicsByID[r.ID]; ok {
+	if _, ok := b.next.topicsByID.get(r.ID); ok {
 		return fmt.Errorf("topic id %x exists", r.ID)
 	}
 	t := &Topic{Name: r.Name, ID: r.ID, Internal: r.Internal, Configs: map[string]string{}}
 	b.cloned[t] = true
-	b.next.Topics[t.Name] = t
-	b.next.TopicsByID[t.ID] = t
+	b.changed[t.Name] = true
+	b.next.topics = b.next.topics.set(t.Name, t)
+	b.next.topicsByID = b.next.topicsByID.set(t.ID, t)
+	b.next.topicNames = b.next.topicNames.set(normalTopicName(t.Name), t.Name)
 	return nil
 }
 
@@ -189,21 +334,34 @@ func (r partitionRecord) apply(b *imageBuilder) error {
 		Replicas:       r.Replicas,
 		ISR:            r.ISR,
 	})
+	for _, id := range r.Replicas {
+		b.next.brokerReplicas[id]++
+	}
 	return nil
 }
 
 func (r removeTopicRecord) apply(b *imageBuilder) error {
-	t, ok := b.next.TopicsByID[r.TopicID]
+	t, ok := b.next.topicsByID.get(r.TopicID)
 	if !ok {
 		return fmt.Errorf("no topic with id %x", r.TopicID)
 	}
-	delete(b.next.Topics, t.Name)
-	delete(b.next.TopicsByID, t.ID)
+	b.next.topics = b.next.topics.remove(t.Name)
+	b.next.topicsByID = b.next.topicsByID.remove(t.ID)
+	b.next.topicNames = b.next.topicNames.remove(normalTopicName(t.Name))
+	for _, p := range t.Partitions {
+		for _, id := range p.Replicas {
+			// A broker with none left has no entry, so equal images compare equal.
+			if b.next.brokerReplicas[id]--; b.next.brokerReplicas[id] == 0 {
+				delete(b.next.brokerReplicas, id)
+			}
+		}
+	}
+	b.changed[t.Name] = true
 	return nil
 }
 
 func (r configRecord) apply(b *imageBuilder) error {
-	cur, ok := b.next.Topics[r.Topic]
+	cur, ok := b.next.topics.get(r.Topic)
 	if !ok {
 		return fmt.Errorf("no topic %q", r.Topic)
 	}

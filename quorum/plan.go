@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 )
 
 // MetadataTopic names the metadata log's partition directory
@@ -21,6 +20,12 @@ const (
 	producerIDBlock = 1000
 	// DefaultTopicPartitionsMax is Options.TopicPartitionsMax when zero.
 	DefaultTopicPartitionsMax = 10000
+	// DefaultBrokerPartitionsMax is Options.BrokerPartitionsMax when zero:
+	// a hosted partition takes two memory maps and their descriptors, and
+	// Linux allows 65530 maps per process by default (vm.max_map_count).
+	DefaultBrokerPartitionsMax = 20000
+	// DefaultTopicsMax is Options.TopicsMax when zero.
+	DefaultTopicsMax = 100000
 )
 
 // CreateTopic asks for a new topic.
@@ -39,13 +44,17 @@ type CreateTopic struct {
 // (Controller) appends the records and applies them. Random bytes (topic
 // ids, the cluster id, incarnations) come from random.
 type planner struct {
-	topicPartitionsMax int32
-	validateConfig     func(name, value string) error // nil accepts all
-	random             func(b []byte)
+	topicPartitionsMax  int32
+	brokerPartitionsMax int                            // partition replicas one broker may host
+	topicsMax           int                            // topics in the cluster, internal ones included
+	validateConfig      func(name, value string) error // nil accepts all
+	random              func(b []byte)
 }
 
 // startup returns the records a starting node writes: the cluster id on the
-// first start, and self's registration when the image lacks or differs from it.
+// first start, and self's registration when the image lacks or differs from
+// it. Self is unfenced at once (a node's own broker has applied the log it
+// starts from), so a single node needs no heartbeats to lead.
 func (p *planner) startup(im *Image, self Broker) []record {
 	var recs []record
 	if im.ClusterID == "" {
@@ -53,10 +62,17 @@ func (p *planner) startup(im *Image, self Broker) []record {
 		p.random(id[:])
 		recs = append(recs, clusterIDRecord{ClusterID: base64.RawURLEncoding.EncodeToString(id[:])})
 	}
-	if cur, ok := im.Broker(self.ID); !ok || !cur.sameEndpoint(self) {
+	cur, ok := im.Broker(self.ID)
+	if !ok || !cur.sameEndpoint(self) {
 		r := registerBrokerRecord{ID: self.ID, Host: self.Host, Port: self.Port, Rack: self.Rack}
 		p.random(r.Incarnation[:])
+		// The batch goes right after im.Offset: the registration's offset is its epoch.
+		cur = Broker{Epoch: im.Offset + 1 + int64(len(recs)), Fenced: true}
 		recs = append(recs, r)
+	}
+	if cur.Fenced || cur.InControlledShutdown {
+		recs = append(recs, brokerStateRecord{ID: self.ID, Epoch: cur.Epoch})
+		recs = append(recs, electLeaderless(im, self.ID)...)
 	}
 	return recs
 }
@@ -78,21 +94,19 @@ func validateTopicName(im *Image, name string) error {
 			return fmt.Errorf("%w: %q: only ASCII letters, digits, '.', '_' and '-' are allowed", ErrInvalidTopic, name)
 		}
 	}
-	norm := strings.ReplaceAll(name, ".", "_")
+	norm := normalTopicName(name)
 	if norm == MetadataTopic {
 		return fmt.Errorf("%w: %q is reserved for the metadata log", ErrInvalidTopic, name)
 	}
-	for other := range im.Topics {
-		if strings.ReplaceAll(other, ".", "_") == norm {
-			return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
-		}
+	if other, ok := im.topicNames.get(norm); ok {
+		return fmt.Errorf("%w: %q collides with existing topic %q ('.' and '_' collide)", ErrInvalidTopic, name, other)
 	}
 	return nil
 }
 
 // createTopic returns the records that create req.
 func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int32, defaultRF int16) ([]record, error) {
-	if _, ok := im.Topics[req.Name]; ok {
+	if im.Topic(req.Name) != nil {
 		return nil, fmt.Errorf("topic %q: %w", req.Name, ErrTopicExists)
 	}
 	if err := validateTopicName(im, req.Name); err != nil {
@@ -111,9 +125,16 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 	if err := checkReplicationFactor(im, req.Name, rf); err != nil {
 		return nil, err
 	}
+	if im.TopicCount() >= p.topicsMax {
+		return nil, fmt.Errorf("topic %q: %w: the cluster has %d topics, the most allowed (topics.max_topics)",
+			req.Name, ErrPolicyViolation, im.TopicCount())
+	}
 	id := p.newTopicID(im)
-	recs := []record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}
-	recs = append(recs, assignPartitions(im, id, 0, n, rf)...)
+	parts := p.placePartitions(im, id, 0, n, rf)
+	if err := p.checkBrokerPartitions(im, req.Name, parts); err != nil {
+		return nil, err
+	}
+	recs := append([]record{topicRecord{Name: req.Name, ID: id, Internal: req.Internal}}, parts...)
 	for _, k := range slices.Sorted(maps.Keys(req.Configs)) {
 		if err := p.checkConfig(req.Name, k, req.Configs[k]); err != nil {
 			return nil, err
@@ -125,14 +146,6 @@ func (p *planner) createTopic(im *Image, req CreateTopic, defaultPartitions int3
 
 func isConfigError(err error) bool {
 	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrUnknownConfig)
-}
-
-func checkReplicationFactor(im *Image, topic string, rf int16) error {
-	if rf < 1 || int(rf) > len(im.Brokers) {
-		return fmt.Errorf("topic %q: %w: %d, must be 1 to the %d registered brokers",
-			topic, ErrInvalidReplicationFactor, rf, len(im.Brokers))
-	}
-	return nil
 }
 
 // checkConfig validates one override, wrapping the validator's error with
@@ -158,39 +171,18 @@ func (p *planner) newTopicID(im *Image) [16]byte {
 	for {
 		var id [16]byte
 		p.random(id[:])
-		_, taken := im.TopicsByID[id]
+		taken := im.TopicByID(id) != nil
 		if !taken && id != ([16]byte{}) && id != ([16]byte{15: 1}) {
 			return id
 		}
 	}
 }
 
-// assignPartitions places partitions from..to-1 of a topic round-robin over
-// the registered brokers: partition i's replicas start at broker i mod n.
-// The first replica leads; every replica is in the ISR.
-func assignPartitions(im *Image, topicID [16]byte, from, to int32, rf int16) []record {
-	recs := make([]record, 0, to-from)
-	for i := from; i < to; i++ {
-		replicas := make([]int32, rf)
-		for j := range replicas {
-			replicas[j] = im.Brokers[(int(i)+j)%len(im.Brokers)].ID
-		}
-		recs = append(recs, partitionRecord{
-			TopicID:   topicID,
-			Partition: i,
-			Replicas:  replicas,
-			ISR:       slices.Clone(replicas),
-			Leader:    replicas[0],
-		})
-	}
-	return recs
-}
-
 // deleteTopic returns the records that delete the topic (its configs go
 // with it).
 func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	return []record{removeTopicRecord{TopicID: t.ID}}, nil
@@ -199,8 +191,8 @@ func (p *planner) deleteTopic(im *Image, name string) ([]record, error) {
 // createPartitions returns the records that raise the topic's partition
 // count to count; new partitions get the replication factor of partition 0.
 func (p *planner) createPartitions(im *Image, name string, count int32) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	cur := int32(len(t.Partitions))
@@ -212,14 +204,36 @@ func (p *planner) createPartitions(im *Image, name string, count int32) ([]recor
 	if err := checkReplicationFactor(im, name, rf); err != nil {
 		return nil, err
 	}
-	return assignPartitions(im, t.ID, cur, count, rf), nil
+	parts := p.placePartitions(im, t.ID, cur, count, rf)
+	if err := p.checkBrokerPartitions(im, name, parts); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// checkBrokerPartitions refuses new partitions (partitionRecords) that
+// would put more replicas on a broker than it may host.
+func (p *planner) checkBrokerPartitions(im *Image, topic string, parts []record) error {
+	added := map[int32]int{}
+	for _, r := range parts {
+		for _, id := range r.(partitionRecord).Replicas {
+			added[id]++
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(added)) {
+		if have := im.brokerReplicas[id]; have+added[id] > p.brokerPartitionsMax {
+			return fmt.Errorf("topic %q: %w: %d more partitions on broker %d, which hosts %d of at most %d (topics.max_partitions_per_broker)",
+				topic, ErrPolicyViolation, added[id], id, have, p.brokerPartitionsMax)
+		}
+	}
+	return nil
 }
 
 // alterTopicConfigs returns the records that set (non-nil) or remove (nil)
 // the topic's overrides. Removing an absent override is no change.
 func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*string) ([]record, error) {
-	t, ok := im.Topics[name]
-	if !ok {
+	t := im.Topic(name)
+	if t == nil {
 		return nil, fmt.Errorf("topic %q: %w", name, ErrUnknownTopic)
 	}
 	var recs []record
@@ -239,12 +253,19 @@ func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*stri
 	return recs, nil
 }
 
+func checkProducerIDCount(n int64) error {
+	if n < 1 || n > producerIDBlock {
+		return fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)
+	}
+	return nil
+}
+
 // allocateProducerIDs hands out n ids from next on, returning a record that
 // reserves a new block when the reserved ones (below im.ProducerIDsEnd) do
 // not suffice. The ids are the caller's once that record is durable.
 func allocateProducerIDs(im *Image, next, n int64) (recs []record, first int64, err error) {
-	if n < 1 || n > producerIDBlock {
-		return nil, 0, fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)
+	if err := checkProducerIDCount(n); err != nil {
+		return nil, 0, err
 	}
 	if next+n <= im.ProducerIDsEnd {
 		return nil, next, nil

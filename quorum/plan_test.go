@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,8 +89,12 @@ func (m *machine) run(cmd string, a scripttest.Args) string {
 		// What Open does: ids left in the reserved block are skipped.
 		m.pidNext = m.im.ProducerIDsEnd
 		return "pid-next=" + strconv.FormatInt(m.pidNext, 10)
+	case "limits":
+		m.p.topicsMax = int(a.Int("topics", int64(m.p.topicsMax)))
+		m.p.brokerPartitionsMax = int(a.Int("broker-partitions", int64(m.p.brokerPartitionsMax)))
+		return "ok"
 	case "image":
-		return formatImage(m.im)
+		return formatImage(m.im) + fmt.Sprintf("changed by the last change: %v\n", m.im.TopicsChanged)
 	default:
 		a.Fatalf("unknown command %q", cmd)
 	}
@@ -109,9 +114,11 @@ func TestPlanScripts(t *testing.T) {
 	scripttest.Run(t, "plan-*.txt", func(*testing.T) func(string, scripttest.Args) string {
 		m := &machine{
 			p: planner{
-				topicPartitionsMax: 8,
-				validateConfig:     ValidateTopicConfig,
-				random:             counterRandom(),
+				topicPartitionsMax:  8,
+				brokerPartitionsMax: DefaultBrokerPartitionsMax,
+				topicsMax:           DefaultTopicsMax,
+				validateConfig:      ValidateTopicConfig,
+				random:              counterRandom(),
 			},
 			im: emptyImage(1),
 		}

@@ -86,15 +86,15 @@ func (p *raftPeer) handleReady() []*raftpb.Message {
 	return rd.Messages
 }
 
-type raftCluster struct {
+type peerCluster struct {
 	t     testing.TB
 	peers []*raftPeer
 }
 
-func (c *raftCluster) peer(id uint64) *raftPeer { return c.peers[id-1] }
+func (c *peerCluster) peer(id uint64) *raftPeer { return c.peers[id-1] }
 
 // pump runs Readys and delivers messages until nothing moves.
-func (c *raftCluster) pump() {
+func (c *peerCluster) pump() {
 	c.t.Helper()
 	for round := 0; ; round++ {
 		if round > 10000 {
@@ -130,7 +130,7 @@ func (c *raftCluster) pump() {
 
 // findLeader returns the leader of the highest term among the nodes not
 // cut off (a deposed leader may not know it yet), or nil.
-func (c *raftCluster) findLeader() *raftPeer {
+func (c *peerCluster) findLeader() *raftPeer {
 	var l *raftPeer
 	for _, p := range c.peers {
 		if p.rn == nil || p.down || p.rn.Status().RaftState != raft.StateLeader {
@@ -143,7 +143,7 @@ func (c *raftCluster) findLeader() *raftPeer {
 	return l
 }
 
-func (c *raftCluster) leader() *raftPeer {
+func (c *peerCluster) leader() *raftPeer {
 	c.t.Helper()
 	l := c.findLeader()
 	if l == nil {
@@ -154,7 +154,7 @@ func (c *raftCluster) leader() *raftPeer {
 
 // catchUp ticks the leader, whose heartbeats reach p, until p applied
 // what the leader did.
-func (c *raftCluster) catchUp(p *raftPeer) {
+func (c *peerCluster) catchUp(p *raftPeer) {
 	c.t.Helper()
 	l := c.leader()
 	for tick := 0; p.applied != l.applied; tick++ {
@@ -168,7 +168,7 @@ func (c *raftCluster) catchUp(p *raftPeer) {
 
 // propose proposes n changes on the leader, one reserved producer id block
 // each, and runs the cluster until they are applied there.
-func (c *raftCluster) propose(n int) {
+func (c *peerCluster) propose(n int) {
 	c.t.Helper()
 	l := c.leader()
 	for range n {
@@ -209,7 +209,7 @@ func equalEntries(a, b []*raftpb.Entry) bool {
 }
 
 func TestRaftLogSingleVoterRawNode(t *testing.T) {
-	c := &raftCluster{t: t}
+	c := &peerCluster{t: t}
 	p := &raftPeer{t: t, id: 1, store: &rlStore{t: t, fs: vfs.OS, dir: t.TempDir(), id: 1, voters: []uint64{1}, keep: 2}}
 	c.peers = []*raftPeer{p}
 	p.start()
@@ -277,7 +277,7 @@ func imageAtTest(t testing.TB, p *raftPeer, index uint64) *Image {
 // offsets on every node), bring a node that missed compacted entries up
 // with a snapshot, and carry on after one restarts from power loss.
 func TestRaftLogThreeVotersRawNode(t *testing.T) {
-	c := &raftCluster{t: t}
+	c := &peerCluster{t: t}
 	for id := uint64(1); id <= 3; id++ {
 		s, mem := newMemStore(t, id, 1, 2, 3)
 		s.keep = 2
@@ -365,7 +365,7 @@ func TestRaftLogThreeVotersRawNode(t *testing.T) {
 // checkSame checks that the nodes applied the same image at the same index
 // and hold byte-identical entries where their logs overlap, at the same
 // metadata log offsets.
-func (c *raftCluster) checkSame(ids ...uint64) {
+func (c *peerCluster) checkSame(ids ...uint64) {
 	c.t.Helper()
 	a := c.peer(ids[0])
 	for _, id := range ids[1:] {

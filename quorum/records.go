@@ -9,14 +9,16 @@ import (
 type recordType uint8
 
 const (
-	typeClusterID      recordType = 1
-	typeRegisterBroker recordType = 2
-	typeTopic          recordType = 3
-	typePartition      recordType = 4
-	typeRemoveTopic    recordType = 5
-	typeConfig         recordType = 6
-	typeProducerIDs    recordType = 7
-	typeNoOp           recordType = 8
+	typeClusterID       recordType = 1
+	typeRegisterBroker  recordType = 2
+	typeTopic           recordType = 3
+	typePartition       recordType = 4
+	typeRemoveTopic     recordType = 5
+	typeConfig          recordType = 6
+	typeProducerIDs     recordType = 7
+	typeNoOp            recordType = 8
+	typeBrokerState     recordType = 9
+	typePartitionChange recordType = 10
 )
 
 // record is one metadata record: a fact appended to the metadata log and
@@ -32,8 +34,40 @@ type record interface {
 
 type clusterIDRecord struct{ ClusterID string }
 
-// registerBrokerRecord registers (or re-registers) a broker's endpoint.
-type registerBrokerRecord Broker
+// registerBrokerRecord registers (or re-registers) a broker's endpoint. A
+// new incarnation starts a new registration: broker epoch = this record's
+// offset, fenced. The same incarnation amends the endpoint only.
+type registerBrokerRecord struct {
+	ID          int32
+	Host        string
+	Port        int32
+	Rack        string
+	Incarnation [16]byte
+}
+
+// brokerStateRecord sets a registered broker's state: its epoch (the
+// planner writes the current one; a snapshot restores it), whether it is
+// fenced and whether it is in controlled shutdown.
+type brokerStateRecord struct {
+	ID                   int32
+	Epoch                int64
+	Fenced               bool
+	InControlledShutdown bool
+}
+
+// noLeaderChange is partitionChangeRecord.Leader when the leader stays.
+const noLeaderChange = -2
+
+// partitionChangeRecord changes a partition, KRaft's PartitionChangeRecord:
+// only the fields it carries change. Leader noLeaderChange keeps the leader;
+// any other value (even the same id, or -1: offline) sets it and bumps the
+// leader epoch. A nil ISR keeps the ISR. The partition epoch always bumps.
+type partitionChangeRecord struct {
+	TopicID   [16]byte
+	Partition int32
+	Leader    int32
+	ISR       []int32
+}
 
 type topicRecord struct {
 	Name     string
@@ -70,14 +104,16 @@ type noOpRecord struct{}
 
 func (noOpRecord) apply(*imageBuilder) error { return nil }
 
-func (clusterIDRecord) key() [2]byte      { return [2]byte{byte(typeClusterID), 0} }
-func (registerBrokerRecord) key() [2]byte { return [2]byte{byte(typeRegisterBroker), 0} }
-func (topicRecord) key() [2]byte          { return [2]byte{byte(typeTopic), 0} }
-func (partitionRecord) key() [2]byte      { return [2]byte{byte(typePartition), 0} }
-func (removeTopicRecord) key() [2]byte    { return [2]byte{byte(typeRemoveTopic), 0} }
-func (configRecord) key() [2]byte         { return [2]byte{byte(typeConfig), 0} }
-func (producerIDsRecord) key() [2]byte    { return [2]byte{byte(typeProducerIDs), 0} }
-func (noOpRecord) key() [2]byte           { return [2]byte{byte(typeNoOp), 0} }
+func (clusterIDRecord) key() [2]byte       { return [2]byte{byte(typeClusterID), 0} }
+func (registerBrokerRecord) key() [2]byte  { return [2]byte{byte(typeRegisterBroker), 0} }
+func (topicRecord) key() [2]byte           { return [2]byte{byte(typeTopic), 0} }
+func (partitionRecord) key() [2]byte       { return [2]byte{byte(typePartition), 0} }
+func (removeTopicRecord) key() [2]byte     { return [2]byte{byte(typeRemoveTopic), 0} }
+func (configRecord) key() [2]byte          { return [2]byte{byte(typeConfig), 0} }
+func (producerIDsRecord) key() [2]byte     { return [2]byte{byte(typeProducerIDs), 0} }
+func (noOpRecord) key() [2]byte            { return [2]byte{byte(typeNoOp), 0} }
+func (brokerStateRecord) key() [2]byte     { return [2]byte{byte(typeBrokerState), 0} }
+func (partitionChangeRecord) key() [2]byte { return [2]byte{byte(typePartitionChange), 0} }
 
 func (r clusterIDRecord) encode(e *encoder) { e.string(r.ClusterID) }
 
@@ -118,6 +154,24 @@ func (r producerIDsRecord) encode(e *encoder) { e.int64(r.BlockEnd) }
 
 func (noOpRecord) encode(*encoder) {}
 
+func (r brokerStateRecord) encode(e *encoder) {
+	e.int32(r.ID)
+	e.int64(r.Epoch)
+	e.bool(r.Fenced)
+	e.bool(r.InControlledShutdown)
+}
+
+// The ISR is a presence flag, then the array when present.
+func (r partitionChangeRecord) encode(e *encoder) {
+	e.uuid(r.TopicID)
+	e.int32(r.Partition)
+	e.int32(r.Leader)
+	e.bool(r.ISR != nil)
+	if r.ISR != nil {
+		e.int32s(r.ISR)
+	}
+}
+
 // encodeRecord returns the record's log key and value.
 func encodeRecord(r record) (key, value []byte) {
 	k := r.key()
@@ -156,6 +210,14 @@ func decodeRecord(key, value []byte) (record, error) {
 		r = producerIDsRecord{BlockEnd: d.int64()}
 	case typeNoOp:
 		r = noOpRecord{}
+	case typeBrokerState:
+		r = brokerStateRecord{ID: d.int32(), Epoch: d.int64(), Fenced: d.bool(), InControlledShutdown: d.bool()}
+	case typePartitionChange:
+		c := partitionChangeRecord{TopicID: d.uuid(), Partition: d.int32(), Leader: d.int32()}
+		if d.bool() {
+			c.ISR = d.int32s()
+		}
+		r = c
 	default:
 		return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptMetadata, typ)
 	}

@@ -19,6 +19,10 @@ var everyRecord = []record{
 	removeTopicRecord{TopicID: [16]byte{9, 9}},
 	producerIDsRecord{BlockEnd: 1000},
 	noOpRecord{},
+	brokerStateRecord{ID: 7, Epoch: 12, Fenced: true, InControlledShutdown: true},
+	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: -1, ISR: []int32{8}},
+	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: noLeaderChange},
+	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: 8, ISR: []int32{}},
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -90,17 +94,23 @@ func TestApplyRejects(t *testing.T) {
 	}
 	before := formatImage(base)
 	cases := map[string]record{
-		"second cluster id":    clusterIDRecord{ClusterID: "d"},
-		"topic name taken":     topicRecord{Name: "t", ID: [16]byte{2}},
-		"topic id taken":       topicRecord{Name: "u", ID: [16]byte{1}},
-		"partition gap":        partitionRecord{TopicID: [16]byte{1}, Partition: 2, Replicas: []int32{1}, Leader: 1},
-		"partition repeated":   partitionRecord{TopicID: [16]byte{1}, Partition: 0, Replicas: []int32{1}, Leader: 1},
-		"leader not a replica": partitionRecord{TopicID: [16]byte{1}, Partition: 1, Replicas: []int32{1}, Leader: 2},
-		"no replicas":          partitionRecord{TopicID: [16]byte{1}, Partition: 1, Leader: -1},
-		"partition of nothing": partitionRecord{TopicID: [16]byte{7}, Partition: 0, Replicas: []int32{1}, Leader: 1},
-		"remove unknown":       removeTopicRecord{TopicID: [16]byte{7}},
-		"config of nothing":    configRecord{Topic: "nope", Key: "k", Value: "v"},
-		"producer ids go back": producerIDsRecord{BlockEnd: 1000},
+		"second cluster id":     clusterIDRecord{ClusterID: "d"},
+		"topic name taken":      topicRecord{Name: "t", ID: [16]byte{2}},
+		"topic id taken":        topicRecord{Name: "u", ID: [16]byte{1}},
+		"partition gap":         partitionRecord{TopicID: [16]byte{1}, Partition: 2, Replicas: []int32{1}, Leader: 1},
+		"partition repeated":    partitionRecord{TopicID: [16]byte{1}, Partition: 0, Replicas: []int32{1}, Leader: 1},
+		"leader not a replica":  partitionRecord{TopicID: [16]byte{1}, Partition: 1, Replicas: []int32{1}, Leader: 2},
+		"no replicas":           partitionRecord{TopicID: [16]byte{1}, Partition: 1, Leader: -1},
+		"partition of nothing":  partitionRecord{TopicID: [16]byte{7}, Partition: 0, Replicas: []int32{1}, Leader: 1},
+		"remove unknown":        removeTopicRecord{TopicID: [16]byte{7}},
+		"config of nothing":     configRecord{Topic: "nope", Key: "k", Value: "v"},
+		"producer ids go back":  producerIDsRecord{BlockEnd: 1000},
+		"state of nothing":      brokerStateRecord{ID: 9, Epoch: 1},
+		"change of nothing":     partitionChangeRecord{TopicID: [16]byte{7}, Partition: 0, Leader: 1},
+		"change of p1":          partitionChangeRecord{TopicID: [16]byte{1}, Partition: 1, Leader: 1},
+		"change to empty ISR":   partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, ISR: []int32{}},
+		"change ISR outside":    partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, ISR: []int32{1, 2}},
+		"change leader outside": partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: 2},
 	}
 	for name, r := range cases {
 		// A good record first: the batch must fail as a whole.
@@ -134,16 +144,16 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im2.Topics["b"] != im1.Topics["b"] {
+	if im2.Topic("b") != im1.Topic("b") {
 		t.Error("unchanged topic b was copied")
 	}
-	if im2.Topics["a"] == im1.Topics["a"] || im2.TopicsByID[[16]byte{1}] != im2.Topics["a"] {
+	if im2.Topic("a") == im1.Topic("a") || im2.TopicByID([16]byte{1}) != im2.Topic("a") {
 		t.Error("changed topic a is shared with the old image or indexed inconsistently")
 	}
-	if a := im1.Topics["a"]; len(a.Partitions) != 1 || len(a.Configs) != 0 {
+	if a := im1.Topic("a"); len(a.Partitions) != 1 || len(a.Configs) != 0 {
 		t.Errorf("old image's topic a changed: %+v", a)
 	}
-	if a := im2.Topics["a"]; len(a.Partitions) != 2 || a.Configs["retention.ms"] != "5" {
+	if a := im2.Topic("a"); len(a.Partitions) != 2 || a.Configs["retention.ms"] != "5" {
 		t.Errorf("new image's topic a: %+v", a)
 	}
 }

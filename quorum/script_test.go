@@ -3,9 +3,10 @@ package quorum
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // errorLine prints err with the sentinels it matches.
@@ -16,7 +17,7 @@ func errorLine(err error) string {
 	}{
 		{"TopicExists", ErrTopicExists}, {"UnknownTopic", ErrUnknownTopic}, {"InvalidTopic", ErrInvalidTopic},
 		{"InvalidPartitions", ErrInvalidPartitions}, {"InvalidReplicationFactor", ErrInvalidReplicationFactor},
-		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig},
+		{"InvalidConfig", ErrInvalidConfig}, {"UnknownConfig", ErrUnknownConfig}, {"PolicyViolation", ErrPolicyViolation},
 		{"CorruptMetadata", ErrCorruptMetadata}, {"Closed", ErrClosed},
 	}
 	var is []string
@@ -24,6 +25,10 @@ func errorLine(err error) string {
 		if errors.Is(err, s.err) {
 			is = append(is, s.name)
 		}
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		is = append(is, ke.Message)
 	}
 	return fmt.Sprintf("error %v: %v", is, err)
 }
@@ -50,6 +55,17 @@ func formatRecord(r record) string {
 		return fmt.Sprintf("Config %s %s=%s", r.Topic, r.Key, r.Value)
 	case producerIDsRecord:
 		return fmt.Sprintf("ProducerIDs end=%d", r.BlockEnd)
+	case brokerStateRecord:
+		return fmt.Sprintf("BrokerState id=%d epoch=%d fenced=%v controlled-shutdown=%v", r.ID, r.Epoch, r.Fenced, r.InControlledShutdown)
+	case partitionChangeRecord:
+		s := fmt.Sprintf("PartitionChange topic=%s p%d", shortID(r.TopicID), r.Partition)
+		if r.Leader != noLeaderChange {
+			s += fmt.Sprintf(" leader=%d", r.Leader)
+		}
+		if r.ISR != nil {
+			s += fmt.Sprintf(" isr=%v", r.ISR)
+		}
+		return s
 	}
 	panic(fmt.Sprintf("unknown record %T", r))
 }
@@ -60,9 +76,14 @@ func formatImage(im *Image) string {
 	for _, br := range im.Brokers {
 		fmt.Fprintf(&b, "broker %d %s:%d rack=%q\n", br.ID, br.Host, br.Port, br.Rack)
 	}
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		t := im.Topics[name]
-		if im.TopicsByID[t.ID] != t {
+	var names []string
+	for t := range im.Topics() {
+		names = append(names, t.Name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		t := im.Topic(name)
+		if im.TopicByID(t.ID) != t {
 			fmt.Fprintf(&b, "BROKEN: TopicsByID[%s] is not Topics[%s]\n", shortID(t.ID), name)
 		}
 		fmt.Fprintf(&b, "topic %s id=%s internal=%v configs=%v\n", name, shortID(t.ID), t.Internal, t.Configs)
@@ -70,8 +91,10 @@ func formatImage(im *Image) string {
 			fmt.Fprintf(&b, "  p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
 		}
 	}
-	if len(im.TopicsByID) != len(im.Topics) {
-		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by name\n", len(im.TopicsByID), len(im.Topics))
+	if im.topicsByID.Len() != im.TopicCount() || im.topicNames.Len() != im.TopicCount() || len(names) != im.TopicCount() {
+		fmt.Fprintf(&b, "BROKEN: %d topics by id, %d by normal name, %d by name, %d yielded\n",
+			im.topicsByID.Len(), im.topicNames.Len(), im.TopicCount(), len(names))
 	}
+	fmt.Fprintf(&b, "replicas per broker %v\n", im.brokerReplicas)
 	return b.String()
 }

@@ -36,7 +36,7 @@ const (
 )
 
 // encodeImage returns the snapshot data of im. The records come in a
-// deterministic order: ClusterID, RegisterBroker by broker id, then per
+// deterministic order: ClusterID, RegisterBroker and BrokerState by broker id, then per
 // topic by name its Topic, Partition and Config (by key) records, then
 // ProducerIDs. So equal images encode to equal bytes.
 func encodeImage(im *Image) []byte {
@@ -55,10 +55,10 @@ func imageRecords(im *Image) []record {
 		recs = append(recs, clusterIDRecord{ClusterID: im.ClusterID})
 	}
 	for _, b := range im.Brokers {
-		recs = append(recs, registerBrokerRecord(b))
+		recs = append(recs, registerBrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Incarnation: b.Incarnation},
+			brokerStateRecord{ID: b.ID, Epoch: b.Epoch, Fenced: b.Fenced, InControlledShutdown: b.InControlledShutdown})
 	}
-	for _, name := range slices.Sorted(maps.Keys(im.Topics)) {
-		t := im.Topics[name]
+	for _, t := range im.topicsByName() {
 		recs = append(recs, topicRecord{Name: t.Name, ID: t.ID, Internal: t.Internal})
 		for _, p := range t.Partitions {
 			recs = append(recs, partitionRecord{TopicID: t.ID, Partition: p.ID, Replicas: p.Replicas, ISR: p.ISR,

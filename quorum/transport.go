@@ -130,6 +130,9 @@ type TransportConfig struct {
 // ids start at 0, so raft ids are node ids plus one.
 func RaftID(node int32) uint64 { return uint64(node) + 1 }
 
+// nodeOfRaftID is the node whose raft id is id (id > 0).
+func nodeOfRaftID(id uint64) int32 { return int32(id - 1) }
+
 // Transport is a node's cluster listener and its connections to peers.
 // Send and Call are safe for concurrent use.
 type Transport struct {

@@ -185,7 +185,9 @@ func (p *Partition) SnapshotProducers() error {
 }
 
 // Close snapshots producer state and refuses further appends and reads; the
-// log is closed by its owner. Closing twice is a no-op.
+// log is closed by its owner. Closing twice is a no-op. On a full disk the
+// snapshot is skipped, not failed: the next Open replays the log from the
+// previous one, as after a crash.
 func (p *Partition) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -196,7 +198,12 @@ func (p *Partition) Close() error {
 	p.isClosed.Store(true)
 	offset, data := p.captureSnapshotLocked()
 	p.mu.Unlock()
-	return p.writeSnapshot(offset, data)
+	err := p.writeSnapshot(offset, data)
+	if errors.Is(err, segment.ErrNoSpace) {
+		p.logger.Warn("producer-state snapshot skipped at close: disk full", "offset", offset, "err", err)
+		return nil
+	}
+	return err
 }
 
 // captureSnapshotLocked encodes the producer state at LEO, first forgetting

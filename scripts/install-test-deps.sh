@@ -3,6 +3,8 @@
 #   kcat                     Debian package, found as `kcat`
 #   python3-confluent-kafka  Debian package, for /usr/bin/python3
 #   systemd                  Debian package, for systemd-analyze
+#   e2fsprogs                Debian package, mkfs.ext4 for the disk-full test
+#   mount                    Debian package (util-linux), mount -o loop for it
 #   node and npm             Debian packages, if no node is installed
 #   kafkajs                  npm package pinned in tests/js/package-lock.json,
 #                            installed into tests/js/node_modules
@@ -19,7 +21,7 @@ missing=()
 deb_installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
-for pkg in kcat python3-confluent-kafka systemd; do
+for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount; do
 	deb_installed "$pkg" || missing+=("$pkg")
 done
 command -v node >/dev/null || missing+=(nodejs)

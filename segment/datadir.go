@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -107,7 +108,11 @@ func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 		d.logs[key] = l
 	}
 	if cp.corrupt {
-		if err := d.checkpointLocked(); err != nil {
+		// On a full disk the next open finds them corrupt again and does
+		// the same: the logs must serve reads meanwhile.
+		if err := d.checkpointLocked(); errors.Is(err, ErrNoSpace) {
+			d.opts.Logger.Warn("segment: disk full, corrupt checkpoints not rewritten", "dir", d.path, "err", err)
+		} else if err != nil {
 			return err
 		}
 	}
@@ -302,20 +307,52 @@ func (d *DataDir) CheckpointRecoveryPoints() error {
 }
 
 func (d *DataDir) checkpointLocked() error {
+	rps, starts := d.checkpointEntries()
+	return errors.Join(
+		writeCheckpoint(d.opts.FS, filepath.Join(d.path, recoveryPointFile), rps),
+		writeCheckpoint(d.opts.FS, filepath.Join(d.path, logStartFile), starts))
+}
+
+// checkpointAtClose writes the checkpoints once every log is durable. On a
+// full disk (ErrNoSpace) the close goes on and the marker is written: a
+// recovery-point file that did not fit is removed (absent, every log is
+// recovered from 0 after a later crash; a clean start ignores it), and a
+// log-start file that did not fit is left as it was (records deleted within
+// a segment since it was written reappear, as in Kafka on a lost
+// checkpoint; whole segments stay deleted).
+func (d *DataDir) checkpointAtClose() error {
+	rps, starts := d.checkpointEntries()
+	rpPath := filepath.Join(d.path, recoveryPointFile)
+	rpErr := writeCheckpoint(d.opts.FS, rpPath, rps)
+	if errors.Is(rpErr, ErrNoSpace) {
+		d.opts.Logger.Warn("segment: disk full at close, removing the recovery-point checkpoint instead",
+			"dir", d.path, "err", rpErr)
+		if rpErr = d.opts.FS.Remove(rpPath); errors.Is(rpErr, fs.ErrNotExist) {
+			rpErr = nil
+		}
+	}
+	startErr := writeCheckpoint(d.opts.FS, filepath.Join(d.path, logStartFile), starts)
+	if errors.Is(startErr, ErrNoSpace) {
+		d.opts.Logger.Warn("segment: disk full at close, log-start checkpoint left as it was",
+			"dir", d.path, "err", startErr)
+		startErr = nil
+	}
+	return errors.Join(rpErr, startErr)
+}
+
+// checkpointEntries lists every open log's recovery point and log start.
+func (d *DataDir) checkpointEntries() (rps, starts []string) {
 	keys := make([]partitionKey, 0, len(d.logs))
 	for k := range d.logs {
 		keys = append(keys, k)
 	}
 	sortKeys(keys)
-	var rps, starts []string
 	for _, k := range keys {
 		l := d.logs[k]
 		rps = append(rps, fmt.Sprintf("%s %d %d", k.topic, k.partition, l.RecoveryPoint()))
 		starts = append(starts, fmt.Sprintf("%s %d %d", k.topic, k.partition, l.LogStartOffset()))
 	}
-	return errors.Join(
-		writeCheckpoint(d.opts.FS, filepath.Join(d.path, recoveryPointFile), rps),
-		writeCheckpoint(d.opts.FS, filepath.Join(d.path, logStartFile), starts))
+	return rps, starts
 }
 
 // RecoveryDuration is how long the start-up recovery took.
@@ -334,7 +371,7 @@ func (d *DataDir) Close() error {
 	for _, l := range d.logs {
 		errs = append(errs, l.Close())
 	}
-	errs = append(errs, d.checkpointLocked())
+	errs = append(errs, d.checkpointAtClose())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("data dir %s: close: %w", d.path, err)
 	}

@@ -26,8 +26,11 @@
 // carries it, plus a final entry when the segment is sealed. Appends do not
 // decompress, so for a compressed batch that offset is the batch's last: a
 // lookup needs only the batch. The active
-// segment's indexes are preallocated to segment.index.bytes and mapped
-// read-write; sealed ones are trimmed and mapped read-only. Lookups binary
+// segment's index files are sized to segment.index.bytes, sparse; sealed
+// ones are trimmed to their entries. Every index is mapped read-only and
+// entries are written with pwrite: a store through a map into a hole needs
+// a disk block, and on a full disk that page fault is SIGBUS, while pwrite
+// fails with ENOSPC and reading a hole gives zeros. Lookups binary
 // search the last 8 KiB of an index first, then the rest, then read batch
 // headers (61 bytes each) forward from the entry found. Reads never read
 // record bytes. OffsetForTimestamp reads the records of one batch, and
@@ -85,8 +88,26 @@
 //
 // A failed fdatasync, a roll that fails to seal the active segment, or a
 // failed truncation makes the log refuse further appends and truncations
-// (what is on disk is then unknown); reads go on, and the log always holds a
-// prefix of what was appended.
+// (ErrFailed: what is on disk is then unknown, and after a failed fdatasync
+// the kernel may have dropped the dirty pages); reads go on, and the log
+// always holds a prefix of what was appended.
+//
+// # Full disk
+//
+// ENOSPC (ErrNoSpace) fails the one append that met it and nothing else:
+// the log is not failed, and every append tries the disk again, so appends
+// resume by themselves once space returns. Nothing of the failed batch
+// stays: a new leader epoch is checkpointed before its first batch, a torn
+// batch write is cut back to the last whole batch (or, if that cut fails,
+// overwritten by the next append and cut by the next open), and a roll
+// that cannot create its segment changes nothing. A leader-epoch
+// checkpoint that does not fit at open, at AssignEpochStart or after a
+// truncation stays stale until the next append writes it before its batch
+// (an open drops entries past the LEO). An index entry the disk refuses is
+// skipped (lookups scan a little further). Reads and Close need no new
+// blocks; fdatasync needs none on ext4, which reserves delayed blocks at
+// write time, and one that fails anyway fails the log as above. The first
+// ENOSPC and the first append after it are logged, once each.
 //
 // # Recovery
 //

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -21,21 +22,39 @@ type epochCache struct {
 // conflicts (an epoch or start offset at or above the new one). It reports
 // whether the cache changed.
 func (c *epochCache) assign(epoch int32, start int64) bool {
-	if epoch < 0 {
-		return false
+	keep, changed := c.cut(epoch, start)
+	if changed {
+		c.entries = append(c.entries[:keep], epochEntry{epoch, start})
 	}
-	if n := len(c.entries); n > 0 {
-		last := c.entries[n-1]
+	return changed
+}
+
+// withAssigned is assign on a copy, leaving c as it is.
+func (c *epochCache) withAssigned(epoch int32, start int64) (epochCache, bool) {
+	keep, changed := c.cut(epoch, start)
+	if !changed {
+		return *c, false
+	}
+	return epochCache{entries: append(slices.Clone(c.entries[:keep]), epochEntry{epoch, start})}, true
+}
+
+// cut returns how many entries stay when epoch starts at start, and whether
+// the cache changes.
+func (c *epochCache) cut(epoch int32, start int64) (keep int, changed bool) {
+	keep = len(c.entries)
+	if epoch < 0 {
+		return keep, false
+	}
+	if keep > 0 {
+		last := c.entries[keep-1]
 		if last.Epoch == epoch && start >= last.StartOffset {
-			return false
+			return keep, false
 		}
 	}
-	keep := len(c.entries)
 	for keep > 0 && (c.entries[keep-1].Epoch >= epoch || c.entries[keep-1].StartOffset >= start) {
 		keep--
 	}
-	c.entries = append(c.entries[:keep], epochEntry{epoch, start})
-	return true
+	return keep, true
 }
 
 func (c *epochCache) latest() int32 {

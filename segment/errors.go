@@ -1,6 +1,9 @@
 package segment
 
-import "errors"
+import (
+	"errors"
+	"syscall"
+)
 
 // Sentinel errors; wrap them with context, test with errors.Is.
 var (
@@ -16,4 +19,11 @@ var (
 	// ErrCorruptCheckpoint: a checkpoint file was read but does not parse
 	// (torn, truncated or damaged); an I/O error reading it is not this.
 	ErrCorruptCheckpoint = errors.New("corrupt checkpoint file")
+	// ErrNoSpace: the disk is full. It is ENOSPC itself, so errors.Is finds
+	// it under any wrapping of the system call's error. Nothing is appended
+	// and the log is not failed: appends work again once space returns.
+	ErrNoSpace error = syscall.ENOSPC
+	// ErrFailed: the log refuses appends and truncations after an error
+	// that left what is on disk unknown (Log.Err); reads go on.
+	ErrFailed = errors.New("log failed")
 )

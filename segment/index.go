@@ -19,15 +19,18 @@ const (
 )
 
 // indexFile is an mmap'd array of fixed-size big-endian entries. The active
-// segment's indexes are preallocated to segment.index.bytes and mapped
-// read-write; a finished segment's are trimmed to their entries and mapped
-// read-only. Callers hold the log's lock.
+// segment's indexes are sized to segment.index.bytes, sparse, and take
+// appends; a finished segment's are trimmed to their entries. Mappings are
+// read-only, and entries are written with pwrite, which the shared mapping
+// sees: a store through a map into a hole needs a block, and on a full disk
+// that page fault kills the process with SIGBUS, where pwrite fails with
+// ENOSPC; reading a hole gives zeros. Callers hold the log's lock.
 type indexFile struct {
 	ref        *fileRef
 	mm         []byte
 	entrySize  int
 	entries    int
-	capEntries int // entries the writable mapping holds; entries when read-only
+	capEntries int // entries the file and mapping hold
 	writable   bool
 }
 
@@ -59,20 +62,21 @@ func openIndexFile(fs vfs.FS, name string, entrySize int, g *fileGroup) (*indexF
 	return idx, nil
 }
 
-// remap resizes the file to n entries and maps it. Whatever fails, the
-// index keeps a mapping that covers its entries, so the log stays readable:
-// a smaller mapping is made before the old one goes; a larger one needs the
-// old one gone first (a memory filesystem cannot grow a mapped file), so on
-// failure the old one is mapped again, and if even that fails the entries
-// are dropped from memory (lookups then scan from the segment's start). The
-// caller fails the log on any error; the file keeps its entries, perhaps
-// followed by zeros, which the next open's check rejects.
+// remap resizes the file to n entries and maps it; writable says whether
+// it takes appends. Whatever fails, the index keeps a mapping that covers
+// its entries, so the log stays readable: a smaller mapping is made before
+// the old one goes; a larger one needs the old one gone first (a memory
+// filesystem cannot grow a mapped file), so on failure the old one is
+// mapped again, and if even that fails the entries are dropped from memory
+// (lookups then scan from the segment's start). The caller fails the log
+// on any error; the file keeps its entries, perhaps followed by zeros,
+// which the next open's check rejects.
 func (x *indexFile) remap(n int, writable bool) error {
 	size := n * x.entrySize
 	if size > len(x.mm) {
 		return x.grow(n, writable)
 	}
-	mm, err := x.ref.f.Map(size, writable)
+	mm, err := x.ref.f.Map(size, false)
 	if err != nil {
 		return fmt.Errorf("map %d bytes: %w", size, err)
 	}
@@ -99,14 +103,14 @@ func (x *indexFile) grow(n int, writable bool) error {
 	err := x.ref.f.Truncate(int64(size))
 	if err != nil {
 		err = fmt.Errorf("resize to %d: %w", size, err)
-	} else if mm, merr := x.ref.f.Map(size, writable); merr != nil {
+	} else if mm, merr := x.ref.f.Map(size, false); merr != nil {
 		err = fmt.Errorf("map %d bytes: %w", size, merr)
 	} else {
 		x.mm, x.capEntries, x.writable = mm, n, writable
 		return nil
 	}
 	// The file is at least as long as before: map what was mapped.
-	mm, rerr := x.ref.f.Map(oldLen, oldWritable)
+	mm, rerr := x.ref.f.Map(oldLen, false)
 	if rerr != nil {
 		mm, oldCap, oldWritable, x.entries = nil, 0, false, 0
 	}
@@ -114,7 +118,7 @@ func (x *indexFile) grow(n int, writable bool) error {
 	return err
 }
 
-// makeWritable preallocates the index to maxBytes for appends.
+// makeWritable sizes the index to maxBytes (sparse) for appends.
 func (x *indexFile) makeWritable(maxBytes int32) error {
 	return x.remap(max(int(maxBytes)/x.entrySize, x.entries), true)
 }
@@ -150,13 +154,18 @@ func (x *indexFile) entry(i int) []byte {
 	return x.mm[i*x.entrySize : (i+1)*x.entrySize]
 }
 
-// appendEntry returns the next entry's bytes to fill in.
-func (x *indexFile) appendEntry() []byte {
+// appendEntry writes e as the next entry. On error (ENOSPC: the entry's
+// page was a hole) the index is as it was.
+func (x *indexFile) appendEntry(e []byte) error {
 	if x.full() {
 		panic("segment: append to a full index")
 	}
+	pos := int64(x.entries * x.entrySize)
+	if _, err := x.ref.f.WriteAt(e, pos); err != nil {
+		return fmt.Errorf("write index entry at %d: %w", pos, err)
+	}
 	x.entries++
-	return x.entry(x.entries - 1)
+	return nil
 }
 
 // search returns the greatest i with key(i) <= target, or -1. Entries are
@@ -184,10 +193,11 @@ func (x offsetIndex) at(i int) (offset int64, pos int64) {
 	return x.base + int64(int32(binary.BigEndian.Uint32(e))), int64(int32(binary.BigEndian.Uint32(e[4:])))
 }
 
-func (x offsetIndex) append(offset, pos int64) {
-	e := x.appendEntry()
-	binary.BigEndian.PutUint32(e, uint32(offset-x.base))
+func (x offsetIndex) append(offset, pos int64) error {
+	var e [offsetEntrySize]byte
+	binary.BigEndian.PutUint32(e[:], uint32(offset-x.base))
 	binary.BigEndian.PutUint32(e[4:], uint32(pos))
+	return x.appendEntry(e[:])
 }
 
 // lookup returns the position of the last indexed batch whose last offset is
@@ -238,13 +248,14 @@ func (x timeIndex) last() (ts int64, offset int64) {
 
 // maybeAppend adds (ts, offset) if ts is above the last entry. The last slot
 // is kept for the final entry written at roll (final true).
-func (x timeIndex) maybeAppend(ts, offset int64, final bool) {
+func (x timeIndex) maybeAppend(ts, offset int64, final bool) error {
 	if last, _ := x.last(); ts <= last || x.full() || (!final && x.nearlyFull()) {
-		return
+		return nil
 	}
-	e := x.appendEntry()
-	binary.BigEndian.PutUint64(e, uint64(ts))
+	var e [timeEntrySize]byte
+	binary.BigEndian.PutUint64(e[:], uint64(ts))
 	binary.BigEndian.PutUint32(e[8:], uint32(offset-x.base))
+	return x.appendEntry(e[:])
 }
 
 func (x timeIndex) nearlyFull() bool { return x.entries+1 >= x.capEntries }

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -19,16 +20,22 @@ type Log struct {
 	batchBytesMax atomic.Int32 // Config.BatchBytesMax, for validation outside the lock
 	recoveryPoint atomic.Int64 // offsets below are durable
 
-	mu        sync.RWMutex
-	cfg       Config
-	segments  []*segment // ascending base offsets; the last is active; never empty
-	logStart  int64
-	epochs    epochCache
-	pending   []pendingDelete
-	closed    bool
-	failed    error // sticky: a failed fdatasync or epoch checkpoint stops appends
-	unsynced  unsyncedState
-	writeback writebackMark
+	mu       sync.RWMutex
+	cfg      Config
+	segments []*segment // ascending base offsets; the last is active; never empty
+	logStart int64
+	epochs   epochCache
+	pending  []pendingDelete
+	closed   bool
+	failed   error // sticky: a failed fdatasync, seal or truncation stops appends
+	// noSpace: the last append failed with ErrNoSpace. Only for logging
+	// once per change; every append tries the disk again.
+	noSpace bool
+	// epochsStale: the leader-epoch checkpoint on disk is behind the cache
+	// (a full disk at open); the next append writes it before its batch.
+	epochsStale bool
+	unsynced    unsyncedState
+	writeback   writebackMark
 	// truncations counts TruncateTo calls, so that a sync racing one does
 	// not raise the recovery point over offsets that were removed.
 	truncations uint64
@@ -115,21 +122,20 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, 
 	syncNeeded = l.cfg.SyncEveryAppend
 	if !l.active().fits(h.Size(), h.LastOffset(), l.cfg, nowMs) {
 		if err := l.roll(); err != nil {
-			return res, false, err
+			return res, false, l.noteWriteErr(err)
 		}
 		syncNeeded = true
 	}
+	// A new epoch is on disk before its first batch: a checkpoint naming an
+	// epoch that has no batch yet is what AssignEpochStart writes anyway,
+	// and a failed write (a full disk) leaves nothing to undo.
+	if err := l.assignEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+		return res, false, l.noteWriteErr(err)
+	}
 	if err := l.active().append(b, h, h.BaseOffset+maxTsDelta, resolved, l.cfg, nowMs); err != nil {
-		return res, false, fmt.Errorf("log %s: %w", l.dir, err)
+		return res, false, l.noteWriteErr(fmt.Errorf("log %s: %w", l.dir, err))
 	}
-	if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
-		if err := l.saveEpochs(); err != nil {
-			// The batch is in the log but its epoch is not on disk; stop
-			// appending rather than let the two drift apart.
-			l.failed = err
-			return res, false, err
-		}
-	}
+	l.noteWriteErr(nil)
 	if l.unsynced.noteAppend(int64(h.RecordCount), nowMs) >= l.cfg.FlushMessages {
 		syncNeeded = true
 	}
@@ -137,16 +143,34 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, 
 	return res, syncNeeded, nil
 }
 
+// noteWriteErr returns err, logging the changes of the disk-full state
+// once each: the first ErrNoSpace, and the first write that succeeds (err
+// nil) after it. Requests failing meanwhile log nothing here.
+func (l *Log) noteWriteErr(err error) error {
+	full := errors.Is(err, ErrNoSpace)
+	switch {
+	case full && !l.noSpace:
+		l.opts.Logger.Warn("segment: disk full, appends fail until space returns", "dir", l.dir, "err", err)
+	case err == nil && l.noSpace:
+		l.opts.Logger.Info("segment: disk space returned, appends resume", "dir", l.dir)
+	}
+	if full || err == nil {
+		l.noSpace = full
+	}
+	return err
+}
+
 // Err returns the failure that stopped appends to the log (a failed
-// fdatasync or leader-epoch checkpoint), nil while it is healthy. The
-// failure is sticky: the log takes appends again only when reopened.
+// fdatasync, seal of a segment or truncation: ErrFailed), nil while it is
+// healthy. The failure is sticky: the log takes appends again only when
+// reopened. A full disk is not a failure (ErrNoSpace fails single appends).
 func (l *Log) Err() error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.failed == nil {
 		return nil
 	}
-	return fmt.Errorf("log %s: %w", l.dir, l.failed)
+	return fmt.Errorf("log %s: %w: %w", l.dir, ErrFailed, l.failed)
 }
 
 func (l *Log) usable() error {
@@ -154,19 +178,22 @@ func (l *Log) usable() error {
 		return fmt.Errorf("log %s: %w", l.dir, ErrClosed)
 	}
 	if l.failed != nil {
-		return fmt.Errorf("log %s: failed earlier: %w", l.dir, l.failed)
+		return fmt.Errorf("log %s: %w earlier: %w", l.dir, ErrFailed, l.failed)
 	}
 	return nil
 }
 
 // roll seals the active segment and starts a new one at LEO. The new one
-// is made first: if that fails (ErrOpenFilesLimit, say) nothing changed. If
-// sealing then fails, the log fails: the half-sealed segment takes no more
-// appends.
+// is made first: if that fails (ErrOpenFilesLimit, ErrNoSpace) nothing
+// changed, and its files are removed. If sealing then fails, the log
+// fails: the half-sealed segment takes no more appends.
 func (l *Log) roll() error {
 	old := l.active()
 	s, err := createSegment(l.opts.FS, l.dir, old.next, l.cfg, l.files)
 	if err != nil {
+		// Best effort: a leftover empty segment is the last one, which the
+		// next open takes as the active segment, or deletes as out of line.
+		_ = l.removeSegmentFiles([]int64{old.next})
 		return fmt.Errorf("log %s: roll: %w", l.dir, err)
 	}
 	if err := old.finish(); err != nil {
@@ -387,17 +414,49 @@ func (l *Log) SetConfig(c Config) error {
 
 // AssignEpochStart records that leader epoch epoch starts at startOffset
 // (a new leader calls it with its LEO), dropping conflicting later entries,
-// and persists the cache.
+// and persists the cache (on a full disk, before the next append).
 func (l *Log) AssignEpochStart(epoch int32, startOffset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
 		return err
 	}
-	if !l.epochs.assign(epoch, startOffset) {
+	next, changed := l.epochs.withAssigned(epoch, startOffset)
+	if !changed {
 		return nil
 	}
-	return l.saveEpochs()
+	l.epochs = next
+	return l.saveEpochsOrDefer()
+}
+
+// saveEpochsOrDefer writes the leader-epoch checkpoint, or on a full disk
+// leaves it stale for the next append to write before its batch: a full
+// disk must not keep a log from opening, or a replica from becoming leader,
+// to serve reads, and no batch of an epoch reaches the disk before the
+// checkpoint naming it.
+func (l *Log) saveEpochsOrDefer() error {
+	err := l.saveEpochs()
+	if errors.Is(err, ErrNoSpace) {
+		l.opts.Logger.Warn("segment: disk full, leader-epoch checkpoint to be rewritten by the next append", "dir", l.dir, "err", err)
+		l.epochsStale = true
+		return nil
+	}
+	return err
+}
+
+// assignEpoch records the start of a batch's epoch, on disk first: should
+// the write fail, the cache stays as it was. A stale checkpoint is written
+// even when the cache does not change.
+func (l *Log) assignEpoch(epoch int32, startOffset int64) error {
+	next, changed := l.epochs.withAssigned(epoch, startOffset)
+	if !changed && !l.epochsStale {
+		return nil
+	}
+	if err := l.writeEpochs(next); err != nil {
+		return err
+	}
+	l.epochs = next
+	return nil
 }
 
 // EndOffsetForEpoch returns the largest epoch <= epoch and its end offset
@@ -415,10 +474,13 @@ func (l *Log) LatestEpoch() int32 {
 	return l.epochs.latest()
 }
 
-func (l *Log) saveEpochs() error {
-	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), l.epochs.encode()); err != nil {
+func (l *Log) saveEpochs() error { return l.writeEpochs(l.epochs) }
+
+func (l *Log) writeEpochs(c epochCache) error {
+	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), c.encode()); err != nil {
 		return fmt.Errorf("log %s: leader epochs: %w", l.dir, err)
 	}
+	l.epochsStale = false
 	return nil
 }
 

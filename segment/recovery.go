@@ -211,10 +211,10 @@ func (l *Log) loadEpochs() error {
 		return err
 	}
 	changed := l.epochs.truncateFromEnd(l.leo())
-	if l.epochs.truncateFromStart(l.logStart) || changed || rebuilt {
-		return l.saveEpochs()
+	if !l.epochs.truncateFromStart(l.logStart) && !changed && !rebuilt {
+		return nil
 	}
-	return nil
+	return l.saveEpochsOrDefer()
 }
 
 // rebuildEpochs derives the epoch cache from every batch header's

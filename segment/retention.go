@@ -86,11 +86,16 @@ func (l *Log) Tick() error {
 	nowMs := l.opts.nowMs()
 	rolled := false
 	if a := l.active(); a.size > 0 && nowMs-a.rollStartMs >= l.cfg.SegmentMs {
-		if err := l.roll(); err != nil {
+		err := l.noteWriteErr(l.roll())
+		switch {
+		case err == nil:
+			rolled = true
+		case !errors.Is(err, ErrNoSpace):
 			l.mu.Unlock()
 			return err
 		}
-		rolled = true
+		// On a full disk the roll is tried again by the next Tick or
+		// append; retention below may free space meanwhile.
 	}
 	err := errors.Join(l.applyRetention(nowMs), l.unlinkDue(nowMs))
 	flushDue := l.unsynced.sinceMs >= 0 && nowMs-l.unsynced.sinceMs >= l.cfg.FlushMs

@@ -98,10 +98,13 @@ func (s *segment) observe(h BatchHeader, pos, maxTsOffset int64, resolved bool, 
 		s.maxTs, s.maxTsOffset, s.maxTsStandIn = h.MaxTimestamp, maxTsOffset, !resolved
 	}
 	// A full index (segment.index.bytes lowered since the segment was
-	// written) only makes lookups scan further.
-	if s.bytesSinceIndex > int64(intervalBytes) && !s.index.full() {
-		s.index.append(h.LastOffset(), pos)
-		s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, false)
+	// written), or an entry that a full disk refused, only makes lookups
+	// scan further; the next batch tries again. The time entry goes first:
+	// a clean open takes the maximum timestamp up to the last offset entry
+	// from the time index.
+	if s.bytesSinceIndex > int64(intervalBytes) && !s.index.full() &&
+		s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, false) == nil &&
+		s.index.append(h.LastOffset(), pos) == nil {
 		s.bytesSinceIndex = 0
 	}
 	s.bytesSinceIndex += h.Size()
@@ -138,7 +141,10 @@ func (s *segment) fits(size, lastOffset int64, cfg Config, nowMs int64) bool {
 // finish seals a segment that stops being active: its final max-timestamp
 // entry goes into the time index and both indexes are trimmed.
 func (s *segment) finish() error {
-	s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, true)
+	// Without the final entry (a full disk) a clean open still finds the
+	// maximum: from the last entry and the headers after the last offset
+	// entry. Only timestamp lookups scan further.
+	_ = s.timeIndex.maybeAppend(s.maxTs, s.maxTsOffset, true)
 	if err := s.index.trim(); err != nil {
 		return fmt.Errorf("segment %d: offset index: %w", s.base, err)
 	}

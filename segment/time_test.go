@@ -136,15 +136,21 @@ func TestOffsetForTimestampDamagedIndex(t *testing.T) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20
 	cfg.IndexIntervalBytes = 300 // an entry every few batches
+	// Mappings are read-only: damage goes through the file, which they see.
+	overwrite := func(x *indexFile, i, at int, b []byte) {
+		if _, err := x.ref.f.WriteAt(b, int64(i*x.entrySize+at)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	damages := map[string]func(s *segment){
 		// Offset index entry 2 names entry 5's batch.
-		"offset index": func(s *segment) { copy(s.index.entry(2)[4:], s.index.entry(5)[4:]) },
+		"offset index": func(s *segment) { overwrite(s.index.indexFile, 2, 4, s.index.entry(5)[4:]) },
 		// Time index entry 2 names entry 5's record.
-		"time index offset": func(s *segment) { copy(s.timeIndex.entry(2)[8:], s.timeIndex.entry(5)[8:]) },
+		"time index offset": func(s *segment) { overwrite(s.timeIndex.indexFile, 2, 8, s.timeIndex.entry(5)[8:]) },
 		// Time index entry 5's timestamp drops to just above entry 4's.
 		"time index timestamp": func(s *segment) {
 			t4, _ := s.timeIndex.at(4)
-			binary.BigEndian.PutUint64(s.timeIndex.entry(5), uint64(t4+1))
+			overwrite(s.timeIndex.indexFile, 5, 0, binary.BigEndian.AppendUint64(nil, uint64(t4+1)))
 		},
 	}
 	for name, damage := range damages {

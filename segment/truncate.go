@@ -36,7 +36,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.logStart = min(l.logStart, leo)
 	l.recoveryPoint.Store(min(l.recoveryPoint.Load(), l.active().base))
 	if l.epochs.truncateFromEnd(leo) && err == nil {
-		err = l.saveEpochs()
+		// A stale checkpoint is safe: its entries past the LEO are dropped
+		// at the next open, and the next append rewrites it first.
+		err = l.saveEpochsOrDefer()
 	}
 	if err != nil {
 		l.failed = fmt.Errorf("truncate to %d: %w", offset, err)

@@ -100,7 +100,7 @@ func Open(opts Options) (*Coordinator, error) {
 
 func (c *Coordinator) createTopic() error {
 	im := c.opts.Controller.Image()
-	if im.Topics[OffsetsTopic] != nil {
+	if im.Topic(OffsetsTopic) != nil {
 		return nil
 	}
 	rf := min(c.opts.TopicReplicationFactor, int16(min(len(im.Brokers), math.MaxInt16)))

@@ -60,7 +60,7 @@ func openStack(t *testing.T, dir string) *stack {
 func (s *stack) follow(im *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := im.Topics[OffsetsTopic]
+	t := im.Topic(OffsetsTopic)
 	if t == nil {
 		return
 	}
@@ -175,8 +175,8 @@ func (s *stack) offsets(group string) map[int32]string {
 func TestCoordinatorReplaysItsLog(t *testing.T) {
 	dir := t.TempDir()
 	s := openStack(t, dir)
-	if im := s.ctrl.Image(); im.Topics[OffsetsTopic] == nil || !im.Topics[OffsetsTopic].Internal || len(im.Topics[OffsetsTopic].Partitions) != 3 {
-		t.Fatalf("__consumer_offsets not created as an internal topic of 3 partitions: %+v", im.Topics[OffsetsTopic])
+	if im := s.ctrl.Image(); im.Topic(OffsetsTopic) == nil || !im.Topic(OffsetsTopic).Internal || len(im.Topic(OffsetsTopic).Partitions) != 3 {
+		t.Fatalf("__consumer_offsets not created as an internal topic of 3 partitions: %+v", im.Topic(OffsetsTopic))
 	}
 	for i, g := range []string{"a", "b", "c", "d", "e"} {
 		s.commit(g, 0, int64(10+i), "meta-"+g)

@@ -29,7 +29,7 @@ func (c *Coordinator) follow(im *quorum.Image) {
 		return
 	}
 	led := map[int32]bool{}
-	t := im.Topics[OffsetsTopic]
+	t := im.Topic(OffsetsTopic)
 	if t != nil {
 		for _, p := range t.Partitions {
 			if p.Leader == c.opts.NodeID && c.opts.Partitions.Partition(OffsetsTopic, p.ID) != nil {

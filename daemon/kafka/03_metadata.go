@@ -10,10 +10,19 @@ package kafka
 // id). A topic whose partitions this broker leads but has not opened yet is
 // LEADER_NOT_AVAILABLE, as Kafka answers right after an auto-create;
 // clients retry.
+//
+// Auto-creates are rate-limited (a token bucket, Config.AutoCreateRatePerSec)
+// and capped per request (Config.AutoCreatePerRequestMax): a topic past
+// either is UNKNOWN_TOPIC_OR_PARTITION, which clients retry, so that one
+// request naming 100,000 topics neither stalls the controller nor fills
+// the broker.
 
 import (
 	"errors"
-	"sort"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -46,45 +55,43 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 	resp.ControllerID = im.ControllerID
 
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		for _, name := range sortedTopicNames(im) {
-			resp.Topics = append(resp.Topics, b.topicMetadata(im, im.Topics[name], req))
+		for _, t := range sortedTopics(im) {
+			resp.Topics = append(resp.Topics, b.topicMetadata(im, t, req))
 		}
 		return resp, nil
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	created := 0
 	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, b.requestedTopicMetadata(rt, req, autoCreate))
+		resp.Topics = append(resp.Topics, b.requestedTopicMetadata(rt, req, autoCreate, &created))
 	}
 	return resp, nil
 }
 
-func sortedTopicNames(im *quorum.Image) []string {
-	names := make([]string, 0, len(im.Topics))
-	for name := range im.Topics {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+func sortedTopics(im *quorum.Image) []*quorum.Topic {
+	topics := slices.AppendSeq(make([]*quorum.Topic, 0, im.TopicCount()), im.Topics())
+	slices.SortFunc(topics, func(a, b *quorum.Topic) int { return strings.Compare(a.Name, b.Name) })
+	return topics
 }
 
 // requestedTopicMetadata answers one topic asked for by name or id,
-// creating it if allowed.
-func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.MetadataRequest, autoCreate bool) kmsg.MetadataResponseTopic {
+// creating it if allowed; created counts the request's auto-creates.
+func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.MetadataRequest, autoCreate bool, created *int) kmsg.MetadataResponseTopic {
 	im := b.ctrl.Image()
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
 	if rt.Topic == nil {
-		t := im.TopicsByID[rt.TopicID]
+		t := im.TopicByID(rt.TopicID)
 		if t == nil {
 			mt.ErrorCode = kerr.UnknownTopicID.Code
 			return mt
 		}
 		return b.topicMetadata(im, t, req)
 	}
-	if t := im.Topics[*rt.Topic]; t != nil {
+	if t := im.Topic(*rt.Topic); t != nil {
 		return b.topicMetadata(im, t, req)
 	}
-	if !autoCreate {
+	if !autoCreate || !b.mayAutoCreate(created) {
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return mt
 	}
@@ -95,11 +102,58 @@ func (b *Broker) requestedTopicMetadata(rt kmsg.MetadataRequestTopic, req *kmsg.
 		return mt
 	}
 	im = b.ctrl.Image()
-	if t := im.Topics[*rt.Topic]; t != nil {
+	if t := im.Topic(*rt.Topic); t != nil {
 		return b.topicMetadata(im, t, req)
 	}
 	mt.ErrorCode = kerr.LeaderNotAvailable.Code // deleted again meanwhile
 	return mt
+}
+
+// mayAutoCreate reports whether one more topic may be auto-created by a
+// request that has created *created, counting it if so.
+func (b *Broker) mayAutoCreate(created *int) bool {
+	if most := b.cfg.AutoCreatePerRequestMax; most > 0 && *created >= most {
+		return false
+	}
+	if !b.autoCreate.take() {
+		return false
+	}
+	*created++
+	return true
+}
+
+// tokenBucket allows rate events a second with bursts of rate; rate 0
+// allows all.
+type tokenBucket struct {
+	rate float64
+	now  func() time.Time
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate int, now func() time.Time) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), now: now, tokens: float64(rate), last: now()}
+}
+
+// take takes a token if there is one.
+func (tb *tokenBucket) take() bool {
+	if tb.rate == 0 {
+		return true
+	}
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	now := tb.now()
+	if elapsed := now.Sub(tb.last); elapsed > 0 {
+		tb.tokens = min(tb.rate, tb.tokens+elapsed.Seconds()*tb.rate)
+		tb.last = now
+	}
+	if tb.tokens < 1 {
+		return false
+	}
+	tb.tokens--
+	return true
 }
 
 // topicMetadata describes a topic of the image.

@@ -22,7 +22,7 @@ func serveOffsetCommit(b *Broker, r *request) (kmsg.Response, error) {
 	known.Topics = nil
 	var unknown []kmsg.OffsetCommitResponseTopic
 	for _, rt := range req.Topics {
-		t := im.Topics[rt.Topic]
+		t := im.Topic(rt.Topic)
 		kt, ut := rt, kmsg.NewOffsetCommitResponseTopic()
 		kt.Partitions, ut.Topic = nil, rt.Topic
 		for _, rp := range rt.Partitions {

@@ -46,7 +46,7 @@ func groupCoordinator(im *quorum.Image, keyType int8, key string) (quorum.Broker
 	default:
 		return none, kerr.InvalidRequest.Code
 	}
-	t := im.Topics[group.OffsetsTopic]
+	t := im.Topic(group.OffsetsTopic)
 	if t == nil || len(t.Partitions) == 0 {
 		return none, kerr.CoordinatorNotAvailable.Code
 	}

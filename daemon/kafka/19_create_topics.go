@@ -10,6 +10,11 @@ package kafka
 // once each, every one on exactly this broker, the only one today
 // (INVALID_REPLICA_ASSIGNMENT otherwise, Kafka's code for a bad assignment). A topic named twice in one request is
 // INVALID_REQUEST, answered once.
+//
+// Limits: a topic past the broker's or the cluster's (partitions per broker,
+// topics) is POLICY_VIOLATION, as is one that would take the partitions the
+// request adds past Config.PartitionsPerRequestMax; a bad partition count is
+// INVALID_PARTITIONS.
 
 import (
 	"fmt"
@@ -31,12 +36,13 @@ func serveCreateTopics(b *Broker, r *request) (kmsg.Response, error) {
 	for _, rt := range req.Topics {
 		counts[rt.Topic]++
 	}
+	var added int // partitions the request added so far
 	for _, rt := range req.Topics {
 		switch counts[rt.Topic] {
 		case 0: // a duplicate, answered already
 			continue
 		case 1:
-			resp.Topics = append(resp.Topics, b.createTopic(rt, req.ValidateOnly))
+			resp.Topics = append(resp.Topics, b.createTopic(rt, req.ValidateOnly, &added))
 		default:
 			st := kmsg.NewCreateTopicsResponseTopic()
 			st.Topic, st.ErrorCode = rt.Topic, kerr.InvalidRequest.Code
@@ -48,10 +54,10 @@ func serveCreateTopics(b *Broker, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-func (b *Broker) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) kmsg.CreateTopicsResponseTopic {
+func (b *Broker) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, added *int) kmsg.CreateTopicsResponseTopic {
 	st := kmsg.NewCreateTopicsResponseTopic()
 	st.Topic = rt.Topic
-	t, err := b.commitTopic(rt, validateOnly)
+	t, err := b.commitTopic(rt, validateOnly, added)
 	if err != nil {
 		st.ErrorCode, st.ErrorMessage = b.errorCode(err), errorMessage(err)
 		return st
@@ -60,12 +66,33 @@ func (b *Broker) createTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool
 	return st
 }
 
-func (b *Broker) commitTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool) (*quorum.Topic, error) {
+func (b *Broker) commitTopic(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, added *int) (*quorum.Topic, error) {
 	ct, err := b.createTopicRequest(rt)
 	if err != nil {
 		return nil, err
 	}
-	return b.ctrl.CreateTopic(ct, b.cfg.DefaultPartitions, b.cfg.DefaultReplicationFactor, validateOnly)
+	n := ct.Partitions
+	if n == -1 {
+		n = b.cfg.DefaultPartitions
+	}
+	if err := b.checkRequestPartitions(rt.Topic, *added, int(n)); err != nil {
+		return nil, err
+	}
+	t, err := b.ctrl.CreateTopic(ct, b.cfg.DefaultPartitions, b.cfg.DefaultReplicationFactor, validateOnly)
+	if err == nil {
+		*added += len(t.Partitions)
+	}
+	return t, err
+}
+
+// checkRequestPartitions refuses to add n more partitions (a bad n is the
+// controller's to refuse) to a request that has added some already.
+func (b *Broker) checkRequestPartitions(topic string, added, n int) error {
+	if most := b.cfg.PartitionsPerRequestMax; most > 0 && n > 0 && added+n > most {
+		return fmt.Errorf("%w: topic %q: %d partitions after the %d this request added pass its limit of %d (topics.max_partitions_per_request)",
+			kerr.PolicyViolation, topic, n, added, most)
+	}
+	return nil
 }
 
 // createTopicRequest turns a request topic into the controller's request,

@@ -63,14 +63,14 @@ func (b *Broker) deleteTarget(rt kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopic
 	st := kmsg.NewDeleteTopicsResponseTopic()
 	st.Topic, st.TopicID = rt.Topic, rt.TopicID
 	im := b.ctrl.Image()
-	t := im.TopicsByID[rt.TopicID]
+	t := im.TopicByID(rt.TopicID)
 	switch {
 	case rt.Topic != nil && rt.TopicID != [16]byte{}:
 		st.ErrorCode = kerr.InvalidRequest.Code
 		st.ErrorMessage = errorMessage(fmt.Errorf("topic %q: give a name or an id, not both", *rt.Topic))
 		return st
 	case rt.Topic != nil:
-		if t = im.Topics[*rt.Topic]; t == nil {
+		if t = im.Topic(*rt.Topic); t == nil {
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			return st
 		}

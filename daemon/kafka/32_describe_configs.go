@@ -86,7 +86,7 @@ func serveDescribeConfigs(b *Broker, r *request) (kmsg.Response, error) {
 func (b *Broker) describeResource(rr kmsg.DescribeConfigsRequestResource, req *kmsg.DescribeConfigsRequest) ([]kmsg.DescribeConfigsResponseResourceConfig, error) {
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		t := b.ctrl.Image().Topics[rr.ResourceName]
+		t := b.ctrl.Image().Topic(rr.ResourceName)
 		if t == nil {
 			return nil, fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, rr.ResourceName)
 		}

@@ -79,7 +79,7 @@ func (b *Broker) alterResource(res configResource, names []string, validateOnly 
 	changes func(t *quorum.Topic) (map[string]*string, error)) error {
 	switch res.typ {
 	case kmsg.ConfigResourceTypeTopic:
-		t := b.ctrl.Image().Topics[res.name]
+		t := b.ctrl.Image().Topic(res.name)
 		if t == nil {
 			return fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, res.name)
 		}

@@ -42,7 +42,7 @@ func incResource(typ kmsg.ConfigResourceType, name string, ops ...kmsg.Increment
 // overrides is a topic's config overrides as the controller's image has them.
 func (s *brokerStack) overrides(topic string) map[string]string {
 	s.t.Helper()
-	tp := s.ctrl.Image().Topics[topic]
+	tp := s.ctrl.Image().Topic(topic)
 	if tp == nil {
 		s.t.Fatalf("no topic %q", topic)
 	}

@@ -15,6 +15,14 @@ type Config struct {
 	AutoCreateTopics         bool
 	DefaultPartitions        int32
 	DefaultReplicationFactor int16
+	// AutoCreateRatePerSec is the token bucket auto-creates in Metadata
+	// draw from (bursts of as many); AutoCreatePerRequestMax caps them per
+	// request (0: both unlimited).
+	AutoCreateRatePerSec    int
+	AutoCreatePerRequestMax int
+	// PartitionsPerRequestMax caps the partitions one CreateTopics or
+	// CreatePartitions request adds (0: unlimited).
+	PartitionsPerRequestMax int
 	// CompressionValidation decompresses compressed batches on produce to
 	// check their records, as Kafka's leader does.
 	CompressionValidation bool
@@ -50,7 +58,8 @@ type Broker struct {
 	parts Partitions
 	log   *slog.Logger
 
-	sessions *fetchSessions
+	sessions   *fetchSessions
+	autoCreate *tokenBucket
 }
 
 // New returns a Broker answering from the controller's metadata and the
@@ -63,5 +72,6 @@ func New(cfg Config, ctrl quorum.Metadata, parts Partitions) *Broker {
 		cfg.Logger = slog.Default()
 	}
 	return &Broker{cfg: cfg, ctrl: ctrl, parts: parts, log: cfg.Logger,
-		sessions: newFetchSessions(cfg.FetchSessionsMax)}
+		sessions:   newFetchSessions(cfg.FetchSessionsMax),
+		autoCreate: newTokenBucket(cfg.AutoCreateRatePerSec, cfg.Now)}
 }

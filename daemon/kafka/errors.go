@@ -22,6 +22,8 @@ var errorCodes = []struct {
 	{segment.ErrBatchTooLarge, kerr.MessageTooLarge.Code},
 	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
 	{segment.ErrClosed, kerr.NotLeaderForPartition.Code}, // the partition was just closed or deleted
+	{segment.ErrNoSpace, kerr.KafkaStorageError.Code},    // disk full: nothing appended, retriable
+	{segment.ErrFailed, kerr.KafkaStorageError.Code},     // the log refuses appends after an I/O error
 	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
 	{replica.ErrNotLeader, kerr.NotLeaderForPartition.Code},
@@ -37,6 +39,7 @@ var errorCodes = []struct {
 	{quorum.ErrUnknownTopic, kerr.UnknownTopicOrPartition.Code},
 	{quorum.ErrInvalidTopic, kerr.InvalidTopicException.Code},
 	{quorum.ErrInvalidPartitions, kerr.InvalidPartitions.Code},
+	{quorum.ErrPolicyViolation, kerr.PolicyViolation.Code},
 	{quorum.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor.Code},
 	{quorum.ErrInvalidConfig, kerr.InvalidConfig.Code},
 	{quorum.ErrUnknownConfig, kerr.InvalidConfig.Code},

@@ -72,7 +72,7 @@ func TestMetadataRequestedTopics(t *testing.T) {
 	if len(resp.Topics) != 2 || resp.Topics[0].ErrorCode != 0 || resp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
 		t.Fatalf("%+v", resp.Topics)
 	}
-	if _, ok := s.ctrl.Image().Topics["unknown"]; ok {
+	if s.ctrl.Image().Topic("unknown") != nil {
 		t.Fatal("created although auto-create is off")
 	}
 	// By topic id (v10+).
@@ -117,7 +117,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 	if mt := resp.Topics[0]; mt.ErrorCode != kerr.LeaderNotAvailable.Code || len(mt.Partitions) != 0 {
 		t.Errorf("not hosted yet: %+v", mt)
 	}
-	if _, ok := s.ctrl.Image().Topics["t2"]; !ok {
+	if s.ctrl.Image().Topic("t2") == nil {
 		t.Error("t2 not created")
 	}
 }

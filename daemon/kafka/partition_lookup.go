@@ -11,7 +11,7 @@ import (
 // NOT_LEADER_OR_FOLLOWER when this broker does not lead it or has not opened
 // its replica yet.
 func (b *Broker) leaderPartition(topic string, partition int32) (*replica.Partition, int16) {
-	t := b.ctrl.Image().Topics[topic]
+	t := b.ctrl.Image().Topic(topic)
 	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}

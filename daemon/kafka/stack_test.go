@@ -53,6 +53,13 @@ func stackConfig() Config {
 
 func newBrokerStack(t testing.TB, cfg Config) *brokerStack {
 	t.Helper()
+	return newBrokerStackLimits(t, cfg, quorum.Options{})
+}
+
+// newBrokerStackLimits is newBrokerStack with the controller's limits
+// (TopicPartitionsMax, BrokerPartitionsMax, TopicsMax) taken from limits.
+func newBrokerStackLimits(t testing.TB, cfg Config, limits quorum.Options) *brokerStack {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	segCfg := segment.DefaultConfig()
 	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg }, segment.Options{Logger: quiet})
@@ -64,8 +71,10 @@ func newBrokerStack(t testing.TB, cfg Config) *brokerStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl, err := quorum.Open(mlog, quorum.Options{NodeID: stackNodeID, ValidateTopicConfig: quorum.ValidateTopicConfig,
-		Broker: quorum.Broker{ID: stackNodeID, Host: "127.0.0.1", Port: 9092}, Logger: quiet})
+	opts := quorum.Options{NodeID: stackNodeID, ValidateTopicConfig: quorum.ValidateTopicConfig,
+		Broker: quorum.Broker{ID: stackNodeID, Host: "127.0.0.1", Port: 9092}, Logger: quiet,
+		TopicPartitionsMax: limits.TopicPartitionsMax, BrokerPartitionsMax: limits.BrokerPartitionsMax, TopicsMax: limits.TopicsMax}
+	ctrl, err := quorum.Open(mlog, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +99,7 @@ func (s *brokerStack) follow(im *quorum.Image) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for tp, p := range s.parts {
-		if t := im.Topics[tp.topic]; t == nil || int(tp.partition) >= len(t.Partitions) {
+		if t := im.Topic(tp.topic); t == nil || int(tp.partition) >= len(t.Partitions) {
 			p.Close()
 			if err := s.dd.DeleteLog(tp.topic, tp.partition); err != nil {
 				s.t.Errorf("delete log %v: %v", tp, err)
@@ -101,7 +110,7 @@ func (s *brokerStack) follow(im *quorum.Image) {
 	if s.hold {
 		return
 	}
-	for _, t := range im.Topics {
+	for t := range im.Topics() {
 		for _, mp := range t.Partitions {
 			if s.parts[topicPartition{t.Name, mp.ID}] == nil {
 				s.open(t, mp)

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -33,7 +34,7 @@ func TestCreateTopics(t *testing.T) {
 		name := string(rune('a' + v))
 		resp := roundTrip[*kmsg.CreateTopicsResponse](t, s.b, createTopicsReq(v, false, newTopic(name, 3, -1, "retention.ms", "1000")))
 		st := resp.Topics[0]
-		if st.ErrorCode != 0 || len(s.ctrl.Image().Topics[name].Partitions) != 3 || s.Partition(name, 2) == nil {
+		if st.ErrorCode != 0 || len(s.ctrl.Image().Topic(name).Partitions) != 3 || s.Partition(name, 2) == nil {
 			t.Fatalf("v%d: %+v", v, st)
 		}
 		if v < 5 {
@@ -50,7 +51,7 @@ func TestCreateTopics(t *testing.T) {
 				t.Errorf("v%d segment.ms source %d", v, c.Source)
 			}
 		}
-		if v == 7 && st.TopicID != s.ctrl.Image().Topics[name].ID {
+		if v == 7 && st.TopicID != s.ctrl.Image().Topic(name).ID {
 			t.Errorf("topic id %x", st.TopicID)
 		}
 	}
@@ -107,10 +108,10 @@ func TestCreateTopicsErrors(t *testing.T) {
 		}
 	}
 	im := s.ctrl.Image()
-	if _, ok := im.Topics["validateonly"]; ok {
+	if im.Topic("validateonly") != nil {
 		t.Error("validate-only created the topic")
 	}
-	if a := im.Topics["assigned"]; a == nil || len(a.Partitions) != 2 {
+	if a := im.Topic("assigned"); a == nil || len(a.Partitions) != 2 {
 		t.Errorf("assigned topic %+v", a)
 	}
 }
@@ -137,7 +138,7 @@ func TestDeleteTopics(t *testing.T) {
 			t.Errorf("%s: %v", *st.Topic, kerr.ErrorForCode(st.ErrorCode))
 		}
 	}
-	c := s.ctrl.Image().Topics["c"]
+	c := s.ctrl.Image().Topic("c")
 	byID := kmsg.NewPtrDeleteTopicsRequest()
 	byID.SetVersion(6)
 	byID.Topics = []kmsg.DeleteTopicsRequestTopic{{TopicID: c.ID}, {TopicID: [16]byte{9}}, {Topic: kmsg.StringPtr("d"), TopicID: c.ID}}
@@ -147,8 +148,8 @@ func TestDeleteTopics(t *testing.T) {
 		t.Fatalf("by id: %+v", resp.Topics)
 	}
 	im := s.ctrl.Image()
-	if _, ok := im.Topics["a"]; ok || im.Topics["b"] == nil || im.Topics["c"] != nil || im.Topics["d"] == nil || im.Topics["__internal"] == nil {
-		t.Errorf("topics left: %v", im.Topics)
+	if im.Topic("a") != nil || im.Topic("b") == nil || im.Topic("c") != nil || im.Topic("d") == nil || im.Topic("__internal") == nil {
+		t.Errorf("topics left: %v", slices.Collect(im.Topics()))
 	}
 	if s.Partition("a", 0) != nil || s.Partition("c", 0) != nil {
 		t.Error("deleted topics still hosted")
@@ -177,7 +178,7 @@ func TestCreatePartitions(t *testing.T) {
 		}
 		return codes
 	}
-	if codes := serve(3, true, reqTopic("t", 4)); codes["t"] != 0 || len(s.ctrl.Image().Topics["t"].Partitions) != 1 {
+	if codes := serve(3, true, reqTopic("t", 4)); codes["t"] != 0 || len(s.ctrl.Image().Topic("t").Partitions) != 1 {
 		t.Fatalf("validate only: %v", codes)
 	}
 	codes := serve(0, false, reqTopic("t", 3, []int32{stackNodeID}, []int32{stackNodeID}), reqTopic("u", 1),
@@ -189,7 +190,7 @@ func TestCreatePartitions(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", name, kerr.ErrorForCode(codes[name]), kerr.ErrorForCode(code))
 		}
 	}
-	if len(s.ctrl.Image().Topics["t"].Partitions) != 3 || s.Partition("t", 2) == nil {
+	if len(s.ctrl.Image().Topic("t").Partitions) != 3 || s.Partition("t", 2) == nil {
 		t.Error("partitions not added")
 	}
 	if codes := serve(3, false, reqTopic("u", 2, []int32{7})); codes["u"] != kerr.InvalidReplicaAssignment.Code {

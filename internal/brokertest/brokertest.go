@@ -76,6 +76,7 @@ type Broker struct {
 	t       testing.TB
 	bin     string
 	args    []string // the caller's extra flags
+	nofile  int      // RLIMIT_NOFILE (soft and hard) for the process; 0: inherited
 	dataDir string
 	runDir  string // holds the ready file and the output log
 	addr    string // bound Kafka listener, from the ready file
@@ -90,7 +91,28 @@ type Broker struct {
 // the test ends; if the test failed, the tail of its output is logged.
 func Start(t testing.TB, extraArgs ...string) *Broker {
 	t.Helper()
-	b := &Broker{t: t, bin: Binary(t), args: extraArgs, dataDir: t.TempDir(), runDir: t.TempDir()}
+	return StartInDir(t, t.TempDir(), extraArgs...)
+}
+
+// StartInDir is Start on the data directory dataDir (the broker creates it
+// if absent), e.g. on a filesystem the test made; the test removes it.
+func StartInDir(t testing.TB, dataDir string, extraArgs ...string) *Broker {
+	t.Helper()
+	b := &Broker{t: t, bin: Binary(t), args: extraArgs, dataDir: dataDir, runDir: t.TempDir()}
+	t.Cleanup(b.cleanup)
+	b.launch("127.0.0.1:0")
+	return b
+}
+
+// StartWithNoFile is Start with the broker's RLIMIT_NOFILE, soft and hard,
+// set to nofile (through prlimit(1) from util-linux; the test is skipped
+// without it), for tests that run the broker out of descriptors.
+func StartWithNoFile(t testing.TB, nofile int, extraArgs ...string) *Broker {
+	t.Helper()
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit not installed (Debian package util-linux): cannot limit the broker's descriptors")
+	}
+	b := &Broker{t: t, bin: Binary(t), args: extraArgs, nofile: nofile, dataDir: t.TempDir(), runDir: t.TempDir()}
 	t.Cleanup(b.cleanup)
 	b.launch("127.0.0.1:0")
 	return b
@@ -180,7 +202,11 @@ func (b *Broker) spawn(listen string) {
 		"--admin-listen", "127.0.0.1:0",
 		"--ready-file", b.readyPath(),
 	}, b.args...)
-	p, err := startProcess(b.bin, args, b.logPath())
+	bin := b.bin
+	if b.nofile > 0 {
+		bin, args = "prlimit", append([]string{fmt.Sprintf("--nofile=%d:%d", b.nofile, b.nofile), "--", b.bin}, args...)
+	}
+	p, err := startProcess(bin, args, b.logPath())
 	if err != nil {
 		b.t.Fatalf("brokertest: %v", err)
 	}

@@ -1,7 +1,8 @@
 // Package brokertest runs real riffle processes for end-to-end tests.
 //
-// Each Broker has its own data directory (t.TempDir()) and listens on
-// 127.0.0.1 at a port the broker picks, so tests may run in parallel. The
+// Each Broker has its own data directory (t.TempDir(), or one the test
+// gives StartInDir) and listens on 127.0.0.1 at a port the broker picks, so
+// tests may run in parallel. The
 // harness learns the ports through the ready-file contract: riffle started
 // with --ready-file PATH writes its bound addresses, one "host:port" a line
 // (the Kafka listener, then the admin listener), atomically to PATH once the

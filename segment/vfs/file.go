@@ -8,7 +8,8 @@ import (
 // WriteFile atomically replaces name with data: it writes name+".tmp",
 // syncs it, renames it over name and syncs the directory, so a crash leaves
 // either the old or the new file, and the new one is durable on return. A
-// leftover .tmp file is the caller's to remove at its next start.
+// failed write removes its .tmp file; one a crash leaves is the caller's to
+// remove at its next start.
 func WriteFile(fsys FS, name string, data []byte) error {
 	tmp := name + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -27,6 +28,11 @@ func WriteFile(fsys FS, name string, data []byte) error {
 	}
 	if err == nil {
 		err = fsys.SyncDir(filepath.Dir(name))
+	}
+	if err != nil {
+		// Best effort: a leftover would hold blocks a full disk needs; the
+		// next write replaces it anyway.
+		_ = fsys.Remove(tmp)
 	}
 	return err
 }

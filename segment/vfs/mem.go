@@ -21,6 +21,12 @@ import (
 // size files before mapping them (as preallocated indexes are).
 var ErrMappedGrow = errors.New("memfs: file cannot grow past its capacity while mapped")
 
+// ErrSparseMap is returned when a writable mapping would cover bytes that no
+// write or Allocate backed: on a real disk a store into such a page needs a
+// block, and when the disk is full the page fault kills the process with
+// SIGBUS. Allocate before mapping writable.
+var ErrSparseMap = errors.New("memfs: writable mapping over unallocated bytes")
+
 // MemFS is a memory filesystem that models what survives power loss, as a
 // strict filesystem does: file data is durable once File.Sync returns, and a
 // directory entry (create, rename, remove) once FS.SyncDir of its directory
@@ -45,7 +51,11 @@ type memNode struct {
 	data, durable []byte
 	// dirtyFrom is the lowest offset changed since the last Sync.
 	dirtyFrom int64
-	maps      []memMap // live mappings
+	// backed is how many leading bytes are allocated (written or
+	// Allocated); a file grown by Truncate is sparse past it. Holes further
+	// in are not tracked: only the leading run counts.
+	backed int64
+	maps   []memMap // live mappings
 }
 
 type memMap struct {
@@ -88,7 +98,8 @@ func crashCopy(n *memNode, seen map[*memNode]*memNode) *memNode {
 		return c
 	}
 	if !n.dir {
-		c := &memNode{modTime: n.modTime, data: clone(n.durable), durable: clone(n.durable), dirtyFrom: int64(len(n.durable))}
+		c := &memNode{modTime: n.modTime, data: clone(n.durable), durable: clone(n.durable),
+			dirtyFrom: int64(len(n.durable)), backed: min(n.backed, int64(len(n.durable)))}
 		seen[n] = c
 		return c
 	}
@@ -331,8 +342,17 @@ func (n *memNode) resize(size int64) error {
 		n.data = grown
 	}
 	n.dirtyFrom = min(n.dirtyFrom, size)
+	n.backed = min(n.backed, size)
 	n.modTime = time.Now()
 	return nil
+}
+
+// back marks [off, end) allocated; it extends the leading run only when it
+// touches it.
+func (n *memNode) back(off, end int64) {
+	if off <= n.backed {
+		n.backed = max(n.backed, end)
+	}
 }
 
 type memFile struct {
@@ -389,6 +409,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	copy(n.data[off:], p)
+	n.back(off, off+int64(len(p)))
 	n.dirtyFrom = min(n.dirtyFrom, off)
 	n.modTime = time.Now()
 	return len(p), nil
@@ -457,8 +478,8 @@ func (f *memFile) StartWriteback(off, n int64) error {
 	return f.check("start writeback", true)
 }
 
-// Allocate grows the file to at least off+n bytes, as fallocate without
-// KEEP_SIZE does.
+// Allocate grows the file to at least off+n bytes and backs [off, off+n),
+// as fallocate without KEEP_SIZE does.
 func (f *memFile) Allocate(off, n int64) error {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
@@ -473,12 +494,14 @@ func (f *memFile) Allocate(off, n int64) error {
 			return &fs.PathError{Op: "allocate", Path: f.name, Err: err}
 		}
 	}
+	f.node.back(off, off+n)
 	return nil
 }
 
 // Map returns the first length bytes of the file's contents themselves, so
 // stores through a writable map are seen by ReadAt and made durable by Sync.
-// While mapped, the file cannot grow past its capacity (ErrMappedGrow).
+// While mapped, the file cannot grow past its capacity (ErrMappedGrow). A
+// writable mapping must cover only allocated bytes (ErrSparseMap).
 func (f *memFile) Map(length int, writable bool) ([]byte, error) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
@@ -491,6 +514,9 @@ func (f *memFile) Map(length int, writable bool) ([]byte, error) {
 	}
 	if length == 0 {
 		return nil, nil
+	}
+	if writable && int64(length) > n.backed {
+		return nil, &fs.PathError{Op: "mmap", Path: f.name, Err: fmt.Errorf("%d bytes, %d allocated: %w", length, n.backed, ErrSparseMap)}
 	}
 	n.maps = append(n.maps, memMap{length: length, writable: writable})
 	// Full slice expression: an append to the map must not write the file.

@@ -118,8 +118,12 @@ func conformNames(t *testing.T, fsys FS, dir string) {
 func conformMap(t *testing.T, fsys FS, dir string) {
 	f := mustOpen(t, fsys, filepath.Join(dir, "m"), os.O_RDWR|os.O_CREATE)
 	defer f.Close()
-	if err := f.Truncate(8); err != nil {
+	mustWrite(t, f, "ma", 0)
+	if err := f.Allocate(0, 8); err != nil {
 		t.Fatal(err)
+	}
+	if got := readAll(t, f); got != "ma\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("Allocate changed the contents: %q", got)
 	}
 	m, err := f.Map(8, true)
 	if err != nil {
@@ -243,7 +247,7 @@ func TestMemCrashRenameAcrossDirsIsOneInode(t *testing.T) {
 func TestMemMapStoresAreDurableOnSync(t *testing.T) {
 	m := NewMemFS()
 	f := mustOpen(t, m, "/f", os.O_RDWR|os.O_CREATE)
-	if err := f.Truncate(4); err != nil {
+	if err := f.Allocate(0, 4); err != nil {
 		t.Fatal(err)
 	}
 	syncDirs(t, m, "/")
@@ -351,5 +355,41 @@ func syncDirs(t *testing.T, fsys FS, dirs ...string) {
 		if err := fsys.SyncDir(d); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A writable mapping over bytes no write or Allocate backed is refused: on a
+// real full disk a store there is SIGBUS.
+func TestMemWritableMapNeedsAllocation(t *testing.T) {
+	m := NewMemFS()
+	f := mustOpen(t, m, "/f", os.O_RDWR|os.O_CREATE)
+	mustWrite(t, f, "abcd", 0)
+	if err := f.Truncate(16); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Map(16, true); !errors.Is(err, ErrSparseMap) {
+		t.Fatalf("writable map over a hole: %v, want ErrSparseMap", err)
+	}
+	b, err := f.Map(16, false)
+	if err != nil {
+		t.Fatalf("read-only map over a hole: %v", err)
+	}
+	if err := f.Unmap(b); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = f.Map(4, true); err != nil {
+		t.Fatalf("writable map of written bytes: %v", err)
+	}
+	if err := f.Unmap(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Allocate(4, 12); err != nil {
+		t.Fatal(err)
+	}
+	if b, err = f.Map(16, true); err != nil {
+		t.Fatalf("writable map after Allocate: %v", err)
+	}
+	if string(b[:4]) != "abcd" {
+		t.Fatalf("Allocate changed the contents: %q", b)
 	}
 }

@@ -39,8 +39,10 @@ type File interface {
 	// it (sync_file_range SYNC_FILE_RANGE_WRITE). It makes nothing durable;
 	// it keeps dirty pages from piling up. Memory files ignore it.
 	StartWriteback(off, n int64) error
-	// Allocate reserves [off, off+n) on disk (fallocate with KEEP_SIZE unset);
-	// implementations may grow the file instead.
+	// Allocate reserves [off, off+n) on disk, growing the file to off+n if
+	// shorter and keeping its contents (fallocate with KEEP_SIZE unset). Map a
+	// range writable only once it is allocated: a store into a hole needs a
+	// block, and without one (a full disk) the page fault is SIGBUS.
 	Allocate(off, n int64) error
 	// Map maps the first length bytes of the file; the file must be at least
 	// that long. A writable map is shared: writes reach the file.

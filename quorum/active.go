@@ -1,0 +1,243 @@
+package quorum
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// proposal is one change asked of the controller.
+type proposal struct {
+	// plan returns the records of the change, checked against the image
+	// before it; nil when producerIDs is set.
+	plan func(im *Image) ([]record, error)
+	// producerIDs > 0 allocates that many producer ids from the leader's
+	// reserved block, reserving a new block when it runs out.
+	producerIDs  int64
+	validateOnly bool
+	// done is called once, on the node's goroutine, with the image after
+	// the change (the would-be image when validateOnly) or the error.
+	done func(res changeResult, err error)
+
+	index, term uint64 // the entry proposed for the change
+	data        []byte // its batch
+	first       int64  // the first producer id, when producerIDs > 0
+}
+
+// batchStoredFrom is where a batch's bytes stop depending on where it is
+// stored: the metadata log sets its base offset and its leader epoch (the
+// raft term) in front of it. It is segment's offset of the magic byte.
+const batchStoredFrom = 16
+
+// sameBatch reports whether a and b are the same batch (or both raft's
+// empty entry), wherever stored.
+func sameBatch(a, b []byte) bool {
+	if len(a) <= batchStoredFrom || len(b) <= batchStoredFrom {
+		return len(a) == 0 && len(b) == 0
+	}
+	return bytes.Equal(a[batchStoredFrom:], b[batchStoredFrom:])
+}
+
+type changeResult struct {
+	image           *Image
+	firstProducerID int64
+}
+
+// core is the controller on a raft node: it plans changes on the leader,
+// proposes them, and applies committed entries to the image. Pure: time,
+// randomness and the image's publication are given to it, and it runs on
+// the node's goroutine (or the simulator's).
+//
+// Only one change is in flight, and the leader plans only once applied ==
+// its last index and that entry is of its term (so committed): every
+// committed batch was then planned against exactly the image before it,
+// and applying one cannot fail unless the log is corrupt.
+type core struct {
+	node    *raftNode
+	self    Broker
+	plan    planner
+	nowMs   func() int64
+	publish func(prev, next *Image) // called on every new applied image, in order
+	log     *slog.Logger
+
+	image    *Image // applied
+	applied  uint64
+	pidNext  int64  // next producer id this leader serves; below image.ProducerIDsEnd unless a block is due
+	pidTerm  uint64 // the term pidNext was reset in: a new leader starts past every reserved block
+	waiting  []*proposal
+	inflight *proposal
+}
+
+// submit starts p: validateOnly at once against the applied image, any
+// other change on the leader only (ErrNotController elsewhere).
+func (c *core) submit(p *proposal) {
+	if p.validateOnly {
+		next, err := c.validate(p)
+		p.done(changeResult{image: next}, err)
+		return
+	}
+	if c.node.rn.BasicStatus().RaftState != raft.StateLeader {
+		p.done(changeResult{}, fmt.Errorf("node %d: %w", c.node.id, ErrNotController))
+		return
+	}
+	c.waiting = append(c.waiting, p)
+}
+
+func (c *core) validate(p *proposal) (*Image, error) {
+	recs, err := p.plan(c.image)
+	if err != nil || len(recs) == 0 {
+		return c.image, err
+	}
+	return c.image.apply(recs, c.image.Offset)
+}
+
+// pump plans and proposes the next waiting change when the leader may;
+// it runs after every Ready loop. Off the leader the waiting changes fail
+// with ErrNotController (the one in flight waits for its index to apply).
+// An error is the storage's: fatal.
+func (c *core) pump() error {
+	st := c.node.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		c.failWaiting(fmt.Errorf("node %d: %w", c.node.id, ErrNotController))
+		return nil
+	}
+	if c.inflight != nil {
+		return nil
+	}
+	last, err := c.node.storage.LastIndex()
+	if err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	lastTerm, err := c.node.storage.Term(last)
+	if err != nil {
+		return fmt.Errorf("raft log: term of %d: %w", last, err)
+	}
+	if c.applied != last || lastTerm != st.GetTerm() {
+		return nil
+	}
+	if c.pidTerm != st.GetTerm() {
+		c.pidTerm, c.pidNext = st.GetTerm(), c.image.ProducerIDsEnd
+		if recs := c.plan.startup(c.image, c.self); len(recs) > 0 {
+			c.waiting = append([]*proposal{{
+				plan: func(*Image) ([]record, error) { return recs, nil },
+				done: func(_ changeResult, err error) {
+					if err != nil {
+						c.log.Warn("metadata: registering this controller failed; retried when next elected", "err", err)
+					}
+				},
+			}}, c.waiting...)
+		}
+	}
+	for c.inflight == nil && len(c.waiting) > 0 {
+		p := c.waiting[0]
+		c.waiting[0] = nil
+		c.waiting = c.waiting[1:]
+		c.start(p)
+	}
+	return nil
+}
+
+// start plans p against the applied image and proposes its batch; a
+// change of no records (or ids served from the reserved block) is done at
+// once.
+func (c *core) start(p *proposal) {
+	var recs []record
+	var err error
+	if p.producerIDs > 0 {
+		recs, p.first, err = allocateProducerIDs(c.image, c.pidNext, p.producerIDs)
+	} else {
+		recs, err = p.plan(c.image)
+	}
+	if err == nil && len(recs) > 0 {
+		if p.data, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
+			p.index, p.term, err = c.node.propose(p.data)
+		}
+		if err == nil {
+			c.inflight = p
+			return
+		}
+	}
+	if err == nil && p.producerIDs > 0 {
+		c.pidNext = p.first + p.producerIDs
+	}
+	p.done(changeResult{image: c.image, firstProducerID: p.first}, err)
+}
+
+func (c *core) failWaiting(err error) {
+	for _, p := range c.waiting {
+		p.done(changeResult{}, err)
+	}
+	c.waiting = nil
+}
+
+// fail ends every change with err: the node stopped.
+func (c *core) fail(err error) {
+	if p := c.inflight; p != nil {
+		c.inflight = nil
+		p.done(changeResult{}, err)
+	}
+	c.failWaiting(err)
+}
+
+func (c *core) controllerID() int32 {
+	if c.node.lead == raft.None {
+		return -1
+	}
+	return nodeOfRaftID(c.node.lead)
+}
+
+func (c *core) applyEntry(index, term uint64, data []byte) error {
+	prev := c.image
+	var next *Image
+	if len(data) == 0 {
+		// raft's own entry (a new leader's first): stored as one NoOp
+		// record, so it takes one offset on every node.
+		im := *prev
+		im.Offset++
+		next = &im
+	} else {
+		_, recs, err := decodeBatch(data)
+		if err != nil {
+			return err
+		}
+		if next, err = prev.apply(recs, prev.Offset+int64(len(recs))); err != nil {
+			return err
+		}
+	}
+	next.ControllerID = c.controllerID()
+	c.image, c.applied = next, index
+	c.publish(prev, next)
+	if p := c.inflight; p != nil && index >= p.index {
+		c.inflight = nil
+		if index != p.index || term != p.term {
+			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.node.id, p.index, p.term, term, ErrNotController))
+			return nil
+		}
+		if !sameBatch(data, p.data) {
+			panic(fmt.Sprintf("quorum: entry %d of term %d is not the batch proposed there", index, term))
+		}
+		if p.producerIDs > 0 {
+			c.pidNext = p.first + p.producerIDs
+		}
+		p.done(changeResult{image: next, firstProducerID: p.first}, nil)
+	}
+	return nil
+}
+
+// applySnapshot is not reached yet: no node compacts its log, so raft
+// never sends a snapshot.
+func (c *core) applySnapshot(snap *raftpb.Snapshot) error {
+	return fmt.Errorf("%w: raft snapshot at %d: image snapshots are not supported yet", ErrCorruptMetadata, snap.GetMetadata().GetIndex())
+}
+
+// leaderChanged publishes the image again naming the new controller.
+func (c *core) leaderChanged(uint64) {
+	prev := c.image
+	im := *prev
+	im.ControllerID = c.controllerID()
+	c.image = &im
+	c.publish(prev, &im)
+}

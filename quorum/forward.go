@@ -1,0 +1,317 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A voter that is not the active controller forwards a change to it as
+// the Kafka request for that change (as KRaft brokers call their
+// controller): CreateTopics, DeleteTopics, CreatePartitions,
+// IncrementalAlterConfigs, AllocateProducerIds. This file turns changes
+// into requests and responses back into errors (the forwarding side), and
+// requests into changes and their outcomes into responses (the
+// controller's side). The forwarding side sends one change per request.
+
+// Request versions the forwarding side sends.
+const (
+	createTopicsVersion            = 7
+	deleteTopicsVersion            = 6
+	createPartitionsVersion        = 3
+	incrementalAlterConfigsVersion = 1
+	allocateProducerIDsVersion     = 0
+)
+
+// controllerErrorCodes maps the controller's errors to the codes they
+// travel as between voters, in the order tested; decoding takes the first
+// sentinel of a code.
+var controllerErrorCodes = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{ErrTopicExists, kerr.TopicAlreadyExists},
+	{ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{ErrInvalidTopic, kerr.InvalidTopicException},
+	{ErrInvalidPartitions, kerr.InvalidPartitions},
+	{ErrPolicyViolation, kerr.PolicyViolation},
+	{ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+	{ErrInvalidConfig, kerr.InvalidConfig},
+	{ErrUnknownConfig, kerr.InvalidConfig},
+	{ErrNotController, kerr.NotController},
+	{ErrClosed, kerr.NotController}, // a stopping controller is no longer one
+	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	{context.Canceled, kerr.RequestTimedOut},
+}
+
+// errorCode returns err's code and message for a response (0 and nil for
+// nil).
+func errorCode(err error) (int16, *string) {
+	if err == nil {
+		return 0, nil
+	}
+	msg := err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code, &msg
+	}
+	for _, m := range controllerErrorCodes {
+		if errors.Is(err, m.err) {
+			return m.code.Code, &msg
+		}
+	}
+	return kerr.UnknownServerError.Code, &msg
+}
+
+// responseError turns a response's code and message back into an error
+// that errors.Is the sentinel it was sent for.
+func responseError(code int16, msg *string) error {
+	if code == 0 {
+		return nil
+	}
+	text := ""
+	if msg != nil {
+		text = *msg
+	}
+	for _, m := range controllerErrorCodes {
+		if m.code.Code == code {
+			return fmt.Errorf("controller: %w: %s", m.err, text)
+		}
+	}
+	return fmt.Errorf("controller: %w: %s", kerr.ErrorForCode(code), text)
+}
+
+// servedChange is one change of a forwarded request: the proposal to run
+// and answer, which writes its outcome into the response.
+type servedChange struct {
+	p      *proposal
+	answer func(res changeResult, err error)
+}
+
+// serveRequest turns a forwarded request into its changes, run in order,
+// and the response their answers fill. It fails for a request that is not
+// a controller change.
+func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response, error) {
+	resp := req.ResponseKind()
+	var out []servedChange
+	add := func(plan func(im *Image) ([]record, error), validateOnly bool, answer func(res changeResult, err error)) {
+		out = append(out, servedChange{p: &proposal{plan: plan, validateOnly: validateOnly}, answer: answer})
+	}
+	switch req := req.(type) {
+	case *kmsg.CreateTopicsRequest:
+		r := resp.(*kmsg.CreateTopicsResponse)
+		r.Topics = make([]kmsg.CreateTopicsResponseTopic, len(req.Topics))
+		for i, rt := range req.Topics {
+			st := &r.Topics[i]
+			st.Default()
+			st.Topic = rt.Topic
+			ct := CreateTopic{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
+				Configs: make(map[string]string, len(rt.Configs))}
+			for _, c := range rt.Configs {
+				if c.Value != nil {
+					ct.Configs[c.Name] = *c.Value
+				}
+			}
+			add(func(im *Image) ([]record, error) {
+				return pl.createTopic(im, ct, rt.NumPartitions, rt.ReplicationFactor)
+			}, req.ValidateOnly, func(res changeResult, err error) {
+				st.ErrorCode, st.ErrorMessage = errorCode(err)
+				if t := createdTopic(res, ct.Name); err == nil && t != nil {
+					st.TopicID, st.NumPartitions = t.ID, int32(len(t.Partitions))
+					st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
+				}
+			})
+		}
+	case *kmsg.DeleteTopicsRequest:
+		r := resp.(*kmsg.DeleteTopicsResponse)
+		r.Topics = make([]kmsg.DeleteTopicsResponseTopic, len(req.Topics))
+		for i, rt := range req.Topics {
+			st := &r.Topics[i]
+			st.Default()
+			st.Topic = rt.Topic
+			name := ""
+			if rt.Topic != nil {
+				name = *rt.Topic
+			}
+			add(func(im *Image) ([]record, error) { return pl.deleteTopic(im, name) }, false,
+				func(_ changeResult, err error) { st.ErrorCode, st.ErrorMessage = errorCode(err) })
+		}
+	case *kmsg.CreatePartitionsRequest:
+		r := resp.(*kmsg.CreatePartitionsResponse)
+		r.Topics = make([]kmsg.CreatePartitionsResponseTopic, len(req.Topics))
+		for i, rt := range req.Topics {
+			st := &r.Topics[i]
+			st.Default()
+			st.Topic = rt.Topic
+			add(func(im *Image) ([]record, error) { return pl.createPartitions(im, rt.Topic, rt.Count) }, req.ValidateOnly,
+				func(_ changeResult, err error) { st.ErrorCode, st.ErrorMessage = errorCode(err) })
+		}
+	case *kmsg.IncrementalAlterConfigsRequest:
+		r := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		r.Resources = make([]kmsg.IncrementalAlterConfigsResponseResource, len(req.Resources))
+		for i, rr := range req.Resources {
+			sr := &r.Resources[i]
+			sr.Default()
+			sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+			set, err := alterConfigsSet(rr)
+			add(func(im *Image) ([]record, error) {
+				if err != nil {
+					return nil, err
+				}
+				return pl.alterTopicConfigs(im, rr.ResourceName, set)
+			}, req.ValidateOnly, func(_ changeResult, err error) { sr.ErrorCode, sr.ErrorMessage = errorCode(err) })
+		}
+	case *kmsg.AllocateProducerIDsRequest:
+		r := resp.(*kmsg.AllocateProducerIDsResponse)
+		out = append(out, servedChange{p: &proposal{producerIDs: producerIDBlock}, answer: func(res changeResult, err error) {
+			r.ErrorCode, _ = errorCode(err)
+			if err == nil {
+				r.ProducerIDStart, r.ProducerIDLen = res.firstProducerID, producerIDBlock
+			}
+		}})
+	default:
+		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
+	}
+	return out, resp, nil
+}
+
+// createdTopic is the topic name in a change's image, if any.
+func createdTopic(res changeResult, name string) *Topic {
+	if res.image == nil {
+		return nil
+	}
+	return res.image.Topic(name)
+}
+
+// alterConfigsSet is a topic resource's SET and DELETE operations as
+// AlterTopicConfigs takes them.
+func alterConfigsSet(rr kmsg.IncrementalAlterConfigsRequestResource) (map[string]*string, error) {
+	if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
+		return nil, fmt.Errorf("%w: resource type %v is not a topic", kerr.InvalidRequest, rr.ResourceType)
+	}
+	set := make(map[string]*string, len(rr.Configs))
+	for _, c := range rr.Configs {
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			if c.Value == nil {
+				return nil, fmt.Errorf("%w: config %s set to null", ErrInvalidConfig, c.Name)
+			}
+			set[c.Name] = c.Value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			set[c.Name] = nil
+		default:
+			return nil, fmt.Errorf("%w: config %s: operation %v", kerr.InvalidRequest, c.Name, c.Op)
+		}
+	}
+	return set, nil
+}
+
+// The forwarding side: each builds the one-change request and reads its
+// outcome from the response.
+
+func createTopicsRequest(req CreateTopic, partitions int32, rf int16) *kmsg.CreateTopicsRequest {
+	r := kmsg.NewPtrCreateTopicsRequest()
+	r.Version = createTopicsVersion
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = req.Name, partitions, rf
+	for k, v := range req.Configs {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, &v
+		rt.Configs = append(rt.Configs, c)
+	}
+	r.Topics = append(r.Topics, rt)
+	return r
+}
+
+// createTopicsResult returns the created topic's id.
+func createTopicsResult(resp kmsg.Response) ([16]byte, error) {
+	r, ok := resp.(*kmsg.CreateTopicsResponse)
+	if !ok || len(r.Topics) != 1 {
+		return [16]byte{}, fmt.Errorf("controller: a CreateTopics response for one topic holds %T", resp)
+	}
+	return r.Topics[0].TopicID, responseError(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+}
+
+func deleteTopicsRequest(name string) *kmsg.DeleteTopicsRequest {
+	r := kmsg.NewPtrDeleteTopicsRequest()
+	r.Version = deleteTopicsVersion
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = &name
+	r.Topics = append(r.Topics, rt)
+	return r
+}
+
+func deleteTopicsResult(resp kmsg.Response) error {
+	r, ok := resp.(*kmsg.DeleteTopicsResponse)
+	if !ok || len(r.Topics) != 1 {
+		return fmt.Errorf("controller: a DeleteTopics response for one topic holds %T", resp)
+	}
+	return responseError(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+}
+
+func createPartitionsRequest(name string, count int32) *kmsg.CreatePartitionsRequest {
+	r := kmsg.NewPtrCreatePartitionsRequest()
+	r.Version = createPartitionsVersion
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = name, count
+	r.Topics = append(r.Topics, rt)
+	return r
+}
+
+func createPartitionsResult(resp kmsg.Response) error {
+	r, ok := resp.(*kmsg.CreatePartitionsResponse)
+	if !ok || len(r.Topics) != 1 {
+		return fmt.Errorf("controller: a CreatePartitions response for one topic holds %T", resp)
+	}
+	return responseError(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
+}
+
+func alterConfigsRequest(name string, set map[string]*string) *kmsg.IncrementalAlterConfigsRequest {
+	r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r.Version = incrementalAlterConfigsVersion
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	for k, v := range set {
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Value, c.Op = k, v, kmsg.IncrementalAlterConfigOpSet
+		if v == nil {
+			c.Op = kmsg.IncrementalAlterConfigOpDelete
+		}
+		rr.Configs = append(rr.Configs, c)
+	}
+	r.Resources = append(r.Resources, rr)
+	return r
+}
+
+func alterConfigsResult(resp kmsg.Response) error {
+	r, ok := resp.(*kmsg.IncrementalAlterConfigsResponse)
+	if !ok || len(r.Resources) != 1 {
+		return fmt.Errorf("controller: an IncrementalAlterConfigs response for one resource holds %T", resp)
+	}
+	return responseError(r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage)
+}
+
+func allocateProducerIDsRequest(self int32) *kmsg.AllocateProducerIDsRequest {
+	r := kmsg.NewPtrAllocateProducerIDsRequest()
+	r.Version = allocateProducerIDsVersion
+	r.BrokerID, r.BrokerEpoch = self, -1
+	return r
+}
+
+// allocateProducerIDsResult returns the block [start, end) handed out.
+func allocateProducerIDsResult(resp kmsg.Response) (start, end int64, err error) {
+	r, ok := resp.(*kmsg.AllocateProducerIDsResponse)
+	if !ok {
+		return 0, 0, fmt.Errorf("controller: an AllocateProducerIds response holds %T", resp)
+	}
+	if err := responseError(r.ErrorCode, nil); err != nil {
+		return 0, 0, err
+	}
+	if r.ProducerIDStart < 0 || r.ProducerIDLen < 1 || r.ProducerIDLen > producerIDBlock {
+		return 0, 0, fmt.Errorf("controller: producer id block of %d from %d", r.ProducerIDLen, r.ProducerIDStart)
+	}
+	return r.ProducerIDStart, r.ProducerIDStart + int64(r.ProducerIDLen), nil
+}
