@@ -9,11 +9,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// metadataTopic is the metadata quorum's log, the one partition
-// DescribeQuorum describes.
-const metadataTopic = "__cluster_metadata"
+	"github.com/riffle/riffle/quorum"
+)
 
 // clusterDescription is `riffle cluster describe`: the quorum and the brokers.
 type clusterDescription struct {
@@ -81,7 +79,7 @@ func describeCluster(ctx context.Context, cl *kgo.Client) (clusterDescription, e
 	}
 	dqReq := kmsg.NewPtrDescribeQuorumRequest()
 	rt := kmsg.NewDescribeQuorumRequestTopic()
-	rt.Topic = metadataTopic
+	rt.Topic = quorum.MetadataTopic
 	rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
 	dqReq.Topics = append(dqReq.Topics, rt)
 	dq, err := dqReq.RequestWith(ctx, cl)
@@ -112,7 +110,7 @@ func quorumFrom(dq *kmsg.DescribeQuorumResponse) (quorumDesc, error) {
 		return quorumDesc{}, fmt.Errorf("%s", errText(err, derefOr(dq.ErrorMessage)))
 	}
 	if len(dq.Topics) != 1 || len(dq.Topics[0].Partitions) != 1 {
-		return quorumDesc{}, fmt.Errorf("want one partition of %s, got %d topics", metadataTopic, len(dq.Topics))
+		return quorumDesc{}, fmt.Errorf("want one partition of %s, got %d topics", quorum.MetadataTopic, len(dq.Topics))
 	}
 	p := dq.Topics[0].Partitions[0]
 	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {

@@ -37,6 +37,9 @@ type Config struct {
 	// Groups serves the group APIs (FindCoordinator aside); without it
 	// they close the connection.
 	Groups *group.Coordinator
+	// Quorum reports the metadata quorum as this node sees it
+	// (DescribeQuorum); without it DescribeQuorum is NOT_CONTROLLER.
+	Quorum func() (quorum.QuorumView, error)
 	// Observer, if set, is told of requests, error codes and partition
 	// traffic (metrics).
 	Observer Observer
