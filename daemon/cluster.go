@@ -59,7 +59,7 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		cur, ok := im.Broker(self.ID)
 		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port
 	}
-	b.sd.status("waiting for the metadata quorum")
+	defer b.sd.starting("waiting for the metadata quorum")()
 	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,
 		"cluster_listen", b.ctrl.ClusterAddr(), "local_cluster_id", b.ctrl.Image().ClusterID)
 	start := time.Now()

@@ -203,10 +203,23 @@ func brokerFromRegistration(req *kmsg.BrokerRegistrationRequest) (Broker, error)
 	return b, nil
 }
 
+// errorMessageTag is the tagged field in which a BrokerRegistration
+// response between riffle nodes carries the error message (the response
+// has no ErrorMessage field): a refused data directory's message names
+// both cluster ids.
+const errorMessageTag = 0x7269
+
 func brokerRegistrationResult(resp kmsg.Response) error {
 	r, ok := resp.(*kmsg.BrokerRegistrationResponse)
 	if !ok {
 		return fmt.Errorf("controller: a BrokerRegistration response holds %T", resp)
 	}
-	return responseError(r.ErrorCode, nil)
+	var msg *string
+	r.UnknownTags.Each(func(key uint32, val []byte) {
+		if key == errorMessageTag {
+			s := string(val)
+			msg = &s
+		}
+	})
+	return responseError(r.ErrorCode, msg)
 }

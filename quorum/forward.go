@@ -181,7 +181,12 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				return nil, err
 			}
 			return pl.register(im, req.ClusterID, b)
-		}, false, func(_ changeResult, err error) { r.ErrorCode, _ = errorCode(err) })
+		}, false, func(_ changeResult, err error) {
+			var msg *string
+			if r.ErrorCode, msg = errorCode(err); msg != nil {
+				r.UnknownTags.Set(errorMessageTag, []byte(*msg))
+			}
+		})
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
