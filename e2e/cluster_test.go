@@ -179,6 +179,10 @@ func TestClusterThreeNodes(t *testing.T) {
 		return true
 	})
 
+	for _, a := range addrs {
+		checkKcatMetadata(t, a, views[0].controller, "through-a-0")
+	}
+
 	acked := killControllerWhileCreating(t, c, views[0].controller)
 
 	// All three restarted together: the topics come back.
@@ -296,4 +300,40 @@ func killControllerWhileCreating(t *testing.T, c *brokertest.Cluster, controller
 		return true
 	})
 	return got
+}
+
+// checkKcatMetadata checks what kcat (librdkafka) sees through addr: three
+// brokers, the controller, and topic's two partitions each with a leader
+// among its replicas and ISR.
+func checkKcatMetadata(t *testing.T, addr string, controller int32, topic string) {
+	t.Helper()
+	type replica struct {
+		ID int32 `json:"id"`
+	}
+	var meta struct {
+		ControllerID int32 `json:"controllerid"`
+		Brokers      []struct {
+			ID int32 `json:"id"`
+		} `json:"brokers"`
+		Topics []struct {
+			Topic      string `json:"topic"`
+			Partitions []struct {
+				Leader   int32     `json:"leader"`
+				Replicas []replica `json:"replicas"`
+				ISRs     []replica `json:"isrs"`
+			} `json:"partitions"`
+		} `json:"topics"`
+	}
+	out := run(t, "", "kcat", "-b", addr, "-L", "-J", "-t", topic)
+	if err := json.Unmarshal([]byte(out), &meta); err != nil {
+		t.Fatalf("kcat -L -J: %v\n%s", err, out)
+	}
+	if len(meta.Brokers) != 3 || meta.ControllerID != controller || len(meta.Topics) != 1 || len(meta.Topics[0].Partitions) != 2 {
+		t.Fatalf("kcat -L through %s: %s", addr, out)
+	}
+	for _, p := range meta.Topics[0].Partitions {
+		if len(p.Replicas) != 1 || p.Replicas[0].ID != p.Leader || len(p.ISRs) != 1 || p.ISRs[0].ID != p.Leader {
+			t.Fatalf("kcat -L through %s: partition %+v", addr, p)
+		}
+	}
 }
