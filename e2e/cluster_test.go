@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon"
 	"github.com/riffle/riffle/internal/brokertest"
 )
 
@@ -335,5 +341,107 @@ func checkKcatMetadata(t *testing.T, addr string, controller int32, topic string
 		if len(p.Replicas) != 1 || p.Replicas[0].ID != p.Leader || len(p.ISRs) != 1 || p.ISRs[0].ID != p.Leader {
 			t.Fatalf("kcat -L through %s: partition %+v", addr, p)
 		}
+	}
+}
+
+// TestClusterBadConfig: a bad voter list stops the broker at start with
+// exit 2 and a message naming the key.
+func TestClusterBadConfig(t *testing.T) {
+	bin := brokertest.Binary(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"duplicate id", []string{"--set", "cluster.voters=1@127.0.0.1:9192,1@127.0.0.1:9292", "--set", "cluster.listen=127.0.0.1:9192"},
+			"cluster.voters = \"1@127.0.0.1:9192,1@127.0.0.1:9292\": node id 1 appears twice"},
+		{"not a voter", []string{"--node-id", "4", "--set", "cluster.voters=1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "--set", "cluster.listen=127.0.0.1:9492"},
+			"broker.node_id 4 is not in cluster.voters"},
+		{"voter without listener", []string{"--set", "cluster.voters=1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392"},
+			"cluster.listen = \"\": must be set: broker.node_id 1 is a voter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runBroker(t, bin, nil, append([]string{"--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, tc.args...)...)
+			if r.ready || r.code != daemon.ExitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("ready %v, exit %d, want exit %d and %q\nstderr:\n%s", r.ready, r.code, daemon.ExitUsage, tc.want, r.stderr)
+			}
+		})
+	}
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestClusterNoQuorumAtStart: one voter of three, alone, says it waits for
+// the quorum, keeps /readyz at 503 and keeps running; SIGTERM stops it
+// cleanly.
+func TestClusterNoQuorumAtStart(t *testing.T) {
+	// Cluster listeners of 1..3, then the admin listener: free ports,
+	// nobody answers on 2 and 3.
+	var addrs []string
+	var held []net.Listener
+	for range 4 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range held {
+		ln.Close()
+	}
+	cmd := exec.Command(brokertest.Binary(t), "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", addrs[3],
+		"--set", fmt.Sprintf("cluster.voters=1@%s,2@%s,3@%s", addrs[0], addrs[1], addrs[2]), "--set", "cluster.listen="+addrs[0])
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitFor(t, clusterWait, "the waiting log line and /readyz 503", func() bool {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + addrs[3] + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz %d without a quorum", resp.StatusCode)
+		}
+		return strings.Contains(out.String(), "riffle: waiting for the metadata quorum")
+	})
+	select {
+	case err := <-exited:
+		t.Fatalf("exited without a quorum: %v\n%s", err, out.String())
+	default:
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+		}
+	case <-time.After(brokertest.StopTimeout):
+		t.Fatalf("still running after SIGTERM\n%s", out.String())
 	}
 }
