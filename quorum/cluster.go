@@ -164,18 +164,16 @@ func (c *Controller) RegisterBroker(b Broker) error {
 	return err
 }
 
-// register plans b's registration: none when the image has b's endpoint.
+// register plans b's registration: none when the image has b's endpoint
+// and b is unfenced.
 // clusterID is the registering node's, "" when it has none yet.
 func (p *planner) register(im *Image, clusterID string, b Broker) ([]record, error) {
 	if clusterID != "" && im.ClusterID != "" && clusterID != im.ClusterID {
 		return nil, fmt.Errorf("%w: broker %d has cluster id %s, this quorum is cluster %s", ErrInconsistentClusterID, b.ID, clusterID, im.ClusterID)
 	}
-	if cur, ok := im.Broker(b.ID); ok && cur.sameEndpoint(b) {
-		return nil, nil
-	}
-	r := registerBrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
-	p.random(r.Incarnation[:])
-	return []record{r}, nil
+	// Unfenced at once, as startup unfences the controller's own broker:
+	// heartbeats (brokers.go) are not wired to the shell yet.
+	return p.registerUnfenced(im, b, im.Offset+1), nil
 }
 
 func brokerRegistrationRequest(clusterID string, b Broker) *kmsg.BrokerRegistrationRequest {

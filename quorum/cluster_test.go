@@ -8,8 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// A forwarded registration: a new endpoint is registered, a known one is
-// not, and one from a node of another cluster is refused with a message
+// A forwarded registration: a new endpoint is registered and unfenced
+// (epoch: the offset of its record), a known one is not, and one from a node of another cluster is refused with a message
 // naming both cluster ids, carried back to the forwarding node.
 func TestForwardedRegistration(t *testing.T) {
 	pl := newPlanner(Options{})
@@ -35,13 +35,13 @@ func TestForwardedRegistration(t *testing.T) {
 		return recs, brokerRegistrationResult(wire)
 	}
 	recs, err := serve("ours")
-	if err != nil || len(recs) != 1 {
+	if err != nil || len(recs) != 2 {
 		t.Fatalf("new broker: %v %v", recs, err)
 	}
-	if im, err = im.apply(recs, 1); err != nil {
+	if im, err = im.apply(recs, im.Offset+int64(len(recs))); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := im.Broker(2); got.Host != "h2" || got.Port != 9093 || got.Rack != "r" {
+	if got, _ := im.Broker(2); got.Host != "h2" || got.Port != 9093 || got.Rack != "r" || got.Fenced || got.Epoch != 1 {
 		t.Fatalf("registered %+v", got)
 	}
 	if recs, err := serve(""); err != nil || len(recs) != 0 {
