@@ -37,10 +37,15 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
 	}
 	ctrl, err := quorum.OpenCluster(mlog, opts, quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen})
-	if errors.Is(err, quorum.ErrClusterListen) {
+	switch {
+	case errors.Is(err, quorum.ErrClusterListen):
 		return nil, listenError("cluster listen", cfg.Cluster.Listen, err)
+	case err != nil:
+		// The metadata log does not fit the voters: written by a single
+		// node, or under another voter set.
+		return nil, &startError{code: ExitDataDir, err: err}
 	}
-	return ctrl, err
+	return ctrl, nil
 }
 
 // joinQuorum waits until the active controller has accepted this node's
