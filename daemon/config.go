@@ -37,6 +37,7 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	Fetch   FetchConfig   `toml:"fetch"`
 	Groups  GroupsConfig  `toml:"groups"`
+	Cluster ClusterConfig `toml:"cluster"`
 }
 
 // BrokerConfig is the [broker] section: identity, addresses, process.
@@ -101,6 +102,63 @@ type FetchConfig struct {
 	MaxWaitMsMax     int64 `toml:"max_wait_ms_max" min:"0" max:"300000"`
 	MaxBytes         int32 `toml:"max_bytes" min:"1024" max:"2147483647"`
 	FetchSessionsMax int   `toml:"fetch_sessions_max" min:"0" max:"1000000"`
+}
+
+// ClusterConfig is the [cluster] section: the metadata quorum.
+type ClusterConfig struct {
+	Voters string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
+	Listen string `toml:"listen"`
+}
+
+// Voter is one entry of cluster.voters: a node id and its cluster listener.
+type Voter struct {
+	ID   int32
+	Addr string // host:port
+}
+
+// ParseVoters parses cluster.voters: comma-separated id@host:port entries
+// with unique ids and addresses. "" is no voter list (nil).
+func ParseVoters(s string) ([]Voter, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []Voter
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		idText, addr, ok := strings.Cut(entry, "@")
+		if !ok {
+			return nil, fmt.Errorf("entry %q: want id@host:port", entry)
+		}
+		id, err := strconv.ParseInt(idText, 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("entry %q: node id %q is not a number from 0 to 2147483647", entry, idText)
+		}
+		if err := checkHostPort(addr); err != nil {
+			return nil, fmt.Errorf("entry %q: %w", entry, err)
+		}
+		if _, port, _ := net.SplitHostPort(addr); port == "0" {
+			return nil, fmt.Errorf("entry %q: port 0: the other nodes must know the port", entry)
+		}
+		for _, v := range out {
+			if v.ID == int32(id) {
+				return nil, fmt.Errorf("node id %d appears twice", id)
+			}
+			if v.Addr == addr {
+				return nil, fmt.Errorf("address %s appears twice (nodes %d and %d)", addr, v.ID, id)
+			}
+		}
+		out = append(out, Voter{ID: int32(id), Addr: addr})
+	}
+	return out, nil
+}
+
+// Voters is cluster.voters parsed (valid after Validate); nil for a single node.
+func (c *Config) Voters() []Voter {
+	v, err := ParseVoters(c.Cluster.Voters)
+	if err != nil {
+		panic(fmt.Sprintf("unvalidated cluster.voters %q: %v", c.Cluster.Voters, err))
+	}
+	return v
 }
 
 // DefaultConfig returns the embedded defaults (daemon/default.toml).
@@ -203,7 +261,42 @@ func (c *Config) Validate() error {
 	if c.Network.QueuedMaxRequestBytes < int64(c.Network.MaxRequestBytes) {
 		bad("network.queued_max_request_bytes", c.Network.QueuedMaxRequestBytes, "must be >= network.max_request_bytes (%d): a request must fit", c.Network.MaxRequestBytes)
 	}
+	c.validateCluster(bad)
 	return errors.Join(errs...)
+}
+
+// validateCluster checks [cluster]: a voter runs the cluster listener at
+// the port its entry names, and only a voter runs one.
+func (c *Config) validateCluster(bad func(key string, v any, format string, args ...any)) {
+	cl := c.Cluster
+	voters, err := ParseVoters(cl.Voters)
+	if err != nil {
+		bad("cluster.voters", cl.Voters, "%v", err)
+		return
+	}
+	if cl.Listen != "" {
+		if err := checkHostPort(cl.Listen); err != nil {
+			bad("cluster.listen", cl.Listen, "%v", err)
+			return
+		}
+	}
+	self := -1
+	for i, v := range voters {
+		if v.ID == c.Broker.NodeID {
+			self = i
+		}
+	}
+	switch {
+	case self < 0 && cl.Listen != "":
+		bad("cluster.listen", cl.Listen, "only a voter runs the cluster listener, and broker.node_id %d is not in cluster.voters (%q)", c.Broker.NodeID, cl.Voters)
+	case self >= 0 && cl.Listen == "":
+		bad("cluster.listen", cl.Listen, "must be set: broker.node_id %d is a voter (cluster.voters has %d@%s)", c.Broker.NodeID, voters[self].ID, voters[self].Addr)
+	case self >= 0:
+		_, want, _ := net.SplitHostPort(voters[self].Addr)
+		if _, port, _ := net.SplitHostPort(cl.Listen); port != want {
+			bad("cluster.listen", cl.Listen, "port must be %s, the port of this node's entry %d@%s in cluster.voters", want, voters[self].ID, voters[self].Addr)
+		}
+	}
 }
 
 func checkHostPort(addr string) error {

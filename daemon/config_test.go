@@ -185,6 +185,22 @@ func TestValidateRules(t *testing.T) {
 		{"partitions over max", map[string]string{"topics.default_partitions": "11", "topics.partitions_max": "10"}, "topics.default_partitions = 11: must be <= topics.partitions_max (10)"},
 		{"batch over request", map[string]string{"log.max_message_bytes": "2048", "network.max_request_bytes": "2048"}, "log.max_message_bytes = 2048: must be < network.max_request_bytes (2048)"},
 		{"request over budget", map[string]string{"network.queued_max_request_bytes": "1048576"}, "network.queued_max_request_bytes = 1048576: must be >= network.max_request_bytes (104857600)"},
+		{"three voters", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": "127.0.0.1:9192"}, ""},
+		{"voter listens on every address", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": ":9192"}, ""},
+		{"broker only", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "broker.node_id": "4"}, ""},
+		{"voter without listen", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392"}, `cluster.listen = "": must be set: broker.node_id 1 is a voter (cluster.voters has 1@127.0.0.1:9192)`},
+		{"listen without voters", map[string]string{"cluster.listen": "127.0.0.1:9192"}, `cluster.listen = "127.0.0.1:9192": only a voter runs the cluster listener, and broker.node_id 1 is not in cluster.voters ("")`},
+		{"listen not a voter", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": "127.0.0.1:9192", "broker.node_id": "7"}, "broker.node_id 7 is not in cluster.voters"},
+		{"listen port differs", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": "127.0.0.1:9193"}, `cluster.listen = "127.0.0.1:9193": port must be 9192, the port of this node's entry 1@127.0.0.1:9192 in cluster.voters`},
+		{"listen bad", map[string]string{"cluster.voters": "1@127.0.0.1:9192,2@127.0.0.1:9292,3@127.0.0.1:9392", "cluster.listen": "nope"}, `cluster.listen = "nope": want host:port`},
+		{"duplicate id", map[string]string{"cluster.voters": "1@a:1,2@b:2,1@c:3", "cluster.listen": ":1"}, `cluster.voters = "1@a:1,2@b:2,1@c:3": node id 1 appears twice`},
+		{"duplicate address", map[string]string{"cluster.voters": "1@a:1,2@a:1", "cluster.listen": ":1"}, "address a:1 appears twice (nodes 1 and 2)"},
+		{"voter no at", map[string]string{"cluster.voters": "127.0.0.1:9192"}, `cluster.voters = "127.0.0.1:9192": entry "127.0.0.1:9192": want id@host:port`},
+		{"voter bad id", map[string]string{"cluster.voters": "x@a:1"}, `node id "x" is not a number from 0 to 2147483647`},
+		{"voter negative id", map[string]string{"cluster.voters": "-1@a:1"}, `node id "-1" is not a number`},
+		{"voter id too large", map[string]string{"cluster.voters": "2147483648@a:1"}, `node id "2147483648" is not a number`},
+		{"voter bad port", map[string]string{"cluster.voters": "1@a:99999"}, `entry "1@a:99999": port "99999"`},
+		{"voter port 0", map[string]string{"cluster.voters": "1@a:0", "cluster.listen": ":0"}, "port 0: the other nodes must know the port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()
@@ -316,5 +332,19 @@ func TestWriteReadyFile(t *testing.T) {
 	}
 	if err := WriteReadyFile(filepath.Join(dir, "no", "such", "dir"), "x:1"); err == nil {
 		t.Error("write into a missing directory succeeded")
+	}
+}
+
+func TestParseVoters(t *testing.T) {
+	got, err := ParseVoters(" 1@127.0.0.1:9192, 2@[::1]:9292,3@node-3.example:9392 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Voter{{1, "127.0.0.1:9192"}, {2, "[::1]:9292"}, {3, "node-3.example:9392"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if got, err := ParseVoters(""); got != nil || err != nil {
+		t.Fatalf("empty: %v %v", got, err)
 	}
 }

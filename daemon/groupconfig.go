@@ -22,7 +22,7 @@ type GroupsConfig struct {
 }
 
 // groupOptions is what the group coordinator needs of the configuration.
-func groupOptions(cfg Config, ctrl *quorum.Controller, parts group.Partitions, log *slog.Logger) group.Options {
+func groupOptions(cfg Config, ctrl quorum.Metadata, parts group.Partitions, log *slog.Logger) group.Options {
 	g := cfg.Groups
 	return group.Options{
 		NodeID: cfg.Broker.NodeID,

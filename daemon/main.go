@@ -47,7 +47,11 @@ func Main(ctx context.Context, args []string) int {
 	build := readBuildInfo()
 	logger.Info("riffle: starting", "version", build.version, "commit", build.commit, "go", build.goVersion, "pid", os.Getpid())
 	raiseFileLimit(logger)
-	b, err := start(cfg, logger, limiter)
+	b, err := start(ctx, cfg, logger, limiter)
+	if errors.Is(err, errStoppedWaiting) {
+		logger.Info("riffle: stopped before the metadata quorum answered")
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "riffle: cannot start: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
 		var se *startError
@@ -93,6 +97,7 @@ type broker struct {
 	parts    *partitionSet
 	handler  *pendingHandler
 	server   *netio.Server
+	port     int32 // the Kafka listener's bound port, advertised
 	groups   *group.Coordinator
 	admin    *adminServer   // nil when broker.admin_listen is empty
 	metrics  *brokerMetrics // nil when broker.admin_listen is empty
@@ -104,8 +109,9 @@ type broker struct {
 
 // start brings the broker up. limiter starts limiting once the broker
 // serves: start-up logs once per log or partition, bounded by what is on
-// disk, and each of those lines names a different one.
-func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, err error) {
+// disk, and each of those lines names a different one. A cluster node
+// waits for the metadata quorum until ctx ends (errStoppedWaiting).
+func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, err error) {
 	b := &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{}),
 		handler: &pendingHandler{ready: make(chan struct{})}}
 	defer func() {
@@ -157,11 +163,15 @@ func start(cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, 
 	if err := b.openMetadata(cfg, defaults); err != nil {
 		return nil, err
 	}
+	if err := b.joinQuorum(ctx, cfg); err != nil {
+		return nil, err
+	}
 	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
 		return nil, err
 	}
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Groups = b.groups
+	kcfg.Quorum = b.ctrl.Quorum
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface
 		kcfg.Observer = b.metrics
 	}
@@ -204,16 +214,17 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	if err != nil {
 		return fmt.Errorf("listener port %q: %w", portText, err)
 	}
-	b.ctrl, err = quorum.Open(mlog, quorum.Options{
+	b.port = int32(port)
+	opts := quorum.Options{
 		NodeID:              cfg.Broker.NodeID,
 		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
 		BrokerPartitionsMax: cfg.Topics.MaxPartitionsPerBroker,
 		TopicsMax:           cfg.Topics.MaxTopics,
-		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: int32(port)},
+		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
-	})
-	if err != nil {
+	}
+	if b.ctrl, err = openController(cfg, mlog, opts); err != nil {
 		return err
 	}
 	b.parts = &partitionSet{

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -102,7 +103,7 @@ func TestFailedStartCleansUp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := startConfig(t, dir, tc.listen, tc.admin)
-			b, err := start(cfg, log, newRateLimitHandler(slog.DiscardHandler, 1, time.Second, realClock{}))
+			b, err := start(context.Background(), cfg, log, newRateLimitHandler(slog.DiscardHandler, 1, time.Second, realClock{}))
 			if err == nil {
 				b.stop(time.Minute)
 				t.Skip("netio.Listen shares a port held without SO_REUSEPORT; needs netio's exclusive bind")
@@ -125,6 +126,34 @@ func TestFailedStartCleansUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A voter whose cluster listener cannot bind stops at start with
+// ExitListen, naming the listener, and releases the data directory.
+func TestClusterListenInUse(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, port, _ := net.SplitHostPort(held.Addr().String())
+	dir := t.TempDir()
+	cfg := startConfig(t, dir, "127.0.0.1:0", freeAddr(t))
+	cfg.Cluster = ClusterConfig{Voters: "1@" + held.Addr().String() + ",2@127.0.0.1:1,3@127.0.0.1:2", Listen: "127.0.0.1:" + port}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := start(context.Background(), cfg, slog.New(slog.DiscardHandler), newRateLimitHandler(slog.DiscardHandler, 1, time.Second, realClock{}))
+	if err == nil {
+		b.stop(time.Minute)
+		t.Fatal("started with the cluster port in use")
+	}
+	expectStartError(t, err, ExitListen, "cluster listen "+held.Addr().String()+": address already in use")
+	l, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock not released: %v", err)
+	}
+	l.release()
 }
 
 func TestVersionNamesGoVersion(t *testing.T) {

@@ -53,7 +53,14 @@ func newSystemd(log *slog.Logger) *systemd {
 // recovering reports log recovery and keeps extending the start timeout
 // until the returned func is called.
 func (s *systemd) recovering(dataDir string) (done func()) {
-	s.status("recovering logs in " + dataDir)
+	return s.starting("recovering logs in " + dataDir)
+}
+
+// starting reports a start-up phase of unknown length (log recovery,
+// waiting for the metadata quorum) and keeps extending the start timeout
+// until the returned func is called.
+func (s *systemd) starting(phase string) (done func()) {
+	s.status(phase)
 	return s.n.KeepExtending(extendPeriod, extendBy, s.log)
 }
 

@@ -112,6 +112,12 @@ func TestStartupListenerInUse(t *testing.T) {
 		r := runBroker(t, bin, nil, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", held)
 		expectStartFailure(t, r, daemon.ExitListen, "admin listen "+held+": address already in use")
 	})
+	t.Run("cluster", func(t *testing.T) {
+		held := holdPort(t)
+		r := runBroker(t, bin, nil, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
+			"--set", "cluster.voters=1@"+held+",2@127.0.0.1:1,3@127.0.0.1:2", "--set", "cluster.listen="+held)
+		expectStartFailure(t, r, daemon.ExitListen, "cluster listen "+held+": address already in use")
+	})
 }
 
 func TestStartupDataDirIsAFile(t *testing.T) {

@@ -59,10 +59,11 @@ func MetadataLogConfig(base segment.Config) segment.Config {
 // the raft leader is the active controller, and a change method returns
 // once the change's entry is committed and applied here.
 type Controller struct {
-	log   *segment.Log // the one-voter metadata log; nil on a raft node
-	raft  *raftRunner  // nil with one voter
-	plan  planner
-	image atomic.Pointer[Image]
+	log     *segment.Log // the one-voter metadata log; nil on a raft node
+	raft    *raftRunner  // nil with one voter
+	cluster *clusterNode // a voter opened by OpenCluster; nil otherwise
+	plan    planner
+	image   atomic.Pointer[Image]
 
 	mu        sync.Mutex // serializes one-voter changes; guards the fields below
 	listeners []func(prev, next *Image)
@@ -230,6 +231,9 @@ func (c *Controller) AllocateProducerIDs(n int64) (int64, error) {
 func (c *Controller) Close() error {
 	if c.raft != nil {
 		c.raft.close()
+		if c.cluster != nil {
+			return c.cluster.transport.Close()
+		}
 		return nil
 	}
 	c.mu.Lock()

@@ -134,6 +134,12 @@
 //	              the caller retries; a timeout is ambiguous (REQUEST_TIMED_OUT).
 //	              On any other node the change is forwarded to the leader
 //	              over the transport (NOT_CONTROLLER when none is known).
+//	client.go     the Reader and Client interfaces (Metadata: both).
+//	cluster.go    OpenCluster: a voter's raft log, cluster listener and
+//	              node, wired; RegisterBroker (a voter registers through the
+//	              active controller, forwarded as BrokerRegistration with its
+//	              image's cluster id, INCONSISTENT_CLUSTER_ID when the
+//	              quorum's differs); Quorum, the view DescribeQuorum reports.
 //	brokers.go    registration (incarnation id; broker epoch = the offset of its
 //	              RegisterBroker record), heartbeats every 2 s, fencing after
 //	              9 s on the controller's clock (sessions: in memory, time

@@ -42,6 +42,7 @@ var controllerErrorCodes = []struct {
 	{ErrInvalidConfig, kerr.InvalidConfig},
 	{ErrUnknownConfig, kerr.InvalidConfig},
 	{ErrNotController, kerr.NotController},
+	{ErrInconsistentClusterID, kerr.InconsistentClusterID},
 	{ErrClosed, kerr.NotController}, // a stopping controller is no longer one
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{errOutcomeUnknown, kerr.RequestTimedOut},
@@ -173,6 +174,20 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				r.ProducerIDStart, r.ProducerIDLen = res.firstProducerID, producerIDBlock
 			}
 		}})
+	case *kmsg.BrokerRegistrationRequest:
+		r := resp.(*kmsg.BrokerRegistrationResponse)
+		b, err := brokerFromRegistration(req)
+		add(func(im *Image) ([]record, error) {
+			if err != nil {
+				return nil, err
+			}
+			return pl.register(im, req.ClusterID, b)
+		}, false, func(_ changeResult, err error) {
+			var msg *string
+			if r.ErrorCode, msg = errorCode(err); msg != nil {
+				r.UnknownTags.Set(errorMessageTag, []byte(*msg))
+			}
+		})
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}

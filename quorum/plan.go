@@ -62,17 +62,24 @@ func (p *planner) startup(im *Image, self Broker) []record {
 		p.random(id[:])
 		recs = append(recs, clusterIDRecord{ClusterID: base64.RawURLEncoding.EncodeToString(id[:])})
 	}
-	cur, ok := im.Broker(self.ID)
-	if !ok || !cur.sameEndpoint(self) {
-		r := registerBrokerRecord{ID: self.ID, Host: self.Host, Port: self.Port, Rack: self.Rack}
+	// The batch goes right after im.Offset.
+	return append(recs, p.registerUnfenced(im, self, im.Offset+1+int64(len(recs)))...)
+}
+
+// registerUnfenced returns the records that register b when the image
+// lacks or differs from it, at offset (its epoch), and unfence it.
+func (p *planner) registerUnfenced(im *Image, b Broker, offset int64) []record {
+	var recs []record
+	cur, ok := im.Broker(b.ID)
+	if !ok || !cur.sameEndpoint(b) {
+		r := registerBrokerRecord{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack}
 		p.random(r.Incarnation[:])
-		// The batch goes right after im.Offset: the registration's offset is its epoch.
-		cur = Broker{Epoch: im.Offset + 1 + int64(len(recs)), Fenced: true}
+		cur = Broker{Epoch: offset, Fenced: true}
 		recs = append(recs, r)
 	}
 	if cur.Fenced || cur.InControlledShutdown {
-		recs = append(recs, brokerStateRecord{ID: self.ID, Epoch: cur.Epoch})
-		recs = append(recs, electLeaderless(im, self.ID)...)
+		recs = append(recs, brokerStateRecord{ID: b.ID, Epoch: cur.Epoch})
+		recs = append(recs, electLeaderless(im, b.ID)...)
 	}
 	return recs
 }

@@ -47,6 +47,7 @@ var commands = map[string]map[string]runFunc{
 		"describe":      groupDescribe,
 		"reset-offsets": groupResetOffsets,
 	},
+	"cluster": {"describe": clusterDescribe},
 	"produce": {"": produce},
 	"consume": {"": consume},
 }
@@ -251,15 +252,26 @@ func requireAPIs(ctx context.Context, adm *kadm.Client, apiKeys []kmsg.Key) erro
 	if err != nil {
 		return fmt.Errorf("ApiVersions: %w", err)
 	}
+	// A broker that does not answer is down and serves nothing; in a
+	// cluster the others carry on, so only all of them failing fails.
+	var firstErr error
+	answered := 0
 	for _, v := range versions.Sorted() {
 		if v.Err != nil {
-			return fmt.Errorf("broker %d: ApiVersions: %w", v.NodeID, v.Err)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("broker %d: ApiVersions: %w", v.NodeID, v.Err)
+			}
+			continue
 		}
+		answered++
 		for _, key := range apiKeys {
 			if _, ok := v.KeyMaxVersion(key.Int16()); !ok {
 				return fmt.Errorf("broker %d does not support %s (Kafka API key %d)", v.NodeID, key.Name(), key)
 			}
 		}
+	}
+	if answered == 0 {
+		return firstErr
 	}
 	return nil
 }

@@ -34,7 +34,7 @@ type Options struct {
 	// registered brokers. Later changes do not alter an existing topic.
 	TopicPartitions        int32
 	TopicReplicationFactor int16
-	Controller             *quorum.Controller
+	Controller             quorum.Metadata
 	Partitions             Partitions
 	TickInterval           time.Duration // timer precision; 100 ms when 0
 	Now                    func() time.Time

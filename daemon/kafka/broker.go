@@ -37,6 +37,9 @@ type Config struct {
 	// Groups serves the group APIs (FindCoordinator aside); without it
 	// they close the connection.
 	Groups *group.Coordinator
+	// Quorum reports the metadata quorum as this node sees it
+	// (DescribeQuorum); without it DescribeQuorum is NOT_CONTROLLER.
+	Quorum func() (quorum.QuorumView, error)
 	// Observer, if set, is told of requests, error codes and partition
 	// traffic (metrics).
 	Observer Observer
@@ -54,7 +57,7 @@ type Partitions interface {
 // Broker serves the Kafka APIs. It implements netio.Handler.
 type Broker struct {
 	cfg   Config
-	ctrl  *quorum.Controller
+	ctrl  quorum.Metadata
 	parts Partitions
 	log   *slog.Logger
 
@@ -64,7 +67,7 @@ type Broker struct {
 
 // New returns a Broker answering from the controller's metadata and the
 // hosted partitions.
-func New(cfg Config, ctrl *quorum.Controller, parts Partitions) *Broker {
+func New(cfg Config, ctrl quorum.Metadata, parts Partitions) *Broker {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

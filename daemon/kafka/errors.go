@@ -43,6 +43,7 @@ var errorCodes = []struct {
 	{quorum.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor.Code},
 	{quorum.ErrInvalidConfig, kerr.InvalidConfig.Code},
 	{quorum.ErrUnknownConfig, kerr.InvalidConfig.Code},
+	{quorum.ErrNotController, kerr.NotController.Code},
 }
 
 // errorCode returns the Kafka error code for err (0 for nil). An error

@@ -187,6 +187,13 @@ func (b *Broker) logPath() string   { return filepath.Join(b.runDir, "output.log
 // launch starts the process listening on listen and waits for its ready file.
 func (b *Broker) launch(listen string) {
 	b.t.Helper()
+	b.spawn(listen)
+	b.awaitReady()
+}
+
+// spawn starts the process listening on listen.
+func (b *Broker) spawn(listen string) {
+	b.t.Helper()
 	if err := os.Remove(b.readyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		b.t.Fatalf("brokertest: %v", err)
 	}
@@ -205,7 +212,13 @@ func (b *Broker) launch(listen string) {
 		b.t.Fatalf("brokertest: %v", err)
 	}
 	b.proc = p
-	addrs, err := waitReady(b.readyPath(), p, ReadyTimeout)
+	b.addr = listen
+}
+
+// awaitReady waits for the ready file of the process spawn started.
+func (b *Broker) awaitReady() {
+	b.t.Helper()
+	addrs, err := waitReady(b.readyPath(), b.proc, ReadyTimeout)
 	if err != nil {
 		b.t.Fatalf("brokertest: %v\n%s", err, b.tail())
 	}

@@ -1,7 +1,8 @@
 // Command riffle runs a Kafka-compatible broker (see daemon.Main and
 // `riffle --help`), or, when its first argument is an admin command
-// (topic, group, produce, consume), that command against a broker (see
-// package cli).
+// (topic, group, cluster, produce, consume), that command against a broker (see
+// package cli), or with dev-cluster, several brokers on loopback (see
+// daemon.DevCluster).
 package main
 
 import (
@@ -20,9 +21,12 @@ func main() {
 	// admin command stops what it is doing.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var code int
-	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+	switch {
+	case len(os.Args) > 1 && cli.IsCommand(os.Args[1]):
 		code = cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	} else {
+	case daemon.IsDevCluster(os.Args[1:]):
+		code = daemon.DevCluster(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	default:
 		code = daemon.Main(ctx, os.Args[1:])
 	}
 	stop()

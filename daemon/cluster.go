@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riffle/riffle/quorum"
+	"github.com/riffle/riffle/segment"
+)
+
+// How a cluster node waits for the metadata quorum at start: it retries
+// its registration every quorumRetry and logs that it is still waiting
+// every quorumWaitLogEvery.
+const (
+	quorumRetry        = 500 * time.Millisecond
+	quorumWaitLogEvery = 10 * time.Second
+)
+
+// errStoppedWaiting: the broker was asked to stop while it waited for the
+// metadata quorum; not a failure.
+var errStoppedWaiting = errors.New("stopped while waiting for the metadata quorum")
+
+// openController opens the metadata controller: a quorum of one without
+// cluster.voters, else this voter's raft node and cluster listener.
+func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum.Controller, error) {
+	voters := cfg.Voters()
+	if voters == nil {
+		return quorum.Open(mlog, opts)
+	}
+	addrs := make(map[int32]string, len(voters))
+	for _, v := range voters {
+		addrs[v.ID] = v.Addr
+	}
+	if _, ok := addrs[cfg.Broker.NodeID]; !ok {
+		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
+	}
+	ctrl, err := quorum.OpenCluster(mlog, opts, quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen})
+	switch {
+	case errors.Is(err, quorum.ErrClusterListen):
+		return nil, listenError("cluster listen", cfg.Cluster.Listen, err)
+	case err != nil:
+		// The metadata log does not fit the voters: written by a single
+		// node, or under another voter set.
+		return nil, &startError{code: ExitDataDir, err: err}
+	}
+	return ctrl, nil
+}
+
+// joinQuorum waits until the active controller has accepted this node's
+// registration and this node's image shows it (a single node is at once): it asks the active controller to
+// register it, through raft on the controller or forwarded from another
+// voter, retrying while no controller is known. Until then /readyz
+// answers 503 and Kafka requests wait. A data directory of another
+// cluster is refused.
+func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
+	if cfg.Voters() == nil {
+		return nil
+	}
+	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port}
+	registered := func() bool {
+		im := b.ctrl.Image()
+		cur, ok := im.Broker(self.ID)
+		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port
+	}
+	defer b.sd.starting("waiting for the metadata quorum")()
+	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,
+		"cluster_listen", b.ctrl.ClusterAddr(), "local_cluster_id", b.ctrl.Image().ClusterID)
+	start := time.Now()
+	lastLog := start
+	retry := time.NewTicker(quorumRetry)
+	defer retry.Stop()
+	// A registration the controller accepted, seen in this node's image:
+	// the image on disk may already hold this broker, but only a
+	// controller's answer shows that a quorum is there.
+	for {
+		err := b.ctrl.RegisterBroker(self)
+		if errors.Is(err, quorum.ErrInconsistentClusterID) {
+			return &startError{code: ExitDataDir, err: fmt.Errorf("data directory %s belongs to another cluster: %w", cfg.Broker.DataDir, err)}
+		}
+		if err == nil && registered() {
+			break
+		}
+		if time.Since(lastLog) >= quorumWaitLogEvery {
+			lastLog = time.Now()
+			b.log.Warn("riffle: still waiting for the metadata quorum: are a majority of cluster.voters up and reachable?",
+				"voters", cfg.Cluster.Voters, "waited", time.Since(start).Round(time.Second), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return errStoppedWaiting
+		case <-retry.C:
+		}
+	}
+	im := b.ctrl.Image()
+	b.log.Info("riffle: joined the metadata quorum", "cluster_id", im.ClusterID, "controller", im.ControllerID,
+		"brokers", len(im.Brokers), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}

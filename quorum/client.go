@@ -1,0 +1,31 @@
+package quorum
+
+// Reader is how a broker reads the cluster metadata: the committed image
+// and each change to it, in commit order.
+type Reader interface {
+	// Image is the latest committed image; never nil, never modified.
+	Image() *Image
+	// OnChange registers fn to be called with each committed image after
+	// the one it replaces, in order, from one goroutine at a time.
+	OnChange(fn func(prev, next *Image))
+}
+
+// Client is how a broker changes the cluster metadata. Each method returns
+// once the change is committed and applied to this node's image, or fails:
+// with ErrNotController when no active controller could take it (retry),
+// or with a planning error (ErrTopicExists, ...) saying why not.
+type Client interface {
+	CreateTopic(req CreateTopic, defaultPartitions int32, defaultRF int16, validateOnly bool) (*Topic, error)
+	DeleteTopic(name string) error
+	CreatePartitions(name string, count int32, validateOnly bool) error
+	AlterTopicConfigs(name string, set map[string]*string, validateOnly bool) error
+	AllocateProducerIDs(n int64) (int64, error)
+}
+
+// Metadata is both: what the Kafka layer and the group coordinator hold.
+type Metadata interface {
+	Reader
+	Client
+}
+
+var _ Metadata = (*Controller)(nil)

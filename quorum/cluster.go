@@ -1,0 +1,223 @@
+package quorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// raftLogKeep is how many entries at and before a snapshot stay in the
+// metadata log for followers a little behind.
+const raftLogKeep = 1000
+
+// ClusterOptions are what a voter of a multi-node quorum runs on besides
+// Options: the voters and this node's cluster listener.
+type ClusterOptions struct {
+	// Voters are the cluster listeners by node id (cluster.voters); this
+	// node is among them.
+	Voters map[int32]string
+	// Listen is the address this node's cluster listener binds
+	// (cluster.listen).
+	Listen string
+}
+
+// ErrClusterListen wraps a failure to bind the cluster listener.
+var ErrClusterListen = errors.New("cluster listener")
+
+// OpenCluster opens the controller of a voter: the raft log over the
+// metadata log, the cluster listener (bound before OpenCluster returns;
+// a bind failure wraps ErrClusterListen) and the raft node. The controller
+// is open once the committed entries this node holds are applied; it may
+// not know a leader yet (changes fail with ErrNotController until then).
+// Close stops the node and the listener; the metadata log stays the caller's.
+func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller, error) {
+	if _, ok := co.Voters[opts.NodeID]; !ok {
+		return nil, fmt.Errorf("quorum: node %d is not a voter of %v", opts.NodeID, co.Voters)
+	}
+	var voters []uint64
+	for id := range co.Voters {
+		voters = append(voters, RaftID(id))
+	}
+	slices.Sort(voters)
+	rl, err := openRaftLog(vfs.OS, log.Dir(), log, &raftpb.ConfState{Voters: voters}, RaftID(opts.NodeID), raftLogKeep)
+	if err != nil {
+		return nil, fmt.Errorf("quorum: raft log %s: %w", log.Dir(), err)
+	}
+	// The transport delivers to the controller, which needs the transport
+	// to start: messages before it is set are dropped (raft resends).
+	var ctrl atomic.Pointer[Controller]
+	t, err := NewTransport(TransportConfig{
+		NodeID: opts.NodeID,
+		Listen: co.Listen,
+		Peers:  co.Voters,
+		OnMessage: func(m *raftpb.Message) {
+			if c := ctrl.Load(); c != nil {
+				c.ReceiveRaft(m)
+			}
+		},
+		Handler: func(ctx context.Context, _ int32, req kmsg.Request) (kmsg.Response, error) {
+			c := ctrl.Load()
+			if c == nil {
+				return nil, fmt.Errorf("node %d: %w (starting)", opts.NodeID, ErrNotController)
+			}
+			return c.HandleRequest(ctx, req)
+		},
+		Log: opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", ErrClusterListen, co.Listen, err)
+	}
+	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t})
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	ids := slices.Sorted(maps.Keys(co.Voters))
+	c.cluster = &clusterNode{transport: t, voters: ids}
+	ctrl.Store(c)
+	return c, nil
+}
+
+// clusterNode is what OpenCluster adds to a controller.
+type clusterNode struct {
+	transport *Transport
+	voters    []int32 // sorted
+}
+
+// ClusterAddr is the bound address of the cluster listener ("" for a
+// single node).
+func (c *Controller) ClusterAddr() string {
+	if c.cluster == nil {
+		return ""
+	}
+	return c.cluster.transport.Addr().String()
+}
+
+// QuorumView is the metadata quorum as this node sees it, in node ids
+// and raft indexes (DescribeQuorum).
+type QuorumView struct {
+	Leader int32 // -1 while unknown
+	Term   uint64
+	Commit uint64
+	Voters []VoterProgress // by id
+}
+
+// VoterProgress is one voter's log as the leader knows it.
+type VoterProgress struct {
+	ID    int32
+	Match int64 // highest index known to match the leader's log; -1 unknown (off the leader)
+}
+
+// Quorum returns this node's view of the quorum. A single node is its own
+// quorum of one, in term 0, its log all committed.
+func (c *Controller) Quorum() (QuorumView, error) {
+	if c.cluster == nil {
+		im := c.Image()
+		n := uint64(im.Offset + 1)
+		return QuorumView{Leader: im.ControllerID, Commit: n, Voters: []VoterProgress{{ID: im.ControllerID, Match: int64(n)}}}, nil
+	}
+	st, err := c.QuorumStatus()
+	if err != nil {
+		return QuorumView{}, err
+	}
+	v := QuorumView{Leader: st.Leader, Term: st.Term, Commit: st.Commit}
+	for _, id := range c.cluster.voters {
+		match := int64(-1)
+		if m, ok := st.Match[id]; ok {
+			match = int64(m)
+		}
+		v.Voters = append(v.Voters, VoterProgress{ID: id, Match: match})
+	}
+	return v, nil
+}
+
+// brokerRegistrationVersion is the BrokerRegistration version a voter
+// forwards its registration with.
+const brokerRegistrationVersion = 0
+
+// ErrInconsistentClusterID: the active controller's cluster id is not the
+// one in this node's metadata log (its data directory is another cluster's).
+var ErrInconsistentClusterID = errors.New("inconsistent cluster id")
+
+// RegisterBroker registers opts.Broker (its endpoint) with the active
+// controller unless the image has it already; a voter that is not the
+// controller forwards it with BrokerRegistration, naming the cluster id of
+// its own image so a controller of another cluster refuses it. It returns
+// once the controller committed it; this node's image shows it a moment
+// later. ErrNotController: no controller known yet, retry.
+func (c *Controller) RegisterBroker(b Broker) error {
+	clusterID := c.Image().ClusterID
+	p := &proposal{plan: func(im *Image) ([]record, error) { return c.plan.register(im, clusterID, b) }}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, brokerRegistrationRequest(clusterID, b), brokerRegistrationResult)
+	})
+	return err
+}
+
+// register plans b's registration: none when the image has b's endpoint
+// and b is unfenced.
+// clusterID is the registering node's, "" when it has none yet.
+func (p *planner) register(im *Image, clusterID string, b Broker) ([]record, error) {
+	if clusterID != "" && im.ClusterID != "" && clusterID != im.ClusterID {
+		return nil, fmt.Errorf("%w: broker %d has cluster id %s, this quorum is cluster %s", ErrInconsistentClusterID, b.ID, clusterID, im.ClusterID)
+	}
+	// Unfenced at once, as startup unfences the controller's own broker:
+	// heartbeats (brokers.go) are not wired to the shell yet.
+	return p.registerUnfenced(im, b, im.Offset+1), nil
+}
+
+func brokerRegistrationRequest(clusterID string, b Broker) *kmsg.BrokerRegistrationRequest {
+	r := kmsg.NewPtrBrokerRegistrationRequest()
+	r.Version = brokerRegistrationVersion
+	r.BrokerID, r.ClusterID = b.ID, clusterID
+	l := kmsg.NewBrokerRegistrationRequestListener()
+	l.Name, l.Host, l.Port = "PLAINTEXT", b.Host, uint16(b.Port)
+	r.Listeners = append(r.Listeners, l)
+	if b.Rack != "" {
+		r.Rack = &b.Rack
+	}
+	return r
+}
+
+// brokerFromRegistration is the broker a BrokerRegistration request registers.
+func brokerFromRegistration(req *kmsg.BrokerRegistrationRequest) (Broker, error) {
+	if len(req.Listeners) != 1 {
+		return Broker{}, fmt.Errorf("%w: broker %d registers %d listeners, want 1", kerr.InvalidRequest, req.BrokerID, len(req.Listeners))
+	}
+	b := Broker{ID: req.BrokerID, Host: req.Listeners[0].Host, Port: int32(req.Listeners[0].Port)}
+	if req.Rack != nil {
+		b.Rack = *req.Rack
+	}
+	return b, nil
+}
+
+// errorMessageTag is the tagged field in which a BrokerRegistration
+// response between riffle nodes carries the error message (the response
+// has no ErrorMessage field): a refused data directory's message names
+// both cluster ids.
+const errorMessageTag = 0x7269
+
+func brokerRegistrationResult(resp kmsg.Response) error {
+	r, ok := resp.(*kmsg.BrokerRegistrationResponse)
+	if !ok {
+		return fmt.Errorf("controller: a BrokerRegistration response holds %T", resp)
+	}
+	var msg *string
+	r.UnknownTags.Each(func(key uint32, val []byte) {
+		if key == errorMessageTag {
+			s := string(val)
+			msg = &s
+		}
+	})
+	return responseError(r.ErrorCode, msg)
+}
