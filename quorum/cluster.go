@@ -65,6 +65,16 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 				c.ReceiveRaft(m)
 			}
 		},
+		OnUnreachable: func(node int32) {
+			if c := ctrl.Load(); c != nil {
+				c.ReportUnreachable(node)
+			}
+		},
+		OnSnapshotStatus: func(node int32, ok bool) {
+			if c := ctrl.Load(); c != nil {
+				c.ReportSnapshot(node, ok)
+			}
+		},
 		Handler: func(ctx context.Context, _ int32, req kmsg.Request) (kmsg.Response, error) {
 			c := ctrl.Load()
 			if c == nil {
