@@ -185,6 +185,8 @@ func TestValidateRules(t *testing.T) {
 		{"partitions over max", map[string]string{"topics.default_partitions": "11", "topics.partitions_max": "10"}, "topics.default_partitions = 11: must be <= topics.partitions_max (10)"},
 		{"batch over request", map[string]string{"log.max_message_bytes": "2048", "network.max_request_bytes": "2048"}, "log.max_message_bytes = 2048: must be < network.max_request_bytes (2048)"},
 		{"request over budget", map[string]string{"network.queued_max_request_bytes": "1048576"}, "network.queued_max_request_bytes = 1048576: must be >= network.max_request_bytes (104857600)"},
+		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
+		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func Main(ctx context.Context, args []string) int {
 	build := readBuildInfo()
 	logger.Info("riffle: starting", "version", build.version, "commit", build.commit, "go", build.goVersion, "pid", os.Getpid())
 	raiseFileLimit(logger)
+	setMemoryLimit(cfg.Broker.MemoryLimitBytes, logger)
 	b, err := start(cfg, logger, limiter)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "riffle: cannot start: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -65,6 +67,16 @@ func Main(ctx context.Context, args []string) int {
 	}
 	logger.Info("riffle: stopped")
 	return 0
+}
+
+// setMemoryLimit applies broker.memory_limit_bytes as the Go runtime's soft
+// memory limit; 0 leaves the runtime's own (GOMEMLIMIT, else none).
+func setMemoryLimit(limit int64, log *slog.Logger) {
+	if limit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Info("riffle: soft memory limit", "bytes", limit)
 }
 
 // startError is a start-up failure with its own exit code.

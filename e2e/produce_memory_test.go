@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riffle/riffle/internal/brokertest"
+)
+
+// TestProduceLoadRSSBounded produces 384 MiB of 1 KiB records over four
+// producer connections, each sending requests of tens of MiB (franz-go's
+// default buffering), and checks that the broker's RSS stays under 256 MB
+// with the default config: the frames in memory at once are about 4 x
+// 40 MiB, and without broker.memory_limit_bytes the heap grew to twice
+// that between collections. RIFFLE_MEMORY_LIMIT overrides the limit, to
+// see the test fail without it (0).
+func TestProduceLoadRSSBounded(t *testing.T) {
+	const (
+		producers = 4
+		records   = 384 << 10 // of 1 KiB
+		rssMax    = 256e6
+	)
+	var args []string
+	if v := os.Getenv("RIFFLE_MEMORY_LIMIT"); v != "" {
+		args = append(args, "--set", "broker.memory_limit_bytes="+v)
+	}
+	br := brokertest.Start(t, args...)
+	createTopic(t, newClient(t, br.Addr()), "bench", 100)
+	clients := make([]*kgo.Client, producers)
+	for i := range clients {
+		clients[i] = newClient(t, br.Addr(), benchProducerOpts()...)
+	}
+	var wg sync.WaitGroup
+	for _, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := produceBench(cl, records/producers); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var peak int64
+	for sampling := true; sampling; {
+		peak = max(peak, brokerUsage(t, br).rssBytes)
+		select {
+		case <-done:
+			sampling = false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Logf("broker peak RSS %d MB producing %d MiB over %d connections", peak/1e6, records>>10, producers)
+	if peak > rssMax {
+		t.Errorf("broker peak RSS %d MB, want under %d MB", peak/1e6, int64(rssMax/1e6))
+	}
+}
