@@ -247,12 +247,14 @@ func (b *broker) tickLoop() {
 	defer close(b.tickDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
+	idle := idleMemory{lastAllocs: heapAllocs()}
 	for {
 		select {
 		case <-b.tickStop:
 			return
 		case <-t.C:
 			b.parts.tick()
+			idle.returnIdleMemory()
 		}
 	}
 }

@@ -17,12 +17,16 @@ import (
 // with the default config: the frames in memory at once are about 4 x
 // 40 MiB, and without broker.memory_limit_bytes the heap grew to twice
 // that between collections. RIFFLE_MEMORY_LIMIT overrides the limit, to
-// see the test fail without it (0).
+// see the test fail without it (0). After the load the memory must go back
+// to the OS within seconds.
 func TestProduceLoadRSSBounded(t *testing.T) {
 	const (
 		producers = 4
 		records   = 384 << 10 // of 1 KiB
 		rssMax    = 256e6
+		// The idle broker's RSS is ~30 MB, half of it the binary.
+		rssIdleMax   = 96e6
+		returnWithin = 30 * time.Second
 	)
 	var args []string
 	if v := os.Getenv("RIFFLE_MEMORY_LIMIT"); v != "" {
@@ -58,5 +62,17 @@ func TestProduceLoadRSSBounded(t *testing.T) {
 	t.Logf("broker peak RSS %d MB producing %d MiB over %d connections", peak/1e6, records>>10, producers)
 	if peak > rssMax {
 		t.Errorf("broker peak RSS %d MB, want under %d MB", peak/1e6, int64(rssMax/1e6))
+	}
+	// Once the load stops the freed frames go back to the OS within a few
+	// ticks, not at the runtime's two-minute forced collection.
+	deadline := time.Now().Add(returnWithin)
+	rss := brokerUsage(t, br).rssBytes
+	for rss > rssIdleMax && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		rss = brokerUsage(t, br).rssBytes
+	}
+	t.Logf("broker RSS %d MB after the load", rss/1e6)
+	if rss > rssIdleMax {
+		t.Errorf("broker RSS %d MB %v after the load, want under %d MB", rss/1e6, returnWithin, int64(rssIdleMax/1e6))
 	}
 }
