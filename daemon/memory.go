@@ -9,9 +9,11 @@ import (
 // collection the heap keeps the size the last busy spell gave it: after a
 // produce load the request frames it freed stayed resident that long.
 // idleMemory notices the end of a busy spell and has the memory returned
-// to the OS once. Both thresholds are bytes allocated in one tick.
+// to the OS once. Both thresholds are bytes allocated in one tick; a busy
+// tick is one any produce load gives, so a stall mid-load that returns
+// memory early is followed by another return at the load's end.
 const (
-	busyAllocBytes = 64 << 20 // request frames arriving at tens of MB/s
+	busyAllocBytes = 16 << 20 // request frames arriving
 	idleAllocBytes = 1 << 20  // heartbeats and metadata
 )
 

@@ -13,7 +13,7 @@ import (
 
 // TestProduceLoadRSSBounded produces 384 MiB of 1 KiB records over four
 // producer connections, each sending requests of tens of MiB (franz-go's
-// default buffering), and checks that the broker's RSS stays under 256 MB
+// default buffering), and checks that the broker's RSS stays under 300 MB
 // with the default config: the frames in memory at once are about 4 x
 // 40 MiB, and without broker.memory_limit_bytes the heap grew to twice
 // that between collections. RIFFLE_MEMORY_LIMIT overrides the limit, to
@@ -23,7 +23,10 @@ func TestProduceLoadRSSBounded(t *testing.T) {
 	const (
 		producers = 4
 		records   = 384 << 10 // of 1 KiB
-		rssMax    = 256e6
+		// The benchmark's 2 GiB run peaks at 214-240 MB; this shorter one
+		// peaked at 213-257 MB on a loaded machine, and at 377 MB without
+		// the memory limit.
+		rssMax = 300e6
 		// The idle broker's RSS is ~30 MB, half of it the binary.
 		rssIdleMax   = 96e6
 		returnWithin = 30 * time.Second
