@@ -50,6 +50,7 @@ type BrokerConfig struct {
 	LogLevel          string `toml:"log_level" oneof:"debug info warn error"`
 	ShutdownTimeoutMs int64  `toml:"shutdown_timeout_ms" min:"1000" max:"3600000"`
 	ReadyFile         string `toml:"ready_file"`
+	MemoryLimitBytes  int64  `toml:"memory_limit_bytes" min:"0" max:"9223372036854775807"`
 }
 
 // NetworkConfig is the [network] section: listener limits.
@@ -252,6 +253,9 @@ func (c *Config) Validate() error {
 	if b.DataDir == "" {
 		bad("broker.data_dir", b.DataDir, "must not be empty")
 	}
+	if b.MemoryLimitBytes != 0 && b.MemoryLimitBytes < minMemoryLimitBytes {
+		bad("broker.memory_limit_bytes", b.MemoryLimitBytes, "must be 0 or at least %d", minMemoryLimitBytes)
+	}
 	if c.Topics.DefaultPartitions > c.Topics.PartitionsMax {
 		bad("topics.default_partitions", c.Topics.DefaultPartitions, "must be <= topics.partitions_max (%d)", c.Topics.PartitionsMax)
 	}
@@ -392,6 +396,10 @@ func (c *Config) AdvertisedHost() string {
 	host, _, _ := net.SplitHostPort(c.Broker.Listen)
 	return host
 }
+
+// minMemoryLimitBytes is the smallest broker.memory_limit_bytes: below it
+// the runtime and a few requests alone would keep the GC running.
+const minMemoryLimitBytes = 16 << 20
 
 // ShutdownTimeout is broker.shutdown_timeout_ms.
 func (c *Config) ShutdownTimeout() time.Duration {

@@ -201,6 +201,8 @@ func TestValidateRules(t *testing.T) {
 		{"voter id too large", map[string]string{"cluster.voters": "2147483648@a:1"}, `node id "2147483648" is not a number`},
 		{"voter bad port", map[string]string{"cluster.voters": "1@a:99999"}, `entry "1@a:99999": port "99999"`},
 		{"voter port 0", map[string]string{"cluster.voters": "1@a:0", "cluster.listen": ":0"}, "port 0: the other nodes must know the port"},
+		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
+		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

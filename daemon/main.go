@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,7 @@ func Main(ctx context.Context, args []string) int {
 	build := readBuildInfo()
 	logger.Info("riffle: starting", "version", build.version, "commit", build.commit, "go", build.goVersion, "pid", os.Getpid())
 	raiseFileLimit(logger)
+	setMemoryLimit(cfg.Broker.MemoryLimitBytes, logger)
 	b, err := start(ctx, cfg, logger, limiter)
 	if errors.Is(err, errStoppedWaiting) {
 		logger.Info("riffle: stopped before the metadata quorum answered")
@@ -69,6 +71,16 @@ func Main(ctx context.Context, args []string) int {
 	}
 	logger.Info("riffle: stopped")
 	return 0
+}
+
+// setMemoryLimit applies broker.memory_limit_bytes as the Go runtime's soft
+// memory limit; 0 leaves the runtime's own (GOMEMLIMIT, else none).
+func setMemoryLimit(limit int64, log *slog.Logger) {
+	if limit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Info("riffle: soft memory limit", "bytes", limit)
 }
 
 // startError is a start-up failure with its own exit code.
@@ -246,12 +258,14 @@ func (b *broker) tickLoop() {
 	defer close(b.tickDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
+	idle := idleMemory{lastAllocs: heapAllocs()}
 	for {
 		select {
 		case <-b.tickStop:
 			return
 		case <-t.C:
 			b.parts.tick()
+			idle.returnIdleMemory()
 		}
 	}
 }

@@ -83,6 +83,14 @@ func benchProducerOpts() []kgo.Opt {
 }
 
 func produceN(b *testing.B, cl *kgo.Client, n int) {
+	if err := produceBench(cl, n); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// produceBench produces n records of benchRecordBytes and waits for their
+// acknowledgements; the error is the first failure.
+func produceBench(cl *kgo.Client, n int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	value := make([]byte, benchRecordBytes)
@@ -98,12 +106,13 @@ func produceN(b *testing.B, cl *kgo.Client, n int) {
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
-		b.Fatal(err)
+		return err
 	}
 	select {
 	case err := <-failed:
-		b.Fatal(err)
+		return err
 	default:
+		return nil
 	}
 }
 
