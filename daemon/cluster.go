@@ -98,3 +98,33 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		"brokers", len(im.Brokers), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// heartbeatLoop heartbeats this node's broker to the active controller
+// every quorum.BrokerHeartbeatInterval until tickStop closes: the
+// controller fences a broker it stops hearing from, and unfences it when
+// it heartbeats again having applied its own registration.
+func (b *broker) heartbeatLoop(id int32) {
+	defer close(b.heartbeatDone)
+	t := time.NewTicker(quorum.BrokerHeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.tickStop:
+			return
+		case <-t.C:
+		}
+		im := b.ctrl.Image()
+		self, ok := im.Broker(id)
+		if !ok {
+			continue
+		}
+		reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: id, Epoch: self.Epoch, MetadataOffset: im.Offset})
+		if err != nil {
+			b.log.Debug("riffle: broker heartbeat failed", "err", err)
+			continue
+		}
+		if reply.IsFenced {
+			b.log.Warn("riffle: the controller keeps this broker fenced", "caught_up", reply.IsCaughtUp)
+		}
+	}
+}

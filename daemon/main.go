@@ -105,6 +105,9 @@ type broker struct {
 	ticking  bool           // tickLoop runs
 	tickStop chan struct{}
 	tickDone chan struct{}
+	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
+	// returned; nil on a single node.
+	heartbeatDone chan struct{}
 }
 
 // start brings the broker up. limiter starts limiting once the broker
@@ -191,6 +194,10 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	}
 	b.ticking = true
 	go b.tickLoop()
+	if cfg.Voters() != nil {
+		b.heartbeatDone = make(chan struct{})
+		go b.heartbeatLoop(cfg.Broker.NodeID)
+	}
 	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
 		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	limiter.start()
@@ -285,6 +292,9 @@ func (b *broker) stop(timeout time.Duration) error {
 	}
 	if b.ctrl != nil {
 		errs = append(errs, b.ctrl.Close())
+	}
+	if b.heartbeatDone != nil {
+		<-b.heartbeatDone // a heartbeat under way fails once the controller is closed
 	}
 	if b.dataDir != nil {
 		errs = append(errs, b.dataDir.Close())
