@@ -188,15 +188,12 @@ func (c *core) start(p *proposal) {
 
 func (c *core) now() time.Time { return time.UnixMilli(c.nowMs()) }
 
-// resetSessions starts a fresh session for every registered broker, as a
-// new KRaft controller does: liveness is not in the log.
+// resetSessions forgets every session: as a new KRaft controller, this
+// one gives every registered broker a fresh session (in fenceStale), as
+// liveness is not in the log.
 func (c *core) resetSessions() {
-	if c.sessionTimeout <= 0 {
-		return
-	}
-	c.sessions = newSessions(c.sessionTimeout)
-	for _, b := range c.image.Brokers {
-		c.sessions.touch(b.ID, c.now())
+	if c.sessionTimeout > 0 {
+		c.sessions = newSessions(c.sessionTimeout)
 	}
 }
 
@@ -207,7 +204,15 @@ func (c *core) fenceStale() {
 	if c.sessions == nil || c.inflight != nil || len(c.waiting) > 0 {
 		return
 	}
-	recs := fenceStale(c.image, c.sessions, c.now())
+	now := c.now()
+	// A broker registered since this node became leader gets its session
+	// here, so one that dies before its first heartbeat is fenced too.
+	for _, b := range c.image.Brokers {
+		if _, ok := c.sessions.last[b.ID]; !ok {
+			c.sessions.touch(b.ID, now)
+		}
+	}
+	recs := fenceStale(c.image, c.sessions, now)
 	if len(recs) == 0 {
 		return
 	}
