@@ -108,6 +108,7 @@ type broker struct {
 	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
 	// returned; nil on a single node.
 	heartbeatDone chan struct{}
+	nodeID        int32
 }
 
 // start brings the broker up. limiter starts limiting once the broker
@@ -195,8 +196,8 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	b.ticking = true
 	go b.tickLoop()
 	if cfg.Voters() != nil {
-		b.heartbeatDone = make(chan struct{})
-		go b.heartbeatLoop(cfg.Broker.NodeID)
+		b.heartbeatDone, b.nodeID = make(chan struct{}), cfg.Broker.NodeID
+		go b.heartbeatLoop()
 	}
 	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
 		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
@@ -271,6 +272,9 @@ func (b *broker) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	if b.heartbeatDone != nil {
+		b.controlledShutdown()
+	}
 	if b.admin != nil {
 		errs = append(errs, b.admin.shutdown(ctx))
 	}

@@ -15,13 +15,19 @@ import (
 
 // fencingWait bounds how long fencing or unfencing may take to show: the
 // session timeout (9 s) plus an election and the machine's load.
-const fencingWait = 40 * time.Second
+// controlledShutdownShown bounds how long after a controlled shutdown a
+// survivor may still list the broker: below the session timeout less a
+// heartbeat interval, so that only the controlled shutdown passes.
+const (
+	fencingWait             = 40 * time.Second
+	controlledShutdownShown = 5 * time.Second
+)
 
 // waitMetadata polls addr's Metadata until ok accepts it, or fails the
-// test after fencingWait with the last response.
-func waitMetadata(t *testing.T, addr, what string, ok func(m *kmsg.MetadataResponse) bool) {
+// test after wait with the last response.
+func waitMetadata(t *testing.T, addr string, wait time.Duration, what string, ok func(m *kmsg.MetadataResponse) bool) {
 	t.Helper()
-	deadline := time.Now().Add(fencingWait)
+	deadline := time.Now().Add(wait)
 	var last *kmsg.MetadataResponse
 	var lastErr error
 	for time.Now().Before(deadline) {
@@ -35,7 +41,7 @@ func waitMetadata(t *testing.T, addr, what string, ok func(m *kmsg.MetadataRespo
 		}
 		time.Sleep(100 * time.Millisecond) // a poll interval, not a wait for an event
 	}
-	t.Fatalf("%s: not after %v; last error %v, last metadata %s", what, fencingWait, lastErr, describeMetadata(last))
+	t.Fatalf("%s: not after %v; last error %v, last metadata %s", what, wait, lastErr, describeMetadata(last))
 }
 
 func describeMetadata(m *kmsg.MetadataResponse) string {
@@ -84,7 +90,8 @@ func brokerIDs(m *kmsg.MetadataResponse) []int32 {
 // TestClusterFencesDeadBroker kills -9 a node that is not the controller:
 // once its session expires, the survivors' Metadata no longer lists it
 // and its partitions (replication factor 1) have no leader; restarted, it
-// is listed again and leads its partitions again.
+// is listed again and leads its partitions again. Stopped with SIGTERM, it
+// is fenced before it exits (controlled shutdown), not a session later.
 func TestClusterFencesDeadBroker(t *testing.T) {
 	c := brokertest.StartCluster(t, 3)
 	all := []int32{1, 2, 3}
@@ -100,7 +107,7 @@ func TestClusterFencesDeadBroker(t *testing.T) {
 	const topic = "fenced"
 	createTopic(t, newClient(t, addrs[0]), topic, 6)
 	var led []int32 // the victim's partitions
-	waitMetadata(t, survivor, "the topic with a leader on every partition, some on the victim", func(m *kmsg.MetadataResponse) bool {
+	waitMetadata(t, survivor, fencingWait, "the topic with a leader on every partition, some on the victim", func(m *kmsg.MetadataResponse) bool {
 		ls := leaders(m, topic)
 		led = nil
 		for p, l := range ls {
@@ -118,7 +125,7 @@ func TestClusterFencesDeadBroker(t *testing.T) {
 	c.Node(victim).Kill()
 	killed := time.Now()
 	others := slices.DeleteFunc(slices.Clone(all), func(id int32) bool { return id == victim })
-	waitMetadata(t, survivor, "the dead broker fenced and its partitions leaderless", func(m *kmsg.MetadataResponse) bool {
+	waitMetadata(t, survivor, fencingWait, "the dead broker fenced and its partitions leaderless", func(m *kmsg.MetadataResponse) bool {
 		ls := leaders(m, topic)
 		for _, p := range led {
 			if ls[p] != -1 {
@@ -130,7 +137,7 @@ func TestClusterFencesDeadBroker(t *testing.T) {
 	t.Logf("fenced after %v", time.Since(killed).Round(time.Millisecond))
 
 	c.Node(victim).Restart()
-	waitMetadata(t, survivor, "the restarted broker listed and leading its partitions again", func(m *kmsg.MetadataResponse) bool {
+	waitMetadata(t, survivor, fencingWait, "the restarted broker listed and leading its partitions again", func(m *kmsg.MetadataResponse) bool {
 		ls := leaders(m, topic)
 		for _, p := range led {
 			if ls[p] != victim {
@@ -138,5 +145,12 @@ func TestClusterFencesDeadBroker(t *testing.T) {
 			}
 		}
 		return slices.Equal(brokerIDs(m), all)
+	})
+
+	c.Node(victim).Stop()
+	// The controller committed the fencing before the victim exited: the
+	// survivor shows it well before the victim's session could expire.
+	waitMetadata(t, survivor, controlledShutdownShown, "the broker stopped with SIGTERM fenced", func(m *kmsg.MetadataResponse) bool {
+		return slices.Equal(brokerIDs(m), others)
 	})
 }
