@@ -202,7 +202,9 @@ func (p *planner) register(im *Image, clusterID string, b Broker) ([]record, err
 		return nil, fmt.Errorf("%w: broker %d has cluster id %s, this quorum is cluster %s", ErrInconsistentClusterID, b.ID, clusterID, im.ClusterID)
 	}
 	// Unfenced at once, as startup unfences the controller's own broker:
-	// heartbeats (brokers.go) are not wired to the shell yet.
+	// the node registers once it has replayed its log. A restarted broker
+	// fenced meanwhile is unfenced here; a live one's heartbeats unfence
+	// it after a lapse (brokerHeartbeat).
 	return p.registerUnfenced(im, b, im.Offset+1), nil
 }
 
