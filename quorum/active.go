@@ -13,7 +13,7 @@ import (
 // proposal is one change asked of the controller.
 type proposal struct {
 	// plan returns the records of the change, checked against the image
-	// before it; nil when producerIDs is set.
+	// before it; nil when producerIDs or heartbeat is set.
 	plan func(im *Image) ([]record, error)
 	// producerIDs > 0 allocates that many producer ids from the leader's
 	// reserved block, reserving a new block when it runs out.
@@ -26,10 +26,10 @@ type proposal struct {
 	// the change (the would-be image when validateOnly) or the error.
 	done func(res changeResult, err error)
 
-	index, term uint64 // the entry proposed for the change
-	data        []byte // its batch
-	first       int64  // the first producer id, when producerIDs > 0
-	reply       HeartbeatReply
+	index, term uint64         // the entry proposed for the change
+	data        []byte         // its batch
+	first       int64          // the first producer id, when producerIDs > 0
+	reply       HeartbeatReply // the answer, when heartbeat is set
 }
 
 // batchStoredFrom is where a batch's bytes stop depending on where it is
