@@ -98,3 +98,89 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		"brokers", len(im.Brokers), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
+
+// heartbeatLoop heartbeats this node's broker to the active controller
+// every quorum.BrokerHeartbeatInterval until tickStop closes: the
+// controller fences a broker it stops hearing from, and unfences it when
+// it heartbeats again having applied its own registration.
+func (b *broker) heartbeatLoop() {
+	id := b.nodeID
+	defer close(b.heartbeatDone)
+	t := time.NewTicker(quorum.BrokerHeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.tickStop:
+			return
+		case <-t.C:
+		}
+		im := b.ctrl.Image()
+		self, ok := im.Broker(id)
+		if !ok {
+			continue
+		}
+		reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: id, Epoch: self.Epoch, MetadataOffset: im.Offset})
+		if err != nil {
+			b.log.Debug("riffle: broker heartbeat failed", "err", err)
+			continue
+		}
+		if reply.IsFenced {
+			b.log.Warn("riffle: the controller keeps this broker fenced", "caught_up", reply.IsCaughtUp)
+		}
+	}
+}
+
+// controlledShutdownWait bounds how long a stopping cluster node waits for
+// the controller to move its leaderships and fence it; past it (no quorum,
+// say) the node stops anyway and its session expires.
+const (
+	controlledShutdownWait  = 10 * time.Second
+	controlledShutdownRetry = 200 * time.Millisecond
+)
+
+// controlledShutdown asks the active controller, with WantShutdown
+// heartbeats, to move this broker's leaderships and fence it, until it
+// answers ShouldShutdown or controlledShutdownWait passes: clients then
+// find the new leaders at once rather than after the session timeout.
+func (b *broker) controlledShutdown() {
+	start := time.Now()
+	deadline := time.NewTimer(controlledShutdownWait)
+	defer deadline.Stop()
+	gaveUp := func() {
+		b.log.Warn("riffle: controlled shutdown not confirmed by the controller; stopping anyway", "waited", controlledShutdownWait)
+	}
+	for {
+		self, ok := b.ctrl.Image().Broker(b.nodeID)
+		if !ok {
+			return
+		}
+		type outcome struct {
+			reply quorum.HeartbeatReply
+			err   error
+		}
+		// A heartbeat may wait for the controller longer than the bound:
+		// it is left to fail once the controller is closed.
+		ch := make(chan outcome, 1)
+		go func() {
+			reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: b.nodeID, Epoch: self.Epoch,
+				MetadataOffset: b.ctrl.Image().Offset, WantShutdown: true})
+			ch <- outcome{reply, err}
+		}()
+		select {
+		case o := <-ch:
+			if o.err == nil && o.reply.ShouldShutdown {
+				b.log.Info("riffle: controlled shutdown done", "took", time.Since(start).Round(time.Millisecond))
+				return
+			}
+		case <-deadline.C:
+			gaveUp()
+			return
+		}
+		select {
+		case <-time.After(controlledShutdownRetry):
+		case <-deadline.C:
+			gaveUp()
+			return
+		}
+	}
+}

@@ -117,6 +117,10 @@ type broker struct {
 	ticking  bool           // tickLoop runs
 	tickStop chan struct{}
 	tickDone chan struct{}
+	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
+	// returned; nil on a single node.
+	heartbeatDone chan struct{}
+	nodeID        int32
 }
 
 // start brings the broker up. limiter starts limiting once the broker
@@ -203,6 +207,10 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	}
 	b.ticking = true
 	go b.tickLoop()
+	if cfg.Voters() != nil {
+		b.heartbeatDone, b.nodeID = make(chan struct{}), cfg.Broker.NodeID
+		go b.heartbeatLoop()
+	}
 	log.Info("riffle: serving", "listen", addrs[0], "admin_listen", adminAddr,
 		"node_id", cfg.Broker.NodeID, "cluster_id", b.ctrl.Image().ClusterID)
 	limiter.start()
@@ -278,6 +286,9 @@ func (b *broker) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	if b.heartbeatDone != nil {
+		b.controlledShutdown()
+	}
 	if b.admin != nil {
 		errs = append(errs, b.admin.shutdown(ctx))
 	}
@@ -299,6 +310,9 @@ func (b *broker) stop(timeout time.Duration) error {
 	}
 	if b.ctrl != nil {
 		errs = append(errs, b.ctrl.Close())
+	}
+	if b.heartbeatDone != nil {
+		<-b.heartbeatDone // a heartbeat under way fails once the controller is closed
 	}
 	if b.dataDir != nil {
 		errs = append(errs, b.dataDir.Close())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -12,19 +13,23 @@ import (
 // proposal is one change asked of the controller.
 type proposal struct {
 	// plan returns the records of the change, checked against the image
-	// before it; nil when producerIDs is set.
+	// before it; nil when producerIDs or heartbeat is set.
 	plan func(im *Image) ([]record, error)
 	// producerIDs > 0 allocates that many producer ids from the leader's
 	// reserved block, reserving a new block when it runs out.
-	producerIDs  int64
+	producerIDs int64
+	// heartbeat, when set, is a broker's heartbeat: the active controller
+	// touches its session and plans what it causes (brokerHeartbeat).
+	heartbeat    *BrokerHeartbeat
 	validateOnly bool
 	// done is called once, on the node's goroutine, with the image after
 	// the change (the would-be image when validateOnly) or the error.
 	done func(res changeResult, err error)
 
-	index, term uint64 // the entry proposed for the change
-	data        []byte // its batch
-	first       int64  // the first producer id, when producerIDs > 0
+	index, term uint64         // the entry proposed for the change
+	data        []byte         // its batch
+	first       int64          // the first producer id, when producerIDs > 0
+	reply       HeartbeatReply // the answer, when heartbeat is set
 }
 
 // batchStoredFrom is where a batch's bytes stop depending on where it is
@@ -44,6 +49,7 @@ func sameBatch(a, b []byte) bool {
 type changeResult struct {
 	image           *Image
 	firstProducerID int64
+	heartbeat       HeartbeatReply
 }
 
 // core is the controller on a raft node: it plans changes on the leader,
@@ -73,6 +79,11 @@ type core struct {
 	pidTerm       uint64 // the term pidNext was reset in: a new leader starts past every reserved block
 	waiting       []*proposal
 	inflight      *proposal
+	// sessionTimeout > 0 makes the leader track broker sessions and fence
+	// the brokers it stops hearing from (a cluster voter; 0 in the
+	// simulation, whose brokers do not heartbeat).
+	sessionTimeout time.Duration
+	sessions       *sessions // reset when this node becomes leader
 }
 
 // submit starts p: validateOnly at once against the applied image, any
@@ -124,6 +135,7 @@ func (c *core) pump() error {
 	}
 	if c.pidTerm != st.GetTerm() {
 		c.pidTerm, c.pidNext = st.GetTerm(), c.image.ProducerIDsEnd
+		c.resetSessions()
 		if recs := c.plan.startup(c.image, c.self); len(recs) > 0 {
 			c.waiting = append([]*proposal{{
 				plan: func(*Image) ([]record, error) { return recs, nil },
@@ -135,6 +147,7 @@ func (c *core) pump() error {
 			}}, c.waiting...)
 		}
 	}
+	c.fenceStale()
 	for c.inflight == nil && len(c.waiting) > 0 {
 		p := c.waiting[0]
 		c.waiting[0] = nil
@@ -150,9 +163,12 @@ func (c *core) pump() error {
 func (c *core) start(p *proposal) {
 	var recs []record
 	var err error
-	if p.producerIDs > 0 {
+	switch {
+	case p.producerIDs > 0:
 		recs, p.first, err = allocateProducerIDs(c.image, c.pidNext, p.producerIDs)
-	} else {
+	case p.heartbeat != nil:
+		recs, p.reply, err = c.heartbeat(*p.heartbeat)
+	default:
 		recs, err = p.plan(c.image)
 	}
 	if err == nil && len(recs) > 0 {
@@ -167,7 +183,64 @@ func (c *core) start(p *proposal) {
 	if err == nil && p.producerIDs > 0 {
 		c.pidNext = p.first + p.producerIDs
 	}
-	p.done(changeResult{image: c.image, firstProducerID: p.first}, err)
+	p.done(changeResult{image: c.image, firstProducerID: p.first, heartbeat: p.reply}, err)
+}
+
+func (c *core) now() time.Time { return time.UnixMilli(c.nowMs()) }
+
+// resetSessions forgets every session: as a new KRaft controller, this
+// one gives every registered broker a fresh session (in fenceStale), as
+// liveness is not in the log.
+func (c *core) resetSessions() {
+	if c.sessionTimeout > 0 {
+		c.sessions = newSessions(c.sessionTimeout)
+	}
+}
+
+// fenceStale queues the fencing of a broker whose session expired, when
+// the leader has nothing else to do; one broker per change (fenceStale in
+// brokers.go), the next on a later pump.
+func (c *core) fenceStale() {
+	if c.sessions == nil || c.inflight != nil || len(c.waiting) > 0 {
+		return
+	}
+	now := c.now()
+	// A broker registered since this node became leader gets its session
+	// here, so one that dies before its first heartbeat is fenced too.
+	for _, b := range c.image.Brokers {
+		if _, ok := c.sessions.last[b.ID]; !ok {
+			c.sessions.touch(b.ID, now)
+		}
+	}
+	recs := fenceStale(c.image, c.sessions, now)
+	if len(recs) == 0 {
+		return
+	}
+	c.waiting = append(c.waiting, &proposal{
+		plan: func(*Image) ([]record, error) { return recs, nil },
+		done: func(_ changeResult, err error) {
+			if err != nil {
+				c.log.Warn("metadata: fencing a broker whose session expired failed; retried", "err", err)
+			}
+		},
+	})
+}
+
+// heartbeat touches the heartbeating broker's session and plans what the
+// heartbeat causes; a broker told to shut down has no session left.
+func (c *core) heartbeat(hb BrokerHeartbeat) ([]record, HeartbeatReply, error) {
+	if c.sessions == nil {
+		return nil, HeartbeatReply{}, fmt.Errorf("node %d tracks no broker sessions: %w", c.node.id, ErrNotController)
+	}
+	recs, reply, err := brokerHeartbeat(c.image, hb)
+	if err != nil {
+		return nil, reply, err
+	}
+	c.sessions.touch(hb.ID, c.now())
+	if reply.ShouldShutdown {
+		c.sessions.forget(hb.ID)
+	}
+	return recs, reply, nil
 }
 
 func (c *core) failWaiting(err error) {
@@ -261,7 +334,7 @@ func (c *core) applyEntryImage(index, term uint64, data []byte) error {
 		if p.producerIDs > 0 {
 			c.pidNext = p.first + p.producerIDs
 		}
-		p.done(changeResult{image: next, firstProducerID: p.first}, nil)
+		p.done(changeResult{image: next, firstProducerID: p.first, heartbeat: p.reply}, nil)
 	}
 	return nil
 }

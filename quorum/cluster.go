@@ -87,7 +87,8 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrClusterListen, co.Listen, err)
 	}
-	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t})
+	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t,
+		sessionTimeout: DefaultBrokerSessionTimeout})
 	if err != nil {
 		t.Close()
 		return nil, err
@@ -174,6 +175,25 @@ func (c *Controller) RegisterBroker(b Broker) error {
 	return err
 }
 
+// Heartbeat sends broker hb.ID's heartbeat to the active controller (run
+// here when this node is it, else forwarded with BrokerHeartbeat) and
+// returns its reply once the records it caused are committed.
+// ErrNotController: no controller known yet, retry.
+func (c *Controller) Heartbeat(hb BrokerHeartbeat) (HeartbeatReply, error) {
+	if c.raft == nil {
+		return HeartbeatReply{}, fmt.Errorf("quorum: a one-voter controller needs no heartbeats")
+	}
+	res, err := c.run(&proposal{heartbeat: &hb}, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		resp, err := r.call(ctx, brokerHeartbeatRequest(hb))
+		if err != nil {
+			return changeResult{}, err
+		}
+		reply, err := brokerHeartbeatResult(resp)
+		return changeResult{heartbeat: reply}, err
+	})
+	return res.heartbeat, err
+}
+
 // register plans b's registration: none when the image has b's endpoint
 // and b is unfenced.
 // clusterID is the registering node's, "" when it has none yet.
@@ -182,7 +202,9 @@ func (p *planner) register(im *Image, clusterID string, b Broker) ([]record, err
 		return nil, fmt.Errorf("%w: broker %d has cluster id %s, this quorum is cluster %s", ErrInconsistentClusterID, b.ID, clusterID, im.ClusterID)
 	}
 	// Unfenced at once, as startup unfences the controller's own broker:
-	// heartbeats (brokers.go) are not wired to the shell yet.
+	// the node registers once it has replayed its log. A restarted broker
+	// fenced meanwhile is unfenced here; a live one's heartbeats unfence
+	// it after a lapse (brokerHeartbeat).
 	return p.registerUnfenced(im, b, im.Offset+1), nil
 }
 

@@ -114,7 +114,11 @@
 //	              writes a snapshot of the applied image and the log is
 //	              trimmed behind it; a snapshot from the leader replaces the
 //	              image; a restart starts from the newest snapshot and raft
-//	              replays the committed entries after it.
+//	              replays the committed entries after it. A cluster leader
+//	              tracks broker sessions (reset when it is elected; a
+//	              broker registered later gets one when first seen), touches
+//	              them on heartbeats, and fences one expired broker per
+//	              pump when idle.
 //	forward.go    changes as Kafka requests and back, both sides, and the
 //	              error codes between voters.
 //	raftcontroller.go  the node's goroutine, forwarding, HandleRequest,
@@ -139,7 +143,9 @@
 //	              node, wired; RegisterBroker (a voter registers through the
 //	              active controller, forwarded as BrokerRegistration with its
 //	              image's cluster id, INCONSISTENT_CLUSTER_ID when the
-//	              quorum's differs); Quorum, the view DescribeQuorum reports.
+//	              quorum's differs); Heartbeat (run here on the leader,
+//	              else forwarded as BrokerHeartbeat); Quorum, the view
+//	              DescribeQuorum reports.
 //	brokers.go    registration (incarnation id; broker epoch = the offset of its
 //	              RegisterBroker record), heartbeats every 2 s, fencing after
 //	              9 s on the controller's clock (sessions: in memory, time

@@ -24,6 +24,7 @@ const (
 	createPartitionsVersion        = 3
 	incrementalAlterConfigsVersion = 1
 	allocateProducerIDsVersion     = 0
+	brokerHeartbeatVersion         = 0
 )
 
 // controllerErrorCodes maps the controller's errors to the codes they
@@ -188,6 +189,14 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				r.UnknownTags.Set(errorMessageTag, []byte(*msg))
 			}
 		})
+	case *kmsg.BrokerHeartbeatRequest:
+		r := resp.(*kmsg.BrokerHeartbeatResponse)
+		hb := BrokerHeartbeat{ID: req.BrokerID, Epoch: req.BrokerEpoch, MetadataOffset: req.CurrentMetadataOffset,
+			WantFence: req.WantFence, WantShutdown: req.WantShutdown}
+		out = append(out, servedChange{p: &proposal{heartbeat: &hb}, answer: func(res changeResult, err error) {
+			r.ErrorCode, _ = errorCode(err)
+			r.IsCaughtUp, r.IsFenced, r.ShouldShutdown = res.heartbeat.IsCaughtUp, res.heartbeat.IsFenced, res.heartbeat.ShouldShutdown
+		}})
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
@@ -330,4 +339,21 @@ func allocateProducerIDsResult(resp kmsg.Response) (start, end int64, err error)
 		return 0, 0, fmt.Errorf("controller: producer id block of %d from %d", r.ProducerIDLen, r.ProducerIDStart)
 	}
 	return r.ProducerIDStart, r.ProducerIDStart + int64(r.ProducerIDLen), nil
+}
+
+func brokerHeartbeatRequest(hb BrokerHeartbeat) *kmsg.BrokerHeartbeatRequest {
+	r := kmsg.NewPtrBrokerHeartbeatRequest()
+	r.Version = brokerHeartbeatVersion
+	r.BrokerID, r.BrokerEpoch, r.CurrentMetadataOffset = hb.ID, hb.Epoch, hb.MetadataOffset
+	r.WantFence, r.WantShutdown = hb.WantFence, hb.WantShutdown
+	return r
+}
+
+func brokerHeartbeatResult(resp kmsg.Response) (HeartbeatReply, error) {
+	r, ok := resp.(*kmsg.BrokerHeartbeatResponse)
+	if !ok {
+		return HeartbeatReply{}, fmt.Errorf("controller: a BrokerHeartbeat response holds %T", resp)
+	}
+	return HeartbeatReply{IsCaughtUp: r.IsCaughtUp, IsFenced: r.IsFenced, ShouldShutdown: r.ShouldShutdown},
+		responseError(r.ErrorCode, nil)
 }

@@ -34,6 +34,9 @@ type raftOptions struct {
 	network       peerNetwork
 	tick          time.Duration // 0: DefaultRaftTick
 	snapshotEvery uint64        // 0: DefaultRaftSnapshotEvery
+	// sessionTimeout > 0: the leader fences brokers not heard from for
+	// that long (core.sessionTimeout).
+	sessionTimeout time.Duration
 }
 
 // raftRunner drives a controller's raft node on one goroutine.
@@ -123,6 +126,8 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		log:           opts.Logger,
 		image:         im,
 		snapshotEvery: ro.snapshotEvery,
+
+		sessionTimeout: ro.sessionTimeout,
 	}
 	if err := r.core.restore(ro.storage); err != nil {
 		return nil, fmt.Errorf("quorum: restore: %w", err)

@@ -15,13 +15,14 @@ import (
 // raftCluster is n Controllers on raft nodes in one process, ticking fast,
 // each on its raft log over its own MemFS.
 type raftCluster struct {
-	t             *testing.T
-	net           *chanNetwork
-	voters        []uint64
-	snapshotEvery uint64       // 0: the default
-	disks         []*vfs.MemFS // disks[i] is node i+1's
-	stores        []*rlStore   // open on disks[i] while ctrls[i] runs
-	ctrls         []*Controller
+	t              *testing.T
+	net            *chanNetwork
+	voters         []uint64
+	snapshotEvery  uint64        // 0: the default
+	sessionTimeout time.Duration // 0: no broker sessions
+	disks          []*vfs.MemFS  // disks[i] is node i+1's
+	stores         []*rlStore    // open on disks[i] while ctrls[i] runs
+	ctrls          []*Controller
 }
 
 func newRaftCluster(t *testing.T, n int) *raftCluster {
@@ -57,7 +58,8 @@ func (rc *raftCluster) start(i int) {
 	rc.stores[i] = (&rlStore{t: rc.t, fs: rc.disks[i], dir: "/data", id: id, voters: rc.voters, keep: 1}).open()
 	b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
 	c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
-		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 2 * time.Millisecond, snapshotEvery: rc.snapshotEvery})
+		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 2 * time.Millisecond, snapshotEvery: rc.snapshotEvery,
+			sessionTimeout: rc.sessionTimeout})
 	if err != nil {
 		rc.t.Fatal(err)
 	}

@@ -43,7 +43,8 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	im := b.ctrl.Image()
-	for _, br := range im.Brokers {
+	// Only live brokers, as Kafka lists them: a fenced one is down.
+	for _, br := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
 		if br.Rack != "" {
