@@ -266,7 +266,7 @@ func (b *broker) tickLoop() {
 	defer close(b.tickDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
-	idle := idleMemory{lastAllocs: heapAllocs()}
+	idle := idleMemory{lastAllocs: readHeap().allocs}
 	for {
 		select {
 		case <-b.tickStop:

@@ -2,27 +2,26 @@ package daemon
 
 import "testing"
 
-func TestIdleMemoryReturnsOnceAfterBusySpell(t *testing.T) {
+func TestIdleMemoryReturnsWhenQuietAndReclaimable(t *testing.T) {
 	var m idleMemory
 	var total uint64
-	step := func(delta uint64) bool { total += delta; return m.observe(total) }
+	step := func(delta, reclaimable uint64) bool {
+		total += delta
+		return m.observe(heapSample{allocs: total, reclaimable: reclaimable})
+	}
 	for i, tc := range []struct {
-		delta uint64
-		want  bool
+		delta, reclaimable uint64
+		want               bool
 	}{
-		{idleAllocBytes / 2, false}, // idle without a busy spell before: nothing to return
-		{busyAllocBytes, false},     // busy
-		{busyAllocBytes * 2, false}, // still busy
-		{idleAllocBytes * 4, false}, // slower but not idle
-		{idleAllocBytes / 2, true},  // idle: return once
-		{0, false},                  // still idle: already returned
-		{busyAllocBytes - 1, false}, // moderate load does not re-arm
-		{0, false},
-		{busyAllocBytes, false}, // busy again
-		{0, true},
+		{0, 0, false},                                         // idle, nothing to return
+		{quietAllocBytes * 8, reclaimableMinBytes * 4, false}, // busy: leave the collector alone
+		{quietAllocBytes - 1, reclaimableMinBytes * 4, true},  // quiet after the load: return
+		{0, reclaimableMinBytes - 1, false},                   // returned: too little left to bother
+		{quietAllocBytes * 2, reclaimableMinBytes, false},     // a moderate load
+		{quietAllocBytes / 2, reclaimableMinBytes, true},      // a trickle at the end still returns
 	} {
-		if got := step(tc.delta); got != tc.want {
-			t.Errorf("tick %d (+%d bytes): return = %v, want %v", i, tc.delta, got, tc.want)
+		if got := step(tc.delta, tc.reclaimable); got != tc.want {
+			t.Errorf("tick %d (+%d bytes, %d reclaimable): return = %v, want %v", i, tc.delta, tc.reclaimable, got, tc.want)
 		}
 	}
 }
