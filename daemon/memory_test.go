@@ -13,7 +13,7 @@ func TestIdleMemoryReturnsWhenQuietAndReclaimable(t *testing.T) {
 		delta, reclaimable uint64
 		want               bool
 	}{
-		{0, 0, false},                                         // idle, nothing to return
+		{0, 0, false}, // idle, nothing to return
 		{quietAllocBytes * 8, reclaimableMinBytes * 4, false}, // busy: leave the collector alone
 		{quietAllocBytes - 1, reclaimableMinBytes * 4, true},  // quiet after the load: return
 		{0, reclaimableMinBytes - 1, false},                   // returned: too little left to bother
