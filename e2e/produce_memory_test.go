@@ -31,6 +31,9 @@ func TestProduceLoadRSSBounded(t *testing.T) {
 		rssIdleMax   = 96e6
 		returnWithin = 30 * time.Second
 	)
+	if os.Getenv("RIFFLE_LONG") == "" {
+		t.Skip("a 1 GiB load measurement: run with RIFFLE_LONG=1 (RSS after the load is not reliable while other test packages load the machine)")
+	}
 	if brokertest.RaceBuilt(t) {
 		t.Skip("a -race broker's shadow memory makes its RSS meaningless")
 	}
