@@ -112,9 +112,7 @@ func (b *bystander) waitProgress(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		b.mu.Lock()
-		got := b.consumed
-		b.mu.Unlock()
+		got := b.consumedNow()
 		if got >= n {
 			return
 		}
@@ -123,6 +121,13 @@ func (b *bystander) waitProgress(t *testing.T, n int, timeout time.Duration) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// consumedNow is how many records the bystander has read back so far.
+func (b *bystander) consumedNow() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.consumed
 }
 
 // procUsage is a process's CPU time and resident memory, read from /proc.

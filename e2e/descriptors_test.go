@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -66,7 +65,7 @@ func TestConnectionsRefusedAtDescriptorLimit(t *testing.T) {
 			t.Fatalf("held connection no longer served: %v", err)
 		}
 	}
-	by.waitProgress(t, consumedSoFar(by)+10, 30*time.Second)
+	by.waitProgress(t, by.consumedNow()+10, 30*time.Second)
 
 	for _, c := range held[:5] {
 		c.Close()
@@ -90,24 +89,15 @@ func TestCreateTopicsBeyondDescriptors(t *testing.T) {
 	by := startBystander(t, br.Addr())
 	by.waitProgress(t, 10, 30*time.Second)
 
-	admin := newClient(t, br.Addr())
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "too-many-files", 1000, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30_000
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, admin)
-	if err == nil {
-		t.Logf("CreateTopics of %d partitions: error code %d", rt.NumPartitions, resp.Topics[0].ErrorCode)
+	if code, err := requestCreateTopic(newClient(t, br.Addr()), "too-many-files", 1000); err == nil {
+		t.Logf("CreateTopics of 1000 partitions: error code %d", code)
 	}
 
 	for range 20 {
 		expectServing(t, br.Addr())
 	}
 	httpGet(t, "http://"+br.AdminAddr()+"/readyz", 200)
-	by.waitProgress(t, consumedSoFar(by)+10, 30*time.Second)
+	by.waitProgress(t, by.consumedNow()+10, 30*time.Second)
 	by.check(t, 5*time.Second)
 	if out := br.Output(); strings.Contains(out, "accept failed") {
 		t.Errorf("the broker ran out of descriptors:\n%s", out)
@@ -119,11 +109,4 @@ func apiVersions(c net.Conn) error {
 	req := kmsg.NewPtrApiVersionsRequest()
 	_, err := kafkatest.RoundTrip(c, kafkatest.Frame(req, 7), ioTimeout)
 	return err
-}
-
-// consumedSoFar is how many records the bystander has read back.
-func consumedSoFar(b *bystander) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.consumed
 }

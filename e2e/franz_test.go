@@ -43,20 +43,30 @@ func newClient(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 
 func createTopic(t testing.TB, cl *kgo.Client, topic string, partitions int32) {
 	t.Helper()
+	code, err := requestCreateTopic(cl, topic, partitions)
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	if code != 0 {
+		t.Fatalf("create topic %s: error code %d", topic, code)
+	}
+}
+
+// requestCreateTopic sends one CreateTopics (replication factor 1) and
+// returns the topic's error code.
+func requestCreateTopic(cl *kgo.Client, topic string, partitions int32) (int16, error) {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
 	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10_000
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	req.TimeoutMillis = 30_000
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
+		return 0, err
 	}
-	if code := resp.Topics[0].ErrorCode; code != 0 {
-		t.Fatalf("create topic %s: error code %d", topic, code)
-	}
+	return resp.Topics[0].ErrorCode, nil
 }
 
 // TestFranzGoRoundTripEveryCodec produces 100,000 records to 8 partitions

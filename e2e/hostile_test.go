@@ -214,10 +214,3 @@ func TestHostileClients(t *testing.T) {
 		})
 	})
 }
-
-// consumedNow is how many records the bystander has read back so far.
-func (b *bystander) consumedNow() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.consumed
-}

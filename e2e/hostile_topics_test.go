@@ -80,18 +80,11 @@ func TestHostileTopicCounts(t *testing.T) {
 	}
 
 	// One CreateTopics of 10,000 partitions, past the broker's 1,000.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "hostile-huge", 10_000, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10_000
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
+	c, err := requestCreateTopic(cl, "hostile-huge", 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := resp.Topics[0].ErrorCode; c != kerr.PolicyViolation.Code {
+	if c != kerr.PolicyViolation.Code {
 		t.Errorf("CreateTopics of 10,000 partitions: %v, want POLICY_VIOLATION", kerr.ErrorForCode(c))
 	}
 	if n := countTopics() - before; n != created {
