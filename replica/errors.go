@@ -5,13 +5,14 @@ import "errors"
 // Errors the Kafka layer maps to error codes. Errors from segment (such as
 // segment.ErrOffsetOutOfRange) are passed through wrapped.
 var (
-	ErrOutOfOrderSequence      = errors.New("out of order sequence number")   // OUT_OF_ORDER_SEQUENCE_NUMBER
-	ErrInvalidProducerEpoch    = errors.New("invalid producer epoch")         // INVALID_PRODUCER_EPOCH (stale epoch)
-	ErrNotLeader               = errors.New("not leader for partition")       // NOT_LEADER_OR_FOLLOWER
-	ErrFencedLeaderEpoch       = errors.New("fenced leader epoch")            // FENCED_LEADER_EPOCH
-	ErrUnknownLeaderEpoch      = errors.New("unknown leader epoch")           // UNKNOWN_LEADER_EPOCH
-	ErrNotEnoughReplicas       = errors.New("not enough in-sync replicas")    // NOT_ENOUGH_REPLICAS
-	ErrTransactionsUnsupported = errors.New("transactions are not supported") // a transactional batch
-	ErrInvalidOptions          = errors.New("invalid replica options")
-	ErrClosed                  = errors.New("partition closed")
+	ErrOutOfOrderSequence           = errors.New("out of order sequence number")                           // OUT_OF_ORDER_SEQUENCE_NUMBER
+	ErrInvalidProducerEpoch         = errors.New("invalid producer epoch")                                 // INVALID_PRODUCER_EPOCH (stale epoch)
+	ErrNotLeader                    = errors.New("not leader for partition")                               // NOT_LEADER_OR_FOLLOWER
+	ErrFencedLeaderEpoch            = errors.New("fenced leader epoch")                                    // FENCED_LEADER_EPOCH
+	ErrUnknownLeaderEpoch           = errors.New("unknown leader epoch")                                   // UNKNOWN_LEADER_EPOCH
+	ErrNotEnoughReplicas            = errors.New("not enough in-sync replicas")                            // NOT_ENOUGH_REPLICAS
+	ErrNotEnoughReplicasAfterAppend = errors.New("appended, but the ISR shrank below min.insync.replicas") // NOT_ENOUGH_REPLICAS_AFTER_APPEND
+	ErrTransactionsUnsupported      = errors.New("transactions are not supported")                         // a transactional batch
+	ErrInvalidOptions               = errors.New("invalid replica options")
+	ErrClosed                       = errors.New("partition closed")
 )

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/riffle/riffle/internal/ids"
 
 	"github.com/riffle/riffle/segment"
 )
@@ -18,6 +21,15 @@ type Options struct {
 	LeaderEpoch       int32        // epoch this node leads in (single node: from metadata)
 	MinInsyncReplicas int          // [min.insync.replicas] 1 when 0
 	Logger            *slog.Logger // slog.Default() when nil
+
+	// Replication (CONTRACT, see roles.go). ProposeISR carries an ISR
+	// change to the controller; it must not block (nil: single node, no
+	// proposals). Eligible says whether a broker may join an ISR (KIP-841:
+	// registered, unfenced, not shutting down, at that broker epoch; nil:
+	// any). LagTimeMax is replica.lag.time.max.ms (30 s when 0).
+	ProposeISR func(ISRProposal)
+	Eligible   func(id ids.NodeID, brokerEpoch int64) bool
+	LagTimeMax time.Duration
 }
 
 func (o Options) withDefaults() (Options, error) {
