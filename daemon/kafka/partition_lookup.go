@@ -37,3 +37,12 @@ func imageLeader(im *quorum.Image, topic string, partition int32) (leader, epoch
 	mp := t.Partitions[partition]
 	return mp.Leader, mp.LeaderEpoch, true
 }
+
+// hwBelowEpochStart reports whether a leader's HW lags the start of its
+// leader epoch (cluster-notes §3, Kafka's Partition.fetchOffsetForTimestamp):
+// it took over with records its followers may not have yet. The first
+// epoch has no earlier leader and never lags.
+func hwBelowEpochStart(p *replica.Partition) bool {
+	_, start := p.Log().EndOffsetForEpoch(p.LeaderEpoch() - 1)
+	return start >= 0 && p.HighWatermark() < start
+}

@@ -473,3 +473,55 @@ func TestReplicationErrorCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestListOffsetsNewLeaderHWLags: after a leader epoch change, until HW
+// reaches the epoch's start a consumer's ListOffsets(latest) is
+// OFFSET_NOT_AVAILABLE; a replica's is answered from LEO.
+func TestListOffsetsNewLeaderHWLags(t *testing.T) {
+	s := newReplStack(t, 1)
+	p := s.led(1)[0]
+	part := s.part(p)
+	epoch0 := part.LeaderEpoch()
+	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(3)})), p); sp.ErrorCode != 0 {
+		t.Fatalf("produce: error %d", sp.ErrorCode)
+	}
+	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
+	if err := part.BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch0 + 1), PartitionEpoch: mp.PartitionEpoch + 1,
+		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	listOffset := func(replicaID int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(7)
+		req.ReplicaID = replicaID
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = s.topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, ts
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := roundTrip[*kmsg.ListOffsetsResponse](t, s.b, req)
+		return resp.Topics[0].Partitions[0]
+	}
+	if hw := part.HighWatermark(); hw >= 3 {
+		t.Fatalf("HW %d: the follower never fetched the batch", hw)
+	}
+	if out := listOffset(-1, timestampLatest); out.ErrorCode != kerr.OffsetNotAvailable.Code {
+		t.Fatalf("latest while HW lags: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+	if out := listOffset(-1, 1000); out.ErrorCode != kerr.OffsetNotAvailable.Code {
+		t.Fatalf("timestamp above HW while HW lags: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+	if out := listOffset(-1, timestampEarliest); out.ErrorCode != 0 || out.Offset != 0 {
+		t.Fatalf("earliest: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+	if out := listOffset(replFollower, timestampLatest); out.ErrorCode != 0 || out.Offset != 3 {
+		t.Fatalf("replica's latest: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+	if fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.followerFetch(p, 3, epoch0, 0))); fp.ErrorCode != 0 {
+		t.Fatalf("follower fetch: error %d", fp.ErrorCode)
+	}
+	if out := listOffset(-1, timestampLatest); out.ErrorCode != 0 || out.Offset != 3 {
+		t.Fatalf("latest once HW caught up: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+}
