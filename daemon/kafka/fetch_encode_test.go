@@ -10,7 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/vfs"
 )
@@ -69,6 +71,11 @@ func randomFetchPartition(t *testing.T, rng *rand.Rand, file *os.File, released 
 	}
 	if kp.AbortedTransactions != nil {
 		op.aborted = []abortedTxn{}
+	}
+	if rng.IntN(3) == 0 {
+		// Sent from v12 only; the encoders agree on the version.
+		kp.DivergingEpoch.Epoch, kp.DivergingEpoch.EndOffset = rng.Int32N(5)-1, rng.Int64N(1<<40)-1
+		op.diverging = &replica.EpochEnd{Epoch: ids.Epoch(kp.DivergingEpoch.Epoch), EndOffset: ids.Offset(kp.DivergingEpoch.EndOffset)}
 	}
 	for _, a := range kp.AbortedTransactions {
 		op.aborted = append(op.aborted, abortedTxn{producerID: a.ProducerID, firstOffset: a.FirstOffset})
