@@ -105,6 +105,16 @@ func (rc *raftCluster) leader() (leader, follower *Controller) {
 	return rc.ctrls[id-1], rc.ctrls[id%int32(len(rc.ctrls))]
 }
 
+// registerAll registers every node's broker, through the active
+// controller, and waits until each node's image holds its own.
+func (rc *raftCluster) registerAll() {
+	for _, c := range rc.ctrls {
+		self := Broker{ID: c.raft.self, Host: "127.0.0.1", Port: 9090 + int32(RaftID(c.raft.self))} // as start registers it
+		waitFor(rc.t, "a registration", func() bool { return c.RegisterBroker(self) == nil })
+		waitFor(rc.t, "the registration in the node's image", func() bool { _, ok := c.Image().Broker(self.ID); return ok })
+	}
+}
+
 // TestRaftControllerSnapshots: a voter down while the others snapshot and
 // trim their logs past it is caught up by the leader's snapshot, and every
 // voter restarts from its own snapshot and the entries after it, to the

@@ -230,3 +230,37 @@ func TestRegionPieceSendfileOrCopy(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchEncoderDivergingEpoch: a follower's DivergingEpoch decodes with
+// kmsg at v12 and is dropped where the wire has no room for it.
+func TestFetchEncoderDivergingEpoch(t *testing.T) {
+	for _, tc := range []struct {
+		version   int16
+		diverging replica.EpochEnd
+		want      kmsg.FetchResponseTopicPartitionDivergingEpoch
+	}{
+		{12, replica.EpochEnd{Epoch: 3, EndOffset: 1 << 33}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: 3, EndOffset: 1 << 33}},
+		{12, replica.EpochEnd{Epoch: -1, EndOffset: -1}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1}},
+		{11, replica.EpochEnd{Epoch: 3, EndOffset: 7}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1}},
+	} {
+		r := &fetchResponse{version: tc.version, topics: []fetchTopic{{name: "t", partitions: []fetchPartition{
+			{partition: 1, highWatermark: 5, diverging: &tc.diverging}, {partition: 2, highWatermark: 6}}}}}
+		raw := materialise(t, r.pieces())
+		decoded := kmsg.NewPtrFetchResponse()
+		decoded.Version = tc.version
+		if err := decoded.ReadFrom(raw); err != nil {
+			t.Fatalf("v%d: %v", tc.version, err)
+		}
+		ps := decoded.Topics[0].Partitions
+		if len(ps) != 2 || ps[0].DivergingEpoch.Epoch != tc.want.Epoch || ps[0].DivergingEpoch.EndOffset != tc.want.EndOffset ||
+			ps[1].DivergingEpoch.Epoch != -1 || ps[1].HighWatermark != 6 {
+			t.Fatalf("v%d %+v: decoded %+v", tc.version, tc.diverging, ps)
+		}
+		want := kmsg.NewPtrFetchResponse()
+		want.Version = tc.version
+		want.Topics = decoded.Topics
+		if !bytes.Equal(raw, want.AppendTo(nil)) {
+			t.Fatalf("v%d %+v: encodings differ from kmsg", tc.version, tc.diverging)
+		}
+	}
+}
