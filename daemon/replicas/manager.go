@@ -225,7 +225,7 @@ func (m *Manager) openTopicLocked(t *quorum.Topic) {
 				m.log.Error("topic config change", "topic", t.Name, "partition", mp.ID, "err", err)
 			}
 		} else {
-			p, err := m.open(tp, mp, cfg)
+			p, err := m.open(tp, cfg)
 			if err != nil {
 				m.log.Error("opening partition", "topic", t.Name, "partition", mp.ID, "err", err)
 				continue
@@ -247,7 +247,7 @@ func reconfigure(p *replica.Partition, cfg TopicConfig) error {
 	return p.SetMinInsyncReplicas(cfg.MinISR)
 }
 
-func (m *Manager) open(tp topicPartition, mp quorum.Partition, cfg TopicConfig) (*replica.Partition, error) {
+func (m *Manager) open(tp topicPartition, cfg TopicConfig) (*replica.Partition, error) {
 	l, err := m.opts.DataDir.CreateLog(tp.topic, tp.partition, cfg.Log)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func (m *Manager) open(tp topicPartition, mp quorum.Partition, cfg TopicConfig) 
 		Topic:             tp.topic,
 		Partition:         tp.partition,
 		NodeID:            int32(m.opts.NodeID),
-		LeaderEpoch:       mp.LeaderEpoch,
+		LeaderEpoch:       -1, // the role comes from transitionLocked
 		MinInsyncReplicas: cfg.MinISR,
 		Logger:            m.log,
 		Eligible:          m.eligible,
