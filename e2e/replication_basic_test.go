@@ -27,8 +27,8 @@ const replicationWait = 90 * time.Second
 // 3 and min.insync.replicas 2 takes acks=all produces, and every replica's
 // log ends up byte for byte the leader's; the records read back in order.
 // After the leader is killed (kill -9) another replica leads and takes
-// more produces; the old leader, restarted, follows it and catches up to
-// the same bytes.
+// more produces; the old leader, restarted, follows it, catches up to the
+// same bytes and is back in the ISR.
 func TestReplicationBasic(t *testing.T) {
 	c := brokertest.StartCluster(t, 3, "--set", "replication.replica_fetch_backoff_ms=100")
 	const topic = "replicated"
@@ -54,6 +54,19 @@ func TestReplicationBasic(t *testing.T) {
 	c.Node(old).Restart()
 	waitSameLog(t, dirs, topic, fmt.Sprintf("all replicas after broker %d, the old leader, restarted", old))
 	consumeRange(t, c.Addrs(), topic, 800)
+	waitMetadata(t, survivors[0], replicationWait, fmt.Sprintf("broker %d back in the ISR", old), func(m *kmsg.MetadataResponse) bool {
+		return len(partitionISR(m, topic)) == 3
+	})
+}
+
+// partitionISR is topic's partition 0 ISR in m.
+func partitionISR(m *kmsg.MetadataResponse, topic string) []int32 {
+	for _, mt := range m.Topics {
+		if mt.Topic != nil && *mt.Topic == topic && len(mt.Partitions) > 0 {
+			return mt.Partitions[0].ISR
+		}
+	}
+	return nil
 }
 
 // createReplicatedTopic creates a one-partition topic with replication
