@@ -229,8 +229,9 @@ func (p *Partition) WatchEnd(ch chan<- struct{}) (cancel func()) { return p.endW
 
 // WaitReplicated waits, for an acks=all produce, until HW >= required: nil;
 // ErrNotEnoughReplicasAfterAppend when the ISR is below min.insync.replicas
-// at that moment; ErrNotLeader when leadership is lost; ctx's error (the
-// request timeout) otherwise. The leader epoch is that at the call: call it
+// at that moment; ErrNotLeader when leadership is lost (or the leader epoch
+// changed); ErrClosed on Close; ctx's error (the request timeout)
+// otherwise. The leader epoch is that at the call: call it
 // right after the append.
 func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) error {
 	p.mu.Lock()
@@ -239,6 +240,9 @@ func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) err
 	for {
 		p.mu.Lock()
 		done, err := p.m.replicated(epoch, required)
+		if p.closed {
+			done, err = true, ErrClosed
+		}
 		changed := p.changed
 		p.mu.Unlock()
 		if done {
