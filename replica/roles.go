@@ -177,6 +177,13 @@ func (p *Partition) ReadForFollower(f FollowerFetch, now time.Time) (FollowerRea
 		return FollowerRead{}, p.wrap(fmt.Errorf("follower %d read at offset %d: %w", f.Replica, f.FetchOffset, err))
 	}
 	p.mu.Lock()
+	if !p.m.leader || p.m.epoch != epoch {
+		// Leadership moved during the read: the log may have been
+		// truncated under it.
+		p.mu.Unlock()
+		res.Region.Release()
+		return FollowerRead{}, p.wrap(fmt.Errorf("%w: leadership of epoch %d lost during a follower read", ErrNotLeader, epoch))
+	}
 	p.m.followerFetched(fetch{replica: f.Replica, epoch: epoch, brokerEpoch: f.BrokerEpoch, eligible: eligible,
 		offset: f.FetchOffset, leaderLEO: leo, now: now})
 	eff := p.takeLocked()
