@@ -199,6 +199,9 @@ func diverged(t *testing.T) (pr *pair, old, nw *harness) {
 	if rd.Diverging == nil || *rd.Diverging != (EpochEnd{Epoch: 6, EndOffset: 2}) {
 		t.Fatalf("diverging %+v, want epoch 6 ending at 2", rd.Diverging)
 	}
+	if leo := nw.p.m.followers[1].leo; leo != -1 {
+		t.Fatalf("new leader took the diverging fetch's offset as node 1's LEO: %d", leo)
+	}
 	if leo, hw := old.p.Log().LogEndOffset(), old.p.HighWatermark(); leo != 2 || hw != 2 {
 		t.Fatalf("old leader after truncation: LEO %d HW %d, want 2 and 2", leo, hw)
 	}
