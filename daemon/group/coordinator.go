@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
@@ -37,8 +38,11 @@ type Options struct {
 	Controller             quorum.Metadata
 	Partitions             Partitions
 	TickInterval           time.Duration // timer precision; 100 ms when 0
-	Now                    func() time.Time
-	Logger                 *slog.Logger
+	// CommitTimeout bounds the wait for the ISR to hold a group append
+	// (Kafka's offsets.commit.timeout.ms); 5 s when 0.
+	CommitTimeout time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Coordinator runs the Machine for this broker: it serves requests for the
@@ -47,8 +51,10 @@ type Options struct {
 // and runs its timers. Safe for concurrent use.
 //
 // Appends happen under the coordinator's lock, in the order the machine
-// asked for them; an acknowledged commit is in the page cache (durable
-// across a process crash; across power loss only once flushed).
+// asked for them; the machine hears of each once the partition's HW covers
+// it, so an acknowledged commit is on every ISR member (in their page
+// caches: durable across a process crash; across power loss only once
+// flushed).
 type Coordinator struct {
 	opts Options
 	log  *slog.Logger
@@ -80,6 +86,9 @@ func Open(opts Options) (*Coordinator, error) {
 	}
 	if opts.TickInterval == 0 {
 		opts.TickInterval = 100 * time.Millisecond
+	}
+	if opts.CommitTimeout == 0 {
+		opts.CommitTimeout = 5 * time.Second
 	}
 	c := &Coordinator{
 		opts: opts, log: opts.Logger,
@@ -181,33 +190,74 @@ func (c *Coordinator) runLocked() {
 					ch <- act.Resp
 				}
 			case Append:
-				c.m.Appended(c.nowMs(), act.Token, c.append(act))
+				c.append(act)
 			}
 		}
 	}
 }
 
-// append writes an Append's records as one batch and returns the Kafka
-// error code for the request that caused it (0 once appended).
-func (c *Coordinator) append(a Append) int16 {
+// append writes an Append's records as one batch. The machine hears of
+// it once the ISR holds it (acks=all, as Kafka's coordinator appends): a
+// commit acknowledged before that could vanish with its leader. A single
+// replica's HW covers the batch at once, and it is reported here.
+func (c *Coordinator) append(a Append) {
 	p := c.opts.Partitions.Partition(OffsetsTopic, a.Partition)
 	if p == nil {
-		return kerr.NotCoordinator.Code
+		c.m.Appended(c.nowMs(), a.Token, kerr.NotCoordinator.Code)
+		return
 	}
 	recs := make([]segment.Record, len(a.Records))
 	for i, r := range a.Records {
 		recs[i] = segment.Record{Key: r.Key, Value: r.Value}
 	}
 	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-	if _, err := p.AppendAsLeader(batch, -1, -1); err != nil {
+	res, err := p.AppendAsLeader(batch, -1, -1)
+	if err != nil {
 		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
-		return appendErrorCode(err)
+		c.m.Appended(c.nowMs(), a.Token, appendErrorCode(err))
+		return
 	}
-	return 0
+	required := ids.Offset(res.LastOffset + 1)
+	if ids.Offset(p.HighWatermark()) >= required {
+		c.m.Appended(c.nowMs(), a.Token, 0)
+		return
+	}
+	c.wg.Add(1)
+	go c.awaitReplicated(a.Token, p, required)
 }
 
-// appendErrorCode is the Kafka error code of a failed append, before the
-// machine maps it for the request (see storeErrorCode, commitErrorCode).
+// awaitReplicated reports an append to the machine once HW reaches
+// required, or fails it after CommitTimeout, on losing leadership or on
+// Close.
+func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, required ids.Offset) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	code := int16(0)
+	if err := p.WaitReplicated(ctx, required); err != nil {
+		code = appendErrorCode(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.m.Appended(c.nowMs(), token, code)
+	c.runLocked()
+}
+
+// appendErrorCode is the Kafka error code of a failed append or of a
+// failed wait for its replication, before the machine maps it for the
+// request (see storeErrorCode, commitErrorCode). As in Kafka, losing the
+// partition is NOT_COORDINATOR; too few replicas or a timeout,
+// COORDINATOR_NOT_AVAILABLE.
 func appendErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, segment.ErrBatchTooLarge):
