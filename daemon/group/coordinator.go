@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -31,8 +30,12 @@ type Options struct {
 	Config Config
 	// TopicPartitions and TopicReplicationFactor are used when
 	// __consumer_offsets is created (Kafka: offsets.topic.num.partitions,
-	// offsets.topic.replication.factor); the factor is capped at the
-	// registered brokers. Later changes do not alter an existing topic.
+	// offsets.topic.replication.factor). As in Kafka the topic is created
+	// only once that many brokers are live (until then group requests get
+	// COORDINATOR_NOT_AVAILABLE), so a cluster never starts its offsets on
+	// fewer replicas than configured; the daemon caps the factor at the
+	// quorum's voters, so a single node gets 1. Later changes do not alter
+	// an existing topic.
 	TopicPartitions        int32
 	TopicReplicationFactor int16
 	Controller             quorum.Metadata
@@ -65,6 +68,10 @@ type Coordinator struct {
 	nextCall CallID
 	loadGen  map[int32]uint64 // bumped when a partition's load is started or cancelled
 	closed   bool
+	// creating is set while a goroutine creates __consumer_offsets;
+	// createTried is when the last attempt started (one a second at most).
+	creating    bool
+	createTried time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -97,8 +104,10 @@ func Open(opts Options) (*Coordinator, error) {
 		loadGen: map[int32]uint64{},
 		stop:    make(chan struct{}),
 	}
-	if err := c.createTopic(); err != nil {
-		return nil, err
+	if im := opts.Controller.Image(); im.Topic(OffsetsTopic) == nil && c.enoughBrokers(im) {
+		if err := c.createTopic(); err != nil {
+			return nil, err
+		}
 	}
 	opts.Controller.OnChange(func(_, next *quorum.Image) { c.follow(next) })
 	c.follow(opts.Controller.Image())
@@ -108,13 +117,8 @@ func Open(opts Options) (*Coordinator, error) {
 }
 
 func (c *Coordinator) createTopic() error {
-	im := c.opts.Controller.Image()
-	if im.Topic(OffsetsTopic) != nil {
-		return nil
-	}
-	rf := min(c.opts.TopicReplicationFactor, int16(min(len(im.Brokers), math.MaxInt16)))
 	_, err := c.opts.Controller.CreateTopic(quorum.CreateTopic{
-		Name: OffsetsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: max(rf, 1),
+		Name: OffsetsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: c.opts.TopicReplicationFactor,
 		Configs:  map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
 		Internal: true,
 	}, 0, 0, false)
@@ -122,6 +126,33 @@ func (c *Coordinator) createTopic() error {
 		return fmt.Errorf("group: create %s: %w", OffsetsTopic, err)
 	}
 	return nil
+}
+
+func (c *Coordinator) enoughBrokers(im *quorum.Image) bool {
+	return len(im.LiveBrokers()) >= int(c.opts.TopicReplicationFactor)
+}
+
+// maybeCreateTopicLocked starts creating __consumer_offsets when it is
+// missing and enough brokers are live, off the caller's goroutine (the
+// change waits for the quorum), one attempt at a time and at most one a
+// second: image changes and ticks call it until it exists.
+func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
+	now := time.Now()
+	if c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(OffsetsTopic) != nil || !c.enoughBrokers(im) {
+		return
+	}
+	c.creating, c.createTried = true, now
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := c.createTopic()
+		c.mu.Lock()
+		c.creating = false
+		c.mu.Unlock()
+		if err != nil {
+			c.log.Warn("group: creating the offsets topic failed; retrying", "err", err)
+		}
+	}()
 }
 
 // randomMemberID is a member id as Kafka forms it: the client id, "-", a
@@ -278,6 +309,7 @@ func (c *Coordinator) tickLoop() {
 			return
 		case <-t.C:
 			c.mu.Lock()
+			c.maybeCreateTopicLocked(c.opts.Controller.Image())
 			c.m.Tick(c.nowMs())
 			c.runLocked()
 			c.mu.Unlock()

@@ -39,6 +39,7 @@ func (c *Coordinator) follow(im *quorum.Image) {
 		c.m.SetPartitionCount(int32(len(t.Partitions)))
 	} else {
 		c.m.SetPartitionCount(0)
+		c.maybeCreateTopicLocked(im)
 	}
 	now := c.nowMs()
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
