@@ -30,6 +30,12 @@ const (
 	alterPartitionVersion = 3
 )
 
+// internalTopicTag is the tagged field that marks a topic of a CreateTopics
+// request between riffle nodes as internal (CreateTopic.Internal): Kafka's
+// request cannot say it, and the daemon's own topics are created on
+// whichever node needs them first.
+const internalTopicTag = 0x726a
+
 // controllerErrorCodes maps the controller's errors to the codes they
 // travel as between voters, in the order tested; decoding takes the first
 // sentinel of a code.
@@ -126,8 +132,9 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 			st := &r.Topics[i]
 			st.Default()
 			st.Topic = rt.Topic
+			_, internal := tagValue(rt.UnknownTags, internalTopicTag)
 			ct := CreateTopic{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
-				Configs: make(map[string]string, len(rt.Configs))}
+				Configs: make(map[string]string, len(rt.Configs)), Internal: internal}
 			for _, c := range rt.Configs {
 				if c.Value != nil {
 					ct.Configs[c.Name] = *c.Value
@@ -299,6 +306,9 @@ func createTopicsRequest(req CreateTopic, partitions int32, rf int16) *kmsg.Crea
 	r.Version = createTopicsVersion
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = req.Name, partitions, rf
+	if req.Internal {
+		rt.UnknownTags.Set(internalTopicTag, nil)
+	}
 	for k, v := range req.Configs {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
 		c.Name, c.Value = k, &v

@@ -185,6 +185,11 @@ func TestRaftControllerForwards(t *testing.T) {
 	if _, err := follower.CreateTopic(CreateTopic{Name: "orders", Partitions: 1, ReplicationFactor: 1}, 1, 1, false); !errors.Is(err, ErrTopicExists) {
 		t.Errorf("forwarded create of an existing topic: %v", err)
 	}
+	// The daemon's own topics stay internal through forwarding.
+	if internal, err := follower.CreateTopic(CreateTopic{Name: "__consumer_offsets", Partitions: 1, ReplicationFactor: 1,
+		Internal: true}, 1, 1, false); err != nil || !internal.Internal {
+		t.Errorf("forwarded create of an internal topic: %+v, %v", internal, err)
+	}
 	if _, err := follower.CreateTopic(CreateTopic{Name: "v", Partitions: 1, ReplicationFactor: 1}, 1, 1, true); err != nil {
 		t.Errorf("validate-only on a follower: %v", err)
 	}
