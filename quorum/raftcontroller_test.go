@@ -294,7 +294,7 @@ func TestRaftControllerFailover(t *testing.T) {
 
 // TestRaftControllerHandleRequest: a voter that is not the controller
 // answers NOT_CONTROLLER rather than forward again, and refuses requests
-// that are not controller changes.
+// that are not controller changes or of a version riffle nodes do not send.
 func TestRaftControllerHandleRequest(t *testing.T) {
 	rc := newRaftCluster(t, 3)
 	_, follower := rc.leader()
@@ -304,6 +304,18 @@ func TestRaftControllerHandleRequest(t *testing.T) {
 	}
 	if _, _, err := allocateProducerIDsResult(resp); !errors.Is(err, ErrNotController) {
 		t.Errorf("AllocateProducerIds on a follower: %v", err)
+	}
+	resp, err = follower.HandleRequest(t.Context(), alterPartitionRequest(AlterPartition{BrokerID: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alterPartitionResult(resp); !errors.Is(err, ErrNotController) {
+		t.Errorf("AlterPartition on a follower: %v", err)
+	}
+	old := alterPartitionRequest(AlterPartition{BrokerID: 1})
+	old.Version = 2 // ISR members without broker epochs
+	if _, err := follower.HandleRequest(t.Context(), old); err == nil {
+		t.Error("an AlterPartition v2 request was served")
 	}
 	if _, err := follower.HandleRequest(t.Context(), kmsg.NewPtrMetadataRequest()); err == nil {
 		t.Error("a Metadata request was served as a controller change")
