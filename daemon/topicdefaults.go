@@ -8,9 +8,10 @@ import (
 	"github.com/riffle/riffle/segment"
 )
 
-// TopicDefaults is the [log] section as the broker's static topic config
-// defaults, by Kafka's topic config names: what DescribeConfigs reports as
-// STATIC_BROKER_CONFIG and what a topic without overrides gets.
+// TopicDefaults is the [log] section and replication.replica_lag_time_max_ms
+// as the broker's static topic config defaults, by Kafka's topic config
+// names: what DescribeConfigs reports as STATIC_BROKER_CONFIG and what a
+// topic without overrides gets.
 func (c *Config) TopicDefaults() quorum.TopicDefaults {
 	l := c.Log
 	long := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -28,6 +29,8 @@ func (c *Config) TopicDefaults() quorum.TopicDefaults {
 		"message.timestamp.type": l.MessageTimestampType,
 		"cleanup.policy":         l.CleanupPolicy,
 		"min.insync.replicas":    long(int64(l.MinInsyncReplicas)),
+		// A Riffle topic config: Kafka's is the broker's only.
+		"replica.lag.time.max.ms": long(c.Replication.ReplicaLagTimeMaxMs),
 	}
 }
 
