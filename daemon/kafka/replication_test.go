@@ -3,6 +3,7 @@ package kafka
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,8 @@ type replStack struct {
 	ctrl  *quorum.Controller
 	topic string
 
+	lookups atomic.Int64 // Partition calls: a fetch's read passes
+
 	mu    sync.Mutex
 	parts map[topicPartition]*replica.Partition
 }
@@ -38,6 +41,7 @@ const (
 )
 
 func (s *replStack) Partition(topic string, partition int32) *replica.Partition {
+	s.lookups.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.parts[topicPartition{topic, partition}]
@@ -322,31 +326,38 @@ func TestProduceAcksAllLeadershipLost(t *testing.T) {
 func TestFollowerFetchLongPollEndsOnLEO(t *testing.T) {
 	s := newReplStack(t, 1)
 	p := s.led(1)[0]
+	req := s.followerFetch(p, 0, -1, 30_000)
+	before := s.lookups.Load()
+	start := time.Now()
 	got := make(chan kmsg.FetchResponseTopicPartition, 1)
 	go func() {
-		resp, err := exchange[*kmsg.FetchResponse](s.b, s.followerFetch(p, 0, -1, 30_000))
+		resp, err := exchange[*kmsg.FetchResponse](s.b, req)
 		if err != nil {
 			t.Error(err)
 		}
 		got <- onlyFetched(t, resp)
 	}()
-	// Produce until the long poll answers: the first append may land before
-	// the fetch starts waiting, then the fetch reads it at once.
-	for n := int64(1); ; n++ {
-		if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(1)})), p); sp.ErrorCode != 0 {
-			t.Fatalf("produce: error %d", sp.ErrorCode)
+	// The second read pass comes once the watches are in place: the
+	// append lands in the wait.
+	for s.lookups.Load() < before+2 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatal("the fetch never read twice")
 		}
-		select {
-		case fp := <-got:
-			if fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 || fp.HighWatermark != 0 {
-				t.Fatalf("long poll: error %d, %d bytes, HW %d", fp.ErrorCode, len(fp.RecordBatches), fp.HighWatermark)
-			}
-			return
-		case <-time.After(5 * time.Second):
-			if n == 3 {
-				t.Fatal("the follower's long poll did not end on an append")
-			}
+		time.Sleep(time.Millisecond)
+	}
+	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(1)})), p); sp.ErrorCode != 0 {
+		t.Fatalf("produce: error %d", sp.ErrorCode)
+	}
+	select {
+	case fp := <-got:
+		if fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 || fp.HighWatermark != 0 {
+			t.Fatalf("long poll: error %d, %d bytes, HW %d", fp.ErrorCode, len(fp.RecordBatches), fp.HighWatermark)
 		}
+		if waited := time.Since(start); waited > 20*time.Second {
+			t.Fatalf("answered after %v", waited)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the follower's long poll did not end on an append")
 	}
 }
 
