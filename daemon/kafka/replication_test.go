@@ -136,6 +136,26 @@ func (s *replStack) led(n int) []int32 {
 
 func (s *replStack) part(id int32) *replica.Partition { return s.Partition(s.topic, id) }
 
+// produce1 appends n records to partition with acks=1.
+func (s *replStack) produce1(partition int32, n int) {
+	s.t.Helper()
+	req := produceReq(11, 1, s.topic, map[int32][]byte{partition: plainBatch(n)})
+	if sp := partitionAnswer(s.t, roundTrip[*kmsg.ProduceResponse](s.t, s.b, req), partition); sp.ErrorCode != 0 {
+		s.t.Fatalf("produce to %d: error %d", partition, sp.ErrorCode)
+	}
+}
+
+// bumpEpoch makes broker 1 lead partition in the next leader epoch, as
+// after a re-election the image has not shown yet; it starts at LEO.
+func (s *replStack) bumpEpoch(partition int32) {
+	s.t.Helper()
+	mp := s.ctrl.Image().Topic(s.topic).Partitions[partition]
+	if err := s.part(partition).BecomeLeader(replica.Leadership{Epoch: ids.Epoch(s.part(partition).LeaderEpoch() + 1),
+		PartitionEpoch: mp.PartitionEpoch + 1, Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // followerFetch is broker 2's Fetch v12 of one partition.
 func (s *replStack) followerFetch(partition int32, offset int64, lastEpoch int32, maxWaitMs int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
@@ -345,9 +365,7 @@ func TestFollowerFetchLongPollEndsOnLEO(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(1)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
+	s.produce1(p, 1)
 	select {
 	case fp := <-got:
 		if fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 || fp.HighWatermark != 0 {
@@ -367,20 +385,10 @@ func TestFollowerFetchLongPollEndsOnLEO(t *testing.T) {
 func TestFollowerFetchDivergingEpoch(t *testing.T) {
 	s := newReplStack(t, 1)
 	p := s.led(1)[0]
-	part := s.part(p)
-	epoch0 := part.LeaderEpoch()
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(3)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
-	// A new leader epoch starts at offset 3.
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := part.BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch0 + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(2)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
+	epoch0 := s.part(p).LeaderEpoch()
+	s.produce1(p, 3)
+	s.bumpEpoch(p) // the new epoch starts at offset 3
+	s.produce1(p, 2)
 	// The follower holds epoch-0 records up to offset 4: it diverges at 3.
 	fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.followerFetch(p, 4, epoch0, 30_000)))
 	if fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 {
@@ -416,11 +424,7 @@ func TestFollowerFetchErrors(t *testing.T) {
 	if fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, req)); fp.ErrorCode != kerr.UnknownLeaderEpoch.Code {
 		t.Fatalf("newer leader epoch: error %d", fp.ErrorCode)
 	}
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := s.part(p).BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	s.bumpEpoch(p)
 	req.Topics[0].Partitions[0].CurrentLeaderEpoch = epoch
 	if fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, req)); fp.ErrorCode != kerr.FencedLeaderEpoch.Code {
 		t.Fatalf("older leader epoch: error %d", fp.ErrorCode)
@@ -493,14 +497,8 @@ func TestListOffsetsNewLeaderHWLags(t *testing.T) {
 	p := s.led(1)[0]
 	part := s.part(p)
 	epoch0 := part.LeaderEpoch()
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(3)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := part.BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch0 + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	s.produce1(p, 3)
+	s.bumpEpoch(p)
 	listOffset := func(replicaID int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.SetVersion(7)
