@@ -10,8 +10,9 @@ package kafka
 // KIP-320) and no records when the follower's log diverges from the
 // leader's. Its long poll waits for LEO to move, not HW: as in Kafka's
 // DelayedFetch, an HW change alone does not end it. Followers fetch without
-// a session (session id 0): a replica asking for one gets a sessionless
-// answer, which tells it none was created.
+// a session: a replica asking for a new one gets a sessionless answer
+// (session id 0: none created), one naming a session id
+// FETCH_SESSION_ID_NOT_FOUND.
 
 import (
 	"context"
