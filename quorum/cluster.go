@@ -250,14 +250,22 @@ func taggedErrorCode(tags *kmsg.Tags, err error) int16 {
 
 // taggedMessage is the message taggedErrorCode put in tags, if any.
 func taggedMessage(tags kmsg.Tags) *string {
-	var msg *string
-	tags.Each(func(key uint32, val []byte) {
-		if key == errorMessageTag {
-			s := string(val)
-			msg = &s
+	val, ok := tagValue(tags, errorMessageTag)
+	if !ok {
+		return nil
+	}
+	msg := string(val)
+	return &msg
+}
+
+// tagValue is the value of the tagged field key in tags, if set.
+func tagValue(tags kmsg.Tags, key uint32) (val []byte, ok bool) {
+	tags.Each(func(k uint32, v []byte) {
+		if k == key {
+			val, ok = v, true
 		}
 	})
-	return msg
+	return val, ok
 }
 
 func brokerRegistrationResult(resp kmsg.Response) error {

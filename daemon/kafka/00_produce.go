@@ -33,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -120,19 +121,12 @@ func (b *Broker) awaitReplication(ctx context.Context, req *kmsg.ProduceRequest,
 // leader and epoch from the metadata, and adds the leader's endpoint to the
 // response once (KIP-951). An unknown leader is -1/-1 with no endpoint.
 func (b *Broker) leaderHint(topic string, sp *kmsg.ProduceResponseTopicPartition, resp *kmsg.ProduceResponse) {
-	im := b.ctrl.Image()
-	leader, epoch, ok := imageLeader(im, topic, sp.Partition)
-	if !ok || leader < 0 {
+	hint, br, ok := currentLeader(b.ctrl.Image(), topic, sp.Partition)
+	if !ok {
 		return
 	}
-	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
-	for _, n := range resp.Brokers {
-		if n.NodeID == leader {
-			return
-		}
-	}
-	br, ok := im.Broker(leader)
-	if !ok {
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = hint.id, hint.epoch
+	if br == nil || slices.ContainsFunc(resp.Brokers, func(n kmsg.ProduceResponseBroker) bool { return n.NodeID == br.ID }) {
 		return
 	}
 	n := kmsg.NewProduceResponseBroker()

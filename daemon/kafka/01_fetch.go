@@ -1,17 +1,28 @@
 package kafka
 
-// Fetch v4-12: records of each partition as file regions (sendfile), with
+// Fetch v4-16: records of each partition as file regions (sendfile), with
 // KIP-227 incremental sessions (v7+) and a long poll on max_wait_ms and
-// min_bytes. The response is encoded by hand (fetch_encode.go).
+// min_bytes. The response is encoded by hand (fetch_encode.go). From v13
+// topics are named by id (KIP-516), in requests, sessions and responses; an
+// id the metadata does not know is UNKNOWN_TOPIC_ID for each partition.
+// From v16 a partition answered NOT_LEADER_OR_FOLLOWER or
+// FENCED_LEADER_EPOCH names its leader and epoch as the metadata has them,
+// with the leaders' endpoints in the response (KIP-951), so that clients
+// move without a metadata refresh.
 //
-// A fetch with replica_id >= 0 comes from a follower of the partitions it
+// A fetch with replica_id >= 0 (v15+: ReplicaState.ReplicaId, with the
+// follower's broker epoch) comes from a follower of the partitions it
 // names: it is served by replica.Partition.ReadForFollower, records up to
 // the leader's LEO through the same sendfile path, or a DivergingEpoch (v12,
 // KIP-320) and no records when the follower's log diverges from the
-// leader's. Its long poll waits for LEO to move, not HW: as in Kafka's
-// DelayedFetch, an HW change alone does not end it. Followers fetch without
-// a session (session id 0): a replica asking for one gets a sessionless
-// answer, which tells it none was created.
+// leader's. A broker epoch older than the one the metadata has for that
+// live broker is a fetcher from before the broker restarted:
+// NOT_LEADER_OR_FOLLOWER, and the leader records nothing of it (Kafka's
+// Replica.updateFetchStateOrThrow). Its long poll waits for LEO to move,
+// not HW: as in Kafka's DelayedFetch, an HW change alone does not end it.
+// Followers fetch without a session: a replica asking for a new one gets a
+// sessionless answer (session id 0: none created), one naming a session id
+// FETCH_SESSION_ID_NOT_FOUND.
 
 import (
 	"context"
@@ -24,16 +35,18 @@ import (
 
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 )
 
 func init() {
-	register(&api{key: 1, minVersion: 4, maxVersion: 12, servePieces: serveFetch})
+	register(&api{key: 1, minVersion: 4, maxVersion: 16, servePieces: serveFetch})
 }
 
 // fetchRead is one partition's outcome of a read pass.
 type fetchRead struct {
+	topic     string             // the topic's name ("" for an unknown id)
 	partition *replica.Partition // nil when errorCode says why
 	errorCode int16
 	result    replica.ReadResult // offsets; its Region is moved into records
@@ -45,12 +58,14 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	req := r.body.(*kmsg.FetchRequest)
 	wants, forgotten := fetchWants(req)
 	plan := sessionless(wants)
+	replicaID, _ := fetchReplica(req)
 	switch {
-	case req.ReplicaID >= 0 && req.SessionID != 0:
+	case replicaID >= 0 && req.SessionID != 0:
 		// No session is ever created for a replica.
 		plan = fetchPlan{errorCode: kerr.FetchSessionIDNotFound.Code}
-	case req.ReplicaID < 0 && req.Version >= 7:
-		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants, forgotten: forgotten}, b.cfg.Now())
+	case replicaID < 0 && req.Version >= 7:
+		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants,
+			forgotten: forgotten, topicIDs: req.Version >= 13}, b.cfg.Now())
 	}
 	if plan.errorCode != 0 {
 		return b.fetchError(r, plan.errorCode), nil
@@ -67,16 +82,21 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		return b.fetchError(r, code), nil
 	}
 	resp := &fetchResponse{version: req.Version, sessionID: plan.sessionID}
+	im := b.ctrl.Image()
 	for i, w := range plan.wants {
 		if !include[i] {
 			releasePiece(reads[i].records)
 			continue
 		}
-		if n := len(resp.topics); n == 0 || resp.topics[n-1].name != w.topic {
-			resp.topics = append(resp.topics, fetchTopic{name: w.topic})
+		if n := len(resp.topics); n == 0 || resp.topics[n-1].name != w.topic || resp.topics[n-1].id != w.topicID {
+			resp.topics = append(resp.topics, fetchTopic{name: w.topic, id: w.topicID})
 		}
 		t := &resp.topics[len(resp.topics)-1]
-		t.partitions = append(t.partitions, reads[i].answer(w.partition, req.IsolationLevel))
+		fp := reads[i].answer(w.partition, req.IsolationLevel)
+		if req.Version >= 16 && (fp.errorCode == kerr.NotLeaderForPartition.Code || fp.errorCode == kerr.FencedLeaderEpoch.Code) {
+			fp.leader, resp.brokers = fetchLeaderHint(im, reads[i].topic, w.partition, resp.brokers)
+		}
+		t.partitions = append(t.partitions, fp)
 		if n := reads[i].records.Len(); b.cfg.Observer != nil && n > 0 {
 			b.cfg.Observer.Fetched(reads[i].partition, n)
 		}
@@ -96,8 +116,25 @@ func (b *Broker) fetchError(r *request, code int16) []netio.Piece {
 	return resp.pieces()
 }
 
-// fetchWants lists the partitions a request names and the ones it forgets.
-func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPartition) {
+// fetchReplica is who sends a fetch: a follower's node id and broker epoch
+// (-1 when the request does not say, before v15), or a negative id for a
+// consumer.
+func fetchReplica(req *kmsg.FetchRequest) (id int32, brokerEpoch int64) {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
+	return req.ReplicaID, -1
+}
+
+// fetchWants lists the partitions a request names and the ones it forgets,
+// by topic id from v13 on.
+func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []fetchKey) {
+	key := func(name string, id [16]byte, partition int32) fetchKey {
+		if req.Version >= 13 {
+			return fetchKey{topicID: id, partition: partition}
+		}
+		return fetchKey{topic: name, partition: partition}
+	}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			leaderEpoch, lastFetchedEpoch := int32(-1), int32(-1)
@@ -107,14 +144,14 @@ func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPar
 			if req.Version >= 12 {
 				lastFetchedEpoch = p.LastFetchedEpoch
 			}
-			wants = append(wants, fetchWant{topicPartition: topicPartition{t.Topic, p.Partition},
+			wants = append(wants, fetchWant{fetchKey: key(t.Topic, t.TopicID, p.Partition),
 				fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, currentLeaderEpoch: leaderEpoch,
 				lastFetchedEpoch: lastFetchedEpoch})
 		}
 	}
 	for _, t := range req.ForgottenTopics {
 		for _, p := range t.Partitions {
-			forgotten = append(forgotten, topicPartition{t.Topic, p})
+			forgotten = append(forgotten, key(t.Topic, t.TopicID, p))
 		}
 	}
 	return wants, forgotten
@@ -144,7 +181,7 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 		return reads
 	}
 	watch := (*replica.Partition).Watch
-	if req.ReplicaID >= 0 {
+	if id, _ := fetchReplica(req); id >= 0 {
 		watch = (*replica.Partition).WatchEnd
 	}
 	moved := make(chan struct{}, 1)
@@ -191,16 +228,29 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 	if req.IsolationLevel == 1 {
 		iso = replica.ReadCommitted
 	}
+	replicaID, brokerEpoch := fetchReplica(req)
+	im := b.ctrl.Image()
 	reads = make([]fetchRead, len(wants))
 	minOneBatch := true
 	for i, w := range wants {
 		rd := &reads[i]
-		rd.partition, rd.errorCode = b.leaderPartition(w.topic, w.partition)
+		rd.topic = w.topic
+		if req.Version >= 13 {
+			rd.topic = ""
+			if t := im.TopicByID(w.topicID); t != nil {
+				rd.topic = t.Name
+			}
+		}
 		maxBytes := int32(max(min(int64(w.maxBytes), budget), 0))
+		if rd.topic == "" && req.Version >= 13 {
+			rd.errorCode = kerr.UnknownTopicID.Code
+		} else {
+			rd.partition, rd.errorCode = b.leaderPartition(rd.topic, w.partition)
+		}
 		switch {
 		case rd.errorCode != 0:
-		case req.ReplicaID >= 0:
-			b.readFollower(rd, ids.NodeID(req.ReplicaID), w, maxBytes, minOneBatch)
+		case replicaID >= 0:
+			b.readFollower(rd, im, ids.NodeID(replicaID), brokerEpoch, w, maxBytes, minOneBatch)
 		default:
 			b.readPartition(rd, w, maxBytes, iso, minOneBatch)
 		}
@@ -226,11 +276,16 @@ func (b *Broker) readPartition(rd *fetchRead, w fetchWant, maxBytes int32, iso r
 }
 
 // readFollower reads one partition into rd for the follower replica: its
-// fetch offset is its LEO, which the leader records.
-func (b *Broker) readFollower(rd *fetchRead, follower ids.NodeID, w fetchWant, maxBytes int32, minOneBatch bool) {
+// fetch offset is its LEO, which the leader records. A broker epoch below
+// the one im has for that live broker is refused and not recorded.
+func (b *Broker) readFollower(rd *fetchRead, im *quorum.Image, follower ids.NodeID, brokerEpoch int64, w fetchWant, maxBytes int32, minOneBatch bool) {
+	if br, ok := im.Broker(int32(follower)); brokerEpoch != -1 && ok && !br.Fenced && br.Epoch > brokerEpoch {
+		rd.errorCode = kerr.NotLeaderForPartition.Code
+		return
+	}
 	res, err := rd.partition.ReadForFollower(replica.FollowerFetch{
 		Replica:            follower,
-		BrokerEpoch:        -1, // carried from Fetch v15 on
+		BrokerEpoch:        brokerEpoch,
 		CurrentLeaderEpoch: ids.Epoch(w.currentLeaderEpoch),
 		FetchOffset:        ids.Offset(w.fetchOffset),
 		LastFetchedEpoch:   ids.Epoch(w.lastFetchedEpoch),

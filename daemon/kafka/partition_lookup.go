@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/riffle/riffle/quorum"
@@ -36,6 +38,34 @@ func imageLeader(im *quorum.Image, topic string, partition int32) (leader, epoch
 	}
 	mp := t.Partitions[partition]
 	return mp.Leader, mp.LeaderEpoch, true
+}
+
+// currentLeader is what a NOT_LEADER_OR_FOLLOWER answer tells of a
+// partition's leader (KIP-951): its id and epoch by im, and its endpoint
+// when im has it registered (else nil); !ok when there is no leader to
+// name.
+func currentLeader(im *quorum.Image, topic string, partition int32) (hint leaderHint, endpoint *quorum.Broker, ok bool) {
+	leader, epoch, ok := imageLeader(im, topic, partition)
+	if !ok || leader < 0 {
+		return leaderHint{id: -1, epoch: -1}, nil, false
+	}
+	if br, known := im.Broker(leader); known {
+		endpoint = &br
+	}
+	return leaderHint{id: leader, epoch: epoch}, endpoint, true
+}
+
+// fetchLeaderHint is currentLeader for a Fetch answer: the hint, and
+// brokers with the leader's endpoint added once.
+func fetchLeaderHint(im *quorum.Image, topic string, partition int32, brokers []quorum.Broker) (*leaderHint, []quorum.Broker) {
+	hint, endpoint, ok := currentLeader(im, topic, partition)
+	if !ok {
+		return nil, brokers
+	}
+	if endpoint != nil && !slices.ContainsFunc(brokers, func(br quorum.Broker) bool { return br.ID == endpoint.ID }) {
+		brokers = append(brokers, *endpoint)
+	}
+	return &hint, brokers
 }
 
 // hwBelowEpochStart reports whether a leader's HW lags the start of its
