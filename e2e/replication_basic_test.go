@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -33,7 +32,7 @@ func TestReplicationBasic(t *testing.T) {
 	c := brokertest.StartCluster(t, 3, "--set", "replication.replica_fetch_backoff_ms=100")
 	const topic = "replicated"
 	admin := newClient(t, c.Addrs()[0])
-	createReplicatedTopic(t, admin, topic, 3, map[string]string{"min.insync.replicas": "2"})
+	createReplicatedTopic(t, admin, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
 
 	produceRange(t, c.Addrs(), topic, 0, 500)
 	dirs := []string{c.Node(1).DataDir(), c.Node(2).DataDir(), c.Node(3).DataDir()}
@@ -67,25 +66,6 @@ func partitionISR(m *kmsg.MetadataResponse, topic string) []int32 {
 		}
 	}
 	return nil
-}
-
-// createReplicatedTopic creates a one-partition topic with replication
-// factor rf and configs.
-func createReplicatedTopic(t *testing.T, cl *kgo.Client, topic string, rf int16, configs map[string]string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	set := map[string]*string{}
-	for k, v := range configs {
-		set[k] = kadm.StringPtr(v)
-	}
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, rf, set, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
 }
 
 // produceRange produces records [from, to) of testRecord to partition 0
