@@ -372,6 +372,11 @@ func (f *fetcher) outOfRange(ctx context.Context, c *leaderConn, tp topicPartiti
 	case leaderStart > s.fetchOffset:
 		err = s.fp.p.RestartAt(leaderStart)
 		log.Info("replica behind its leader's log start: restarting the log there", "leader_log_start_offset", leaderStart, "err", err)
+	default:
+		// In range by now (the leader's log moved meanwhile): fetch
+		// again, after a pause in case the leader keeps refusing.
+		log.Debug("replica fetch out of range, in range now", "leader_log_start_offset", leaderStart)
+		s.fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 	}
 	if err != nil {
 		s.fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
