@@ -61,54 +61,76 @@ func (n *pairNode) port(t *testing.T) int32 {
 // other's listener.
 func startPair(t *testing.T) (*quorum.Controller, [2]*pairNode) {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	segCfg := segment.DefaultConfig()
 	var nodes [2]*pairNode
 	for i := range nodes {
-		dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg }, segment.Options{Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { dd.Close() })
-		n := &pairNode{id: ids.NodeID(i + 1), dd: dd}
+		n := &pairNode{id: ids.NodeID(i + 1), dd: openDataDir(t)}
+		var err error
 		if n.srv, err = netio.Listen(netio.Config{Addr: "127.0.0.1:0", Logger: quiet}, n); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.srv.Shutdown(context.Background()) })
 		nodes[i] = n
 	}
-	mlog, err := nodes[0].dd.CreateLog(quorum.MetadataTopic, 0, quorum.MetadataLogConfig(segCfg))
+	ctrl := openController(t, nodes[0].dd, nodes[0].port(t), nodes[1].port(t))
+	for _, n := range nodes {
+		n.m = newManager(t, ctrl, n.dd, n.id)
+		n.broker.Store(kafka.New(kafka.Config{NodeID: int32(n.id), FetchWaitMsMax: 30_000, Logger: quiet}, ctrl, n.m))
+	}
+	return ctrl, nodes
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func openDataDir(t *testing.T) *segment.DataDir {
+	t.Helper()
+	segCfg := segment.DefaultConfig()
+	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg }, segment.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dd.Close() })
+	return dd
+}
+
+// openController opens a one-voter controller on dd whose brokers 1 and 2
+// listen on 127.0.0.1 at port1 and port2.
+func openController(t *testing.T, dd *segment.DataDir, port1, port2 int32) *quorum.Controller {
+	t.Helper()
+	mlog, err := dd.CreateLog(quorum.MetadataTopic, 0, quorum.MetadataLogConfig(segment.DefaultConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctrl, err := quorum.Open(mlog, quorum.Options{NodeID: 1, ValidateTopicConfig: quorum.ValidateTopicConfig,
-		Broker: quorum.Broker{ID: 1, Host: "127.0.0.1", Port: nodes[0].port(t)}, Logger: quiet})
+		Broker: quorum.Broker{ID: 1, Host: "127.0.0.1", Port: port1}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ctrl.Close() })
-	if err := ctrl.RegisterBroker(quorum.Broker{ID: 2, Host: "127.0.0.1", Port: nodes[1].port(t)}); err != nil {
+	if err := ctrl.RegisterBroker(quorum.Broker{ID: 2, Host: "127.0.0.1", Port: port2}); err != nil {
 		t.Fatal(err)
 	}
+	return ctrl
+}
+
+// newManager is node id's replica manager, fetching with short waits and
+// backoffs.
+func newManager(t *testing.T, ctrl *quorum.Controller, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
 	defaults := quorum.TopicDefaults{}
-	for _, n := range nodes {
-		n.m = replicas.New(replicas.Options{
-			DataDir: n.dd, NodeID: n.id, Metadata: ctrl, ISR: ctrl, Logger: quiet,
-			TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
-				sc, err := defaults.SegmentConfig(t.Configs)
-				if err != nil {
-					return replicas.TopicConfig{}, err
-				}
-				minISR, err := strconv.Atoi(cmp.Or(t.Configs["min.insync.replicas"], "1"))
-				return replicas.TopicConfig{Log: sc, MinISR: minISR, LagTimeMax: 30 * time.Second}, err
-			},
-			Fetch: replicas.FetchConfig{WaitMax: 100 * time.Millisecond, PartitionBytesMax: 1 << 20,
-				ResponseBytesMax: 10 << 20, Backoff: 50 * time.Millisecond, FrameBytesMax: 20 << 20},
-		})
-		t.Cleanup(func() { n.m.Close() })
-		n.broker.Store(kafka.New(kafka.Config{NodeID: int32(n.id), FetchWaitMsMax: 30_000, Logger: quiet}, ctrl, n.m))
-	}
-	return ctrl, nodes
+	m := replicas.New(replicas.Options{
+		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: ctrl, Logger: quiet,
+		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
+			sc, err := defaults.SegmentConfig(t.Configs)
+			if err != nil {
+				return replicas.TopicConfig{}, err
+			}
+			minISR, err := strconv.Atoi(cmp.Or(t.Configs["min.insync.replicas"], "1"))
+			return replicas.TopicConfig{Log: sc, MinISR: minISR, LagTimeMax: 30 * time.Second}, err
+		},
+		Fetch: replicas.FetchConfig{WaitMax: 100 * time.Millisecond, PartitionBytesMax: 1 << 20,
+			ResponseBytesMax: 10 << 20, Backoff: 50 * time.Millisecond, FrameBytesMax: 20 << 20},
+	})
+	t.Cleanup(func() { m.Close() })
+	return m
 }
 
 // logBytes is a partition's segment files on a node, concatenated.
