@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/internal/kafkatest"
 )
 
 // replicationWait bounds how long replicas may take to converge, or a
@@ -69,37 +70,26 @@ func partitionISR(m *kmsg.MetadataResponse, topic string) []int32 {
 }
 
 // produceRange produces records [from, to) of testRecord to partition 0
-// with acks=all and idempotence, each acknowledged at its own offset,
-// within replicationWait (franz-go retries an idempotent batch that timed
-// out for ever, so the bound is kept here).
+// with acks=all and idempotence, each acknowledged at its own offset
+// within replicationWait.
 func produceRange(t *testing.T, seeds []string, topic string, from, to int) {
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	acked := make(chan error, 1)
-	go func() {
-		for i := from; i < to; i++ {
-			r := testRecord(topic, i, time.Time{})
-			r.Partition = 0
-			res := cl.ProduceSync(context.Background(), r)
-			err := res.FirstErr()
-			if err == nil && res[0].Record.Offset != int64(i) {
-				err = fmt.Errorf("acknowledged at offset %d", res[0].Record.Offset)
-			}
-			if err != nil {
-				acked <- fmt.Errorf("record %d: %w", i, err)
-				return
-			}
+	var records []*kgo.Record
+	for i := from; i < to; i++ {
+		r := testRecord(topic, i, time.Time{})
+		r.Partition = 0
+		records = append(records, r)
+	}
+	offsets, err := kafkatest.ProduceWithin(cl, replicationWait, records)
+	if err != nil {
+		t.Fatalf("records %d..%d: %v", from, to-1, err)
+	}
+	for i, off := range offsets {
+		if off != int64(from+i) {
+			t.Fatalf("record %d acknowledged at offset %d", from+i, off)
 		}
-		acked <- nil
-	}()
-	select {
-	case err := <-acked:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(replicationWait):
-		t.Fatalf("records %d..%d not acknowledged in %v", from, to-1, replicationWait)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/daemon/replicas"
 	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/internal/kafkatest"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
@@ -169,27 +170,13 @@ func TestPairReplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	// franz-go retries an idempotent batch that timed out for ever: the
-	// whole produce is bounded here instead.
-	acked := make(chan error, 1)
 	const n = 200
-	go func() {
-		for i := range n {
-			r := &kgo.Record{Partition: int32(i % 2), Value: []byte(strconv.Itoa(i))}
-			if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-				acked <- fmt.Errorf("record %d: %w", i, err)
-				return
-			}
-		}
-		acked <- nil
-	}()
-	select {
-	case err := <-acked:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(pairWait):
-		t.Fatalf("%d acks=all records not acknowledged in %v", n, pairWait)
+	var records []*kgo.Record
+	for i := range n {
+		records = append(records, &kgo.Record{Partition: int32(i % 2), Value: []byte(strconv.Itoa(i))})
+	}
+	if _, err := kafkatest.ProduceWithin(cl, pairWait, records); err != nil {
+		t.Fatal(err)
 	}
 	for _, mp := range top.Partitions {
 		leader, follower := nodes[mp.Leader-1], nodes[2-mp.Leader]
