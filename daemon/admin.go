@@ -84,8 +84,9 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 }
 
 // writeMetrics writes the values read at scrape time: network counters,
-// storage recovery, every hosted partition's offsets, size and traffic, and
-// the committed offsets and lag of the groups this broker coordinates.
+// storage recovery, every hosted partition's offsets, size and traffic,
+// replication (the replica manager's), and the committed offsets and lag
+// of the groups this broker coordinates.
 func (b *broker) writeMetrics(w io.Writer) {
 	st := b.server.Stats()
 	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))

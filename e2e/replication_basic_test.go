@@ -37,10 +37,21 @@ func TestReplicationBasic(t *testing.T) {
 
 	produceRange(t, c.Addrs(), topic, 0, 500)
 	dirs := []string{c.Node(1).DataDir(), c.Node(2).DataDir(), c.Node(3).DataDir()}
-	waitSameLog(t, dirs, topic, "all replicas after 500 records")
+	size := waitSameLog(t, dirs, topic, "all replicas after 500 records")
 	consumeRange(t, c.Addrs(), topic, 500)
 
 	old := partitionLeader(t, c.Addrs()[0], topic, -1)
+	for id := int32(1); id <= 3; id++ {
+		m := scrape(t, c.Node(id).AdminAddr())
+		if id == old {
+			expect(t, m, "riffle_under_replicated_partitions", 0)
+			continue
+		}
+		expect(t, m, `riffle_partition_follower_lag_offsets{topic="`+topic+`",partition="0"}`, 0)
+		if got := m["riffle_replica_fetch_bytes_total"]; got < float64(size) {
+			t.Errorf("follower %d fetched %v bytes, the log holds %d", id, got, size)
+		}
+	}
 	c.Node(old).Kill()
 	var survivors []string
 	for id := int32(1); id <= 3; id++ {
@@ -48,14 +59,20 @@ func TestReplicationBasic(t *testing.T) {
 			survivors = append(survivors, c.Node(id).Addr())
 		}
 	}
-	partitionLeader(t, survivors[0], topic, old)
+	leader := partitionLeader(t, survivors[0], topic, old)
 	produceRange(t, survivors, topic, 500, 800)
+	if m := scrape(t, c.Node(leader).AdminAddr()); m["riffle_under_replicated_partitions"] < 1 {
+		t.Errorf("new leader %d: %v under-replicated partitions with broker %d down", leader, m["riffle_under_replicated_partitions"], old)
+	}
 
 	c.Node(old).Restart()
 	waitSameLog(t, dirs, topic, fmt.Sprintf("all replicas after broker %d, the old leader, restarted", old))
 	consumeRange(t, c.Addrs(), topic, 800)
 	waitMetadata(t, survivors[0], replicationWait, fmt.Sprintf("broker %d back in the ISR", old), func(m *kmsg.MetadataResponse) bool {
 		return len(partitionISR(m, topic)) == 3
+	})
+	waitFor(t, replicationWait, "the new leader's ISR expanded", func() bool {
+		return scrape(t, c.Node(leader).AdminAddr())["riffle_isr_expands_total"] >= 1
 	})
 }
 
@@ -136,8 +153,8 @@ func partitionLeader(t *testing.T, addr, topic string, not int32) int32 {
 }
 
 // waitSameLog waits until the partition's segment files in every data dir
-// are the same files with the same bytes, not empty.
-func waitSameLog(t *testing.T, dataDirs []string, topic, what string) {
+// hold the same bytes, not none, and returns their size.
+func waitSameLog(t *testing.T, dataDirs []string, topic, what string) int {
 	t.Helper()
 	deadline := time.Now().Add(replicationWait)
 	var last []string
@@ -157,7 +174,7 @@ func waitSameLog(t *testing.T, dataDirs []string, topic, what string) {
 			same = same && bytes.Equal(l, logs[0])
 		}
 		if same {
-			return
+			return len(logs[0])
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: logs differ after %v:\n%s", what, replicationWait, strings.Join(last, "\n"))
