@@ -36,7 +36,11 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 	if _, ok := addrs[cfg.Broker.NodeID]; !ok {
 		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
 	}
-	ctrl, err := quorum.OpenCluster(mlog, opts, quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen})
+	co := quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen}
+	if cfg.Cluster.AutoLeaderRebalanceEnable {
+		co.LeaderRebalanceEvery = time.Duration(cfg.Cluster.LeaderImbalanceCheckIntervalMs) * time.Millisecond
+	}
+	ctrl, err := quorum.OpenCluster(mlog, opts, co)
 	switch {
 	case errors.Is(err, quorum.ErrClusterListen):
 		return nil, listenError("cluster listen", cfg.Cluster.Listen, err)

@@ -109,8 +109,10 @@ type FetchConfig struct {
 
 // ClusterConfig is the [cluster] section: the metadata quorum.
 type ClusterConfig struct {
-	Voters string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
-	Listen string `toml:"listen"`
+	Voters                         string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
+	Listen                         string `toml:"listen"`
+	AutoLeaderRebalanceEnable      bool   `toml:"auto_leader_rebalance_enable"`
+	LeaderImbalanceCheckIntervalMs int64  `toml:"leader_imbalance_check_interval_ms" min:"1" max:"2147483647"`
 }
 
 // ReplicationConfig is the [replication] section: followers fetching from

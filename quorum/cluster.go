@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,6 +30,11 @@ type ClusterOptions struct {
 	// Listen is the address this node's cluster listener binds
 	// (cluster.listen).
 	Listen string
+	// LeaderRebalanceEvery > 0 makes the active controller elect
+	// preferred leaders where a broker's leader imbalance is above 10%
+	// that often (cluster.auto_leader_rebalance_enable,
+	// cluster.leader_imbalance_check_interval_ms); 0 turns it off.
+	LeaderRebalanceEvery time.Duration
 }
 
 // ErrClusterListen wraps a failure to bind the cluster listener.
@@ -88,7 +94,7 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 		return nil, fmt.Errorf("%w %s: %w", ErrClusterListen, co.Listen, err)
 	}
 	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t,
-		sessionTimeout: DefaultBrokerSessionTimeout})
+		sessionTimeout: DefaultBrokerSessionTimeout, rebalanceEvery: co.LeaderRebalanceEvery})
 	if err != nil {
 		t.Close()
 		return nil, err
