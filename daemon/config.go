@@ -109,8 +109,12 @@ type FetchConfig struct {
 
 // ClusterConfig is the [cluster] section: the metadata quorum.
 type ClusterConfig struct {
-	Voters string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
-	Listen string `toml:"listen"`
+	Voters                         string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
+	Listen                         string `toml:"listen"`
+	AutoLeaderRebalanceEnable      bool   `toml:"auto_leader_rebalance_enable"`
+	LeaderImbalanceCheckIntervalMs int64  `toml:"leader_imbalance_check_interval_ms" min:"1" max:"2147483647"`
+	BrokerSessionTimeoutMs         int64  `toml:"broker_session_timeout_ms" min:"1" max:"2147483647"`
+	BrokerHeartbeatIntervalMs      int64  `toml:"broker_heartbeat_interval_ms" min:"1" max:"2147483647"`
 }
 
 // ReplicationConfig is the [replication] section: followers fetching from
@@ -281,6 +285,10 @@ func (c *Config) Validate() error {
 	if r := c.Replication; int64(r.ReplicaFetchWaitMaxMs) > r.ReplicaLagTimeMaxMs {
 		bad("replication.replica_fetch_wait_max_ms", r.ReplicaFetchWaitMaxMs,
 			"must be <= replication.replica_lag_time_max_ms (%d): a follower waiting longer on an idle leader would drop out of the ISR", r.ReplicaLagTimeMaxMs)
+	}
+	if cl := c.Cluster; cl.BrokerHeartbeatIntervalMs >= cl.BrokerSessionTimeoutMs {
+		bad("cluster.broker_heartbeat_interval_ms", cl.BrokerHeartbeatIntervalMs,
+			"must be < cluster.broker_session_timeout_ms (%d): a broker heartbeating less often than its session lasts is fenced", cl.BrokerSessionTimeoutMs)
 	}
 	c.validateCluster(bad)
 	return errors.Join(errs...)

@@ -241,6 +241,9 @@ func TestValidateRules(t *testing.T) {
 		{"replica fetch wait at the lag", map[string]string{"replication.replica_fetch_wait_max_ms": "30000"}, ""},
 		{"replica fetch wait over the lag", map[string]string{"replication.replica_lag_time_max_ms": "400"},
 			"replication.replica_fetch_wait_max_ms = 500: must be <= replication.replica_lag_time_max_ms (400)"},
+		{"heartbeat below the session", map[string]string{"cluster.broker_session_timeout_ms": "3000", "cluster.broker_heartbeat_interval_ms": "2999"}, ""},
+		{"heartbeat at the session", map[string]string{"cluster.broker_session_timeout_ms": "2000"},
+			"cluster.broker_heartbeat_interval_ms = 2000: must be < cluster.broker_session_timeout_ms (2000)"},
 		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
 		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {

@@ -321,7 +321,7 @@ func TestCLIBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, describe, list"},
+		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, describe, elect-leaders, list"},
 		{[]string{"topic", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"topic", "create"}, "missing topic name"},
 		{[]string{"topic", "create", "t", "-p", "0"}, "--partitions 0: want a positive count or -1"},

@@ -204,10 +204,32 @@ func electLeader(im *Image, t *Topic, p Partition, electionType int8) (partition
 	return r, err
 }
 
-// rebalanceLeaders returns the preferred-leader elections of every
-// partition where one is possible (auto.leader.rebalance.enable).
+// leaderImbalancePerBrokerPercent is Kafka's
+// leader.imbalance.per.broker.percentage (its default, not configurable
+// here).
+const leaderImbalancePerBrokerPercent = 10
+
+// rebalanceLeaders returns the preferred-leader elections of the automatic
+// rebalance (auto.leader.rebalance.enable), by Kafka's rule: a broker's
+// imbalance is the share of the partitions it is the preferred leader of
+// that it does not lead; each broker above
+// leader.imbalance.per.broker.percentage gets back those of them whose
+// election is possible.
 func rebalanceLeaders(im *Image) []record {
+	preferred, notLed := map[int32]int{}, map[int32]int{}
+	for _, t := range im.topicsByName() {
+		for _, p := range t.Partitions {
+			b := p.Replicas[0]
+			preferred[b]++
+			if p.Leader != b {
+				notLed[b]++
+			}
+		}
+	}
 	return eachPartition(im, func(t *Topic, p Partition) (partitionChangeRecord, bool) {
+		if b := p.Replicas[0]; notLed[b]*100 <= preferred[b]*leaderImbalancePerBrokerPercent {
+			return partitionChangeRecord{}, false
+		}
 		r, err := preferredChange(im, t, p)
 		return r, err == nil
 	})

@@ -17,38 +17,7 @@ import (
 // the elections in that voter's image. Asked again, nothing is needed.
 func TestRaftControllerElectLeaders(t *testing.T) {
 	rc := newStoppedRaftCluster(t, 3, 0)
-	rc.sessionTimeout = time.Minute
-	for i := range 3 {
-		rc.start(i)
-	}
-	controller, follower := rc.leader()
-	rc.registerAll()
-	if _, err := controller.CreateTopic(CreateTopic{Name: "t", Partitions: 3, ReplicationFactor: 3}, 1, 1, false); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the topic on the follower", func() bool { return follower.Image().Topic("t") != nil })
-	// Fence and unfence the preferred leader of partition 0.
-	im := follower.Image()
-	out := im.Topic("t").Partitions[0].Replicas[0]
-	b, _ := im.Broker(out)
-	for _, fence := range []bool{true, false} {
-		if _, err := rc.ctrls[out-1].Heartbeat(BrokerHeartbeat{ID: out, Epoch: b.Epoch, MetadataOffset: im.Offset, WantFence: fence}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "the broker unfenced", func() bool { b, _ := follower.Image().Broker(out); return !b.Fenced })
-	// Its partitions' leaders take it back into their ISRs.
-	im = follower.Image()
-	var moved []int32
-	for _, p := range im.Topic("t").Partitions {
-		if p.Replicas[0] != out {
-			continue
-		}
-		moved = append(moved, p.ID)
-		if err := follower.AlterPartition(proposeISR(im, im.Topic("t"), p, p.Replicas...)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	follower, out, moved := moveLeadersAway(t, rc)
 	if res, err := follower.ElectLeaders(ElectPreferred, []TopicPartition{{"t", 0}, {"nope", 0}}); err != nil || len(res) != 2 ||
 		res[0].Err != nil || !errors.Is(res[1].Err, ErrUnknownTopic) {
 		t.Fatalf("electing t-0 and nope-0: %+v, %v", res, err)
@@ -86,6 +55,64 @@ func TestRaftControllerElectLeaders(t *testing.T) {
 	if _, err := follower.ElectLeaders(5, nil); !errors.Is(err, kerr.InvalidRequest) {
 		t.Errorf("election type 5: %v", err)
 	}
+}
+
+// moveLeadersAway starts rc, creates topic t (3 partitions, RF 3), fences
+// and unfences the preferred leader out of partition 0 so that its
+// partitions are led by others, and takes it back into their ISRs. It
+// returns a voter that is not the controller, out, and out's partitions.
+func moveLeadersAway(t *testing.T, rc *raftCluster) (follower *Controller, out int32, moved []int32) {
+	rc.sessionTimeout = time.Minute
+	for i := range 3 {
+		rc.start(i)
+	}
+	controller, follower := rc.leader()
+	rc.registerAll()
+	if _, err := controller.CreateTopic(CreateTopic{Name: "t", Partitions: 3, ReplicationFactor: 3}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the topic on the follower", func() bool { return follower.Image().Topic("t") != nil })
+	im := follower.Image()
+	out = im.Topic("t").Partitions[0].Replicas[0]
+	b, _ := im.Broker(out)
+	for _, fence := range []bool{true, false} {
+		if _, err := rc.ctrls[out-1].Heartbeat(BrokerHeartbeat{ID: out, Epoch: b.Epoch, MetadataOffset: im.Offset, WantFence: fence}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the broker unfenced", func() bool { b, _ := follower.Image().Broker(out); return !b.Fenced })
+	im = follower.Image()
+	for _, p := range im.Topic("t").Partitions {
+		if p.Replicas[0] != out {
+			continue
+		}
+		if p.Leader == out {
+			t.Fatalf("partition %+v still led by the fenced and unfenced broker", p)
+		}
+		moved = append(moved, p.ID)
+		if err := follower.AlterPartition(proposeISR(im, im.Topic("t"), p, p.Replicas...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return follower, out, moved
+}
+
+// TestRaftControllerAutoRebalance: with the automatic leader rebalance on,
+// the active controller gives a broker back the partitions it is the
+// preferred leader of once it is in their ISRs again (it leads none of
+// them: above the 10% imbalance).
+func TestRaftControllerAutoRebalance(t *testing.T) {
+	rc := newStoppedRaftCluster(t, 3, 0)
+	rc.rebalanceEvery = 20 * time.Millisecond
+	follower, out, moved := moveLeadersAway(t, rc)
+	waitFor(t, "the rebalance", func() bool {
+		for _, id := range moved {
+			if follower.Image().Topic("t").Partitions[id].Leader != out {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestRaftControllerForwardWaits: a change forwarded to the controller

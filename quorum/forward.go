@@ -282,20 +282,31 @@ func electLeadersPartitions(req *kmsg.ElectLeadersRequest) []TopicPartition {
 	return partitions
 }
 
+// topicRuns splits items into the runs of consecutive items of one topic.
+func topicRuns[T any](items []T, topic func(T) string) [][]T {
+	var runs [][]T
+	for i, start := 0, 0; i < len(items); i++ {
+		if i+1 == len(items) || topic(items[i+1]) != topic(items[start]) {
+			runs = append(runs, items[start:i+1])
+			start = i + 1
+		}
+	}
+	return runs
+}
+
 // answerElections fills an ElectLeaders response with results, grouped by
 // topic in their order.
 func answerElections(r *kmsg.ElectLeadersResponse, results []ElectionResult) {
-	for _, res := range results {
-		if n := len(r.Topics); n == 0 || r.Topics[n-1].Topic != res.Topic {
-			rt := kmsg.NewElectLeadersResponseTopic()
-			rt.Topic = res.Topic
-			r.Topics = append(r.Topics, rt)
+	for _, run := range topicRuns(results, func(r ElectionResult) string { return r.Topic }) {
+		rt := kmsg.NewElectLeadersResponseTopic()
+		rt.Topic = run[0].Topic
+		for _, res := range run {
+			rp := kmsg.NewElectLeadersResponseTopicPartition()
+			rp.Partition = res.Partition
+			rp.ErrorCode, rp.ErrorMessage = errorCode(res.Err)
+			rt.Partitions = append(rt.Partitions, rp)
 		}
-		rt := &r.Topics[len(r.Topics)-1]
-		rp := kmsg.NewElectLeadersResponseTopicPartition()
-		rp.Partition = res.Partition
-		rp.ErrorCode, rp.ErrorMessage = errorCode(res.Err)
-		rt.Partitions = append(rt.Partitions, rp)
+		r.Topics = append(r.Topics, rt)
 	}
 }
 
@@ -530,14 +541,13 @@ func alterPartitionResult(resp kmsg.Response) (int32, error) {
 func electLeadersRequest(electionType int8, partitions []TopicPartition) *kmsg.ElectLeadersRequest {
 	r := kmsg.NewPtrElectLeadersRequest()
 	r.Version, r.ElectionType = electLeadersVersion, electionType
-	for _, tp := range partitions {
-		if n := len(r.Topics); n == 0 || r.Topics[n-1].Topic != tp.Topic {
-			rt := kmsg.NewElectLeadersRequestTopic()
-			rt.Topic = tp.Topic
-			r.Topics = append(r.Topics, rt)
+	for _, run := range topicRuns(partitions, func(tp TopicPartition) string { return tp.Topic }) {
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic = run[0].Topic
+		for _, tp := range run {
+			rt.Partitions = append(rt.Partitions, tp.Partition)
 		}
-		rt := &r.Topics[len(r.Topics)-1]
-		rt.Partitions = append(rt.Partitions, tp.Partition)
+		r.Topics = append(r.Topics, rt)
 	}
 	if partitions != nil && r.Topics == nil {
 		r.Topics = []kmsg.ElectLeadersRequestTopic{} // none, not all

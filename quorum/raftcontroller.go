@@ -2,8 +2,8 @@ package quorum
 
 import (
 	"context"
-	"encoding/binary"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -38,6 +38,9 @@ type raftOptions struct {
 	// sessionTimeout > 0: the leader fences brokers not heard from for
 	// that long (core.sessionTimeout).
 	sessionTimeout time.Duration
+	// rebalanceEvery > 0: the leader runs the automatic leader rebalance
+	// that often (core.rebalanceEvery).
+	rebalanceEvery time.Duration
 }
 
 // raftRunner drives a controller's raft node on one goroutine.
@@ -129,6 +132,7 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		snapshotEvery: ro.snapshotEvery,
 
 		sessionTimeout: ro.sessionTimeout,
+		rebalanceEvery: ro.rebalanceEvery,
 	}
 	if err := r.core.restore(ro.storage); err != nil {
 		return nil, fmt.Errorf("quorum: restore: %w", err)
