@@ -241,6 +241,11 @@ func TestValidateRules(t *testing.T) {
 		{"replica fetch wait at the lag", map[string]string{"replication.replica_fetch_wait_max_ms": "30000"}, ""},
 		{"replica fetch wait over the lag", map[string]string{"replication.replica_lag_time_max_ms": "400"},
 			"replication.replica_fetch_wait_max_ms = 500: must be <= replication.replica_lag_time_max_ms (400)"},
+		{"replica selector rack-aware", map[string]string{"replication.replica_selector": "rack-aware"}, ""},
+		{"replica selector unknown", map[string]string{"replication.replica_selector": "closest"},
+			`replication.replica_selector = "closest": must be "" (consumers read from the leader) or "rack-aware"`},
+		{"rack", map[string]string{"broker.rack": "eu-west-1a"}, ""},
+		{"rack too long", map[string]string{"broker.rack": strings.Repeat("r", 256)}, "broker.rack = \"rrrr"},
 		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
 		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {
