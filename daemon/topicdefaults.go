@@ -3,7 +3,10 @@ package daemon
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/riffle/riffle/daemon/replicas"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 )
@@ -43,18 +46,31 @@ func (c *Config) topicSegmentConfig(overrides map[string]string) (segment.Config
 }
 
 // partitionConfig is what a topic's effective configs set on its replicas.
-func (c *Config) partitionConfig(overrides map[string]string) (partitionConfig, error) {
+func (c *Config) partitionConfig(overrides map[string]string) (replicas.TopicConfig, error) {
 	sc, err := c.topicSegmentConfig(overrides)
 	if err != nil {
-		return partitionConfig{}, err
+		return replicas.TopicConfig{}, err
 	}
-	v, err := c.TopicDefaults().Effective(overrides, "min.insync.replicas")
+	minISR, err := c.topicInt(overrides, "min.insync.replicas")
 	if err != nil {
-		return partitionConfig{}, err
+		return replicas.TopicConfig{}, err
 	}
-	minISR, err := strconv.Atoi(v.Value)
+	lagMs, err := c.topicInt(overrides, "replica.lag.time.max.ms")
 	if err != nil {
-		return partitionConfig{}, fmt.Errorf("min.insync.replicas %q: %w", v.Value, err)
+		return replicas.TopicConfig{}, err
 	}
-	return partitionConfig{log: sc, minISR: minISR}, nil
+	return replicas.TopicConfig{Log: sc, MinISR: int(minISR), LagTimeMax: time.Duration(lagMs) * time.Millisecond}, nil
+}
+
+// topicInt is an integer topic config's effective value.
+func (c *Config) topicInt(overrides map[string]string, name string) (int64, error) {
+	v, err := c.TopicDefaults().Effective(overrides, name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v.Value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %w", name, v.Value, err)
+	}
+	return n, nil
 }

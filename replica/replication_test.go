@@ -281,6 +281,17 @@ func TestFollowerFetchChecks(t *testing.T) {
 	if err := pr.leader.p.BecomeLeader(Leadership{Epoch: 6, Replicas: []ids.NodeID{1, 2}, ISR: []ids.NodeID{1, 2}}, pr.now); !errors.Is(err, ErrFencedLeaderEpoch) {
 		t.Fatalf("leading again in the old epoch: %v", err)
 	}
+	// A stale epoch above the log's but below the replica's leaves the
+	// epoch cache alone.
+	if err := pr.leader.p.BecomeFollower(2, 9, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.leader.p.BecomeLeader(Leadership{Epoch: 8, Replicas: []ids.NodeID{1, 2}, ISR: []ids.NodeID{1, 2}}, pr.now); !errors.Is(err, ErrFencedLeaderEpoch) {
+		t.Fatalf("leading in epoch 8 while following in 9: %v", err)
+	}
+	if latest := pr.leader.p.Log().LatestEpoch(); latest != 6 {
+		t.Fatalf("epoch cache's latest epoch %d, want 6", latest)
+	}
 }
 
 // A follower's LEO reaching HW proposes its return to the ISR unless its

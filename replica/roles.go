@@ -84,8 +84,9 @@ func (p *Partition) becomeLeaderLocked(l Leadership, now time.Time) error {
 	if !slices.Contains(l.ISR, ids.NodeID(p.opts.NodeID)) {
 		return p.wrap(fmt.Errorf("%w: leading with ISR %v without node %d", ErrInvalidOptions, l.ISR, p.opts.NodeID))
 	}
-	if latest := p.log.LatestEpoch(); int32(l.Epoch) < latest {
-		return p.wrap(fmt.Errorf("%w: leading in epoch %d, the log has epoch %d", ErrFencedLeaderEpoch, l.Epoch, latest))
+	// Checked before the epoch cache changes: both must not go back.
+	if latest := max(p.log.LatestEpoch(), int32(p.m.epoch)); int32(l.Epoch) < latest {
+		return p.wrap(fmt.Errorf("%w: leading in epoch %d, the replica has epoch %d", ErrFencedLeaderEpoch, l.Epoch, latest))
 	}
 	leo := p.log.LogEndOffset()
 	if err := p.log.AssignEpochStart(int32(l.Epoch), leo); err != nil {

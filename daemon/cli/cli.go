@@ -36,11 +36,12 @@ type runFunc func(e *env, args []string) error
 // subcommands is under the key "".
 var commands = map[string]map[string]runFunc{
 	"topic": {
-		"create":       topicCreate,
-		"list":         topicList,
-		"describe":     topicDescribe,
-		"delete":       topicDelete,
-		"alter-config": topicAlterConfig,
+		"create":        topicCreate,
+		"list":          topicList,
+		"describe":      topicDescribe,
+		"delete":        topicDelete,
+		"alter-config":  topicAlterConfig,
+		"elect-leaders": topicElectLeaders,
 	},
 	"group": {
 		"list":          groupList,
