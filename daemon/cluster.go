@@ -64,11 +64,11 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 	if cfg.Voters() == nil {
 		return nil
 	}
-	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port}
+	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port, Rack: cfg.Broker.Rack}
 	registered := func() bool {
 		im := b.ctrl.Image()
 		cur, ok := im.Broker(self.ID)
-		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port
+		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port && cur.Rack == self.Rack
 	}
 	defer b.sd.starting("waiting for the metadata quorum")()
 	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,

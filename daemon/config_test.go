@@ -244,6 +244,11 @@ func TestValidateRules(t *testing.T) {
 		{"heartbeat below the session", map[string]string{"cluster.broker_session_timeout_ms": "3000", "cluster.broker_heartbeat_interval_ms": "2999"}, ""},
 		{"heartbeat at the session", map[string]string{"cluster.broker_session_timeout_ms": "2000"},
 			"cluster.broker_heartbeat_interval_ms = 2000: must be < cluster.broker_session_timeout_ms (2000)"},
+		{"replica selector rack-aware", map[string]string{"replication.replica_selector": "rack-aware"}, ""},
+		{"replica selector unknown", map[string]string{"replication.replica_selector": "closest"},
+			`replication.replica_selector = "closest": must be "" (consumers read from the leader) or "rack-aware"`},
+		{"rack", map[string]string{"broker.rack": "eu-west-1a"}, ""},
+		{"rack too long", map[string]string{"broker.rack": strings.Repeat("r", 256)}, "broker.rack = \"rrrr"},
 		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
 		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {

@@ -52,6 +52,7 @@ type fetchRead struct {
 	result    replica.ReadResult // offsets; its Region is moved into records
 	records   netio.Piece
 	diverging *replica.EpochEnd // a follower's log diverges here: no records
+	preferred int32             // a consumer's preferred read replica: no records; -1 none
 }
 
 func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
@@ -74,7 +75,8 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	sent := make([]fetchSent, len(reads))
 	for i, rd := range reads {
 		sent[i] = fetchSent{errorCode: rd.errorCode, highWatermark: rd.result.HighWatermark,
-			lastStable: rd.result.LastStable, logStartOffset: rd.result.LogStartOffset, recordBytes: rd.records.Len()}
+			lastStable: rd.result.LastStable, logStartOffset: rd.result.LogStartOffset, recordBytes: rd.records.Len(),
+			preferred: rd.preferred >= 0}
 	}
 	include, code := b.sessions.finish(&plan, sent, b.cfg.Now())
 	if code != 0 {
@@ -159,7 +161,7 @@ func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []fetchKey
 
 // answer is the response entry for a read.
 func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
-	fp := fetchPartition{partition: partition, errorCode: rd.errorCode, preferredReplica: -1,
+	fp := fetchPartition{partition: partition, errorCode: rd.errorCode, preferredReplica: rd.preferred,
 		highWatermark: -1, lastStable: -1, logStartOffset: -1, records: rd.records, diverging: rd.diverging}
 	if rd.errorCode == 0 || rd.errorCode == kerr.OffsetOutOfRange.Code {
 		fp.highWatermark, fp.lastStable, fp.logStartOffset = rd.result.HighWatermark, rd.result.LastStable, rd.result.LogStartOffset
@@ -229,12 +231,15 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 		iso = replica.ReadCommitted
 	}
 	replicaID, brokerEpoch := fetchReplica(req)
+	// A consumer that says where it is (v11+) may be sent to, and served
+	// by, a follower when a selector is configured (KIP-392).
+	nearest := replicaID < 0 && req.Version >= 11 && b.cfg.ReplicaSelector != SelectorLeader
 	im := b.ctrl.Image()
 	reads = make([]fetchRead, len(wants))
 	minOneBatch := true
 	for i, w := range wants {
 		rd := &reads[i]
-		rd.topic = w.topic
+		rd.topic, rd.preferred = w.topic, -1
 		if req.Version >= 13 {
 			rd.topic = ""
 			if t := im.TopicByID(w.topicID); t != nil {
@@ -245,20 +250,23 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 		if rd.topic == "" && req.Version >= 13 {
 			rd.errorCode = kerr.UnknownTopicID.Code
 		} else {
-			rd.partition, rd.errorCode = b.leaderPartition(rd.topic, w.partition)
+			rd.partition, rd.errorCode = b.hostedPartition(rd.topic, w.partition, !nearest)
 		}
 		switch {
 		case rd.errorCode != 0:
 		case replicaID >= 0:
 			b.readFollower(rd, im, ids.NodeID(replicaID), brokerEpoch, w, maxBytes, minOneBatch)
+		case nearest:
+			b.readNearest(rd, im, req.Rack, w, maxBytes, iso, minOneBatch)
 		default:
-			b.readPartition(rd, w, maxBytes, iso, minOneBatch)
+			res, err := rd.partition.Read(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
+			b.takeRead(rd, w, res, err)
 		}
 		if rd.errorCode != 0 {
 			rd.partition, settled = nil, true
 			continue
 		}
-		settled = settled || rd.diverging != nil
+		settled = settled || rd.diverging != nil || rd.preferred >= 0
 		n := rd.records.Len()
 		readable += n
 		budget -= n
@@ -269,9 +277,22 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 	return reads, readable, settled
 }
 
-// readPartition reads one partition into rd for a consumer.
-func (b *Broker) readPartition(rd *fetchRead, w fetchWant, maxBytes int32, iso replica.Isolation, minOneBatch bool) {
-	res, err := rd.partition.Read(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
+// readNearest reads one partition into rd for a consumer in rack that may
+// read from any replica: on the leader, when the selector prefers another
+// replica, only the offsets and that replica's id; otherwise records up to
+// this replica's HW, leader or follower.
+func (b *Broker) readNearest(rd *fetchRead, im *quorum.Image, rack string, w fetchWant, maxBytes int32, iso replica.Isolation, minOneBatch bool) {
+	p := rd.partition
+	if err := p.CheckLeaderEpoch(w.currentLeaderEpoch); err != nil {
+		rd.errorCode = b.errorCode(err)
+		return
+	}
+	if rd.preferred = preferredReadReplica(im, b.cfg.NodeID, p, rack, w.fetchOffset); rd.preferred >= 0 {
+		rd.result = replica.ReadResult{HighWatermark: p.HighWatermark(), LastStable: p.LastStableOffset(),
+			LogStartOffset: p.Log().LogStartOffset()}
+		return
+	}
+	res, err := p.ReadNearest(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
 	b.takeRead(rd, w, res, err)
 }
 

@@ -63,6 +63,7 @@ type fetchSent struct {
 	lastStable     int64
 	logStartOffset int64
 	recordBytes    int64
+	preferred      bool // names a preferred read replica
 }
 
 // sessionPartition is one partition of a session: the request parameters
@@ -248,7 +249,7 @@ func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent, now time.Time) (i
 // update records what was sent and reports whether an incremental response
 // must include the partition.
 func (sp *sessionPartition) update(sent fetchSent) bool {
-	changed := sent.recordBytes > 0 ||
+	changed := sent.recordBytes > 0 || sent.preferred ||
 		sent.highWatermark != sp.highWatermark ||
 		sent.lastStable != sp.lastStable ||
 		sent.logStartOffset != sp.logStartOffset

@@ -120,6 +120,20 @@ func TestFetchSessionErrorsAlwaysAnsweredAndResent(t *testing.T) {
 	}
 }
 
+// TestFetchSessionPreferredReplicaAnswered: a partition naming a
+// preferred read replica is answered though its offsets did not change
+// (Kafka's FetchSession.maybeUpdateResponseData), or a consumer would
+// never learn where to go.
+func TestFetchSessionPreferredReplicaAnswered(t *testing.T) {
+	c := newFetchSessions(10)
+	a0 := fetchKey{topic: "a", partition: 0}
+	id := openSession(t, c, 10, want("a", 0, 0))
+	redirected := fetchSent{highWatermark: 10, lastStable: 10, preferred: true}
+	if got := incremental(t, c, id, 1, sessionRequest{}, map[fetchKey]fetchSent{a0: redirected}); len(got) != 1 {
+		t.Fatalf("redirect not answered: %v", got)
+	}
+}
+
 func TestFetchSessionAddUpdateForget(t *testing.T) {
 	c := newFetchSessions(10)
 	a0, b0, c0 := fetchKey{topic: "a", partition: 0}, fetchKey{topic: "b", partition: 0}, fetchKey{topic: "c", partition: 0}

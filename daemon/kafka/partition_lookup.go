@@ -15,11 +15,20 @@ import (
 // broker may host a follower replica of it) or this broker has not opened
 // its replica yet.
 func (b *Broker) leaderPartition(topic string, partition int32) (*replica.Partition, int16) {
-	leader, _, ok := imageLeader(b.ctrl.Image(), topic, partition)
+	return b.hostedPartition(topic, partition, true)
+}
+
+// hostedPartition is leaderPartition that, unless leaderOnly, also finds a
+// follower replica: NOT_LEADER_OR_FOLLOWER then when the metadata does not
+// place a replica on this broker.
+func (b *Broker) hostedPartition(topic string, partition int32, leaderOnly bool) (*replica.Partition, int16) {
+	im := b.ctrl.Image()
+	leader, _, ok := imageLeader(im, topic, partition)
 	if !ok {
 		return nil, kerr.UnknownTopicOrPartition.Code
 	}
-	if leader != b.cfg.NodeID {
+	if leaderOnly && leader != b.cfg.NodeID ||
+		!leaderOnly && !slices.Contains(im.Topic(topic).Partitions[partition].Replicas, b.cfg.NodeID) {
 		return nil, kerr.NotLeaderForPartition.Code
 	}
 	p := b.parts.Partition(topic, partition)
