@@ -295,7 +295,9 @@ func (f *fetcher) backOff(sent map[topicPartition]sentPartition, now time.Time) 
 func (f *fetcher) apply(tp topicPartition, fp *fetchPartition, rp *kmsg.FetchResponseTopicPartition, now time.Time) (outOfRange bool) {
 	// The logger is made only for the rare lines: this runs per partition
 	// per fetch.
-	log := func() *slog.Logger { return f.m.log.With("topic", tp.topic, "partition", tp.partition, "leader", f.source) }
+	log := func() *slog.Logger {
+		return f.m.log.With("topic", tp.topic, "partition", tp.partition, "leader", f.source)
+	}
 	switch err := kerr.ErrorForCode(rp.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
