@@ -330,6 +330,8 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"topic", "list", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"topic", "list", "--timeout", "0s"}, "--timeout 0s: must be positive"},
 		{[]string{"topic", "alter-config", "t"}, "nothing to change"},
+		{[]string{"topic", "elect-leaders", "--partition", "0"}, "--partition needs --topic"},
+		{[]string{"topic", "elect-leaders", "--topic", "t", "--partition", "x"}, `want a partition number, got "x"`},
 		{[]string{"group", "reset-offsets", "g", "--topic", "t"}, "want exactly one of --to-earliest"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest"}, "want --topic (repeatable) or --all-topics"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest", "--topic", "t:x"}, `partition "x" is not a partition number`},
