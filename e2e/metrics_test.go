@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,6 +122,8 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	grew(t, before, produced, "riffle_storage_flushes_total", rounds)
 	grew(t, before, produced, "riffle_storage_fsync_seconds_count", rounds)
 	grew(t, before, produced, "riffle_netio_event_loop_busy_seconds_total", 1e-9)
+	promHistogram(t, produced, `riffle_kafka_request_seconds{api="Produce"}`)
+	promHistogram(t, produced, "riffle_storage_fsync_seconds")
 	if produced["go_goroutines"] == 0 || produced["process_cpu_seconds_total"] == 0 {
 		t.Error("no Go runtime or process metrics")
 	}
@@ -153,6 +157,46 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	committed := scrape(t, admin)
 	expect(t, committed, "riffle_group_committed_offset"+groupPart, records)
 	expect(t, committed, "riffle_group_lag"+groupPart, 0)
+}
+
+// promHistogram fails unless the scraped histogram (name{labels}) is a
+// Prometheus one histogram_quantile can read: cumulative _bucket series
+// with le bounds, the +Inf bucket equal to _count, and samples in it.
+func promHistogram(t *testing.T, scraped map[string]float64, histogram string) {
+	t.Helper()
+	name, labels, _ := strings.Cut(strings.TrimSuffix(histogram, "}"), "{")
+	if labels != "" {
+		labels += ","
+	}
+	count := scraped[name+"_count"+strings.TrimPrefix(histogram, name)]
+	if count == 0 {
+		t.Fatalf("%s: no samples", histogram)
+	}
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	for series, n := range scraped {
+		rest, ok := strings.CutPrefix(series, name+"_bucket{"+labels+`le="`)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			t.Fatalf("%s: bound of %s: %v", histogram, series, err)
+		}
+		buckets = append(buckets, bucket{le, n})
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
+	if len(buckets) < 10 || !math.IsInf(buckets[len(buckets)-1].le, 1) {
+		t.Fatalf("%s: le buckets %v, want at least 10 ending with +Inf", histogram, buckets)
+	}
+	for i := 1; i < len(buckets); i++ {
+		if buckets[i].n < buckets[i-1].n {
+			t.Fatalf("%s: buckets not cumulative: %v", histogram, buckets)
+		}
+	}
+	if inf := buckets[len(buckets)-1].n; inf != count {
+		t.Fatalf("%s: +Inf bucket %v, _count %v", histogram, inf, count)
+	}
 }
 
 // expect fails unless the scraped metric has the value want.
