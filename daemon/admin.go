@@ -98,6 +98,12 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "riffle_netio_refused_connections_total", uint64(st.Refused))
 	metrics.WriteGaugeUint64(w, "riffle_netio_request_bytes", uint64(max(st.RequestBytes, 0)))
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
+	if free, total, err := b.lock.diskSpace(); err == nil {
+		metrics.WriteGaugeUint64(w, "riffle_storage_disk_free_bytes", free)
+		metrics.WriteGaugeUint64(w, "riffle_storage_disk_total_bytes", total)
+	} else {
+		b.log.Warn("metrics: data dir disk space", "err", err)
+	}
 	hosted := map[*replica.Partition]bool{}
 	b.parts.each(func(tp topicPartition, p *replica.Partition) {
 		hosted[p] = true

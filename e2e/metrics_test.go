@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -124,6 +125,14 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	grew(t, before, produced, "riffle_netio_event_loop_busy_seconds_total", 1e-9)
 	promHistogram(t, produced, `riffle_kafka_request_seconds{api="Produce"}`)
 	promHistogram(t, produced, "riffle_storage_fsync_seconds")
+	var fs unix.Statfs_t
+	if err := unix.Statfs(b.DataDir(), &fs); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, produced, "riffle_storage_disk_total_bytes", float64(fs.Blocks*uint64(fs.Bsize)))
+	if free := produced["riffle_storage_disk_free_bytes"]; free <= 0 || free > float64(fs.Blocks*uint64(fs.Bsize)) {
+		t.Errorf("riffle_storage_disk_free_bytes = %v of %d", free, fs.Blocks*uint64(fs.Bsize))
+	}
 	if produced["go_goroutines"] == 0 || produced["process_cpu_seconds_total"] == 0 {
 		t.Error("no Go runtime or process metrics")
 	}
