@@ -3,11 +3,15 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,6 +42,7 @@ type consumeFlags struct {
 	exitAtEnd  bool
 	group      string
 	keyDelim   string
+	base64     bool
 }
 
 func consume(e *env, args []string) error {
@@ -57,6 +62,8 @@ func consume(e *env, args []string) error {
 	fs.BoolVar(&f.exitAtEnd, "e", false, "stop at the end of every partition, as it was at start")
 	fs.StringVar(&f.group, "g", "", "consume as a member of this consumer `group`, committing what is printed")
 	fs.StringVar(&f.keyDelim, "K", "", "print each key, then this `delimiter`, then the value")
+	fs.BoolVar(&f.base64, "base64", false, "print keys, values and header values as base64: their exact bytes\n"+
+		"(otherwise control characters and bytes that are not UTF-8 are escaped: \\n, \\x00)")
 	positional, err := e.parse(fs, args, 1, 1, "topic name")
 	if err != nil {
 		return err
@@ -109,7 +116,7 @@ func consume(e *env, args []string) error {
 			}
 		}
 	}
-	return c.run()
+	return c.run(topic)
 }
 
 // startAt is consume's -o: "start", "end", or an offset.
@@ -201,13 +208,15 @@ type consumer struct {
 }
 
 // run polls and prints until -n records are printed, -e's ends are
-// reached, or the context ends (an interrupt: not an error). With -g, what
+// reached, or the context ends (an interrupt: not an error), then says on
+// stderr how many records it printed and why it stopped. With -g, what
 // each poll printed is committed before the next.
-func (c *consumer) run() error {
+func (c *consumer) run(topic string) error {
 	ctx := c.e.ctx
 	for !c.done() {
 		fetches := c.cl.PollFetches(ctx)
 		if ctx.Err() != nil {
+			fmt.Fprintf(c.e.stderr, "consumed %s: interrupted\n", records(c.printed))
 			return nil
 		}
 		var errs []error
@@ -231,7 +240,23 @@ func (c *consumer) run() error {
 			}
 		}
 	}
+	switch n := c.flags.count; {
+	case n > 0 && c.printed == n:
+		fmt.Fprintf(c.e.stderr, "consumed %s\n", records(n))
+	case n > 0:
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s before -n %d\n", records(c.printed), topic, n)
+	default:
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s\n", records(c.printed), topic)
+	}
 	return nil
+}
+
+// records is "1 record" or "n records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
 }
 
 func (c *consumer) done() bool {
@@ -258,24 +283,72 @@ func (c *consumer) print(r *kgo.Record) {
 	c.printed++
 	if c.e.json {
 		out := consumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
-			Key: optString(r.Key), Value: optString(r.Value), Headers: []recordHeader{}}
+			Key: c.optJSONText(r.Key), Value: c.optJSONText(r.Value), Headers: []recordHeader{}}
 		for _, h := range r.Headers {
-			out.Headers = append(out.Headers, recordHeader{h.Key, string(h.Value)})
+			out.Headers = append(out.Headers, recordHeader{h.Key, c.jsonText(h.Value)})
 		}
 		_ = c.enc.Encode(out) // a broken stdout shows as the process dying of SIGPIPE
 		return
 	}
 	if c.flags.keyDelim != "" {
-		fmt.Fprintf(c.e.stdout, "%s%s", r.Key, c.flags.keyDelim)
+		fmt.Fprintf(c.e.stdout, "%s%s", c.text(r.Key), c.flags.keyDelim)
 	}
-	fmt.Fprintf(c.e.stdout, "%s\n", r.Value)
+	fmt.Fprintf(c.e.stdout, "%s\n", c.text(r.Value))
 }
 
-// optString is b as a JSON string, or null for a null key or value.
-func optString(b []byte) *string {
+// text is b as a line prints it: base64 with --base64, else escaped.
+func (c *consumer) text(b []byte) string {
+	if c.flags.base64 {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return escape(b)
+}
+
+// jsonText is b as a JSON string holds it: base64 with --base64, UTF-8
+// text as it is (JSON escapes control characters itself), anything else
+// escaped.
+func (c *consumer) jsonText(b []byte) string {
+	if !c.flags.base64 && utf8.Valid(b) {
+		return string(b)
+	}
+	return c.text(b)
+}
+
+// optJSONText is jsonText, or null for a null key or value.
+func (c *consumer) optJSONText(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	s := string(b)
+	s := c.jsonText(b)
 	return &s
+}
+
+// escape is b for a terminal: UTF-8 text as it is, control characters
+// (tab aside) and bytes that are not UTF-8 escaped as Go escapes them
+// (\n, \r, \x00, \u0085), so that a record stays on one line and binary
+// data cannot drive the terminal. It is for reading, not reversible (text
+// that holds a backslash reads the same): --base64 gives the exact bytes.
+func escape(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&sb, `\x%02x`, b[0])
+		case r == '\n':
+			sb.WriteString(`\n`)
+		case r == '\r':
+			sb.WriteString(`\r`)
+		case r == '\t' || unicode.IsGraphic(r):
+			sb.Write(b[:size])
+		case r < utf8.RuneSelf:
+			fmt.Fprintf(&sb, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&sb, `\U%08x`, r)
+		}
+		b = b[size:]
+	}
+	return sb.String()
 }
