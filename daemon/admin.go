@@ -122,9 +122,15 @@ func (b *broker) writeMetrics(w io.Writer) {
 
 // writeGroupMetrics writes each group's committed offset per partition and
 // its lag: the partition's high watermark minus the committed offset (0
-// when the commit is at or past it), for partitions hosted here.
+// when the commit is at or past it), for partitions hosted here. Commits
+// to partitions the metadata no longer has (a deleted topic) are left out:
+// the coordinator keeps them, but their series would never change again.
 func (b *broker) writeGroupMetrics(w io.Writer) {
+	image := b.ctrl.Image()
 	for _, c := range b.groups.CommittedOffsets() {
+		if t := image.Topic(c.Topic); t == nil || int(c.Partition) >= len(t.Partitions) {
+			continue
+		}
 		labels := `{group="` + labelValue(c.Group) + `",topic="` + labelValue(c.Topic) + `",partition="` + strconv.Itoa(int(c.Partition)) + `"}`
 		metrics.WriteGaugeUint64(w, "riffle_group_committed_offset"+labels, uint64(max(c.Offset, 0)))
 		if p := b.parts.Partition(c.Topic, c.Partition); p != nil {

@@ -31,6 +31,10 @@ type brokerMetrics struct {
 	traffic sync.Map      // *replica.Partition → *partitionTraffic
 	fsync   *metrics.PrometheusHistogram
 	flushes *metrics.Counter
+	// versionProbes counts ApiVersions requests newer than served: the
+	// client retries with a version we serve, so this is negotiation, not
+	// an error (franz-go and Kafka's own clients start at their newest).
+	versionProbes *metrics.Counter
 }
 
 // secondsBuckets are the upper bounds (le) of every duration histogram:
@@ -78,6 +82,7 @@ func newBrokerMetrics() *brokerMetrics {
 	}
 	m.fsync = m.set.NewPrometheusHistogramExt("riffle_storage_fsync_seconds", secondsBuckets)
 	m.flushes = m.set.NewCounter("riffle_storage_flushes_total")
+	m.versionProbes = m.set.NewCounter("riffle_kafka_api_versions_fallbacks_total")
 	return m
 }
 
@@ -92,6 +97,10 @@ func (m *brokerMetrics) Request(apiKey int16, queued, handled time.Duration) {
 
 // ErrorCode implements kafka.Observer.
 func (m *brokerMetrics) ErrorCode(apiKey, code int16) {
+	if apiKey == kmsg.ApiVersions.Int16() && code == kerr.UnsupportedVersion.Code {
+		m.versionProbes.Inc()
+		return
+	}
 	k := errorKey{apiKey, code}
 	c, ok := m.errors.Load(k)
 	if !ok {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -265,4 +266,70 @@ func commitOffset(t *testing.T, cl *kgo.Client, group, topic string, offset int6
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("offset commit: %v", kerr.ErrorForCode(code))
 	}
+}
+
+// TestMetricsVersionProbeNotAnError connects franz-go clients, which ask
+// for ApiVersions at their newest version first and retry with ours: that
+// negotiation is counted apart, not as an ApiVersions error.
+func TestMetricsVersionProbeNotAnError(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := newClient(t, b.Addr()).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scraped := scrape(t, b.AdminAddr())
+	for series, v := range scraped {
+		if strings.HasPrefix(series, `riffle_kafka_request_errors_total{api="ApiVersions"`) {
+			t.Errorf("%s = %v after a client connected", series, v)
+		}
+	}
+	if _, ok := scraped["riffle_kafka_api_versions_fallbacks_total"]; !ok {
+		t.Error("no riffle_kafka_api_versions_fallbacks_total")
+	}
+}
+
+// TestMetricsGroupSeriesOfDeletedTopicGo commits a group's offset on a
+// topic, deletes the topic, and waits for the group's series of it to
+// disappear, as the topic's own do; another topic's stay.
+func TestMetricsGroupSeriesOfDeletedTopicGo(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	cl := newClient(t, b.Addr())
+	for _, topic := range []string{"doomed", "kept"} {
+		createTopicWithConfigs(t, cl, topic, nil)
+		commitOffset(t, cl, "watcher", topic, 0)
+	}
+	series := func(topic string) []string {
+		var found []string
+		for s := range scrape(t, b.AdminAddr()) {
+			if strings.Contains(s, `topic="`+topic+`"`) {
+				found = append(found, s)
+			}
+		}
+		return found
+	}
+	doomed := `{group="watcher",topic="doomed",partition="0"}`
+	if s := scrape(t, b.AdminAddr()); !hasSeries(s, "riffle_group_committed_offset"+doomed, "riffle_group_lag"+doomed) {
+		t.Fatalf("no group series before the deletion: %v", series("doomed"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if resp, err := kadm.NewClient(cl).DeleteTopic(ctx, "doomed"); err != nil || resp.Err != nil {
+		t.Fatalf("delete topic: %v %v", err, resp.Err)
+	}
+	waitFor(t, 30*time.Second, "the deleted topic's series to disappear", func() bool { return len(series("doomed")) == 0 })
+	kept := `{group="watcher",topic="kept",partition="0"}`
+	if s := scrape(t, b.AdminAddr()); !hasSeries(s, "riffle_group_committed_offset"+kept, "riffle_group_lag"+kept) {
+		t.Errorf("the other topic's group series went too: %v", series("kept"))
+	}
+}
+
+// hasSeries reports whether every series is in scraped.
+func hasSeries(scraped map[string]float64, series ...string) bool {
+	for _, s := range series {
+		if _, ok := scraped[s]; !ok {
+			return false
+		}
+	}
+	return true
 }
