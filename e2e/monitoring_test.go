@@ -83,6 +83,53 @@ func TestDashboardQueriesLiveMetrics(t *testing.T) {
 	}
 }
 
+// TestREADMEMetricTable checks the README's metric table against a live
+// broker's /metrics both ways: every riffle_ metric in the table is
+// exported (a histogram as _bucket, _sum and _count), and every exported
+// riffle_ metric is in the table.
+func TestREADMEMetricTable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{} // name → is a histogram
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`riffle_") {
+			continue
+		}
+		for _, name := range strings.Split(cells[1], ",") {
+			documented[strings.Trim(strings.TrimSpace(name), "`")] = strings.HasPrefix(strings.TrimSpace(cells[3]), "histogram:")
+		}
+	}
+	if len(documented) < 20 {
+		t.Fatalf("README: only %d metrics in the table", len(documented))
+	}
+	b := brokertest.Start(t, groupBrokerArgs...)
+	monitoredTraffic(t, b, "readme")
+	exported := map[string]bool{}
+	for series := range scrape(t, b.AdminAddr()) {
+		if name, _, _ := strings.Cut(series, "{"); strings.HasPrefix(name, "riffle_") {
+			exported[name] = true
+		}
+	}
+	for name, histogram := range documented {
+		names := []string{name}
+		if histogram {
+			names = []string{name + "_bucket", name + "_sum", name + "_count"}
+		}
+		for _, n := range names {
+			if _, ok := notOnOneBroker[n]; !ok && !exported[n] {
+				t.Errorf("README documents %s; the broker does not export it", n)
+			}
+			delete(exported, n)
+		}
+	}
+	for name := range exported {
+		t.Errorf("the broker exports %s; the README's table does not document it", name)
+	}
+}
+
 // TestAlertRulesPromtool validates the alert rules with promtool and runs
 // their unit tests (each alert fires on the series it is for and stays
 // quiet on healthy ones).
