@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -439,7 +438,7 @@ func promGet(t *testing.T, base, path string, params url.Values, data any) {
 		Status, Error string
 		Data          json.RawMessage
 	}
-	body := httpGetAny(t, u)
+	body := httpGet(t, u, 0) // its errors come with a 4xx status
 	if err := json.Unmarshal([]byte(body), &resp); err != nil {
 		t.Fatalf("GET %s: %v: %s", u, err, body)
 	}
@@ -451,22 +450,6 @@ func promGet(t *testing.T, base, path string, params url.Values, data any) {
 			t.Fatalf("GET %s: data: %v", u, err)
 		}
 	}
-}
-
-// httpGetAny is the body of a GET, whatever its status (Prometheus's API
-// explains its 400s in the body).
-func httpGetAny(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: ioTimeout}).Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(body)
 }
 
 // waitPromValue queries Prometheus until the expression has one sample
