@@ -371,6 +371,47 @@ func TestCLIGroups(t *testing.T) {
 	member.Close()
 }
 
+// TestCLIGroupConsumeToEnd consumes as a group member with -e: it stops
+// at the end of the assigned partitions, from the group's commits, and a
+// partition with nothing to read does not hold it up.
+func TestCLIGroupConsumeToEnd(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	addr := b.Addr()
+	ok(t, addr, "", "topic", "create", "tasks", "-p", "3") // partition 2 stays empty
+	ok(t, addr, strings.Repeat("task\n", 5), "produce", "tasks", "-p", "0")
+	ok(t, addr, strings.Repeat("task\n", 3), "produce", "tasks", "-p", "1")
+
+	for _, c := range []struct {
+		produce string // to partition 1 first
+		records int
+		stderr  string
+		args    []string
+	}{
+		{"", 8, "consumed 8 records: reached the end of tasks before -n 100\n", []string{"-n", "100"}},
+		{"", 0, "consumed 0 records: reached the end of tasks\n", nil},
+		{"more\nmore\n", 2, "consumed 2 records: reached the end of tasks\n", nil},
+	} {
+		if c.produce != "" {
+			ok(t, addr, c.produce, "produce", "tasks", "-p", "1")
+		}
+		args := append([]string{"consume", "tasks", "-g", "crew", "-e"}, c.args...)
+		r := riffleCLI(t, addr, "", args...)
+		if r.code != 0 || strings.Count(r.stdout, "\n") != c.records || r.stderr != c.stderr {
+			t.Errorf("riffle %s: exit %d, %d records, stderr %q; want %d records, stderr %q",
+				strings.Join(args, " "), r.code, strings.Count(r.stdout, "\n"), r.stderr, c.records, c.stderr)
+		}
+	}
+	if out := ok(t, addr, "", "group", "describe", "crew"); !strings.Contains(out, "tasks") {
+		t.Errorf("group describe: got\n%s", out)
+	}
+	type group struct {
+		TotalLag int64 `json:"total_lag"`
+	}
+	if gs := decodeJSON[[]group](t, ok(t, addr, "", "group", "describe", "crew", "--json")); len(gs) != 1 || gs[0].TotalLag != 0 {
+		t.Errorf("group describe: want lag 0 after consuming to the end, got %+v", gs)
+	}
+}
+
 // TestCLIBadArguments checks each mistake gets a message naming it and
 // exit code 2, and a broker's refusal exit code 1.
 func TestCLIBadArguments(t *testing.T) {
@@ -395,7 +436,7 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"produce"}, "missing topic name"},
 		{[]string{"produce", "t", "-k", "a", "-K", ":"}, "-k and -K exclude each other"},
 		{[]string{"consume", "t", "-o", "soon"}, `-o "soon": want start, end or an offset`},
-		{[]string{"consume", "t", "-g", "g", "-e"}, "-g decides partitions by group assignment"},
+		{[]string{"consume", "t", "-g", "g", "-p", "0"}, "-g decides partitions by group assignment: -p does not apply"},
 	}
 	for _, c := range cases {
 		fails(t, noBroker, 2, []string{"riffle ", c.want, "--help' for usage"}, c.args...)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -59,7 +60,7 @@ func consume(e *env, args []string) error {
 		return nil
 	})
 	fs.IntVar(&f.count, "n", 0, "stop after `count` records (0: no limit)")
-	fs.BoolVar(&f.exitAtEnd, "e", false, "stop at the end of every partition, as it was at start")
+	fs.BoolVar(&f.exitAtEnd, "e", false, "stop at the end of every partition, as it was at start (with -g: of every partition assigned)")
 	fs.StringVar(&f.group, "g", "", "consume as a member of this consumer `group`, committing what is printed")
 	fs.StringVar(&f.keyDelim, "K", "", "print each key, then this `delimiter`, then the value")
 	fs.BoolVar(&f.base64, "base64", false, "print keys, values and header values as base64: their exact bytes\n"+
@@ -75,19 +76,24 @@ func consume(e *env, args []string) error {
 	switch {
 	case f.count < 0:
 		return usageErrorf("-n %d: want a count of records, or 0", f.count)
-	case f.group != "" && (f.exitAtEnd || len(f.partitions) > 0):
-		return usageErrorf("-g decides partitions by group assignment: -e and -p do not apply; use -n")
+	case f.group != "" && len(f.partitions) > 0:
+		return usageErrorf("-g decides partitions by group assignment: -p does not apply")
 	}
 	topic := positional[0]
+	c := &consumer{e: e, flags: f, topic: topic, start: start, enc: json.NewEncoder(e.stdout), started: make(chan struct{})}
 	opts := []kgo.Opt{kgo.ConsumeResetOffset(start.kgoOffset())}
 	if f.group != "" {
 		opts = append(opts, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+		if f.exitAtEnd {
+			opts = append(opts, kgo.OnPartitionsAssigned(c.onAssigned), kgo.OnPartitionsRevoked(c.onRevoked), kgo.OnPartitionsLost(c.onRevoked))
+		}
 	}
 	cl, ctx, cancel, err := e.connect(opts...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	c.cl = cl
 	adm := kadm.NewClient(cl)
 	if f.group != "" {
 		err = requireAPIs(ctx, adm, []kmsg.Key{kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.OffsetCommit, kmsg.OffsetFetch})
@@ -107,8 +113,9 @@ func consume(e *env, args []string) error {
 		}
 		cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign})
 	}
-	c := &consumer{e: e, cl: cl, flags: f, enc: json.NewEncoder(e.stdout)}
-	if f.exitAtEnd {
+	c.ends = ends
+	close(c.started)
+	if f.exitAtEnd && f.group == "" {
 		c.remaining = map[int32]int64{}
 		for p, l := range ends {
 			if start.position(l) < l.end {
@@ -116,7 +123,7 @@ func consume(e *env, args []string) error {
 			}
 		}
 	}
-	return c.run(topic)
+	return c.run()
 }
 
 // startAt is consume's -o: "start", "end", or an offset.
@@ -200,27 +207,61 @@ type consumer struct {
 	e     *env
 	cl    *kgo.Client
 	flags consumeFlags
+	topic string
+	start startAt
 	enc   *json.Encoder
 
-	// With -e: each partition not yet read to its end, and that end.
+	printed int
+	// ends are the topic's log ranges when consume started; set once
+	// started is closed (a group member may be assigned before).
+	ends    map[int32]partitionLog
+	started chan struct{}
+
+	mu sync.Mutex // guards what follows: group callbacks run concurrently
+	// With -e: each partition not yet read to its end, and that end. With
+	// -g, nil until the first assignment, then the assigned partitions'.
 	remaining map[int32]int64
-	printed   int
+	assigned  map[int32]bool // with -g -e, the partitions this member has
+	wake      context.CancelFunc
+	groupErr  error
 }
 
 // run polls and prints until -n records are printed, -e's ends are
 // reached, or the context ends (an interrupt: not an error), then says on
 // stderr how many records it printed and why it stopped. With -g, what
 // each poll printed is committed before the next.
-func (c *consumer) run(topic string) error {
+func (c *consumer) run() error {
 	ctx := c.e.ctx
-	for !c.done() {
-		fetches := c.cl.PollFetches(ctx)
+	for {
+		// A group callback cancels the poll when -e is met with nothing
+		// left to fetch, or fails: PollFetches would wait on. Set before
+		// checking done, so that no wake-up falls between the two.
+		pollCtx, wake := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.wake = wake
+		c.mu.Unlock()
+		if c.done() {
+			wake()
+			break
+		}
+		fetches := c.cl.PollFetches(pollCtx)
+		woken := pollCtx.Err() != nil
+		wake()
 		if ctx.Err() != nil {
 			fmt.Fprintf(c.e.stderr, "consumed %s: interrupted\n", records(c.printed))
 			return nil
 		}
+		c.mu.Lock()
+		err := c.groupErr
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		var errs []error
 		fetches.EachError(func(topic string, p int32, err error) {
+			if woken && errors.Is(err, context.Canceled) {
+				return // the wake-up itself, not a failure
+			}
 			errs = append(errs, fmt.Errorf("%s[%d]: %w", topic, p, err))
 		})
 		if err := errors.Join(errs...); err != nil {
@@ -244,9 +285,9 @@ func (c *consumer) run(topic string) error {
 	case n > 0 && c.printed == n:
 		fmt.Fprintf(c.e.stderr, "consumed %s\n", records(n))
 	case n > 0:
-		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s before -n %d\n", records(c.printed), topic, n)
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s before -n %d\n", records(c.printed), c.topic, n)
 	default:
-		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s\n", records(c.printed), topic)
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s\n", records(c.printed), c.topic)
 	}
 	return nil
 }
@@ -260,15 +301,28 @@ func records(n int) string {
 }
 
 func (c *consumer) done() bool {
-	return (c.flags.count > 0 && c.printed >= c.flags.count) || (c.remaining != nil && len(c.remaining) == 0)
+	if c.flags.count > 0 && c.printed >= c.flags.count {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.atEndLocked()
+}
+
+// atEndLocked reports whether -e is met: every partition read to its end
+// (with -g: every partition assigned, once some are).
+func (c *consumer) atEndLocked() bool {
+	return c.remaining != nil && len(c.remaining) == 0 && (c.flags.group == "" || len(c.assigned) > 0)
 }
 
 // take reports whether r is to be printed: with -e, only records before
 // their partition's end.
 func (c *consumer) take(r *kgo.Record) bool {
-	if c.remaining == nil {
+	if !c.flags.exitAtEnd {
 		return true
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	end, ok := c.remaining[r.Partition]
 	if !ok {
 		return false
