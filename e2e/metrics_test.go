@@ -335,3 +335,33 @@ func hasSeries(scraped map[string]float64, series ...string) bool {
 	}
 	return true
 }
+
+// TestMetricsGroupLagBeforeFirstCommit has a group member read a topic
+// without committing: the group's lag shows every record as unread from
+// the moment it has members, with no committed offset series.
+func TestMetricsGroupLagBeforeFirstCommit(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	cl := newClient(t, b.Addr())
+	createTopicWithConfigs(t, cl, "fresh", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 7 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "fresh", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := newClient(t, b.Addr(), kgo.ConsumerGroup("newcomers"), kgo.ConsumeTopics("fresh"), kgo.DisableAutoCommit())
+	for n := 0; n < 7; {
+		fetches := member.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("member consumed %d of 7", n)
+		}
+		n += fetches.NumRecords()
+	}
+	labels := `{group="newcomers",topic="fresh",partition="0"}`
+	scraped := scrape(t, b.AdminAddr())
+	expect(t, scraped, "riffle_group_lag"+labels, 7)
+	if v, ok := scraped["riffle_group_committed_offset"+labels]; ok {
+		t.Errorf("riffle_group_committed_offset%s = %v with no commit", labels, v)
+	}
+}
