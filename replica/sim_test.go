@@ -3,12 +3,14 @@ package replica_test
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -93,7 +95,7 @@ func (s *sim) step() {
 			s.produce(pr)
 		}
 	}
-	if s.rng.Float64() < s.p.consumeP {
+	if s.liveness || s.rng.Float64() < s.p.consumeP {
 		s.consume()
 	}
 	for _, pr := range s.producers {
@@ -328,12 +330,20 @@ func (s *sim) fingerprint() uint64 {
 }
 
 // runSim runs one seed; a panic fails it.
-func runSim(seed uint64, steps int, tracing bool) (s *sim, err error) {
-	s = newSim(seed, steps)
+func runSim(t *testing.T, seed uint64, steps int, tracing bool) (s *sim, err error) {
+	root, err := os.MkdirTemp(t.TempDir(), "sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	s = newSim(seed, steps, root)
 	s.tracing = tracing
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tick %d: panic: %v\n%s", s.now, r, debug.Stack())
+		}
+		if err != nil {
+			err = errors.New(strings.ReplaceAll(err.Error(), root, "$ROOT"))
 		}
 	}()
 	return s, s.run()
@@ -354,7 +364,7 @@ func TestSimReplication(t *testing.T) {
 	}
 	var stats simStats
 	for seed := first; seed < first+seeds; seed++ {
-		s, err := runSim(seed, steps, seeds == 1)
+		s, err := runSim(t, seed, steps, seeds == 1)
 		if err != nil {
 			for _, line := range s.trace {
 				t.Log(line)
@@ -380,8 +390,8 @@ func TestSimReplication(t *testing.T) {
 // seed can be rerun and debugged.
 func TestSimReplicationDeterministic(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
-		a, errA := runSim(seed, 200, false)
-		b, errB := runSim(seed, 200, false)
+		a, errA := runSim(t, seed, 200, false)
+		b, errB := runSim(t, seed, 200, false)
 		if fmt.Sprint(errA) != fmt.Sprint(errB) || a.fingerprint() != b.fingerprint() {
 			t.Errorf("seed %d ran differently twice: %v / %v", seed, errA, errB)
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -85,6 +87,7 @@ type simBroker struct {
 	id          ids.NodeID
 	up          bool
 	brokerEpoch int64 // this incarnation's registration
+	dir         string
 	disk        *vfs.MemFS
 	dd          *segment.DataDir
 	p           *replica.Partition
@@ -222,18 +225,27 @@ type sim struct {
 	liveness    bool
 }
 
-func newSim(seed uint64, steps int) *sim {
+// newSim makes a world whose brokers keep their data directories under
+// root: on their MemFS, and on the real disk for the producer-state
+// snapshots, which replica writes through package os (so a crash keeps
+// them all; Open drops those past the log end).
+func newSim(seed uint64, steps int, root string) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{seed: seed, rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
 		committed: map[int64]simBatch{}, faultsOn: true,
 		ctl: simCtl{leader: ids.NoNode, epoch: 0, fenced: map[ids.NodeID]bool{}, brokerEpoch: map[ids.NodeID]int64{}}}
 	s.p0 = s.p
 	for _, id := range simReplicas {
+		dir := filepath.Join(root, fmt.Sprint(id))
 		disk := vfs.NewMemFS()
-		if err := errors.Join(disk.MkdirAll("/data", 0o755), disk.SyncDir("/")); err != nil {
+		err := errors.Join(disk.MkdirAll(dir, 0o755), os.MkdirAll(filepath.Join(dir, simTopic+"-0"), 0o755))
+		for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+			err = errors.Join(err, disk.SyncDir(filepath.Dir(d)))
+		}
+		if err != nil {
 			panic(err)
 		}
-		s.brokers = append(s.brokers, &simBroker{id: id, disk: disk, fencedAt: -1})
+		s.brokers = append(s.brokers, &simBroker{id: id, dir: dir, disk: disk, fencedAt: -1})
 		s.ctl.fenced[id] = true
 	}
 	s.ctl.isr = slices.Clone(simReplicas)
@@ -291,7 +303,7 @@ func (s *sim) segmentConfig() segment.Config {
 // broker epoch and learns the partition's state from it.
 func (s *sim) start(b *simBroker) {
 	cfg := s.segmentConfig()
-	dd, err := segment.OpenDataDir("/data", func(string) segment.Config { return cfg },
+	dd, err := segment.OpenDataDir(b.dir, func(string) segment.Config { return cfg },
 		segment.Options{FS: b.disk, Now: s.clock, Logger: simDiscard})
 	if err != nil {
 		s.failf("broker %d: open data dir: %v", b.id, err)
@@ -306,7 +318,7 @@ func (s *sim) start(b *simBroker) {
 	}
 	id := b.id
 	p, err := replica.Open(log, replica.Options{
-		Topic: simTopic, NodeID: int32(id), LeaderEpoch: max(0, log.LatestEpoch()),
+		Topic: simTopic, NodeID: int32(id), LeaderEpoch: -1,
 		MinInsyncReplicas: simMinISR, Logger: simDiscard,
 		ProposeISR: func(prop replica.ISRProposal) { s.proposed(id, prop) },
 		Eligible:   s.eligible,
@@ -317,9 +329,10 @@ func (s *sim) start(b *simBroker) {
 		return
 	}
 	s.epochs++
-	*b = simBroker{id: id, up: true, brokerEpoch: s.epochs, disk: b.disk, dd: dd, p: p, fencedAt: -1,
+	*b = simBroker{id: id, up: true, brokerEpoch: s.epochs, dir: b.dir, disk: b.disk, dd: dd, p: p, fencedAt: -1,
 		leader: ids.NoNode, epoch: ids.NoEpoch, pe: -1, version: b.version + 1}
 	s.logf("broker %d starts (broker epoch %d): LEO %d, epoch %d", id, b.brokerEpoch, log.LogEndOffset(), log.LatestEpoch())
+	s.checkEpochs(b)
 	s.ctl.fenced[id] = false
 	s.ctl.brokerEpoch[id] = b.brokerEpoch
 	if s.ctl.leader == ids.NoNode {
@@ -350,6 +363,24 @@ func (s *sim) crash(b *simBroker, power bool) {
 		s.fence(b)
 	} else {
 		s.send(simMsg{to: simController, from: b.id, brokerEpoch: b.brokerEpoch}, s.p.sessionTicks)
+	}
+}
+
+// checkEpochs checks a restarted log against its leader-epoch cache: each
+// batch lies within its epoch's range, or a follower's LastFetchedEpoch
+// hides a divergent tail from the leader.
+func (s *sim) checkEpochs(b *simBroker) {
+	l := b.p.Log()
+	for _, bt := range s.batches(b) {
+		h, _ := segment.ParseBatchHeader(bt.data)
+		e := h.PartitionLeaderEpoch
+		got, end := l.EndOffsetForEpoch(e)
+		_, start := l.EndOffsetForEpoch(e - 1)
+		if got != e || end <= bt.last || start > bt.base {
+			s.failf("broker %d restarted with batch %d..%d of epoch %d, which its epoch cache puts in epoch %d ending at %d (previous ends at %d)",
+				b.id, bt.base, bt.last, e, got, end, start)
+			return
+		}
 	}
 }
 
@@ -617,11 +648,13 @@ func (s *sim) fetched(b *simBroker, from ids.NodeID, r *simFetchResp) {
 		return
 	}
 	if len(r.records) > 0 {
+		leo := b.p.Log().LogEndOffset()
 		if err := b.p.AppendAsFollower(r.records); err != nil {
 			s.failf("broker %d: append %d bytes from %d: %v", b.id, len(r.records), from, err)
 			return
 		}
 		b.version++
+		s.logf("broker %d appends %d..%d from %d", b.id, leo, b.p.Log().LogEndOffset()-1, from)
 	}
 	b.p.UpdateFollowerHW(r.hw)
 }
