@@ -93,10 +93,12 @@ type simBroker struct {
 	p           *replica.Partition
 	fencedAt    int64 // when the controller fenced it after its crash; -1 not yet
 
-	// The partition state this broker applied from the controller.
+	// The partition state this broker applied from the controller; isr
+	// is the committed ISR it leads with.
 	leader ids.NodeID
 	epoch  ids.Epoch
 	pe     int32
+	isr    []ids.NodeID
 
 	// Its fetcher: the one fetch in flight (0 none), sent at fetchSent.
 	fetchID      uint64
@@ -160,6 +162,13 @@ type simMsg struct {
 	brokerEpoch int64
 }
 
+// simMetadata is a client's idea of the leader, refreshed from the
+// controller on errors (a zombie leader keeps clients that trust it).
+type simMetadata struct {
+	leader ids.NodeID
+	epoch  ids.Epoch
+}
+
 // simProducer is an idempotent producer with one batch in flight
 // (max.in.flight.requests.per.connection=1) retried until acknowledged.
 type simProducer struct {
@@ -176,11 +185,12 @@ type simProducer struct {
 	base, last  int64
 	sentAt      int64
 	liveAcks    int // acknowledged in the liveness phase
+	meta        simMetadata
 }
 
 type simStats struct {
-	acks, duplicates, consumed, kills, powerLosses, cuts, elections int
-	shrinks, expands, rejections, truncations, staleResponses       int
+	acks, duplicates, consumed, kills, powerLosses, cuts, zombies, elections int
+	shrinks, expands, rejections, truncations, staleResponses                int
 }
 
 func (st *simStats) add(o simStats) {
@@ -190,6 +200,7 @@ func (st *simStats) add(o simStats) {
 	st.kills += o.kills
 	st.powerLosses += o.powerLosses
 	st.cuts += o.cuts
+	st.zombies += o.zombies
 	st.elections += o.elections
 	st.shrinks += o.shrinks
 	st.expands += o.expands
@@ -209,20 +220,23 @@ type sim struct {
 	seq     uint64
 	// pushedAt is the latest delivery time queued per broker: pushes
 	// arrive in order, as the metadata log does.
-	pushedAt    map[ids.NodeID]int64
-	cut         ids.NodeID // cut from the other brokers (not the controller); 0 none
-	epochs      int64      // broker epochs handed out
-	fetchIDs    uint64
-	producers   []*simProducer
-	consumerPos int64
-	consumed    []simBatch         // what the consumer read, in order
-	committed   map[int64]simBatch // acknowledged or consumed batches by base offset
-	faultsOn    bool
-	stats       simStats
-	err         error
-	trace       []string
-	tracing     bool
-	liveness    bool
+	pushedAt map[ids.NodeID]int64
+	// cut is cut off from the other brokers (not the controller); zombie
+	// from the controller (not the other brokers); 0 none.
+	cut, zombie  ids.NodeID
+	epochs       int64 // broker epochs handed out
+	fetchIDs     uint64
+	producers    []*simProducer
+	consumerPos  int64
+	consumerMeta simMetadata
+	consumed     []simBatch         // what the consumer read, in order
+	committed    map[int64]simBatch // acknowledged or consumed batches by base offset
+	faultsOn     bool
+	stats        simStats
+	err          error
+	trace        []string
+	tracing      bool
+	liveness     bool
 }
 
 // newSim makes a world whose brokers keep their data directories under
@@ -232,7 +246,7 @@ type sim struct {
 func newSim(seed uint64, steps int, root string) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{seed: seed, rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
-		committed: map[int64]simBatch{}, faultsOn: true,
+		committed: map[int64]simBatch{}, faultsOn: true, consumerMeta: simMetadata{leader: ids.NoNode},
 		ctl: simCtl{leader: ids.NoNode, epoch: 0, fenced: map[ids.NodeID]bool{}, brokerEpoch: map[ids.NodeID]int64{}}}
 	s.p0 = s.p
 	for _, id := range simReplicas {
@@ -250,7 +264,7 @@ func newSim(seed uint64, steps int, root string) *sim {
 	}
 	s.ctl.isr = slices.Clone(simReplicas)
 	for pid := int64(1); pid <= 2; pid++ {
-		s.producers = append(s.producers, &simProducer{pid: pid})
+		s.producers = append(s.producers, &simProducer{pid: pid, meta: simMetadata{leader: ids.NoNode}})
 	}
 	return s
 }
@@ -359,11 +373,33 @@ func (s *sim) crash(b *simBroker, power bool) {
 	b.up, b.p, b.dd, b.dump = false, nil, nil, nil
 	b.version++
 	s.logf("broker %d %s at LEO %d", b.id, map[bool]string{false: "killed", true: "loses power"}[power], leo)
+	if s.zombie == b.id {
+		s.zombie = 0
+	}
 	if power {
 		s.fence(b)
 	} else {
-		s.send(simMsg{to: simController, from: b.id, brokerEpoch: b.brokerEpoch}, s.p.sessionTicks)
+		s.expireSession(b)
 	}
+}
+
+// expireSession fences b after the session timeout if it is still down
+// or cut off from the controller then.
+func (s *sim) expireSession(b *simBroker) {
+	s.send(simMsg{to: simController, from: b.id, brokerEpoch: b.brokerEpoch}, s.p.sessionTicks)
+}
+
+// unfence is b's heartbeat reaching the controller again after a cut.
+func (s *sim) unfence(b *simBroker) {
+	if !s.ctl.fenced[b.id] {
+		return
+	}
+	s.ctl.fenced[b.id] = false
+	s.logf("controller unfences broker %d", b.id)
+	if s.ctl.leader == ids.NoNode {
+		s.elect()
+	}
+	s.pushAll()
 }
 
 // checkEpochs checks a restarted log against its leader-epoch cache: each
@@ -520,11 +556,15 @@ func (s *sim) alterPartition(from ids.NodeID, brokerEpoch int64, prop replica.IS
 // --- delivery ---
 
 func (s *sim) deliver(m simMsg) {
+	if s.zombie != 0 && (m.from == s.zombie && m.prop != nil || m.from == simController && m.to == s.zombie) {
+		s.send(m, 1) // the controller link is down: held until it heals
+		return
+	}
 	if m.to == simController {
 		if m.prop != nil {
 			s.alterPartition(m.from, m.brokerEpoch, *m.prop)
-		} else if b := s.broker(m.from); !b.up && b.brokerEpoch == m.brokerEpoch {
-			s.fence(b) // the session of a killed broker expired
+		} else if b := s.broker(m.from); b.brokerEpoch == m.brokerEpoch && (!b.up || s.zombie == b.id) {
+			s.fence(b) // its session expired
 		}
 		return
 	}
@@ -578,6 +618,10 @@ func (s *sim) applyState(b *simBroker, st *simState) {
 		b.fetchID = 0
 	}
 	b.leader, b.epoch, b.pe = st.leader, st.epoch, st.pe
+	if b.leader == b.id {
+		b.isr = st.isr
+		s.checkHW(b)
+	}
 }
 
 // sendFetch is b's fetcher asking its leader for records, once the fetch
@@ -602,6 +646,7 @@ func (s *sim) sendFetch(b *simBroker) {
 // copied out of the region at once, as sendfile would send them.
 func (s *sim) serveFetch(b *simBroker, m simMsg) {
 	r, err := b.p.ReadForFollower(m.fetch.f, s.clock())
+	s.checkHW(b)
 	resp := &simFetchResp{id: m.fetch.id, brokerEpoch: m.fetch.brokerEpoch, err: err}
 	if err == nil {
 		resp.hw, resp.diverging = ids.Offset(r.HighWatermark), r.Diverging
@@ -679,27 +724,28 @@ func (s *sim) produce(pr *simProducer) {
 		pr.batch = segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: s.clock().UnixMilli(),
 			ProducerID: pr.pid, ProducerEpoch: 0, BaseSequence: pr.seq}, recs)
 	}
-	c := &s.ctl
-	if c.leader == ids.NoNode || !s.broker(c.leader).up {
-		pr.retryAt = s.now + 1
+	md := s.metadata(&pr.meta)
+	if md.leader == ids.NoNode || !s.broker(md.leader).up {
+		pr.meta.leader, pr.retryAt = ids.NoNode, s.now+1
 		return
 	}
-	b := s.broker(c.leader)
-	res, err := b.p.AppendAsLeader(bytes.Clone(pr.batch), -1, int32(c.epoch))
+	b := s.broker(md.leader)
+	res, err := b.p.AppendAsLeader(bytes.Clone(pr.batch), -1, int32(md.epoch))
+	s.checkHW(b)
 	switch {
 	case err == nil:
 		b.version++
-		pr.sent, pr.broker, pr.brokerEpoch, pr.epoch, pr.sentAt = true, b.id, b.brokerEpoch, c.epoch, s.now
+		pr.sent, pr.broker, pr.brokerEpoch, pr.epoch, pr.sentAt = true, b.id, b.brokerEpoch, md.epoch, s.now
 		pr.base, pr.last = res.BaseOffset, res.LastOffset
 		if res.Duplicate {
 			s.stats.duplicates++
 		}
-		s.logf("producer %d seq %d appended at %d..%d on %d epoch %d (duplicate %v)", pr.pid, pr.seq, pr.base, pr.last, b.id, c.epoch, res.Duplicate)
+		s.logf("producer %d seq %d appended at %d..%d on %d epoch %d (duplicate %v)", pr.pid, pr.seq, pr.base, pr.last, b.id, md.epoch, res.Duplicate)
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrFencedLeaderEpoch),
 		errors.Is(err, replica.ErrUnknownLeaderEpoch), errors.Is(err, replica.ErrNotEnoughReplicas):
-		pr.retryAt = s.now + 1 + int64(s.rng.IntN(3))
+		pr.meta.leader, pr.retryAt = ids.NoNode, s.now+1+int64(s.rng.IntN(3))
 	default:
-		s.failf("producer %d seq %d at broker %d epoch %d: %v", pr.pid, pr.seq, b.id, c.epoch, err)
+		s.failf("producer %d seq %d at broker %d epoch %d: %v", pr.pid, pr.seq, b.id, md.epoch, err)
 	}
 }
 
@@ -714,12 +760,12 @@ func (s *sim) awaitAck(pr *simProducer) {
 	switch {
 	case !b.up || b.brokerEpoch != pr.brokerEpoch || b.leader != b.id || b.epoch != pr.epoch:
 		s.logf("producer %d seq %d: NOT_LEADER_OR_FOLLOWER from %d", pr.pid, pr.seq, pr.broker)
-		pr.sent = false
+		pr.sent, pr.meta.leader = false, ids.NoNode
 		return
 	case b.p.HighWatermark() <= pr.last:
 		if s.now-pr.sentAt > 30 {
 			s.logf("producer %d seq %d: REQUEST_TIMED_OUT", pr.pid, pr.seq)
-			pr.sent = false
+			pr.sent, pr.meta.leader = false, ids.NoNode
 		}
 		return
 	}
@@ -741,12 +787,16 @@ func (s *sim) awaitAck(pr *simProducer) {
 
 // consume reads from the leader below its HW, as a consumer does.
 func (s *sim) consume() {
-	c := &s.ctl
-	if c.leader == ids.NoNode || !s.broker(c.leader).up {
+	md := s.metadata(&s.consumerMeta)
+	if md.leader == ids.NoNode || !s.broker(md.leader).up {
+		s.consumerMeta.leader = ids.NoNode
 		return
 	}
-	b := s.broker(c.leader)
-	r, err := b.p.Read(s.consumerPos, 1024, replica.ReadUncommitted, true, int32(c.epoch))
+	b := s.broker(md.leader)
+	r, err := b.p.Read(s.consumerPos, 1024, replica.ReadUncommitted, true, int32(md.epoch))
+	if err != nil || r.Region.Len == 0 && s.rng.IntN(4) == 0 {
+		s.consumerMeta.leader = ids.NoNode // also now and then, as metadata.max.age.ms does
+	}
 	if err != nil {
 		return
 	}
@@ -767,6 +817,14 @@ func (s *sim) consume() {
 		s.stats.consumed++
 		s.commit(bt, "consumed")
 	}
+}
+
+// metadata is a client's leader, asking the controller when it has none.
+func (s *sim) metadata(md *simMetadata) simMetadata {
+	if md.leader == ids.NoNode {
+		md.leader, md.epoch = s.ctl.leader, s.ctl.epoch
+	}
+	return *md
 }
 
 // commit records a batch a client saw committed; one offset has one batch.
