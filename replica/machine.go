@@ -130,7 +130,7 @@ func (m *machine) becomeLeader(l Leadership, leo ids.Offset, now time.Time) erro
 	if newEpoch || l.PartitionEpoch >= m.partitionEpoch {
 		m.isr, m.partitionEpoch, m.pending = slices.Clone(l.ISR), l.PartitionEpoch, pendingNone
 	}
-	if !wasLeader {
+	if newEpoch {
 		m.out = append(m.out, roleChanged{})
 	}
 	m.maybeIncrementHW()

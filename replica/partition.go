@@ -117,7 +117,7 @@ func Open(log *segment.Log, opts Options) (*Partition, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.m.take() // nobody waits yet
+		p.takeLocked() // publishes HW; nobody watches yet
 	}
 	return p, nil
 }
