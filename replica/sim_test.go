@@ -27,10 +27,13 @@ import (
 // brokers, state pushed to brokers with a delay, in order), the replica
 // manager's role transitions, the follower fetchers (one fetch in flight,
 // answers to earlier fetches ignored), idempotent producers with acks=all
-// and one batch in flight, and a consumer reading below HW from the leader.
-// Followers fetch over a network that drops and delays fetches and
-// answers and may cut one broker off from the others (not from the
-// controller: its ISR changes still commit).
+// and one batch in flight, and a consumer reading below HW from the leader;
+// clients keep the leader they know until it fails them. Followers fetch
+// over a network that drops and delays fetches and answers and may cut one
+// broker off from the others (not from the controller: its ISR changes
+// still commit), and one broker off from the controller (not from the
+// others: a zombie leader keeps serving followers and clients that have
+// not heard of its successor, and is fenced after a session timeout).
 //
 // Fault model. Kafka promises that with min.insync.replicas 2 a record
 // acknowledged with acks=all survives as long as one ISR member that holds
@@ -55,12 +58,18 @@ import (
 // acknowledged produce, a consumer read) is in the current leader's log
 // at its offset with the same bytes; any two live replicas hold the same
 // batches below the lower of their HWs; a leader's HW never goes back
-// within its leader epoch, and it is at most the LEO of every live ISR
-// member; a follower never truncates below its HW. Then the faults stop,
-// down brokers restart, and within a tick budget all three must be in the
-// ISR with identical logs, HW at LEO, every producer acknowledged once
-// more and the consumer caught up; its reads must be a prefix of the final
-// log, which holds each producer sequence once.
+// within its leader epoch, advances only with min.insync.replicas in the
+// committed ISR, and is at most the LEO of every live ISR member; a
+// follower never truncates below its HW; a restarted log's epoch cache
+// covers its batches. Then the faults stop, down brokers restart, and
+// within a tick budget all three must be in the ISR with identical logs,
+// HW at LEO, every producer acknowledged once more and the consumer caught
+// up; its reads must be a prefix of the final log, which holds each
+// producer sequence once.
+//
+// Producer-state snapshots go through package os, not the vfs seam, so
+// they live on the real disk under t.TempDir() and survive every crash
+// whole (Open drops those past the log end).
 //
 // RIFFLE_SIM_SEED=n runs seed n alone (with its trace on failure);
 // RIFFLE_LONG=1 runs 20,000 seeds of twice the steps.
@@ -383,21 +392,20 @@ func runSim(t *testing.T, seed uint64, steps int, tracing bool) (s *sim, err err
 	return s, s.run()
 }
 
-// simKnownFailing are seeds of the default run that fail on a bug outside
-// replica until it is fixed; the default run expects them to fail so.
-//
-// Segment: after TruncateTo, a power failure before the next sync brings
-// the truncated batches back (the truncation is durable only then), but the
-// leader-epoch checkpoint, rewritten at once, no longer covers them, and
-// recovery does not re-derive their epochs (Kafka's LogSegment.recover
-// assigns each recovered batch's epoch to the cache). The follower's
-// LastFetchedEpoch then hides its divergent tail from the leader, and the
-// replicas disagree below HW for good.
-var simKnownFailing = map[uint64]string{
-	8:   "restarted with batch",
-	233: "restarted with batch",
-	239: "restarted with batch",
-}
+// simKnownBug marks the failures of a bug outside replica that this
+// simulation found and that is not fixed yet. Segment: after TruncateTo, a
+// power failure before the next sync brings the truncated batches back
+// (the truncation is durable only then), but the leader-epoch checkpoint,
+// rewritten at once, no longer covers them and recovery does not re-derive
+// their epochs (Kafka's LogSegment.recover assigns each recovered batch's
+// epoch to the cache). The follower's LastFetchedEpoch then hides its
+// divergent tail from the leader, and the replicas disagree below HW for
+// good. Runs of many seeds log such failures instead of failing on them;
+// RIFFLE_SIM_SEED=n still fails. simKnownBugSeeds are the seeds of the
+// default run it fails, which must fail so: a fix shows.
+const simKnownBug = "which its epoch cache puts in epoch"
+
+var simKnownBugSeeds = []uint64{6, 28, 142, 143, 209, 229, 232, 233, 283}
 
 func TestSimReplication(t *testing.T) {
 	seeds, steps, long := uint64(300), 200, ""
@@ -413,15 +421,16 @@ func TestSimReplication(t *testing.T) {
 		first, seeds = seed, 1
 	}
 	var stats simStats
+	var knownBug []uint64
 	for seed := first; seed < first+seeds; seed++ {
 		s, err := runSim(t, seed, steps, seeds == 1)
-		if want, known := simKnownFailing[seed]; known && seeds > 1 && long == "" {
-			if err == nil {
-				t.Logf("known-failing seed %d passes now: drop it from simKnownFailing", seed)
-			} else if !strings.Contains(err.Error(), want) {
-				t.Fatalf("known-failing seed %d fails otherwise: %v\nrerun: RIFFLE_SIM_SEED=%d go test ./replica/ -run 'TestSimReplication$' -v", seed, err, seed)
-			}
+		listed := long == "" && slices.Contains(simKnownBugSeeds, seed)
+		switch {
+		case seeds > 1 && err != nil && strings.Contains(err.Error(), simKnownBug) && (listed || long != ""):
+			knownBug = append(knownBug, seed)
 			continue
+		case seeds > 1 && listed:
+			t.Errorf("seed %d no longer fails on the known segment bug (%v): update simKnownBugSeeds", seed, err)
 		}
 		if err != nil {
 			for _, line := range s.trace {
@@ -435,11 +444,14 @@ func TestSimReplication(t *testing.T) {
 		}
 	}
 	t.Logf("%d seeds: %+v", seeds, stats)
+	if len(knownBug) > 0 {
+		t.Logf("%d seeds fail on the known segment bug (simKnownBug): %v", len(knownBug), knownBug[:min(len(knownBug), 20)])
+	}
 	if stats.acks == 0 || stats.consumed == 0 {
 		t.Error("nothing was acknowledged or consumed: the workload does not reach the leader")
 	}
 	if seeds > 1 && (stats.powerLosses == 0 || stats.kills == 0 || stats.truncations == 0 || stats.shrinks == 0 ||
-		stats.expands == 0 || stats.duplicates == 0 || stats.elections <= int(seeds)) {
+		stats.expands == 0 || stats.duplicates == 0 || stats.zombies == 0 || stats.elections <= int(seeds)) {
 		t.Errorf("some fault or recovery path never ran: %+v", stats)
 	}
 }
