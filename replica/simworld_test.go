@@ -68,7 +68,7 @@ func simSeedParams(rng *rand.Rand, steps int) simParams {
 		dropP:        rng.Float64() * 0.2,
 		produceP:     0.2 + rng.Float64()*0.6,
 		consumeP:     rng.Float64() * 0.5,
-		crashP:       rng.Float64() * 0.05,
+		crashP:       rng.Float64() * 0.15,
 		powerP:       rng.Float64(),
 		cutP:         rng.Float64() * 0.05,
 		healP:        0.02 + rng.Float64()*0.2,
