@@ -450,7 +450,7 @@ func TestSimReplication(t *testing.T) {
 		t.Error("nothing was acknowledged or consumed: the workload does not reach the leader")
 	}
 	if seeds > 1 && (stats.powerLosses == 0 || stats.kills == 0 || stats.truncations == 0 || stats.shrinks == 0 ||
-		stats.expands == 0 || stats.duplicates == 0 || stats.zombies == 0 || stats.elections <= int(seeds)) {
+		stats.expands == 0 || stats.duplicates == 0 || stats.zombies == 0 || stats.zombieAppends == 0 || stats.zombieReads == 0 || stats.elections <= int(seeds)) {
 		t.Errorf("some fault or recovery path never ran: %+v", stats)
 	}
 }

@@ -191,6 +191,8 @@ type simProducer struct {
 type simStats struct {
 	acks, duplicates, consumed, kills, powerLosses, cuts, zombies, elections int
 	shrinks, expands, rejections, truncations, staleResponses                int
+	// appends and reads at a deposed leader that does not know it yet
+	zombieAppends, zombieReads int
 }
 
 func (st *simStats) add(o simStats) {
@@ -207,6 +209,8 @@ func (st *simStats) add(o simStats) {
 	st.rejections += o.rejections
 	st.truncations += o.truncations
 	st.staleResponses += o.staleResponses
+	st.zombieAppends += o.zombieAppends
+	st.zombieReads += o.zombieReads
 }
 
 type sim struct {
@@ -740,6 +744,9 @@ func (s *sim) produce(pr *simProducer) {
 		if res.Duplicate {
 			s.stats.duplicates++
 		}
+		if md.epoch != s.ctl.epoch {
+			s.stats.zombieAppends++
+		}
 		s.logf("producer %d seq %d appended at %d..%d on %d epoch %d (duplicate %v)", pr.pid, pr.seq, pr.base, pr.last, b.id, md.epoch, res.Duplicate)
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrFencedLeaderEpoch),
 		errors.Is(err, replica.ErrUnknownLeaderEpoch), errors.Is(err, replica.ErrNotEnoughReplicas):
@@ -811,6 +818,9 @@ func (s *sim) consume() {
 		if bt.base != s.consumerPos || bt.last >= r.HighWatermark {
 			s.failf("consumer at %d got batch %d..%d from %d with HW %d", s.consumerPos, bt.base, bt.last, b.id, r.HighWatermark)
 			return
+		}
+		if md.epoch != s.ctl.epoch {
+			s.stats.zombieReads++
 		}
 		s.consumed = append(s.consumed, bt)
 		s.consumerPos = bt.last + 1
