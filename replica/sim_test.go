@@ -430,7 +430,7 @@ func TestSimReplication(t *testing.T) {
 			for _, line := range s.trace {
 				t.Log(line)
 			}
-			t.Fatalf("seed %d (%+v): %v\nrerun: %sRIFFLE_SIM_SEED=%d go test ./replica/ -run 'TestSimReplication$' -v", seed, s.p0, err, long, seed)
+			t.Fatalf("seed %d (%+v): %v\nrerun: %sRIFFLE_SIM_SEED=%d go test ./replica/ -run 'TestSimReplication$' -v", seed, s.p, err, long, seed)
 		}
 		stats.add(s.stats)
 		if long != "" && (seed-first+1)%1000 == 0 {

@@ -50,9 +50,9 @@ type simParams struct {
 	consumeP     float64
 	crashP       float64
 	powerP       float64 // of a crash, the share that loses unsynced writes
-	cutP, healP  float64
-	sessionTicks int // a killed broker is fenced this long after it died
-	downTicks    int // a crashed broker restarts this long after it was fenced
+	cutP, healP  float64 // per tick, of a cut (each kind) and of its end
+	sessionTicks int     // a killed broker is fenced this long after it died
+	downTicks    int     // a crashed broker restarts this long after it was fenced
 }
 
 func simSeedParams(rng *rand.Rand, steps int) simParams {
@@ -89,9 +89,8 @@ type simBroker struct {
 	brokerEpoch int64 // this incarnation's registration
 	dir         string
 	disk        *vfs.MemFS
-	dd          *segment.DataDir
 	p           *replica.Partition
-	fencedAt    int64 // when the controller fenced it after its crash; -1 not yet
+	fencedAt    int64 // when the controller last fenced it; -1 not since it started
 
 	// The partition state this broker applied from the controller; isr
 	// is the committed ISR it leads with.
@@ -115,7 +114,7 @@ type simBroker struct {
 	hw    int64
 }
 
-// simController is the controller's view of the partition and the brokers.
+// simCtl is the controller's view of the partition and the brokers.
 type simCtl struct {
 	leader      ids.NodeID
 	epoch       ids.Epoch
@@ -214,9 +213,8 @@ func (st *simStats) add(o simStats) {
 }
 
 type sim struct {
-	seed    uint64
 	rng     *rand.Rand
-	p, p0   simParams
+	p       simParams
 	now     int64
 	brokers []*simBroker // brokers[i].id == i+1
 	ctl     simCtl
@@ -249,10 +247,9 @@ type sim struct {
 // them all; Open drops those past the log end).
 func newSim(seed uint64, steps int, root string) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	s := &sim{seed: seed, rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
+	s := &sim{rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
 		committed: map[int64]simBatch{}, faultsOn: true, consumerMeta: simMetadata{leader: ids.NoNode},
 		ctl: simCtl{leader: ids.NoNode, epoch: 0, fenced: map[ids.NodeID]bool{}, brokerEpoch: map[ids.NodeID]int64{}}}
-	s.p0 = s.p
 	for _, id := range simReplicas {
 		dir := filepath.Join(root, fmt.Sprint(id))
 		disk := vfs.NewMemFS()
@@ -347,7 +344,7 @@ func (s *sim) start(b *simBroker) {
 		return
 	}
 	s.epochs++
-	*b = simBroker{id: id, up: true, brokerEpoch: s.epochs, dir: b.dir, disk: b.disk, dd: dd, p: p, fencedAt: -1,
+	*b = simBroker{id: id, up: true, brokerEpoch: s.epochs, dir: b.dir, disk: b.disk, p: p, fencedAt: -1,
 		leader: ids.NoNode, epoch: ids.NoEpoch, pe: -1, version: b.version + 1}
 	s.logf("broker %d starts (broker epoch %d): LEO %d, epoch %d", id, b.brokerEpoch, log.LogEndOffset(), log.LatestEpoch())
 	s.checkEpochs(b)
@@ -374,7 +371,7 @@ func (s *sim) crash(b *simBroker, power bool) {
 	}
 	leo := b.p.Log().LogEndOffset()
 	b.disk = b.disk.CrashClone()
-	b.up, b.p, b.dd, b.dump = false, nil, nil, nil
+	b.up, b.p, b.dump = false, nil, nil
 	b.version++
 	s.logf("broker %d %s at LEO %d", b.id, map[bool]string{false: "killed", true: "loses power"}[power], leo)
 	if s.zombie == b.id {
