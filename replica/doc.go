@@ -112,10 +112,13 @@
 // on the append after which a segment's worth of bytes (segment.bytes) was
 // appended since the last snapshot. Writes are atomic (temporary file, fsync,
 // rename, directory fsync) and the newest 3 snapshots are kept. Open loads the
-// newest snapshot at or below LEO, deleting those above LEO (a truncation) and
-// corrupt ones, falls back to the log start without one, and replays batch
-// headers from there to LEO. Snapshot files use package os directly, not
-// segment's vfs seam. A truncation made through the log directly is
+// newest snapshot at or below LEO, deleting those above LEO (a truncation,
+// or power loss before the log's tail was durable; durably, or one could
+// come back once the log grows past it with other batches) and corrupt
+// ones, falls back to the log start without one, and replays batch headers
+// from there to LEO. Snapshot files go through the log's filesystem
+// (segment.Log.FS), so on a memory filesystem they crash with the log. A
+// truncation made through the log directly is
 // reconciled only by the next Open; the follower's truncations reload the
 // state at once (see Follower rules).
 //

@@ -138,7 +138,7 @@ func (p *Partition) restartAtLocked(offset ids.Offset) error {
 	if err := p.log.TruncateFullyAndStartAt(int64(offset)); err != nil {
 		return p.wrap(fmt.Errorf("restart at %d: %w", offset, err))
 	}
-	if err := removeSnapshotsAbove(p.log.Dir(), -1); err != nil {
+	if err := snapshotDirOf(p.log).removeAbove(-1); err != nil {
 		return p.wrap(err)
 	}
 	p.producers, p.bytesSinceSnapshot = newProducerStates(), 0

@@ -3,14 +3,12 @@ package replica_test
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -67,9 +65,8 @@ import (
 // up; its reads must be a prefix of the final log, which holds each
 // producer sequence once.
 //
-// Producer-state snapshots go through package os, not the vfs seam, so
-// they live on the real disk under t.TempDir() and survive every crash
-// whole (Open drops those past the log end).
+// Producer-state snapshots live beside the log on the broker's MemFS and
+// crash with it: only what was synced survives a power failure.
 //
 // RIFFLE_SIM_SEED=n runs seed n alone (with its trace on failure);
 // RIFFLE_LONG=1 runs 20,000 seeds of twice the steps; RIFFLE_SIM_SEEDS=n
@@ -374,20 +371,12 @@ func (s *sim) fingerprint() uint64 {
 }
 
 // runSim runs one seed; a panic fails it.
-func runSim(t *testing.T, seed uint64, steps int, tracing bool) (s *sim, err error) {
-	root, err := os.MkdirTemp(t.TempDir(), "sim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	s = newSim(seed, steps, root)
+func runSim(seed uint64, steps int, tracing bool) (s *sim, err error) {
+	s = newSim(seed, steps)
 	s.tracing = tracing
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tick %d: panic: %v\n%s", s.now, r, debug.Stack())
-		}
-		if err != nil {
-			err = errors.New(strings.ReplaceAll(err.Error(), root, "$ROOT"))
 		}
 	}()
 	return s, s.run()
@@ -415,7 +404,7 @@ func TestSimReplication(t *testing.T) {
 	}
 	var stats simStats
 	for seed := first; seed < first+seeds; seed++ {
-		s, err := runSim(t, seed, steps, seeds == 1)
+		s, err := runSim(seed, steps, seeds == 1)
 		if err != nil {
 			for _, line := range s.trace {
 				t.Log(line)
@@ -441,8 +430,8 @@ func TestSimReplication(t *testing.T) {
 // seed can be rerun and debugged.
 func TestSimReplicationDeterministic(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
-		a, errA := runSim(t, seed, 200, false)
-		b, errB := runSim(t, seed, 200, false)
+		a, errA := runSim(seed, 200, false)
+		b, errB := runSim(seed, 200, false)
 		if fmt.Sprint(errA) != fmt.Sprint(errB) || a.fingerprint() != b.fingerprint() {
 			t.Errorf("seed %d ran differently twice: %v / %v", seed, errA, errB)
 		}

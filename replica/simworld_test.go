@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -241,19 +240,17 @@ type sim struct {
 	liveness     bool
 }
 
-// newSim makes a world whose brokers keep their data directories under
-// root: on their MemFS, and on the real disk for the producer-state
-// snapshots, which replica writes through package os (so a crash keeps
-// them all; Open drops those past the log end).
-func newSim(seed uint64, steps int, root string) *sim {
+// newSim makes a world whose brokers each keep their data directory,
+// snapshots included, on their own MemFS.
+func newSim(seed uint64, steps int) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
 		committed: map[int64]simBatch{}, faultsOn: true, consumerMeta: simMetadata{leader: ids.NoNode},
 		ctl: simCtl{leader: ids.NoNode, epoch: 0, fenced: map[ids.NodeID]bool{}, brokerEpoch: map[ids.NodeID]int64{}}}
 	for _, id := range simReplicas {
-		dir := filepath.Join(root, fmt.Sprint(id))
+		dir := fmt.Sprintf("/broker%d", id)
 		disk := vfs.NewMemFS()
-		err := errors.Join(disk.MkdirAll(dir, 0o755), os.MkdirAll(filepath.Join(dir, simTopic+"-0"), 0o755))
+		err := disk.MkdirAll(dir, 0o755)
 		for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
 			err = errors.Join(err, disk.SyncDir(filepath.Dir(d)))
 		}
