@@ -12,7 +12,8 @@
 //	roles.go      role changes, the leader's side: ReadForFollower, Tick, ISR
 //	              updates, WaitReplicated
 //	follower.go   the follower's side: AppendAsFollower, FetchPosition,
-//	              UpdateFollowerHW, TruncateOnDivergence, RestartAt
+//	              UpdateFollowerHW, UpdateFollowerLogStart,
+//	              TruncateOnDivergence, RestartAt
 //	machine.go    the replication rules as a pure state machine (no I/O, time
 //	              passed in): HW, ISR shrink and expand, truncation offsets
 //	append.go     AppendAsLeader: role, epoch, min.insync.replicas, sequence check, append
@@ -76,7 +77,8 @@
 // AppendAsFollower appends whole batches as sent (CRC checked, offsets
 // kept, a partial trailing batch dropped) and records their producer state
 // without the sequence check. Its HW is min(leader HW, LEO), never below
-// its log start. After a DivergingEpoch (Le, Lo) it truncates by
+// its log start; its log start rises to the leader's, at most to its HW,
+// deleting the segments below it (UpdateFollowerLogStart). After a DivergingEpoch (Le, Lo) it truncates by
 // AbstractFetcherThread.getOffsetTruncationState (truncationOffset), and
 // RestartAt empties it at the leader's log start. Any truncation drops the
 // producer snapshots above the point, rebuilds the producer state at once

@@ -142,6 +142,7 @@ type simFetchResp struct {
 	brokerEpoch int64 // of the follower's incarnation that asked
 	records     []byte
 	hw          ids.Offset
+	logStart    ids.Offset
 	diverging   *replica.EpochEnd
 	err         error
 }
@@ -647,7 +648,7 @@ func (s *sim) serveFetch(b *simBroker, m simMsg) {
 	s.checkHW(b)
 	resp := &simFetchResp{id: m.fetch.id, brokerEpoch: m.fetch.brokerEpoch, err: err}
 	if err == nil {
-		resp.hw, resp.diverging = ids.Offset(r.HighWatermark), r.Diverging
+		resp.hw, resp.logStart, resp.diverging = ids.Offset(r.HighWatermark), ids.Offset(r.LogStartOffset), r.Diverging
 		if n := r.Region.Len; n > 0 {
 			resp.records = make([]byte, n)
 			if _, err := r.Region.File.ReadAt(resp.records, r.Region.Pos); err != nil {
@@ -700,6 +701,9 @@ func (s *sim) fetched(b *simBroker, from ids.NodeID, r *simFetchResp) {
 		s.logf("broker %d appends %d..%d from %d", b.id, leo, b.p.Log().LogEndOffset()-1, from)
 	}
 	b.p.UpdateFollowerHW(r.hw)
+	if err := b.p.UpdateFollowerLogStart(r.logStart); err != nil {
+		s.failf("broker %d: log start %d from %d: %v", b.id, r.logStart, from, err)
+	}
 }
 
 // --- clients ---
