@@ -110,7 +110,7 @@ func checkEpochsCoverBatches(t *testing.T, l *Log) {
 // and its epoch cache still covers every batch. The cut used to become
 // durable only at the next sync while the leader-epoch checkpoint was
 // rewritten at once, so the removed batches came back without their
-// epochs (LEO 3, latest epoch -1 after TruncateTo(0)).
+// epochs (after TruncateTo(0): the old LEO, latest epoch -1).
 func TestTruncateToSurvivesPowerLoss(t *testing.T) {
 	epochs := []int32{1, 1, 1, 2, 2, 2}
 	for _, seq := range []int{0, 2, 3, 4} {
