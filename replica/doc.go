@@ -12,7 +12,8 @@
 //	roles.go      role changes, the leader's side: ReadForFollower, Tick, ISR
 //	              updates, WaitReplicated
 //	follower.go   the follower's side: AppendAsFollower, FetchPosition,
-//	              UpdateFollowerHW, TruncateOnDivergence, RestartAt
+//	              UpdateFollowerHW, UpdateFollowerLogStart,
+//	              TruncateOnDivergence, RestartAt
 //	machine.go    the replication rules as a pure state machine (no I/O, time
 //	              passed in): HW, ISR shrink and expand, truncation offsets
 //	append.go     AppendAsLeader: role, epoch, min.insync.replicas, sequence check, append
@@ -76,7 +77,8 @@
 // AppendAsFollower appends whole batches as sent (CRC checked, offsets
 // kept, a partial trailing batch dropped) and records their producer state
 // without the sequence check. Its HW is min(leader HW, LEO), never below
-// its log start. After a DivergingEpoch (Le, Lo) it truncates by
+// its log start; its log start rises to the leader's, at most to its HW,
+// deleting the segments below it (UpdateFollowerLogStart). After a DivergingEpoch (Le, Lo) it truncates by
 // AbstractFetcherThread.getOffsetTruncationState (truncationOffset), and
 // RestartAt empties it at the leader's log start. Any truncation drops the
 // producer snapshots above the point, rebuilds the producer state at once
@@ -112,10 +114,13 @@
 // on the append after which a segment's worth of bytes (segment.bytes) was
 // appended since the last snapshot. Writes are atomic (temporary file, fsync,
 // rename, directory fsync) and the newest 3 snapshots are kept. Open loads the
-// newest snapshot at or below LEO, deleting those above LEO (a truncation) and
-// corrupt ones, falls back to the log start without one, and replays batch
-// headers from there to LEO. Snapshot files use package os directly, not
-// segment's vfs seam. A truncation made through the log directly is
+// newest snapshot at or below LEO, deleting those above LEO (a truncation,
+// or power loss before the log's tail was durable; durably, or one could
+// come back once the log grows past it with other batches) and corrupt
+// ones, falls back to the log start without one, and replays batch headers
+// from there to LEO. Snapshot files go through the log's filesystem
+// (segment.Log.FS), so on a memory filesystem they crash with the log. A
+// truncation made through the log directly is
 // reconciled only by the next Open; the follower's truncations reload the
 // state at once (see Follower rules).
 //

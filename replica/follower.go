@@ -78,6 +78,32 @@ func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) {
 	})
 }
 
+// UpdateFollowerLogStart raises a follower's log start to the leader's (the
+// LogStartOffset of its fetch answer), deleting the segments wholly below
+// it as retention does (Kafka's ReplicaFetcherThread.processPartitionData).
+// It never goes past the follower's HW, as Kafka refuses to: call it after
+// UpdateFollowerHW, which by then covers the leader's log start unless the
+// follower is still catching up. A log start at or below the follower's is
+// a no-op, and so is a call on a leader (an answer from before a role
+// change). Producers whose last batch lies below it are forgotten at the
+// next snapshot.
+func (p *Partition) UpdateFollowerLogStart(leaderLogStart ids.Offset) error {
+	return p.event(func() error {
+		if p.closed {
+			return p.wrap(ErrClosed)
+		}
+		if p.m.leader {
+			return nil
+		}
+		to := min(leaderLogStart, p.m.hw)
+		if err := p.log.AdvanceLogStart(int64(to)); err != nil {
+			return p.wrap(fmt.Errorf("raise log start to %d (leader's %d): %w", to, leaderLogStart, err))
+		}
+		p.m.logStartMoved(ids.Offset(p.log.LogStartOffset()))
+		return nil
+	})
+}
+
 // TruncateOnDivergence truncates a follower after a DivergingEpoch answer,
 // by Kafka's rule (cluster-notes §1, AFT.getOffsetTruncationState), and
 // rebuilds the producer state. When the follower did not know the leader's
@@ -138,7 +164,7 @@ func (p *Partition) restartAtLocked(offset ids.Offset) error {
 	if err := p.log.TruncateFullyAndStartAt(int64(offset)); err != nil {
 		return p.wrap(fmt.Errorf("restart at %d: %w", offset, err))
 	}
-	if err := removeSnapshotsAbove(p.log.Dir(), -1); err != nil {
+	if err := snapshotDirOf(p.log).removeAbove(-1); err != nil {
 		return p.wrap(err)
 	}
 	p.producers, p.bytesSinceSnapshot = newProducerStates(), 0

@@ -124,28 +124,30 @@ func Open(log *segment.Log, opts Options) (*Partition, error) {
 
 // loadProducers rebuilds the producer state at leo: the newest readable
 // snapshot at or below leo, then the batches after it. Snapshots above leo
-// (left by a truncation) and corrupt ones are removed; without a snapshot the
-// whole log is replayed.
+// (left by a truncation, or by power loss before the log's tail was
+// durable) and corrupt ones are removed; without a snapshot the whole log
+// is replayed.
 func (p *Partition) loadProducers(leo int64) (*producerStates, error) {
-	dir := p.log.Dir()
-	offsets, err := listSnapshots(dir)
+	snaps := snapshotDirOf(p.log)
+	if err := snaps.removeAbove(leo); err != nil {
+		return nil, err
+	}
+	offsets, err := snaps.list()
 	if err != nil {
 		return nil, err
 	}
 	from, states := p.log.LogStartOffset(), newProducerStates()
 	for _, off := range offsets {
-		if off <= leo {
-			s, err := readSnapshot(dir, off)
-			if err == nil {
-				from, states = off, s
-				break
-			}
-			if !errors.Is(err, errCorruptSnapshot) {
-				return nil, err
-			}
-			p.logger.Warn("ignoring corrupt producer-state snapshot", "offset", off, "err", err)
+		s, err := snaps.read(off)
+		if err == nil {
+			from, states = off, s
+			break
 		}
-		if err := removeSnapshot(dir, off); err != nil {
+		if !errors.Is(err, errCorruptSnapshot) {
+			return nil, err
+		}
+		p.logger.Warn("ignoring corrupt producer-state snapshot", "offset", off, "err", err)
+		if err := snaps.remove(off); err != nil {
 			return nil, err
 		}
 	}
@@ -261,7 +263,7 @@ func (p *Partition) writeSnapshot(s dueSnapshot) error {
 	if s.truncations != p.truncations.Load() {
 		return nil
 	}
-	if err := writeSnapshot(p.log.Dir(), s.offset, s.data); err != nil {
+	if err := snapshotDirOf(p.log).write(s.offset, s.data); err != nil {
 		return p.wrap(err)
 	}
 	return nil

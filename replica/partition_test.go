@@ -11,15 +11,17 @@ import (
 
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 const testTopic = "t"
 
-// harness is one partition on a real segment log in its own temp dir, with
-// restarts.
+// harness is one partition on a real segment log in its own temp dir (or
+// on fs, a MemFS, when set), with restarts.
 type harness struct {
 	t    *testing.T
 	dir  string
+	fs   *vfs.MemFS
 	cfg  segment.Config
 	opts Options
 	dd   *segment.DataDir
@@ -28,7 +30,13 @@ type harness struct {
 
 func newHarness(t *testing.T, configure func(*segment.Config, *Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: t.TempDir(), cfg: segment.DefaultConfig(),
+	return newHarnessOn(t, t.TempDir(), nil, configure)
+}
+
+// newHarnessOn opens the harness's data dir at dir on fs (the OS when nil).
+func newHarnessOn(t *testing.T, dir string, fs *vfs.MemFS, configure func(*segment.Config, *Options)) *harness {
+	t.Helper()
+	h := &harness{t: t, dir: dir, fs: fs, cfg: segment.DefaultConfig(),
 		opts: Options{Topic: testTopic, NodeID: 1, LeaderEpoch: 5}}
 	if configure != nil {
 		configure(&h.cfg, &h.opts)
@@ -44,7 +52,11 @@ func newHarness(t *testing.T, configure func(*segment.Config, *Options)) *harnes
 
 func (h *harness) open() {
 	h.t.Helper()
-	dd, err := segment.OpenDataDir(h.dir, func(string) segment.Config { return h.cfg }, segment.Options{})
+	var opts segment.Options
+	if h.fs != nil {
+		opts.FS = h.fs
+	}
+	dd, err := segment.OpenDataDir(h.dir, func(string) segment.Config { return h.cfg }, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -82,7 +94,7 @@ func (h *harness) restart(clean bool) {
 
 func (h *harness) snapshotOffsets() []int64 {
 	h.t.Helper()
-	offsets, err := listSnapshots(h.p.Log().Dir())
+	offsets, err := snapshotDirOf(h.p.Log()).list()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -408,6 +420,49 @@ func TestTruncateBelowSnapshot(t *testing.T) {
 	if _, err := h.p.AppendAsLeader(idem(3, 0, 6, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
 		t.Fatalf("sequence after the truncated batch: %v", err)
 	}
+}
+
+// powerLoss reopens log and partition on what h.fs would hold after power
+// loss now; the old ones are left as they are, unreachable.
+func (h *harness) powerLoss() {
+	h.t.Helper()
+	h.fs = h.fs.CrashClone()
+	h.open()
+}
+
+// Snapshots live on the log's filesystem and obey its crash semantics: a
+// snapshot above the LEO that power loss left (the log's tail was not yet
+// durable) is removed at open, durably, so it does not come back once the
+// log has grown past it again with other batches.
+func TestSnapshotsOnTheLogsFilesystem(t *testing.T) {
+	mem := vfs.NewMemFS()
+	if err := errors.Join(mem.MkdirAll("/data", 0o755), mem.SyncDir("/")); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, "/data", mem, nil)
+	produceSome(h)
+	if err := h.p.SnapshotProducers(); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.snapshotOffsets(); !slices.Equal(got, []int64{6}) {
+		t.Fatalf("snapshots %v on the MemFS, want [6]", got)
+	}
+	h.powerLoss() // the log was not flushed: it comes back empty
+	if leo, got := h.p.Log().LogEndOffset(), h.snapshotOffsets(); leo != 0 || len(got) != 0 {
+		t.Fatalf("after power loss LEO %d, snapshots %v; want 0, none", leo, got)
+	}
+	for i := range int32(4) {
+		h.mustAppend(idem(4, 0, 2*i, 2), int64(2*i), false)
+	}
+	if err := h.p.Log().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.powerLoss()
+	if leo, got := h.p.Log().LogEndOffset(), h.snapshotOffsets(); leo != 8 || len(got) != 0 {
+		t.Fatalf("after the second power loss LEO %d, snapshots %v; want 8, none", leo, got)
+	}
+	// Producer 3's batches never were in this log: its sequence 0 is new.
+	h.mustAppend(idem(3, 0, 0, 2), 8, false)
 }
 
 func TestSnapshotOnSegmentWorthOfBytes(t *testing.T) {

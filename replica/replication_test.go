@@ -77,6 +77,9 @@ func (pr *pair) replicate(l, f *harness) FollowerRead {
 		pr.t.Fatal(err)
 	}
 	f.p.UpdateFollowerHW(ids.Offset(rd.HighWatermark))
+	if err := f.p.UpdateFollowerLogStart(ids.Offset(rd.LogStartOffset)); err != nil {
+		pr.t.Fatal(err)
+	}
 	return rd
 }
 
@@ -433,6 +436,57 @@ func TestRestartAt(t *testing.T) {
 	}
 	if len(pr.follower.p.producers.byID) != 0 {
 		t.Fatal("producer state kept")
+	}
+}
+
+// A follower raises its log start to the leader's (retention or
+// DeleteRecords on the leader), deleting its segments below it as the
+// leader did, but never past its own HW; on a leader the call does nothing.
+func TestFollowerLogStartFollowsLeader(t *testing.T) {
+	pr := newPair(t, 6, 1)
+	for _, h := range []*harness{pr.leader, pr.follower} {
+		cfg := h.p.Log().Config()
+		cfg.SegmentBytes = int64(3 * len(plain(1))) // three batches a segment
+		if err := h.p.Log().SetConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		pr.leader.mustAppendAcks(plain(1), 1)
+	}
+	for i := 0; pr.follower.p.HighWatermark() < 10; i++ {
+		if i == 10 {
+			t.Fatalf("follower HW %d after %d fetches, want 10", pr.follower.p.HighWatermark(), i)
+		}
+		pr.fetch()
+	}
+	if err := pr.leader.p.Log().AdvanceLogStart(7); err != nil {
+		t.Fatal(err)
+	}
+	pr.fetch()
+	fl := pr.follower.p.Log()
+	if fl.LogStartOffset() != 7 || fl.SegmentCount() != pr.leader.p.Log().SegmentCount() || fl.LogEndOffset() != 10 {
+		t.Fatalf("follower log start %d, %d segments, LEO %d; want 7, the leader's %d segments, 10",
+			fl.LogStartOffset(), fl.SegmentCount(), fl.LogEndOffset(), pr.leader.p.Log().SegmentCount())
+	}
+	if _, _, start := pr.follower.p.FetchPosition(); start != 7 {
+		t.Fatalf("next fetch sends log start %d, want 7", start)
+	}
+
+	pr.leader.mustAppendAcks(plain(2), 1)
+	pr.fetch() // the follower has 12 records, HW 10 from before its fetch
+	if err := pr.leader.p.Log().AdvanceLogStart(12); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.follower.p.UpdateFollowerLogStart(12); err != nil {
+		t.Fatal(err)
+	}
+	if got, hw := fl.LogStartOffset(), pr.follower.p.HighWatermark(); got != 10 || hw != 10 {
+		t.Fatalf("follower log start %d, HW %d; want both 10 (no further than its HW)", got, hw)
+	}
+
+	if err := pr.leader.p.UpdateFollowerLogStart(100); err != nil || pr.leader.p.Log().LogStartOffset() != 12 {
+		t.Fatalf("on the leader: %v, log start %d, want no change from 12", err, pr.leader.p.Log().LogStartOffset())
 	}
 }
 

@@ -3,14 +3,12 @@ package replica_test
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -67,12 +65,12 @@ import (
 // up; its reads must be a prefix of the final log, which holds each
 // producer sequence once.
 //
-// Producer-state snapshots go through package os, not the vfs seam, so
-// they live on the real disk under t.TempDir() and survive every crash
-// whole (Open drops those past the log end).
+// Producer-state snapshots live beside the log on the broker's MemFS and
+// crash with it: only what was synced survives a power failure.
 //
 // RIFFLE_SIM_SEED=n runs seed n alone (with its trace on failure);
-// RIFFLE_LONG=1 runs 20,000 seeds of twice the steps.
+// RIFFLE_LONG=1 runs 20,000 seeds of twice the steps; RIFFLE_SIM_SEEDS=n
+// runs n seeds instead.
 
 // step is one tick: messages due arrive, brokers tick, followers fetch,
 // clients act, faults strike, invariants are checked.
@@ -373,42 +371,28 @@ func (s *sim) fingerprint() uint64 {
 }
 
 // runSim runs one seed; a panic fails it.
-func runSim(t *testing.T, seed uint64, steps int, tracing bool) (s *sim, err error) {
-	root, err := os.MkdirTemp(t.TempDir(), "sim")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(root)
-	s = newSim(seed, steps, root)
+func runSim(seed uint64, steps int, tracing bool) (s *sim, err error) {
+	s = newSim(seed, steps)
 	s.tracing = tracing
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tick %d: panic: %v\n%s", s.now, r, debug.Stack())
 		}
-		if err != nil {
-			err = errors.New(strings.ReplaceAll(err.Error(), root, "$ROOT"))
-		}
 	}()
 	return s, s.run()
 }
-
-// simKnownBug marks the failures of a bug outside replica that this
-// simulation found and that is not fixed yet. Segment: after TruncateTo, a
-// power failure before the next sync brings the truncated batches back
-// (the truncation is durable only then), but the leader-epoch checkpoint,
-// rewritten at once, no longer covers them and recovery does not re-derive
-// their epochs (Kafka's LogSegment.recover assigns each recovered batch's
-// epoch to the cache). The follower's LastFetchedEpoch then hides its
-// divergent tail from the leader, and the replicas disagree below HW for
-// good. Runs of many seeds log the seeds failing so (about 5% of them)
-// instead of failing on them, as a list of seeds would break with any
-// change of behaviour; RIFFLE_SIM_SEED=n still fails.
-const simKnownBug = "which its epoch cache puts in epoch"
 
 func TestSimReplication(t *testing.T) {
 	seeds, steps, long := uint64(300), 200, ""
 	if os.Getenv("RIFFLE_LONG") != "" {
 		seeds, steps, long = 20_000, 400, "RIFFLE_LONG=1 "
+	}
+	if v := os.Getenv("RIFFLE_SIM_SEEDS"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			t.Fatalf("RIFFLE_SIM_SEEDS=%q: want a positive count", v)
+		}
+		seeds = n
 	}
 	first := uint64(1)
 	if v := os.Getenv("RIFFLE_SIM_SEED"); v != "" {
@@ -419,13 +403,8 @@ func TestSimReplication(t *testing.T) {
 		first, seeds = seed, 1
 	}
 	var stats simStats
-	var knownBug []uint64
 	for seed := first; seed < first+seeds; seed++ {
-		s, err := runSim(t, seed, steps, seeds == 1)
-		if seeds > 1 && err != nil && strings.Contains(err.Error(), simKnownBug) {
-			knownBug = append(knownBug, seed)
-			continue
-		}
+		s, err := runSim(seed, steps, seeds == 1)
 		if err != nil {
 			for _, line := range s.trace {
 				t.Log(line)
@@ -438,14 +417,6 @@ func TestSimReplication(t *testing.T) {
 		}
 	}
 	t.Logf("%d seeds: %+v", seeds, stats)
-	switch {
-	case seeds > 1 && len(knownBug) == 0:
-		t.Logf("no seed fails on the known segment bug any more: drop simKnownBug")
-	case uint64(len(knownBug)) > seeds/4:
-		t.Errorf("%d of %d seeds fail on the known segment bug: it hides more than it should", len(knownBug), seeds)
-	case len(knownBug) > 0:
-		t.Logf("%d seeds fail on the known segment bug (simKnownBug), such as %v", len(knownBug), knownBug[:min(len(knownBug), 20)])
-	}
 	if stats.acks == 0 || stats.consumed == 0 {
 		t.Error("nothing was acknowledged or consumed: the workload does not reach the leader")
 	}
@@ -459,8 +430,8 @@ func TestSimReplication(t *testing.T) {
 // seed can be rerun and debugged.
 func TestSimReplicationDeterministic(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
-		a, errA := runSim(t, seed, 200, false)
-		b, errB := runSim(t, seed, 200, false)
+		a, errA := runSim(seed, 200, false)
+		b, errB := runSim(seed, 200, false)
 		if fmt.Sprint(errA) != fmt.Sprint(errB) || a.fingerprint() != b.fingerprint() {
 			t.Errorf("seed %d ran differently twice: %v / %v", seed, errA, errB)
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -143,6 +142,7 @@ type simFetchResp struct {
 	brokerEpoch int64 // of the follower's incarnation that asked
 	records     []byte
 	hw          ids.Offset
+	logStart    ids.Offset
 	diverging   *replica.EpochEnd
 	err         error
 }
@@ -241,19 +241,17 @@ type sim struct {
 	liveness     bool
 }
 
-// newSim makes a world whose brokers keep their data directories under
-// root: on their MemFS, and on the real disk for the producer-state
-// snapshots, which replica writes through package os (so a crash keeps
-// them all; Open drops those past the log end).
-func newSim(seed uint64, steps int, root string) *sim {
+// newSim makes a world whose brokers each keep their data directory,
+// snapshots included, on their own MemFS.
+func newSim(seed uint64, steps int) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := &sim{rng: rng, p: simSeedParams(rng, steps), pushedAt: map[ids.NodeID]int64{},
 		committed: map[int64]simBatch{}, faultsOn: true, consumerMeta: simMetadata{leader: ids.NoNode},
 		ctl: simCtl{leader: ids.NoNode, epoch: 0, fenced: map[ids.NodeID]bool{}, brokerEpoch: map[ids.NodeID]int64{}}}
 	for _, id := range simReplicas {
-		dir := filepath.Join(root, fmt.Sprint(id))
+		dir := fmt.Sprintf("/broker%d", id)
 		disk := vfs.NewMemFS()
-		err := errors.Join(disk.MkdirAll(dir, 0o755), os.MkdirAll(filepath.Join(dir, simTopic+"-0"), 0o755))
+		err := disk.MkdirAll(dir, 0o755)
 		for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
 			err = errors.Join(err, disk.SyncDir(filepath.Dir(d)))
 		}
@@ -650,7 +648,7 @@ func (s *sim) serveFetch(b *simBroker, m simMsg) {
 	s.checkHW(b)
 	resp := &simFetchResp{id: m.fetch.id, brokerEpoch: m.fetch.brokerEpoch, err: err}
 	if err == nil {
-		resp.hw, resp.diverging = ids.Offset(r.HighWatermark), r.Diverging
+		resp.hw, resp.logStart, resp.diverging = ids.Offset(r.HighWatermark), ids.Offset(r.LogStartOffset), r.Diverging
 		if n := r.Region.Len; n > 0 {
 			resp.records = make([]byte, n)
 			if _, err := r.Region.File.ReadAt(resp.records, r.Region.Pos); err != nil {
@@ -703,6 +701,9 @@ func (s *sim) fetched(b *simBroker, from ids.NodeID, r *simFetchResp) {
 		s.logf("broker %d appends %d..%d from %d", b.id, leo, b.p.Log().LogEndOffset()-1, from)
 	}
 	b.p.UpdateFollowerHW(r.hw)
+	if err := b.p.UpdateFollowerLogStart(r.logStart); err != nil {
+		s.failf("broker %d: log start %d from %d: %v", b.id, r.logStart, from, err)
+	}
 }
 
 // --- clients ---

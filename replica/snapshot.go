@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // Producer-state snapshot layout, version 1 (big-endian; doc.go shows it).
@@ -121,18 +125,28 @@ func snapshotPath(dir string, offset int64) string {
 	return filepath.Join(dir, fmt.Sprintf("%0*d%s", snapshotOffsetWidth, offset, snapshotSuffix))
 }
 
-// listSnapshots returns the offsets of the snapshot files in dir, newest
-// first, and removes leftover temporary files of an interrupted write.
-func listSnapshots(dir string) ([]int64, error) {
-	entries, err := os.ReadDir(dir)
+// snapshotDir is where a partition's producer-state snapshots live: its
+// log's directory, through the log's filesystem, so that they obey the
+// same crash semantics as the log (on a memory filesystem, only what was
+// synced survives a simulated power failure).
+type snapshotDir struct {
+	fs  vfs.FS
+	dir string
+}
+
+func snapshotDirOf(log *segment.Log) snapshotDir { return snapshotDir{log.FS(), log.Dir()} }
+
+// list returns the offsets of the snapshot files, newest first, and removes
+// leftover temporary files of an interrupted write.
+func (d snapshotDir) list() ([]int64, error) {
+	names, err := d.fs.ReadDir(d.dir)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
 	var offsets []int64
-	for _, ent := range entries {
-		name := ent.Name()
+	for _, name := range names {
 		if strings.HasSuffix(name, snapshotTempSuffix) {
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			if err := d.fs.Remove(filepath.Join(d.dir, name)); err != nil {
 				return nil, fmt.Errorf("remove stale snapshot: %w", err)
 			}
 			continue
@@ -150,10 +164,10 @@ func listSnapshots(dir string) ([]int64, error) {
 	return offsets, nil
 }
 
-// readSnapshot loads and checks one snapshot file.
-func readSnapshot(dir string, offset int64) (*producerStates, error) {
-	path := snapshotPath(dir, offset)
-	b, err := os.ReadFile(path)
+// read loads and checks one snapshot file.
+func (d snapshotDir) read(offset int64) (*producerStates, error) {
+	path := snapshotPath(d.dir, offset)
+	b, err := d.readFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
@@ -167,72 +181,70 @@ func readSnapshot(dir string, offset int64) (*producerStates, error) {
 	return s, nil
 }
 
-// writeSnapshot writes a snapshot atomically and durably (temporary file,
-// fsync, rename, fsync of the directory), then removes all but the newest
-// snapshotsKept snapshots.
-func writeSnapshot(dir string, offset int64, data []byte) error {
-	path := snapshotPath(dir, offset)
-	tmp := strings.TrimSuffix(path, snapshotSuffix) + snapshotTempSuffix
-	if err := writeFileSynced(tmp, data); err != nil {
+func (d snapshotDir) readFile(path string) ([]byte, error) {
+	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, size)
+	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b, nil
+}
+
+// write writes a snapshot atomically and durably (vfs.WriteFile), then
+// removes all but the newest snapshotsKept snapshots. Those removals need
+// not be durable: an old snapshot that comes back is below the newest.
+func (d snapshotDir) write(offset int64, data []byte) error {
+	if err := vfs.WriteFile(d.fs, snapshotPath(d.dir, offset), data); err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	offsets, err := listSnapshots(dir)
+	offsets, err := d.list()
 	if err != nil {
 		return err
 	}
 	for _, off := range offsets[min(len(offsets), snapshotsKept):] {
-		if err := removeSnapshot(dir, off); err != nil {
+		if err := d.remove(off); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// removeSnapshotsAbove removes the snapshots above offset.
-func removeSnapshotsAbove(dir string, offset int64) error {
-	offsets, err := listSnapshots(dir)
+// removeAbove removes the snapshots above offset, durably: one that came
+// back after power loss, once the log has grown past it again, would hold
+// the state of batches a truncation removed.
+func (d snapshotDir) removeAbove(offset int64) error {
+	offsets, err := d.list()
 	if err != nil {
 		return err
 	}
+	removed := false
 	for _, off := range offsets {
 		if off > offset {
-			if err := removeSnapshot(dir, off); err != nil {
+			if err := d.remove(off); err != nil {
 				return err
 			}
+			removed = true
+		}
+	}
+	if removed {
+		if err := d.fs.SyncDir(d.dir); err != nil {
+			return fmt.Errorf("remove snapshots above %d: %w", offset, err)
 		}
 	}
 	return nil
 }
 
-func removeSnapshot(dir string, offset int64) error {
-	if err := os.Remove(snapshotPath(dir, offset)); err != nil {
+func (d snapshotDir) remove(offset int64) error {
+	if err := d.fs.Remove(snapshotPath(d.dir, offset)); err != nil {
 		return fmt.Errorf("remove snapshot: %w", err)
 	}
 	return nil
-}
-
-func writeFileSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	return errors.Join(err, f.Close())
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // sampleStates has two producers, one with a full batch history.
@@ -80,16 +82,17 @@ func TestSnapshotRejectsInconsistentContent(t *testing.T) {
 
 func TestSnapshotFiles(t *testing.T) {
 	dir := t.TempDir()
+	snaps := snapshotDir{vfs.OS, dir}
 	stale := filepath.Join(dir, "00000000000000000007.snapshot.tmp")
 	if err := os.WriteFile(stale, []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, off := range []int64{3, 12, 5, 40} {
-		if err := writeSnapshot(dir, off, encodeSnapshot(off, newProducerStates())); err != nil {
+		if err := snaps.write(off, encodeSnapshot(off, newProducerStates())); err != nil {
 			t.Fatal(err)
 		}
 	}
-	offsets, err := listSnapshots(dir)
+	offsets, err := snaps.list()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,14 +105,36 @@ func TestSnapshotFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "00000000000000000040.snapshot")); err != nil {
 		t.Fatalf("Kafka's file name: %v", err)
 	}
-	if _, err := readSnapshot(dir, 12); err != nil {
+	if _, err := snaps.read(12); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(snapshotPath(dir, 12), snapshotPath(dir, 13)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readSnapshot(dir, 13); !errors.Is(err, errCorruptSnapshot) {
+	if _, err := snaps.read(13); !errors.Is(err, errCorruptSnapshot) {
 		t.Fatalf("offset not matching the name: err = %v, want corrupt", err)
+	}
+}
+
+// The removal of snapshots above an offset is durable: after power loss
+// they stay gone.
+func TestSnapshotRemoveAboveIsDurable(t *testing.T) {
+	mem := vfs.NewMemFS()
+	if err := errors.Join(mem.MkdirAll("/p", 0o755), mem.SyncDir("/")); err != nil {
+		t.Fatal(err)
+	}
+	snaps := snapshotDir{mem, "/p"}
+	for _, off := range []int64{3, 6} {
+		if err := snaps.write(off, encodeSnapshot(off, newProducerStates())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := snaps.removeAbove(4); err != nil {
+		t.Fatal(err)
+	}
+	offsets, err := snapshotDir{mem.CrashClone(), "/p"}.list()
+	if err != nil || !slices.Equal(offsets, []int64{3}) {
+		t.Fatalf("after power loss snapshots %v (%v), want [3]", offsets, err)
 	}
 }
 

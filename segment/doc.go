@@ -82,9 +82,13 @@
 //
 // A sync writes the segment files before the directory, so a new segment
 // is never durable ahead of the data before it. TruncateTo makes the removal
-// of later segments durable before it cuts the last one, whose cut is
-// durable at the next sync. TruncateFullyAndStartAt (a replica adopting a
-// snapshot of records it lacks) is durable when it returns.
+// of later segments durable before it cuts the last one, and that cut
+// before it rewrites the leader-epoch checkpoint: it is durable when it
+// returns, and no batch it removed can return after power loss with its
+// epoch gone from the checkpoint. TruncateFullyAndStartAt (a replica
+// adopting a snapshot of records it lacks) is durable when it returns.
+// Recovery also assigns the epochs of the batches it re-reads to the cache
+// when newer than the checkpoint's latest, as Kafka does.
 //
 // A failed fdatasync, a roll that fails to seal the active segment, or a
 // failed truncation makes the log refuse further appends and truncations

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // Log is one partition's log: a directory of segments. Safe for concurrent
@@ -356,6 +358,10 @@ func (l *Log) snapshotFrom(from int64) ([]*segmentView, error) {
 
 // Dir is the log's directory.
 func (l *Log) Dir() string { return l.dir }
+
+// FS is the filesystem the log lives on, for files kept beside its
+// segments (producer-state snapshots).
+func (l *Log) FS() vfs.FS { return l.opts.FS }
 
 // LogStartOffset is the first readable offset.
 func (l *Log) LogStartOffset() int64 {

@@ -27,6 +27,9 @@ type recoveryStats struct {
 	segmentsScanned int   // segments whose batches were read and verified
 	bytesScanned    int64 // log bytes read by those scans
 	bytesTruncated  int64 // torn or corrupt tail bytes cut off
+	// recoveredEpochs are the epoch starts read from the batch headers of
+	// the scanned segments that the log kept, ascending.
+	recoveredEpochs []epochEntry
 }
 
 // openLog opens the log in dir, recovering segments past the recovery point
@@ -48,7 +51,7 @@ func openLog(dir string, cfg Config, opts Options, limit *fileLimit, st logState
 		stats, err = l.loadSegments(bases, st)
 	}
 	if err == nil {
-		err = l.loadEpochs()
+		err = l.loadEpochs(stats.recoveredEpochs)
 	}
 	if err != nil {
 		for _, s := range l.segments {
@@ -134,7 +137,7 @@ func (l *Log) loadChain(bases []int64, st logState, stats *recoveryStats) error 
 			return err
 		}
 		last := i == len(bases)-1
-		cut, err := l.loadSegment(s, !st.clean && (last || bases[i+1] > st.recoveryPoint), stats)
+		cut, epochs, err := l.loadSegment(s, !st.clean && (last || bases[i+1] > st.recoveryPoint), stats)
 		if err != nil {
 			s.close()
 			return err
@@ -154,6 +157,7 @@ func (l *Log) loadChain(bases []int64, st logState, stats *recoveryStats) error 
 			return l.removeSegmentFiles(bases[i:])
 		}
 		l.segments = append(l.segments, s)
+		stats.recoveredEpochs = append(stats.recoveredEpochs, epochs...)
 		if cut && !last {
 			l.opts.Logger.Warn("segment: deleting the segments after a cut tail", "dir", l.dir, "deleted", len(bases)-1-i)
 			return l.removeSegmentFiles(bases[i+1:])
@@ -164,23 +168,28 @@ func (l *Log) loadChain(bases []int64, st logState, stats *recoveryStats) error 
 
 // loadSegment derives a segment's state: from its indexes and tail headers
 // when they can be trusted, else by a full verifying scan. cut reports that
-// the scan removed a torn or corrupt tail.
-func (l *Log) loadSegment(s *segment, verify bool, stats *recoveryStats) (cut bool, err error) {
+// the scan removed a torn or corrupt tail; epochs are the epoch starts of
+// the batches the scan kept.
+func (l *Log) loadSegment(s *segment, verify bool, stats *recoveryStats) (cut bool, epochs []epochEntry, err error) {
 	if !verify {
 		err := s.loadTail()
 		if err == nil {
-			return false, nil
+			return false, nil, nil
 		}
 		l.opts.Logger.Warn("segment: index inconsistent with log, rebuilding", "dir", l.dir, "segment", s.base, "err", err)
 	}
-	scanned, cutBytes, err := s.recover(l.cfg)
+	scanned, cutBytes, err := s.recover(l.cfg, func(h BatchHeader) {
+		if n := len(epochs); h.PartitionLeaderEpoch >= 0 && (n == 0 || epochs[n-1].Epoch != h.PartitionLeaderEpoch) {
+			epochs = append(epochs, epochEntry{h.PartitionLeaderEpoch, h.BaseOffset})
+		}
+	})
 	stats.segmentsScanned++
 	stats.bytesScanned += scanned
 	stats.bytesTruncated += cutBytes
 	if cutBytes > 0 {
 		l.opts.Logger.Warn("segment: truncated corrupt or torn tail", "dir", l.dir, "segment", s.base, "position", s.size, "bytes", cutBytes)
 	}
-	return cutBytes > 0, err
+	return cutBytes > 0, epochs, err
 }
 
 func (l *Log) removeSegmentFiles(bases []int64) error {
@@ -197,7 +206,14 @@ func (l *Log) removeSegmentFiles(bases []int64) error {
 
 // loadEpochs loads the leader epoch cache. A corrupt checkpoint is logged
 // and the cache rebuilt from the batches; an I/O error fails the open.
-func (l *Log) loadEpochs() error {
+//
+// The epochs of the batches recovery re-read are then assigned, each one
+// newer than the cache's latest, as Kafka's segment recovery does: a
+// checkpoint is durable at once while the batches it describes become
+// durable at a sync, so after power loss the checkpoint may lack epochs of
+// batches that survived. Entries past the LEO go (batches that did not
+// survive), and those below log start.
+func (l *Log) loadEpochs(recovered []epochEntry) error {
 	entries, err := readCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), 2)
 	if err == nil {
 		l.epochs, err = decodeEpochs(entries)
@@ -210,7 +226,13 @@ func (l *Log) loadEpochs() error {
 	if err != nil {
 		return err
 	}
-	changed := l.epochs.truncateFromEnd(l.leo())
+	changed := false
+	for _, e := range recovered {
+		if e.Epoch > l.epochs.latest() {
+			changed = l.epochs.assign(e.Epoch, e.StartOffset) || changed
+		}
+	}
+	changed = l.epochs.truncateFromEnd(l.leo()) || changed
 	if !l.epochs.truncateFromStart(l.logStart) && !changed && !rebuilt {
 		return nil
 	}
@@ -287,8 +309,8 @@ func (s *segment) loadTail() error {
 
 // recover rebuilds the segment from its log file, read through a read-only
 // map: every batch is verified (length, magic, CRC, offsets ascending) and
-// the file is cut before the first that fails.
-func (s *segment) recover(cfg Config) (scanned, cut int64, err error) {
+// the file is cut before the first that fails. onBatch sees each batch kept.
+func (s *segment) recover(cfg Config, onBatch func(BatchHeader)) (scanned, cut int64, err error) {
 	fileSize, err := s.log.f.Size()
 	if err != nil {
 		return 0, 0, fmt.Errorf("segment %d: %w", s.base, err)
@@ -315,6 +337,7 @@ func (s *segment) recover(cfg Config) (scanned, cut int64, err error) {
 		}
 		maxTsOffset, resolved := maxTimestampOffset(mm[pos:pos+h.Size()], h, 0)
 		s.observe(h, pos, maxTsOffset, resolved, cfg.IndexIntervalBytes)
+		onBatch(h)
 		pos += h.Size()
 	}
 	if s.size < fileSize {

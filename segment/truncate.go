@@ -11,11 +11,17 @@ import (
 // are deleted, the leader epoch cache is cut back (at LEO when offset is
 // at or above it), and the recovery point lowered. An offset below log start empties the log and restarts it there.
 //
-// The removal of later segments is durable when TruncateTo returns; the cut
-// of the last segment's file is durable at the next sync (the recovery
-// point drops below that segment until then). On error the log still holds
-// a prefix of what it held, but refuses further appends, as after a failed
-// fdatasync.
+// The truncation is durable when TruncateTo returns: later segments are
+// removed durably, and the last segment's cut is synced before the leader
+// epoch checkpoint drops the epochs of the removed batches, so power loss
+// never brings back batches whose epochs the checkpoint no longer names.
+// (Kafka leaves the cut to the next flush and has recovery re-assign the
+// epochs of the batches it re-reads; open does that too, see loadEpochs,
+// but that restores only epochs newer than the checkpoint's latest: a
+// truncated-then-reused offset range could come back under a newer epoch's
+// entry.) Truncations are rare, at leader changes, so the sync is cheap.
+// On error the log still holds a prefix of what it held, but refuses
+// further appends, as after a failed fdatasync.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -43,8 +49,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.logStart = min(l.logStart, leo)
 	l.recoveryPoint.Store(min(l.recoveryPoint.Load(), l.active().base))
 	if l.epochs.truncateFromEnd(leo) && err == nil {
-		// A stale checkpoint is safe: its entries past the LEO are dropped
-		// at the next open, and the next append rewrites it first.
+		// A stale checkpoint (full disk) is safe: its entries past the LEO
+		// are dropped at the next open, and the next append rewrites it
+		// first.
 		err = l.saveEpochsOrDefer()
 	}
 	if err != nil {
@@ -54,9 +61,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
-// truncateFully empties the log and restarts it at offset. The segment
-// left last is replaced only once its replacement exists, so the log always
-// has one.
+// truncateFully empties the log and restarts it at offset, durably. The
+// segment left last is replaced only once its replacement exists, so the
+// log always has one.
 func (l *Log) truncateFully(offset int64) error {
 	if err := l.dropNewest(len(l.segments) - 1); err != nil {
 		return err
@@ -71,7 +78,7 @@ func (l *Log) truncateFully(offset int64) error {
 			return err
 		}
 		l.logStart = offset
-		return nil
+		return old.log.f.Sync()
 	}
 	s, err := createSegment(l.opts.FS, l.dir, offset, l.cfg, l.files)
 	if err != nil {
@@ -99,7 +106,10 @@ func (l *Log) truncateWithin(offset int64) error {
 	if err := s.reactivate(l.cfg, l.opts.nowMs()); err != nil {
 		return err
 	}
-	return s.truncateTo(offset)
+	if err := s.truncateTo(offset); err != nil {
+		return err
+	}
+	return s.log.f.Sync()
 }
 
 // dropNewest deletes the n newest segments, newest first, so that a failure
@@ -166,11 +176,6 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	}
 	l.truncations++
 	err := l.truncateFully(offset)
-	if err == nil {
-		// truncateFully may have emptied the old segment in place, a cut
-		// durable only once synced.
-		err = l.active().log.f.Sync()
-	}
 	if err == nil && len(l.epochs.entries) > 0 {
 		l.epochs = epochCache{}
 		err = l.saveEpochs()

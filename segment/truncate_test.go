@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -53,5 +55,96 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 				t.Fatalf("%d batches after restart and one append", len(got))
 			}
 		})
+	}
+}
+
+// appendEpochs appends workload batches 0..len(epochs)-1, batch i at leader
+// epoch epochs[i], and flushes them.
+func appendEpochs(t *testing.T, l *Log, epochs []int32) {
+	t.Helper()
+	for seq, e := range epochs {
+		if _, err := l.Append(workloadBatch(seq), e); err != nil {
+			t.Fatalf("append batch %d: %v", seq, err)
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkEpochsCoverBatches checks that the leader epoch cache describes the
+// batches the log holds: each epoch found in them ends where the next one
+// starts (the last at LEO), and the latest is the last batch's.
+func checkEpochsCoverBatches(t *testing.T, l *Log) {
+	t.Helper()
+	var starts []epochEntry
+	for _, b := range readAllBatches(t, l) {
+		h, err := ParseBatchHeader(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(starts); n == 0 || starts[n-1].Epoch != h.PartitionLeaderEpoch {
+			starts = append(starts, epochEntry{h.PartitionLeaderEpoch, h.BaseOffset})
+		}
+	}
+	want := int32(-1)
+	if n := len(starts); n > 0 {
+		want = starts[n-1].Epoch
+	}
+	if got := l.LatestEpoch(); got != want {
+		t.Fatalf("latest epoch %d, batches end at epoch %d (LEO %d)", got, want, l.LogEndOffset())
+	}
+	for i, s := range starts {
+		end := l.LogEndOffset()
+		if i+1 < len(starts) {
+			end = starts[i+1].StartOffset
+		}
+		if e, o := l.EndOffsetForEpoch(s.Epoch); e != s.Epoch || o != end {
+			t.Fatalf("EndOffsetForEpoch(%d) = (%d, %d), batches say (%d, %d)", s.Epoch, e, o, s.Epoch, end)
+		}
+	}
+}
+
+// A truncation is durable when TruncateTo returns: after power loss with
+// nothing synced since, the log holds what it held after the truncation,
+// and its epoch cache still covers every batch. The cut used to become
+// durable only at the next sync while the leader-epoch checkpoint was
+// rewritten at once, so the removed batches came back without their
+// epochs (after TruncateTo(0): the old LEO, latest epoch -1).
+func TestTruncateToSurvivesPowerLoss(t *testing.T) {
+	epochs := []int32{1, 1, 1, 2, 2, 2}
+	for _, seq := range []int{0, 2, 3, 4} {
+		t.Run(strconv.Itoa(seq), func(t *testing.T) {
+			mem, dir := memDataDir(t)
+			_, l := openCrashLog(t, dir, crashConfig(false), mem)
+			appendEpochs(t, l, epochs)
+			to := workloadOffset(seq)
+			if err := l.TruncateTo(to); err != nil {
+				t.Fatal(err)
+			}
+			_, crashed := openCrashLog(t, dir, crashConfig(false), mem.CrashClone())
+			if got := crashed.LogEndOffset(); got != to {
+				t.Fatalf("LEO %d after power loss, truncated to %d", got, to)
+			}
+			checkEpochsCoverBatches(t, crashed)
+		})
+	}
+}
+
+// Recovery re-reads the epochs of the batches past the recovery point: a
+// leader-epoch checkpoint that lacks the newest epochs of the log (power
+// loss after a checkpoint write that dropped them) is completed from the
+// batch headers, as Kafka's segment recovery does.
+func TestRecoveryAssignsEpochsOfRecoveredBatches(t *testing.T) {
+	mem, dir := memDataDir(t)
+	_, l := openCrashLog(t, dir, crashConfig(false), mem)
+	appendEpochs(t, l, []int32{1, 1, 3, 3, 4})
+	if err := writeCheckpoint(mem, filepath.Join(l.Dir(), epochCheckpointName), []string{"1 0"}); err != nil {
+		t.Fatal(err)
+	}
+	_, crashed := openCrashLog(t, dir, crashConfig(false), mem.CrashClone())
+	checkEpochsCoverBatches(t, crashed)
+	if got := crashed.LatestEpoch(); got != 4 {
+		t.Fatalf("latest epoch %d, want 4", got)
 	}
 }
