@@ -1,0 +1,434 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/segment"
+)
+
+// replicationWait bounds how long a replication change may take to show:
+// a fencing (9 s session), an election, a restart and a catch-up, on a
+// machine where three brokers share two loaded cores.
+const replicationWait = 90 * time.Second
+
+// lagTimeMaxMs is the replica.lag.time.max.ms of the replication tests'
+// topics: short, so that a stopped follower leaves the ISR well before its
+// broker session (9 s) expires and fencing would remove it anyway.
+const lagTimeMaxMs = 3000
+
+// createReplicated creates topic with one partition, replication factor 3
+// and configs, through cl.
+func createReplicated(t *testing.T, cl *kgo.Client, topic string, configs map[string]string) {
+	t.Helper()
+	cfg := map[string]*string{}
+	for k, v := range configs {
+		cfg[k] = kadm.StringPtr(v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, cfg, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("create topic %s (replication factor 3, %v): %v", topic, configs, err)
+	}
+}
+
+// partState is what one node's Metadata says of partition 0 of a topic.
+type partState struct {
+	leader  int32
+	epoch   int32
+	isr     []int32 // sorted
+	brokers []int32 // the unfenced brokers, sorted
+}
+
+func (s partState) String() string {
+	return fmt.Sprintf("leader %d epoch %d isr %v brokers %v", s.leader, s.epoch, s.isr, s.brokers)
+}
+
+// partitionState asks addr for topic's partition 0.
+func partitionState(ctx context.Context, addr, topic string) (partState, error) {
+	m, err := nodeMetadata(ctx, addr)
+	if err != nil {
+		return partState{}, err
+	}
+	st := partState{leader: -1, brokers: brokerIDs(m)}
+	for _, mt := range m.Topics {
+		if mt.Topic == nil || *mt.Topic != topic {
+			continue
+		}
+		for _, p := range mt.Partitions {
+			if p.Partition == 0 {
+				st.leader, st.epoch, st.isr = p.Leader, p.LeaderEpoch, slices.Sorted(slices.Values(p.ISR))
+				return st, nil
+			}
+		}
+	}
+	return st, fmt.Errorf("%s: no partition %s/0 in metadata", addr, topic)
+}
+
+// waitPartition polls every addr until ok accepts what each says of
+// topic's partition 0, and returns the first node's state; it fails the
+// test after wait with the last states.
+func waitPartition(t *testing.T, addrs []string, topic string, wait time.Duration, what string, ok func(partState) bool) partState {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	var last []string
+	for time.Now().Before(deadline) {
+		last = last[:0]
+		var first partState
+		all := true
+		for i, a := range addrs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			st, err := partitionState(ctx, a, topic)
+			cancel()
+			if err != nil {
+				last = append(last, fmt.Sprintf("%s: %v", a, err))
+				all = false
+				continue
+			}
+			last = append(last, fmt.Sprintf("%s: %s", a, st))
+			if i == 0 {
+				first = st
+			}
+			all = all && ok(st)
+		}
+		if all {
+			return first
+		}
+		time.Sleep(100 * time.Millisecond) // a poll interval, not a wait for an event
+	}
+	t.Fatalf("%s: not after %v; last states %v", what, wait, last)
+	return partState{}
+}
+
+func fullISR(st partState) bool {
+	return st.leader > 0 && slices.Equal(st.isr, []int32{1, 2, 3})
+}
+
+// liveAddrs are the Kafka listeners of every node but the ones excluded.
+func liveAddrs(c *brokertest.Cluster, excluded ...int32) []string {
+	var out []string
+	for i, b := range c.Nodes() {
+		if !slices.Contains(excluded, int32(i+1)) {
+			out = append(out, b.Addr())
+		}
+	}
+	return out
+}
+
+// ackedAt is one record the cluster acknowledged with acks=all.
+type ackedAt struct {
+	offset int64
+	value  string
+}
+
+// ackedProducer produces distinct values to partition 0 of a topic,
+// continuously, with acks=all and idempotence (franz-go's defaults), and
+// records every acknowledgement.
+type ackedProducer struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	acked  []ackedAt
+	errs   map[string]int // failed produces by error text
+	lastAt time.Time      // when the last acknowledgement came
+}
+
+func startAckedProducer(t *testing.T, addrs []string, topic string) *ackedProducer {
+	t.Helper()
+	cl := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(500),
+		kgo.RequiredAcks(kgo.AllISRAcks()))
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &ackedProducer{cl: cl, cancel: cancel, done: make(chan struct{}), errs: map[string]int{}}
+	go func() {
+		defer close(p.done)
+		for i := 0; ctx.Err() == nil; i++ {
+			r := &kgo.Record{Partition: 0, Value: fmt.Appendf(nil, "value-%09d", i)}
+			// Produce blocks while the buffer is full, so the loop keeps
+			// about MaxBufferedRecords in flight.
+			cl.Produce(ctx, r, p.record)
+		}
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *ackedProducer) record(r *kgo.Record, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.errs[err.Error()]++
+		return
+	}
+	p.acked = append(p.acked, ackedAt{r.Offset, string(r.Value)})
+	p.lastAt = time.Now()
+}
+
+func (p *ackedProducer) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.acked)
+}
+
+// waitAcks waits until n more records are acknowledged than now.
+func (p *ackedProducer) waitAcks(t *testing.T, n int, wait time.Duration, what string) {
+	t.Helper()
+	target := p.count() + n
+	waitFor(t, wait, fmt.Sprintf("%d more acknowledged records (%s); %s", n, what, p.summary()), func() bool { return p.count() >= target })
+}
+
+// stop stops producing, waits for every buffered record to be answered,
+// and returns the acknowledged records; later calls return the same.
+func (p *ackedProducer) stop(t *testing.T) []ackedAt {
+	t.Helper()
+	p.cancel()
+	<-p.done
+	ctx, cancel := context.WithTimeout(context.Background(), replicationWait)
+	defer cancel()
+	if err := p.cl.Flush(ctx); err != nil {
+		t.Errorf("producer flush: %v", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.acked)
+}
+
+func (p *ackedProducer) summary() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return fmt.Sprintf("%d acknowledged, failures %v", len(p.acked), p.errs)
+}
+
+// checkAckedReadBack consumes partition 0 of topic from the start up to
+// its high watermark with a fresh client and checks that every
+// acknowledged record is there, at its acknowledged offset, and that no
+// value appears twice (idempotence). It returns the offset of every value
+// read.
+func checkAckedReadBack(t *testing.T, addrs []string, topic string, acked []ackedAt) map[string]int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), replicationWait)
+	defer cancel()
+	cl := newClient(t, addrs[0], kgo.SeedBrokers(addrs...))
+	var hw int64 = -1
+	var lastErr error
+	waitFor(t, replicationWait, "the high watermark of "+topic, func() bool {
+		ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if lastErr = err; err != nil {
+			return false
+		}
+		o, _ := ends.Lookup(topic, 0)
+		hw = o.Offset
+		return true
+	})
+	if lastErr != nil {
+		t.Fatalf("list end offsets: %v", lastErr)
+	}
+	consumer := newClient(t, addrs[0], kgo.SeedBrokers(addrs...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	byOffset := map[int64]string{}
+	atOffset := map[string]int64{}
+	for next := int64(0); next < hw; {
+		fetches := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(byOffset), hw, ctx.Err())
+		}
+		fetches.EachError(func(_ string, _ int32, err error) { t.Logf("fetch (retried): %v", err) })
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset >= hw {
+				return
+			}
+			v := string(r.Value)
+			if prev, dup := atOffset[v]; dup && prev != r.Offset {
+				t.Errorf("value %s at offsets %d and %d", v, prev, r.Offset)
+			}
+			byOffset[r.Offset], atOffset[v] = v, r.Offset
+			next = max(next, r.Offset+1)
+		})
+	}
+	for _, a := range acked {
+		got, ok := byOffset[a.offset]
+		switch {
+		case !ok:
+			t.Errorf("acknowledged %s at offset %d: no record there (high watermark %d)", a.value, a.offset, hw)
+		case got != a.value:
+			t.Errorf("acknowledged %s at offset %d: the log has %s there", a.value, a.offset, got)
+		}
+	}
+	t.Logf("%d acknowledged records read back at their offsets (high watermark %d, %d records read)", len(acked), hw, len(byOffset))
+	return atOffset
+}
+
+// segmentFiles reads the .log segment files of dir by name.
+func segmentFiles(dir string) (map[string][]byte, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		out[filepath.Base(n)] = b
+	}
+	return out, nil
+}
+
+// logsDiff describes how the segment files of partition 0 of topic differ
+// across the nodes' data directories; "" when they are byte for byte the
+// same (and not empty).
+func logsDiff(c *brokertest.Cluster, topic string) string {
+	var ref map[string][]byte
+	var diffs []string
+	for i, b := range c.Nodes() {
+		files, err := segmentFiles(filepath.Join(b.DataDir(), topic+"-0"))
+		if err != nil {
+			return fmt.Sprintf("node %d: %v", i+1, err)
+		}
+		if i == 0 {
+			ref = files
+			if len(files) == 0 {
+				return "node 1: no segment files"
+			}
+			continue
+		}
+		for _, name := range fileNames(ref, files) {
+			a, b := ref[name], files[name]
+			if !bytes.Equal(a, b) {
+				n := min(len(a), len(b))
+				at := n
+				for j := range n {
+					if a[j] != b[j] {
+						at = j
+						break
+					}
+				}
+				diffs = append(diffs, fmt.Sprintf("%s: node 1 %d bytes, node %d %d bytes, first difference at byte %d", name, len(a), i+1, len(b), at))
+			}
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// fileNames is the sorted union of the names in a and b.
+func fileNames(a, b map[string][]byte) []string {
+	var names []string
+	for k := range a {
+		names = append(names, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// waitLogsIdentical waits until the three replicas' segment files of
+// topic's partition 0 are byte for byte the same.
+func waitLogsIdentical(t *testing.T, c *brokertest.Cluster, topic string) {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(replicationWait)
+	for last = logsDiff(c, topic); last != ""; last = logsDiff(c, topic) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the three replicas' segment files of %s-0 still differ after %v: %s", topic, replicationWait, last)
+		}
+		time.Sleep(200 * time.Millisecond) // a poll interval, not a wait for an event
+	}
+	files, _ := segmentFiles(filepath.Join(c.Node(1).DataDir(), topic+"-0"))
+	size := 0
+	for _, f := range files {
+		size += len(f)
+	}
+	t.Logf("the three replicas of %s-0 hold the same %d segment file(s), %d bytes", topic, len(files), size)
+}
+
+// pauseBroker stops node id with SIGSTOP; SIGCONT is sent when the test
+// ends, whatever happens, so that the cluster's cleanup can stop it.
+func pauseBroker(t *testing.T, c *brokertest.Cluster, id int32) (resume func()) {
+	t.Helper()
+	pid := c.Node(id).PID()
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Errorf("SIGCONT broker %d: %v", id, err)
+			}
+		})
+	}
+	t.Cleanup(resume)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP broker %d: %v", id, err)
+	}
+	return resume
+}
+
+// followerNotController picks a follower of a partition led by leader
+// that is not the active controller either, so that stopping it leaves the
+// metadata quorum's leader in place.
+func followerNotController(t *testing.T, addr string, leader int32) int32 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := nodeMetadata(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := int32(1); id <= 3; id++ {
+		if id != leader && id != m.ControllerID {
+			return id
+		}
+	}
+	t.Fatalf("no follower outside leader %d and controller %d", leader, m.ControllerID)
+	return 0
+}
+
+// produceAcksAllCode sends one record to partition 0 of topic on addr in a
+// raw Produce (acks=-1, timeout 5 s) and returns the partition's error
+// code.
+func produceAcksAllCode(t *testing.T, addr, topic, value string) int16 {
+	t.Helper()
+	cl := newClient(t, addr)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]segment.Record{{Value: []byte(value)}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		t.Fatalf("produce to %s: %v", addr, err)
+	}
+	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+}
