@@ -1,0 +1,88 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestKcatThroughLeaderChange: kcat (librdkafka) produces with acks=all
+// and idempotence, and another kcat consumes, while the partition's
+// leader is killed with kill -9 and restarted; the producer exits cleanly
+// and the consumer reads every line once, in order, at offsets 0..n-1.
+func TestKcatThroughLeaderChange(t *testing.T) {
+	const topic, half = "kcat-leader-change", 1000
+	c, st := replicatedCluster(t, topic, 2)
+	addrs := c.Addrs()
+	bootstrap := strings.Join(addrs, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	consumer := startClient(t, ctx, "kcat", "-b", bootstrap, "-C", "-t", topic, "-p", "0", "-o", "beginning",
+		"-c", strconv.Itoa(2*half), "-q", "-f", "%o %s\n")
+	producer := exec.CommandContext(ctx, "kcat", "-b", bootstrap, "-P", "-t", topic, "-p", "0",
+		"-X", "acks=all", "-X", "enable.idempotence=true", "-X", "message.timeout.ms=180000")
+	var prodOut, prodErr syncBuffer
+	producer.Stdout, producer.Stderr = &prodOut, &prodErr
+	stdin, err := producer.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Start(); err != nil {
+		t.Fatalf("kcat -P: %v", err)
+	}
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := fmt.Fprintf(stdin, "kcat-%06d\n", i); err != nil {
+				t.Fatalf("kcat -P stdin: %v\n%s", err, prodErr.String())
+			}
+		}
+	}
+	adm := kadm.NewClient(newClient(t, addrs[0], kgo.SeedBrokers(addrs...)))
+	committed := func(n int64) func() bool {
+		return func() bool {
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			if err != nil || ends.Error() != nil {
+				return false
+			}
+			o, _ := ends.Lookup(topic, 0)
+			return o.Offset >= n
+		}
+	}
+
+	write(0, half)
+	waitFor(t, replicationWait, "the first half committed", committed(half/2))
+	c.Node(st.leader).Kill()
+	write(half, 2*half)
+	waitPartition(t, liveAddrs(c, st.leader), topic, replicationWait, "a new leader",
+		func(s partState) bool { return s.leader > 0 && s.leader != st.leader })
+	c.Node(st.leader).Restart()
+	if err := stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("kcat -P through a leader change: %v\n%s", err, prodErr.String())
+	}
+	if strings.Contains(prodErr.String(), "ERROR") {
+		t.Errorf("kcat -P reported errors:\n%s", prodErr.String())
+	}
+	waitFor(t, replicationWait, "every line committed", committed(2*half))
+
+	out := consumer.wait(t)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2*half {
+		t.Fatalf("kcat -C read %d lines, want %d:\n%s", len(lines), 2*half, consumer.stderr.String())
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("%d kcat-%06d", i, i); l != want {
+			t.Fatalf("kcat -C line %d: %q, want %q", i, l, want)
+		}
+	}
+}
