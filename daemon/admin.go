@@ -99,9 +99,9 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteGaugeUint64(w, "riffle_netio_request_bytes", uint64(max(st.RequestBytes, 0)))
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
 	hosted := map[*replica.Partition]bool{}
-	b.parts.each(func(tp topicPartition, p *replica.Partition) {
+	b.parts.Each(func(topic string, partition int32, p *replica.Partition) {
 		hosted[p] = true
-		labels := `{topic="` + labelValue(tp.topic) + `",partition="` + strconv.Itoa(int(tp.partition)) + `"}`
+		labels := `{topic="` + labelValue(topic) + `",partition="` + strconv.Itoa(int(partition)) + `"}`
 		l := p.Log()
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_start_offset"+labels, uint64(l.LogStartOffset()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_end_offset"+labels, uint64(l.LogEndOffset()))
@@ -111,6 +111,7 @@ func (b *broker) writeMetrics(w io.Writer) {
 		b.metrics.writePartitionTraffic(w, p, labels)
 	})
 	b.metrics.forgetPartitionsExcept(hosted)
+	b.parts.WriteMetrics(w)
 	b.writeGroupMetrics(w)
 }
 

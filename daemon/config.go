@@ -38,6 +38,8 @@ type Config struct {
 	Fetch   FetchConfig   `toml:"fetch"`
 	Groups  GroupsConfig  `toml:"groups"`
 	Cluster ClusterConfig `toml:"cluster"`
+	// Replication is the [replication] section.
+	Replication ReplicationConfig `toml:"replication"`
 }
 
 // BrokerConfig is the [broker] section: identity, addresses, process.
@@ -109,6 +111,17 @@ type FetchConfig struct {
 type ClusterConfig struct {
 	Voters string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
 	Listen string `toml:"listen"`
+}
+
+// ReplicationConfig is the [replication] section: followers fetching from
+// their leaders and the leaders' ISR upkeep (Kafka's replica.* broker
+// configs).
+type ReplicationConfig struct {
+	ReplicaLagTimeMaxMs          int64 `toml:"replica_lag_time_max_ms" min:"1" max:"9223372036854775807"`
+	ReplicaFetchWaitMaxMs        int32 `toml:"replica_fetch_wait_max_ms" min:"1" max:"2147483647"`
+	ReplicaFetchMaxBytes         int32 `toml:"replica_fetch_max_bytes" min:"1" max:"2147483647"`
+	ReplicaFetchResponseMaxBytes int32 `toml:"replica_fetch_response_max_bytes" min:"1" max:"2147483647"`
+	ReplicaFetchBackoffMs        int32 `toml:"replica_fetch_backoff_ms" min:"1" max:"2147483647"`
 }
 
 // Voter is one entry of cluster.voters: a node id and its cluster listener.
@@ -264,6 +277,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Network.QueuedMaxRequestBytes < int64(c.Network.MaxRequestBytes) {
 		bad("network.queued_max_request_bytes", c.Network.QueuedMaxRequestBytes, "must be >= network.max_request_bytes (%d): a request must fit", c.Network.MaxRequestBytes)
+	}
+	if r := c.Replication; int64(r.ReplicaFetchWaitMaxMs) > r.ReplicaLagTimeMaxMs {
+		bad("replication.replica_fetch_wait_max_ms", r.ReplicaFetchWaitMaxMs,
+			"must be <= replication.replica_lag_time_max_ms (%d): a follower waiting longer on an idle leader would drop out of the ISR", r.ReplicaLagTimeMaxMs)
 	}
 	c.validateCluster(bad)
 	return errors.Join(errs...)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/riffle/riffle/quorum"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -112,6 +114,41 @@ func TestLoadConfigFileOverDefaults(t *testing.T) {
 	}
 }
 
+// TestReplicationConfig: the [replication] defaults, a file setting them,
+// and replica_lag_time_max_ms as the default of the topic config
+// replica.lag.time.max.ms, which a topic overrides.
+func TestReplicationConfig(t *testing.T) {
+	c := DefaultConfig()
+	want := ReplicationConfig{ReplicaLagTimeMaxMs: 30000, ReplicaFetchWaitMaxMs: 500, ReplicaFetchMaxBytes: 1048576,
+		ReplicaFetchResponseMaxBytes: 10485760, ReplicaFetchBackoffMs: 1000}
+	if c.Replication != want {
+		t.Errorf("replication defaults = %+v, want %+v", c.Replication, want)
+	}
+	path := writeFile(t, "[replication]\nreplica_lag_time_max_ms = 10000\nreplica_fetch_wait_max_ms = 100\n"+
+		"replica_fetch_max_bytes = 65536\nreplica_fetch_response_max_bytes = 131072\nreplica_fetch_backoff_ms = 50\n")
+	if err := c.LoadConfigFile(path); err != nil {
+		t.Fatal(err)
+	}
+	want = ReplicationConfig{ReplicaLagTimeMaxMs: 10000, ReplicaFetchWaitMaxMs: 100, ReplicaFetchMaxBytes: 65536,
+		ReplicaFetchResponseMaxBytes: 131072, ReplicaFetchBackoffMs: 50}
+	if err := c.Validate(); err != nil || c.Replication != want {
+		t.Fatalf("file not applied: %+v, %v", c.Replication, err)
+	}
+	for _, tc := range []struct {
+		overrides map[string]string
+		value     string
+		fromTopic bool
+	}{
+		{nil, "10000", false},
+		{map[string]string{"replica.lag.time.max.ms": "2500"}, "2500", true},
+	} {
+		v, err := c.TopicDefaults().Effective(tc.overrides, "replica.lag.time.max.ms")
+		if err != nil || v.Value != tc.value || (v.Source == quorum.SourceTopic) != tc.fromTopic {
+			t.Errorf("replica.lag.time.max.ms with overrides %v: %+v, %v", tc.overrides, v, err)
+		}
+	}
+}
+
 func TestLoadConfigFileErrors(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"unknown key", "[log]\nsegmnt_bytes = 5\n", `config: unknown key "log.segmnt_bytes" in `},
@@ -201,6 +238,9 @@ func TestValidateRules(t *testing.T) {
 		{"voter id too large", map[string]string{"cluster.voters": "2147483648@a:1"}, `node id "2147483648" is not a number`},
 		{"voter bad port", map[string]string{"cluster.voters": "1@a:99999"}, `entry "1@a:99999": port "99999"`},
 		{"voter port 0", map[string]string{"cluster.voters": "1@a:0", "cluster.listen": ":0"}, "port 0: the other nodes must know the port"},
+		{"replica fetch wait at the lag", map[string]string{"replication.replica_fetch_wait_max_ms": "30000"}, ""},
+		{"replica fetch wait over the lag", map[string]string{"replication.replica_lag_time_max_ms": "400"},
+			"replication.replica_fetch_wait_max_ms = 500: must be <= replication.replica_lag_time_max_ms (400)"},
 		{"no memory limit", map[string]string{"broker.memory_limit_bytes": "0"}, ""},
 		{"memory limit too small", map[string]string{"broker.memory_limit_bytes": "1048576"}, "broker.memory_limit_bytes = 1048576: must be 0 or at least 16777216"},
 	} {

@@ -16,9 +16,10 @@ import (
 
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/daemon/kafka"
+	"github.com/riffle/riffle/daemon/replicas"
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
-	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 )
 
@@ -106,7 +107,7 @@ type broker struct {
 	lock     *dirLock // the data directory's, released last
 	dataDir  *segment.DataDir
 	ctrl     *quorum.Controller
-	parts    *partitionSet
+	parts    *replicas.Manager
 	handler  *pendingHandler
 	server   *netio.Server
 	port     int32 // the Kafka listener's bound port, advertised
@@ -159,7 +160,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	recovered := b.sd.recovering(cfg.Broker.DataDir)
 	b.dataDir, err = segment.OpenDataDir(cfg.Broker.DataDir, func(topic string) segment.Config {
 		// Topic overrides are applied once the metadata is read.
-		if topic == metadataTopic {
+		if topic == quorum.MetadataTopic {
 			return quorum.MetadataLogConfig(defaults)
 		}
 		return defaults
@@ -222,7 +223,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 // openMetadata opens the metadata log and controller and the replicas the
 // metadata assigns to this broker.
 func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
-	mlog, err := b.dataDir.CreateLog(metadataTopic, 0, quorum.MetadataLogConfig(defaults))
+	mlog, err := b.dataDir.CreateLog(quorum.MetadataTopic, 0, quorum.MetadataLogConfig(defaults))
 	if err != nil {
 		return err
 	}
@@ -247,18 +248,17 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	if b.ctrl, err = openController(cfg, mlog, opts); err != nil {
 		return err
 	}
-	b.parts = &partitionSet{
-		dataDir: b.dataDir,
-		nodeID:  cfg.Broker.NodeID,
-		topicConfig: func(t *quorum.Topic) (partitionConfig, error) {
+	b.parts = replicas.New(replicas.Options{
+		DataDir:  b.dataDir,
+		NodeID:   ids.NodeID(cfg.Broker.NodeID),
+		Metadata: b.ctrl,
+		ISR:      b.ctrl,
+		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
 			return cfg.partitionConfig(t.Configs)
 		},
-		log:   b.log,
-		parts: map[topicPartition]*replica.Partition{},
-		ids:   map[string][16]byte{},
-	}
-	b.ctrl.OnChange(b.parts.applyChange)
-	b.parts.apply(b.ctrl.Image())
+		Fetch:  cfg.replicaFetchConfig(),
+		Logger: b.log,
+	})
 	return nil
 }
 
@@ -272,7 +272,7 @@ func (b *broker) tickLoop() {
 		case <-b.tickStop:
 			return
 		case <-t.C:
-			b.parts.tick()
+			b.parts.Tick()
 			idle.returnIdleMemory()
 		}
 	}
@@ -306,7 +306,7 @@ func (b *broker) stop(timeout time.Duration) error {
 		<-b.tickDone
 	}
 	if b.parts != nil {
-		errs = append(errs, b.parts.close())
+		errs = append(errs, b.parts.Close())
 	}
 	if b.ctrl != nil {
 		errs = append(errs, b.ctrl.Close())

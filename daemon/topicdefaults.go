@@ -3,14 +3,18 @@ package daemon
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/riffle/riffle/daemon/replicas"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 )
 
-// TopicDefaults is the [log] section as the broker's static topic config
-// defaults, by Kafka's topic config names: what DescribeConfigs reports as
-// STATIC_BROKER_CONFIG and what a topic without overrides gets.
+// TopicDefaults is the [log] section and replication.replica_lag_time_max_ms
+// as the broker's static topic config defaults, by Kafka's topic config
+// names: what DescribeConfigs reports as STATIC_BROKER_CONFIG and what a
+// topic without overrides gets.
 func (c *Config) TopicDefaults() quorum.TopicDefaults {
 	l := c.Log
 	long := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -28,6 +32,8 @@ func (c *Config) TopicDefaults() quorum.TopicDefaults {
 		"message.timestamp.type": l.MessageTimestampType,
 		"cleanup.policy":         l.CleanupPolicy,
 		"min.insync.replicas":    long(int64(l.MinInsyncReplicas)),
+		// A Riffle topic config: Kafka's is the broker's only.
+		"replica.lag.time.max.ms": long(c.Replication.ReplicaLagTimeMaxMs),
 	}
 }
 
@@ -40,18 +46,31 @@ func (c *Config) topicSegmentConfig(overrides map[string]string) (segment.Config
 }
 
 // partitionConfig is what a topic's effective configs set on its replicas.
-func (c *Config) partitionConfig(overrides map[string]string) (partitionConfig, error) {
+func (c *Config) partitionConfig(overrides map[string]string) (replicas.TopicConfig, error) {
 	sc, err := c.topicSegmentConfig(overrides)
 	if err != nil {
-		return partitionConfig{}, err
+		return replicas.TopicConfig{}, err
 	}
-	v, err := c.TopicDefaults().Effective(overrides, "min.insync.replicas")
+	minISR, err := c.topicInt(overrides, "min.insync.replicas")
 	if err != nil {
-		return partitionConfig{}, err
+		return replicas.TopicConfig{}, err
 	}
-	minISR, err := strconv.Atoi(v.Value)
+	lagMs, err := c.topicInt(overrides, "replica.lag.time.max.ms")
 	if err != nil {
-		return partitionConfig{}, fmt.Errorf("min.insync.replicas %q: %w", v.Value, err)
+		return replicas.TopicConfig{}, err
 	}
-	return partitionConfig{log: sc, minISR: minISR}, nil
+	return replicas.TopicConfig{Log: sc, MinISR: int(minISR), LagTimeMax: time.Duration(lagMs) * time.Millisecond}, nil
+}
+
+// topicInt is an integer topic config's effective value.
+func (c *Config) topicInt(overrides map[string]string, name string) (int64, error) {
+	v, err := c.TopicDefaults().Effective(overrides, name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v.Value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %w", name, v.Value, err)
+	}
+	return n, nil
 }

@@ -20,6 +20,13 @@ type Client interface {
 	CreatePartitions(name string, count int32, validateOnly bool) error
 	AlterTopicConfigs(name string, set map[string]*string, validateOnly bool) error
 	AllocateProducerIDs(n int64) (int64, error)
+	// AlterPartition commits the ISR a partition's leader proposes, checked
+	// in Kafka's order (alterPartition); its errors wrap the Kafka error
+	// they are (errors.Is: kerr.StaleBrokerEpoch, kerr.NotController,
+	// kerr.FencedLeaderEpoch, kerr.InvalidUpdateVersion,
+	// kerr.IneligibleReplica, kerr.InvalidRequest,
+	// kerr.UnknownTopicOrPartition, ...).
+	AlterPartition(req AlterPartition) error
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

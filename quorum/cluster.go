@@ -233,23 +233,45 @@ func brokerFromRegistration(req *kmsg.BrokerRegistrationRequest) (Broker, error)
 	return b, nil
 }
 
-// errorMessageTag is the tagged field in which a BrokerRegistration
-// response between riffle nodes carries the error message (the response
-// has no ErrorMessage field): a refused data directory's message names
-// both cluster ids.
+// errorMessageTag is the tagged field in which a BrokerRegistration or
+// AlterPartition response between riffle nodes carries the error message
+// (neither has an ErrorMessage field): a refused data directory's message
+// names both cluster ids, a refused ISR the check that failed.
 const errorMessageTag = 0x7269
+
+// taggedErrorCode returns err's code and puts its message in tags.
+func taggedErrorCode(tags *kmsg.Tags, err error) int16 {
+	code, msg := errorCode(err)
+	if msg != nil {
+		tags.Set(errorMessageTag, []byte(*msg))
+	}
+	return code
+}
+
+// taggedMessage is the message taggedErrorCode put in tags, if any.
+func taggedMessage(tags kmsg.Tags) *string {
+	val, ok := tagValue(tags, errorMessageTag)
+	if !ok {
+		return nil
+	}
+	msg := string(val)
+	return &msg
+}
+
+// tagValue is the value of the tagged field key in tags, if set.
+func tagValue(tags kmsg.Tags, key uint32) (val []byte, ok bool) {
+	tags.Each(func(k uint32, v []byte) {
+		if k == key {
+			val, ok = v, true
+		}
+	})
+	return val, ok
+}
 
 func brokerRegistrationResult(resp kmsg.Response) error {
 	r, ok := resp.(*kmsg.BrokerRegistrationResponse)
 	if !ok {
 		return fmt.Errorf("controller: a BrokerRegistration response holds %T", resp)
 	}
-	var msg *string
-	r.UnknownTags.Each(func(key uint32, val []byte) {
-		if key == errorMessageTag {
-			s := string(val)
-			msg = &s
-		}
-	})
-	return responseError(r.ErrorCode, msg)
+	return responseError(r.ErrorCode, taggedMessage(r.UnknownTags))
 }

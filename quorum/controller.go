@@ -207,6 +207,19 @@ func (c *Controller) AlterTopicConfigs(name string, set map[string]*string, vali
 	return err
 }
 
+// AlterPartition commits the ISR req proposes (none when it is the ISR
+// already): a PartitionChange with the new ISR, the partition epoch
+// bumped and the leader epoch kept. It returns once the change is applied
+// here; every error wraps the Kafka error it travels as (kafkaError), so
+// the leader tests one set of errors wherever the controller runs.
+func (c *Controller) AlterPartition(req AlterPartition) error {
+	p := &proposal{plan: func(im *Image) ([]record, error) { return alterPartition(im, req) }}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwardAlterPartition(ctx, req)
+	})
+	return kafkaError(err)
+}
+
 // AllocateProducerIDs reserves n (1 to 1000) producer ids, never handed out
 // again even across restarts, and returns the first. Ids come from a block
 // whose end is durable in the metadata log before any id of it is returned;

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/vfs"
 )
@@ -184,6 +186,7 @@ func TestControllerErrors(t *testing.T) {
 	if _, err := ctrl.CreateTopic(CreateTopic{Name: "t", Partitions: 1, ReplicationFactor: 1}, 1, 1, false); err != nil {
 		t.Fatal(err)
 	}
+	b, _ := ctrl.Image().Broker(self.ID)
 	cases := []struct {
 		name string
 		err  error
@@ -196,6 +199,9 @@ func TestControllerErrors(t *testing.T) {
 		{"delete unknown", ctrl.DeleteTopic("x"), ErrUnknownTopic},
 		{"fewer partitions", ctrl.CreatePartitions("t", 1, false), ErrInvalidPartitions},
 		{"unknown config", ctrl.AlterTopicConfigs("t", map[string]*string{"nope": strp("1")}, false), ErrUnknownConfig},
+		{"alter partition, stale broker epoch", ctrl.AlterPartition(AlterPartition{BrokerID: self.ID, BrokerEpoch: 99}), kerr.StaleBrokerEpoch},
+		// A quorum sentinel wraps its Kafka error too.
+		{"alter partition, unknown topic id", ctrl.AlterPartition(AlterPartition{BrokerID: self.ID, BrokerEpoch: b.Epoch}), kerr.UnknownTopicOrPartition},
 	}
 	for _, c := range cases {
 		if !errors.Is(c.err, c.want) {

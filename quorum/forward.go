@@ -12,7 +12,7 @@ import (
 // A voter that is not the active controller forwards a change to it as
 // the Kafka request for that change (as KRaft brokers call their
 // controller): CreateTopics, DeleteTopics, CreatePartitions,
-// IncrementalAlterConfigs, AllocateProducerIds. This file turns changes
+// IncrementalAlterConfigs, AllocateProducerIds, AlterPartition. This file turns changes
 // into requests and responses back into errors (the forwarding side), and
 // requests into changes and their outcomes into responses (the
 // controller's side). The forwarding side sends one change per request.
@@ -25,7 +25,16 @@ const (
 	incrementalAlterConfigsVersion = 1
 	allocateProducerIDsVersion     = 0
 	brokerHeartbeatVersion         = 0
+	// alterPartitionVersion: v3 carries topic ids and the broker epochs of
+	// the proposed ISR (KIP-841); the controller serves only it.
+	alterPartitionVersion = 3
 )
+
+// internalTopicTag is the tagged field that marks a topic of a CreateTopics
+// request between riffle nodes as internal (CreateTopic.Internal): Kafka's
+// request cannot say it, and the daemon's own topics are created on
+// whichever node needs them first.
+const internalTopicTag = 0x726a
 
 // controllerErrorCodes maps the controller's errors to the codes they
 // travel as between voters, in the order tested; decoding takes the first
@@ -67,6 +76,18 @@ func errorCode(err error) (int16, *string) {
 		}
 	}
 	return kerr.UnknownServerError.Code, &msg
+}
+
+// kafkaError returns err (nil stays nil) wrapping also the Kafka error it
+// travels as between voters, unless it wraps one already: the same
+// refusal then tests the same whether planned here or forwarded.
+func kafkaError(err error) error {
+	var ke *kerr.Error
+	if err == nil || errors.As(err, &ke) {
+		return err
+	}
+	code, _ := errorCode(err)
+	return fmt.Errorf("%w (%w)", err, kerr.ErrorForCode(code))
 }
 
 // responseError turns a response's code and message back into an error
@@ -111,8 +132,9 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 			st := &r.Topics[i]
 			st.Default()
 			st.Topic = rt.Topic
+			_, internal := tagValue(rt.UnknownTags, internalTopicTag)
 			ct := CreateTopic{Name: rt.Topic, Partitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor,
-				Configs: make(map[string]string, len(rt.Configs))}
+				Configs: make(map[string]string, len(rt.Configs)), Internal: internal}
 			for _, c := range rt.Configs {
 				if c.Value != nil {
 					ct.Configs[c.Name] = *c.Value
@@ -183,12 +205,7 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				return nil, err
 			}
 			return pl.register(im, req.ClusterID, b)
-		}, false, func(_ changeResult, err error) {
-			var msg *string
-			if r.ErrorCode, msg = errorCode(err); msg != nil {
-				r.UnknownTags.Set(errorMessageTag, []byte(*msg))
-			}
-		})
+		}, false, func(_ changeResult, err error) { r.ErrorCode = taggedErrorCode(&r.UnknownTags, err) })
 	case *kmsg.BrokerHeartbeatRequest:
 		r := resp.(*kmsg.BrokerHeartbeatResponse)
 		hb := BrokerHeartbeat{ID: req.BrokerID, Epoch: req.BrokerEpoch, MetadataOffset: req.CurrentMetadataOffset,
@@ -197,10 +214,57 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 			r.ErrorCode, _ = errorCode(err)
 			r.IsCaughtUp, r.IsFenced, r.ShouldShutdown = res.heartbeat.IsCaughtUp, res.heartbeat.IsFenced, res.heartbeat.ShouldShutdown
 		}})
+	case *kmsg.AlterPartitionRequest:
+		if req.Version != alterPartitionVersion {
+			return nil, nil, fmt.Errorf("%w: AlterPartition v%d, riffle nodes send v%d", kerr.InvalidRequest, req.Version, alterPartitionVersion)
+		}
+		r := resp.(*kmsg.AlterPartitionResponse)
+		r.Topics = make([]kmsg.AlterPartitionResponseTopic, len(req.Topics))
+		for i, rt := range req.Topics {
+			st := &r.Topics[i]
+			st.Default()
+			st.TopidID = rt.TopicID
+			st.Partitions = make([]kmsg.AlterPartitionResponseTopicPartition, len(rt.Partitions))
+			for j, rp := range rt.Partitions {
+				sp := &st.Partitions[j]
+				sp.Default()
+				sp.Partition = rp.Partition
+				ap := alterPartitionOf(req, rt.TopicID, rp)
+				add(func(im *Image) ([]record, error) { return alterPartition(im, ap) }, false, func(res changeResult, err error) {
+					if sp.ErrorCode = taggedErrorCode(&sp.UnknownTags, err); err == nil {
+						answerPartition(sp, res.image, ap)
+					}
+				})
+			}
+		}
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
 	return out, resp, nil
+}
+
+// alterPartitionOf is one partition of an AlterPartition request.
+func alterPartitionOf(req *kmsg.AlterPartitionRequest, topicID [16]byte, rp kmsg.AlterPartitionRequestTopicPartition) AlterPartition {
+	ap := AlterPartition{BrokerID: req.BrokerID, BrokerEpoch: req.BrokerEpoch, TopicID: topicID, Partition: rp.Partition,
+		LeaderEpoch: rp.LeaderEpoch, PartitionEpoch: rp.PartitionEpoch}
+	for _, m := range rp.NewEpochISR {
+		ap.NewISR = append(ap.NewISR, ISRMember{ID: m.BrokerID, Epoch: m.BrokerEpoch})
+	}
+	return ap
+}
+
+// answerPartition fills an AlterPartition answer with the partition as
+// the change left it in im.
+func answerPartition(sp *kmsg.AlterPartitionResponseTopicPartition, im *Image, ap AlterPartition) {
+	if im == nil {
+		return
+	}
+	t := im.TopicByID(ap.TopicID)
+	if t == nil || ap.Partition < 0 || int(ap.Partition) >= len(t.Partitions) {
+		return
+	}
+	p := t.Partitions[ap.Partition]
+	sp.LeaderID, sp.LeaderEpoch, sp.ISR, sp.PartitionEpoch = p.Leader, p.LeaderEpoch, p.ISR, p.PartitionEpoch
 }
 
 // createdTopic is the topic name in a change's image, if any.
@@ -242,6 +306,9 @@ func createTopicsRequest(req CreateTopic, partitions int32, rf int16) *kmsg.Crea
 	r.Version = createTopicsVersion
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = req.Name, partitions, rf
+	if req.Internal {
+		rt.UnknownTags.Set(internalTopicTag, nil)
+	}
 	for k, v := range req.Configs {
 		c := kmsg.NewCreateTopicsRequestTopicConfig()
 		c.Name, c.Value = k, &v
@@ -339,6 +406,40 @@ func allocateProducerIDsResult(resp kmsg.Response) (start, end int64, err error)
 		return 0, 0, fmt.Errorf("controller: producer id block of %d from %d", r.ProducerIDLen, r.ProducerIDStart)
 	}
 	return r.ProducerIDStart, r.ProducerIDStart + int64(r.ProducerIDLen), nil
+}
+
+func alterPartitionRequest(req AlterPartition) *kmsg.AlterPartitionRequest {
+	r := kmsg.NewPtrAlterPartitionRequest()
+	r.Version = alterPartitionVersion
+	r.BrokerID, r.BrokerEpoch = req.BrokerID, req.BrokerEpoch
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch = req.Partition, req.LeaderEpoch, req.PartitionEpoch
+	for _, m := range req.NewISR {
+		e := kmsg.NewAlterPartitionRequestTopicPartitionNewEpochISR()
+		e.BrokerID, e.BrokerEpoch = m.ID, m.Epoch
+		rp.NewEpochISR = append(rp.NewEpochISR, e)
+	}
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.TopicID = req.TopicID
+	rt.Partitions = append(rt.Partitions, rp)
+	r.Topics = append(r.Topics, rt)
+	return r
+}
+
+// alterPartitionResult returns the partition epoch the change left.
+func alterPartitionResult(resp kmsg.Response) (int32, error) {
+	r, ok := resp.(*kmsg.AlterPartitionResponse)
+	if !ok {
+		return 0, fmt.Errorf("controller: an AlterPartition response holds %T", resp)
+	}
+	if err := responseError(r.ErrorCode, nil); err != nil {
+		return 0, err
+	}
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("controller: an AlterPartition response for one partition holds %d topics", len(r.Topics))
+	}
+	p := r.Topics[0].Partitions[0]
+	return p.PartitionEpoch, responseError(p.ErrorCode, taggedMessage(p.UnknownTags))
 }
 
 func brokerHeartbeatRequest(hb BrokerHeartbeat) *kmsg.BrokerHeartbeatRequest {

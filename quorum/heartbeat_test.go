@@ -16,11 +16,7 @@ func TestRaftControllerFencesSilentBroker(t *testing.T) {
 		rc.start(i)
 	}
 	leader, _ := rc.leader()
-	for _, c := range rc.ctrls {
-		self := Broker{ID: c.raft.self, Host: "127.0.0.1", Port: 9090 + int32(RaftID(c.raft.self))} // as start registers it
-		waitFor(t, "a registration", func() bool { return c.RegisterBroker(self) == nil })
-		waitFor(t, "the registration in the node's image", func() bool { _, ok := c.Image().Broker(self.ID); return ok })
-	}
+	rc.registerAll()
 	victim := leader.raft.self%3 + 1 // a follower
 	beat := func(c *Controller) (HeartbeatReply, error) {
 		im := c.Image()

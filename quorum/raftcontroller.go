@@ -307,6 +307,25 @@ func (r *raftRunner) forwardCreateTopic(ctx context.Context, req CreateTopic, pa
 	return changeResult{image: im}, err
 }
 
+// forwardAlterPartition forwards an ISR change, then waits until this
+// node's image holds the partition epoch the controller answered (or no
+// longer the partition).
+func (r *raftRunner) forwardAlterPartition(ctx context.Context, req AlterPartition) (changeResult, error) {
+	resp, err := r.call(ctx, alterPartitionRequest(req))
+	if err != nil {
+		return changeResult{}, err
+	}
+	epoch, err := alterPartitionResult(resp)
+	if err != nil {
+		return changeResult{}, err
+	}
+	im, err := r.waitImage(ctx, func(im *Image) bool {
+		t := im.TopicByID(req.TopicID)
+		return t == nil || int(req.Partition) >= len(t.Partitions) || t.Partitions[req.Partition].PartitionEpoch >= epoch
+	})
+	return changeResult{image: im}, err
+}
+
 // forwarded forwards req and reads its outcome with result.
 func (r *raftRunner) forwarded(ctx context.Context, req kmsg.Request, result func(kmsg.Response) error) (changeResult, error) {
 	resp, err := r.call(ctx, req)

@@ -105,6 +105,16 @@ func (rc *raftCluster) leader() (leader, follower *Controller) {
 	return rc.ctrls[id-1], rc.ctrls[id%int32(len(rc.ctrls))]
 }
 
+// registerAll registers every node's broker, through the active
+// controller, and waits until each node's image holds its own.
+func (rc *raftCluster) registerAll() {
+	for _, c := range rc.ctrls {
+		self := Broker{ID: c.raft.self, Host: "127.0.0.1", Port: 9090 + int32(RaftID(c.raft.self))} // as start registers it
+		waitFor(rc.t, "a registration", func() bool { return c.RegisterBroker(self) == nil })
+		waitFor(rc.t, "the registration in the node's image", func() bool { _, ok := c.Image().Broker(self.ID); return ok })
+	}
+}
+
 // TestRaftControllerSnapshots: a voter down while the others snapshot and
 // trim their logs past it is caught up by the leader's snapshot, and every
 // voter restarts from its own snapshot and the entries after it, to the
@@ -174,6 +184,11 @@ func TestRaftControllerForwards(t *testing.T) {
 	}
 	if _, err := follower.CreateTopic(CreateTopic{Name: "orders", Partitions: 1, ReplicationFactor: 1}, 1, 1, false); !errors.Is(err, ErrTopicExists) {
 		t.Errorf("forwarded create of an existing topic: %v", err)
+	}
+	// The daemon's own topics stay internal through forwarding.
+	if internal, err := follower.CreateTopic(CreateTopic{Name: "__consumer_offsets", Partitions: 1, ReplicationFactor: 1,
+		Internal: true}, 1, 1, false); err != nil || !internal.Internal {
+		t.Errorf("forwarded create of an internal topic: %+v, %v", internal, err)
 	}
 	if _, err := follower.CreateTopic(CreateTopic{Name: "v", Partitions: 1, ReplicationFactor: 1}, 1, 1, true); err != nil {
 		t.Errorf("validate-only on a follower: %v", err)
@@ -279,7 +294,7 @@ func TestRaftControllerFailover(t *testing.T) {
 
 // TestRaftControllerHandleRequest: a voter that is not the controller
 // answers NOT_CONTROLLER rather than forward again, and refuses requests
-// that are not controller changes.
+// that are not controller changes or of a version riffle nodes do not send.
 func TestRaftControllerHandleRequest(t *testing.T) {
 	rc := newRaftCluster(t, 3)
 	_, follower := rc.leader()
@@ -289,6 +304,18 @@ func TestRaftControllerHandleRequest(t *testing.T) {
 	}
 	if _, _, err := allocateProducerIDsResult(resp); !errors.Is(err, ErrNotController) {
 		t.Errorf("AllocateProducerIds on a follower: %v", err)
+	}
+	resp, err = follower.HandleRequest(t.Context(), alterPartitionRequest(AlterPartition{BrokerID: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alterPartitionResult(resp); !errors.Is(err, ErrNotController) {
+		t.Errorf("AlterPartition on a follower: %v", err)
+	}
+	old := alterPartitionRequest(AlterPartition{BrokerID: 1})
+	old.Version = 2 // ISR members without broker epochs
+	if _, err := follower.HandleRequest(t.Context(), old); err == nil {
+		t.Error("an AlterPartition v2 request was served")
 	}
 	if _, err := follower.HandleRequest(t.Context(), kmsg.NewPtrMetadataRequest()); err == nil {
 		t.Error("a Metadata request was served as a controller change")

@@ -91,6 +91,7 @@ var topicConfigs = sortedDefs([]TopicConfigDef{
 	{"min.compaction.lag.ms", ConfigLong, "0", "shortest a record stays uncompacted (stored)", longIn(0, math.MaxInt64)},
 	{"min.insync.replicas", ConfigInt, "1", "fewest in-sync replicas for an acks=all produce", longIn(1, math.MaxInt32)},
 	{"preallocate", ConfigBoolean, "false", "preallocate segment files (stored)", isBool},
+	{"replica.lag.time.max.ms", ConfigLong, "30000", "how long a follower may stay behind the leader's log end before it leaves the ISR (Riffle: per topic; Kafka sets it per broker)", longIn(1, math.MaxInt64)},
 	{"retention.bytes", ConfigLong, "-1", "largest log size before old segments are dropped; -1 unlimited", longIn(-1, math.MaxInt64)},
 	{"retention.ms", ConfigLong, week, "oldest data kept; -1 unlimited", longIn(-1, math.MaxInt64)},
 	{"segment.bytes", ConfigInt, "1073741824", "segment size that triggers a roll", longIn(segment.BatchHeaderSize, math.MaxInt32)},

@@ -43,6 +43,9 @@ func TestValidateTopicConfig(t *testing.T) {
 		{"message.timestamp.type", "logappendtime", ErrInvalidConfig},
 		{"min.insync.replicas", "2", nil},
 		{"min.insync.replicas", "0", ErrInvalidConfig},
+		{"replica.lag.time.max.ms", "10000", nil},
+		{"replica.lag.time.max.ms", "0", ErrInvalidConfig},
+		{"replica.lag.time.max.ms", "soon", ErrInvalidConfig},
 		{"unclean.leader.election.enable", "TRUE", nil},
 		{"unclean.leader.election.enable", "yes", ErrInvalidConfig},
 		{"message.timestamp.before.max.ms", "3600000", nil},
@@ -81,7 +84,7 @@ func TestTopicConfigDefaultsValid(t *testing.T) {
 	required := []string{"cleanup.policy", "compression.type", "retention.ms", "retention.bytes", "segment.bytes",
 		"segment.ms", "segment.index.bytes", "index.interval.bytes", "max.message.bytes", "flush.messages", "flush.ms",
 		"file.delete.delay.ms", "message.timestamp.type", "min.insync.replicas", "unclean.leader.election.enable",
-		"message.timestamp.before.max.ms", "message.timestamp.after.max.ms"}
+		"replica.lag.time.max.ms", "message.timestamp.before.max.ms", "message.timestamp.after.max.ms"}
 	for _, name := range required {
 		if _, ok := LookupTopicConfig(name); !ok {
 			t.Errorf("%s is not supported", name)

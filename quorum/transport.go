@@ -580,7 +580,7 @@ func (t *Transport) serveCalls(c net.Conn, r *bufio.Reader, from int32) error {
 func serveFrames(r io.Reader, maxBytes int, serve func(frame []byte) error) error {
 	var frame bytes.Buffer
 	for {
-		if err := readFrame(r, &frame, maxBytes); err != nil {
+		if err := kafkawire.ReadFrame(r, &frame, maxBytes); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -593,31 +593,6 @@ func serveFrames(r io.Reader, maxBytes int, serve func(frame []byte) error) erro
 			frame = bytes.Buffer{}
 		}
 	}
-}
-
-// readFrame reads one u32-length-prefixed frame into buf. The buffer grows
-// with the bytes that arrive, not with the length a peer announces.
-// io.EOF means the stream ended cleanly between frames.
-func readFrame(r io.Reader, buf *bytes.Buffer, maxBytes int) error {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return io.EOF
-		}
-		return fmt.Errorf("frame size: %w", err)
-	}
-	n := binary.BigEndian.Uint32(size[:])
-	if n == 0 || uint64(n) > uint64(maxBytes) {
-		return fmt.Errorf("frame of %d bytes (max %d)", n, maxBytes)
-	}
-	buf.Reset()
-	if _, err := io.CopyN(buf, r, int64(n)); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("frame of %d bytes: %w", n, err)
-	}
-	return nil
 }
 
 // Call sends a controller request to node to and waits for its response,
@@ -660,7 +635,7 @@ func (t *Transport) roundTrip(c net.Conn, req kmsg.Request, corrID int32, out []
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	var frame bytes.Buffer
-	if err := readFrame(c, &frame, t.cfg.MaxCallBytes); err != nil {
+	if err := kafkawire.ReadFrame(c, &frame, t.cfg.MaxCallBytes); err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}
 	return kafkawire.DecodeResponse(req, corrID, frame.Bytes())

@@ -3,6 +3,8 @@ package replica
 import (
 	"fmt"
 
+	"github.com/riffle/riffle/internal/ids"
+
 	"github.com/riffle/riffle/segment"
 )
 
@@ -15,9 +17,11 @@ type AppendResult struct {
 
 // AppendAsLeader validates the producer id/epoch/sequence of an already
 // validated batch (segment.ValidateBatch) and appends it, rewriting its
-// baseOffset and partitionLeaderEpoch in place. For acks=-1 it returns once
-// HW covers the batch (immediately with a one-replica ISR). The batch is as
-// durable as segment.Log.Append leaves it.
+// baseOffset and partitionLeaderEpoch in place. acks=-1 fails with
+// ErrNotEnoughReplicas, appending nothing, while the committed ISR is below
+// min.insync.replicas; it does not wait for HW (WaitReplicated does). The
+// batch is as durable as segment.Log.Append leaves it. A follower refuses
+// with ErrNotLeader.
 //
 // A retry of one of the producer's last 5 batches is not appended again: the
 // result carries the original offsets and Duplicate. Transactional batches
@@ -31,24 +35,40 @@ func (p *Partition) AppendAsLeader(batch []byte, acks int16, currentLeaderEpoch 
 		return AppendResult{}, p.wrap(err)
 	}
 	p.mu.Lock()
-	res, advanced, err := p.appendLocked(batch, h, acks, currentLeaderEpoch)
-	var snapOffset int64
-	var snap []byte
-	if err == nil && !res.Duplicate && p.bytesSinceSnapshot >= p.log.Config().SegmentBytes {
-		snapOffset, snap = p.captureSnapshotLocked()
-	}
+	res, err := p.appendLocked(batch, h, acks, currentLeaderEpoch)
+	eff, snap := p.afterAppendLocked(err == nil && !res.Duplicate)
 	p.mu.Unlock()
-	if advanced {
-		p.notifyWatchers()
-	}
-	if snap != nil {
-		// The batch is appended whatever happens here; the state stays in
-		// memory and the next snapshot tries again.
-		if err := p.writeSnapshot(snapOffset, snap); err != nil {
-			p.logger.Error("producer-state snapshot failed", "offset", snapOffset, "err", err)
-		}
-	}
+	p.apply(eff)
+	p.writeDueSnapshot(snap)
 	return res, err
+}
+
+// afterAppendLocked feeds a grown LEO to the machine and captures a
+// snapshot once a segment's worth of bytes was appended since the last.
+func (p *Partition) afterAppendLocked(appended bool) (effects, *dueSnapshot) {
+	if !appended {
+		return p.takeLocked(), nil
+	}
+	p.m.appended(ids.Offset(p.log.LogEndOffset()))
+	eff := p.takeLocked()
+	eff.leoMoved = true
+	if p.bytesSinceSnapshot < p.log.Config().SegmentBytes {
+		return eff, nil
+	}
+	snap := p.captureSnapshotLocked()
+	return eff, &snap
+}
+
+// writeDueSnapshot writes a snapshot afterAppendLocked captured. The
+// batches are appended whatever happens here; the state stays in memory and
+// the next snapshot tries again.
+func (p *Partition) writeDueSnapshot(s *dueSnapshot) {
+	if s == nil {
+		return
+	}
+	if err := p.writeSnapshot(*s); err != nil {
+		p.logger.Error("producer-state snapshot failed", "offset", s.offset, "err", err)
+	}
 }
 
 // checkProducerFields rejects what this partition cannot append whatever its
@@ -67,44 +87,42 @@ func checkProducerFields(h segment.BatchHeader) error {
 	return nil
 }
 
-// appendLocked is AppendAsLeader under the append lock; it reports whether
-// HW advanced.
-func (p *Partition) appendLocked(batch []byte, h segment.BatchHeader, acks int16, currentLeaderEpoch int32) (AppendResult, bool, error) {
+// appendLocked is AppendAsLeader under the append lock.
+func (p *Partition) appendLocked(batch []byte, h segment.BatchHeader, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
 	if p.closed {
-		return AppendResult{}, false, p.wrap(ErrClosed)
+		return AppendResult{}, p.wrap(ErrClosed)
 	}
 	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
-		return AppendResult{}, false, err
+		return AppendResult{}, err
 	}
-	if acks == -1 && !p.hw.enoughReplicas() {
-		return AppendResult{}, false, p.wrap(fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
-			ErrNotEnoughReplicas, len(p.hw.leo), p.hw.minISR))
+	if !p.m.leader {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: produce to a follower", ErrNotLeader))
+	}
+	if acks == -1 && !p.m.enoughReplicas() {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
+			ErrNotEnoughReplicas, len(p.m.isr), p.m.minISR))
 	}
 	idempotent := h.ProducerID >= 0
 	pb := producerBatchOf(h)
 	if idempotent {
 		dup, err := p.producers.check(pb)
 		if err != nil {
-			return AppendResult{}, false, p.wrap(err)
+			return AppendResult{}, p.wrap(err)
 		}
 		if dup != nil {
-			return p.duplicateResult(dup), false, nil
+			return p.duplicateResult(dup), nil
 		}
 	}
-	res, err := p.log.Append(batch, p.opts.LeaderEpoch)
+	res, err := p.log.Append(batch, int32(p.m.epoch))
 	if err != nil {
-		return AppendResult{}, false, p.wrap(err)
+		return AppendResult{}, p.wrap(err)
 	}
 	if idempotent {
 		pb.meta.firstOffset, pb.meta.lastOffset, pb.meta.maxTimestamp = res.BaseOffset, res.LastOffset, res.MaxTimestamp
 		p.producers.record(pb)
 	}
 	p.bytesSinceSnapshot += int64(len(batch))
-	advanced := p.hw.updateLEO(p.opts.NodeID, res.LastOffset+1)
-	if advanced {
-		p.highWatermark.Store(p.hw.hw)
-	}
-	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, advanced, nil
+	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
 }
 
 func (p *Partition) duplicateResult(dup *batchMeta) AppendResult {

@@ -16,3 +16,8 @@ var (
 	ErrInvalidOptions               = errors.New("invalid replica options")
 	ErrClosed                       = errors.New("partition closed")
 )
+
+// ErrNotFollower refuses a follower-only call (a replicated append, a
+// truncation) on the leader: a fetch answer that arrived after this replica
+// became leader.
+var ErrNotFollower = errors.New("not a follower for partition") // NOT_LEADER_OR_FOLLOWER

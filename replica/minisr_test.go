@@ -3,12 +3,20 @@ package replica
 import (
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/riffle/riffle/internal/ids"
 
 	"github.com/riffle/riffle/segment"
 )
 
 func TestSetMinInsyncReplicas(t *testing.T) {
+	// Two replicas, the follower out of the ISR: with min.insync.replicas 2
+	// the ISR of one is below min(2, replication factor 2).
 	h := newHarness(t, func(_ *segment.Config, o *Options) { o.MinInsyncReplicas = 2 })
+	if err := h.p.BecomeLeader(Leadership{Epoch: 6, Replicas: []ids.NodeID{1, 2}, ISR: []ids.NodeID{1}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); !errors.Is(err, ErrNotEnoughReplicas) {
 		t.Fatalf("acks=all with min.insync.replicas 2 on one replica: %v", err)
 	}
@@ -36,5 +44,19 @@ func TestSetMinInsyncReplicas(t *testing.T) {
 	}
 	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); err != nil {
 		t.Fatalf("acks=all after lowering: %v", err)
+	}
+}
+
+// With one replica, min.insync.replicas 2 refuses acks=all produces but
+// does not hold HW back: the HW rule takes min(min.insync.replicas,
+// replication factor) (KAFKA-15583).
+func TestMinInsyncReplicasAboveReplicationFactor(t *testing.T) {
+	h := newHarness(t, func(_ *segment.Config, o *Options) { o.MinInsyncReplicas = 2 })
+	if _, err := h.p.AppendAsLeader(plain(1), -1, -1); !errors.Is(err, ErrNotEnoughReplicas) {
+		t.Fatalf("acks=all with min.insync.replicas 2 on one replica: %v", err)
+	}
+	h.mustAppendAcks(plain(2), 1)
+	if hw := h.p.HighWatermark(); hw != 2 {
+		t.Fatalf("HW %d, want 2", hw)
 	}
 }

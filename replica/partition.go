@@ -18,7 +18,7 @@ type Options struct {
 	Topic             string
 	Partition         int32
 	NodeID            int32
-	LeaderEpoch       int32        // epoch this node leads in (single node: from metadata)
+	LeaderEpoch       int32        // Open leads in this epoch with ISR [NodeID]; -1: opens as a follower of no one
 	MinInsyncReplicas int          // [min.insync.replicas] 1 when 0
 	Logger            *slog.Logger // slog.Default() when nil
 
@@ -36,7 +36,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MinInsyncReplicas == 0 {
 		o.MinInsyncReplicas = 1
 	}
-	if o.MinInsyncReplicas < 0 || o.LeaderEpoch < 0 {
+	if o.LagTimeMax == 0 {
+		o.LagTimeMax = 30 * time.Second
+	}
+	if o.MinInsyncReplicas < 0 || o.LeaderEpoch < -1 || o.LagTimeMax < 0 {
 		return o, fmt.Errorf("%w: min.insync.replicas %d, leader epoch %d",
 			ErrInvalidOptions, o.MinInsyncReplicas, o.LeaderEpoch)
 	}
@@ -46,66 +49,76 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// Partition is one partition's replication state on this broker: leader
-// epoch, ISR, HW, LEO, idempotent-producer state. Safe for concurrent use.
-//
-// This is the single-node version: the ISR is this node alone, so HW follows
-// LEO on every append.
+// Partition is one partition's replica on this broker: its role (leader or
+// follower) and leader epoch, the leader's ISR and HW rules (machine), LEO,
+// idempotent-producer state. Safe for concurrent use.
 type Partition struct {
 	log    *segment.Log
 	opts   Options
 	logger *slog.Logger
 
 	// mu is the append lock: a producer's sequence check, the append and the
-	// state update happen under it as one step.
+	// state update happen under it as one step. It also guards the machine
+	// and every role change and truncation.
 	mu                 sync.Mutex
+	m                  *machine
 	producers          *producerStates
-	hw                 hwState
 	bytesSinceSnapshot int64
 	closed             bool
+	// changed is closed and replaced whenever HW or the role changes:
+	// WaitReplicated's wake-up.
+	changed chan struct{}
 
-	// highWatermark publishes hw.hw so that readers never wait for an append.
+	// highWatermark publishes the machine's HW so that readers never wait
+	// for an append; epoch and leading publish the role for the checks of
+	// reads.
 	highWatermark atomic.Int64
+	epoch         atomic.Int32
+	leading       atomic.Bool
 	isClosed      atomic.Bool
 
-	// snapshotMu serialises snapshot file writes, which run outside mu.
-	snapshotMu sync.Mutex
+	// snapshotMu serialises snapshot file writes, which run outside mu,
+	// with the removal of snapshots a truncation makes stale. truncations
+	// counts truncations, changed under mu and snapshotMu.
+	snapshotMu  sync.Mutex
+	truncations atomic.Uint64
 
-	watchMu     sync.Mutex
-	watchers    map[uint64]chan<- struct{}
-	nextWatchID uint64
+	hwWatch  watchSet // HW moves (consumer long polls)
+	endWatch watchSet // LEO moves (follower long polls)
 }
 
 // Open wraps an open log: loads the newest producer-state snapshot and replays
-// the log after it, and records the leader epoch start at LEO. The caller
-// keeps owning the log and closes it after Close.
+// the log after it. With Options.LeaderEpoch >= 0 the replica leads in that
+// epoch with itself as the only replica and ISR (the single-node role; the
+// replica manager then calls BecomeLeader or BecomeFollower), recording the
+// epoch start at LEO; with -1 it is a follower of no one. HW starts at the
+// log start. The caller keeps owning the log and closes it after Close.
 func Open(log *segment.Log, opts Options) (*Partition, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	p := &Partition{
-		log:      log,
-		opts:     opts,
-		logger:   opts.Logger.With("topic", opts.Topic, "partition", opts.Partition),
-		watchers: make(map[uint64]chan<- struct{}),
+		log:     log,
+		opts:    opts,
+		logger:  opts.Logger.With("topic", opts.Topic, "partition", opts.Partition),
+		changed: make(chan struct{}),
 	}
-	leo := log.LogEndOffset()
-	switch latest := log.LatestEpoch(); {
-	case opts.LeaderEpoch < latest:
-		return nil, p.wrap(fmt.Errorf("%w: leading in epoch %d, the log has epoch %d",
-			ErrFencedLeaderEpoch, opts.LeaderEpoch, latest))
-	case opts.LeaderEpoch > latest:
-		if err := log.AssignEpochStart(opts.LeaderEpoch, leo); err != nil {
-			return nil, p.wrap(err)
-		}
-	}
-	if p.producers, err = p.loadProducers(leo); err != nil {
+	leo, logStart := ids.Offset(log.LogEndOffset()), ids.Offset(log.LogStartOffset())
+	if p.producers, err = p.loadProducers(int64(leo)); err != nil {
 		return nil, p.wrap(err)
 	}
-	p.hw = newHWState([]int32{opts.NodeID}, opts.MinInsyncReplicas, log.LogStartOffset())
-	p.hw.updateLEO(opts.NodeID, leo)
-	p.highWatermark.Store(p.hw.hw)
+	p.m = newMachine(ids.NodeID(opts.NodeID), opts.Topic, opts.Partition, opts.MinInsyncReplicas, opts.LagTimeMax, leo, logStart, logStart)
+	p.highWatermark.Store(int64(logStart))
+	p.epoch.Store(int32(ids.NoEpoch))
+	if opts.LeaderEpoch >= 0 {
+		self := []ids.NodeID{ids.NodeID(opts.NodeID)}
+		err := p.becomeLeaderLocked(Leadership{Epoch: ids.Epoch(opts.LeaderEpoch), Replicas: self, ISR: self}, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		p.takeLocked() // publishes HW; nobody watches yet
+	}
 	return p, nil
 }
 
@@ -160,7 +173,7 @@ func (p *Partition) wrap(err error) error {
 // ErrFencedLeaderEpoch for an older one, ErrUnknownLeaderEpoch for a newer
 // one (metadata this broker has not seen yet).
 func (p *Partition) CheckLeaderEpoch(current int32) error {
-	switch ours := p.opts.LeaderEpoch; {
+	switch ours := p.epoch.Load(); {
 	case current == -1 || current == ours:
 		return nil
 	case current < ours:
@@ -180,8 +193,9 @@ func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
 // LastStableOffset equals HW: there are no transactions.
 func (p *Partition) LastStableOffset() int64 { return p.highWatermark.Load() }
 
-// LeaderEpoch is the epoch this node leads in.
-func (p *Partition) LeaderEpoch() int32 { return p.opts.LeaderEpoch }
+// LeaderEpoch is the current leader epoch (as leader or follower), -1
+// before any role.
+func (p *Partition) LeaderEpoch() int32 { return p.epoch.Load() }
 
 // SnapshotProducers writes a producer-state snapshot at LEO. It returns once
 // the snapshot is durable.
@@ -191,9 +205,9 @@ func (p *Partition) SnapshotProducers() error {
 		p.mu.Unlock()
 		return p.wrap(ErrClosed)
 	}
-	offset, data := p.captureSnapshotLocked()
+	snap := p.captureSnapshotLocked()
 	p.mu.Unlock()
-	return p.writeSnapshot(offset, data)
+	return p.writeSnapshot(snap)
 }
 
 // Close snapshots producer state and refuses further appends and reads; the
@@ -208,11 +222,11 @@ func (p *Partition) Close() error {
 	}
 	p.closed = true
 	p.isClosed.Store(true)
-	offset, data := p.captureSnapshotLocked()
+	snap := p.captureSnapshotLocked()
 	p.mu.Unlock()
-	err := p.writeSnapshot(offset, data)
+	err := p.writeSnapshot(snap)
 	if errors.Is(err, segment.ErrNoSpace) {
-		p.logger.Warn("producer-state snapshot skipped at close: disk full", "offset", offset, "err", err)
+		p.logger.Warn("producer-state snapshot skipped at close: disk full", "offset", snap.offset, "err", err)
 		return nil
 	}
 	return err
@@ -221,17 +235,31 @@ func (p *Partition) Close() error {
 // captureSnapshotLocked encodes the producer state at LEO, first forgetting
 // producers below the log start; mu must be held so that no append moves LEO
 // past the state.
-func (p *Partition) captureSnapshotLocked() (int64, []byte) {
+func (p *Partition) captureSnapshotLocked() dueSnapshot {
 	p.producers.evictBelow(p.log.LogStartOffset())
 	p.bytesSinceSnapshot = 0
 	offset := p.log.LogEndOffset()
-	return offset, encodeSnapshot(offset, p.producers)
+	return dueSnapshot{offset, encodeSnapshot(offset, p.producers), p.truncations.Load()}
 }
 
-func (p *Partition) writeSnapshot(offset int64, data []byte) error {
+// dueSnapshot is a producer-state snapshot to write after unlocking mu, and
+// the truncation count when it was taken.
+type dueSnapshot struct {
+	offset      int64
+	data        []byte
+	truncations uint64
+}
+
+// writeSnapshot writes s unless a truncation came after it: its state may
+// hold batches the truncation removed, under an offset the log may reach
+// again with other batches.
+func (p *Partition) writeSnapshot(s dueSnapshot) error {
 	p.snapshotMu.Lock()
 	defer p.snapshotMu.Unlock()
-	if err := writeSnapshot(p.log.Dir(), offset, data); err != nil {
+	if s.truncations != p.truncations.Load() {
+		return nil
+	}
+	if err := writeSnapshot(p.log.Dir(), s.offset, s.data); err != nil {
 		return p.wrap(err)
 	}
 	return nil
@@ -244,14 +272,9 @@ func (p *Partition) SetMinInsyncReplicas(n int) error {
 		return p.wrap(fmt.Errorf("%w: min.insync.replicas %d", ErrInvalidOptions, n))
 	}
 	p.mu.Lock()
-	p.hw.minISR = n
-	advanced := p.hw.updateLEO(p.opts.NodeID, p.log.LogEndOffset())
-	if advanced {
-		p.highWatermark.Store(p.hw.hw)
-	}
+	p.m.setMinISR(n)
+	eff := p.takeLocked()
 	p.mu.Unlock()
-	if advanced {
-		p.notifyWatchers()
-	}
+	p.apply(eff)
 	return nil
 }

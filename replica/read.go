@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/riffle/riffle/segment"
 )
@@ -27,13 +28,17 @@ type ReadResult struct {
 // starts at the batch containing offset and ends before the first batch at or
 // above the bound. An offset between the bound and LEO gives an empty region;
 // one below the log start or beyond LEO gives segment.ErrOffsetOutOfRange.
-// HighWatermark and LastStable are those the bound was taken from.
+// HighWatermark and LastStable are those the bound was taken from. A
+// follower refuses with ErrNotLeader: consumers read from the leader.
 func (p *Partition) Read(offset int64, maxBytes int32, iso Isolation, minOneBatch bool, currentLeaderEpoch int32) (ReadResult, error) {
 	if p.isClosed.Load() {
 		return ReadResult{}, p.wrap(ErrClosed)
 	}
 	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
 		return ReadResult{}, err
+	}
+	if !p.IsLeader() {
+		return ReadResult{}, p.wrap(fmt.Errorf("%w: consumer read", ErrNotLeader))
 	}
 	hw := p.highWatermark.Load()
 	var upper int64
@@ -56,23 +61,35 @@ func (p *Partition) Read(offset int64, maxBytes int32, iso Isolation, minOneBatc
 // (HW) moves; cancel unregisters. A long-polling fetch registers before its
 // read so that no move between the two goes unseen; a buffered ch of size 1
 // then never misses one.
-func (p *Partition) Watch(ch chan<- struct{}) (cancel func()) {
-	p.watchMu.Lock()
-	defer p.watchMu.Unlock()
-	id := p.nextWatchID
-	p.nextWatchID++
-	p.watchers[id] = ch
+func (p *Partition) Watch(ch chan<- struct{}) (cancel func()) { return p.hwWatch.add(ch) }
+
+// watchSet is a set of channels woken by a non-blocking send.
+type watchSet struct {
+	mu     sync.Mutex
+	chans  map[uint64]chan<- struct{}
+	nextID uint64
+}
+
+func (w *watchSet) add(ch chan<- struct{}) (cancel func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.chans == nil {
+		w.chans = make(map[uint64]chan<- struct{})
+	}
+	id := w.nextID
+	w.nextID++
+	w.chans[id] = ch
 	return func() {
-		p.watchMu.Lock()
-		defer p.watchMu.Unlock()
-		delete(p.watchers, id)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		delete(w.chans, id)
 	}
 }
 
-func (p *Partition) notifyWatchers() {
-	p.watchMu.Lock()
-	defer p.watchMu.Unlock()
-	for _, ch := range p.watchers {
+func (w *watchSet) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.chans {
 		select {
 		case ch <- struct{}{}:
 		default:

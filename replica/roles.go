@@ -1,15 +1,18 @@
 package replica
 
-// CONTRACT (lead, session 2026-12-02): the replication API the replica
-// manager (daemon/replicas) and the Kafka layer (daemon/kafka) call. The
-// bodies are placeholders until the replica helper lands them; signatures
-// change only by agreement.
+// The replication API the replica manager (daemon/replicas) and the Kafka
+// layer (daemon/kafka) call: role changes, the leader's side of follower
+// fetches and ISR maintenance, acks=all waits. The follower's side is in
+// follower.go.
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/segment"
 )
 
 // Leadership is what the metadata image says of a partition this broker
@@ -67,67 +70,232 @@ type FollowerRead struct {
 
 // BecomeLeader makes this replica the leader at l.Epoch (KIP-279: the epoch
 // starts at LEO before any append). Followers in l.ISR count as caught up
-// now, others not; their LEOs are unknown until they fetch.
-func (p *Partition) BecomeLeader(l Leadership, now time.Time) error { panic("replica: unimplemented") }
+// now, others not; their LEOs are unknown until they fetch. Called again in
+// the same epoch it only adopts l's replicas and ISR. An epoch below the
+// replica's or its log's fails with ErrFencedLeaderEpoch.
+func (p *Partition) BecomeLeader(l Leadership, now time.Time) error {
+	p.mu.Lock()
+	err := p.becomeLeaderLocked(l, now)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	return err
+}
+
+func (p *Partition) becomeLeaderLocked(l Leadership, now time.Time) error {
+	if p.closed {
+		return p.wrap(ErrClosed)
+	}
+	if !slices.Contains(l.ISR, ids.NodeID(p.opts.NodeID)) {
+		return p.wrap(fmt.Errorf("%w: leading with ISR %v without node %d", ErrInvalidOptions, l.ISR, p.opts.NodeID))
+	}
+	if latest := p.log.LatestEpoch(); int32(l.Epoch) < latest {
+		return p.wrap(fmt.Errorf("%w: leading in epoch %d, the log has epoch %d", ErrFencedLeaderEpoch, l.Epoch, latest))
+	}
+	leo := p.log.LogEndOffset()
+	if err := p.log.AssignEpochStart(int32(l.Epoch), leo); err != nil {
+		return p.wrap(err)
+	}
+	if err := p.m.becomeLeader(l, ids.Offset(leo), now); err != nil {
+		return p.wrap(err)
+	}
+	p.epoch.Store(int32(l.Epoch))
+	p.leading.Store(true)
+	return nil
+}
 
 // BecomeFollower makes this replica follow leader (NoNode: leaderless) at
 // epoch. acks=all produces waiting on it end with ErrNotLeader.
 func (p *Partition) BecomeFollower(leader ids.NodeID, epoch ids.Epoch, partitionEpoch int32) error {
-	panic("replica: unimplemented")
+	p.mu.Lock()
+	err := p.m.becomeFollower(leader, epoch, partitionEpoch)
+	if err == nil {
+		p.epoch.Store(int32(epoch))
+		p.leading.Store(false)
+	}
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	if err != nil {
+		return p.wrap(err)
+	}
+	return nil
 }
+
+// IsLeader reports whether this replica leads.
+func (p *Partition) IsLeader() bool { return p.leading.Load() }
 
 // UpdateISR adopts a committed ISR from the image at the same leader epoch
 // (ignored when partitionEpoch is not newer).
 func (p *Partition) UpdateISR(isr []ids.NodeID, partitionEpoch int32, now time.Time) {
-	panic("replica: unimplemented")
+	p.mu.Lock()
+	p.m.isrCommitted(isr, partitionEpoch, now)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
 }
 
 // ISRRejected ends the pending proposal the controller refused
 // (INELIGIBLE_REPLICA and the like): the committed ISR stands.
-func (p *Partition) ISRRejected(prop ISRProposal) { panic("replica: unimplemented") }
+func (p *Partition) ISRRejected(prop ISRProposal) {
+	p.mu.Lock()
+	p.m.isrRejected(prop)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+}
 
 // Tick proposes removing ISR followers that have not caught up within
 // replica.lag.time.max.ms.
-func (p *Partition) Tick(now time.Time) { panic("replica: unimplemented") }
+func (p *Partition) Tick(now time.Time) {
+	p.mu.Lock()
+	p.m.tick(now)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+}
 
 // ReadForFollower serves a follower's fetch on the leader: epoch check,
 // divergence check (KIP-320), records up to LEO; it records the follower's
 // LEO (FetchOffset) unless diverging, which may advance HW or propose an
 // ISR expansion.
 func (p *Partition) ReadForFollower(f FollowerFetch, now time.Time) (FollowerRead, error) {
-	panic("replica: unimplemented")
+	eligible := p.opts.Eligible == nil || p.opts.Eligible(f.Replica, f.BrokerEpoch)
+	p.mu.Lock()
+	epoch, leo, div, err := p.checkFollowerFetchLocked(f)
+	hw := p.highWatermark.Load()
+	p.mu.Unlock()
+	if err != nil {
+		return FollowerRead{}, err
+	}
+	logStart := p.log.LogStartOffset()
+	res := ReadResult{HighWatermark: hw, LastStable: hw, LogStartOffset: logStart}
+	if div != nil {
+		return FollowerRead{ReadResult: res, Diverging: div}, nil
+	}
+	if res.Region, err = p.log.Read(int64(f.FetchOffset), f.MaxBytes, int64(leo), f.MinOneBatch); err != nil {
+		return FollowerRead{}, p.wrap(fmt.Errorf("follower %d read at offset %d: %w", f.Replica, f.FetchOffset, err))
+	}
+	p.mu.Lock()
+	p.m.followerFetched(fetch{replica: f.Replica, epoch: epoch, brokerEpoch: f.BrokerEpoch, eligible: eligible,
+		offset: f.FetchOffset, leaderLEO: leo, now: now})
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	return FollowerRead{ReadResult: res}, nil
+}
+
+// checkFollowerFetchLocked validates a follower fetch (Kafka's
+// Partition.fetchRecords and readRecords) and samples LEO; div is set when
+// the follower's log diverges at FetchOffset.
+func (p *Partition) checkFollowerFetchLocked(f FollowerFetch) (ids.Epoch, ids.Offset, *EpochEnd, error) {
+	if p.closed {
+		return 0, 0, nil, p.wrap(ErrClosed)
+	}
+	if err := p.CheckLeaderEpoch(int32(f.CurrentLeaderEpoch)); err != nil {
+		return 0, 0, nil, err
+	}
+	if !p.m.leader {
+		return 0, 0, nil, p.wrap(fmt.Errorf("%w: fetch from follower %d", ErrNotLeader, f.Replica))
+	}
+	if _, ok := p.m.followers[f.Replica]; !ok {
+		notReplica := ErrNotLeader
+		if f.CurrentLeaderEpoch != ids.NoEpoch {
+			notReplica = ErrUnknownLeaderEpoch
+		}
+		return 0, 0, nil, p.wrap(fmt.Errorf("%w: broker %d is not a follower (replicas %v)", notReplica, f.Replica, p.m.replicas))
+	}
+	leo := ids.Offset(p.log.LogEndOffset())
+	if f.LastFetchedEpoch == ids.NoEpoch {
+		return p.m.epoch, leo, nil, nil
+	}
+	e, o := p.log.EndOffsetForEpoch(int32(f.LastFetchedEpoch))
+	logStart := ids.Offset(p.log.LogStartOffset())
+	switch {
+	case o < 0 || e < 0:
+		return 0, 0, nil, p.wrap(fmt.Errorf("%w: no end offset for follower %d's last fetched epoch %d",
+			segment.ErrOffsetOutOfRange, f.Replica, f.LastFetchedEpoch))
+	case f.FetchOffset < logStart:
+		return 0, 0, nil, p.wrap(fmt.Errorf("%w: follower %d fetches at %d below log start %d",
+			segment.ErrOffsetOutOfRange, f.Replica, f.FetchOffset, logStart))
+	case ids.Epoch(e) < f.LastFetchedEpoch || ids.Offset(o) < f.FetchOffset:
+		return p.m.epoch, leo, &EpochEnd{Epoch: ids.Epoch(e), EndOffset: ids.Offset(o)}, nil
+	}
+	return p.m.epoch, leo, nil, nil
 }
 
 // WatchEnd is Watch for LEO moves (follower long polls).
-func (p *Partition) WatchEnd(ch chan<- struct{}) (cancel func()) { panic("replica: unimplemented") }
+func (p *Partition) WatchEnd(ch chan<- struct{}) (cancel func()) { return p.endWatch.add(ch) }
 
 // WaitReplicated waits, for an acks=all produce, until HW >= required: nil;
 // ErrNotEnoughReplicasAfterAppend when the ISR is below min.insync.replicas
 // at that moment; ErrNotLeader when leadership is lost; ctx's error (the
-// request timeout) otherwise.
+// request timeout) otherwise. The leader epoch is that at the call: call it
+// right after the append.
 func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) error {
-	panic("replica: unimplemented")
+	p.mu.Lock()
+	epoch := p.m.epoch
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		done, err := p.m.replicated(epoch, required)
+		changed := p.changed
+		p.mu.Unlock()
+		if done {
+			if err != nil {
+				return p.wrap(err)
+			}
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return p.wrap(fmt.Errorf("waiting for HW %d: %w", required, ctx.Err()))
+		}
+	}
 }
 
-// AppendAsFollower appends batches as the leader sent them (offsets and
-// epochs assigned; each batch's CRC checked; the first must start at LEO)
-// and records their producer state.
-func (p *Partition) AppendAsFollower(records []byte) error { panic("replica: unimplemented") }
-
-// FetchPosition is what a follower's next fetch sends: its LEO, the epoch
-// of its last batch, its log start.
-func (p *Partition) FetchPosition() (fetchOffset ids.Offset, lastFetchedEpoch ids.Epoch, logStart ids.Offset) {
-	panic("replica: unimplemented")
+// effects is what the shell does after a machine event, outside mu.
+type effects struct {
+	hwMoved, roleChanged, leoMoved bool
+	proposals                      []ISRProposal
 }
 
-// UpdateFollowerHW sets a follower's HW to min(leader HW, LEO).
-func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) { panic("replica: unimplemented") }
+// takeLocked applies the machine's actions that need mu (publishing HW and
+// waking WaitReplicated) and returns the rest.
+func (p *Partition) takeLocked() effects {
+	var eff effects
+	wake := false
+	for _, a := range p.m.take() {
+		switch a := a.(type) {
+		case hwMoved:
+			p.highWatermark.Store(int64(a.hw))
+			eff.hwMoved, wake = true, true
+		case roleChanged:
+			eff.roleChanged, wake = true, true
+		case proposeISR:
+			eff.proposals = append(eff.proposals, a.prop)
+		}
+	}
+	if wake {
+		close(p.changed)
+		p.changed = make(chan struct{})
+	}
+	return eff
+}
 
-// TruncateOnDivergence truncates a follower after a DivergingEpoch answer,
-// by Kafka's rule (cluster-notes §1, AFT.getOffsetTruncationState), and
-// rebuilds the producer state.
-func (p *Partition) TruncateOnDivergence(d EpochEnd) error { panic("replica: unimplemented") }
-
-// RestartAt empties a follower whose LEO is below the leader's log start
-// and restarts its log at offset.
-func (p *Partition) RestartAt(offset ids.Offset) error { panic("replica: unimplemented") }
+// apply wakes watchers and sends ISR proposals; mu must not be held. A
+// role change wakes every long poll, to answer it in the new role.
+func (p *Partition) apply(eff effects) {
+	if eff.hwMoved || eff.roleChanged {
+		p.hwWatch.notify()
+	}
+	if eff.leoMoved || eff.roleChanged {
+		p.endWatch.notify()
+	}
+	for _, prop := range eff.proposals {
+		if p.opts.ProposeISR != nil {
+			p.opts.ProposeISR(prop)
+		}
+	}
+}

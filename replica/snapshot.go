@@ -194,6 +194,22 @@ func writeSnapshot(dir string, offset int64, data []byte) error {
 	return nil
 }
 
+// removeSnapshotsAbove removes the snapshots above offset.
+func removeSnapshotsAbove(dir string, offset int64) error {
+	offsets, err := listSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	for _, off := range offsets {
+		if off > offset {
+			if err := removeSnapshot(dir, off); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func removeSnapshot(dir string, offset int64) error {
 	if err := os.Remove(snapshotPath(dir, offset)); err != nil {
 		return fmt.Errorf("remove snapshot: %w", err)

@@ -192,6 +192,26 @@ func TestTruncateTo(t *testing.T) {
 	}
 }
 
+// A truncation at LEO removes nothing but still drops an epoch that starts
+// there with no batch (a leader that appended nothing before losing its
+// leadership): kept, it would be the follower's last fetched epoch forever.
+func TestTruncateAtLEODropsEmptyEpoch(t *testing.T) {
+	e := newEnv(t, smallConfig())
+	d, l := e.openLog()
+	defer d.Close()
+	appendN(t, l, 10, 3, 1000)
+	leo := l.LogEndOffset()
+	if err := l.AssignEpochStart(4, leo); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(leo); err != nil {
+		t.Fatal(err)
+	}
+	if l.LogEndOffset() != leo || l.LatestEpoch() != 1 {
+		t.Fatalf("after TruncateTo(LEO): LEO %d latest epoch %d, want %d and 1", l.LogEndOffset(), l.LatestEpoch(), leo)
+	}
+}
+
 func TestDeleteLog(t *testing.T) {
 	e := newEnv(t, smallConfig())
 	d, l := e.openLog()

@@ -8,8 +8,8 @@ import (
 // TruncateTo removes every record at or above offset, in whole batches: a
 // batch holding offset goes entirely, so LEO becomes that batch's base
 // offset (replica truncation offsets are batch boundaries). Later segments
-// are deleted, the leader epoch cache is cut back, and the recovery point
-// lowered. An offset below log start empties the log and restarts it there.
+// are deleted, the leader epoch cache is cut back (at LEO when offset is
+// at or above it), and the recovery point lowered. An offset below log start empties the log and restarts it there.
 //
 // The removal of later segments is durable when TruncateTo returns; the cut
 // of the last segment's file is durable at the next sync (the recovery
@@ -23,6 +23,13 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	if offset >= l.leo() {
+		// The epoch cache is cut back even so (Kafka's UnifiedLog.truncateTo):
+		// a replica that led and appended nothing holds an epoch starting
+		// at LEO that its new leader's log lacks, and would keep sending it
+		// as its last fetched epoch.
+		if l.epochs.truncateFromEnd(l.leo()) {
+			return l.saveEpochsOrDefer()
+		}
 		return nil
 	}
 	l.truncations++

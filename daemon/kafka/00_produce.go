@@ -16,14 +16,30 @@ package kafka
 // ids. Produce never creates a topic (Kafka creates on Metadata only): an
 // unknown topic is UNKNOWN_TOPIC_OR_PARTITION and clients retry after
 // refreshing metadata.
+//
+// acks=all waits as Kafka's DelayedProduce does: every partition of the
+// request is appended first, then the request waits until each one's HW
+// covers its batch, up to the request's timeout_ms. A partition whose wait
+// fails keeps its base offset in the answer (the batch is in the log and
+// may still commit) with NOT_ENOUGH_REPLICAS_AFTER_APPEND (the ISR shrank
+// below min.insync.replicas), NOT_LEADER_OR_FOLLOWER (leadership lost) or
+// REQUEST_TIMED_OUT. acks=0 and acks=1 answer once appended.
+//
+// NOT_LEADER_OR_FOLLOWER carries the leader this broker knows of (KIP-951,
+// v10+): CurrentLeader per partition and the leaders' endpoints in
+// NodeEndpoints, so that clients move without a metadata refresh.
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/codec"
 )
@@ -37,21 +53,44 @@ func init() {
 // closed connection makes it refresh its metadata.
 var errAcksZeroFailed = errors.New("kafka: acks=0 produce failed")
 
+// replicationWait is an acks=all partition appended and waiting for its
+// replicas: where its answer is in the response and the offset HW must
+// reach.
+type replicationWait struct {
+	topic, partition int
+	p                *replica.Partition
+	required         ids.Offset
+}
+
 func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	failed := false
-	// Partitions go one after the other: with acks=-1 each waits for its
-	// replicas before the next is appended.
-	for _, rt := range req.Topics {
+	var waits []replicationWait
+	for ti, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := b.producePartition(req, rt.Topic, rp)
-			failed = failed || sp.ErrorCode != 0
+		for pi, rp := range rt.Partitions {
+			sp, p, required := b.producePartition(req, rt.Topic, rp)
 			st.Partitions = append(st.Partitions, sp)
+			if p != nil && req.Acks == -1 {
+				waits = append(waits, replicationWait{topic: ti, partition: pi, p: p, required: required})
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if len(waits) > 0 {
+		b.awaitReplication(r.ctx, req, resp, waits)
+	}
+	failed := false
+	for ti := range resp.Topics {
+		st := &resp.Topics[ti]
+		for pi := range st.Partitions {
+			sp := &st.Partitions[pi]
+			failed = failed || sp.ErrorCode != 0
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && req.Version >= 10 {
+				b.leaderHint(st.Topic, sp, resp)
+			}
+		}
 	}
 	if req.Acks == 0 {
 		if failed {
@@ -62,14 +101,58 @@ func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// producePartition validates and appends one partition's batch. The batch
-// is a subslice of the request frame: it is appended before ServeFrame
-// returns, after which the frame is reused.
-func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+// awaitReplication waits, within the request's timeout, until each appended
+// partition's HW covers its batch, and sets the error code of those that do
+// not get there. The waits share one deadline, so waiting for them in turn
+// takes no longer than waiting for all at once.
+func (b *Broker) awaitReplication(ctx context.Context, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, waits []replicationWait) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
+	for _, w := range waits {
+		if err := w.p.WaitReplicated(ctx, w.required); err != nil {
+			sp := &resp.Topics[w.topic].Partitions[w.partition]
+			sp.ErrorCode, sp.ErrorMessage = b.errorCode(err), errorMessage(err)
+		}
+	}
+}
+
+// leaderHint fills a NOT_LEADER_OR_FOLLOWER answer with the partition's
+// leader and epoch from the metadata, and adds the leader's endpoint to the
+// response once (KIP-951). An unknown leader is -1/-1 with no endpoint.
+func (b *Broker) leaderHint(topic string, sp *kmsg.ProduceResponseTopicPartition, resp *kmsg.ProduceResponse) {
+	im := b.ctrl.Image()
+	leader, epoch, ok := imageLeader(im, topic, sp.Partition)
+	if !ok || leader < 0 {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	for _, n := range resp.Brokers {
+		if n.NodeID == leader {
+			return
+		}
+	}
+	br, ok := im.Broker(leader)
+	if !ok {
+		return
+	}
+	n := kmsg.NewProduceResponseBroker()
+	n.NodeID, n.Host, n.Port = br.ID, br.Host, br.Port
+	if br.Rack != "" {
+		n.Rack = &br.Rack
+	}
+	resp.Brokers = append(resp.Brokers, n)
+}
+
+// producePartition validates and appends one partition's batch and returns
+// its answer; for a batch appended, also the partition and the offset HW
+// must reach to acknowledge it with acks=all. The batch is a subslice of
+// the request frame: it is appended before ServeFrame returns, after which
+// the frame is reused.
+func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kmsg.ProduceRequestTopicPartition) (kmsg.ProduceResponseTopicPartition, *replica.Partition, ids.Offset) {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-	fail := func(code int16, err error) kmsg.ProduceResponseTopicPartition {
+	fail := func(code int16, err error) (kmsg.ProduceResponseTopicPartition, *replica.Partition, ids.Offset) {
 		sp.ErrorCode = code
 		if err != nil {
 			sp.ErrorMessage = errorMessage(err)
@@ -78,7 +161,7 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 				sp.ErrorRecords = []kmsg.ProduceResponseTopicPartitionErrorRecord{{RelativeOffset: re.index, ErrorMessage: &re.msg}}
 			}
 		}
-		return sp
+		return sp, nil, 0
 	}
 	switch {
 	case req.Version < 3:
@@ -102,7 +185,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 	if b.cfg.Observer != nil && !res.Duplicate {
 		b.cfg.Observer.Produced(p, int64(len(rp.Records)), res.LastOffset-res.BaseOffset+1)
 	}
-	return sp
+	// A retried duplicate waits too: its first attempt may not be
+	// replicated yet.
+	return sp, p, ids.Offset(res.LastOffset + 1)
 }
 
 // validateProduceBatch checks what a producer sends for one partition:

@@ -4,9 +4,14 @@ package kafka
 // KIP-227 incremental sessions (v7+) and a long poll on max_wait_ms and
 // min_bytes. The response is encoded by hand (fetch_encode.go).
 //
-// Replica fetches (replica_id >= 0) are answered NOT_LEADER_OR_FOLLOWER for
-// every partition: no broker follows this one yet, and Kafka gives that code
-// to a follower it does not recognise as a replica.
+// A fetch with replica_id >= 0 comes from a follower of the partitions it
+// names: it is served by replica.Partition.ReadForFollower, records up to
+// the leader's LEO through the same sendfile path, or a DivergingEpoch (v12,
+// KIP-320) and no records when the follower's log diverges from the
+// leader's. Its long poll waits for LEO to move, not HW: as in Kafka's
+// DelayedFetch, an HW change alone does not end it. Followers fetch without
+// a session (session id 0): a replica asking for one gets a sessionless
+// answer, which tells it none was created.
 
 import (
 	"context"
@@ -17,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
@@ -32,13 +38,18 @@ type fetchRead struct {
 	errorCode int16
 	result    replica.ReadResult // offsets; its Region is moved into records
 	records   netio.Piece
+	diverging *replica.EpochEnd // a follower's log diverges here: no records
 }
 
 func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	req := r.body.(*kmsg.FetchRequest)
 	wants, forgotten := fetchWants(req)
 	plan := sessionless(wants)
-	if req.Version >= 7 {
+	switch {
+	case req.ReplicaID >= 0 && req.SessionID != 0:
+		// No session is ever created for a replica.
+		plan = fetchPlan{errorCode: kerr.FetchSessionIDNotFound.Code}
+	case req.ReplicaID < 0 && req.Version >= 7:
 		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants, forgotten: forgotten}, b.cfg.Now())
 	}
 	if plan.errorCode != 0 {
@@ -89,12 +100,16 @@ func (b *Broker) fetchError(r *request, code int16) []netio.Piece {
 func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPartition) {
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			leaderEpoch := int32(-1)
+			leaderEpoch, lastFetchedEpoch := int32(-1), int32(-1)
 			if req.Version >= 9 {
 				leaderEpoch = p.CurrentLeaderEpoch
 			}
+			if req.Version >= 12 {
+				lastFetchedEpoch = p.LastFetchedEpoch
+			}
 			wants = append(wants, fetchWant{topicPartition: topicPartition{t.Topic, p.Partition},
-				fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, currentLeaderEpoch: leaderEpoch})
+				fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, currentLeaderEpoch: leaderEpoch,
+				lastFetchedEpoch: lastFetchedEpoch})
 		}
 	}
 	for _, t := range req.ForgottenTopics {
@@ -108,7 +123,7 @@ func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPar
 // answer is the response entry for a read.
 func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
 	fp := fetchPartition{partition: partition, errorCode: rd.errorCode, preferredReplica: -1,
-		highWatermark: -1, lastStable: -1, logStartOffset: -1, records: rd.records}
+		highWatermark: -1, lastStable: -1, logStartOffset: -1, records: rd.records, diverging: rd.diverging}
 	if rd.errorCode == 0 || rd.errorCode == kerr.OffsetOutOfRange.Code {
 		fp.highWatermark, fp.lastStable, fp.logStartOffset = rd.result.HighWatermark, rd.result.LastStable, rd.result.LogStartOffset
 	}
@@ -119,23 +134,28 @@ func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
 }
 
 // readFetch reads every wanted partition and, while fewer than min_bytes
-// are readable, long-polls: it waits for any of them to move its high
-// watermark, the deadline or ctx, then reads again.
+// are readable, long-polls: it waits for any of them to move its readable
+// end (HW for consumers, LEO for followers), the deadline or ctx, then
+// reads again.
 func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []fetchWant) []fetchRead {
-	reads, readable, failed := b.readPass(req, wants)
+	reads, readable, settled := b.readPass(req, wants)
 	waitMs := min(int64(req.MaxWaitMillis), b.cfg.FetchWaitMsMax)
-	if waitMs <= 0 || readable >= int64(req.MinBytes) || failed || len(wants) == 0 {
+	if waitMs <= 0 || readable >= int64(req.MinBytes) || settled || len(wants) == 0 {
 		return reads
+	}
+	watch := (*replica.Partition).Watch
+	if req.ReplicaID >= 0 {
+		watch = (*replica.Partition).WatchEnd
 	}
 	moved := make(chan struct{}, 1)
 	for _, rd := range reads {
-		cancel := rd.partition.Watch(moved)
+		cancel := watch(rd.partition, moved)
 		defer cancel()
 	}
 	// Read again now that the watches are in place: an append before them
 	// shows in this read, one after them in moved.
 	releaseReads(reads)
-	if reads, readable, failed = b.readPass(req, wants); readable >= int64(req.MinBytes) || failed {
+	if reads, readable, settled = b.readPass(req, wants); readable >= int64(req.MinBytes) || settled {
 		return reads
 	}
 	timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
@@ -149,8 +169,8 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 			return reads
 		}
 		releaseReads(reads)
-		reads, readable, failed = b.readPass(req, wants)
-		if readable >= int64(req.MinBytes) || failed {
+		reads, readable, settled = b.readPass(req, wants)
+		if readable >= int64(req.MinBytes) || settled {
 			return reads
 		}
 	}
@@ -160,8 +180,9 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 // Like Kafka (KIP-74), the first partition with records gets its first batch
 // whole even beyond the limits; once the budget is spent the others get no
 // records but still their offsets. It reports the record bytes read and
-// whether any partition failed (which ends a long poll).
-func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fetchRead, readable int64, failed bool) {
+// whether any partition's answer must go out now (an error or a diverging
+// epoch), which ends a long poll.
+func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fetchRead, readable int64, settled bool) {
 	budget := int64(req.MaxBytes)
 	if b.cfg.FetchBytesMax > 0 {
 		budget = min(budget, int64(b.cfg.FetchBytesMax))
@@ -174,18 +195,20 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 	minOneBatch := true
 	for i, w := range wants {
 		rd := &reads[i]
-		if req.ReplicaID >= 0 {
-			rd.errorCode = kerr.NotLeaderForPartition.Code
-		} else {
-			rd.partition, rd.errorCode = b.leaderPartition(w.topic, w.partition)
-		}
-		if rd.errorCode == 0 {
-			b.readPartition(rd, w, int32(max(min(int64(w.maxBytes), budget), 0)), iso, minOneBatch)
+		rd.partition, rd.errorCode = b.leaderPartition(w.topic, w.partition)
+		maxBytes := int32(max(min(int64(w.maxBytes), budget), 0))
+		switch {
+		case rd.errorCode != 0:
+		case req.ReplicaID >= 0:
+			b.readFollower(rd, ids.NodeID(req.ReplicaID), w, maxBytes, minOneBatch)
+		default:
+			b.readPartition(rd, w, maxBytes, iso, minOneBatch)
 		}
 		if rd.errorCode != 0 {
-			rd.partition, failed = nil, true
+			rd.partition, settled = nil, true
 			continue
 		}
+		settled = settled || rd.diverging != nil
 		n := rd.records.Len()
 		readable += n
 		budget -= n
@@ -193,14 +216,38 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 			minOneBatch = false
 		}
 	}
-	return reads, readable, failed
+	return reads, readable, settled
 }
 
-// readPartition reads one partition into rd.
+// readPartition reads one partition into rd for a consumer.
 func (b *Broker) readPartition(rd *fetchRead, w fetchWant, maxBytes int32, iso replica.Isolation, minOneBatch bool) {
 	res, err := rd.partition.Read(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
+	b.takeRead(rd, w, res, err)
+}
+
+// readFollower reads one partition into rd for the follower replica: its
+// fetch offset is its LEO, which the leader records.
+func (b *Broker) readFollower(rd *fetchRead, follower ids.NodeID, w fetchWant, maxBytes int32, minOneBatch bool) {
+	res, err := rd.partition.ReadForFollower(replica.FollowerFetch{
+		Replica:            follower,
+		BrokerEpoch:        -1, // carried from Fetch v15 on
+		CurrentLeaderEpoch: ids.Epoch(w.currentLeaderEpoch),
+		FetchOffset:        ids.Offset(w.fetchOffset),
+		LastFetchedEpoch:   ids.Epoch(w.lastFetchedEpoch),
+		MaxBytes:           maxBytes,
+		MinOneBatch:        minOneBatch,
+	}, b.cfg.Now())
+	if err == nil {
+		rd.diverging = res.Diverging
+	}
+	b.takeRead(rd, w, res.ReadResult, err)
+}
+
+// takeRead fills rd with a read's outcome: the records as a piece and the
+// offsets, or the error code.
+func (b *Broker) takeRead(rd *fetchRead, w fetchWant, res replica.ReadResult, err error) {
 	if errors.Is(err, segment.ErrOffsetOutOfRange) {
-		// Tell the consumer where the log is, to reset its position.
+		// Tell the fetcher where the log is, to reset its position.
 		hw := rd.partition.HighWatermark()
 		rd.result = replica.ReadResult{HighWatermark: hw, LastStable: rd.partition.LastStableOffset(),
 			LogStartOffset: rd.partition.Log().LogStartOffset()}

@@ -5,6 +5,11 @@ package kafka
 // log end offset for a replica), -3 (v7) the record with the largest
 // timestamp, otherwise the first record whose timestamp is >= the target.
 // A partition named twice in one request is answered INVALID_REQUEST.
+//
+// A new leader whose HW still lags the start of its epoch does not know
+// where its committed records end: as in Kafka, a consumer asking for the
+// end, or for a timestamp with no answer below HW, gets
+// OFFSET_NOT_AVAILABLE (retriable) until HW catches up.
 
 import (
 	"errors"
@@ -69,17 +74,23 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg
 	// Consumers see up to HW (LSO for read_committed); replicas and the
 	// debugging consumer (-2) up to LEO.
 	end := log.LogEndOffset()
+	notAvailable := false
 	if req.ReplicaID == -1 {
 		end = p.HighWatermark()
 		if req.IsolationLevel == 1 {
 			end = p.LastStableOffset()
 		}
+		notAvailable = hwBelowEpochStart(p)
 	}
 	var offset, timestamp int64
 	var found bool
 	var err error
 	switch rp.Timestamp {
 	case timestampLatest:
+		if notAvailable {
+			out.ErrorCode = kerr.OffsetNotAvailable.Code
+			return
+		}
 		out.Offset, out.LeaderEpoch = end, p.LeaderEpoch()
 		return
 	case timestampEarliest:
@@ -90,9 +101,13 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg
 	default:
 		offset, timestamp, found, err = log.OffsetForTimestamp(rp.Timestamp)
 	}
-	if err == nil && found && (rp.Timestamp == timestampEarliest || offset < end) {
+	switch {
+	case err == nil && found && (rp.Timestamp == timestampEarliest || offset < end):
 		out.LeaderEpoch, err = batchLeaderEpoch(p, offset)
 		out.Offset, out.Timestamp = offset, timestamp
+	case err == nil && notAvailable && rp.Timestamp != timestampEarliest:
+		out.ErrorCode = kerr.OffsetNotAvailable.Code
+		return
 	}
 	if err != nil {
 		out.Offset, out.Timestamp, out.LeaderEpoch = -1, -1, -1

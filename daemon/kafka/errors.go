@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,6 +31,7 @@ var errorCodes = []struct {
 	{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch.Code},
 	{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch.Code},
 	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas.Code},
+	{replica.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend.Code},
 	{replica.ErrClosed, kerr.NotLeaderForPartition.Code},
 	{replica.ErrTransactionsUnsupported, kerr.InvalidTxnState.Code},
 	{errInvalidRecord, kerr.InvalidRecord.Code},
@@ -44,6 +46,10 @@ var errorCodes = []struct {
 	{quorum.ErrInvalidConfig, kerr.InvalidConfig.Code},
 	{quorum.ErrUnknownConfig, kerr.InvalidConfig.Code},
 	{quorum.ErrNotController, kerr.NotController.Code},
+	// An acks=all produce that outlived its request timeout, or whose
+	// connection closed while it waited: appended, not yet replicated.
+	{context.DeadlineExceeded, kerr.RequestTimedOut.Code},
+	{context.Canceled, kerr.RequestTimedOut.Code},
 }
 
 // errorCode returns the Kafka error code for err (0 for nil). An error

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/replica"
 )
 
 // fetchResponse is a Fetch response body (v4-12) as riffle fills it. The
@@ -24,9 +25,9 @@ type fetchTopic struct {
 	partitions []fetchPartition
 }
 
-// fetchPartition is one partition's answer. Throttle time is always 0 and
-// no tagged fields (DivergingEpoch, CurrentLeader, SnapshotID) are sent:
-// they only matter to followers and to v13+ clients.
+// fetchPartition is one partition's answer. Throttle time is always 0. Of
+// the tagged fields only DivergingEpoch (v12+, tag 0) is sent, to followers;
+// CurrentLeader and SnapshotID are for v13+ clients and KRaft.
 type fetchPartition struct {
 	partition        int32
 	errorCode        int16
@@ -39,6 +40,8 @@ type fetchPartition struct {
 	// region. A zero piece is an empty record set, encoded with length 0:
 	// never null, which librdkafka rejects.
 	records netio.Piece
+	// diverging tells a follower where its log diverges (v12+); nil: none.
+	diverging *replica.EpochEnd
 }
 
 type abortedTxn struct {
@@ -104,6 +107,23 @@ func (e *pieceEncoder) partition(version int16, p *fetchPartition) {
 		e.buf = kbin.AppendInt32(e.buf, p.preferredReplica)
 	}
 	e.records(p.records)
+	e.partitionTags(p)
+}
+
+// partitionTags writes a partition's tag section: DivergingEpoch (tag 0)
+// when set. Like Kafka and kmsg, a field at its default (-1, -1) is left
+// out.
+func (e *pieceEncoder) partitionTags(p *fetchPartition) {
+	if !e.flexible || p.diverging == nil || *p.diverging == (replica.EpochEnd{Epoch: -1, EndOffset: -1}) {
+		e.tags()
+		return
+	}
+	const divergingEpochSize = 4 + 8 + 1 // Epoch, EndOffset, empty tags
+	e.buf = kbin.AppendUvarint(e.buf, 1) // one tagged field
+	e.buf = kbin.AppendUvarint(e.buf, 0) // tag 0: DivergingEpoch
+	e.buf = kbin.AppendUvarint(e.buf, divergingEpochSize)
+	e.buf = kbin.AppendInt32(e.buf, int32(p.diverging.Epoch))
+	e.buf = kbin.AppendInt64(e.buf, int64(p.diverging.EndOffset))
 	e.tags()
 }
 

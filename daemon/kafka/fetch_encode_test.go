@@ -10,7 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/vfs"
 )
@@ -69,6 +71,11 @@ func randomFetchPartition(t *testing.T, rng *rand.Rand, file *os.File, released 
 	}
 	if kp.AbortedTransactions != nil {
 		op.aborted = []abortedTxn{}
+	}
+	if rng.IntN(3) == 0 {
+		// Sent from v12 only; the encoders agree on the version.
+		kp.DivergingEpoch.Epoch, kp.DivergingEpoch.EndOffset = rng.Int32N(5)-1, rng.Int64N(1<<40)-1
+		op.diverging = &replica.EpochEnd{Epoch: ids.Epoch(kp.DivergingEpoch.Epoch), EndOffset: ids.Offset(kp.DivergingEpoch.EndOffset)}
 	}
 	for _, a := range kp.AbortedTransactions {
 		op.aborted = append(op.aborted, abortedTxn{producerID: a.ProducerID, firstOffset: a.FirstOffset})
@@ -220,6 +227,40 @@ func TestRegionPieceSendfileOrCopy(t *testing.T) {
 		}
 		if empty, err := regionPiece(segment.Region{File: f, Pos: 10}); err != nil || empty.Len() != 0 || empty.Release != nil {
 			t.Fatalf("%s: empty region gave %+v, %v", name, empty, err)
+		}
+	}
+}
+
+// TestFetchEncoderDivergingEpoch: a follower's DivergingEpoch decodes with
+// kmsg at v12 and is dropped where the wire has no room for it.
+func TestFetchEncoderDivergingEpoch(t *testing.T) {
+	for _, tc := range []struct {
+		version   int16
+		diverging replica.EpochEnd
+		want      kmsg.FetchResponseTopicPartitionDivergingEpoch
+	}{
+		{12, replica.EpochEnd{Epoch: 3, EndOffset: 1 << 33}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: 3, EndOffset: 1 << 33}},
+		{12, replica.EpochEnd{Epoch: -1, EndOffset: -1}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1}},
+		{11, replica.EpochEnd{Epoch: 3, EndOffset: 7}, kmsg.FetchResponseTopicPartitionDivergingEpoch{Epoch: -1, EndOffset: -1}},
+	} {
+		r := &fetchResponse{version: tc.version, topics: []fetchTopic{{name: "t", partitions: []fetchPartition{
+			{partition: 1, highWatermark: 5, diverging: &tc.diverging}, {partition: 2, highWatermark: 6}}}}}
+		raw := materialise(t, r.pieces())
+		decoded := kmsg.NewPtrFetchResponse()
+		decoded.Version = tc.version
+		if err := decoded.ReadFrom(raw); err != nil {
+			t.Fatalf("v%d: %v", tc.version, err)
+		}
+		ps := decoded.Topics[0].Partitions
+		if len(ps) != 2 || ps[0].DivergingEpoch.Epoch != tc.want.Epoch || ps[0].DivergingEpoch.EndOffset != tc.want.EndOffset ||
+			ps[1].DivergingEpoch.Epoch != -1 || ps[1].HighWatermark != 6 {
+			t.Fatalf("v%d %+v: decoded %+v", tc.version, tc.diverging, ps)
+		}
+		want := kmsg.NewPtrFetchResponse()
+		want.Version = tc.version
+		want.Topics = decoded.Topics
+		if !bytes.Equal(raw, want.AppendTo(nil)) {
+			t.Fatalf("v%d %+v: encodings differ from kmsg", tc.version, tc.diverging)
 		}
 	}
 }

@@ -42,6 +42,7 @@ type fetchWant struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
+	lastFetchedEpoch   int32 // a follower's, v12+; -1: none
 }
 
 // fetchSent is what a response says about one partition, as far as the

@@ -112,7 +112,7 @@ func TestMetadataAutoCreate(t *testing.T) {
 	}
 	// A broker that has not opened the new partitions yet answers
 	// LEADER_NOT_AVAILABLE, as Kafka does right after an auto-create.
-	s.hold = true
+	s.hold.Store(true)
 	resp = roundTrip[*kmsg.MetadataResponse](t, s.b, metadataReq(9, true, "t2"))
 	if mt := resp.Topics[0]; mt.ErrorCode != kerr.LeaderNotAvailable.Code || len(mt.Partitions) != 0 {
 		t.Errorf("not hosted yet: %+v", mt)

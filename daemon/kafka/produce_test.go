@@ -139,7 +139,7 @@ func TestProduceValidation(t *testing.T) {
 
 func TestProducePartitionNotHostedYet(t *testing.T) {
 	s := newBrokerStack(t, stackConfig())
-	s.hold = true
+	s.hold.Store(true)
 	s.createTopic("t", 1, nil)
 	if sp := s.produceOne(9, 1, "t", plainBatch(1)); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("got %v", kerr.ErrorForCode(sp.ErrorCode))

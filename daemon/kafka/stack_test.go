@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon/replicas"
 	"github.com/riffle/riffle/internal/kafkatest"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
@@ -18,31 +18,43 @@ import (
 )
 
 // brokerStack is a broker over a real data dir and controller whose hosted
-// partitions follow the metadata, as the daemon's do: a topic's replicas
-// open when the controller commits it and close when it is deleted. It
-// drives ServeFrame in-process.
+// partitions follow the metadata through the daemon's replica manager: a
+// topic's replicas open when the controller commits it and close when it
+// is deleted. It drives ServeFrame in-process.
 type brokerStack struct {
 	t     testing.TB
 	b     *Broker
 	ctrl  *quorum.Controller
-	dd    *segment.DataDir
+	parts *replicas.Manager
 	cfg   Config
 	topic string // the topic newTopicStack created
 
 	lookups atomic.Int64 // Partition calls, to tell fetch read passes apart
-
-	mu    sync.Mutex
-	hold  bool // do not open new partitions (a broker that lags the metadata)
-	parts map[topicPartition]*replica.Partition
+	// hold keeps the manager from seeing metadata changes (a broker that
+	// lags the metadata: new partitions are not opened).
+	hold atomic.Bool
 }
 
 const stackNodeID = 1
 
 func (s *brokerStack) Partition(topic string, partition int32) *replica.Partition {
 	s.lookups.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.parts[topicPartition{topic, partition}]
+	return s.parts.Partition(topic, partition)
+}
+
+// heldMetadata is the controller as the manager sees it: changes are
+// dropped while the stack holds.
+type heldMetadata struct {
+	*quorum.Controller
+	s *brokerStack
+}
+
+func (h heldMetadata) OnChange(fn func(prev, next *quorum.Image)) {
+	h.Controller.OnChange(func(prev, next *quorum.Image) {
+		if !h.s.hold.Load() {
+			fn(prev, next)
+		}
+	})
 }
 
 // stackConfig is the Config stack tests start from.
@@ -78,65 +90,21 @@ func newBrokerStackLimits(t testing.TB, cfg Config, limits quorum.Options) *brok
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &brokerStack{t: t, ctrl: ctrl, dd: dd, parts: map[topicPartition]*replica.Partition{}}
+	cfg.NodeID, cfg.Logger = stackNodeID, quiet
+	s := &brokerStack{t: t, ctrl: ctrl, cfg: cfg}
+	s.parts = replicas.New(replicas.Options{
+		DataDir: dd, NodeID: stackNodeID, Metadata: heldMetadata{ctrl, s}, Logger: quiet,
+		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
+			sc, err := cfg.TopicDefaults.SegmentConfig(t.Configs)
+			return replicas.TopicConfig{Log: sc}, err
+		},
+	})
 	t.Cleanup(func() {
 		ctrl.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, p := range s.parts {
-			p.Close()
-		}
+		s.parts.Close()
 	})
-	ctrl.OnChange(func(_, next *quorum.Image) { s.follow(next) })
-	cfg.NodeID, cfg.Logger = stackNodeID, quiet
-	s.cfg = cfg
 	s.b = New(cfg, ctrl, s)
 	return s
-}
-
-// follow opens the partitions of new topics and drops deleted ones.
-func (s *brokerStack) follow(im *quorum.Image) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for tp, p := range s.parts {
-		if t := im.Topic(tp.topic); t == nil || int(tp.partition) >= len(t.Partitions) {
-			p.Close()
-			if err := s.dd.DeleteLog(tp.topic, tp.partition); err != nil {
-				s.t.Errorf("delete log %v: %v", tp, err)
-			}
-			delete(s.parts, tp)
-		}
-	}
-	if s.hold {
-		return
-	}
-	for t := range im.Topics() {
-		for _, mp := range t.Partitions {
-			if s.parts[topicPartition{t.Name, mp.ID}] == nil {
-				s.open(t, mp)
-			}
-		}
-	}
-}
-
-func (s *brokerStack) open(t *quorum.Topic, mp quorum.Partition) {
-	segCfg, err := s.cfg.TopicDefaults.SegmentConfig(t.Configs)
-	if err != nil {
-		s.t.Errorf("topic %s config: %v", t.Name, err)
-		return
-	}
-	l, err := s.dd.CreateLog(t.Name, mp.ID, segCfg)
-	if err != nil {
-		s.t.Errorf("create log %s-%d: %v", t.Name, mp.ID, err)
-		return
-	}
-	p, err := replica.Open(l, replica.Options{Topic: t.Name, Partition: mp.ID, NodeID: stackNodeID,
-		LeaderEpoch: mp.LeaderEpoch, Logger: s.cfg.Logger})
-	if err != nil {
-		s.t.Errorf("open replica %s-%d: %v", t.Name, mp.ID, err)
-		return
-	}
-	s.parts[topicPartition{t.Name, mp.ID}] = p
 }
 
 // createTopic creates a topic through the controller.
@@ -181,9 +149,7 @@ func newTopicStack(t testing.TB, cfg Config, partitions int32) *brokerStack {
 
 // partition is a partition of the stack's topic, not counted in lookups.
 func (s *brokerStack) partition(id int32) *replica.Partition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.parts[topicPartition{s.topic, id}]
+	return s.parts.Partition(s.topic, id)
 }
 
 // produce appends a batch of n records with timestamps ts, ts+1, ... and

@@ -1,4 +1,4 @@
-package daemon
+package replicas
 
 import (
 	"fmt"
@@ -7,25 +7,20 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/quorum"
-	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 )
 
-// newTestBroker opens a data dir, controller and partition set in a temp
-// dir the way openMetadata does, with the default config.
-func newTestBroker(tb testing.TB) (*quorum.Controller, *partitionSet) {
+// newTestBroker opens a data dir, controller and manager in a temp dir the
+// way the daemon does, with the default segment config, on node 1.
+func newTestBroker(tb testing.TB) (*quorum.Controller, *Manager) {
 	tb.Helper()
-	cfg := DefaultConfig()
 	quiet := slog.New(slog.DiscardHandler)
-	defaults, err := cfg.topicSegmentConfig(nil)
+	defaults := segment.DefaultConfig()
+	dd, err := segment.OpenDataDir(tb.TempDir(), func(string) segment.Config { return defaults }, segment.Options{Logger: quiet})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dd, err := segment.OpenDataDir(tb.TempDir(), func(string) segment.Config { return defaults }, segment.Options{Logger: quiet, OpenFilesMax: int64(cfg.Log.OpenFilesMax)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	mlog, err := dd.CreateLog(metadataTopic, 0, quorum.MetadataLogConfig(defaults))
+	mlog, err := dd.CreateLog(quorum.MetadataTopic, 0, quorum.MetadataLogConfig(defaults))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -34,20 +29,20 @@ func newTestBroker(tb testing.TB) (*quorum.Controller, *partitionSet) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &partitionSet{
-		dataDir: dd, nodeID: 1, log: quiet,
-		topicConfig: func(t *quorum.Topic) (partitionConfig, error) { return cfg.partitionConfig(t.Configs) },
-		parts:       map[topicPartition]*replica.Partition{},
-		ids:         map[string][16]byte{},
-	}
-	ctrl.OnChange(s.applyChange)
-	s.apply(ctrl.Image())
+	topicDefaults := quorum.TopicDefaults{}
+	m := New(Options{
+		DataDir: dd, NodeID: 1, Metadata: ctrl, Logger: quiet,
+		TopicConfig: func(t *quorum.Topic) (TopicConfig, error) {
+			sc, err := topicDefaults.SegmentConfig(t.Configs)
+			return TopicConfig{Log: sc}, err
+		},
+	})
 	tb.Cleanup(func() {
 		ctrl.Close()
-		s.close()
+		m.Close()
 		dd.Close()
 	})
-	return ctrl, s
+	return ctrl, m
 }
 
 // BenchmarkCreateTopics creates n one-partition topics one at a time through
@@ -81,9 +76,9 @@ func BenchmarkCreateTopics(b *testing.B) {
 	}
 }
 
-// TestPartitionSetFollowsChanges: each change opens, reconfigures or
+// TestManagerFollowsChanges: each change opens, reconfigures or
 // deletes the replicas of the topics it touched, and leaves the others be.
-func TestPartitionSetFollowsChanges(t *testing.T) {
+func TestManagerFollowsChanges(t *testing.T) {
 	ctrl, s := newTestBroker(t)
 	create := func(name string, partitions int32) {
 		t.Helper()
@@ -118,7 +113,7 @@ func TestPartitionSetFollowsChanges(t *testing.T) {
 	if p := s.Partition("a", 0); p == nil || p.Log().Config().SegmentMs == 60000 {
 		t.Fatal("recreated topic not opened afresh")
 	}
-	if s.Partition("a", 1) != nil || s.Partition("a", 2) != nil || s.dataDir.Log("a", 1) != nil {
+	if s.Partition("a", 1) != nil || s.Partition("a", 2) != nil || s.opts.DataDir.Log("a", 1) != nil {
 		t.Fatal("deleted partitions still hosted")
 	}
 	if s.Partition("b", 0) != b0 {

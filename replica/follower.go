@@ -1,0 +1,160 @@
+package replica
+
+import (
+	"fmt"
+
+	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/segment"
+)
+
+// The follower's side of replication: appending what the leader sent,
+// the position of the next fetch, HW from the leader, truncation.
+
+// AppendAsFollower appends batches as the leader sent them (offsets and
+// epochs assigned; each batch's CRC checked; the first must start at LEO)
+// and records their producer state. A partial batch at the end of records
+// (a fetch cut at its byte limit) is dropped. On an error the batches
+// before the failing one stay appended.
+func (p *Partition) AppendAsFollower(records []byte) error {
+	p.mu.Lock()
+	appended, err := p.appendFollowerLocked(records)
+	eff, snap := p.afterAppendLocked(appended)
+	p.mu.Unlock()
+	p.apply(eff)
+	p.writeDueSnapshot(snap)
+	return err
+}
+
+// appendFollowerLocked appends each whole batch of records, recording the
+// producer state of idempotent ones without the sequence check (the leader
+// made it). It reports whether anything was appended.
+func (p *Partition) appendFollowerLocked(records []byte) (bool, error) {
+	if p.closed {
+		return false, p.wrap(ErrClosed)
+	}
+	if p.m.leader {
+		return false, p.wrap(fmt.Errorf("%w: replicated append on the leader", ErrNotFollower))
+	}
+	appended := false
+	for len(records) >= segment.BatchHeaderSize {
+		h, err := segment.ParseBatchHeader(records)
+		if err != nil {
+			return appended, p.wrap(err)
+		}
+		if h.Size() > int64(len(records)) {
+			break
+		}
+		batch := records[:h.Size()]
+		records = records[h.Size():]
+		if _, err := p.log.AppendReplicated(batch); err != nil {
+			return appended, p.wrap(fmt.Errorf("replicated batch at offset %d: %w", h.BaseOffset, err))
+		}
+		appended = true
+		p.bytesSinceSnapshot += int64(len(batch))
+		if h.ProducerID >= 0 && h.Attributes&segment.AttrControl == 0 {
+			p.producers.record(producerBatchOf(h))
+		}
+	}
+	return appended, nil
+}
+
+// FetchPosition is what a follower's next fetch sends: its LEO, the epoch
+// of its last batch, its log start.
+func (p *Partition) FetchPosition() (fetchOffset ids.Offset, lastFetchedEpoch ids.Epoch, logStart ids.Offset) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ids.Offset(p.log.LogEndOffset()), ids.Epoch(p.log.LatestEpoch()), ids.Offset(p.log.LogStartOffset())
+}
+
+// UpdateFollowerHW sets a follower's HW to min(leader HW, LEO), never below
+// the log start.
+func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) {
+	p.mu.Lock()
+	if p.m.leader {
+		p.mu.Unlock()
+		return
+	}
+	p.m.logStartMoved(ids.Offset(p.log.LogStartOffset()))
+	p.m.leaderHW(leaderHW)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+}
+
+// TruncateOnDivergence truncates a follower after a DivergingEpoch answer,
+// by Kafka's rule (cluster-notes §1, AFT.getOffsetTruncationState), and
+// rebuilds the producer state. When the follower did not know the leader's
+// epoch it truncates to its own end of the epoch before; its next fetch,
+// with its new last epoch, finds the rest.
+func (p *Partition) TruncateOnDivergence(d EpochEnd) error {
+	p.mu.Lock()
+	err := p.truncateOnDivergenceLocked(d)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	return err
+}
+
+func (p *Partition) truncateOnDivergenceLocked(d EpochEnd) error {
+	if p.closed {
+		return p.wrap(ErrClosed)
+	}
+	if p.m.leader {
+		return p.wrap(fmt.Errorf("%w: truncation on the leader", ErrNotFollower))
+	}
+	var own EpochEnd
+	if d.Epoch >= 0 {
+		e, o := p.log.EndOffsetForEpoch(int32(d.Epoch))
+		own = EpochEnd{Epoch: ids.Epoch(e), EndOffset: ids.Offset(o)}
+	}
+	to, _ := truncationOffset(d, own, p.m.hw, ids.Offset(p.log.LogEndOffset()))
+	p.snapshotMu.Lock()
+	defer p.snapshotMu.Unlock()
+	p.truncations.Add(1)
+	if err := p.log.TruncateTo(int64(to)); err != nil {
+		return p.wrap(fmt.Errorf("truncate to %d after diverging epoch %d ending at %d: %w", to, d.Epoch, d.EndOffset, err))
+	}
+	// The producer state is rebuilt at once (loadProducers drops the
+	// snapshots above LEO): a retry of a truncated batch must be appended
+	// again, not taken for a duplicate.
+	leo := p.log.LogEndOffset()
+	states, err := p.loadProducers(leo)
+	if err != nil {
+		return p.wrap(fmt.Errorf("reload producer state after truncation to %d: %w", leo, err))
+	}
+	p.producers, p.bytesSinceSnapshot = states, 0
+	p.m.truncated(ids.Offset(leo), ids.Offset(p.log.LogStartOffset()))
+	return nil
+}
+
+// RestartAt empties a follower whose LEO is below the leader's log start
+// and restarts its log at offset, forgetting every producer.
+func (p *Partition) RestartAt(offset ids.Offset) error {
+	p.mu.Lock()
+	err := p.restartAtLocked(offset)
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	return err
+}
+
+func (p *Partition) restartAtLocked(offset ids.Offset) error {
+	if p.closed {
+		return p.wrap(ErrClosed)
+	}
+	if p.m.leader {
+		return p.wrap(fmt.Errorf("%w: restart of the leader's log", ErrNotFollower))
+	}
+	p.snapshotMu.Lock()
+	defer p.snapshotMu.Unlock()
+	p.truncations.Add(1)
+	if err := p.log.TruncateFullyAndStartAt(int64(offset)); err != nil {
+		return p.wrap(fmt.Errorf("restart at %d: %w", offset, err))
+	}
+	if err := removeSnapshotsAbove(p.log.Dir(), -1); err != nil {
+		return p.wrap(err)
+	}
+	p.producers, p.bytesSinceSnapshot = newProducerStates(), 0
+	p.m.truncated(offset, offset)
+	return nil
+}
