@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,34 +17,10 @@ import (
 	"github.com/riffle/riffle/segment"
 )
 
-// replicationWait bounds how long a replication change may take to show:
-// a fencing (9 s session), an election, a restart and a catch-up, on a
-// machine where three brokers share two loaded cores.
-const replicationWait = 90 * time.Second
-
 // lagTimeMaxMs is the replica.lag.time.max.ms of the replication tests'
 // topics: short, so that a stopped follower leaves the ISR well before its
 // broker session (9 s) expires and fencing would remove it anyway.
 const lagTimeMaxMs = 3000
-
-// createReplicated creates topic with one partition, replication factor 3
-// and configs, through cl.
-func createReplicated(t *testing.T, cl *kgo.Client, topic string, configs map[string]string) {
-	t.Helper()
-	cfg := map[string]*string{}
-	for k, v := range configs {
-		cfg[k] = kadm.StringPtr(v)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, cfg, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s (replication factor 3, %v): %v", topic, configs, err)
-	}
-}
 
 // partState is what one node's Metadata says of partition 0 of a topic.
 type partState struct {
@@ -281,92 +253,15 @@ func checkAckedReadBack(t *testing.T, addrs []string, topic string, acked []acke
 	return atOffset
 }
 
-// segmentFiles reads the .log segment files of dir by name.
-func segmentFiles(dir string) (map[string][]byte, error) {
-	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out[filepath.Base(n)] = b
-	}
-	return out, nil
-}
-
-// logsDiff describes how the segment files of partition 0 of topic differ
-// across the nodes' data directories; "" when they are byte for byte the
-// same (and not empty).
-func logsDiff(c *brokertest.Cluster, topic string) string {
-	var ref map[string][]byte
-	var diffs []string
-	for i, b := range c.Nodes() {
-		files, err := segmentFiles(filepath.Join(b.DataDir(), topic+"-0"))
-		if err != nil {
-			return fmt.Sprintf("node %d: %v", i+1, err)
-		}
-		if i == 0 {
-			ref = files
-			if len(files) == 0 {
-				return "node 1: no segment files"
-			}
-			continue
-		}
-		for _, name := range fileNames(ref, files) {
-			a, b := ref[name], files[name]
-			if !bytes.Equal(a, b) {
-				n := min(len(a), len(b))
-				at := n
-				for j := range n {
-					if a[j] != b[j] {
-						at = j
-						break
-					}
-				}
-				diffs = append(diffs, fmt.Sprintf("%s: node 1 %d bytes, node %d %d bytes, first difference at byte %d", name, len(a), i+1, len(b), at))
-			}
-		}
-	}
-	return strings.Join(diffs, "; ")
-}
-
-// fileNames is the sorted union of the names in a and b.
-func fileNames(a, b map[string][]byte) []string {
-	var names []string
-	for k := range a {
-		names = append(names, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			names = append(names, k)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
 // waitLogsIdentical waits until the three replicas' segment files of
-// topic's partition 0 are byte for byte the same.
+// topic's partition 0 hold the same bytes.
 func waitLogsIdentical(t *testing.T, c *brokertest.Cluster, topic string) {
 	t.Helper()
-	var last string
-	deadline := time.Now().Add(replicationWait)
-	for last = logsDiff(c, topic); last != ""; last = logsDiff(c, topic) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the three replicas' segment files of %s-0 still differ after %v: %s", topic, replicationWait, last)
-		}
-		time.Sleep(200 * time.Millisecond) // a poll interval, not a wait for an event
+	var dirs []string
+	for _, b := range c.Nodes() {
+		dirs = append(dirs, b.DataDir())
 	}
-	files, _ := segmentFiles(filepath.Join(c.Node(1).DataDir(), topic+"-0"))
-	size := 0
-	for _, f := range files {
-		size += len(f)
-	}
-	t.Logf("the three replicas of %s-0 hold the same %d segment file(s), %d bytes", topic, len(files), size)
+	waitSameLog(t, dirs, topic, "the three replicas of "+topic)
 }
 
 // pauseBroker stops node id with SIGSTOP; SIGCONT is sent when the test
