@@ -45,7 +45,7 @@ func TestReplicationSurvivesLeaderKills(t *testing.T) {
 	const topic = "leader-kills"
 	c, st := replicatedCluster(t, topic, 2)
 	addrs := c.Addrs()
-	p := startAckedProducer(t, addrs, topic)
+	p := startAckedProducer(t, addrs, topic, "value")
 	for i := range kills {
 		p.waitAcks(t, 300, replicationWait, fmt.Sprintf("before kill %d", i+1))
 		leader := st.leader
@@ -77,7 +77,7 @@ func TestFollowerPausedLeavesISR(t *testing.T) {
 	const topic = "paused-follower"
 	c, st := replicatedCluster(t, topic, 2)
 	addrs := c.Addrs()
-	p := startAckedProducer(t, addrs, topic)
+	p := startAckedProducer(t, addrs, topic, "value")
 	p.waitAcks(t, 300, replicationWait, "before the pause")
 
 	paused := followerNotController(t, c.Node(st.leader).Addr(), st.leader)
@@ -116,7 +116,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 	const topic = "min-isr-3"
 	c, st := replicatedCluster(t, topic, 3)
 	addrs := c.Addrs()
-	before := startAckedProducer(t, addrs, topic)
+	before := startAckedProducer(t, addrs, topic, "before")
 	before.waitAcks(t, 200, replicationWait, "with the full ISR")
 	acked := before.stop(t)
 
@@ -131,7 +131,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 
 	resume()
 	waitPartition(t, addrs, topic, replicationWait, fmt.Sprintf("broker %d back in the ISR after SIGCONT", paused), fullISR)
-	after := startAckedProducer(t, addrs, topic)
+	after := startAckedProducer(t, addrs, topic, "after")
 	after.waitAcks(t, 100, replicationWait, "with the ISR full again")
 	acked = append(acked, after.stop(t)...)
 	read := checkAckedReadBack(t, addrs, topic, acked)
@@ -151,7 +151,7 @@ func TestTwoNodesDownNoAcksAll(t *testing.T) {
 	const topic = "two-down"
 	c, st := replicatedCluster(t, topic, 2)
 	addrs := c.Addrs()
-	p := startAckedProducer(t, addrs, topic)
+	p := startAckedProducer(t, addrs, topic, "value")
 	p.waitAcks(t, 200, replicationWait, "with the full ISR")
 	acked := p.stop(t)
 
