@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os/exec"
@@ -86,5 +87,67 @@ func TestKcatThroughLeaderChange(t *testing.T) {
 		if want := fmt.Sprintf("%d kcat-%06d", i, i); l != want {
 			t.Fatalf("kcat -C line %d: %q, want %q", i, l, want)
 		}
+	}
+}
+
+// TestPythonConfluentThroughLeaderChange: python3-confluent-kafka
+// produces with acks=all and idempotence; after the first half is
+// delivered the partition's leader is killed with kill -9, the second half
+// goes to the new leader, and the old one is restarted. The script fails
+// on any delivery or consume error, and checks every record once, in
+// order, at its offset.
+func TestPythonConfluentThroughLeaderChange(t *testing.T) {
+	const topic, count = "python-leader-change", 2000
+	c, st := replicatedCluster(t, topic, 2)
+	addrs := c.Addrs()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	script := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/confluent_leader_change.py",
+		strings.Join(addrs, ","), topic, strconv.Itoa(count))
+	var stderr syncBuffer
+	script.Stderr = &stderr
+	stdin, err := script.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := script.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := script.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 2)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	next := func(want string) {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok || l != want {
+				_ = script.Wait()
+				t.Fatalf("python: %q (open %v), want %q\n%s", l, ok, want, stderr.String())
+			}
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("python: no %q after 3 minutes\n%s", want, stderr.String())
+		}
+	}
+
+	next("half")
+	c.Node(st.leader).Kill()
+	if _, err := fmt.Fprintln(stdin, "go"); err != nil {
+		t.Fatal(err)
+	}
+	waitPartition(t, liveAddrs(c, st.leader), topic, replicationWait, "a new leader",
+		func(s partState) bool { return s.leader > 0 && s.leader != st.leader })
+	c.Node(st.leader).Restart()
+	next("ok")
+	if err := script.Wait(); err != nil {
+		t.Fatalf("python: %v\n%s", err, stderr.String())
 	}
 }
