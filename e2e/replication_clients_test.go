@@ -62,8 +62,7 @@ func TestKcatThroughLeaderChange(t *testing.T) {
 	waitFor(t, replicationWait, "the first half committed", committed(half/2))
 	c.Node(st.leader).Kill()
 	write(half, 2*half)
-	waitPartition(t, liveAddrs(c, st.leader), topic, replicationWait, "a new leader",
-		func(s partState) bool { return s.leader > 0 && s.leader != st.leader })
+	waitNewLeader(t, c, topic, st.leader)
 	c.Node(st.leader).Restart()
 	if err := stdin.Close(); err != nil {
 		t.Fatal(err)
@@ -143,8 +142,7 @@ func TestPythonConfluentThroughLeaderChange(t *testing.T) {
 	if _, err := fmt.Fprintln(stdin, "go"); err != nil {
 		t.Fatal(err)
 	}
-	waitPartition(t, liveAddrs(c, st.leader), topic, replicationWait, "a new leader",
-		func(s partState) bool { return s.leader > 0 && s.leader != st.leader })
+	waitNewLeader(t, c, topic, st.leader)
 	c.Node(st.leader).Restart()
 	next("ok")
 	if err := script.Wait(); err != nil {

@@ -91,8 +91,21 @@ func waitPartition(t *testing.T, addrs []string, topic string, wait time.Duratio
 	return partState{}
 }
 
-func fullISR(st partState) bool {
-	return st.leader > 0 && slices.Equal(st.isr, []int32{1, 2, 3})
+// waitFullISR waits until every node shows topic's partition 0 with a
+// leader and all three replicas in the ISR.
+func waitFullISR(t *testing.T, c *brokertest.Cluster, topic, what string) partState {
+	t.Helper()
+	return waitPartition(t, c.Addrs(), topic, replicationWait, what, func(st partState) bool {
+		return st.leader > 0 && slices.Equal(st.isr, []int32{1, 2, 3})
+	})
+}
+
+// waitNewLeader waits until every node but old names a leader other than
+// old (which is down) for topic's partition 0.
+func waitNewLeader(t *testing.T, c *brokertest.Cluster, topic string, old int32) partState {
+	t.Helper()
+	return waitPartition(t, liveAddrs(c, old), topic, replicationWait, fmt.Sprintf("a new leader after %d went down", old),
+		func(s partState) bool { return s.leader > 0 && s.leader != old })
 }
 
 // liveAddrs are the Kafka listeners of every node but the ones excluded.
@@ -286,15 +299,33 @@ func checkAckedReadBack(t *testing.T, addrs []string, topic string, acked []acke
 	return atOffset
 }
 
-// waitLogsIdentical waits until the three replicas' segment files of
-// topic's partition 0 hold the same bytes.
-func waitLogsIdentical(t *testing.T, c *brokertest.Cluster, topic string) {
+// checkReplicas checks that the acknowledged records are read back from
+// topic's partition 0 (checkAckedReadBack, whose map it returns) and
+// waits until the three replicas' segment files hold the same bytes.
+func checkReplicas(t *testing.T, c *brokertest.Cluster, topic string, acked []ackedAt) map[string]int64 {
 	t.Helper()
+	read := checkAckedReadBack(t, c.Addrs(), topic, acked)
 	var dirs []string
 	for _, b := range c.Nodes() {
 		dirs = append(dirs, b.DataDir())
 	}
 	waitSameLog(t, dirs, topic, "the three replicas of "+topic)
+	t.Logf("the three replicas' segment files of %s-0 hold the same bytes", topic)
+	return read
+}
+
+// pauseFollower stops with SIGSTOP a follower of topic's partition 0 (led
+// by leader) that is not the active controller, and waits until the other
+// nodes show it out of the ISR, which they return with how long it took
+// after SIGSTOP. SIGCONT goes with resume, or when the test ends.
+func pauseFollower(t *testing.T, c *brokertest.Cluster, topic string, leader int32) (paused int32, resume func(), shrunk partState, took time.Duration) {
+	t.Helper()
+	paused = followerNotController(t, c.Node(leader).Addr(), leader)
+	resume = pauseBroker(t, c, paused)
+	stopped := time.Now()
+	shrunk = waitPartition(t, liveAddrs(c, paused), topic, replicationWait, fmt.Sprintf("the paused broker %d out of the ISR", paused),
+		func(s partState) bool { return !slices.Contains(s.isr, paused) })
+	return paused, resume, shrunk, time.Since(stopped)
 }
 
 // pauseBroker stops node id with SIGSTOP; SIGCONT is sent when the test

@@ -28,7 +28,7 @@ func replicatedCluster(t *testing.T, topic string, minISR int) (*brokertest.Clus
 		"min.insync.replicas":     strconv.Itoa(minISR),
 		"replica.lag.time.max.ms": strconv.Itoa(lagTimeMaxMs),
 	})
-	st := waitPartition(t, addrs, topic, replicationWait, "a leader and a full ISR", fullISR)
+	st := waitFullISR(t, c, topic, "a leader and a full ISR")
 	return c, st
 }
 
@@ -51,22 +51,18 @@ func TestReplicationSurvivesLeaderKills(t *testing.T) {
 		leader := st.leader
 		c.Node(leader).Kill()
 		killed := time.Now()
-		next := waitPartition(t, liveAddrs(c, leader), topic, replicationWait, fmt.Sprintf("a new leader after killing %d", leader),
-			func(s partState) bool { return s.leader > 0 && s.leader != leader })
+		next := waitNewLeader(t, c, topic, leader)
 		elected := time.Since(killed)
 		p.waitAcks(t, 100, replicationWait, fmt.Sprintf("under the new leader %d", next.leader))
 		acking := time.Since(killed)
 		c.Node(leader).Restart()
-		st = waitPartition(t, addrs, topic, replicationWait, fmt.Sprintf("broker %d back in the ISR", leader), fullISR)
+		st = waitFullISR(t, c, topic, fmt.Sprintf("broker %d back in the ISR", leader))
 		t.Logf("kill %d: leader %d killed; leader %d (epoch %d) after %v, acks again within %v, ISR full again after %v; %s",
 			i+1, leader, next.leader, next.epoch, elected.Round(time.Millisecond), acking.Round(time.Millisecond),
 			time.Since(killed).Round(time.Millisecond), p.summary())
 	}
 	p.waitAcks(t, 300, replicationWait, "after the last restart")
-	acked := p.stop(t)
-	t.Logf("producer: %s", p.summary())
-	checkAckedReadBack(t, addrs, topic, acked)
-	waitLogsIdentical(t, c, topic)
+	checkReplicas(t, c, topic, p.stop(t))
 }
 
 // TestFollowerPausedLeavesISR stops a follower with SIGSTOP: after the
@@ -80,12 +76,7 @@ func TestFollowerPausedLeavesISR(t *testing.T) {
 	p := startAckedProducer(t, addrs, topic, "value")
 	p.waitAcks(t, 300, replicationWait, "before the pause")
 
-	paused := followerNotController(t, c.Node(st.leader).Addr(), st.leader)
-	resume := pauseBroker(t, c, paused)
-	stopped := time.Now()
-	shrunk := waitPartition(t, liveAddrs(c, paused), topic, replicationWait, fmt.Sprintf("the paused broker %d out of the ISR", paused),
-		func(s partState) bool { return !slices.Contains(s.isr, paused) })
-	took := time.Since(stopped)
+	paused, resume, shrunk, took := pauseFollower(t, c, topic, st.leader)
 	// Fencing (after the 9 s session) would also drop it from the ISR: the
 	// lag rule must act first, while the broker is still registered.
 	if !slices.Contains(shrunk.brokers, paused) {
@@ -99,13 +90,10 @@ func TestFollowerPausedLeavesISR(t *testing.T) {
 
 	resume()
 	resumed := time.Now()
-	waitPartition(t, addrs, topic, replicationWait, fmt.Sprintf("broker %d back in the ISR after SIGCONT", paused), fullISR)
+	waitFullISR(t, c, topic, fmt.Sprintf("broker %d back in the ISR after SIGCONT", paused))
 	t.Logf("broker %d rejoined the ISR %v after SIGCONT", paused, time.Since(resumed).Round(time.Millisecond))
 	p.waitAcks(t, 100, replicationWait, "after the follower rejoined")
-	acked := p.stop(t)
-	t.Logf("producer: %s", p.summary())
-	checkAckedReadBack(t, addrs, topic, acked)
-	waitLogsIdentical(t, c, topic)
+	checkReplicas(t, c, topic, p.stop(t))
 }
 
 // TestNotEnoughReplicas: with min.insync.replicas 3 and a follower stopped
@@ -120,25 +108,20 @@ func TestNotEnoughReplicas(t *testing.T) {
 	before.waitAcks(t, 200, replicationWait, "with the full ISR")
 	acked := before.stop(t)
 
-	paused := followerNotController(t, c.Node(st.leader).Addr(), st.leader)
-	resume := pauseBroker(t, c, paused)
-	shrunk := waitPartition(t, liveAddrs(c, paused), topic, replicationWait, fmt.Sprintf("the paused broker %d out of the ISR", paused),
-		func(s partState) bool { return !slices.Contains(s.isr, paused) })
+	paused, resume, shrunk, _ := pauseFollower(t, c, topic, st.leader)
 	const refused = "refused-under-min-isr"
 	if code := produceAcksAllCode(t, c.Node(shrunk.leader).Addr(), topic, refused); code != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("acks=all produce with ISR %v under min.insync.replicas 3: error %v, want NOT_ENOUGH_REPLICAS", shrunk.isr, kerr.ErrorForCode(code))
 	}
 
 	resume()
-	waitPartition(t, addrs, topic, replicationWait, fmt.Sprintf("broker %d back in the ISR after SIGCONT", paused), fullISR)
+	waitFullISR(t, c, topic, fmt.Sprintf("broker %d back in the ISR after SIGCONT", paused))
 	after := startAckedProducer(t, addrs, topic, "after")
 	after.waitAcks(t, 100, replicationWait, "with the ISR full again")
 	acked = append(acked, after.stop(t)...)
-	read := checkAckedReadBack(t, addrs, topic, acked)
-	if o, ok := read[refused]; ok {
+	if o, ok := checkReplicas(t, c, topic, acked)[refused]; ok {
 		t.Fatalf("the record refused with NOT_ENOUGH_REPLICAS is in the log at offset %d", o)
 	}
-	waitLogsIdentical(t, c, topic)
 }
 
 // TestTwoNodesDownNoAcksAll kills both followers of a partition with
@@ -180,7 +163,6 @@ func TestTwoNodesDownNoAcksAll(t *testing.T) {
 	for _, id := range followers {
 		c.Node(id).Restart()
 	}
-	waitPartition(t, addrs, topic, replicationWait, "the restarted followers back in the ISR", fullISR)
-	checkAckedReadBack(t, addrs, topic, acked)
-	waitLogsIdentical(t, c, topic)
+	waitFullISR(t, c, topic, "the restarted followers back in the ISR")
+	checkReplicas(t, c, topic, acked)
 }
