@@ -88,7 +88,7 @@ func produceRange(t *testing.T, seeds []string, topic string, base time.Time, fr
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProduceRequestTimeout(20*time.Second), kgo.RecordDeliveryTimeout(replicationWait))
+		kgo.ProduceRequestTimeout(20*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), replicationWait)
 	defer cancel()
 	for i := from; i < to; i++ {

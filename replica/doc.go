@@ -1,21 +1,91 @@
-// Package replica is one partition's replication state on this broker: the
-// leader epoch, the ISR, the high watermark (HW), the log end offset (LEO) and
-// the idempotent-producer state. It sits on a segment.Log and knows nothing of
-// the network or the metadata quorum.
-//
-// This version serves a single node: the ISR is the leader alone, so HW
-// follows LEO on every append. The HW rule already lives in a pure state
-// (hwState: HW = min LEO over the ISR, never advancing while the ISR is
-// smaller than min.insync.replicas) so that follower LEOs can be fed in later.
+// Package replica is one partition's replica on this broker: its role
+// (leader or follower) and leader epoch, the leader's ISR and high
+// watermark (HW), the log end offset (LEO) and the idempotent-producer
+// state. It sits on a segment.Log and knows nothing of the network or the
+// metadata quorum: the replica manager feeds it role changes and committed
+// ISRs from the metadata image and sends its ISR proposals (Options.ProposeISR)
+// to the controller; the Kafka layer serves follower fetches with it.
 //
 // # Files
 //
 //	partition.go  Partition, Open (snapshot load + log replay), Close, accessors
-//	append.go     AppendAsLeader: epoch, min.insync.replicas, sequence check, append
+//	roles.go      role changes, the leader's side: ReadForFollower, Tick, ISR
+//	              updates, WaitReplicated
+//	follower.go   the follower's side: AppendAsFollower, FetchPosition,
+//	              UpdateFollowerHW, TruncateOnDivergence, RestartAt
+//	machine.go    the replication rules as a pure state machine (no I/O, time
+//	              passed in): HW, ISR shrink and expand, truncation offsets
+//	append.go     AppendAsLeader: role, epoch, min.insync.replicas, sequence check, append
 //	read.go       Read up to HW/LSO/LEO, Watch for HW moves
 //	producer.go   idempotent-producer state machine (pure)
-//	hw.go         high-watermark rule (pure)
 //	snapshot.go   producer-state snapshot format and files
+//
+// The Partition is a thin shell: under its lock it appends to the log and
+// feeds the machine (a local append, a follower fetch, a tick, a committed
+// or rejected ISR), then takes its actions: HW moved (published atomically,
+// watchers and acks=all waiters woken), an AlterPartition to propose
+// (called after unlocking; ProposeISR must not block).
+//
+// # Roles
+//
+// Open with Options.LeaderEpoch >= 0 leads with the replica alone as
+// replicas and ISR (one node: HW follows LEO); with -1 the replica follows
+// no one until BecomeLeader or BecomeFollower. BecomeLeader records the
+// epoch's start at LEO in the log's epoch cache before any append
+// (KIP-279) and refuses an epoch below the replica's or its log's
+// (ErrFencedLeaderEpoch); called again in the same epoch it only adopts new
+// replicas and ISR. A follower refuses produces and consumer reads
+// (ErrNotLeader); the leader refuses replicated appends and truncations
+// (ErrNotFollower).
+//
+// # Leader rules (Kafka's Partition and Replica, cluster-notes §1-2)
+//
+//   - A follower's LEO is the fetch offset of its last fetch that did not
+//     diverge. It is caught up when its LEO equals the leader's or it was
+//     caught up within replica.lag.time.max.ms (Options.LagTimeMax):
+//     lastCaughtUp becomes the fetch's time when the fetch offset reaches
+//     the leader's LEO at that fetch, else the previous fetch's time when
+//     it reaches the leader's LEO at the previous fetch. On a new leader
+//     epoch ISR followers count as caught up now, the others never, and
+//     LEOs are unknown until they fetch.
+//   - HW does not advance while the committed ISR is smaller than
+//     min(min.insync.replicas, replication factor); otherwise it is the
+//     smallest LEO of the leader, the maximal ISR, and followers caught up
+//     and eligible but not in the ISR yet. It never moves back.
+//   - One ISR change in flight. The maximal ISR is the committed one plus a
+//     member being added; a shrink is never assumed. Tick proposes removing
+//     ISR followers not caught up; a fetch proposes adding a follower whose
+//     LEO reaches HW and the start of the current epoch, if
+//     Options.Eligible says its broker (at the fetch's broker epoch) may
+//     join (KIP-841). UpdateISR (a newer partition epoch from the image)
+//     commits, ISRRejected reverts to the committed ISR.
+//   - acks=all: refused before the append while the committed ISR is below
+//     min.insync.replicas (ErrNotEnoughReplicas); WaitReplicated ends when HW
+//     covers the record (ErrNotEnoughReplicasAfterAppend if the maximal ISR
+//     is then below min.insync.replicas), or with ErrNotLeader when the
+//     leader epoch changes.
+//   - ReadForFollower checks the current leader epoch, that the fetcher is a
+//     replica, and divergence: (e, o) = the leader's end offset for the
+//     follower's last fetched epoch; when e is below that epoch or o below
+//     the fetch offset the answer is DivergingEpoch (e, o) and the
+//     follower's LEO is not updated. Records go up to LEO; HW and log start
+//     are sampled before the read.
+//
+// # Follower rules
+//
+// AppendAsFollower appends whole batches as sent (CRC checked, offsets
+// kept, a partial trailing batch dropped) and records their producer state
+// without the sequence check. Its HW is min(leader HW, LEO), never below
+// its log start. After a DivergingEpoch (Le, Lo) it truncates by
+// AbstractFetcherThread.getOffsetTruncationState (truncationOffset), and
+// RestartAt empties it at the leader's log start. Any truncation drops the
+// producer snapshots above the point, rebuilds the producer state at once
+// (a retry of a truncated batch is then appended again, not a duplicate),
+// and clamps HW; a snapshot captured before a truncation and written after
+// it is discarded.
+//
+// The HW is not checkpointed: after a restart it starts at the log start
+// until the followers fetch (or the leader's next HW reaches a follower).
 //
 // # Idempotent producers
 //
@@ -45,9 +115,9 @@
 // newest snapshot at or below LEO, deleting those above LEO (a truncation) and
 // corrupt ones, falls back to the log start without one, and replays batch
 // headers from there to LEO. Snapshot files use package os directly, not
-// segment's vfs seam. A truncation made through the log directly (there is no
-// follower path yet) is reconciled only by the next Open; the follower path
-// must drop snapshots above the truncation point and reload the state at once.
+// segment's vfs seam. A truncation made through the log directly is
+// reconciled only by the next Open; the follower's truncations reload the
+// state at once (see Follower rules).
 //
 // Snapshot layout, version 1, big-endian:
 //

@@ -222,6 +222,8 @@ func (p *Partition) Close() error {
 	}
 	p.closed = true
 	p.isClosed.Store(true)
+	close(p.changed) // waiting WaitReplicated calls return ErrClosed
+	p.changed = make(chan struct{})
 	snap := p.captureSnapshotLocked()
 	p.mu.Unlock()
 	err := p.writeSnapshot(snap)

@@ -177,6 +177,13 @@ func (p *Partition) ReadForFollower(f FollowerFetch, now time.Time) (FollowerRea
 		return FollowerRead{}, p.wrap(fmt.Errorf("follower %d read at offset %d: %w", f.Replica, f.FetchOffset, err))
 	}
 	p.mu.Lock()
+	if !p.m.leader || p.m.epoch != epoch {
+		// Leadership moved during the read: the log may have been
+		// truncated under it.
+		p.mu.Unlock()
+		res.Region.Release()
+		return FollowerRead{}, p.wrap(fmt.Errorf("%w: leadership of epoch %d lost during a follower read", ErrNotLeader, epoch))
+	}
 	p.m.followerFetched(fetch{replica: f.Replica, epoch: epoch, brokerEpoch: f.BrokerEpoch, eligible: eligible,
 		offset: f.FetchOffset, leaderLEO: leo, now: now})
 	eff := p.takeLocked()
@@ -229,8 +236,9 @@ func (p *Partition) WatchEnd(ch chan<- struct{}) (cancel func()) { return p.endW
 
 // WaitReplicated waits, for an acks=all produce, until HW >= required: nil;
 // ErrNotEnoughReplicasAfterAppend when the ISR is below min.insync.replicas
-// at that moment; ErrNotLeader when leadership is lost; ctx's error (the
-// request timeout) otherwise. The leader epoch is that at the call: call it
+// at that moment; ErrNotLeader when leadership is lost (or the leader epoch
+// changed); ErrClosed on Close; ctx's error (the request timeout)
+// otherwise. The leader epoch is that at the call: call it
 // right after the append.
 func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) error {
 	p.mu.Lock()
@@ -239,6 +247,9 @@ func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) err
 	for {
 		p.mu.Lock()
 		done, err := p.m.replicated(epoch, required)
+		if p.closed {
+			done, err = true, ErrClosed
+		}
 		changed := p.changed
 		p.mu.Unlock()
 		if done {
