@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -312,6 +314,44 @@ func checkReplicas(t *testing.T, c *brokertest.Cluster, topic string, acked []ac
 	waitSameLog(t, dirs, topic, "the three replicas of "+topic)
 	t.Logf("the three replicas' segment files of %s-0 hold the same bytes", topic)
 	return read
+}
+
+// pauseFollowersUntilAhead stops with SIGSTOP the two followers of
+// topic's partition 0 (led by leader) and waits until the leader's segment
+// files grew by a few batches they cannot have fetched: killed then, the
+// leader keeps a tail no other replica has, which it must truncate once
+// it follows the next leader. The lag time is far off, so the ISR stays
+// whole and none of the tail is acknowledged. It returns what resumes them.
+func pauseFollowersUntilAhead(t *testing.T, c *brokertest.Cluster, topic string, leader int32) (resume func()) {
+	t.Helper()
+	var resumes []func()
+	for id := int32(1); id <= 3; id++ {
+		if id != leader {
+			resumes = append(resumes, pauseBroker(t, c, id))
+		}
+	}
+	dir := filepath.Join(c.Node(leader).DataDir(), topic+"-0")
+	size := func() int64 {
+		names, err := filepath.Glob(filepath.Join(dir, "*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, name := range names {
+			if fi, err := os.Stat(name); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	}
+	start := size()
+	waitFor(t, replicationWait, fmt.Sprintf("broker %d's log of %s to grow with its followers paused", leader, topic),
+		func() bool { return size() >= start+4096 })
+	return func() {
+		for _, r := range resumes {
+			r()
+		}
+	}
 }
 
 // pauseFollower stops with SIGSTOP a follower of topic's partition 0 (led
