@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -317,13 +316,12 @@ func checkReplicas(t *testing.T, c *brokertest.Cluster, topic string, acked []ac
 }
 
 // pauseFollowersUntilAhead stops with SIGSTOP the two followers of
-// topic's partition 0 (led by leader) and waits until the leader's segment
-// files grew by a batch they cannot have fetched (one only: the producer's
-// connection waits for its acks=all answer): killed then, the leader
-// keeps a tail no other replica has, which it must truncate once it
-// follows the next leader. The lag time is far off, so the ISR stays whole
-// and none of the tail is acknowledged. It returns what resumes them.
-func pauseFollowersUntilAhead(t *testing.T, c *brokertest.Cluster, topic string, leader int32) (resume func()) {
+// topic's partition 0 (led by leader), then appends two records with
+// acks=1 on the leader (values named after kill, the kill's number). The first may still go out to a follower's parked
+// fetch; the second cannot (stopped followers send no fetch): killed then,
+// the leader keeps a tail no other replica has, which it must truncate
+// once it follows the next leader. It returns what resumes the followers.
+func pauseFollowersUntilAhead(t *testing.T, c *brokertest.Cluster, topic string, leader int32, kill int) (resume func()) {
 	t.Helper()
 	var resumes []func()
 	for id := int32(1); id <= 3; id++ {
@@ -331,23 +329,11 @@ func pauseFollowersUntilAhead(t *testing.T, c *brokertest.Cluster, topic string,
 			resumes = append(resumes, pauseBroker(t, c, id))
 		}
 	}
-	dir := filepath.Join(c.Node(leader).DataDir(), topic+"-0")
-	size := func() int64 {
-		names, err := filepath.Glob(filepath.Join(dir, "*.log"))
-		if err != nil {
-			t.Fatal(err)
+	for i := range 2 {
+		if code := produceCode(t, c.Node(leader).Addr(), topic, fmt.Sprintf("tail-before-kill-%d-%d", kill, i), 1); code != 0 {
+			t.Fatalf("acks=1 produce on leader %d with its followers paused: %v", leader, kerr.ErrorForCode(code))
 		}
-		var n int64
-		for _, name := range names {
-			if fi, err := os.Stat(name); err == nil {
-				n += fi.Size()
-			}
-		}
-		return n
 	}
-	start := size()
-	waitFor(t, replicationWait, fmt.Sprintf("broker %d's log of %s to grow with its followers paused", leader, topic),
-		func() bool { return size() > start })
 	return func() {
 		for _, r := range resumes {
 			r()
@@ -409,14 +395,19 @@ func followerNotController(t *testing.T, addr string, leader int32) int32 {
 	return 0
 }
 
-// produceAcksAllCode sends one record to partition 0 of topic on addr in a
-// raw Produce (acks=-1, timeout 5 s) and returns the partition's error
+// produceCode sends one record to partition 0 of topic on addr in a raw
+// Produce (acks -1 or 1, timeout 5 s) and returns the partition's error
 // code.
-func produceAcksAllCode(t *testing.T, addr, topic, value string) int16 {
+func produceCode(t *testing.T, addr, topic, value string, acks int16) int16 {
 	t.Helper()
-	cl := newClient(t, addr)
+	// franz-go sets a raw Produce's acks from its client's option.
+	opt := kgo.RequiredAcks(kgo.AllISRAcks())
+	if acks == 1 {
+		opt = kgo.RequiredAcks(kgo.LeaderAck())
+	}
+	cl := newClient(t, addr, opt, kgo.DisableIdempotentWrite())
 	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
+	req.Acks, req.TimeoutMillis = acks, 5000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()

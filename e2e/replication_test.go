@@ -54,7 +54,7 @@ func TestReplicationSurvivesLeaderKills(t *testing.T) {
 		// Every other kill finds the leader ahead of its followers.
 		resume := func() {}
 		if i%2 == 0 {
-			resume = pauseFollowersUntilAhead(t, c, topic, leader)
+			resume = pauseFollowersUntilAhead(t, c, topic, leader, i+1)
 		}
 		c.Node(leader).Kill()
 		resume()
@@ -118,7 +118,7 @@ func TestNotEnoughReplicas(t *testing.T) {
 
 	paused, resume, shrunk, _ := pauseFollower(t, c, topic, st.leader)
 	const refused = "refused-under-min-isr"
-	if code := produceAcksAllCode(t, c.Node(shrunk.leader).Addr(), topic, refused); code != kerr.NotEnoughReplicas.Code {
+	if code := produceCode(t, c.Node(shrunk.leader).Addr(), topic, refused, -1); code != kerr.NotEnoughReplicas.Code {
 		t.Fatalf("acks=all produce with ISR %v under min.insync.replicas 3: error %v, want NOT_ENOUGH_REPLICAS", shrunk.isr, kerr.ErrorForCode(code))
 	}
 
@@ -159,7 +159,7 @@ func TestTwoNodesDownNoAcksAll(t *testing.T) {
 	// tried to shrink the ISR.
 	seen := map[int16]int{}
 	for i := 0; i == 0 || time.Since(killed) < 2*lagTimeMaxMs*time.Millisecond; i++ {
-		code := produceAcksAllCode(t, c.Node(st.leader).Addr(), topic, fmt.Sprintf("two-down-%d", i))
+		code := produceCode(t, c.Node(st.leader).Addr(), topic, fmt.Sprintf("two-down-%d", i), -1)
 		if !slices.Contains(allowed, code) {
 			t.Fatalf("acks=all produce %v after killing followers %v: error %v, want NOT_ENOUGH_REPLICAS, NOT_ENOUGH_REPLICAS_AFTER_APPEND or REQUEST_TIMED_OUT",
 				time.Since(killed).Round(time.Millisecond), followers, kerr.ErrorForCode(code))
