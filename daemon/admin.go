@@ -84,8 +84,9 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 }
 
 // writeMetrics writes the values read at scrape time: network counters,
-// storage recovery, every hosted partition's offsets, size and traffic, and
-// the committed offsets and lag of the groups this broker coordinates.
+// storage recovery, every hosted partition's offsets, size and traffic,
+// replication (the replica manager's), and the committed offsets and lag
+// of the groups this broker coordinates.
 func (b *broker) writeMetrics(w io.Writer) {
 	st := b.server.Stats()
 	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))
@@ -98,6 +99,12 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "riffle_netio_refused_connections_total", uint64(st.Refused))
 	metrics.WriteGaugeUint64(w, "riffle_netio_request_bytes", uint64(max(st.RequestBytes, 0)))
 	metrics.WriteGaugeFloat64(w, "riffle_storage_recovery_seconds", b.dataDir.RecoveryDuration().Seconds())
+	if free, total, err := b.lock.diskSpace(); err == nil {
+		metrics.WriteGaugeUint64(w, "riffle_storage_disk_free_bytes", free)
+		metrics.WriteGaugeUint64(w, "riffle_storage_disk_total_bytes", total)
+	} else {
+		b.log.Warn("metrics: data dir disk space", "err", err)
+	}
 	hosted := map[*replica.Partition]bool{}
 	b.parts.Each(func(topic string, partition int32, p *replica.Partition) {
 		hosted[p] = true
@@ -117,13 +124,49 @@ func (b *broker) writeMetrics(w io.Writer) {
 
 // writeGroupMetrics writes each group's committed offset per partition and
 // its lag: the partition's high watermark minus the committed offset (0
-// when the commit is at or past it), for partitions hosted here.
+// when the commit is at or past it), for partitions hosted here. A
+// partition a group's members subscribe to but that has no commit yet has
+// a lag of all its records (high watermark minus log start, what a member
+// starting from the earliest offset reads), so that a new group shows
+// before its first commit. Commits to partitions the metadata no longer
+// has (a deleted topic) are left out: the coordinator keeps them, but
+// their series would never change again.
 func (b *broker) writeGroupMetrics(w io.Writer) {
+	image := b.ctrl.Image()
+	type groupPartition struct {
+		group, topic string
+		partition    int32
+	}
+	committed := map[groupPartition]bool{}
 	for _, c := range b.groups.CommittedOffsets() {
-		labels := `{group="` + labelValue(c.Group) + `",topic="` + labelValue(c.Topic) + `",partition="` + strconv.Itoa(int(c.Partition)) + `"}`
+		if t := image.Topic(c.Topic); t == nil || int(c.Partition) >= len(t.Partitions) {
+			continue
+		}
+		committed[groupPartition{c.Group, c.Topic, c.Partition}] = true
+		labels := groupLabels(c.Group, c.Topic, c.Partition)
 		metrics.WriteGaugeUint64(w, "riffle_group_committed_offset"+labels, uint64(max(c.Offset, 0)))
 		if p := b.parts.Partition(c.Topic, c.Partition); p != nil {
 			metrics.WriteGaugeUint64(w, "riffle_group_lag"+labels, uint64(max(p.HighWatermark()-c.Offset, 0)))
 		}
 	}
+	for _, s := range b.groups.Subscriptions() {
+		t := image.Topic(s.Topic)
+		if t == nil {
+			continue
+		}
+		for i := range t.Partitions {
+			partition := int32(i)
+			p := b.parts.Partition(s.Topic, partition)
+			if p == nil || committed[groupPartition{s.Group, s.Topic, partition}] {
+				continue
+			}
+			lag := p.HighWatermark() - p.Log().LogStartOffset()
+			metrics.WriteGaugeUint64(w, "riffle_group_lag"+groupLabels(s.Group, s.Topic, partition), uint64(max(lag, 0)))
+		}
+	}
+}
+
+// groupLabels are the labels of a group's series for one partition.
+func groupLabels(group, topic string, partition int32) string {
+	return `{group="` + labelValue(group) + `",topic="` + labelValue(topic) + `",partition="` + strconv.Itoa(int(partition)) + `"}`
 }

@@ -36,7 +36,13 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 	if _, ok := addrs[cfg.Broker.NodeID]; !ok {
 		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
 	}
-	ctrl, err := quorum.OpenCluster(mlog, opts, quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen})
+	co := quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen,
+		SessionTimeout:    time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond,
+		HeartbeatInterval: time.Duration(cfg.Cluster.BrokerHeartbeatIntervalMs) * time.Millisecond}
+	if cfg.Cluster.AutoLeaderRebalanceEnable {
+		co.LeaderRebalanceEvery = time.Duration(cfg.Cluster.LeaderImbalanceCheckIntervalMs) * time.Millisecond
+	}
+	ctrl, err := quorum.OpenCluster(mlog, opts, co)
 	switch {
 	case errors.Is(err, quorum.ErrClusterListen):
 		return nil, listenError("cluster listen", cfg.Cluster.Listen, err)
@@ -58,11 +64,11 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 	if cfg.Voters() == nil {
 		return nil
 	}
-	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port}
+	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port, Rack: cfg.Broker.Rack}
 	registered := func() bool {
 		im := b.ctrl.Image()
 		cur, ok := im.Broker(self.ID)
-		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port
+		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port && cur.Rack == self.Rack
 	}
 	defer b.sd.starting("waiting for the metadata quorum")()
 	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,
@@ -100,13 +106,13 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 }
 
 // heartbeatLoop heartbeats this node's broker to the active controller
-// every quorum.BrokerHeartbeatInterval until tickStop closes: the
+// every cluster.broker_heartbeat_interval_ms until tickStop closes: the
 // controller fences a broker it stops hearing from, and unfences it when
 // it heartbeats again having applied its own registration.
 func (b *broker) heartbeatLoop() {
 	id := b.nodeID
 	defer close(b.heartbeatDone)
-	t := time.NewTicker(quorum.BrokerHeartbeatInterval)
+	t := time.NewTicker(b.ctrl.HeartbeatInterval())
 	defer t.Stop()
 	for {
 		select {

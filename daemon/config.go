@@ -17,8 +17,12 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 
+	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/netio"
 )
+
+// maxRackBytes bounds broker.rack: it travels in every Metadata response.
+const maxRackBytes = 255
 
 // defaultTOML is the documented default configuration; the repository's
 // config.toml is a byte-identical copy (a test checks).
@@ -53,6 +57,7 @@ type BrokerConfig struct {
 	ShutdownTimeoutMs int64  `toml:"shutdown_timeout_ms" min:"1000" max:"3600000"`
 	ReadyFile         string `toml:"ready_file"`
 	MemoryLimitBytes  int64  `toml:"memory_limit_bytes" min:"0" max:"9223372036854775807"`
+	Rack              string `toml:"rack"`
 }
 
 // NetworkConfig is the [network] section: listener limits.
@@ -109,8 +114,12 @@ type FetchConfig struct {
 
 // ClusterConfig is the [cluster] section: the metadata quorum.
 type ClusterConfig struct {
-	Voters string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
-	Listen string `toml:"listen"`
+	Voters                         string `toml:"voters"` // id@host:port,...; "" runs a quorum of one
+	Listen                         string `toml:"listen"`
+	AutoLeaderRebalanceEnable      bool   `toml:"auto_leader_rebalance_enable"`
+	LeaderImbalanceCheckIntervalMs int64  `toml:"leader_imbalance_check_interval_ms" min:"1" max:"2147483647"`
+	BrokerSessionTimeoutMs         int64  `toml:"broker_session_timeout_ms" min:"1" max:"2147483647"`
+	BrokerHeartbeatIntervalMs      int64  `toml:"broker_heartbeat_interval_ms" min:"1" max:"2147483647"`
 }
 
 // ReplicationConfig is the [replication] section: followers fetching from
@@ -122,6 +131,8 @@ type ReplicationConfig struct {
 	ReplicaFetchMaxBytes         int32 `toml:"replica_fetch_max_bytes" min:"1" max:"2147483647"`
 	ReplicaFetchResponseMaxBytes int32 `toml:"replica_fetch_response_max_bytes" min:"1" max:"2147483647"`
 	ReplicaFetchBackoffMs        int32 `toml:"replica_fetch_backoff_ms" min:"1" max:"2147483647"`
+	// ReplicaSelector is "" or "rack-aware" (a oneof tag cannot list "").
+	ReplicaSelector string `toml:"replica_selector"`
 }
 
 // Voter is one entry of cluster.voters: a node id and its cluster listener.
@@ -281,6 +292,16 @@ func (c *Config) Validate() error {
 	if r := c.Replication; int64(r.ReplicaFetchWaitMaxMs) > r.ReplicaLagTimeMaxMs {
 		bad("replication.replica_fetch_wait_max_ms", r.ReplicaFetchWaitMaxMs,
 			"must be <= replication.replica_lag_time_max_ms (%d): a follower waiting longer on an idle leader would drop out of the ISR", r.ReplicaLagTimeMaxMs)
+	}
+	if cl := c.Cluster; cl.BrokerHeartbeatIntervalMs >= cl.BrokerSessionTimeoutMs {
+		bad("cluster.broker_heartbeat_interval_ms", cl.BrokerHeartbeatIntervalMs,
+			"must be < cluster.broker_session_timeout_ms (%d): a broker heartbeating less often than its session lasts is fenced", cl.BrokerSessionTimeoutMs)
+	}
+	if err := kafka.ValidateReplicaSelector(c.Replication.ReplicaSelector); err != nil {
+		bad("replication.replica_selector", c.Replication.ReplicaSelector, "must be \"\" (consumers read from the leader) or %q", kafka.SelectorRackAware)
+	}
+	if len(b.Rack) > maxRackBytes {
+		bad("broker.rack", b.Rack, "longer than %d bytes", maxRackBytes)
 	}
 	c.validateCluster(bad)
 	return errors.Join(errs...)

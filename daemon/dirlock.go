@@ -77,6 +77,18 @@ func (l *dirLock) writePID() error {
 	return err
 }
 
+// diskSpace is the data directory's filesystem: bytes the broker may still
+// write (statfs's f_bavail, what is left to unprivileged users) and its
+// size. It asks through the lock file's descriptor, which stays open while
+// the broker runs, so a renamed or unmounted path cannot mislead it.
+func (l *dirLock) diskSpace() (free, total uint64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(l.f.Fd()), &st); err != nil {
+		return 0, 0, fmt.Errorf("statfs %s: %w", l.f.Name(), err)
+	}
+	return st.Bavail * uint64(st.Bsize), st.Blocks * uint64(st.Bsize), nil
+}
+
 // release unlocks; the file stays, as Kafka's does, with the last holder's pid.
 func (l *dirLock) release() error {
 	return l.f.Close() // closing the only descriptor drops the flock

@@ -1,7 +1,8 @@
 // Package daemon is the riffle broker process: it reads the configuration,
-// wires storage (segment), metadata (quorum), partitions (replica), the Kafka
-// API (daemon/kafka) and the listener (netio) together, and runs them until
-// its context ends.
+// wires storage (segment), metadata (quorum), the replica manager
+// (daemon/replicas: partitions, their roles and replication), the Kafka API
+// (daemon/kafka) and the listener (netio) together, and runs them until its
+// context ends.
 //
 // Configuration comes in layers, each over the one before:
 //

@@ -52,8 +52,10 @@ type override struct {
 // bad command line or configuration (exit ExitUsage).
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("riffle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(fs) }
+	// A bad flag is reported in one line, as a bad config is; only --help
+	// prints the usage.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	configPath := fs.String("config", "", "read this TOML `file` over the embedded defaults")
 	version := fs.Bool("version", false, "print the version, commit and Go version, and exit")
 	var overrides []override
@@ -71,18 +73,29 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 			return nil
 		})
 	}
-	if err := fs.Parse(args); err != nil {
-		return Config{}, err // fs has printed the problem and the usage
-	}
-	if *version {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(stderr)
+		usage(fs)
+		return Config{}, err
+	case err != nil:
+		return Config{}, usageProblem(stderr, err)
+	case *version:
 		return Config{}, errVersion
 	}
 	cfg, err := buildConfig(*configPath, overrides, fs.Args())
 	if err != nil {
-		fmt.Fprintf(stderr, "riffle: %v\nRun 'riffle --help' for usage.\n", strings.ReplaceAll(err.Error(), "\n", "\nriffle: "))
-		return Config{}, err
+		return Config{}, usageProblem(stderr, err)
 	}
 	return cfg, nil
+}
+
+// usageProblem writes err, a line per problem, and a pointer to --help;
+// it returns err.
+func usageProblem(stderr io.Writer, err error) error {
+	fmt.Fprintf(stderr, "riffle: %v\nRun 'riffle --help' for usage.\n", strings.ReplaceAll(err.Error(), "\n", "\nriffle: "))
+	return err
 }
 
 func buildConfig(configPath string, overrides []override, positional []string) (Config, error) {

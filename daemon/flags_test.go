@@ -82,8 +82,8 @@ func TestParseArgsErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown flag", []string{"--lisen", "x"}, "flag provided but not defined: -lisen"},
-		{"missing value", []string{"--listen"}, "flag needs an argument"},
+		{"unknown flag", []string{"--lisen", "x"}, "riffle: flag provided but not defined: -lisen\nRun 'riffle --help' for usage.\n"},
+		{"missing value", []string{"--listen"}, "riffle: flag needs an argument: -listen\nRun 'riffle --help' for usage.\n"},
 		{"positional", []string{"serve"}, `riffle: unexpected argument "serve"`},
 		{"set without =", []string{"--set", "log.segment_bytes"}, "want section.key=value"},
 		{"set unknown key", []string{"--set", "log.segmnt_bytes=1"}, `riffle: config: --set log.segmnt_bytes=1: unknown key "log.segmnt_bytes"`},
@@ -99,6 +99,11 @@ func TestParseArgsErrors(t *testing.T) {
 			}
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("stderr lacks %q:\n%s", tc.want, out)
+			}
+			// One line per problem and the pointer to --help, never the
+			// whole usage.
+			if strings.Contains(out, "Usage:") || !strings.HasSuffix(out, "\nRun 'riffle --help' for usage.\n") {
+				t.Errorf("want the problem and a pointer to --help, got:\n%s", out)
 			}
 		})
 	}

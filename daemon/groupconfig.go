@@ -36,9 +36,17 @@ func groupOptions(cfg Config, ctrl quorum.Metadata, parts group.Partitions, log 
 			OffsetsRetentionCheckMs: g.OffsetsRetentionCheckIntervalMs,
 		},
 		TopicPartitions:        g.OffsetsTopicPartitions,
-		TopicReplicationFactor: g.OffsetsTopicReplicationFactor,
+		TopicReplicationFactor: offsetsReplicationFactor(cfg),
 		Controller:             ctrl,
 		Partitions:             parts,
 		Logger:                 log,
 	}
+}
+
+// offsetsReplicationFactor is offsets_topic_replication_factor capped at
+// the quorum's voters (every voter is a broker): a single node keeps its
+// offsets on its one replica, a three-voter cluster waits for three live
+// brokers before creating __consumer_offsets.
+func offsetsReplicationFactor(cfg Config) int16 {
+	return int16(min(int(cfg.Groups.OffsetsTopicReplicationFactor), max(len(cfg.Voters()), 1)))
 }

@@ -241,7 +241,7 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
 		BrokerPartitionsMax: cfg.Topics.MaxPartitionsPerBroker,
 		TopicsMax:           cfg.Topics.MaxTopics,
-		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port},
+		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port, Rack: cfg.Broker.Rack},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
 	}
@@ -366,6 +366,7 @@ func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
 		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,
 		FetchBytesMax:            cfg.Fetch.MaxBytes,
 		FetchSessionsMax:         cfg.Fetch.FetchSessionsMax,
+		ReplicaSelector:          cfg.Replication.ReplicaSelector,
 		Logger:                   log,
 	}
 }

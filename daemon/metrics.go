@@ -29,14 +29,32 @@ type brokerMetrics struct {
 	apis    []*apiMetrics // by API key; nil for keys not served
 	errors  sync.Map      // errorKey → *metrics.Counter
 	traffic sync.Map      // *replica.Partition → *partitionTraffic
-	fsync   *metrics.Histogram
+	fsync   *metrics.PrometheusHistogram
 	flushes *metrics.Counter
+	// versionProbes counts ApiVersions requests newer than served: the
+	// client retries with a version we serve, so this is negotiation, not
+	// an error (franz-go and Kafka's own clients start at their newest).
+	versionProbes *metrics.Counter
+}
+
+// secondsBuckets are the upper bounds (le) of every duration histogram:
+// Prometheus-style cumulative buckets, so that histogram_quantile works in
+// Prometheus and in VictoriaMetrics alike. They run from 100µs (a produce
+// to the page cache on an idle broker) to a minute (a Fetch long poll or an
+// fsync on a struggling disk) in 1-2.5-5 steps.
+var secondsBuckets = []float64{
+	0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5,
+	1, 2.5, 5,
+	10, 30, 60,
 }
 
 type apiMetrics struct {
 	name                   string
 	requests               *metrics.Counter
-	queued, handled, total *metrics.Histogram
+	queued, handled, total *metrics.PrometheusHistogram
 }
 
 // partitionTraffic counts one partition's produced and fetched bytes.
@@ -57,13 +75,14 @@ func newBrokerMetrics() *brokerMetrics {
 		m.apis[k] = &apiMetrics{
 			name:     name,
 			requests: m.set.NewCounter("riffle_kafka_requests_total" + l),
-			queued:   m.set.NewHistogram("riffle_kafka_request_queued_seconds" + l),
-			handled:  m.set.NewHistogram("riffle_kafka_request_handled_seconds" + l),
-			total:    m.set.NewHistogram("riffle_kafka_request_seconds" + l),
+			queued:   m.set.NewPrometheusHistogramExt("riffle_kafka_request_queued_seconds"+l, secondsBuckets),
+			handled:  m.set.NewPrometheusHistogramExt("riffle_kafka_request_handled_seconds"+l, secondsBuckets),
+			total:    m.set.NewPrometheusHistogramExt("riffle_kafka_request_seconds"+l, secondsBuckets),
 		}
 	}
-	m.fsync = m.set.NewHistogram("riffle_storage_fsync_seconds")
+	m.fsync = m.set.NewPrometheusHistogramExt("riffle_storage_fsync_seconds", secondsBuckets)
 	m.flushes = m.set.NewCounter("riffle_storage_flushes_total")
+	m.versionProbes = m.set.NewCounter("riffle_kafka_api_versions_fallbacks_total")
 	return m
 }
 
@@ -78,6 +97,10 @@ func (m *brokerMetrics) Request(apiKey int16, queued, handled time.Duration) {
 
 // ErrorCode implements kafka.Observer.
 func (m *brokerMetrics) ErrorCode(apiKey, code int16) {
+	if apiKey == kmsg.ApiVersions.Int16() && code == kerr.UnsupportedVersion.Code {
+		m.versionProbes.Inc()
+		return
+	}
 	k := errorKey{apiKey, code}
 	c, ok := m.errors.Load(k)
 	if !ok {

@@ -139,7 +139,7 @@ func TestClusterListenInUse(t *testing.T) {
 	_, port, _ := net.SplitHostPort(held.Addr().String())
 	dir := t.TempDir()
 	cfg := startConfig(t, dir, "127.0.0.1:0", freeAddr(t))
-	cfg.Cluster = ClusterConfig{Voters: "1@" + held.Addr().String() + ",2@127.0.0.1:1,3@127.0.0.1:2", Listen: "127.0.0.1:" + port}
+	cfg.Cluster.Voters, cfg.Cluster.Listen = "1@"+held.Addr().String()+",2@127.0.0.1:1,3@127.0.0.1:2", "127.0.0.1:"+port
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -225,8 +226,65 @@ func TestCLIProduceConsume(t *testing.T) {
 	if out := ok(t, addr, "", "consume", "events", "-e", "-o", "end"); out != "" {
 		t.Errorf("consume -e -o end: want nothing, got %q", out)
 	}
+	// -b before the command word wins over $RIFFLE_BROKERS (here nothing).
+	if r := riffleCLI(t, "127.0.0.1:1", "", "-b", addr, "consume", "events", "-e", "-p", "0"); r.code != 0 || r.stdout != "first\nsecond\n" {
+		t.Errorf("riffle -b ADDR consume: exit %d, stdout %q, stderr:\n%s", r.code, r.stdout, r.stderr)
+	}
 	fails(t, addr, 1, []string{"topic nothere: UNKNOWN_TOPIC_OR_PARTITION"}, "consume", "nothere", "-e")
 	fails(t, addr, 1, []string{"topic events has no partition 7"}, "consume", "events", "-e", "-p", "7")
+}
+
+// TestCLIConsumeBinaryAndCount consumes records whose keys and values are
+// not text: escaped by default (one line per record, no raw control
+// bytes), exact with --base64; and consume says how many records it got
+// and why it stopped.
+func TestCLIConsumeBinaryAndCount(t *testing.T) {
+	b := brokertest.Start(t)
+	addr := b.Addr()
+	ok(t, addr, "", "topic", "create", "bin", "-p", "1")
+	values := [][]byte{[]byte("two\nlines"), {0x00, 0xff, 0x1b, '[', '3', '1', 'm'}, []byte("tab\tand é")}
+	cl := newClient(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, v := range values {
+		r := &kgo.Record{Topic: "bin", Key: []byte{0xfe, 'k'}, Value: v, Headers: []kgo.RecordHeader{{Key: "h", Value: []byte{0x01}}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := riffleCLI(t, addr, "", "consume", "bin", "-e", "-K", "=")
+	if want := "\\xfek=two\\nlines\n\\xfek=\\x00\\xff\\x1b[31m\n\\xfek=tab\tand é\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("consume -e -K =: exit %d, stdout %q, want %q", r.code, r.stdout, want)
+	}
+	if r.stderr != "consumed 3 records: reached the end of bin\n" {
+		t.Errorf("consume -e: stderr %q", r.stderr)
+	}
+
+	r = riffleCLI(t, addr, "", "consume", "bin", "-e", "--base64")
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 0 || len(lines) != len(values) {
+		t.Fatalf("consume --base64: exit %d, stdout %q", r.code, r.stdout)
+	}
+	for i, line := range lines {
+		if got, err := base64.StdEncoding.DecodeString(line); err != nil || string(got) != string(values[i]) {
+			t.Errorf("consume --base64: line %d %q decodes to %q, %v; want %q", i, line, got, err, values[i])
+		}
+	}
+	for _, rec := range decodeLines[consumed](t, ok(t, addr, "", "consume", "bin", "-e", "--json", "--base64")) {
+		if *rec.Key != "/ms=" || rec.Value != base64.StdEncoding.EncodeToString(values[rec.Offset]) || rec.Headers[0].Value != "AQ==" {
+			t.Errorf("consume --json --base64: %+v", rec)
+		}
+	}
+
+	// -n beyond the end with -e: returns at the end and says so.
+	if r := riffleCLI(t, addr, "", "consume", "bin", "-e", "-n", "10"); r.code != 0 || strings.Count(r.stdout, "\n") != 3 ||
+		r.stderr != "consumed 3 records: reached the end of bin before -n 10\n" {
+		t.Errorf("consume -e -n 10: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := riffleCLI(t, addr, "", "consume", "bin", "-n", "2"); r.code != 0 || r.stderr != "consumed 2 records\n" {
+		t.Errorf("consume -n 2: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 func TestCLIGroups(t *testing.T) {
@@ -313,6 +371,47 @@ func TestCLIGroups(t *testing.T) {
 	member.Close()
 }
 
+// TestCLIGroupConsumeToEnd consumes as a group member with -e: it stops
+// at the end of the assigned partitions, from the group's commits, and a
+// partition with nothing to read does not hold it up.
+func TestCLIGroupConsumeToEnd(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	addr := b.Addr()
+	ok(t, addr, "", "topic", "create", "tasks", "-p", "3") // partition 2 stays empty
+	ok(t, addr, strings.Repeat("task\n", 5), "produce", "tasks", "-p", "0")
+	ok(t, addr, strings.Repeat("task\n", 3), "produce", "tasks", "-p", "1")
+
+	for _, c := range []struct {
+		produce string // to partition 1 first
+		records int
+		stderr  string
+		args    []string
+	}{
+		{"", 8, "consumed 8 records: reached the end of tasks before -n 100\n", []string{"-n", "100"}},
+		{"", 0, "consumed 0 records: reached the end of tasks\n", nil},
+		{"more\nmore\n", 2, "consumed 2 records: reached the end of tasks\n", nil},
+	} {
+		if c.produce != "" {
+			ok(t, addr, c.produce, "produce", "tasks", "-p", "1")
+		}
+		args := append([]string{"consume", "tasks", "-g", "crew", "-e"}, c.args...)
+		r := riffleCLI(t, addr, "", args...)
+		if r.code != 0 || strings.Count(r.stdout, "\n") != c.records || r.stderr != c.stderr {
+			t.Errorf("riffle %s: exit %d, %d records, stderr %q; want %d records, stderr %q",
+				strings.Join(args, " "), r.code, strings.Count(r.stdout, "\n"), r.stderr, c.records, c.stderr)
+		}
+	}
+	if out := ok(t, addr, "", "group", "describe", "crew"); !strings.Contains(out, "tasks") {
+		t.Errorf("group describe: got\n%s", out)
+	}
+	type group struct {
+		TotalLag int64 `json:"total_lag"`
+	}
+	if gs := decodeJSON[[]group](t, ok(t, addr, "", "group", "describe", "crew", "--json")); len(gs) != 1 || gs[0].TotalLag != 0 {
+		t.Errorf("group describe: want lag 0 after consuming to the end, got %+v", gs)
+	}
+}
+
 // TestCLIBadArguments checks each mistake gets a message naming it and
 // exit code 2, and a broker's refusal exit code 1.
 func TestCLIBadArguments(t *testing.T) {
@@ -321,7 +420,7 @@ func TestCLIBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, describe, list"},
+		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, describe, elect-leaders, list"},
 		{[]string{"topic", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"topic", "create"}, "missing topic name"},
 		{[]string{"topic", "create", "t", "-p", "0"}, "--partitions 0: want a positive count or -1"},
@@ -330,6 +429,8 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"topic", "list", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"topic", "list", "--timeout", "0s"}, "--timeout 0s: must be positive"},
 		{[]string{"topic", "alter-config", "t"}, "nothing to change"},
+		{[]string{"topic", "elect-leaders", "--partition", "0"}, "--partition needs --topic"},
+		{[]string{"topic", "elect-leaders", "--topic", "t", "--partition", "x"}, `want a partition number, got "x"`},
 		{[]string{"group", "reset-offsets", "g", "--topic", "t"}, "want exactly one of --to-earliest"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest"}, "want --topic (repeatable) or --all-topics"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest", "--topic", "t:x"}, `partition "x" is not a partition number`},
@@ -337,7 +438,7 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"produce"}, "missing topic name"},
 		{[]string{"produce", "t", "-k", "a", "-K", ":"}, "-k and -K exclude each other"},
 		{[]string{"consume", "t", "-o", "soon"}, `-o "soon": want start, end or an offset`},
-		{[]string{"consume", "t", "-g", "g", "-e"}, "-g decides partitions by group assignment"},
+		{[]string{"consume", "t", "-g", "g", "-p", "0"}, "-g decides partitions by group assignment: -p does not apply"},
 	}
 	for _, c := range cases {
 		fails(t, noBroker, 2, []string{"riffle ", c.want, "--help' for usage"}, c.args...)

@@ -5,16 +5,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -40,6 +44,8 @@ func scrape(t testing.TB, adminAddr string) map[string]float64 {
 	return out
 }
 
+// httpGet is the body of a GET, which must answer wantStatus (any, when
+// it is 0).
 func httpGet(t testing.TB, url string, wantStatus int) string {
 	t.Helper()
 	client := http.Client{Timeout: ioTimeout}
@@ -52,7 +58,7 @@ func httpGet(t testing.TB, url string, wantStatus int) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != wantStatus {
+	if wantStatus != 0 && resp.StatusCode != wantStatus {
 		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, wantStatus)
 	}
 	return string(body)
@@ -120,6 +126,16 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	grew(t, before, produced, "riffle_storage_flushes_total", rounds)
 	grew(t, before, produced, "riffle_storage_fsync_seconds_count", rounds)
 	grew(t, before, produced, "riffle_netio_event_loop_busy_seconds_total", 1e-9)
+	promHistogram(t, produced, `riffle_kafka_request_seconds{api="Produce"}`)
+	promHistogram(t, produced, "riffle_storage_fsync_seconds")
+	var fs unix.Statfs_t
+	if err := unix.Statfs(b.DataDir(), &fs); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, produced, "riffle_storage_disk_total_bytes", float64(fs.Blocks*uint64(fs.Bsize)))
+	if free := produced["riffle_storage_disk_free_bytes"]; free <= 0 || free > float64(fs.Blocks*uint64(fs.Bsize)) {
+		t.Errorf("riffle_storage_disk_free_bytes = %v of %d", free, fs.Blocks*uint64(fs.Bsize))
+	}
 	if produced["go_goroutines"] == 0 || produced["process_cpu_seconds_total"] == 0 {
 		t.Error("no Go runtime or process metrics")
 	}
@@ -153,6 +169,46 @@ func TestMetricsFollowTraffic(t *testing.T) {
 	committed := scrape(t, admin)
 	expect(t, committed, "riffle_group_committed_offset"+groupPart, records)
 	expect(t, committed, "riffle_group_lag"+groupPart, 0)
+}
+
+// promHistogram fails unless the scraped histogram (name{labels}) is a
+// Prometheus one histogram_quantile can read: cumulative _bucket series
+// with le bounds, the +Inf bucket equal to _count, and samples in it.
+func promHistogram(t *testing.T, scraped map[string]float64, histogram string) {
+	t.Helper()
+	name, labels, _ := strings.Cut(strings.TrimSuffix(histogram, "}"), "{")
+	if labels != "" {
+		labels += ","
+	}
+	count := scraped[name+"_count"+strings.TrimPrefix(histogram, name)]
+	if count == 0 {
+		t.Fatalf("%s: no samples", histogram)
+	}
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	for series, n := range scraped {
+		rest, ok := strings.CutPrefix(series, name+"_bucket{"+labels+`le="`)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
+		if err != nil {
+			t.Fatalf("%s: bound of %s: %v", histogram, series, err)
+		}
+		buckets = append(buckets, bucket{le, n})
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
+	if len(buckets) < 10 || !math.IsInf(buckets[len(buckets)-1].le, 1) {
+		t.Fatalf("%s: le buckets %v, want at least 10 ending with +Inf", histogram, buckets)
+	}
+	for i := 1; i < len(buckets); i++ {
+		if buckets[i].n < buckets[i-1].n {
+			t.Fatalf("%s: buckets not cumulative: %v", histogram, buckets)
+		}
+	}
+	if inf := buckets[len(buckets)-1].n; inf != count {
+		t.Fatalf("%s: +Inf bucket %v, _count %v", histogram, inf, count)
+	}
 }
 
 // expect fails unless the scraped metric has the value want.
@@ -211,5 +267,101 @@ func commitOffset(t *testing.T, cl *kgo.Client, group, topic string, offset int6
 	}
 	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("offset commit: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// TestMetricsVersionProbeNotAnError connects franz-go clients, which ask
+// for ApiVersions at their newest version first and retry with ours: that
+// negotiation is counted apart, not as an ApiVersions error.
+func TestMetricsVersionProbeNotAnError(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := newClient(t, b.Addr()).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	scraped := scrape(t, b.AdminAddr())
+	for series, v := range scraped {
+		if strings.HasPrefix(series, `riffle_kafka_request_errors_total{api="ApiVersions"`) {
+			t.Errorf("%s = %v after a client connected", series, v)
+		}
+	}
+	if _, ok := scraped["riffle_kafka_api_versions_fallbacks_total"]; !ok {
+		t.Error("no riffle_kafka_api_versions_fallbacks_total")
+	}
+}
+
+// TestMetricsGroupSeriesOfDeletedTopicGo commits a group's offset on a
+// topic, deletes the topic, and waits for the group's series of it to
+// disappear, as the topic's own do; another topic's stay.
+func TestMetricsGroupSeriesOfDeletedTopicGo(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	cl := newClient(t, b.Addr())
+	for _, topic := range []string{"doomed", "kept"} {
+		createTopicWithConfigs(t, cl, topic, nil)
+		commitOffset(t, cl, "watcher", topic, 0)
+	}
+	series := func(topic string) []string {
+		var found []string
+		for s := range scrape(t, b.AdminAddr()) {
+			if strings.Contains(s, `topic="`+topic+`"`) {
+				found = append(found, s)
+			}
+		}
+		return found
+	}
+	doomed := `{group="watcher",topic="doomed",partition="0"}`
+	if s := scrape(t, b.AdminAddr()); !hasSeries(s, "riffle_group_committed_offset"+doomed, "riffle_group_lag"+doomed) {
+		t.Fatalf("no group series before the deletion: %v", series("doomed"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if resp, err := kadm.NewClient(cl).DeleteTopic(ctx, "doomed"); err != nil || resp.Err != nil {
+		t.Fatalf("delete topic: %v %v", err, resp.Err)
+	}
+	waitFor(t, 30*time.Second, "the deleted topic's series to disappear", func() bool { return len(series("doomed")) == 0 })
+	kept := `{group="watcher",topic="kept",partition="0"}`
+	if s := scrape(t, b.AdminAddr()); !hasSeries(s, "riffle_group_committed_offset"+kept, "riffle_group_lag"+kept) {
+		t.Errorf("the other topic's group series went too: %v", series("kept"))
+	}
+}
+
+// hasSeries reports whether every series is in scraped.
+func hasSeries(scraped map[string]float64, series ...string) bool {
+	for _, s := range series {
+		if _, ok := scraped[s]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// TestMetricsGroupLagBeforeFirstCommit has a group member read a topic
+// without committing: the group's lag shows every record as unread from
+// the moment it has members, with no committed offset series.
+func TestMetricsGroupLagBeforeFirstCommit(t *testing.T) {
+	b := brokertest.Start(t, groupBrokerArgs...)
+	cl := newClient(t, b.Addr())
+	createTopicWithConfigs(t, cl, "fresh", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 7 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "fresh", Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	member := newClient(t, b.Addr(), kgo.ConsumerGroup("newcomers"), kgo.ConsumeTopics("fresh"), kgo.DisableAutoCommit())
+	for n := 0; n < 7; {
+		fetches := member.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("member consumed %d of 7", n)
+		}
+		n += fetches.NumRecords()
+	}
+	labels := `{group="newcomers",topic="fresh",partition="0"}`
+	scraped := scrape(t, b.AdminAddr())
+	expect(t, scraped, "riffle_group_lag"+labels, 7)
+	if v, ok := scraped["riffle_group_committed_offset"+labels]; ok {
+		t.Errorf("riffle_group_committed_offset%s = %v with no commit", labels, v)
 	}
 }

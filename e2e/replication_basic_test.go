@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/internal/kafkatest"
 )
 
 // replicationWait bounds how long replicas may take to converge, or a
@@ -27,21 +27,31 @@ const replicationWait = 90 * time.Second
 // 3 and min.insync.replicas 2 takes acks=all produces, and every replica's
 // log ends up byte for byte the leader's; the records read back in order.
 // After the leader is killed (kill -9) another replica leads and takes
-// more produces; the old leader, restarted, follows it and catches up to
-// the same bytes.
+// more produces; the old leader, restarted, follows it, catches up to the
+// same bytes and is back in the ISR.
 func TestReplicationBasic(t *testing.T) {
 	c := brokertest.StartCluster(t, 3, "--set", "replication.replica_fetch_backoff_ms=100")
 	const topic = "replicated"
 	admin := newClient(t, c.Addrs()[0])
-	createReplicatedTopic(t, admin, topic, 3, map[string]string{"min.insync.replicas": "2"})
-	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	createReplicatedTopic(t, admin, topic, 1, 3, map[string]string{"min.insync.replicas": "2"})
 
-	produceRange(t, c.Addrs(), topic, base, 0, 500)
+	produceRange(t, c.Addrs(), topic, 0, 500)
 	dirs := []string{c.Node(1).DataDir(), c.Node(2).DataDir(), c.Node(3).DataDir()}
-	waitSameLog(t, dirs, topic, "all replicas after 500 records")
-	consumeRange(t, c.Addrs(), topic, base, 500)
+	size := waitSameLog(t, dirs, topic, "all replicas after 500 records")
+	consumeRange(t, c.Addrs(), topic, 500)
 
 	old := partitionLeader(t, c.Addrs()[0], topic, -1)
+	for id := int32(1); id <= 3; id++ {
+		m := scrape(t, c.Node(id).AdminAddr())
+		if id == old {
+			expect(t, m, "riffle_under_replicated_partitions", 0)
+			continue
+		}
+		expect(t, m, `riffle_partition_follower_lag_offsets{topic="`+topic+`",partition="0"}`, 0)
+		if got := m["riffle_replica_fetch_bytes_total"]; got < float64(size) {
+			t.Errorf("follower %d fetched %v bytes, the log holds %d", id, got, size)
+		}
+	}
 	c.Node(old).Kill()
 	var survivors []string
 	for id := int32(1); id <= 3; id++ {
@@ -49,64 +59,60 @@ func TestReplicationBasic(t *testing.T) {
 			survivors = append(survivors, c.Node(id).Addr())
 		}
 	}
-	partitionLeader(t, survivors[0], topic, old)
-	produceRange(t, survivors, topic, base, 500, 800)
+	leader := partitionLeader(t, survivors[0], topic, old)
+	produceRange(t, survivors, topic, 500, 800)
+	if m := scrape(t, c.Node(leader).AdminAddr()); m["riffle_under_replicated_partitions"] < 1 {
+		t.Errorf("new leader %d: %v under-replicated partitions with broker %d down", leader, m["riffle_under_replicated_partitions"], old)
+	}
 
 	c.Node(old).Restart()
 	waitSameLog(t, dirs, topic, fmt.Sprintf("all replicas after broker %d, the old leader, restarted", old))
-	consumeRange(t, c.Addrs(), topic, base, 800)
+	consumeRange(t, c.Addrs(), topic, 800)
+	waitMetadata(t, survivors[0], replicationWait, fmt.Sprintf("broker %d back in the ISR", old), func(m *kmsg.MetadataResponse) bool {
+		return len(partitionISR(m, topic)) == 3
+	})
+	waitFor(t, replicationWait, "the new leader's ISR expanded", func() bool {
+		return scrape(t, c.Node(leader).AdminAddr())["riffle_isr_expands_total"] >= 1
+	})
 }
 
-// createReplicatedTopic creates a one-partition topic with replication
-// factor rf and configs.
-func createReplicatedTopic(t *testing.T, cl *kgo.Client, topic string, rf int16, configs map[string]string) {
-	t.Helper()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, rf
-	for k, v := range configs {
-		rc := kmsg.NewCreateTopicsRequestTopicConfig()
-		rc.Name, rc.Value = k, kmsg.StringPtr(v)
-		rt.Configs = append(rt.Configs, rc)
+// partitionISR is topic's partition 0 ISR in m.
+func partitionISR(m *kmsg.MetadataResponse, topic string) []int32 {
+	for _, mt := range m.Topics {
+		if mt.Topic != nil && *mt.Topic == topic && len(mt.Partitions) > 0 {
+			return mt.Partitions[0].ISR
+		}
 	}
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30_000
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
+	return nil
 }
 
 // produceRange produces records [from, to) of testRecord to partition 0
-// with acks=all and idempotence, each acknowledged at its own offset.
-func produceRange(t *testing.T, seeds []string, topic string, base time.Time, from, to int) {
+// with acks=all and idempotence, each acknowledged at its own offset
+// within replicationWait.
+func produceRange(t *testing.T, seeds []string, topic string, from, to int) {
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProduceRequestTimeout(20*time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), replicationWait)
-	defer cancel()
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var records []*kgo.Record
 	for i := from; i < to; i++ {
-		r := testRecord(topic, i, base)
+		r := testRecord(topic, i, time.Time{})
 		r.Partition = 0
-		res := cl.ProduceSync(ctx, r)
-		if err := res.FirstErr(); err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-		if got := res[0].Record.Offset; got != int64(i) {
-			t.Fatalf("record %d acknowledged at offset %d", i, got)
+		records = append(records, r)
+	}
+	offsets, err := kafkatest.ProduceWithin(cl, replicationWait, records)
+	if err != nil {
+		t.Fatalf("records %d..%d: %v", from, to-1, err)
+	}
+	for i, off := range offsets {
+		if off != int64(from+i) {
+			t.Fatalf("record %d acknowledged at offset %d", from+i, off)
 		}
 	}
 }
 
 // consumeRange reads partition 0 from the start and checks it holds
 // exactly records [0, n) of testRecord, in order.
-func consumeRange(t *testing.T, seeds []string, topic string, base time.Time, n int) {
+func consumeRange(t *testing.T, seeds []string, topic string, n int) {
 	t.Helper()
 	cl := newClient(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 		topic: {0: kgo.NewOffset().AtStart()}}))
@@ -124,7 +130,7 @@ func consumeRange(t *testing.T, seeds []string, topic string, base time.Time, n 
 			if i == n {
 				t.Fatalf("more than %d records: offset %d", n, r.Offset)
 			}
-			want := testRecord(topic, i, base)
+			want := testRecord(topic, i, time.Time{})
 			if r.Offset != int64(i) || !bytes.Equal(r.Key, want.Key) || !bytes.Equal(r.Value, want.Value) {
 				t.Fatalf("offset %d: record key %q, want record %d (%q)", r.Offset, r.Key, i, want.Key)
 			}
@@ -147,8 +153,8 @@ func partitionLeader(t *testing.T, addr, topic string, not int32) int32 {
 }
 
 // waitSameLog waits until the partition's segment files in every data dir
-// are the same files with the same bytes, not empty.
-func waitSameLog(t *testing.T, dataDirs []string, topic, what string) {
+// hold the same bytes, not none, and returns their size.
+func waitSameLog(t *testing.T, dataDirs []string, topic, what string) int {
 	t.Helper()
 	deadline := time.Now().Add(replicationWait)
 	var last []string
@@ -168,7 +174,7 @@ func waitSameLog(t *testing.T, dataDirs []string, topic, what string) {
 			same = same && bytes.Equal(l, logs[0])
 		}
 		if same {
-			return
+			return len(logs[0])
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: logs differ after %v:\n%s", what, replicationWait, strings.Join(last, "\n"))

@@ -84,6 +84,12 @@ type core struct {
 	// simulation, whose brokers do not heartbeat).
 	sessionTimeout time.Duration
 	sessions       *sessions // reset when this node becomes leader
+	// rebalanceEvery > 0 makes the leader run the automatic leader
+	// rebalance (rebalanceLeaders) that often, the first time that long
+	// after it became leader (auto.leader.rebalance.enable,
+	// leader.imbalance.check.interval.ms).
+	rebalanceEvery time.Duration
+	nextRebalance  time.Time
 }
 
 // submit starts p: validateOnly at once against the applied image, any
@@ -136,6 +142,7 @@ func (c *core) pump() error {
 	if c.pidTerm != st.GetTerm() {
 		c.pidTerm, c.pidNext = st.GetTerm(), c.image.ProducerIDsEnd
 		c.resetSessions()
+		c.nextRebalance = c.now().Add(c.rebalanceEvery)
 		if recs := c.plan.startup(c.image, c.self); len(recs) > 0 {
 			c.waiting = append([]*proposal{{
 				plan: func(*Image) ([]record, error) { return recs, nil },
@@ -148,6 +155,7 @@ func (c *core) pump() error {
 		}
 	}
 	c.fenceStale()
+	c.rebalance()
 	for c.inflight == nil && len(c.waiting) > 0 {
 		p := c.waiting[0]
 		c.waiting[0] = nil
@@ -221,6 +229,23 @@ func (c *core) fenceStale() {
 		done: func(_ changeResult, err error) {
 			if err != nil {
 				c.log.Warn("metadata: fencing a broker whose session expired failed; retried", "err", err)
+			}
+		},
+	})
+}
+
+// rebalance queues the automatic leader rebalance when it is due and the
+// leader has nothing else to do; a rebalance electing nobody is no change.
+func (c *core) rebalance() {
+	if c.rebalanceEvery <= 0 || c.inflight != nil || len(c.waiting) > 0 || c.now().Before(c.nextRebalance) {
+		return
+	}
+	c.nextRebalance = c.now().Add(c.rebalanceEvery)
+	c.waiting = append(c.waiting, &proposal{
+		plan: func(im *Image) ([]record, error) { return rebalanceLeaders(im), nil },
+		done: func(_ changeResult, err error) {
+			if err != nil {
+				c.log.Warn("metadata: the automatic leader rebalance failed; retried at the next check", "err", err)
 			}
 		},
 	})

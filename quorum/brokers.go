@@ -15,12 +15,14 @@ import (
 // shuts down in a controlled way. Every decision here is pure: the shell
 // passes the time and commits the records.
 const (
-	// DefaultBrokerSessionTimeout is broker.session.timeout.ms: a broker
-	// not heard from for longer is fenced.
+	// DefaultBrokerSessionTimeout is broker.session.timeout.ms's default:
+	// a broker not heard from for longer is fenced
+	// (ClusterOptions.SessionTimeout).
 	DefaultBrokerSessionTimeout = 9000 * time.Millisecond
-	// BrokerHeartbeatInterval is broker.heartbeat.interval.ms, how often a
-	// broker heartbeats.
-	BrokerHeartbeatInterval = 2000 * time.Millisecond
+	// DefaultBrokerHeartbeatInterval is broker.heartbeat.interval.ms's
+	// default, how often a broker heartbeats
+	// (ClusterOptions.HeartbeatInterval).
+	DefaultBrokerHeartbeatInterval = 2000 * time.Millisecond
 )
 
 // sessions tracks broker liveness in the active controller's memory, not in

@@ -76,18 +76,53 @@ func (m *brokerMachine) run(cmd string, a scripttest.Args) string {
 		return out.String()
 	case "alter-partition":
 		return m.alterPartition(a)
-	case "elect-preferred":
-		recs, err := electPreferred(m.im, a.Str("topic", ""), int32(a.Int("p", 0)))
-		if err != nil {
-			return errorLine(err)
-		}
-		return m.commit(recs)
+	case "elect":
+		return m.elect(a)
 	case "rebalance":
 		return m.commit(rebalanceLeaders(m.im))
 	case "state":
 		return formatState(m.im, m.s, m.now)
 	}
 	return m.machine.run(cmd, a)
+}
+
+// elect runs ElectLeaders: type=preferred (the default), unclean or a
+// number, for
+// partition p of topic, or for every partition without topic; it prints
+// each partition's result, then the change.
+func (m *brokerMachine) elect(a scripttest.Args) string {
+	var electionType int8
+	switch typ := a.Str("type", "preferred"); typ {
+	case "preferred":
+		electionType = ElectPreferred
+	case "unclean":
+		electionType = ElectUnclean
+	default:
+		electionType = int8(a.Int("type", 0))
+	}
+	var partitions []TopicPartition
+	if topic := a.Str("topic", ""); topic != "" {
+		for _, p := range a.List("p") {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				a.Fatalf("partition %q: %v", p, err)
+			}
+			partitions = append(partitions, TopicPartition{Topic: topic, Partition: int32(n)})
+		}
+	}
+	recs, results, err := electLeaders(m.im, electionType, partitions)
+	if err != nil {
+		return errorLine(err)
+	}
+	var out strings.Builder
+	for _, r := range results {
+		res := "elected"
+		if r.Err != nil {
+			res = errorLine(r.Err)
+		}
+		fmt.Fprintf(&out, "%s p%d: %s\n", r.Topic, r.Partition, res)
+	}
+	return out.String() + m.commit(recs)
 }
 
 // alterPartition runs AlterPartition with the image's epochs unless given;

@@ -27,6 +27,11 @@ type Client interface {
 	// kerr.IneligibleReplica, kerr.InvalidRequest,
 	// kerr.UnknownTopicOrPartition, ...).
 	AlterPartition(req AlterPartition) error
+	// ElectLeaders elects leaders (electionType ElectPreferred or
+	// ElectUnclean) of the partitions named, or of every partition when
+	// partitions is nil, as one change, and returns each partition's
+	// outcome (ElectionResult); its error is for the whole request.
+	ElectLeaders(electionType int8, partitions []TopicPartition) ([]ElectionResult, error)
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

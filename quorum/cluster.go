@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,6 +30,35 @@ type ClusterOptions struct {
 	// Listen is the address this node's cluster listener binds
 	// (cluster.listen).
 	Listen string
+	// LeaderRebalanceEvery > 0 makes the active controller elect
+	// preferred leaders where a broker's leader imbalance is above 10%
+	// that often (cluster.auto_leader_rebalance_enable,
+	// cluster.leader_imbalance_check_interval_ms); 0 turns it off.
+	LeaderRebalanceEvery time.Duration
+	// SessionTimeout: the active controller fences a broker it has not
+	// heard from for longer (cluster.broker_session_timeout_ms); 0 is
+	// DefaultBrokerSessionTimeout.
+	SessionTimeout time.Duration
+	// HeartbeatInterval is how often this node's broker heartbeats
+	// (cluster.broker_heartbeat_interval_ms), below SessionTimeout; 0 is
+	// DefaultBrokerHeartbeatInterval.
+	HeartbeatInterval time.Duration
+}
+
+// withDefaults fills in the zero durations and checks that a broker
+// heartbeats within its session.
+func (co ClusterOptions) withDefaults() (ClusterOptions, error) {
+	if co.SessionTimeout == 0 {
+		co.SessionTimeout = DefaultBrokerSessionTimeout
+	}
+	if co.HeartbeatInterval == 0 {
+		co.HeartbeatInterval = DefaultBrokerHeartbeatInterval
+	}
+	if co.HeartbeatInterval < 0 || co.HeartbeatInterval >= co.SessionTimeout {
+		return co, fmt.Errorf("quorum: broker heartbeat interval %v must be positive and below the session timeout %v",
+			co.HeartbeatInterval, co.SessionTimeout)
+	}
+	return co, nil
 }
 
 // ErrClusterListen wraps a failure to bind the cluster listener.
@@ -41,6 +71,10 @@ var ErrClusterListen = errors.New("cluster listener")
 // not know a leader yet (changes fail with ErrNotController until then).
 // Close stops the node and the listener; the metadata log stays the caller's.
 func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller, error) {
+	co, err := co.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	if _, ok := co.Voters[opts.NodeID]; !ok {
 		return nil, fmt.Errorf("quorum: node %d is not a voter of %v", opts.NodeID, co.Voters)
 	}
@@ -88,21 +122,32 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 		return nil, fmt.Errorf("%w %s: %w", ErrClusterListen, co.Listen, err)
 	}
 	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t,
-		sessionTimeout: DefaultBrokerSessionTimeout})
+		sessionTimeout: co.SessionTimeout, rebalanceEvery: co.LeaderRebalanceEvery})
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
 	ids := slices.Sorted(maps.Keys(co.Voters))
-	c.cluster = &clusterNode{transport: t, voters: ids}
+	c.cluster = &clusterNode{transport: t, voters: ids, heartbeatInterval: co.HeartbeatInterval}
 	ctrl.Store(c)
 	return c, nil
 }
 
 // clusterNode is what OpenCluster adds to a controller.
 type clusterNode struct {
-	transport *Transport
-	voters    []int32 // sorted
+	transport         *Transport
+	voters            []int32 // sorted
+	heartbeatInterval time.Duration
+}
+
+// HeartbeatInterval is how often this node's broker heartbeats to the
+// active controller (ClusterOptions.HeartbeatInterval; the default for a
+// single node, which does not heartbeat).
+func (c *Controller) HeartbeatInterval() time.Duration {
+	if c.cluster == nil {
+		return DefaultBrokerHeartbeatInterval
+	}
+	return c.cluster.heartbeatInterval
 }
 
 // ClusterAddr is the bound address of the cluster listener ("" for a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,5 +51,20 @@ func TestForwardedRegistration(t *testing.T) {
 	_, err = serve("theirs")
 	if !errors.Is(err, ErrInconsistentClusterID) || !strings.Contains(err.Error(), "theirs") || !strings.Contains(err.Error(), "ours") {
 		t.Fatalf("another cluster's node: %v", err)
+	}
+}
+
+// TestClusterOptionsHeartbeat: zero durations take Kafka's defaults, and a
+// heartbeat interval not below the session timeout is refused.
+func TestClusterOptionsHeartbeat(t *testing.T) {
+	co, err := ClusterOptions{}.withDefaults()
+	if err != nil || co.SessionTimeout != DefaultBrokerSessionTimeout || co.HeartbeatInterval != DefaultBrokerHeartbeatInterval {
+		t.Errorf("defaults: %+v, %v", co, err)
+	}
+	if _, err := (ClusterOptions{SessionTimeout: time.Second, HeartbeatInterval: time.Second}).withDefaults(); err == nil {
+		t.Error("a heartbeat interval equal to the session timeout was accepted")
+	}
+	if _, err := (ClusterOptions{SessionTimeout: time.Second}).withDefaults(); err == nil {
+		t.Error("the default 2 s heartbeat interval with a 1 s session timeout was accepted")
 	}
 }

@@ -220,6 +220,28 @@ func (c *Controller) AlterPartition(req AlterPartition) error {
 	return kafkaError(err)
 }
 
+// ElectLeaders runs the elections as one change (electLeaders). Forwarded,
+// it returns once the change is applied here.
+func (c *Controller) ElectLeaders(electionType int8, partitions []TopicPartition) ([]ElectionResult, error) {
+	var results []ElectionResult
+	p := &proposal{plan: func(im *Image) ([]record, error) {
+		recs, res, err := electLeaders(im, electionType, partitions)
+		results = res
+		return recs, err
+	}}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		var res changeResult
+		var err error
+		results, res, err = r.forwardElectLeaders(ctx, electionType, partitions)
+		return res, err
+	})
+	if err != nil {
+		// results may still be written by a plan whose outcome is unknown.
+		return nil, err
+	}
+	return results, nil
+}
+
 // AllocateProducerIDs reserves n (1 to 1000) producer ids, never handed out
 // again even across restarts, and returns the first. Ids come from a block
 // whose end is durable in the metadata log before any id of it is returned;

@@ -100,7 +100,8 @@
 //	              controller APIs (kmsg: CreateTopics, DeleteTopics,
 //	              CreatePartitions, IncrementalAlterConfigs,
 //	              AllocateProducerIds, BrokerRegistration, BrokerHeartbeat,
-//	              AlterPartition), as KRaft brokers call their controller.
+//	              AlterPartition, ElectLeaders), as KRaft brokers call their
+//	              controller.
 //	              Wire: each connection opens with a kind byte and the
 //	              dialer's node id (int32); 'R' then u32-length-prefixed
 //	              protobuf raftpb.Messages (From the dialer, To this node,
@@ -118,9 +119,14 @@
 //	              tracks broker sessions (reset when it is elected; a
 //	              broker registered later gets one when first seen), touches
 //	              them on heartbeats, and fences one expired broker per
-//	              pump when idle.
+//	              pump when idle; with rebalanceEvery set it runs the
+//	              automatic leader rebalance that often, when idle.
 //	forward.go    changes as Kafka requests and back, both sides, and the
-//	              error codes between voters.
+//	              error codes between voters. The controller's answer to a
+//	              change carries the offset of the image it left (a tagged
+//	              field); the forwarding node returns once its own image is
+//	              there, so every Client method returns with its change
+//	              applied locally.
 //	raftcontroller.go  the node's goroutine, forwarding, HandleRequest,
 //	              ReportUnreachable and ReportSnapshot (the transport's
 //	              OnUnreachable and OnSnapshotStatus; they never block).
@@ -147,13 +153,18 @@
 //	              else forwarded as BrokerHeartbeat); Quorum, the view
 //	              DescribeQuorum reports.
 //	brokers.go    registration (incarnation id; broker epoch = the offset of its
-//	              RegisterBroker record), heartbeats every 2 s, fencing after
-//	              9 s on the controller's clock (sessions: in memory, time
-//	              passed in), unfencing once caught up, controlled shutdown.
+//	              RegisterBroker record), heartbeats (every 2 s by default),
+//	              fencing after the session timeout (9 s by default; both in
+//	              ClusterOptions) on the controller's clock (sessions: in
+//	              memory, time passed in), unfencing once caught up,
+//	              controlled shutdown.
 //	election.go   leader election from the ISR when a broker is fenced or
 //	              shuts down, of leaderless partitions on unfence, unclean
-//	              when the topic allows it, preferred-leader election; the
-//	              AlterPartition checks. The ISR never becomes empty.
+//	              when the topic allows it, ElectLeaders (preferred and
+//	              unclean, as KRaft's ReplicationControlManager), the
+//	              automatic rebalance (Kafka's per-broker 10% imbalance
+//	              rule); the AlterPartition checks. The ISR never becomes
+//	              empty.
 //	placement.go  replicas over the live brokers, leaders round-robin from a
 //	              random start, racks alternating (StripedReplicaPlacer).
 //	              All planner logic: pure, script-tested (testdata/brokers-*).

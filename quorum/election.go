@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -27,6 +28,12 @@ func uncleanElection(t *Topic) bool {
 // first acceptable replica with ISR = [it]; failing that, -1. ok is false
 // when nothing changes.
 func rebalance(t *Topic, p Partition, remove int32, acceptable func(int32) bool) (partitionChangeRecord, bool) {
+	return elect(t, p, remove, acceptable, uncleanElection(t))
+}
+
+// elect is rebalance with unclean election on or off whatever the topic
+// says (ElectLeaders of type UNCLEAN forces it on).
+func elect(t *Topic, p Partition, remove int32, acceptable func(int32) bool, unclean bool) (partitionChangeRecord, bool) {
 	isr := p.ISR
 	if slices.Contains(isr, remove) && len(isr) > 1 {
 		isr = slices.DeleteFunc(slices.Clone(isr), func(id int32) bool { return id == remove })
@@ -37,7 +44,7 @@ func rebalance(t *Topic, p Partition, remove int32, acceptable func(int32) bool)
 		inISR := func(id int32) bool { return slices.Contains(isr, id) && acceptable(id) }
 		if i := slices.IndexFunc(p.Replicas, inISR); i >= 0 {
 			leader = p.Replicas[i]
-		} else if i := slices.IndexFunc(p.Replicas, acceptable); i >= 0 && uncleanElection(t) {
+		} else if i := slices.IndexFunc(p.Replicas, acceptable); i >= 0 && unclean {
 			leader, isr = p.Replicas[i], []int32{p.Replicas[i]}
 		}
 	}
@@ -111,24 +118,118 @@ func preferredChange(im *Image, t *Topic, p Partition) (partitionChangeRecord, e
 	return r, nil
 }
 
-// electPreferred returns the preferred-leader election of one partition
-// (ElectLeaders with election type PREFERRED).
-func electPreferred(im *Image, topic string, partition int32) ([]record, error) {
-	t := im.Topic(topic)
-	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
-		return nil, fmt.Errorf("topic %q partition %d: %w", topic, partition, ErrUnknownTopic)
-	}
-	r, err := preferredChange(im, t, t.Partitions[partition])
-	if err != nil {
-		return nil, err
-	}
-	return []record{r}, nil
+// Election types of ElectLeaders (KIP-460).
+const (
+	ElectPreferred int8 = 0 // make each partition's first replica its leader
+	ElectUnclean   int8 = 1 // give a leaderless partition a leader, out of sync if need be
+)
+
+// ElectionResult is one partition's outcome of ElectLeaders: Err is nil
+// when a new leader was elected, else it wraps the Kafka error it is
+// (kerr.ElectionNotNeeded, kerr.PreferredLeaderNotAvailable,
+// kerr.EligibleLeadersNotAvailable) or ErrUnknownTopic.
+type ElectionResult struct {
+	TopicPartition
+	Err error
 }
 
-// rebalanceLeaders returns the preferred-leader elections of every
-// partition where one is possible (auto.leader.rebalance.enable).
+// electLeaders plans ElectLeaders as KRaft's ReplicationControlManager
+// does: one election per named partition (each named once), or with
+// partitions nil one per partition of the cluster, whose results leave out
+// those that needed none.
+func electLeaders(im *Image, electionType int8, partitions []TopicPartition) ([]record, []ElectionResult, error) {
+	if electionType != ElectPreferred && electionType != ElectUnclean {
+		return nil, nil, fmt.Errorf("%w: election type %d", kerr.InvalidRequest, electionType)
+	}
+	var recs []record
+	var results []ElectionResult
+	try := func(t *Topic, p Partition) error {
+		r, err := electLeader(im, t, p, electionType)
+		if err == nil {
+			recs = append(recs, r)
+		}
+		return err
+	}
+	if partitions == nil {
+		for _, t := range im.topicsByName() {
+			for _, p := range t.Partitions {
+				if err := try(t, p); !errors.Is(err, kerr.ElectionNotNeeded) {
+					results = append(results, ElectionResult{TopicPartition{t.Name, p.ID}, err})
+				}
+			}
+		}
+		return recs, results, nil
+	}
+	seen := make(map[TopicPartition]bool, len(partitions))
+	for _, tp := range partitions {
+		if seen[tp] {
+			continue
+		}
+		seen[tp] = true
+		t := im.Topic(tp.Topic)
+		var err error
+		if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+			err = fmt.Errorf("topic %q partition %d: %w", tp.Topic, tp.Partition, ErrUnknownTopic)
+		} else {
+			err = try(t, t.Partitions[tp.Partition])
+		}
+		results = append(results, ElectionResult{tp, err})
+	}
+	return recs, results, nil
+}
+
+// electLeader is the election of one partition: PREFERRED is not needed
+// when the first replica leads, UNCLEAN when any replica does. PREFERRED
+// elects the first replica if it is an acceptable ISR member, else, when
+// the leader is not acceptable, the next one that is (Kafka's
+// electPreferredLeader); UNCLEAN elects an acceptable ISR member, else
+// the first acceptable replica, out of sync.
+func electLeader(im *Image, t *Topic, p Partition, electionType int8) (partitionChangeRecord, error) {
+	if electionType == ElectUnclean {
+		if p.Leader != -1 {
+			return partitionChangeRecord{}, fmt.Errorf("topic %q partition %d: broker %d leads: %w", t.Name, p.ID, p.Leader, kerr.ElectionNotNeeded)
+		}
+		if r, ok := elect(t, p, -1, im.Acceptable, true); ok && r.Leader >= 0 {
+			return r, nil
+		}
+		return partitionChangeRecord{}, fmt.Errorf("topic %q partition %d: no replica of %v is alive: %w",
+			t.Name, p.ID, p.Replicas, kerr.EligibleLeadersNotAvailable)
+	}
+	r, err := preferredChange(im, t, p)
+	if errors.Is(err, kerr.PreferredLeaderNotAvailable) {
+		if other, ok := rebalance(t, p, -1, im.Acceptable); ok && other.Leader >= 0 {
+			return other, nil
+		}
+	}
+	return r, err
+}
+
+// leaderImbalancePerBrokerPercent is Kafka's
+// leader.imbalance.per.broker.percentage (its default, not configurable
+// here).
+const leaderImbalancePerBrokerPercent = 10
+
+// rebalanceLeaders returns the preferred-leader elections of the automatic
+// rebalance (auto.leader.rebalance.enable), by Kafka's rule: a broker's
+// imbalance is the share of the partitions it is the preferred leader of
+// that it does not lead; each broker above
+// leader.imbalance.per.broker.percentage gets back those of them whose
+// election is possible.
 func rebalanceLeaders(im *Image) []record {
+	preferred, notLed := map[int32]int{}, map[int32]int{}
+	for _, t := range im.topicsByName() {
+		for _, p := range t.Partitions {
+			b := p.Replicas[0]
+			preferred[b]++
+			if p.Leader != b {
+				notLed[b]++
+			}
+		}
+	}
 	return eachPartition(im, func(t *Topic, p Partition) (partitionChangeRecord, bool) {
+		if b := p.Replicas[0]; notLed[b]*100 <= preferred[b]*leaderImbalancePerBrokerPercent {
+			return partitionChangeRecord{}, false
+		}
 		r, err := preferredChange(im, t, p)
 		return r, err == nil
 	})

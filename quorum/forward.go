@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -12,7 +13,8 @@ import (
 // A voter that is not the active controller forwards a change to it as
 // the Kafka request for that change (as KRaft brokers call their
 // controller): CreateTopics, DeleteTopics, CreatePartitions,
-// IncrementalAlterConfigs, AllocateProducerIds, AlterPartition. This file turns changes
+// IncrementalAlterConfigs, AllocateProducerIds, AlterPartition,
+// ElectLeaders. This file turns changes
 // into requests and responses back into errors (the forwarding side), and
 // requests into changes and their outcomes into responses (the
 // controller's side). The forwarding side sends one change per request.
@@ -25,6 +27,7 @@ const (
 	incrementalAlterConfigsVersion = 1
 	allocateProducerIDsVersion     = 0
 	brokerHeartbeatVersion         = 0
+	electLeadersVersion            = 2
 	// alterPartitionVersion: v3 carries topic ids and the broker epochs of
 	// the proposed ISR (KIP-841); the controller serves only it.
 	alterPartitionVersion = 3
@@ -35,6 +38,14 @@ const (
 // request cannot say it, and the daemon's own topics are created on
 // whichever node needs them first.
 const internalTopicTag = 0x726a
+
+// appliedOffsetTag is the tagged field of a forwarded change's response
+// that holds the metadata offset of the image the change left on the
+// controller: the forwarding node waits for its own image to reach it, so
+// a change method returns once its change is applied there. Offsets agree
+// between nodes at equal applied entries (raft's empty entries take one
+// too).
+const appliedOffsetTag = 0x726b
 
 // controllerErrorCodes maps the controller's errors to the codes they
 // travel as between voters, in the order tested; decoding takes the first
@@ -237,10 +248,95 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				})
 			}
 		}
+	case *kmsg.ElectLeadersRequest:
+		r := resp.(*kmsg.ElectLeadersResponse)
+		partitions := electLeadersPartitions(req)
+		var results []ElectionResult
+		add(func(im *Image) ([]record, error) {
+			recs, res, err := electLeaders(im, req.ElectionType, partitions)
+			results = res
+			return recs, err
+		}, false, func(_ changeResult, err error) {
+			if r.ErrorCode, _ = errorCode(err); err == nil {
+				answerElections(r, results)
+			}
+		})
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
 	return out, resp, nil
+}
+
+// electLeadersPartitions is the partitions an ElectLeaders request names,
+// nil for all.
+func electLeadersPartitions(req *kmsg.ElectLeadersRequest) []TopicPartition {
+	if req.Topics == nil {
+		return nil
+	}
+	partitions := []TopicPartition{}
+	for _, rt := range req.Topics {
+		for _, p := range rt.Partitions {
+			partitions = append(partitions, TopicPartition{Topic: rt.Topic, Partition: p})
+		}
+	}
+	return partitions
+}
+
+// topicRuns splits items into the runs of consecutive items of one topic.
+func topicRuns[T any](items []T, topic func(T) string) [][]T {
+	var runs [][]T
+	for i, start := 0, 0; i < len(items); i++ {
+		if i+1 == len(items) || topic(items[i+1]) != topic(items[start]) {
+			runs = append(runs, items[start:i+1])
+			start = i + 1
+		}
+	}
+	return runs
+}
+
+// answerElections fills an ElectLeaders response with results, grouped by
+// topic in their order.
+func answerElections(r *kmsg.ElectLeadersResponse, results []ElectionResult) {
+	for _, run := range topicRuns(results, func(r ElectionResult) string { return r.Topic }) {
+		rt := kmsg.NewElectLeadersResponseTopic()
+		rt.Topic = run[0].Topic
+		for _, res := range run {
+			rp := kmsg.NewElectLeadersResponseTopicPartition()
+			rp.Partition = res.Partition
+			rp.ErrorCode, rp.ErrorMessage = errorCode(res.Err)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+	}
+}
+
+// responseTags is where a forwarded change's response carries
+// appliedOffsetTag; nil for the responses that do not.
+func responseTags(resp kmsg.Response) *kmsg.Tags {
+	switch r := resp.(type) {
+	case *kmsg.DeleteTopicsResponse:
+		return &r.UnknownTags
+	case *kmsg.CreatePartitionsResponse:
+		return &r.UnknownTags
+	case *kmsg.IncrementalAlterConfigsResponse:
+		return &r.UnknownTags
+	case *kmsg.ElectLeadersResponse:
+		return &r.UnknownTags
+	}
+	return nil
+}
+
+// appliedOffset is the offset a response's appliedOffsetTag holds, if any.
+func appliedOffset(resp kmsg.Response) (int64, bool) {
+	tags := responseTags(resp)
+	if tags == nil {
+		return 0, false
+	}
+	val, ok := tagValue(*tags, appliedOffsetTag)
+	if !ok || len(val) != 8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(val)), true
 }
 
 // alterPartitionOf is one partition of an AlterPartition request.
@@ -440,6 +536,40 @@ func alterPartitionResult(resp kmsg.Response) (int32, error) {
 	}
 	p := r.Topics[0].Partitions[0]
 	return p.PartitionEpoch, responseError(p.ErrorCode, taggedMessage(p.UnknownTags))
+}
+
+func electLeadersRequest(electionType int8, partitions []TopicPartition) *kmsg.ElectLeadersRequest {
+	r := kmsg.NewPtrElectLeadersRequest()
+	r.Version, r.ElectionType = electLeadersVersion, electionType
+	for _, run := range topicRuns(partitions, func(tp TopicPartition) string { return tp.Topic }) {
+		rt := kmsg.NewElectLeadersRequestTopic()
+		rt.Topic = run[0].Topic
+		for _, tp := range run {
+			rt.Partitions = append(rt.Partitions, tp.Partition)
+		}
+		r.Topics = append(r.Topics, rt)
+	}
+	if partitions != nil && r.Topics == nil {
+		r.Topics = []kmsg.ElectLeadersRequestTopic{} // none, not all
+	}
+	return r
+}
+
+func electLeadersResult(resp kmsg.Response) ([]ElectionResult, error) {
+	r, ok := resp.(*kmsg.ElectLeadersResponse)
+	if !ok {
+		return nil, fmt.Errorf("controller: an ElectLeaders response holds %T", resp)
+	}
+	if err := responseError(r.ErrorCode, nil); err != nil {
+		return nil, err
+	}
+	var results []ElectionResult
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			results = append(results, ElectionResult{TopicPartition{rt.Topic, rp.Partition}, responseError(rp.ErrorCode, rp.ErrorMessage)})
+		}
+	}
+	return results, nil
 }
 
 func brokerHeartbeatRequest(hb BrokerHeartbeat) *kmsg.BrokerHeartbeatRequest {

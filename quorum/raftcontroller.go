@@ -3,6 +3,7 @@ package quorum
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -37,6 +38,9 @@ type raftOptions struct {
 	// sessionTimeout > 0: the leader fences brokers not heard from for
 	// that long (core.sessionTimeout).
 	sessionTimeout time.Duration
+	// rebalanceEvery > 0: the leader runs the automatic leader rebalance
+	// that often (core.rebalanceEvery).
+	rebalanceEvery time.Duration
 }
 
 // raftRunner drives a controller's raft node on one goroutine.
@@ -128,6 +132,7 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		snapshotEvery: ro.snapshotEvery,
 
 		sessionTimeout: ro.sessionTimeout,
+		rebalanceEvery: ro.rebalanceEvery,
 	}
 	if err := r.core.restore(ro.storage); err != nil {
 		return nil, fmt.Errorf("quorum: restore: %w", err)
@@ -326,13 +331,35 @@ func (r *raftRunner) forwardAlterPartition(ctx context.Context, req AlterPartiti
 	return changeResult{image: im}, err
 }
 
-// forwarded forwards req and reads its outcome with result.
+// forwarded forwards req, reads its outcome with result, then waits until
+// this node's image reaches the offset the controller's answer carries
+// (appliedOffsetTag; none for a change that failed or only validated).
 func (r *raftRunner) forwarded(ctx context.Context, req kmsg.Request, result func(kmsg.Response) error) (changeResult, error) {
 	resp, err := r.call(ctx, req)
-	if err == nil {
-		err = result(resp)
+	if err != nil {
+		return changeResult{}, err
 	}
-	return changeResult{}, err
+	if err := result(resp); err != nil {
+		return changeResult{}, err
+	}
+	offset, ok := appliedOffset(resp)
+	if !ok {
+		return changeResult{}, nil
+	}
+	im, err := r.waitImage(ctx, func(im *Image) bool { return im.Offset >= offset })
+	return changeResult{image: im}, err
+}
+
+// forwardElectLeaders forwards an ElectLeaders and returns its results
+// once the elections are applied here.
+func (r *raftRunner) forwardElectLeaders(ctx context.Context, electionType int8, partitions []TopicPartition) ([]ElectionResult, changeResult, error) {
+	var results []ElectionResult
+	res, err := r.forwarded(ctx, electLeadersRequest(electionType, partitions), func(resp kmsg.Response) error {
+		var err error
+		results, err = electLeadersResult(resp)
+		return err
+	})
+	return results, res, err
 }
 
 // forwardProducerIDs serves n ids from the block the active controller
@@ -401,9 +428,16 @@ func (c *Controller) HandleRequest(ctx context.Context, req kmsg.Request) (kmsg.
 	}
 	ctx, cancel := context.WithTimeout(ctx, changeTimeout)
 	defer cancel()
+	applied := int64(-1)
 	for _, sc := range changes {
 		res, err := c.raft.do(ctx, sc.p)
 		sc.answer(res, err)
+		if err == nil && !sc.p.validateOnly && res.image != nil {
+			applied = max(applied, res.image.Offset)
+		}
+	}
+	if tags := responseTags(resp); tags != nil && applied >= 0 {
+		tags.Set(appliedOffsetTag, binary.BigEndian.AppendUint64(nil, uint64(applied)))
 	}
 	c.deliver()
 	return resp, nil

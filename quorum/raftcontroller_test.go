@@ -20,6 +20,7 @@ type raftCluster struct {
 	voters         []uint64
 	snapshotEvery  uint64        // 0: the default
 	sessionTimeout time.Duration // 0: no broker sessions
+	rebalanceEvery time.Duration // 0: no automatic leader rebalance
 	disks          []*vfs.MemFS  // disks[i] is node i+1's
 	stores         []*rlStore    // open on disks[i] while ctrls[i] runs
 	ctrls          []*Controller
@@ -59,7 +60,7 @@ func (rc *raftCluster) start(i int) {
 	b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
 	c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
 		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 2 * time.Millisecond, snapshotEvery: rc.snapshotEvery,
-			sessionTimeout: rc.sessionTimeout})
+			sessionTimeout: rc.sessionTimeout, rebalanceEvery: rc.rebalanceEvery})
 	if err != nil {
 		rc.t.Fatal(err)
 	}

@@ -52,6 +52,19 @@ func wireResponse(resp kmsg.Response) (kmsg.Response, error) {
 type chanNetwork struct {
 	mu    sync.Mutex
 	peers map[uint64]*Controller
+	// held drops the raft messages to that raft id (0: none), so its image
+	// stays behind while the others commit.
+	held uint64
+	// answered, if set, is sent each answer to a call before the caller
+	// gets it.
+	answered chan kmsg.Response
+}
+
+// hold drops the raft messages to id from now on; 0 stops dropping.
+func (n *chanNetwork) hold(id uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.held = id
 }
 
 func (n *chanNetwork) peer(id uint64) *Controller {
@@ -61,7 +74,13 @@ func (n *chanNetwork) peer(id uint64) *Controller {
 }
 
 func (n *chanNetwork) Send(msgs []*raftpb.Message) {
+	n.mu.Lock()
+	held := n.held
+	n.mu.Unlock()
 	for _, m := range msgs {
+		if m.GetTo() == held {
+			continue
+		}
 		to, from := n.peer(m.GetTo()), n.peer(m.GetFrom())
 		if to != nil {
 			to.ReceiveRaft(proto.Clone(m).(*raftpb.Message))
@@ -90,6 +109,9 @@ func (n *chanNetwork) Call(ctx context.Context, to int32, req kmsg.Request) (kms
 	resp, err := c.HandleRequest(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if n.answered != nil {
+		n.answered <- resp
 	}
 	return wireResponse(resp)
 }

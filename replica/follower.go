@@ -69,16 +69,13 @@ func (p *Partition) FetchPosition() (fetchOffset ids.Offset, lastFetchedEpoch id
 // UpdateFollowerHW sets a follower's HW to min(leader HW, LEO), never below
 // the log start.
 func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) {
-	p.mu.Lock()
-	if p.m.leader {
-		p.mu.Unlock()
-		return
-	}
-	p.m.logStartMoved(ids.Offset(p.log.LogStartOffset()))
-	p.m.leaderHW(leaderHW)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
+	_ = p.event(func() error {
+		if !p.m.leader {
+			p.m.logStartMoved(ids.Offset(p.log.LogStartOffset()))
+			p.m.leaderHW(leaderHW)
+		}
+		return nil
+	})
 }
 
 // TruncateOnDivergence truncates a follower after a DivergingEpoch answer,
@@ -87,12 +84,7 @@ func (p *Partition) UpdateFollowerHW(leaderHW ids.Offset) {
 // epoch it truncates to its own end of the epoch before; its next fetch,
 // with its new last epoch, finds the rest.
 func (p *Partition) TruncateOnDivergence(d EpochEnd) error {
-	p.mu.Lock()
-	err := p.truncateOnDivergenceLocked(d)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
-	return err
+	return p.event(func() error { return p.truncateOnDivergenceLocked(d) })
 }
 
 func (p *Partition) truncateOnDivergenceLocked(d EpochEnd) error {
@@ -130,12 +122,7 @@ func (p *Partition) truncateOnDivergenceLocked(d EpochEnd) error {
 // RestartAt empties a follower whose LEO is below the leader's log start
 // and restarts its log at offset, forgetting every producer.
 func (p *Partition) RestartAt(offset ids.Offset) error {
-	p.mu.Lock()
-	err := p.restartAtLocked(offset)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
-	return err
+	return p.event(func() error { return p.restartAtLocked(offset) })
 }
 
 func (p *Partition) restartAtLocked(offset ids.Offset) error {

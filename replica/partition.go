@@ -273,10 +273,5 @@ func (p *Partition) SetMinInsyncReplicas(n int) error {
 	if n < 1 {
 		return p.wrap(fmt.Errorf("%w: min.insync.replicas %d", ErrInvalidOptions, n))
 	}
-	p.mu.Lock()
-	p.m.setMinISR(n)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
-	return nil
+	return p.event(func() error { p.m.setMinISR(n); return nil })
 }

@@ -31,13 +31,27 @@ type ReadResult struct {
 // HighWatermark and LastStable are those the bound was taken from. A
 // follower refuses with ErrNotLeader: consumers read from the leader.
 func (p *Partition) Read(offset int64, maxBytes int32, iso Isolation, minOneBatch bool, currentLeaderEpoch int32) (ReadResult, error) {
+	return p.read(offset, maxBytes, iso, minOneBatch, currentLeaderEpoch, true)
+}
+
+// ReadNearest is Read for a consumer that may fetch from any replica
+// (KIP-392, Kafka's fetchOnlyLeader false): a follower serves it too, up to
+// its own HW, its leader epoch checked against the one it follows.
+func (p *Partition) ReadNearest(offset int64, maxBytes int32, iso Isolation, minOneBatch bool, currentLeaderEpoch int32) (ReadResult, error) {
+	if iso == ReadReplica {
+		return ReadResult{}, p.wrap(fmt.Errorf("isolation level %d reads beyond HW", iso))
+	}
+	return p.read(offset, maxBytes, iso, minOneBatch, currentLeaderEpoch, false)
+}
+
+func (p *Partition) read(offset int64, maxBytes int32, iso Isolation, minOneBatch bool, currentLeaderEpoch int32, leaderOnly bool) (ReadResult, error) {
 	if p.isClosed.Load() {
 		return ReadResult{}, p.wrap(ErrClosed)
 	}
 	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
 		return ReadResult{}, err
 	}
-	if !p.IsLeader() {
+	if leaderOnly && !p.IsLeader() {
 		return ReadResult{}, p.wrap(fmt.Errorf("%w: consumer read", ErrNotLeader))
 	}
 	hw := p.highWatermark.Load()

@@ -199,6 +199,9 @@ func diverged(t *testing.T) (pr *pair, old, nw *harness) {
 	if rd.Diverging == nil || *rd.Diverging != (EpochEnd{Epoch: 6, EndOffset: 2}) {
 		t.Fatalf("diverging %+v, want epoch 6 ending at 2", rd.Diverging)
 	}
+	if leo := nw.p.m.followers[1].leo; leo != -1 {
+		t.Fatalf("new leader took the diverging fetch's offset as node 1's LEO: %d", leo)
+	}
 	if leo, hw := old.p.Log().LogEndOffset(), old.p.HighWatermark(); leo != 2 || hw != 2 {
 		t.Fatalf("old leader after truncation: LEO %d HW %d, want 2 and 2", leo, hw)
 	}
@@ -277,6 +280,17 @@ func TestFollowerFetchChecks(t *testing.T) {
 	}
 	if err := pr.leader.p.BecomeLeader(Leadership{Epoch: 6, Replicas: []ids.NodeID{1, 2}, ISR: []ids.NodeID{1, 2}}, pr.now); !errors.Is(err, ErrFencedLeaderEpoch) {
 		t.Fatalf("leading again in the old epoch: %v", err)
+	}
+	// A stale epoch above the log's but below the replica's leaves the
+	// epoch cache alone.
+	if err := pr.leader.p.BecomeFollower(2, 9, 9); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.leader.p.BecomeLeader(Leadership{Epoch: 8, Replicas: []ids.NodeID{1, 2}, ISR: []ids.NodeID{1, 2}}, pr.now); !errors.Is(err, ErrFencedLeaderEpoch) {
+		t.Fatalf("leading in epoch 8 while following in 9: %v", err)
+	}
+	if latest := pr.leader.p.Log().LatestEpoch(); latest != 6 {
+		t.Fatalf("epoch cache's latest epoch %d, want 6", latest)
 	}
 }
 

@@ -74,12 +74,7 @@ type FollowerRead struct {
 // the same epoch it only adopts l's replicas and ISR. An epoch below the
 // replica's or its log's fails with ErrFencedLeaderEpoch.
 func (p *Partition) BecomeLeader(l Leadership, now time.Time) error {
-	p.mu.Lock()
-	err := p.becomeLeaderLocked(l, now)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
-	return err
+	return p.event(func() error { return p.becomeLeaderLocked(l, now) })
 }
 
 func (p *Partition) becomeLeaderLocked(l Leadership, now time.Time) error {
@@ -89,8 +84,9 @@ func (p *Partition) becomeLeaderLocked(l Leadership, now time.Time) error {
 	if !slices.Contains(l.ISR, ids.NodeID(p.opts.NodeID)) {
 		return p.wrap(fmt.Errorf("%w: leading with ISR %v without node %d", ErrInvalidOptions, l.ISR, p.opts.NodeID))
 	}
-	if latest := p.log.LatestEpoch(); int32(l.Epoch) < latest {
-		return p.wrap(fmt.Errorf("%w: leading in epoch %d, the log has epoch %d", ErrFencedLeaderEpoch, l.Epoch, latest))
+	// Checked before the epoch cache changes: both must not go back.
+	if latest := max(p.log.LatestEpoch(), int32(p.m.epoch)); int32(l.Epoch) < latest {
+		return p.wrap(fmt.Errorf("%w: leading in epoch %d, the replica has epoch %d", ErrFencedLeaderEpoch, l.Epoch, latest))
 	}
 	leo := p.log.LogEndOffset()
 	if err := p.log.AssignEpochStart(int32(l.Epoch), leo); err != nil {
@@ -107,19 +103,14 @@ func (p *Partition) becomeLeaderLocked(l Leadership, now time.Time) error {
 // BecomeFollower makes this replica follow leader (NoNode: leaderless) at
 // epoch. acks=all produces waiting on it end with ErrNotLeader.
 func (p *Partition) BecomeFollower(leader ids.NodeID, epoch ids.Epoch, partitionEpoch int32) error {
-	p.mu.Lock()
-	err := p.m.becomeFollower(leader, epoch, partitionEpoch)
-	if err == nil {
+	return p.event(func() error {
+		if err := p.m.becomeFollower(leader, epoch, partitionEpoch); err != nil {
+			return p.wrap(err)
+		}
 		p.epoch.Store(int32(epoch))
 		p.leading.Store(false)
-	}
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
-	if err != nil {
-		return p.wrap(err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // IsLeader reports whether this replica leads.
@@ -128,31 +119,19 @@ func (p *Partition) IsLeader() bool { return p.leading.Load() }
 // UpdateISR adopts a committed ISR from the image at the same leader epoch
 // (ignored when partitionEpoch is not newer).
 func (p *Partition) UpdateISR(isr []ids.NodeID, partitionEpoch int32, now time.Time) {
-	p.mu.Lock()
-	p.m.isrCommitted(isr, partitionEpoch, now)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
+	_ = p.event(func() error { p.m.isrCommitted(isr, partitionEpoch, now); return nil })
 }
 
 // ISRRejected ends the pending proposal the controller refused
 // (INELIGIBLE_REPLICA and the like): the committed ISR stands.
 func (p *Partition) ISRRejected(prop ISRProposal) {
-	p.mu.Lock()
-	p.m.isrRejected(prop)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
+	_ = p.event(func() error { p.m.isrRejected(prop); return nil })
 }
 
 // Tick proposes removing ISR followers that have not caught up within
 // replica.lag.time.max.ms.
 func (p *Partition) Tick(now time.Time) {
-	p.mu.Lock()
-	p.m.tick(now)
-	eff := p.takeLocked()
-	p.mu.Unlock()
-	p.apply(eff)
+	_ = p.event(func() error { p.m.tick(now); return nil })
 }
 
 // ReadForFollower serves a follower's fetch on the leader: epoch check,
@@ -264,6 +243,17 @@ func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) err
 			return p.wrap(fmt.Errorf("waiting for HW %d: %w", required, ctx.Err()))
 		}
 	}
+}
+
+// event runs fn, which feeds the machine, under mu, then carries out the
+// machine's actions; it returns fn's error.
+func (p *Partition) event(fn func() error) error {
+	p.mu.Lock()
+	err := fn()
+	eff := p.takeLocked()
+	p.mu.Unlock()
+	p.apply(eff)
+	return err
 }
 
 // effects is what the shell does after a machine event, outside mu.

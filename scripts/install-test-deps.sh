@@ -5,6 +5,11 @@
 #   systemd                  Debian package, for systemd-analyze
 #   e2fsprogs                Debian package, mkfs.ext4 for the disk-full test
 #   mount                    Debian package (util-linux), mount -o loop for it
+#   prometheus               Debian package: promtool checks monitoring/alerts.yml,
+#                            and a test scrapes a live broker with prometheus
+#                            (on a host running systemd the package also
+#                            starts a prometheus.service on :9090; tests use
+#                            their own instance on a free port)
 #   node and npm             Debian packages, if no node is installed
 #   kafkajs                  npm package pinned in tests/js/package-lock.json,
 #                            installed into tests/js/node_modules
@@ -21,7 +26,7 @@ missing=()
 deb_installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
-for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount; do
+for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount prometheus; do
 	deb_installed "$pkg" || missing+=("$pkg")
 done
 command -v node >/dev/null || missing+=(nodejs)

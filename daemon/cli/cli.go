@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -36,11 +37,12 @@ type runFunc func(e *env, args []string) error
 // subcommands is under the key "".
 var commands = map[string]map[string]runFunc{
 	"topic": {
-		"create":       topicCreate,
-		"list":         topicList,
-		"describe":     topicDescribe,
-		"delete":       topicDelete,
-		"alter-config": topicAlterConfig,
+		"create":        topicCreate,
+		"list":          topicList,
+		"describe":      topicDescribe,
+		"delete":        topicDelete,
+		"alter-config":  topicAlterConfig,
+		"elect-leaders": topicElectLeaders,
 	},
 	"group": {
 		"list":          groupList,
@@ -59,13 +61,48 @@ func IsCommand(name string) bool {
 	return ok
 }
 
-// Main runs the admin command in args (starting with the command word, as
-// in "topic", "list") and returns the exit code.
+// IsCommandLine reports whether args (without the program name) run an
+// admin command: a command word, maybe after the flags every command
+// takes ("-b host:9092 topic list").
+func IsCommandLine(args []string) bool {
+	_, rest := leadingCommonFlags(args)
+	return len(rest) > 0 && IsCommand(rest[0])
+}
+
+// leadingCommonFlags splits off the flags every command takes (-b,
+// --brokers, --timeout, --json) given before the command word, so that
+// "riffle -b host:9092 topic list" works as Kafka's tools users expect.
+func leadingCommonFlags(args []string) (flags, rest []string) {
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch name {
+		case "json":
+		case "b", "brokers", "timeout":
+			if !hasValue {
+				i++ // the value is the next argument
+			}
+		default:
+			return args[:0], args
+		}
+		i++
+	}
+	if i > len(args) { // a value missing at the end
+		return args[:0], args
+	}
+	return args[:i], args[i:]
+}
+
+// Main runs the admin command in args (the command word, as in "topic",
+// "list", maybe after the common flags) and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	flags, args := leadingCommonFlags(args)
 	run, name, rest, err := lookup(args)
 	e := &env{ctx: ctx, name: name, stdin: stdin, stdout: stdout, stderr: stderr}
 	if err == nil {
-		err = run(e, rest)
+		// The command's own parser takes the leading flags as if given
+		// after the command word.
+		err = run(e, append(slices.Clip(flags), rest...))
 	}
 	prefix := strings.TrimSpace("riffle " + name)
 	var usage usageError

@@ -81,6 +81,35 @@ func TestMainExitCodes(t *testing.T) {
 	if !IsCommand("topic") || !IsCommand("consume") || IsCommand("--config") || IsCommand("") {
 		t.Error("IsCommand")
 	}
+	// The common flags may come before the command word.
+	if code, msg := run("-b", "127.0.0.1:1", "--timeout=2s", "topic", "list"); code != ExitFailure || !strings.HasPrefix(msg, "riffle topic list: cannot reach brokers 127.0.0.1:1") {
+		t.Errorf("-b before the command: %d %q", code, msg)
+	}
+	if code, msg := run("--brokers=127.0.0.1:1", "consume", "t", "-n", "x"); code != ExitUsage || msg != "riffle consume: invalid value \"x\" for flag -n: parse error\nRun 'riffle consume --help' for usage.\n" {
+		t.Errorf("bad flag after leading -b: %d %q", code, msg)
+	}
+}
+
+func TestIsCommandLine(t *testing.T) {
+	for args, want := range map[string]bool{
+		"topic list":                       true,
+		"-b h:1 topic list":                true,
+		"--brokers=h:1 --json group list":  true,
+		"--timeout 3s -b h:1 consume t":    true,
+		"--json":                           false,
+		"-b":                               false,
+		"-b h:1":                           false,
+		"-b topic":                         false, // topic is -b's value
+		"--config riffle.toml":             false,
+		"--listen 127.0.0.1:0 --set a.b=c": false,
+		"-b h:1 --data-dir /tmp/riffle":    false,
+		"dev-cluster 3":                    false,
+		"":                                 false,
+	} {
+		if got := IsCommandLine(strings.Fields(args)); got != want {
+			t.Errorf("IsCommandLine(%q) = %v, want %v", args, got, want)
+		}
+	}
 }
 
 func TestResetTargetResolve(t *testing.T) {
@@ -157,5 +186,22 @@ func TestTable(t *testing.T) {
 	}
 	if want := "NAME       N\nlong-name  1\nx          22\n"; out.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, é, 日本, 🙂": "plain text, é, 日本, 🙂",
+		"tab\tstays":           "tab\tstays",
+		"a\nb\r\n":             `a\nb\r\n`,
+		"\x00\x1b[2J\x7f":      `\x00\x1b[2J\x7f`,
+		"\xff\xfe":             `\xff\xfe`,
+		"\u0085\u2028":         `\u0085\u2028`,
+		"\U000e0001":           `\U000e0001`,
+		"":                     "",
+	} {
+		if got := escape([]byte(in)); got != want {
+			t.Errorf("escape(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -3,11 +3,16 @@ package cli
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,6 +43,7 @@ type consumeFlags struct {
 	exitAtEnd  bool
 	group      string
 	keyDelim   string
+	base64     bool
 }
 
 func consume(e *env, args []string) error {
@@ -54,9 +60,11 @@ func consume(e *env, args []string) error {
 		return nil
 	})
 	fs.IntVar(&f.count, "n", 0, "stop after `count` records (0: no limit)")
-	fs.BoolVar(&f.exitAtEnd, "e", false, "stop at the end of every partition, as it was at start")
+	fs.BoolVar(&f.exitAtEnd, "e", false, "stop at the end of every partition, as it was at start (with -g: of every partition assigned)")
 	fs.StringVar(&f.group, "g", "", "consume as a member of this consumer `group`, committing what is printed")
 	fs.StringVar(&f.keyDelim, "K", "", "print each key, then this `delimiter`, then the value")
+	fs.BoolVar(&f.base64, "base64", false, "print keys, values and header values as base64: their exact bytes\n"+
+		"(otherwise control characters and bytes that are not UTF-8 are escaped: \\n, \\x00)")
 	positional, err := e.parse(fs, args, 1, 1, "topic name")
 	if err != nil {
 		return err
@@ -68,19 +76,24 @@ func consume(e *env, args []string) error {
 	switch {
 	case f.count < 0:
 		return usageErrorf("-n %d: want a count of records, or 0", f.count)
-	case f.group != "" && (f.exitAtEnd || len(f.partitions) > 0):
-		return usageErrorf("-g decides partitions by group assignment: -e and -p do not apply; use -n")
+	case f.group != "" && len(f.partitions) > 0:
+		return usageErrorf("-g decides partitions by group assignment: -p does not apply")
 	}
 	topic := positional[0]
+	c := &consumer{e: e, flags: f, topic: topic, start: start, enc: json.NewEncoder(e.stdout), started: make(chan struct{})}
 	opts := []kgo.Opt{kgo.ConsumeResetOffset(start.kgoOffset())}
 	if f.group != "" {
 		opts = append(opts, kgo.ConsumerGroup(f.group), kgo.ConsumeTopics(topic), kgo.DisableAutoCommit())
+		if f.exitAtEnd {
+			opts = append(opts, kgo.OnPartitionsAssigned(c.onAssigned), kgo.OnPartitionsRevoked(c.onRevoked), kgo.OnPartitionsLost(c.onRevoked))
+		}
 	}
 	cl, ctx, cancel, err := e.connect(opts...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	c.cl = cl
 	adm := kadm.NewClient(cl)
 	if f.group != "" {
 		err = requireAPIs(ctx, adm, []kmsg.Key{kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.OffsetCommit, kmsg.OffsetFetch})
@@ -100,8 +113,9 @@ func consume(e *env, args []string) error {
 		}
 		cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign})
 	}
-	c := &consumer{e: e, cl: cl, flags: f, enc: json.NewEncoder(e.stdout)}
-	if f.exitAtEnd {
+	c.ends = ends
+	close(c.started)
+	if f.exitAtEnd && f.group == "" {
 		c.remaining = map[int32]int64{}
 		for p, l := range ends {
 			if start.position(l) < l.end {
@@ -193,25 +207,61 @@ type consumer struct {
 	e     *env
 	cl    *kgo.Client
 	flags consumeFlags
+	topic string
+	start startAt
 	enc   *json.Encoder
 
-	// With -e: each partition not yet read to its end, and that end.
+	printed int
+	// ends are the topic's log ranges when consume started; set once
+	// started is closed (a group member may be assigned before).
+	ends    map[int32]partitionLog
+	started chan struct{}
+
+	mu sync.Mutex // guards what follows: group callbacks run concurrently
+	// With -e: each partition not yet read to its end, and that end. With
+	// -g, nil until the first assignment, then the assigned partitions'.
 	remaining map[int32]int64
-	printed   int
+	assigned  map[int32]bool // with -g -e, the partitions this member has
+	wake      context.CancelFunc
+	groupErr  error
 }
 
 // run polls and prints until -n records are printed, -e's ends are
-// reached, or the context ends (an interrupt: not an error). With -g, what
+// reached, or the context ends (an interrupt: not an error), then says on
+// stderr how many records it printed and why it stopped. With -g, what
 // each poll printed is committed before the next.
 func (c *consumer) run() error {
 	ctx := c.e.ctx
-	for !c.done() {
-		fetches := c.cl.PollFetches(ctx)
+	for {
+		// A group callback cancels the poll when -e is met with nothing
+		// left to fetch, or fails: PollFetches would wait on. Set before
+		// checking done, so that no wake-up falls between the two.
+		pollCtx, wake := context.WithCancel(ctx)
+		c.mu.Lock()
+		c.wake = wake
+		c.mu.Unlock()
+		if c.done() {
+			wake()
+			break
+		}
+		fetches := c.cl.PollFetches(pollCtx)
+		woken := pollCtx.Err() != nil
+		wake()
 		if ctx.Err() != nil {
+			fmt.Fprintf(c.e.stderr, "consumed %s: interrupted\n", records(c.printed))
 			return nil
+		}
+		c.mu.Lock()
+		err := c.groupErr
+		c.mu.Unlock()
+		if err != nil {
+			return err
 		}
 		var errs []error
 		fetches.EachError(func(topic string, p int32, err error) {
+			if woken && errors.Is(err, context.Canceled) {
+				return // the wake-up itself, not a failure
+			}
 			errs = append(errs, fmt.Errorf("%s[%d]: %w", topic, p, err))
 		})
 		if err := errors.Join(errs...); err != nil {
@@ -231,19 +281,48 @@ func (c *consumer) run() error {
 			}
 		}
 	}
+	switch n := c.flags.count; {
+	case n > 0 && c.printed == n:
+		fmt.Fprintf(c.e.stderr, "consumed %s\n", records(n))
+	case n > 0:
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s before -n %d\n", records(c.printed), c.topic, n)
+	default:
+		fmt.Fprintf(c.e.stderr, "consumed %s: reached the end of %s\n", records(c.printed), c.topic)
+	}
 	return nil
 }
 
+// records is "1 record" or "n records".
+func records(n int) string {
+	if n == 1 {
+		return "1 record"
+	}
+	return strconv.Itoa(n) + " records"
+}
+
 func (c *consumer) done() bool {
-	return (c.flags.count > 0 && c.printed >= c.flags.count) || (c.remaining != nil && len(c.remaining) == 0)
+	if c.flags.count > 0 && c.printed >= c.flags.count {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.atEndLocked()
+}
+
+// atEndLocked reports whether -e is met: every partition read to its end
+// (with -g: every partition assigned, once some are).
+func (c *consumer) atEndLocked() bool {
+	return c.remaining != nil && len(c.remaining) == 0 && (c.flags.group == "" || len(c.assigned) > 0)
 }
 
 // take reports whether r is to be printed: with -e, only records before
 // their partition's end.
 func (c *consumer) take(r *kgo.Record) bool {
-	if c.remaining == nil {
+	if !c.flags.exitAtEnd {
 		return true
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	end, ok := c.remaining[r.Partition]
 	if !ok {
 		return false
@@ -258,24 +337,72 @@ func (c *consumer) print(r *kgo.Record) {
 	c.printed++
 	if c.e.json {
 		out := consumedRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
-			Key: optString(r.Key), Value: optString(r.Value), Headers: []recordHeader{}}
+			Key: c.optJSONText(r.Key), Value: c.optJSONText(r.Value), Headers: []recordHeader{}}
 		for _, h := range r.Headers {
-			out.Headers = append(out.Headers, recordHeader{h.Key, string(h.Value)})
+			out.Headers = append(out.Headers, recordHeader{h.Key, c.jsonText(h.Value)})
 		}
 		_ = c.enc.Encode(out) // a broken stdout shows as the process dying of SIGPIPE
 		return
 	}
 	if c.flags.keyDelim != "" {
-		fmt.Fprintf(c.e.stdout, "%s%s", r.Key, c.flags.keyDelim)
+		fmt.Fprintf(c.e.stdout, "%s%s", c.text(r.Key), c.flags.keyDelim)
 	}
-	fmt.Fprintf(c.e.stdout, "%s\n", r.Value)
+	fmt.Fprintf(c.e.stdout, "%s\n", c.text(r.Value))
 }
 
-// optString is b as a JSON string, or null for a null key or value.
-func optString(b []byte) *string {
+// text is b as a line prints it: base64 with --base64, else escaped.
+func (c *consumer) text(b []byte) string {
+	if c.flags.base64 {
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return escape(b)
+}
+
+// jsonText is b as a JSON string holds it: base64 with --base64, UTF-8
+// text as it is (JSON escapes control characters itself), anything else
+// escaped.
+func (c *consumer) jsonText(b []byte) string {
+	if !c.flags.base64 && utf8.Valid(b) {
+		return string(b)
+	}
+	return c.text(b)
+}
+
+// optJSONText is jsonText, or null for a null key or value.
+func (c *consumer) optJSONText(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	s := string(b)
+	s := c.jsonText(b)
 	return &s
+}
+
+// escape is b for a terminal: UTF-8 text as it is, control characters
+// (tab aside) and bytes that are not UTF-8 escaped as Go escapes them
+// (\n, \r, \x00, \u0085), so that a record stays on one line and binary
+// data cannot drive the terminal. It is for reading, not reversible (text
+// that holds a backslash reads the same): --base64 gives the exact bytes.
+func escape(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&sb, `\x%02x`, b[0])
+		case r == '\n':
+			sb.WriteString(`\n`)
+		case r == '\r':
+			sb.WriteString(`\r`)
+		case r == '\t' || unicode.IsGraphic(r):
+			sb.Write(b[:size])
+		case r < utf8.RuneSelf:
+			fmt.Fprintf(&sb, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&sb, `\U%08x`, r)
+		}
+		b = b[size:]
+	}
+	return sb.String()
 }

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
@@ -30,15 +30,22 @@ type Options struct {
 	Config Config
 	// TopicPartitions and TopicReplicationFactor are used when
 	// __consumer_offsets is created (Kafka: offsets.topic.num.partitions,
-	// offsets.topic.replication.factor); the factor is capped at the
-	// registered brokers. Later changes do not alter an existing topic.
+	// offsets.topic.replication.factor). As in Kafka the topic is created
+	// only once that many brokers are live (until then group requests get
+	// COORDINATOR_NOT_AVAILABLE), so a cluster never starts its offsets on
+	// fewer replicas than configured; the daemon caps the factor at the
+	// quorum's voters, so a single node gets 1. Later changes do not alter
+	// an existing topic.
 	TopicPartitions        int32
 	TopicReplicationFactor int16
 	Controller             quorum.Metadata
 	Partitions             Partitions
 	TickInterval           time.Duration // timer precision; 100 ms when 0
-	Now                    func() time.Time
-	Logger                 *slog.Logger
+	// CommitTimeout bounds the wait for the ISR to hold a group append
+	// (Kafka's offsets.commit.timeout.ms); 5 s when 0.
+	CommitTimeout time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Coordinator runs the Machine for this broker: it serves requests for the
@@ -47,8 +54,10 @@ type Options struct {
 // and runs its timers. Safe for concurrent use.
 //
 // Appends happen under the coordinator's lock, in the order the machine
-// asked for them; an acknowledged commit is in the page cache (durable
-// across a process crash; across power loss only once flushed).
+// asked for them; the machine hears of each once the partition's HW covers
+// it, so an acknowledged commit is on every ISR member (in their page
+// caches: durable across a process crash; across power loss only once
+// flushed).
 type Coordinator struct {
 	opts Options
 	log  *slog.Logger
@@ -59,6 +68,10 @@ type Coordinator struct {
 	nextCall CallID
 	loadGen  map[int32]uint64 // bumped when a partition's load is started or cancelled
 	closed   bool
+	// creating is set while a goroutine creates __consumer_offsets;
+	// createTried is when the last attempt started (one a second at most).
+	creating    bool
+	createTried time.Time
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -81,6 +94,9 @@ func Open(opts Options) (*Coordinator, error) {
 	if opts.TickInterval == 0 {
 		opts.TickInterval = 100 * time.Millisecond
 	}
+	if opts.CommitTimeout == 0 {
+		opts.CommitTimeout = 5 * time.Second
+	}
 	c := &Coordinator{
 		opts: opts, log: opts.Logger,
 		m:       NewMachine(opts.Config, randomMemberID),
@@ -88,8 +104,10 @@ func Open(opts Options) (*Coordinator, error) {
 		loadGen: map[int32]uint64{},
 		stop:    make(chan struct{}),
 	}
-	if err := c.createTopic(); err != nil {
-		return nil, err
+	if im := opts.Controller.Image(); im.Topic(OffsetsTopic) == nil && c.enoughBrokers(im) {
+		if err := c.createTopic(); err != nil {
+			return nil, err
+		}
 	}
 	opts.Controller.OnChange(func(_, next *quorum.Image) { c.follow(next) })
 	c.follow(opts.Controller.Image())
@@ -99,13 +117,8 @@ func Open(opts Options) (*Coordinator, error) {
 }
 
 func (c *Coordinator) createTopic() error {
-	im := c.opts.Controller.Image()
-	if im.Topic(OffsetsTopic) != nil {
-		return nil
-	}
-	rf := min(c.opts.TopicReplicationFactor, int16(min(len(im.Brokers), math.MaxInt16)))
 	_, err := c.opts.Controller.CreateTopic(quorum.CreateTopic{
-		Name: OffsetsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: max(rf, 1),
+		Name: OffsetsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: c.opts.TopicReplicationFactor,
 		Configs:  map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
 		Internal: true,
 	}, 0, 0, false)
@@ -113,6 +126,33 @@ func (c *Coordinator) createTopic() error {
 		return fmt.Errorf("group: create %s: %w", OffsetsTopic, err)
 	}
 	return nil
+}
+
+func (c *Coordinator) enoughBrokers(im *quorum.Image) bool {
+	return len(im.LiveBrokers()) >= int(c.opts.TopicReplicationFactor)
+}
+
+// maybeCreateTopicLocked starts creating __consumer_offsets when it is
+// missing and enough brokers are live, off the caller's goroutine (the
+// change waits for the quorum), one attempt at a time and at most one a
+// second: image changes and ticks call it until it exists.
+func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
+	now := time.Now()
+	if c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(OffsetsTopic) != nil || !c.enoughBrokers(im) {
+		return
+	}
+	c.creating, c.createTried = true, now
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		err := c.createTopic()
+		c.mu.Lock()
+		c.creating = false
+		c.mu.Unlock()
+		if err != nil {
+			c.log.Warn("group: creating the offsets topic failed; retrying", "err", err)
+		}
+	}()
 }
 
 // randomMemberID is a member id as Kafka forms it: the client id, "-", a
@@ -181,33 +221,74 @@ func (c *Coordinator) runLocked() {
 					ch <- act.Resp
 				}
 			case Append:
-				c.m.Appended(c.nowMs(), act.Token, c.append(act))
+				c.append(act)
 			}
 		}
 	}
 }
 
-// append writes an Append's records as one batch and returns the Kafka
-// error code for the request that caused it (0 once appended).
-func (c *Coordinator) append(a Append) int16 {
+// append writes an Append's records as one batch. The machine hears of
+// it once the ISR holds it (acks=all, as Kafka's coordinator appends): a
+// commit acknowledged before that could vanish with its leader. A single
+// replica's HW covers the batch at once, and it is reported here.
+func (c *Coordinator) append(a Append) {
 	p := c.opts.Partitions.Partition(OffsetsTopic, a.Partition)
 	if p == nil {
-		return kerr.NotCoordinator.Code
+		c.m.Appended(c.nowMs(), a.Token, kerr.NotCoordinator.Code)
+		return
 	}
 	recs := make([]segment.Record, len(a.Records))
 	for i, r := range a.Records {
 		recs[i] = segment.Record{Key: r.Key, Value: r.Value}
 	}
 	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-	if _, err := p.AppendAsLeader(batch, -1, -1); err != nil {
+	res, err := p.AppendAsLeader(batch, -1, -1)
+	if err != nil {
 		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
-		return appendErrorCode(err)
+		c.m.Appended(c.nowMs(), a.Token, appendErrorCode(err))
+		return
 	}
-	return 0
+	required := ids.Offset(res.LastOffset + 1)
+	if ids.Offset(p.HighWatermark()) >= required {
+		c.m.Appended(c.nowMs(), a.Token, 0)
+		return
+	}
+	c.wg.Add(1)
+	go c.awaitReplicated(a.Token, p, required)
 }
 
-// appendErrorCode is the Kafka error code of a failed append, before the
-// machine maps it for the request (see storeErrorCode, commitErrorCode).
+// awaitReplicated reports an append to the machine once HW reaches
+// required, or fails it after CommitTimeout, on losing leadership or on
+// Close.
+func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, required ids.Offset) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	code := int16(0)
+	if err := p.WaitReplicated(ctx, required); err != nil {
+		code = appendErrorCode(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.m.Appended(c.nowMs(), token, code)
+	c.runLocked()
+}
+
+// appendErrorCode is the Kafka error code of a failed append or of a
+// failed wait for its replication, before the machine maps it for the
+// request (see storeErrorCode, commitErrorCode). As in Kafka, losing the
+// partition is NOT_COORDINATOR; too few replicas or a timeout,
+// COORDINATOR_NOT_AVAILABLE.
 func appendErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, segment.ErrBatchTooLarge):
@@ -228,6 +309,7 @@ func (c *Coordinator) tickLoop() {
 			return
 		case <-t.C:
 			c.mu.Lock()
+			c.maybeCreateTopicLocked(c.opts.Controller.Image())
 			c.m.Tick(c.nowMs())
 			c.runLocked()
 			c.mu.Unlock()

@@ -47,7 +47,7 @@ func openStack(t *testing.T, dir string) *stack {
 	s := &stack{t: t, dd: dd, ctrl: ctrl, parts: map[int32]*replica.Partition{}}
 	ctrl.OnChange(func(_, next *quorum.Image) { s.follow(next) })
 	s.follow(ctrl.Image())
-	s.coord, err = Open(Options{NodeID: 1, Config: DefaultConfig(), TopicPartitions: 3, TopicReplicationFactor: 3,
+	s.coord, err = Open(Options{NodeID: 1, Config: DefaultConfig(), TopicPartitions: 3, TopicReplicationFactor: 1,
 		Controller: ctrl, Partitions: s, TickInterval: 10 * time.Millisecond, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

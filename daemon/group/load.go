@@ -39,6 +39,7 @@ func (c *Coordinator) follow(im *quorum.Image) {
 		c.m.SetPartitionCount(int32(len(t.Partitions)))
 	} else {
 		c.m.SetPartitionCount(0)
+		c.maybeCreateTopicLocked(im)
 	}
 	now := c.nowMs()
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
@@ -90,14 +91,15 @@ func (c *Coordinator) load(p int32, gen uint64) {
 }
 
 // replay calls fn with every record of partition p from its log start to
-// its HW. Each read's records are fed under the lock, checking that the
+// its LEO, as Kafka's coordinator loads: a new leader's HW may still lag
+// the records its predecessor had committed. Each read's records are fed under the lock, checking that the
 // load is still wanted.
 func (c *Coordinator) replay(p int32, fn func(key, value []byte) error, gen uint64) error {
 	rp := c.opts.Partitions.Partition(OffsetsTopic, p)
 	if rp == nil {
 		return fmt.Errorf("partition %d is not hosted", p)
 	}
-	end := rp.HighWatermark()
+	end := rp.Log().LogEndOffset()
 	var buf []byte
 	for off := rp.Log().LogStartOffset(); off < end; {
 		var err error
@@ -122,13 +124,13 @@ func (c *Coordinator) replay(p int32, fn func(key, value []byte) error, gen uint
 // readBatches reads whole batches from offset off on (loadReadBytes, or one
 // larger batch) into buf, reusing its space.
 func readBatches(rp *replica.Partition, off int64, buf []byte) ([]byte, error) {
-	res, err := rp.Read(off, loadReadBytes, replica.ReadUncommitted, true, -1)
+	res, err := rp.Read(off, loadReadBytes, replica.ReadReplica, true, -1)
 	if err != nil {
 		return nil, err
 	}
 	defer res.Region.Release()
 	if res.Region.Len == 0 {
-		return nil, fmt.Errorf("empty read at offset %d below HW %d", off, res.HighWatermark)
+		return nil, fmt.Errorf("empty read at offset %d below the log end", off)
 	}
 	buf = slices.Grow(buf[:0], int(res.Region.Len))[:res.Region.Len]
 	if n, err := res.Region.File.ReadAt(buf, res.Region.Pos); n < len(buf) {

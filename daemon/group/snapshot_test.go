@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestCommittedOffsets replays commits on two partitions and checks the
@@ -53,4 +55,35 @@ func groupOnPartition(t *testing.T, n, p int32) string {
 	}
 	t.Fatalf("no group id maps to partition %d of %d", p, n)
 	return ""
+}
+
+// TestSubscriptions joins a consumer whose metadata subscribes to two
+// topics: its group lists both once the join completes, with no commit,
+// and nothing once the member leaves.
+func TestSubscriptions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.InitialRebalanceDelayMs = 0
+	m := NewMachine(cfg, func(id string) string { return id + "-1" })
+	m.SetPartitionCount(1)
+	m.SetPartition(0, 0, PartitionActive)
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"orders", "audit"}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.SetVersion(3) // no MEMBER_ID_REQUIRED round trip
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 10_000, 10_000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	m.Request(0, Caller{Call: 1, ClientID: "c"}, join)
+	m.TakeActions()
+	want := []Subscription{{"g", "audit"}, {"g", "orders"}}
+	if got := m.Subscriptions(); !slices.Equal(got, want) {
+		t.Fatalf("after the join: got %v, want %v", got, want)
+	}
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.SetVersion(0)
+	leave.Group, leave.MemberID = "g", "c-1"
+	m.Request(0, Caller{Call: 2, ClientID: "c"}, leave)
+	m.TakeActions()
+	if got := m.Subscriptions(); len(got) != 0 {
+		t.Fatalf("after the leave: got %v", got)
+	}
 }

@@ -15,7 +15,9 @@ package kafka
 // no transaction can have begun, since InitProducerId refuses transactional
 // ids. Produce never creates a topic (Kafka creates on Metadata only): an
 // unknown topic is UNKNOWN_TOPIC_OR_PARTITION and clients retry after
-// refreshing metadata.
+// refreshing metadata. Internal topics (__consumer_offsets,
+// __cluster_metadata) are the broker's own: a client's batch for one is
+// INVALID_TOPIC_EXCEPTION, as in Kafka.
 //
 // acks=all waits as Kafka's DelayedProduce does: every partition of the
 // request is appended first, then the request waits until each one's HW
@@ -33,12 +35,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/codec"
@@ -120,19 +124,12 @@ func (b *Broker) awaitReplication(ctx context.Context, req *kmsg.ProduceRequest,
 // leader and epoch from the metadata, and adds the leader's endpoint to the
 // response once (KIP-951). An unknown leader is -1/-1 with no endpoint.
 func (b *Broker) leaderHint(topic string, sp *kmsg.ProduceResponseTopicPartition, resp *kmsg.ProduceResponse) {
-	im := b.ctrl.Image()
-	leader, epoch, ok := imageLeader(im, topic, sp.Partition)
-	if !ok || leader < 0 {
+	hint, br, ok := currentLeader(b.ctrl.Image(), topic, sp.Partition)
+	if !ok {
 		return
 	}
-	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
-	for _, n := range resp.Brokers {
-		if n.NodeID == leader {
-			return
-		}
-	}
-	br, ok := im.Broker(leader)
-	if !ok {
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = hint.id, hint.epoch
+	if br == nil || slices.ContainsFunc(resp.Brokers, func(n kmsg.ProduceResponseBroker) bool { return n.NodeID == br.ID }) {
 		return
 	}
 	n := kmsg.NewProduceResponseBroker()
@@ -168,6 +165,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 		return fail(kerr.UnsupportedForMessageFormat.Code, nil)
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		return fail(kerr.InvalidRequiredAcks.Code, nil)
+	case b.internalTopic(topic):
+		// Only the broker writes them (Kafka's ReplicaManager.appendToLocalLog).
+		return fail(kerr.InvalidTopicException.Code, fmt.Errorf("cannot append to internal topic %s", topic))
 	}
 	p, code := b.leaderPartition(topic, rp.Partition)
 	if code != 0 {
@@ -188,6 +188,16 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 	// A retried duplicate waits too: its first attempt may not be
 	// replicated yet.
 	return sp, p, ids.Offset(res.LastOffset + 1)
+}
+
+// internalTopic reports whether topic is one only the broker writes: the
+// metadata log, or a topic the image marks internal (__consumer_offsets).
+func (b *Broker) internalTopic(topic string) bool {
+	if topic == quorum.MetadataTopic {
+		return true
+	}
+	t := b.ctrl.Image().Topic(topic)
+	return t != nil && t.Internal
 }
 
 // validateProduceBatch checks what a producer sends for one partition:

@@ -1,17 +1,28 @@
 package kafka
 
-// Fetch v4-12: records of each partition as file regions (sendfile), with
+// Fetch v4-16: records of each partition as file regions (sendfile), with
 // KIP-227 incremental sessions (v7+) and a long poll on max_wait_ms and
-// min_bytes. The response is encoded by hand (fetch_encode.go).
+// min_bytes. The response is encoded by hand (fetch_encode.go). From v13
+// topics are named by id (KIP-516), in requests, sessions and responses; an
+// id the metadata does not know is UNKNOWN_TOPIC_ID for each partition.
+// From v16 a partition answered NOT_LEADER_OR_FOLLOWER or
+// FENCED_LEADER_EPOCH names its leader and epoch as the metadata has them,
+// with the leaders' endpoints in the response (KIP-951), so that clients
+// move without a metadata refresh.
 //
-// A fetch with replica_id >= 0 comes from a follower of the partitions it
+// A fetch with replica_id >= 0 (v15+: ReplicaState.ReplicaId, with the
+// follower's broker epoch) comes from a follower of the partitions it
 // names: it is served by replica.Partition.ReadForFollower, records up to
 // the leader's LEO through the same sendfile path, or a DivergingEpoch (v12,
 // KIP-320) and no records when the follower's log diverges from the
-// leader's. Its long poll waits for LEO to move, not HW: as in Kafka's
-// DelayedFetch, an HW change alone does not end it. Followers fetch without
-// a session (session id 0): a replica asking for one gets a sessionless
-// answer, which tells it none was created.
+// leader's. A broker epoch older than the one the metadata has for that
+// live broker is a fetcher from before the broker restarted:
+// NOT_LEADER_OR_FOLLOWER, and the leader records nothing of it (Kafka's
+// Replica.updateFetchStateOrThrow). Its long poll waits for LEO to move,
+// not HW: as in Kafka's DelayedFetch, an HW change alone does not end it.
+// Followers fetch without a session: a replica asking for a new one gets a
+// sessionless answer (session id 0: none created), one naming a session id
+// FETCH_SESSION_ID_NOT_FOUND.
 
 import (
 	"context"
@@ -24,33 +35,38 @@ import (
 
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 )
 
 func init() {
-	register(&api{key: 1, minVersion: 4, maxVersion: 12, servePieces: serveFetch})
+	register(&api{key: 1, minVersion: 4, maxVersion: 16, servePieces: serveFetch})
 }
 
 // fetchRead is one partition's outcome of a read pass.
 type fetchRead struct {
+	topic     string             // the topic's name ("" for an unknown id)
 	partition *replica.Partition // nil when errorCode says why
 	errorCode int16
 	result    replica.ReadResult // offsets; its Region is moved into records
 	records   netio.Piece
 	diverging *replica.EpochEnd // a follower's log diverges here: no records
+	preferred int32             // a consumer's preferred read replica: no records; -1 none
 }
 
 func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	req := r.body.(*kmsg.FetchRequest)
 	wants, forgotten := fetchWants(req)
 	plan := sessionless(wants)
+	replicaID, _ := fetchReplica(req)
 	switch {
-	case req.ReplicaID >= 0 && req.SessionID != 0:
+	case replicaID >= 0 && req.SessionID != 0:
 		// No session is ever created for a replica.
 		plan = fetchPlan{errorCode: kerr.FetchSessionIDNotFound.Code}
-	case req.ReplicaID < 0 && req.Version >= 7:
-		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants, forgotten: forgotten}, b.cfg.Now())
+	case replicaID < 0 && req.Version >= 7:
+		plan = b.sessions.plan(sessionRequest{id: req.SessionID, epoch: req.SessionEpoch, wants: wants,
+			forgotten: forgotten, topicIDs: req.Version >= 13}, b.cfg.Now())
 	}
 	if plan.errorCode != 0 {
 		return b.fetchError(r, plan.errorCode), nil
@@ -59,7 +75,8 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	sent := make([]fetchSent, len(reads))
 	for i, rd := range reads {
 		sent[i] = fetchSent{errorCode: rd.errorCode, highWatermark: rd.result.HighWatermark,
-			lastStable: rd.result.LastStable, logStartOffset: rd.result.LogStartOffset, recordBytes: rd.records.Len()}
+			lastStable: rd.result.LastStable, logStartOffset: rd.result.LogStartOffset, recordBytes: rd.records.Len(),
+			preferred: rd.preferred >= 0}
 	}
 	include, code := b.sessions.finish(&plan, sent, b.cfg.Now())
 	if code != 0 {
@@ -67,16 +84,21 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 		return b.fetchError(r, code), nil
 	}
 	resp := &fetchResponse{version: req.Version, sessionID: plan.sessionID}
+	im := b.ctrl.Image()
 	for i, w := range plan.wants {
 		if !include[i] {
 			releasePiece(reads[i].records)
 			continue
 		}
-		if n := len(resp.topics); n == 0 || resp.topics[n-1].name != w.topic {
-			resp.topics = append(resp.topics, fetchTopic{name: w.topic})
+		if n := len(resp.topics); n == 0 || resp.topics[n-1].name != w.topic || resp.topics[n-1].id != w.topicID {
+			resp.topics = append(resp.topics, fetchTopic{name: w.topic, id: w.topicID})
 		}
 		t := &resp.topics[len(resp.topics)-1]
-		t.partitions = append(t.partitions, reads[i].answer(w.partition, req.IsolationLevel))
+		fp := reads[i].answer(w.partition, req.IsolationLevel)
+		if req.Version >= 16 && (fp.errorCode == kerr.NotLeaderForPartition.Code || fp.errorCode == kerr.FencedLeaderEpoch.Code) {
+			fp.leader, resp.brokers = fetchLeaderHint(im, reads[i].topic, w.partition, resp.brokers)
+		}
+		t.partitions = append(t.partitions, fp)
 		if n := reads[i].records.Len(); b.cfg.Observer != nil && n > 0 {
 			b.cfg.Observer.Fetched(reads[i].partition, n)
 		}
@@ -96,8 +118,25 @@ func (b *Broker) fetchError(r *request, code int16) []netio.Piece {
 	return resp.pieces()
 }
 
-// fetchWants lists the partitions a request names and the ones it forgets.
-func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPartition) {
+// fetchReplica is who sends a fetch: a follower's node id and broker epoch
+// (-1 when the request does not say, before v15), or a negative id for a
+// consumer.
+func fetchReplica(req *kmsg.FetchRequest) (id int32, brokerEpoch int64) {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID, req.ReplicaState.Epoch
+	}
+	return req.ReplicaID, -1
+}
+
+// fetchWants lists the partitions a request names and the ones it forgets,
+// by topic id from v13 on.
+func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []fetchKey) {
+	key := func(name string, id [16]byte, partition int32) fetchKey {
+		if req.Version >= 13 {
+			return fetchKey{topicID: id, partition: partition}
+		}
+		return fetchKey{topic: name, partition: partition}
+	}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			leaderEpoch, lastFetchedEpoch := int32(-1), int32(-1)
@@ -107,14 +146,14 @@ func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPar
 			if req.Version >= 12 {
 				lastFetchedEpoch = p.LastFetchedEpoch
 			}
-			wants = append(wants, fetchWant{topicPartition: topicPartition{t.Topic, p.Partition},
+			wants = append(wants, fetchWant{fetchKey: key(t.Topic, t.TopicID, p.Partition),
 				fetchOffset: p.FetchOffset, maxBytes: p.PartitionMaxBytes, currentLeaderEpoch: leaderEpoch,
 				lastFetchedEpoch: lastFetchedEpoch})
 		}
 	}
 	for _, t := range req.ForgottenTopics {
 		for _, p := range t.Partitions {
-			forgotten = append(forgotten, topicPartition{t.Topic, p})
+			forgotten = append(forgotten, key(t.Topic, t.TopicID, p))
 		}
 	}
 	return wants, forgotten
@@ -122,7 +161,7 @@ func fetchWants(req *kmsg.FetchRequest) (wants []fetchWant, forgotten []topicPar
 
 // answer is the response entry for a read.
 func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
-	fp := fetchPartition{partition: partition, errorCode: rd.errorCode, preferredReplica: -1,
+	fp := fetchPartition{partition: partition, errorCode: rd.errorCode, preferredReplica: rd.preferred,
 		highWatermark: -1, lastStable: -1, logStartOffset: -1, records: rd.records, diverging: rd.diverging}
 	if rd.errorCode == 0 || rd.errorCode == kerr.OffsetOutOfRange.Code {
 		fp.highWatermark, fp.lastStable, fp.logStartOffset = rd.result.HighWatermark, rd.result.LastStable, rd.result.LogStartOffset
@@ -144,7 +183,7 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 		return reads
 	}
 	watch := (*replica.Partition).Watch
-	if req.ReplicaID >= 0 {
+	if id, _ := fetchReplica(req); id >= 0 {
 		watch = (*replica.Partition).WatchEnd
 	}
 	moved := make(chan struct{}, 1)
@@ -191,24 +230,43 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 	if req.IsolationLevel == 1 {
 		iso = replica.ReadCommitted
 	}
+	replicaID, brokerEpoch := fetchReplica(req)
+	// A consumer that says where it is (v11+) may be sent to, and served
+	// by, a follower when a selector is configured (KIP-392).
+	nearest := replicaID < 0 && req.Version >= 11 && b.cfg.ReplicaSelector != SelectorLeader
+	im := b.ctrl.Image()
 	reads = make([]fetchRead, len(wants))
 	minOneBatch := true
 	for i, w := range wants {
 		rd := &reads[i]
-		rd.partition, rd.errorCode = b.leaderPartition(w.topic, w.partition)
+		rd.topic, rd.preferred = w.topic, -1
+		if req.Version >= 13 {
+			rd.topic = ""
+			if t := im.TopicByID(w.topicID); t != nil {
+				rd.topic = t.Name
+			}
+		}
 		maxBytes := int32(max(min(int64(w.maxBytes), budget), 0))
+		if rd.topic == "" && req.Version >= 13 {
+			rd.errorCode = kerr.UnknownTopicID.Code
+		} else {
+			rd.partition, rd.errorCode = b.hostedPartition(rd.topic, w.partition, !nearest)
+		}
 		switch {
 		case rd.errorCode != 0:
-		case req.ReplicaID >= 0:
-			b.readFollower(rd, ids.NodeID(req.ReplicaID), w, maxBytes, minOneBatch)
+		case replicaID >= 0:
+			b.readFollower(rd, im, ids.NodeID(replicaID), brokerEpoch, w, maxBytes, minOneBatch)
+		case nearest:
+			b.readNearest(rd, im, req.Rack, w, maxBytes, iso, minOneBatch)
 		default:
-			b.readPartition(rd, w, maxBytes, iso, minOneBatch)
+			res, err := rd.partition.Read(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
+			b.takeRead(rd, w, res, err)
 		}
 		if rd.errorCode != 0 {
 			rd.partition, settled = nil, true
 			continue
 		}
-		settled = settled || rd.diverging != nil
+		settled = settled || rd.diverging != nil || rd.preferred >= 0
 		n := rd.records.Len()
 		readable += n
 		budget -= n
@@ -219,18 +277,36 @@ func (b *Broker) readPass(req *kmsg.FetchRequest, wants []fetchWant) (reads []fe
 	return reads, readable, settled
 }
 
-// readPartition reads one partition into rd for a consumer.
-func (b *Broker) readPartition(rd *fetchRead, w fetchWant, maxBytes int32, iso replica.Isolation, minOneBatch bool) {
-	res, err := rd.partition.Read(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
+// readNearest reads one partition into rd for a consumer in rack that may
+// read from any replica: on the leader, when the selector prefers another
+// replica, only the offsets and that replica's id; otherwise records up to
+// this replica's HW, leader or follower.
+func (b *Broker) readNearest(rd *fetchRead, im *quorum.Image, rack string, w fetchWant, maxBytes int32, iso replica.Isolation, minOneBatch bool) {
+	p := rd.partition
+	if err := p.CheckLeaderEpoch(w.currentLeaderEpoch); err != nil {
+		rd.errorCode = b.errorCode(err)
+		return
+	}
+	if rd.preferred = preferredReadReplica(im, b.cfg.NodeID, p, rack, w.fetchOffset); rd.preferred >= 0 {
+		rd.result = replica.ReadResult{HighWatermark: p.HighWatermark(), LastStable: p.LastStableOffset(),
+			LogStartOffset: p.Log().LogStartOffset()}
+		return
+	}
+	res, err := p.ReadNearest(w.fetchOffset, maxBytes, iso, minOneBatch, w.currentLeaderEpoch)
 	b.takeRead(rd, w, res, err)
 }
 
 // readFollower reads one partition into rd for the follower replica: its
-// fetch offset is its LEO, which the leader records.
-func (b *Broker) readFollower(rd *fetchRead, follower ids.NodeID, w fetchWant, maxBytes int32, minOneBatch bool) {
+// fetch offset is its LEO, which the leader records. A broker epoch below
+// the one im has for that live broker is refused and not recorded.
+func (b *Broker) readFollower(rd *fetchRead, im *quorum.Image, follower ids.NodeID, brokerEpoch int64, w fetchWant, maxBytes int32, minOneBatch bool) {
+	if br, ok := im.Broker(int32(follower)); brokerEpoch != -1 && ok && !br.Fenced && br.Epoch > brokerEpoch {
+		rd.errorCode = kerr.NotLeaderForPartition.Code
+		return
+	}
 	res, err := rd.partition.ReadForFollower(replica.FollowerFetch{
 		Replica:            follower,
-		BrokerEpoch:        -1, // carried from Fetch v15 on
+		BrokerEpoch:        brokerEpoch,
 		CurrentLeaderEpoch: ids.Epoch(w.currentLeaderEpoch),
 		FetchOffset:        ids.Offset(w.fetchOffset),
 		LastFetchedEpoch:   ids.Epoch(w.lastFetchedEpoch),

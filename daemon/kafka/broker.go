@@ -34,6 +34,10 @@ type Config struct {
 	// FetchBytesMax caps its max_bytes (0: as the request says).
 	FetchWaitMsMax int64
 	FetchBytesMax  int32
+	// ReplicaSelector is replication.replica_selector: SelectorLeader or
+	// SelectorRackAware (consumers fetch from a replica in their rack,
+	// KIP-392).
+	ReplicaSelector string
 	// Groups serves the group APIs (FindCoordinator aside); without it
 	// they close the connection.
 	Groups *group.Coordinator

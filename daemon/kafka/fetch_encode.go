@@ -7,10 +7,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 )
 
-// fetchResponse is a Fetch response body (v4-12) as riffle fills it. The
+// fetchResponse is a Fetch response body (v4-16) as riffle fills it. The
 // hand encoder exists so that each partition's records can be a file region
 // sent by sendfile; kmsg would need every record byte in memory.
 type fetchResponse struct {
@@ -18,16 +19,20 @@ type fetchResponse struct {
 	errorCode int16 // v7+
 	sessionID int32 // v7+
 	topics    []fetchTopic
+	// brokers is NodeEndpoints (tag 0 of the response, v16+, KIP-951):
+	// the leaders CurrentLeader names.
+	brokers []quorum.Broker
 }
 
 type fetchTopic struct {
-	name       string
+	name       string   // up to v12
+	id         [16]byte // v13+
 	partitions []fetchPartition
 }
 
 // fetchPartition is one partition's answer. Throttle time is always 0. Of
-// the tagged fields only DivergingEpoch (v12+, tag 0) is sent, to followers;
-// CurrentLeader and SnapshotID are for v13+ clients and KRaft.
+// the tagged fields DivergingEpoch (tag 0) is sent to followers and
+// CurrentLeader (tag 1) to clients (v16+, KIP-951); SnapshotID is KRaft's.
 type fetchPartition struct {
 	partition        int32
 	errorCode        int16
@@ -42,6 +47,14 @@ type fetchPartition struct {
 	records netio.Piece
 	// diverging tells a follower where its log diverges (v12+); nil: none.
 	diverging *replica.EpochEnd
+	// leader is the partition's leader by the metadata, for a fetcher
+	// sent away (v16+); nil or {-1, -1}: none.
+	leader *leaderHint
+}
+
+// leaderHint is a partition's leader and leader epoch (KIP-951).
+type leaderHint struct {
+	id, epoch int32
 }
 
 type abortedTxn struct {
@@ -78,15 +91,45 @@ func (r *fetchResponse) pieces() []netio.Piece {
 	e.arrayLen(len(r.topics), false)
 	for i := range r.topics {
 		t := &r.topics[i]
-		e.string(t.name)
+		if r.version >= 13 {
+			e.buf = kbin.AppendUuid(e.buf, t.id)
+		} else {
+			e.string(t.name)
+		}
 		e.arrayLen(len(t.partitions), false)
 		for j := range t.partitions {
 			e.partition(r.version, &t.partitions[j])
 		}
 		e.tags()
 	}
-	e.tags()
+	e.responseTags(r.brokers)
 	return e.flush()
+}
+
+// responseTags writes the response's tag section: NodeEndpoints (tag 0)
+// when there are brokers to name.
+func (e *pieceEncoder) responseTags(brokers []quorum.Broker) {
+	if !e.flexible || len(brokers) == 0 {
+		e.tags()
+		return
+	}
+	var field []byte
+	field = kbin.AppendCompactArrayLen(field, len(brokers))
+	for _, br := range brokers {
+		field = kbin.AppendInt32(field, br.ID)
+		field = kbin.AppendCompactString(field, br.Host)
+		field = kbin.AppendInt32(field, br.Port)
+		if br.Rack == "" {
+			field = kbin.AppendCompactNullableString(field, nil)
+		} else {
+			field = kbin.AppendCompactString(field, br.Rack)
+		}
+		field = append(field, 0) // empty tags
+	}
+	e.buf = kbin.AppendUvarint(e.buf, 1) // one tagged field
+	e.buf = kbin.AppendUvarint(e.buf, 0) // tag 0: NodeEndpoints
+	e.buf = kbin.AppendUvarint(e.buf, uint32(len(field)))
+	e.buf = append(e.buf, field...)
 }
 
 func (e *pieceEncoder) partition(version int16, p *fetchPartition) {
@@ -111,20 +154,38 @@ func (e *pieceEncoder) partition(version int16, p *fetchPartition) {
 }
 
 // partitionTags writes a partition's tag section: DivergingEpoch (tag 0)
-// when set. Like Kafka and kmsg, a field at its default (-1, -1) is left
-// out.
+// and CurrentLeader (tag 1) when set. Like Kafka and kmsg, a field at its
+// default (-1, -1) is left out.
 func (e *pieceEncoder) partitionTags(p *fetchPartition) {
-	if !e.flexible || p.diverging == nil || *p.diverging == (replica.EpochEnd{Epoch: -1, EndOffset: -1}) {
-		e.tags()
+	if !e.flexible {
 		return
 	}
-	const divergingEpochSize = 4 + 8 + 1 // Epoch, EndOffset, empty tags
-	e.buf = kbin.AppendUvarint(e.buf, 1) // one tagged field
-	e.buf = kbin.AppendUvarint(e.buf, 0) // tag 0: DivergingEpoch
-	e.buf = kbin.AppendUvarint(e.buf, divergingEpochSize)
-	e.buf = kbin.AppendInt32(e.buf, int32(p.diverging.Epoch))
-	e.buf = kbin.AppendInt64(e.buf, int64(p.diverging.EndOffset))
-	e.tags()
+	diverging := p.diverging != nil && *p.diverging != (replica.EpochEnd{Epoch: -1, EndOffset: -1})
+	leader := p.leader != nil && *p.leader != (leaderHint{id: -1, epoch: -1})
+	n := uint32(0)
+	if diverging {
+		n++
+	}
+	if leader {
+		n++
+	}
+	e.buf = kbin.AppendUvarint(e.buf, n)
+	if diverging {
+		const size = 4 + 8 + 1               // Epoch, EndOffset, empty tags
+		e.buf = kbin.AppendUvarint(e.buf, 0) // tag 0: DivergingEpoch
+		e.buf = kbin.AppendUvarint(e.buf, size)
+		e.buf = kbin.AppendInt32(e.buf, int32(p.diverging.Epoch))
+		e.buf = kbin.AppendInt64(e.buf, int64(p.diverging.EndOffset))
+		e.tags()
+	}
+	if leader {
+		const size = 4 + 4 + 1               // LeaderId, LeaderEpoch, empty tags
+		e.buf = kbin.AppendUvarint(e.buf, 1) // tag 1: CurrentLeader
+		e.buf = kbin.AppendUvarint(e.buf, size)
+		e.buf = kbin.AppendInt32(e.buf, p.leader.id)
+		e.buf = kbin.AppendInt32(e.buf, p.leader.epoch)
+		e.tags()
+	}
 }
 
 // arrayLen writes an array length, compact (n+1, 0 for null) when flexible.

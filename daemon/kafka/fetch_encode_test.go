@@ -12,6 +12,7 @@ import (
 
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/vfs"
@@ -29,9 +30,15 @@ func randomFetch(t *testing.T, rng *rand.Rand, version int16, file *os.File, rel
 		ours.errorCode, ours.sessionID = k.ErrorCode, k.SessionID
 	}
 	for range rng.IntN(4) {
-		name := fmt.Sprintf("topic-%d-%s", rng.IntN(1000), string(bytes.Repeat([]byte{'x'}, rng.IntN(200))))
-		kt := kmsg.FetchResponseTopic{Topic: name}
-		ot := fetchTopic{name: name}
+		kt := kmsg.FetchResponseTopic{}
+		if version >= 13 {
+			for i := range kt.TopicID {
+				kt.TopicID[i] = byte(rng.Uint32())
+			}
+		} else {
+			kt.Topic = fmt.Sprintf("topic-%d-%s", rng.IntN(1000), string(bytes.Repeat([]byte{'x'}, rng.IntN(200))))
+		}
+		ot := fetchTopic{name: kt.Topic, id: kt.TopicID}
 		for range rng.IntN(5) {
 			kp, op := randomFetchPartition(t, rng, file, released)
 			kt.Partitions = append(kt.Partitions, kp)
@@ -39,6 +46,19 @@ func randomFetch(t *testing.T, rng *rand.Rand, version int16, file *os.File, rel
 		}
 		k.Topics = append(k.Topics, kt)
 		ours.topics = append(ours.topics, ot)
+	}
+	if version >= 16 {
+		for i := range rng.IntN(3) {
+			br := quorum.Broker{ID: int32(i), Host: fmt.Sprintf("host-%d.example", rng.IntN(100)), Port: rng.Int32N(65536)}
+			kb := kmsg.NewFetchResponseBroker()
+			kb.NodeID, kb.Host, kb.Port = br.ID, br.Host, br.Port
+			if rng.IntN(2) == 0 {
+				br.Rack = fmt.Sprintf("rack-%d", rng.IntN(10))
+				kb.Rack = &br.Rack
+			}
+			k.Brokers = append(k.Brokers, kb)
+			ours.brokers = append(ours.brokers, br)
+		}
 	}
 	return k, ours
 }
@@ -76,6 +96,11 @@ func randomFetchPartition(t *testing.T, rng *rand.Rand, file *os.File, released 
 		// Sent from v12 only; the encoders agree on the version.
 		kp.DivergingEpoch.Epoch, kp.DivergingEpoch.EndOffset = rng.Int32N(5)-1, rng.Int64N(1<<40)-1
 		op.diverging = &replica.EpochEnd{Epoch: ids.Epoch(kp.DivergingEpoch.Epoch), EndOffset: ids.Offset(kp.DivergingEpoch.EndOffset)}
+	}
+	if rng.IntN(3) == 0 {
+		// Sent from v16 only; from v12 both encoders write it when set.
+		kp.CurrentLeader.LeaderID, kp.CurrentLeader.LeaderEpoch = rng.Int32N(5)-1, rng.Int32N(5)-1
+		op.leader = &leaderHint{id: kp.CurrentLeader.LeaderID, epoch: kp.CurrentLeader.LeaderEpoch}
 	}
 	for _, a := range kp.AbortedTransactions {
 		op.aborted = append(op.aborted, abortedTxn{producerID: a.ProducerID, firstOffset: a.FirstOffset})
@@ -140,7 +165,7 @@ func TestFetchEncoderMatchesKmsg(t *testing.T) {
 	}
 	defer file.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
-	for version := int16(4); version <= 12; version++ {
+	for version := int16(4); version <= 16; version++ {
 		for i := range 200 {
 			released := map[int]int{}
 			want, ours := randomFetch(t, rng, version, file, released)

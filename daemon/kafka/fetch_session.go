@@ -36,9 +36,19 @@ type topicPartition struct {
 	partition int32
 }
 
+// fetchKey names a partition in a fetch and in its session: by topic name
+// before Fetch v13, by topic id from v13 on (KIP-516). With an id the name
+// is empty here and looked up at each read, so that a topic deleted and
+// created again under the same name is never read in the old one's place.
+type fetchKey struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+}
+
 // fetchWant is what a fetch asks of one partition.
 type fetchWant struct {
-	topicPartition
+	fetchKey
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
@@ -53,6 +63,7 @@ type fetchSent struct {
 	lastStable     int64
 	logStartOffset int64
 	recordBytes    int64
+	preferred      bool // names a preferred read replica
 }
 
 // sessionPartition is one partition of a session: the request parameters
@@ -64,9 +75,10 @@ type sessionPartition struct {
 
 type fetchSession struct {
 	id       int32
+	topicIDs bool                // opened by Fetch v13+: keyed by topic id
 	epoch    int32               // the epoch the next request must carry
 	parts    []*sessionPartition // read and answer order
-	byTP     map[topicPartition]*sessionPartition
+	byTP     map[fetchKey]*sessionPartition
 	lastUsed time.Time
 }
 
@@ -85,7 +97,8 @@ func newFetchSessions(max int) *fetchSessions {
 type sessionRequest struct {
 	id, epoch int32
 	wants     []fetchWant // in request order
-	forgotten []topicPartition
+	forgotten []fetchKey
+	topicIDs  bool // v13+: partitions named by topic id
 }
 
 // fetchPlan says what to read for one request and how to answer.
@@ -116,7 +129,7 @@ func (c *fetchSessions) plan(req sessionRequest, now time.Time) fetchPlan {
 			return sessionless(req.wants)
 		}
 		p := sessionless(req.wants)
-		if s := c.create(p.wants, now); s != nil {
+		if s := c.create(p.wants, req.topicIDs, now); s != nil {
 			p.session, p.sessionID, p.epoch = s, s.id, s.epoch
 		}
 		return p
@@ -127,11 +140,15 @@ func (c *fetchSessions) plan(req sessionRequest, now time.Time) fetchPlan {
 		return fetchPlan{errorCode: kerr.FetchSessionIDNotFound.Code}
 	case s.epoch != req.epoch:
 		return fetchPlan{errorCode: kerr.InvalidFetchSessionEpoch.Code}
+	case s.topicIDs != req.topicIDs:
+		// Kafka's FetchManager: a session's partitions are keyed one way,
+		// by name or by id, for its whole life.
+		return fetchPlan{errorCode: kerr.FetchSessionTopicIDError.Code}
 	}
 	s.epoch = nextSessionEpoch(s.epoch)
 	s.lastUsed = now
 	for _, w := range req.wants {
-		if sp := s.byTP[w.topicPartition]; sp != nil {
+		if sp := s.byTP[w.fetchKey]; sp != nil {
 			sp.want = w
 		} else {
 			s.add(w)
@@ -149,7 +166,7 @@ func (c *fetchSessions) plan(req sessionRequest, now time.Time) fetchPlan {
 
 // create adds a session for wants, evicting the least recently used session
 // idle for sessionIdleEvict if the cache is full; nil when there is no room.
-func (c *fetchSessions) create(wants []fetchWant, now time.Time) *fetchSession {
+func (c *fetchSessions) create(wants []fetchWant, topicIDs bool, now time.Time) *fetchSession {
 	if c.max <= 0 {
 		return nil
 	}
@@ -165,7 +182,7 @@ func (c *fetchSessions) create(wants []fetchWant, now time.Time) *fetchSession {
 		}
 		delete(c.byID, lru.id)
 	}
-	s := &fetchSession{id: c.newID(), epoch: 1, byTP: map[topicPartition]*sessionPartition{}, lastUsed: now}
+	s := &fetchSession{id: c.newID(), epoch: 1, topicIDs: topicIDs, byTP: map[fetchKey]*sessionPartition{}, lastUsed: now}
 	for _, w := range wants {
 		s.add(w)
 	}
@@ -210,7 +227,7 @@ func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent, now time.Time) (i
 	include = make([]bool, len(sent))
 	var withRecords []*sessionPartition
 	for i, w := range p.wants {
-		sp := s.byTP[w.topicPartition]
+		sp := s.byTP[w.fetchKey]
 		if sp == nil {
 			panic(fmt.Sprintf("kafka: fetch session %d lost %s-%d while its epoch held", s.id, w.topic, w.partition))
 		}
@@ -222,9 +239,9 @@ func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent, now time.Time) (i
 	// Partitions that returned records go to the back, so that when the
 	// response size limit is reached the others get their turn next time.
 	for _, sp := range withRecords {
-		s.remove(sp.want.topicPartition)
+		s.remove(sp.want.fetchKey)
 		s.parts = append(s.parts, sp)
-		s.byTP[sp.want.topicPartition] = sp
+		s.byTP[sp.want.fetchKey] = sp
 	}
 	return include, 0
 }
@@ -232,7 +249,7 @@ func (c *fetchSessions) finish(p *fetchPlan, sent []fetchSent, now time.Time) (i
 // update records what was sent and reports whether an incremental response
 // must include the partition.
 func (sp *sessionPartition) update(sent fetchSent) bool {
-	changed := sent.recordBytes > 0 ||
+	changed := sent.recordBytes > 0 || sent.preferred ||
 		sent.highWatermark != sp.highWatermark ||
 		sent.lastStable != sp.lastStable ||
 		sent.logStartOffset != sp.logStartOffset
@@ -249,10 +266,10 @@ func (sp *sessionPartition) update(sent fetchSent) bool {
 func (s *fetchSession) add(w fetchWant) {
 	sp := &sessionPartition{want: w, highWatermark: -1, lastStable: -1, logStartOffset: -1}
 	s.parts = append(s.parts, sp)
-	s.byTP[w.topicPartition] = sp
+	s.byTP[w.fetchKey] = sp
 }
 
-func (s *fetchSession) remove(tp topicPartition) {
+func (s *fetchSession) remove(tp fetchKey) {
 	sp := s.byTP[tp]
 	if sp == nil {
 		return
@@ -284,14 +301,14 @@ func nextSessionEpoch(e int32) int32 {
 // dedupWants keeps the first position and the last parameters of a
 // partition listed twice, as Kafka's request map does.
 func dedupWants(wants []fetchWant) []fetchWant {
-	at := make(map[topicPartition]int, len(wants))
+	at := make(map[fetchKey]int, len(wants))
 	out := make([]fetchWant, 0, len(wants))
 	for _, w := range wants {
-		if i, ok := at[w.topicPartition]; ok {
+		if i, ok := at[w.fetchKey]; ok {
 			out[i] = w
 			continue
 		}
-		at[w.topicPartition] = len(out)
+		at[w.fetchKey] = len(out)
 		out = append(out, w)
 	}
 	return out

@@ -12,7 +12,7 @@ import (
 var t0 = time.Unix(1_700_000_000, 0)
 
 func want(topic string, partition int32, offset int64) fetchWant {
-	return fetchWant{topicPartition: topicPartition{topic, partition}, fetchOffset: offset, maxBytes: 1 << 20}
+	return fetchWant{fetchKey: fetchKey{topic: topic, partition: partition}, fetchOffset: offset, maxBytes: 1 << 20}
 }
 
 func sent(hw int64) fetchSent {
@@ -20,10 +20,10 @@ func sent(hw int64) fetchSent {
 }
 
 // wantNames lists the planned partitions as "topic/partition".
-func wantNames(p fetchPlan) []topicPartition {
-	var out []topicPartition
+func wantNames(p fetchPlan) []fetchKey {
+	var out []fetchKey
 	for _, w := range p.wants {
-		out = append(out, w.topicPartition)
+		out = append(out, w.fetchKey)
 	}
 	return out
 }
@@ -49,7 +49,7 @@ func openSession(t *testing.T, c *fetchSessions, hw int64, wants ...fetchWant) i
 
 // incremental runs an incremental fetch and returns the partitions answered,
 // each answered as results says (default: high watermark 10).
-func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionRequest, results map[topicPartition]fetchSent) []topicPartition {
+func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionRequest, results map[fetchKey]fetchSent) []fetchKey {
 	t.Helper()
 	req.id, req.epoch = id, epoch
 	p := c.plan(req, t0)
@@ -59,7 +59,7 @@ func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionReq
 	all := make([]fetchSent, len(p.wants))
 	for i, w := range p.wants {
 		all[i] = sent(10)
-		if r, ok := results[w.topicPartition]; ok {
+		if r, ok := results[w.fetchKey]; ok {
 			all[i] = r
 		}
 	}
@@ -67,10 +67,10 @@ func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionReq
 	if code != 0 {
 		t.Fatalf("finish: code %d", code)
 	}
-	var out []topicPartition
+	var out []fetchKey
 	for i, in := range include {
 		if in {
-			out = append(out, p.wants[i].topicPartition)
+			out = append(out, p.wants[i].fetchKey)
 		}
 	}
 	return out
@@ -78,36 +78,36 @@ func incremental(t *testing.T, c *fetchSessions, id, epoch int32, req sessionReq
 
 func TestFetchSessionIncrementalAnswersOnlyChanges(t *testing.T) {
 	c := newFetchSessions(10)
-	a0, a1, b0 := topicPartition{"a", 0}, topicPartition{"a", 1}, topicPartition{"b", 0}
+	a0, a1, b0 := fetchKey{topic: "a", partition: 0}, fetchKey{topic: "a", partition: 1}, fetchKey{topic: "b", partition: 0}
 	id := openSession(t, c, 10, want("a", 0, 0), want("a", 1, 0), want("b", 0, 0))
 
 	if got := incremental(t, c, id, 1, sessionRequest{}, nil); len(got) != 0 {
 		t.Fatalf("nothing changed, answered %v", got)
 	}
-	got := incremental(t, c, id, 2, sessionRequest{}, map[topicPartition]fetchSent{a1: sent(11)})
-	if !slices.Equal(got, []topicPartition{a1}) {
+	got := incremental(t, c, id, 2, sessionRequest{}, map[fetchKey]fetchSent{a1: sent(11)})
+	if !slices.Equal(got, []fetchKey{a1}) {
 		t.Fatalf("HW moved on a/1, answered %v", got)
 	}
 	withRecords := fetchSent{highWatermark: 11, lastStable: 11, recordBytes: 100}
-	got = incremental(t, c, id, 3, sessionRequest{}, map[topicPartition]fetchSent{a1: withRecords})
-	if !slices.Equal(got, []topicPartition{a1}) {
+	got = incremental(t, c, id, 3, sessionRequest{}, map[fetchKey]fetchSent{a1: withRecords})
+	if !slices.Equal(got, []fetchKey{a1}) {
 		t.Fatalf("records on a/1, answered %v", got)
 	}
 	lso := fetchSent{highWatermark: 10, lastStable: 9}
 	logStart := fetchSent{highWatermark: 10, lastStable: 10, logStartOffset: 5}
-	got = incremental(t, c, id, 4, sessionRequest{}, map[topicPartition]fetchSent{a0: lso, b0: logStart, a1: sent(11)})
-	if !slices.Equal(got, []topicPartition{a0, b0}) {
+	got = incremental(t, c, id, 4, sessionRequest{}, map[fetchKey]fetchSent{a0: lso, b0: logStart, a1: sent(11)})
+	if !slices.Equal(got, []fetchKey{a0, b0}) {
 		t.Fatalf("LSO on a/0, log start on b/0, answered %v", got)
 	}
 }
 
 func TestFetchSessionErrorsAlwaysAnsweredAndResent(t *testing.T) {
 	c := newFetchSessions(10)
-	a0 := topicPartition{"a", 0}
+	a0 := fetchKey{topic: "a", partition: 0}
 	id := openSession(t, c, 10, want("a", 0, 0))
 	failed := fetchSent{errorCode: kerr.NotLeaderForPartition.Code, highWatermark: 10, lastStable: 10}
 	for epoch := int32(1); epoch <= 2; epoch++ {
-		if got := incremental(t, c, id, epoch, sessionRequest{}, map[topicPartition]fetchSent{a0: failed}); len(got) != 1 {
+		if got := incremental(t, c, id, epoch, sessionRequest{}, map[fetchKey]fetchSent{a0: failed}); len(got) != 1 {
 			t.Fatalf("epoch %d: error not answered: %v", epoch, got)
 		}
 	}
@@ -120,18 +120,32 @@ func TestFetchSessionErrorsAlwaysAnsweredAndResent(t *testing.T) {
 	}
 }
 
+// TestFetchSessionPreferredReplicaAnswered: a partition naming a
+// preferred read replica is answered though its offsets did not change
+// (Kafka's FetchSession.maybeUpdateResponseData), or a consumer would
+// never learn where to go.
+func TestFetchSessionPreferredReplicaAnswered(t *testing.T) {
+	c := newFetchSessions(10)
+	a0 := fetchKey{topic: "a", partition: 0}
+	id := openSession(t, c, 10, want("a", 0, 0))
+	redirected := fetchSent{highWatermark: 10, lastStable: 10, preferred: true}
+	if got := incremental(t, c, id, 1, sessionRequest{}, map[fetchKey]fetchSent{a0: redirected}); len(got) != 1 {
+		t.Fatalf("redirect not answered: %v", got)
+	}
+}
+
 func TestFetchSessionAddUpdateForget(t *testing.T) {
 	c := newFetchSessions(10)
-	a0, b0, c0 := topicPartition{"a", 0}, topicPartition{"b", 0}, topicPartition{"c", 0}
+	a0, b0, c0 := fetchKey{topic: "a", partition: 0}, fetchKey{topic: "b", partition: 0}, fetchKey{topic: "c", partition: 0}
 	id := openSession(t, c, 10, want("a", 0, 0), want("b", 0, 0))
 
-	req := sessionRequest{wants: []fetchWant{want("c", 0, 7), want("a", 0, 42)}, forgotten: []topicPartition{b0}}
+	req := sessionRequest{wants: []fetchWant{want("c", 0, 7), want("a", 0, 42)}, forgotten: []fetchKey{b0}}
 	got := incremental(t, c, id, 1, req, nil)
-	if !slices.Equal(got, []topicPartition{c0}) {
+	if !slices.Equal(got, []fetchKey{c0}) {
 		t.Fatalf("added c/0 must be answered, updated a/0 not: %v", got)
 	}
 	p := c.plan(sessionRequest{id: id, epoch: 2}, t0)
-	if !slices.Equal(wantNames(p), []topicPartition{a0, c0}) {
+	if !slices.Equal(wantNames(p), []fetchKey{a0, c0}) {
 		t.Fatalf("session holds %v", wantNames(p))
 	}
 	if p.wants[0].fetchOffset != 42 || p.wants[1].fetchOffset != 7 {
@@ -141,11 +155,11 @@ func TestFetchSessionAddUpdateForget(t *testing.T) {
 
 func TestFetchSessionRotatesPartitionsWithRecords(t *testing.T) {
 	c := newFetchSessions(10)
-	a0, a1, a2 := topicPartition{"a", 0}, topicPartition{"a", 1}, topicPartition{"a", 2}
+	a0, a1, a2 := fetchKey{topic: "a", partition: 0}, fetchKey{topic: "a", partition: 1}, fetchKey{topic: "a", partition: 2}
 	id := openSession(t, c, 10, want("a", 0, 0), want("a", 1, 0), want("a", 2, 0))
-	incremental(t, c, id, 1, sessionRequest{}, map[topicPartition]fetchSent{a0: {highWatermark: 10, lastStable: 10, recordBytes: 1}})
+	incremental(t, c, id, 1, sessionRequest{}, map[fetchKey]fetchSent{a0: {highWatermark: 10, lastStable: 10, recordBytes: 1}})
 	p := c.plan(sessionRequest{id: id, epoch: 2}, t0)
-	if !slices.Equal(wantNames(p), []topicPartition{a1, a2, a0}) {
+	if !slices.Equal(wantNames(p), []fetchKey{a1, a2, a0}) {
 		t.Fatalf("order %v", wantNames(p))
 	}
 }

@@ -31,9 +31,9 @@ func TestFetchReadsBatchesEveryVersion(t *testing.T) {
 	b2 := s.produce(t, 0, 3, 3000) // 6-8
 	binary.BigEndian.PutUint64(b1, 3)
 	binary.BigEndian.PutUint64(b2, 6)
-	for v := int16(4); v <= 12; v++ {
+	for v := int16(4); v <= 16; v++ {
 		// An offset inside a batch returns that whole batch.
-		p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 4})))
+		p := onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReqAt(v, map[int32]int64{0: 4})))
 		if p.ErrorCode != 0 || p.HighWatermark != 9 || p.LastStableOffset != 9 {
 			t.Fatalf("v%d: error %d, HW %d, LSO %d", v, p.ErrorCode, p.HighWatermark, p.LastStableOffset)
 		}
@@ -47,12 +47,12 @@ func TestFetchReadsBatchesEveryVersion(t *testing.T) {
 			t.Fatalf("v%d: records %d bytes, want batches 3-5 and 6-8 (%d bytes)", v, len(p.RecordBatches), len(want))
 		}
 		// At HW: empty, not null.
-		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 9})))
+		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReqAt(v, map[int32]int64{0: 9})))
 		if p.ErrorCode != 0 || p.RecordBatches == nil || len(p.RecordBatches) != 0 || p.HighWatermark != 9 {
 			t.Fatalf("v%d at HW: error %d, records %v, HW %d", v, p.ErrorCode, p.RecordBatches, p.HighWatermark)
 		}
 		// Beyond the log end: out of range, with where the log is.
-		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReq(v, map[int32]int64{0: 10})))
+		p = onlyPartition(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReqAt(v, map[int32]int64{0: 10})))
 		if p.ErrorCode != kerr.OffsetOutOfRange.Code || p.HighWatermark != 9 || (v >= 5 && p.LogStartOffset != 0) {
 			t.Fatalf("v%d beyond LEO: error %d, HW %d, log start %d", v, p.ErrorCode, p.HighWatermark, p.LogStartOffset)
 		}

@@ -3,11 +3,13 @@ package kafka
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/codec"
 )
@@ -218,5 +220,28 @@ func TestInitProducerID(t *testing.T) {
 	txn := "tx"
 	if r := initPID(4, &txn, -1, -1); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code || r.ProducerID != -1 {
 		t.Errorf("transactional: %+v", r)
+	}
+}
+
+// TestProduceToInternalTopicRefused: a client may not write the broker's
+// own topics (Kafka's InvalidTopicException, code 17); the log is left as
+// it was. An ordinary topic named like one is written.
+func TestProduceToInternalTopicRefused(t *testing.T) {
+	s := newBrokerStack(t, stackConfig())
+	if _, err := s.ctrl.CreateTopic(quorum.CreateTopic{Name: "__consumer_offsets", Partitions: 1, ReplicationFactor: 1, Internal: true}, 1, 1, false); err != nil {
+		t.Fatal(err)
+	}
+	s.createTopic("__ordinary", 1, nil)
+	for _, topic := range []string{"__consumer_offsets", quorum.MetadataTopic} {
+		sp := s.produceOne(11, 1, topic, plainBatch(1))
+		if sp.ErrorCode != kerr.InvalidTopicException.Code || sp.ErrorMessage == nil || !strings.Contains(*sp.ErrorMessage, topic) {
+			t.Fatalf("%s: error %d, message %v", topic, sp.ErrorCode, sp.ErrorMessage)
+		}
+	}
+	if leo := s.leo("__consumer_offsets", 0); leo != 0 {
+		t.Fatalf("__consumer_offsets LEO %d after a refused produce", leo)
+	}
+	if sp := s.produceOne(11, 1, "__ordinary", plainBatch(1)); sp.ErrorCode != 0 {
+		t.Fatalf("__ordinary: error %d", sp.ErrorCode)
 	}
 }

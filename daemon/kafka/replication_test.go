@@ -136,6 +136,26 @@ func (s *replStack) led(n int) []int32 {
 
 func (s *replStack) part(id int32) *replica.Partition { return s.Partition(s.topic, id) }
 
+// produce1 appends n records to partition with acks=1.
+func (s *replStack) produce1(partition int32, n int) {
+	s.t.Helper()
+	req := produceReq(11, 1, s.topic, map[int32][]byte{partition: plainBatch(n)})
+	if sp := partitionAnswer(s.t, roundTrip[*kmsg.ProduceResponse](s.t, s.b, req), partition); sp.ErrorCode != 0 {
+		s.t.Fatalf("produce to %d: error %d", partition, sp.ErrorCode)
+	}
+}
+
+// bumpEpoch makes broker 1 lead partition in the next leader epoch, as
+// after a re-election the image has not shown yet; it starts at LEO.
+func (s *replStack) bumpEpoch(partition int32) {
+	s.t.Helper()
+	mp := s.ctrl.Image().Topic(s.topic).Partitions[partition]
+	if err := s.part(partition).BecomeLeader(replica.Leadership{Epoch: ids.Epoch(s.part(partition).LeaderEpoch() + 1),
+		PartitionEpoch: mp.PartitionEpoch + 1, Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // followerFetch is broker 2's Fetch v12 of one partition.
 func (s *replStack) followerFetch(partition int32, offset int64, lastEpoch int32, maxWaitMs int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
@@ -345,9 +365,7 @@ func TestFollowerFetchLongPollEndsOnLEO(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(1)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
+	s.produce1(p, 1)
 	select {
 	case fp := <-got:
 		if fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 || fp.HighWatermark != 0 {
@@ -367,20 +385,10 @@ func TestFollowerFetchLongPollEndsOnLEO(t *testing.T) {
 func TestFollowerFetchDivergingEpoch(t *testing.T) {
 	s := newReplStack(t, 1)
 	p := s.led(1)[0]
-	part := s.part(p)
-	epoch0 := part.LeaderEpoch()
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(3)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
-	// A new leader epoch starts at offset 3.
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := part.BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch0 + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(2)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
+	epoch0 := s.part(p).LeaderEpoch()
+	s.produce1(p, 3)
+	s.bumpEpoch(p) // the new epoch starts at offset 3
+	s.produce1(p, 2)
 	// The follower holds epoch-0 records up to offset 4: it diverges at 3.
 	fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, s.followerFetch(p, 4, epoch0, 30_000)))
 	if fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 {
@@ -416,11 +424,7 @@ func TestFollowerFetchErrors(t *testing.T) {
 	if fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, req)); fp.ErrorCode != kerr.UnknownLeaderEpoch.Code {
 		t.Fatalf("newer leader epoch: error %d", fp.ErrorCode)
 	}
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := s.part(p).BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	s.bumpEpoch(p)
 	req.Topics[0].Partitions[0].CurrentLeaderEpoch = epoch
 	if fp := onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, req)); fp.ErrorCode != kerr.FencedLeaderEpoch.Code {
 		t.Fatalf("older leader epoch: error %d", fp.ErrorCode)
@@ -493,14 +497,8 @@ func TestListOffsetsNewLeaderHWLags(t *testing.T) {
 	p := s.led(1)[0]
 	part := s.part(p)
 	epoch0 := part.LeaderEpoch()
-	if sp := partitionAnswer(t, roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(11, 1, s.topic, map[int32][]byte{p: plainBatch(3)})), p); sp.ErrorCode != 0 {
-		t.Fatalf("produce: error %d", sp.ErrorCode)
-	}
-	mp := s.ctrl.Image().Topic(s.topic).Partitions[p]
-	if err := part.BecomeLeader(replica.Leadership{Epoch: ids.Epoch(epoch0 + 1), PartitionEpoch: mp.PartitionEpoch + 1,
-		Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	s.produce1(p, 3)
+	s.bumpEpoch(p)
 	listOffset := func(replicaID int32, ts int64) kmsg.ListOffsetsResponseTopicPartition {
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.SetVersion(7)
@@ -534,5 +532,95 @@ func TestListOffsetsNewLeaderHWLags(t *testing.T) {
 	}
 	if out := listOffset(-1, timestampLatest); out.ErrorCode != 0 || out.Offset != 3 {
 		t.Fatalf("latest once HW caught up: error %d, offset %d", out.ErrorCode, out.Offset)
+	}
+}
+
+// TestFollowerFetchReplicaState: from v15 the follower names itself in
+// ReplicaState with its broker epoch. An epoch older than the metadata's
+// for that broker (a fetcher from before it restarted) is refused with
+// NOT_LEADER_OR_FOLLOWER and does not count as the follower's LEO.
+func TestFollowerFetchReplicaState(t *testing.T) {
+	s := newReplStack(t, 1)
+	p := s.led(1)[0]
+	s.produce1(p, 2)
+	br, ok := s.ctrl.Image().Broker(replFollower)
+	if !ok {
+		t.Fatal("broker 2 not registered")
+	}
+	fetchV15 := func(offset int64, brokerEpoch int64) kmsg.FetchResponseTopicPartition {
+		req := s.followerFetch(p, offset, 0, 0)
+		req.SetVersion(15)
+		req.ReplicaID = -1 // not on the wire from v15
+		req.ReplicaState.ID, req.ReplicaState.Epoch = replFollower, brokerEpoch
+		req.Topics[0].TopicID = s.ctrl.Image().Topic(s.topic).ID
+		return onlyFetched(t, roundTrip[*kmsg.FetchResponse](t, s.b, req))
+	}
+	if fp := fetchV15(0, br.Epoch); fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 {
+		t.Fatalf("fetch at broker epoch %d: error %d, %d bytes", br.Epoch, fp.ErrorCode, len(fp.RecordBatches))
+	}
+	if fp := fetchV15(2, br.Epoch-1); fp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("stale broker epoch: error %d", fp.ErrorCode)
+	}
+	if hw := s.part(p).HighWatermark(); hw != 0 {
+		t.Fatalf("HW %d: the stale fetch's offset counted", hw)
+	}
+	if fp := fetchV15(2, -1); fp.ErrorCode != 0 {
+		t.Fatalf("no broker epoch: error %d", fp.ErrorCode)
+	}
+	if hw := s.part(p).HighWatermark(); hw != 2 {
+		t.Fatalf("HW %d after the follower reached 2", hw)
+	}
+}
+
+// TestFetchNotLeaderHints: Fetch v16 answers NOT_LEADER_OR_FOLLOWER and
+// FENCED_LEADER_EPOCH with the leader and epoch by the metadata and the
+// leaders' endpoints (KIP-951); v15 has no such fields.
+func TestFetchNotLeaderHints(t *testing.T) {
+	s := newReplStack(t, 1)
+	followed, led := s.ledBy(replFollower), s.led(1)[0]
+	if len(followed) == 0 {
+		t.Fatal("broker 2 leads no partition")
+	}
+	im := s.ctrl.Image()
+	mps := im.Topic(s.topic).Partitions
+	for _, v := range []int16{15, 16} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(v)
+		req.ReplicaState.ID, req.MaxBytes, req.SessionEpoch = -1, 1<<20, -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.TopicID = im.Topic(s.topic).ID
+		for _, p := range []int32{followed[0], led} {
+			rp := kmsg.NewFetchRequestTopicPartition()
+			rp.Partition, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, 1<<20, mps[p].LeaderEpoch
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		s.bumpEpoch(led) // the request's epoch for led is now fenced
+		resp := roundTrip[*kmsg.FetchResponse](t, s.b, req)
+		ps := resp.Topics[0].Partitions
+		if len(ps) != 2 || ps[0].ErrorCode != kerr.NotLeaderForPartition.Code || ps[1].ErrorCode != kerr.FencedLeaderEpoch.Code {
+			t.Fatalf("v%d: answers %+v", v, ps)
+		}
+		if v < 16 {
+			if ps[0].CurrentLeader.LeaderID != -1 || ps[1].CurrentLeader.LeaderID != -1 || len(resp.Brokers) != 0 {
+				t.Fatalf("v%d: hints %+v %+v, brokers %+v", v, ps[0].CurrentLeader, ps[1].CurrentLeader, resp.Brokers)
+			}
+			continue
+		}
+		// The metadata's leader and epoch, even where this broker has
+		// moved on to an epoch the image does not show yet.
+		if got := ps[0].CurrentLeader; got.LeaderID != replFollower || got.LeaderEpoch != mps[followed[0]].LeaderEpoch {
+			t.Fatalf("v%d: CurrentLeader %+v of a partition broker 2 leads", v, got)
+		}
+		if got := ps[1].CurrentLeader; got.LeaderID != stackNodeID || got.LeaderEpoch != mps[led].LeaderEpoch {
+			t.Fatalf("v%d: CurrentLeader %+v of a fenced fetch", v, got)
+		}
+		endpoints := map[int32]string{}
+		for _, n := range resp.Brokers {
+			endpoints[n.NodeID] = n.Host
+		}
+		if len(resp.Brokers) != 2 || endpoints[replFollower] != replFollowerH || endpoints[stackNodeID] != "127.0.0.1" {
+			t.Fatalf("v%d: NodeEndpoints %+v", v, resp.Brokers)
+		}
 	}
 }

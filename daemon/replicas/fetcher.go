@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -292,37 +293,41 @@ func (f *fetcher) backOff(sent map[topicPartition]sentPartition, now time.Time) 
 // follows the leader's. It reports OFFSET_OUT_OF_RANGE, which needs the
 // leader's offsets, to the caller.
 func (f *fetcher) apply(tp topicPartition, fp *fetchPartition, rp *kmsg.FetchResponseTopicPartition, now time.Time) (outOfRange bool) {
-	log := f.m.log.With("topic", tp.topic, "partition", tp.partition, "leader", f.source)
+	// The logger is made only for the rare lines: this runs per partition
+	// per fetch.
+	log := func() *slog.Logger {
+		return f.m.log.With("topic", tp.topic, "partition", tp.partition, "leader", f.source)
+	}
 	switch err := kerr.ErrorForCode(rp.ErrorCode); {
 	case err == nil:
 	case errors.Is(err, kerr.OffsetOutOfRange):
 		return true
 	case errors.Is(err, kerr.FencedLeaderEpoch):
 		// The leader is at a later epoch than this broker's image: wait for it.
-		log.Info("replica fetch fenced; waiting for newer metadata", "leader_epoch", fp.epoch)
+		log().Info("replica fetch fenced; waiting for newer metadata", "leader_epoch", fp.epoch)
 		fp.fenced = true
 		return false
 	default:
 		// NOT_LEADER_OR_FOLLOWER, UNKNOWN_LEADER_EPOCH, ...: the leader's
 		// metadata is behind this broker's, or it is failing; retry.
-		log.Debug("replica fetch error; backing off", "err", err)
+		log().Debug("replica fetch error; backing off", "err", err)
 		fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 		return false
 	}
 	if d := rp.DivergingEpoch; d.Epoch >= 0 || d.EndOffset >= 0 {
 		end := replica.EpochEnd{Epoch: ids.Epoch(d.Epoch), EndOffset: ids.Offset(d.EndOffset)}
 		if err := fp.p.TruncateOnDivergence(end); err != nil {
-			log.Error("truncating a diverging replica", "diverging_epoch", d.Epoch, "end_offset", d.EndOffset, "err", err)
+			log().Error("truncating a diverging replica", "diverging_epoch", d.Epoch, "end_offset", d.EndOffset, "err", err)
 			fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 			return false
 		}
 		leo, _, _ := fp.p.FetchPosition()
-		log.Info("replica truncated on a diverging epoch", "diverging_epoch", d.Epoch, "end_offset", d.EndOffset, "log_end_offset", leo)
+		log().Info("replica truncated on a diverging epoch", "diverging_epoch", d.Epoch, "end_offset", d.EndOffset, "log_end_offset", leo)
 		return false
 	}
 	if n := len(rp.RecordBatches); n > 0 {
 		if err := fp.p.AppendAsFollower(rp.RecordBatches); err != nil {
-			log.Error("appending fetched batches", "err", err)
+			log().Error("appending fetched batches", "err", err)
 			fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 			return false
 		}
@@ -372,6 +377,11 @@ func (f *fetcher) outOfRange(ctx context.Context, c *leaderConn, tp topicPartiti
 	case leaderStart > s.fetchOffset:
 		err = s.fp.p.RestartAt(leaderStart)
 		log.Info("replica behind its leader's log start: restarting the log there", "leader_log_start_offset", leaderStart, "err", err)
+	default:
+		// In range by now (the leader's log moved meanwhile): fetch
+		// again, after a pause in case the leader keeps refusing.
+		log.Debug("replica fetch out of range, in range now", "leader_log_start_offset", leaderStart)
+		s.fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 	}
 	if err != nil {
 		s.fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)

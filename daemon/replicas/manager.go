@@ -59,12 +59,10 @@ type topicPartition struct {
 // hosted is one replica this broker hosts and the partition state it last
 // acted on.
 type hosted struct {
-	p       *replica.Partition
-	topicID [16]byte
-	// The image's state of the partition when the role below was taken;
-	// valid once roleSet.
+	p *replica.Partition
+	// The leader and partition epochs of the image state the replica's
+	// role was taken from; valid once roleSet.
 	roleSet        bool
-	leader         ids.NodeID
 	epoch          ids.Epoch
 	partitionEpoch int32
 }
@@ -230,7 +228,7 @@ func (m *Manager) openTopicLocked(t *quorum.Topic) {
 				m.log.Error("opening partition", "topic", t.Name, "partition", mp.ID, "err", err)
 				continue
 			}
-			h = &hosted{p: p, topicID: t.ID}
+			h = &hosted{p: p}
 			m.parts[tp] = h
 		}
 		m.transitionLocked(tp, h, mp)

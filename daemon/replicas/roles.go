@@ -51,7 +51,7 @@ func (m *Manager) transitionLocked(tp topicPartition, h *hosted, mp quorum.Parti
 		// Any change to the partition ends a fetch fenced at this epoch.
 		m.resumeLocked(tp)
 	}
-	h.roleSet, h.leader, h.epoch, h.partitionEpoch = true, leader, epoch, pe
+	h.roleSet, h.epoch, h.partitionEpoch = true, epoch, pe
 }
 
 // followLocked hands tp to the fetcher of leader, starting it if needed.

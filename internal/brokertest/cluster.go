@@ -23,6 +23,13 @@ type Cluster struct {
 // extraArgs go to every node, last. The nodes are stopped when the test ends.
 func StartCluster(t testing.TB, n int, extraArgs ...string) *Cluster {
 	t.Helper()
+	return StartClusterNodeArgs(t, n, func(int32) []string { return extraArgs })
+}
+
+// StartClusterNodeArgs is StartCluster with each node's extra arguments
+// from nodeArgs(node id): a rack per broker, say.
+func StartClusterNodeArgs(t testing.TB, n int, nodeArgs func(id int32) []string) *Cluster {
+	t.Helper()
 	ports := freePorts(t, 2*n)
 	voters := make([]string, n)
 	for i := range n {
@@ -35,7 +42,7 @@ func StartCluster(t testing.TB, n int, extraArgs ...string) *Cluster {
 			"--node-id", strconv.Itoa(i + 1),
 			"--set", "cluster.voters=" + strings.Join(voters, ","),
 			"--set", fmt.Sprintf("cluster.listen=127.0.0.1:%d", ports[n+i]),
-		}, extraArgs...)
+		}, nodeArgs(int32(i+1))...)
 		b := &Broker{t: t, bin: bin, args: args, dataDir: t.TempDir(), runDir: t.TempDir(),
 			addr: fmt.Sprintf("127.0.0.1:%d", ports[i])}
 		t.Cleanup(b.cleanup)

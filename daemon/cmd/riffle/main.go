@@ -1,6 +1,7 @@
 // Command riffle runs a Kafka-compatible broker (see daemon.Main and
 // `riffle --help`), or, when its first argument is an admin command
-// (topic, group, cluster, produce, consume), that command against a broker (see
+// (topic, group, cluster, produce, consume; maybe after -b and the other
+// flags every command takes), that command against a broker (see
 // package cli), or with dev-cluster, several brokers on loopback (see
 // daemon.DevCluster).
 package main
@@ -22,7 +23,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	var code int
 	switch {
-	case len(os.Args) > 1 && cli.IsCommand(os.Args[1]):
+	case cli.IsCommandLine(os.Args[1:]):
 		code = cli.Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	case daemon.IsDevCluster(os.Args[1:]):
 		code = daemon.DevCluster(ctx, os.Args[1:], os.Stdout, os.Stderr)
