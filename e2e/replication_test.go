@@ -24,7 +24,7 @@ func replicatedCluster(t *testing.T, topic string, minISR int) (*brokertest.Clus
 	addrs := c.Addrs()
 	all := []int32{1, 2, 3}
 	waitViews(t, addrs, "three brokers and one controller on every node", agreedController(all, all))
-	createReplicatedTopic(t, newClient(t, addrs[0], kgo.SeedBrokers(addrs...)), topic, 3, map[string]string{
+	createReplicatedTopic(t, newClient(t, addrs[0], kgo.SeedBrokers(addrs...)), topic, 1, 3, map[string]string{
 		"min.insync.replicas":     strconv.Itoa(minISR),
 		"replica.lag.time.max.ms": strconv.Itoa(lagTimeMaxMs),
 	})
