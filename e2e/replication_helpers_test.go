@@ -130,17 +130,16 @@ type ackedAt struct {
 }
 
 // ackedProducer produces distinct values (name-<sequence>) to partition 0
-// of a topic, continuously, with acks=all and idempotence (franz-go's defaults), and
-// records every acknowledgement.
+// of a topic, continuously, with acks=all and idempotence (franz-go's
+// defaults), and records every acknowledgement.
 type ackedProducer struct {
 	cl     *kgo.Client
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	acked  []ackedAt
-	errs   map[string]int // failed produces by error text
-	lastAt time.Time      // when the last acknowledgement came
+	mu    sync.Mutex
+	acked []ackedAt
+	errs  map[string]int // failed produces by error text
 }
 
 func startAckedProducer(t *testing.T, addrs []string, topic, name string) *ackedProducer {
@@ -184,7 +183,6 @@ func (p *ackedProducer) record(r *kgo.Record, err error) {
 		return
 	}
 	p.acked = append(p.acked, ackedAt{r.Offset, string(r.Value)})
-	p.lastAt = time.Now()
 }
 
 func (p *ackedProducer) count() int {
@@ -197,11 +195,19 @@ func (p *ackedProducer) count() int {
 func (p *ackedProducer) waitAcks(t *testing.T, n int, wait time.Duration, what string) {
 	t.Helper()
 	target := p.count() + n
-	waitFor(t, wait, fmt.Sprintf("%d more acknowledged records (%s); %s", n, what, p.summary()), func() bool { return p.count() >= target })
+	deadline := time.Now().Add(wait)
+	for p.count() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %d more acknowledged records (%s) after %v: %s", n, what, wait, p.summary())
+		}
+		time.Sleep(20 * time.Millisecond) // a poll interval, not a wait for an event
+	}
 }
 
 // stop stops producing, waits for every buffered record to be answered,
-// and returns the acknowledged records; later calls return the same.
+// and returns the acknowledged records; later calls return the same. A
+// record that failed fails the test: franz-go retries every error a
+// producer may retry, so a failure is one it cannot.
 func (p *ackedProducer) stop(t *testing.T) []ackedAt {
 	t.Helper()
 	p.cancel()
@@ -213,6 +219,9 @@ func (p *ackedProducer) stop(t *testing.T) []ackedAt {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.errs) > 0 {
+		t.Errorf("produces failed: %v", p.errs)
+	}
 	return slices.Clone(p.acked)
 }
 
