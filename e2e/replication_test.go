@@ -75,8 +75,9 @@ func TestReplicationSurvivesLeaderKills(t *testing.T) {
 
 // TestFollowerPausedLeavesISR stops a follower with SIGSTOP: after the
 // lag time, and before its broker session expires, it leaves the ISR
-// while acks=all produces (min.insync.replicas 2) keep succeeding; after
-// SIGCONT it rejoins the ISR and its log matches the leader's.
+// while acks=all produces (min.insync.replicas 2) keep succeeding; once
+// fenced too, SIGCONT: it rejoins the ISR and its log matches the
+// leader's.
 func TestFollowerPausedLeavesISR(t *testing.T) {
 	const topic = "paused-follower"
 	c, st := replicatedCluster(t, topic, 2)
@@ -95,6 +96,11 @@ func TestFollowerPausedLeavesISR(t *testing.T) {
 	}
 	t.Logf("paused broker %d left the ISR %v after SIGSTOP: %s", paused, took.Round(time.Millisecond), shrunk)
 	p.waitAcks(t, 300, replicationWait, fmt.Sprintf("with broker %d paused", paused))
+	// Still stopped when its session expires, it is fenced: to rejoin the
+	// ISR it must be unfenced first (KIP-841).
+	waitPartition(t, liveAddrs(c, paused), topic, replicationWait, fmt.Sprintf("the paused broker %d fenced", paused),
+		func(s partState) bool { return !slices.Contains(s.brokers, paused) })
+	p.waitAcks(t, 300, replicationWait, fmt.Sprintf("with broker %d fenced", paused))
 
 	resume()
 	resumed := time.Now()
