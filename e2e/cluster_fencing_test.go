@@ -135,6 +135,14 @@ func TestClusterFencesDeadBroker(t *testing.T) {
 		return slices.Equal(brokerIDs(m), others)
 	})
 	t.Logf("fenced after %v", time.Since(killed).Round(time.Millisecond))
+	// The active controller alone counts the leaderless partitions.
+	offline := 0.0
+	for _, id := range others {
+		offline += scrape(t, c.Node(id).AdminAddr())["riffle_offline_partitions"]
+	}
+	if offline != float64(len(led)) {
+		t.Errorf("riffle_offline_partitions summed over the survivors is %v, want %d", offline, len(led))
+	}
 
 	c.Node(victim).Restart()
 	waitMetadata(t, survivor, fencingWait, "the restarted broker listed and leading its partitions again", func(m *kmsg.MetadataResponse) bool {

@@ -32,10 +32,8 @@ const (
 // notOnOneBroker are series the dashboard and alerts query that a live
 // single broker does not export, each with the reason.
 var notOnOneBroker = map[string]string{
-	// Replication health, exported by the replica manager of a cluster
-	// (issue 10); absent until that lands.
-	"riffle_under_replicated_partitions": "replication",
-	"riffle_offline_partitions":          "replication",
+	// Per followed partition: a single broker follows none.
+	"riffle_partition_follower_lag_offsets": "replication",
 	// Made by Prometheus for every scrape target, not by the broker.
 	"up": "Prometheus",
 }

@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/quorum"
 )
 
 // counters are the replication events counted as they happen.
@@ -17,7 +20,8 @@ type counters struct {
 // WriteMetrics writes the replication metrics (Prometheus text): partitions
 // this broker leads whose ISR lacks a replica, ISR shrinks and expands,
 // bytes fetched as a follower, and each followed partition's lag behind
-// its leader's HW in offsets as of the last fetch.
+// its leader's HW in offsets as of the last fetch; on the active
+// controller, the partitions without a leader.
 func (m *Manager) WriteMetrics(w io.Writer) {
 	im := m.opts.Metadata.Image()
 	m.mu.RLock()
@@ -32,6 +36,7 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 		}
 	}
 	metrics.WriteGaugeUint64(w, "riffle_under_replicated_partitions", under)
+	metrics.WriteGaugeUint64(w, "riffle_offline_partitions", offlinePartitions(im, m.opts.NodeID))
 	metrics.WriteCounterUint64(w, "riffle_isr_shrinks_total", m.metrics.isrShrinks.Load())
 	metrics.WriteCounterUint64(w, "riffle_isr_expands_total", m.metrics.isrExpands.Load())
 	metrics.WriteCounterUint64(w, "riffle_replica_fetch_bytes_total", m.metrics.fetchBytes.Load())
@@ -44,4 +49,23 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 		}
 		f.mu.Unlock()
 	}
+}
+
+// offlinePartitions counts the partitions of im without a leader when node
+// is the active controller, and is 0 elsewhere: as Kafka's
+// OfflinePartitionsCount, one broker reports the cluster's count, so that
+// a sum over brokers counts each partition once.
+func offlinePartitions(im *quorum.Image, node ids.NodeID) uint64 {
+	if im.ControllerID != int32(node) {
+		return 0
+	}
+	var n uint64
+	for t := range im.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader < 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
