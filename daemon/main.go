@@ -366,6 +366,7 @@ func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
 		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,
 		FetchBytesMax:            cfg.Fetch.MaxBytes,
 		FetchSessionsMax:         cfg.Fetch.FetchSessionsMax,
+		DataDir:                  cfg.absDataDir(),
 		Logger:                   log,
 	}
 }

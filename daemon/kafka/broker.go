@@ -30,6 +30,8 @@ type Config struct {
 	// STATIC_BROKER_CONFIG values DescribeConfigs and CreateTopics report.
 	TopicDefaults    quorum.TopicDefaults
 	FetchSessionsMax int
+	// DataDir is the data directory's absolute path (DescribeLogDirs).
+	DataDir string
 	// FetchWaitMsMax caps a Fetch's max_wait_ms (0: never wait);
 	// FetchBytesMax caps its max_bytes (0: as the request says).
 	FetchWaitMsMax int64
