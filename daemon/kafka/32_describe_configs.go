@@ -1,6 +1,7 @@
 package kafka
 
-// DescribeConfigs v1-4, for TOPIC and BROKER resources.
+// DescribeConfigs v0-4, for TOPIC and BROKER resources. v0 has no
+// source, only whether a value is the default (DEFAULT_CONFIG).
 //
 // A topic reports every supported topic config with its effective value and
 // source: TOPIC_CONFIG for the topic's override, STATIC_BROKER_CONFIG for a
@@ -28,7 +29,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 32, minVersion: 1, maxVersion: 4, serve: serveDescribeConfigs})
+	register(&api{key: 32, minVersion: 0, maxVersion: 4, serve: serveDescribeConfigs})
 }
 
 // brokerConfigNames maps topic configs to the broker configs that hold
@@ -167,6 +168,7 @@ func describedConfig(name, value string, src quorum.ConfigSource, typ quorum.Con
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.Value, c.ReadOnly = name, &value, true
 	c.Source = kmsg.ConfigSource(src)
+	c.IsDefault = src == quorum.SourceDefault
 	c.ConfigType = kmsg.ConfigType(typ)
 	if req.IncludeDocumentation {
 		c.Documentation = &doc
