@@ -91,3 +91,21 @@ func TestOldClientVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestUnservedKeyAnswered: a client that skips ApiVersions and asks for an
+// API Riffle does not serve (DescribeAcls) gets UNSUPPORTED_VERSION, and
+// its connection stays open.
+func TestUnservedKeyAnswered(t *testing.T) {
+	b := brokertest.Start(t)
+	conn := dial(t, b.Addr())
+	acls := kmsg.NewPtrDescribeACLsRequest()
+	acls.SetVersion(2)
+	if r := rawExchange[*kmsg.DescribeACLsResponse](t, conn, acls); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ErrorMessage == nil {
+		t.Fatalf("DescribeAcls: %+v", r)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	if r := rawExchange[*kmsg.MetadataResponse](t, conn, md); len(r.Brokers) != 1 {
+		t.Fatalf("Metadata after DescribeAcls: %+v", r)
+	}
+}
