@@ -44,6 +44,11 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 	// Replication is the [replication] section.
 	Replication ReplicationConfig `toml:"replication"`
+
+	// explicit holds the keys ("log.retention_ms") that a config file or
+	// Set gave a value: DescribeConfigs reports them as
+	// STATIC_BROKER_CONFIG, the rest as DEFAULT_CONFIG.
+	explicit map[string]bool
 }
 
 // BrokerConfig is the [broker] section: identity, addresses, process.
@@ -189,7 +194,7 @@ func (c *Config) Voters() []Voter {
 // DefaultConfig returns the embedded defaults (daemon/default.toml).
 func DefaultConfig() Config {
 	var c Config
-	if err := c.decode(defaultTOML, "embedded default.toml"); err != nil {
+	if _, err := c.decode(defaultTOML, "embedded default.toml"); err != nil {
 		panic(err) // the embedded file is checked by TestDefaultConfigValid
 	}
 	return c
@@ -203,20 +208,33 @@ func (c *Config) LoadConfigFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	return c.decode(string(data), path)
+	md, err := c.decode(string(data), path)
+	for _, k := range md.Keys() {
+		if len(k) == 2 { // section.key, not the section
+			c.markExplicit(k.String())
+		}
+	}
+	return err
 }
 
 // decode reads the TOML text data, named source in messages, over c.
-func (c *Config) decode(data, source string) error {
+func (c *Config) decode(data, source string) (toml.MetaData, error) {
 	md, err := toml.Decode(data, c)
 	if err != nil {
-		return fmt.Errorf("config: %s: %w", source, err)
+		return md, fmt.Errorf("config: %s: %w", source, err)
 	}
 	var errs []error
 	for _, k := range md.Undecoded() {
 		errs = append(errs, fmt.Errorf("config: unknown key %q in %s", k.String(), source))
 	}
-	return errors.Join(errs...)
+	return md, errors.Join(errs...)
+}
+
+func (c *Config) markExplicit(key string) {
+	if c.explicit == nil {
+		c.explicit = map[string]bool{}
+	}
+	c.explicit[key] = true
 }
 
 // Set parses value for the key "section.key" and stores it, as a TOML file
@@ -245,6 +263,7 @@ func (c *Config) Set(key, value string) error {
 	default:
 		panic(fmt.Sprintf("config key %s has unsupported type %s", key, f.value.Type()))
 	}
+	c.markExplicit(key)
 	return nil
 }
 
@@ -372,6 +391,9 @@ func (c *Config) fields() []configField {
 	for i := range root.NumField() {
 		section := root.Type().Field(i).Tag.Get("toml")
 		sv := root.Field(i)
+		if section == "" { // not a section: explicit
+			continue
+		}
 		for j := range sv.NumField() {
 			sf := sv.Type().Field(j)
 			out = append(out, configField{key: section + "." + sf.Tag.Get("toml"), sf: sf, value: sv.Field(j)})

@@ -121,7 +121,7 @@ func buildConfig(configPath string, overrides []override, positional []string) (
 
 func usage(fs *flag.FlagSet) {
 	fmt.Fprint(fs.Output(), `Usage: riffle [flags]
-       riffle topic|group|cluster|produce|consume ...   (admin commands; riffle <command> --help)
+       riffle topic|group|cluster|produce|consume|log-dirs ...   (admin commands; riffle <command> --help)
        riffle dev-cluster N   (N nodes on loopback, in the foreground)
 
 Riffle is a Kafka-compatible broker. With no flags it serves on

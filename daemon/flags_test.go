@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,7 @@ func TestParseArgsDefaults(t *testing.T) {
 	if err != nil || out != "" {
 		t.Fatalf("err = %v, stderr = %q", err, out)
 	}
-	if c != DefaultConfig() {
+	if !reflect.DeepEqual(c, DefaultConfig()) {
 		t.Errorf("no arguments should give the embedded defaults, got %+v", c)
 	}
 }

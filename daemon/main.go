@@ -362,11 +362,13 @@ func kafkaConfig(cfg Config, log *slog.Logger) kafka.Config {
 		AutoCreatePerRequestMax:  int(cfg.Topics.MaxAutoCreatePerRequest),
 		PartitionsPerRequestMax:  int(cfg.Topics.MaxPartitionsPerRequest),
 		CompressionValidation:    cfg.Log.CompressionValidation,
-		TopicDefaults:            cfg.TopicDefaults(),
+		TopicDefaults:            cfg.staticTopicDefaults(),
+		BrokerConfigs:            cfg.kafkaBrokerConfigs(),
 		FetchWaitMsMax:           cfg.Fetch.MaxWaitMsMax,
 		FetchBytesMax:            cfg.Fetch.MaxBytes,
 		FetchSessionsMax:         cfg.Fetch.FetchSessionsMax,
 		ReplicaSelector:          cfg.Replication.ReplicaSelector,
+		DataDir:                  cfg.absDataDir(),
 		Logger:                   log,
 	}
 }

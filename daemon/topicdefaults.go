@@ -7,35 +7,8 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/daemon/replicas"
-	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 )
-
-// TopicDefaults is the [log] section and replication.replica_lag_time_max_ms
-// as the broker's static topic config defaults, by Kafka's topic config
-// names: what DescribeConfigs reports as STATIC_BROKER_CONFIG and what a
-// topic without overrides gets.
-func (c *Config) TopicDefaults() quorum.TopicDefaults {
-	l := c.Log
-	long := func(v int64) string { return strconv.FormatInt(v, 10) }
-	return quorum.TopicDefaults{
-		"segment.bytes":          long(l.SegmentBytes),
-		"segment.ms":             long(l.SegmentMs),
-		"retention.ms":           long(l.RetentionMs),
-		"retention.bytes":        long(l.RetentionBytes),
-		"index.interval.bytes":   long(int64(l.IndexIntervalBytes)),
-		"segment.index.bytes":    long(int64(l.SegmentIndexBytes)),
-		"max.message.bytes":      long(int64(l.MaxMessageBytes)),
-		"flush.messages":         long(l.FlushMessages),
-		"flush.ms":               long(l.FlushMs),
-		"file.delete.delay.ms":   long(l.FileDeleteDelayMs),
-		"message.timestamp.type": l.MessageTimestampType,
-		"cleanup.policy":         l.CleanupPolicy,
-		"min.insync.replicas":    long(int64(l.MinInsyncReplicas)),
-		// A Riffle topic config: Kafka's is the broker's only.
-		"replica.lag.time.max.ms": long(c.Replication.ReplicaLagTimeMaxMs),
-	}
-}
 
 // topicSegmentConfig is a topic's segment config: its effective topic
 // configs plus the broker-wide durability mode, which is not a topic config.

@@ -420,7 +420,8 @@ func TestCLIBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, describe, elect-leaders, list"},
+		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, elect-leaders, list"},
+		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, list"},
 		{[]string{"topic", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"topic", "create"}, "missing topic name"},
 		{[]string{"topic", "create", "t", "-p", "0"}, "--partitions 0: want a positive count or -1"},
@@ -431,6 +432,8 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"topic", "alter-config", "t"}, "nothing to change"},
 		{[]string{"topic", "elect-leaders", "--partition", "0"}, "--partition needs --topic"},
 		{[]string{"topic", "elect-leaders", "--topic", "t", "--partition", "x"}, `want a partition number, got "x"`},
+		{[]string{"topic", "delete-records", "--partition", "0", "--offset", "5"}, "missing --topic"},
+		{[]string{"topic", "delete-records", "--topic", "t", "--partition", "0", "--offset", "-2"}, "--offset -2: want an offset, or -1"},
 		{[]string{"group", "reset-offsets", "g", "--topic", "t"}, "want exactly one of --to-earliest"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest"}, "want --topic (repeatable) or --all-topics"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest", "--topic", "t:x"}, `partition "x" is not a partition number`},

@@ -10,6 +10,9 @@
 #                            (on a host running systemd the package also
 #                            starts a prometheus.service on :9090; tests use
 #                            their own instance on a free port)
+#   burrow, zookeeper        Debian packages: a test runs Burrow 1.2 (an old
+#                            sarama client) against a live broker, with a
+#                            throwaway ZooKeeper for Burrow's coordination
 #   node and npm             Debian packages, if no node is installed
 #   kafkajs                  npm package pinned in tests/js/package-lock.json,
 #                            installed into tests/js/node_modules
@@ -26,7 +29,7 @@ missing=()
 deb_installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
-for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount prometheus; do
+for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount prometheus burrow zookeeper; do
 	deb_installed "$pkg" || missing+=("$pkg")
 done
 command -v node >/dev/null || missing+=(nodejs)

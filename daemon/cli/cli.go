@@ -37,21 +37,23 @@ type runFunc func(e *env, args []string) error
 // subcommands is under the key "".
 var commands = map[string]map[string]runFunc{
 	"topic": {
-		"create":        topicCreate,
-		"list":          topicList,
-		"describe":      topicDescribe,
-		"delete":        topicDelete,
-		"alter-config":  topicAlterConfig,
-		"elect-leaders": topicElectLeaders,
+		"create":         topicCreate,
+		"list":           topicList,
+		"describe":       topicDescribe,
+		"delete":         topicDelete,
+		"alter-config":   topicAlterConfig,
+		"elect-leaders":  topicElectLeaders,
+		"delete-records": topicDeleteRecords,
 	},
 	"group": {
 		"list":          groupList,
 		"describe":      groupDescribe,
 		"reset-offsets": groupResetOffsets,
 	},
-	"cluster": {"describe": clusterDescribe},
-	"produce": {"": produce},
-	"consume": {"": consume},
+	"cluster":  {"describe": clusterDescribe},
+	"produce":  {"": produce},
+	"consume":  {"": consume},
+	"log-dirs": {"": logDirs},
 }
 
 // IsCommand reports whether name is an admin command, so the riffle binary

@@ -1,6 +1,7 @@
 package kafka
 
-// ListOffsets v1-7: the offset for a timestamp per partition: -2 the log
+// ListOffsets v0-7: the offset for a timestamp per partition (v0: up to
+// MaxNumOffsets segment boundaries, see legacyOffsets): -2 the log
 // start, -1 the end (high watermark; last stable offset for read_committed;
 // log end offset for a replica), -3 (v7) the record with the largest
 // timestamp, otherwise the first record whose timestamp is >= the target.
@@ -22,7 +23,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 2, minVersion: 1, maxVersion: 7, serve: serveListOffsets})
+	register(&api{key: 2, minVersion: 0, maxVersion: 7, serve: serveListOffsets})
 }
 
 // Special ListOffsets timestamps.
@@ -68,6 +69,10 @@ func (b *Broker) listOffset(req *kmsg.ListOffsetsRequest, topic string, rp *kmsg
 	}
 	if code != 0 {
 		out.ErrorCode = code
+		return
+	}
+	if req.Version == 0 {
+		out.OldStyleOffsets = b.legacyOffsets(p, req.ReplicaID, rp)
 		return
 	}
 	log := p.Log()

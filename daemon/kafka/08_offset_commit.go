@@ -1,10 +1,12 @@
 package kafka
 
-// OffsetCommit v2-9: a group member (or, with generation -1, anyone while
+// OffsetCommit v0-9: a group member (or, with generation -1, anyone while
 // the group has no members) commits offsets with metadata. Partitions of
 // topics that do not exist are UNKNOWN_TOPIC_OR_PARTITION; the rest go to
 // the coordinator, which answers once the commit is in the log.
-// retention_time_ms (v2-4) is ignored: offsets.retention.minutes applies.
+// retention_time_ms (v2-4) and the commit timestamp (v1) are ignored:
+// offsets.retention.minutes applies. v0 (which old Kafka kept in
+// ZooKeeper) carries no generation: it commits as generation -1.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -12,7 +14,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 8, minVersion: 2, maxVersion: 9, serve: serveOffsetCommit})
+	register(&api{key: 8, minVersion: 0, maxVersion: 9, serve: serveOffsetCommit})
 }
 
 func serveOffsetCommit(b *Broker, r *request) (kmsg.Response, error) {

@@ -1,7 +1,7 @@
 package kafka
 
-// CreateTopics v2-7: partitions and replication factor (-1: the broker's
-// defaults), a manual replica assignment, config overrides, validate-only.
+// CreateTopics v0-7: partitions and replication factor (-1: the broker's
+// defaults), a manual replica assignment, config overrides, validate-only (v1+).
 // v5+ answers the created topic's partition count, replication factor and
 // every config with its effective value; v7 its topic id.
 //
@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 19, minVersion: 2, maxVersion: 7, serve: serveCreateTopics})
+	register(&api{key: 19, minVersion: 0, maxVersion: 7, serve: serveCreateTopics})
 }
 
 func serveCreateTopics(b *Broker, r *request) (kmsg.Response, error) {

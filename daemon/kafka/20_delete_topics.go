@@ -1,6 +1,6 @@
 package kafka
 
-// DeleteTopics v1-6: by name, and from v6 by topic id.
+// DeleteTopics v0-6: by name, and from v6 by topic id.
 //
 // The controller commits the deletion before it answers, so the timeout is
 // not used. A topic named twice is INVALID_REQUEST, answered once; an
@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 20, minVersion: 1, maxVersion: 6, serve: serveDeleteTopics})
+	register(&api{key: 20, minVersion: 0, maxVersion: 6, serve: serveDeleteTopics})
 }
 
 func serveDeleteTopics(b *Broker, r *request) (kmsg.Response, error) {

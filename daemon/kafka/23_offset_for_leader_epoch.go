@@ -1,17 +1,18 @@
 package kafka
 
-// OffsetForLeaderEpoch v2-4: per partition, the largest leader epoch <= the
+// OffsetForLeaderEpoch v0-4: per partition, the largest leader epoch <= the
 // requested one and its end offset (the next epoch's start offset, or the
 // log end offset for the latest epoch); -1/-1 for an epoch newer than any
 // the log knows. Consumers use it to detect truncation (KIP-320), followers to
-// truncate (KIP-101).
+// truncate (KIP-101). v0 answers the end offset only, v0-1 carry no
+// current leader epoch to check.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func init() {
-	register(&api{key: 23, minVersion: 2, maxVersion: 4, serve: serveOffsetForLeaderEpoch})
+	register(&api{key: 23, minVersion: 0, maxVersion: 4, serve: serveOffsetForLeaderEpoch})
 }
 
 func serveOffsetForLeaderEpoch(b *Broker, r *request) (kmsg.Response, error) {

@@ -1,6 +1,7 @@
 package kafka
 
-// DescribeConfigs v1-4, for TOPIC and BROKER resources.
+// DescribeConfigs v0-4, for TOPIC and BROKER resources. v0 has no
+// source, only whether a value is the default (DEFAULT_CONFIG).
 //
 // A topic reports every supported topic config with its effective value and
 // source: TOPIC_CONFIG for the topic's override, STATIC_BROKER_CONFIG for a
@@ -8,9 +9,10 @@ package kafka
 // override, the broker's static default and the built-in default under the
 // broker's name for the config (log.retention.ms for retention.ms).
 //
-// A broker (resource name: this node's id) reports the broker defaults of
-// those topic configs under their broker names and the topic-creation
-// settings, all read-only. The cluster-wide default resource (name "")
+// A broker (resource name: this node's id) reports every Kafka broker
+// config that a config.toml key sets (Config.BrokerConfigs), all
+// read-only: STATIC_BROKER_CONFIG when the file or --set gave it,
+// DEFAULT_CONFIG otherwise. The cluster-wide default resource (name "")
 // holds dynamic defaults only, and there are none: it answers an empty
 // list. Another broker's id and other resource types are INVALID_REQUEST;
 // an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
@@ -28,7 +30,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 32, minVersion: 1, maxVersion: 4, serve: serveDescribeConfigs})
+	register(&api{key: 32, minVersion: 0, maxVersion: 4, serve: serveDescribeConfigs})
 }
 
 // brokerConfigNames maps topic configs to the broker configs that hold
@@ -138,22 +140,23 @@ func (b *Broker) topicConfigSynonyms(t *quorum.Topic, name string) []kmsg.Descri
 	return syns
 }
 
-// brokerConfigs describes this broker's settings that clients can name:
-// its id, topic creation and the defaults of every topic config.
+// brokerConfigs describes this broker's configs (Config.BrokerConfigs),
+// all read-only (none is dynamic); the synonyms of one set in config.toml
+// add its default.
 func (b *Broker) brokerConfigs(req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
-	static := func(name, value string, typ quorum.ConfigType, doc string) kmsg.DescribeConfigsResponseResourceConfig {
-		return describedConfig(name, value, quorum.SourceBrokerStatic, typ, doc, req)
-	}
-	nodeID := strconv.Itoa(int(b.cfg.NodeID))
-	out := []kmsg.DescribeConfigsResponseResourceConfig{
-		static("auto.create.topics.enable", strconv.FormatBool(b.cfg.AutoCreateTopics), quorum.ConfigBoolean, "create a topic on first use in Metadata"),
-		static("broker.id", nodeID, quorum.ConfigInt, "this broker's id"),
-		static("default.replication.factor", strconv.Itoa(int(b.cfg.DefaultReplicationFactor)), quorum.ConfigInt, "replicas of an auto-created topic's partitions"),
-		static("node.id", nodeID, quorum.ConfigInt, "this broker's id"),
-		static("num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), quorum.ConfigInt, "partitions of an auto-created topic"),
-	}
-	for _, v := range b.cfg.TopicDefaults.Describe(nil) {
-		out = append(out, describedConfig(brokerConfigName(v.Name), v.Value, v.Source, v.Type, v.Doc, req))
+	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(b.cfg.BrokerConfigs))
+	for _, bc := range b.cfg.BrokerConfigs {
+		src := quorum.SourceDefault
+		if bc.Static {
+			src = quorum.SourceBrokerStatic
+		}
+		c := describedConfig(bc.Name, bc.Value, src, quorum.ConfigType(bc.Type), bc.Doc, req)
+		if req.IncludeSynonyms && bc.Static {
+			s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			s.Name, s.Value, s.Source = bc.Name, &bc.Default, kmsg.ConfigSourceDefaultConfig
+			c.ConfigSynonyms = append(c.ConfigSynonyms, s)
+		}
+		out = append(out, c)
 	}
 	slices.SortFunc(out, func(x, y kmsg.DescribeConfigsResponseResourceConfig) int {
 		return cmp.Compare(x.Name, y.Name)
@@ -167,6 +170,7 @@ func describedConfig(name, value string, src quorum.ConfigSource, typ quorum.Con
 	c := kmsg.NewDescribeConfigsResponseResourceConfig()
 	c.Name, c.Value, c.ReadOnly = name, &value, true
 	c.Source = kmsg.ConfigSource(src)
+	c.IsDefault = src == quorum.SourceDefault
 	c.ConfigType = kmsg.ConfigType(typ)
 	if req.IncludeDocumentation {
 		c.Documentation = &doc

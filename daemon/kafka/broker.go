@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
@@ -26,10 +28,16 @@ type Config struct {
 	// CompressionValidation decompresses compressed batches on produce to
 	// check their records, as Kafka's leader does.
 	CompressionValidation bool
-	// TopicDefaults are the topic config defaults from config.toml: the
-	// STATIC_BROKER_CONFIG values DescribeConfigs and CreateTopics report.
-	TopicDefaults    quorum.TopicDefaults
+	// TopicDefaults are the topic config defaults that config.toml sets:
+	// the STATIC_BROKER_CONFIG values DescribeConfigs and CreateTopics
+	// report. The others are the built-in defaults.
+	TopicDefaults quorum.TopicDefaults
+	// BrokerConfigs are the broker configs DescribeConfigs reports for
+	// this broker.
+	BrokerConfigs    []BrokerConfig
 	FetchSessionsMax int
+	// DataDir is the data directory's absolute path (DescribeLogDirs).
+	DataDir string
 	// FetchWaitMsMax caps a Fetch's max_wait_ms (0: never wait);
 	// FetchBytesMax caps its max_bytes (0: as the request says).
 	FetchWaitMsMax int64
@@ -49,6 +57,15 @@ type Config struct {
 	Observer Observer
 	Now      func() time.Time // time.Now when nil
 	Logger   *slog.Logger     // slog.Default() when nil
+}
+
+// BrokerConfig is one of this broker's configs under Kafka's name.
+type BrokerConfig struct {
+	Name, Value string
+	Default     string // its value when config.toml leaves it out
+	Static      bool   // set by config.toml or --set (STATIC_BROKER_CONFIG), else DEFAULT_CONFIG
+	Type        kmsg.ConfigType
+	Doc         string
 }
 
 // Partitions finds the replicas this broker hosts.

@@ -79,29 +79,44 @@ func TestDescribeConfigsTopicSources(t *testing.T) {
 
 func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
 	cfg := stackConfig()
-	cfg.TopicDefaults = quorum.TopicDefaults{"retention.ms": "5000"}
+	cfg.BrokerConfigs = []BrokerConfig{
+		{Name: "log.retention.ms", Value: "5000", Default: "604800000", Static: true, Type: kmsg.ConfigTypeLong, Doc: "config.toml: log.retention_ms"},
+		{Name: "broker.id", Value: "1", Default: "1", Type: kmsg.ConfigTypeInt, Doc: "config.toml: broker.node_id"},
+	}
 	s := newBrokerStack(t, cfg)
 	self := strconv.Itoa(stackNodeID)
-	res := describeConfigs(t, s, 4, false,
+	res := describeConfigs(t, s, 4, true,
 		resource(kmsg.ConfigResourceTypeBroker, self),
 		resource(kmsg.ConfigResourceTypeBroker, ""),
 		resource(kmsg.ConfigResourceTypeBroker, "99"),
 		resource(kmsg.ConfigResourceTypeTopic, "missing"),
 		resource(kmsg.ConfigResourceTypeBrokerLogger, self))
+	if len(res[0].Configs) != 2 {
+		t.Fatalf("broker: %+v", res[0].Configs)
+	}
 	broker := configByName(res[0].Configs)
 	for name, want := range map[string]struct {
 		value string
 		src   kmsg.ConfigSource
+		syns  []string
 	}{
-		"log.retention.ms":  {"5000", 4},
-		"log.segment.bytes": {"1073741824", 5},
-		"message.max.bytes": {"1048588", 5},
-		"num.partitions":    {"1", 4},
-		"node.id":           {self, 4},
+		"log.retention.ms": {"5000", kmsg.ConfigSourceStaticBrokerConfig, []string{"5000", "604800000"}},
+		"broker.id":        {"1", kmsg.ConfigSourceDefaultConfig, []string{"1"}},
 	} {
-		if c := broker[name]; c.Value == nil || *c.Value != want.value || c.Source != want.src || !c.ReadOnly {
+		c := broker[name]
+		if c.Value == nil || *c.Value != want.value || c.Source != want.src || !c.ReadOnly || c.Documentation == nil || len(c.ConfigSynonyms) != len(want.syns) {
 			t.Errorf("broker %s: %+v", name, c)
+			continue
 		}
+		for i, syn := range c.ConfigSynonyms {
+			if syn.Name != name || *syn.Value != want.syns[i] {
+				t.Errorf("broker %s synonym %d: %+v", name, i, syn)
+			}
+		}
+	}
+	if v0 := describeConfigs(t, s, 0, false, resource(kmsg.ConfigResourceTypeBroker, self))[0]; len(v0.Configs) != 2 ||
+		v0.Configs[0].Name != "broker.id" || !v0.Configs[0].IsDefault || v0.Configs[1].IsDefault {
+		t.Errorf("broker v0: %+v", v0.Configs)
 	}
 	if res[0].ErrorCode != 0 || res[1].ErrorCode != 0 || len(res[1].Configs) != 0 {
 		t.Errorf("broker: %d, cluster default: %d with %d configs", res[0].ErrorCode, res[1].ErrorCode, len(res[1].Configs))

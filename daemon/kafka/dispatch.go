@@ -63,6 +63,9 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 	}
 	a := apis[h.APIKey]
 	if a == nil {
+		if pieces := answerUnserved(h); pieces != nil {
+			return pieces, nil
+		}
 		return nil, fmt.Errorf("%w: unknown api key %d from %q", errMalformed, h.APIKey, h.ClientID)
 	}
 	if b.cfg.Observer != nil {

@@ -15,7 +15,9 @@
 // Client input never panics the broker: a frame that cannot be parsed, an
 // unknown API key or an unsupported version closes the connection (as Kafka
 // does), except ApiVersions, which answers UNSUPPORTED_VERSION with the
-// supported ranges so clients can downgrade. Per-partition problems are
+// supported ranges so clients can downgrade, and an API key kmsg knows but
+// we do not serve, answered UNSUPPORTED_VERSION in its response's top-level
+// error code where it has one (unserved.go). Per-partition problems are
 // error codes in the response.
 //
 // An Observer (observe.go), if configured, is told each request's timings,

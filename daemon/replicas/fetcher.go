@@ -290,7 +290,7 @@ func (f *fetcher) backOff(sent map[topicPartition]sentPartition, now time.Time) 
 
 // apply applies one partition's answer (cluster-notes §1): a diverging
 // epoch truncates; records are appended as the leader sent them; then HW
-// follows the leader's. It reports OFFSET_OUT_OF_RANGE, which needs the
+// and log start follow the leader's. It reports OFFSET_OUT_OF_RANGE, which needs the
 // leader's offsets, to the caller.
 func (f *fetcher) apply(tp topicPartition, fp *fetchPartition, rp *kmsg.FetchResponseTopicPartition, now time.Time) (outOfRange bool) {
 	// The logger is made only for the rare lines: this runs per partition
@@ -334,6 +334,11 @@ func (f *fetcher) apply(tp topicPartition, fp *fetchPartition, rp *kmsg.FetchRes
 		f.m.metrics.fetchBytes.Add(uint64(n))
 	}
 	fp.p.UpdateFollowerHW(ids.Offset(rp.HighWatermark))
+	// After the HW, which bounds it: the leader's retention or
+	// DeleteRecords moves this replica's log start too.
+	if err := fp.p.UpdateFollowerLogStart(ids.Offset(rp.LogStartOffset)); err != nil {
+		log().Error("raising the log start to the leader's", "leader_log_start", rp.LogStartOffset, "err", err)
+	}
 	leo, _, _ := fp.p.FetchPosition()
 	fp.lag = max(rp.HighWatermark-int64(leo), 0)
 	return false

@@ -225,6 +225,14 @@ func TestFollowerScript(t *testing.T) {
 	if hw, start := p.HighWatermark(), p.Log().LogStartOffset(); hw != 51 || start != 50 {
 		t.Fatalf("follower HW %d, log start %d after restarting at 50", hw, start)
 	}
+	// The leader deleted records below 51 (retention or DeleteRecords).
+	answer(func(rp *kmsg.FetchResponseTopicPartition) {
+		rp.HighWatermark, rp.LogStartOffset, rp.RecordBatches = 52, 51, batches(51, 52, int32(epoch))
+	})
+	fetchAt(t, leader, "t", mp.ID, epoch, 52, int32(epoch))
+	if hw, start := p.HighWatermark(), p.Log().LogStartOffset(); hw != 52 || start != 51 {
+		t.Fatalf("follower HW %d, log start %d after the leader's log start moved to 51", hw, start)
+	}
 	text := metricsText(m)
 	if lag := fmt.Sprintf(`riffle_partition_follower_lag_offsets{topic="t",partition="%d"} 0`, mp.ID); !strings.Contains(text, lag) {
 		t.Errorf("metrics lack %q:\n%s", lag, text)
@@ -243,5 +251,5 @@ func TestFollowerScript(t *testing.T) {
 	if err := ctrl.AlterTopicConfigs("t", map[string]*string{"retention.ms": kmsg.StringPtr("60000")}, false); err != nil {
 		t.Fatal(err)
 	}
-	fetchAt(t, leader, "t", mp.ID, epoch, 51, int32(epoch))
+	fetchAt(t, leader, "t", mp.ID, epoch, 52, int32(epoch))
 }

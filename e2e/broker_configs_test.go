@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/brokertest"
+)
+
+// TestDescribeBrokerConfigs asks a live broker for its configs: those the
+// command line set are STATIC_BROKER_CONFIG, the rest DEFAULT_CONFIG, under
+// Kafka's names; one Riffle does not honour is absent; a topic's default
+// follows the broker's source; altering a broker config is refused.
+func TestDescribeBrokerConfigs(t *testing.T) {
+	b := brokertest.Start(t, "--set", "log.retention_ms=3600000")
+	cl := newClient(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rcs, err := adm.DescribeBrokerConfigs(ctx, 1)
+	if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+		t.Fatalf("DescribeBrokerConfigs: %+v, %v", rcs, err)
+	}
+	got := map[string]kadm.Config{}
+	for _, c := range rcs[0].Configs {
+		got[c.Key] = c
+	}
+	for name, want := range map[string]struct {
+		value  string
+		source kmsg.ConfigSource
+	}{
+		"log.retention.ms":            {"3600000", kmsg.ConfigSourceStaticBrokerConfig},
+		"log.dirs":                    {b.DataDir(), kmsg.ConfigSourceStaticBrokerConfig},
+		"log.segment.bytes":           {"1073741824", kmsg.ConfigSourceDefaultConfig},
+		"num.partitions":              {"1", kmsg.ConfigSourceDefaultConfig},
+		"log.flush.interval.messages": {"9223372036854775807", kmsg.ConfigSourceDefaultConfig},
+		"replica.lag.time.max.ms":     {"30000", kmsg.ConfigSourceDefaultConfig},
+	} {
+		if c := got[name]; c.MaybeValue() != want.value || c.Source != want.source {
+			t.Errorf("%s: %q from %v, want %q from %v", name, c.MaybeValue(), c.Source, want.value, want.source)
+		}
+	}
+	if c, ok := got["log.cleaner.backoff.ms"]; ok {
+		t.Errorf("log.cleaner.backoff.ms reported (%q) but no cleaner runs", c.MaybeValue())
+	}
+
+	createTopic(t, cl, "cfg", 1)
+	tcs, err := adm.DescribeTopicConfigs(ctx, "cfg")
+	if err != nil || len(tcs) != 1 {
+		t.Fatalf("DescribeTopicConfigs: %+v, %v", tcs, err)
+	}
+	for _, c := range tcs[0].Configs {
+		switch c.Key {
+		case "retention.ms":
+			if c.MaybeValue() != "3600000" || c.Source != kmsg.ConfigSourceStaticBrokerConfig {
+				t.Errorf("topic retention.ms: %q from %v", c.MaybeValue(), c.Source)
+			}
+		case "segment.bytes":
+			if c.Source != kmsg.ConfigSourceDefaultConfig {
+				t.Errorf("topic segment.bytes: %q from %v", c.MaybeValue(), c.Source)
+			}
+		}
+	}
+
+	resps, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: kmsg.StringPtr("1000")}}, 1)
+	if err != nil || len(resps) != 1 || resps[0].Err != kerr.InvalidRequest || resps[0].ErrMessage == "" {
+		t.Errorf("AlterBrokerConfigs: %+v, %v", resps, err)
+	}
+}
