@@ -421,7 +421,6 @@ func TestCLIBadArguments(t *testing.T) {
 		want string
 	}{
 		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, elect-leaders, list"},
-		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, list"},
 		{[]string{"topic", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"topic", "create"}, "missing topic name"},
 		{[]string{"topic", "create", "t", "-p", "0"}, "--partitions 0: want a positive count or -1"},
