@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,19 +91,39 @@ func TestKcatThroughLeaderChange(t *testing.T) {
 }
 
 // TestPythonConfluentThroughLeaderChange: python3-confluent-kafka
-// produces with acks=all and idempotence; after the first half is
-// delivered the partition's leader is killed with kill -9, the second half
-// goes to the new leader, and the old one is restarted. The script fails
-// on any delivery or consume error, and checks every record once, in
-// order, at its offset.
+// produces with acks=all and idempotence through a leader kill
+// (scriptThroughLeaderChange).
 func TestPythonConfluentThroughLeaderChange(t *testing.T) {
-	const topic, count = "python-leader-change", 2000
+	scriptThroughLeaderChange(t, "python-leader-change", "/usr/bin/python3", "testdata/confluent_leader_change.py")
+}
+
+// TestKafkaJSThroughLeaderChange: kafkajs produces with acks=-1 and
+// idempotence through a leader kill and reads it all back through a
+// consumer group (scriptThroughLeaderChange).
+func TestKafkaJSThroughLeaderChange(t *testing.T) {
+	modules, err := filepath.Abs("../tests/js/node_modules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NODE_PATH", modules)
+	scriptThroughLeaderChange(t, "kafkajs-leader-change", "node", "testdata/kafkajs_leader_change.js")
+}
+
+// scriptThroughLeaderChange runs a client script (arguments BOOTSTRAP
+// TOPIC COUNT) against a replicated topic: after it prints "half" (the
+// first half delivered) the partition's leader is killed with kill -9,
+// the script is told to go on, the second half goes to the new leader,
+// and the old one is restarted. The script fails on any error its client
+// does not retry, and checks every record once, in order, at its offset,
+// printing "ok".
+func scriptThroughLeaderChange(t *testing.T, topic string, command ...string) {
+	const count = 2000
 	c, st := replicatedCluster(t, topic, 2)
 	addrs := c.Addrs()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	script := exec.CommandContext(ctx, "/usr/bin/python3", "testdata/confluent_leader_change.py",
-		strings.Join(addrs, ","), topic, strconv.Itoa(count))
+	args := append(command[1:], strings.Join(addrs, ","), topic, strconv.Itoa(count))
+	script := exec.CommandContext(ctx, command[0], args...)
 	var stderr syncBuffer
 	script.Stderr = &stderr
 	stdin, err := script.StdinPipe()
@@ -130,10 +151,10 @@ func TestPythonConfluentThroughLeaderChange(t *testing.T) {
 		case l, ok := <-lines:
 			if !ok || l != want {
 				_ = script.Wait()
-				t.Fatalf("python: %q (open %v), want %q\n%s", l, ok, want, stderr.String())
+				t.Fatalf("%s: %q (open %v), want %q\n%s", command[0], l, ok, want, stderr.String())
 			}
 		case <-time.After(3 * time.Minute):
-			t.Fatalf("python: no %q after 3 minutes\n%s", want, stderr.String())
+			t.Fatalf("%s: no %q after 3 minutes\n%s", command[0], want, stderr.String())
 		}
 	}
 
@@ -146,6 +167,6 @@ func TestPythonConfluentThroughLeaderChange(t *testing.T) {
 	c.Node(st.leader).Restart()
 	next("ok")
 	if err := script.Wait(); err != nil {
-		t.Fatalf("python: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", command[0], err, stderr.String())
 	}
 }
