@@ -142,7 +142,7 @@ func TestReplicationConfig(t *testing.T) {
 		{nil, "10000", false},
 		{map[string]string{"replica.lag.time.max.ms": "2500"}, "2500", true},
 	} {
-		v, err := c.TopicDefaults().Effective(tc.overrides, "replica.lag.time.max.ms")
+		v, err := c.topicDefaults(nil).Effective(tc.overrides, "replica.lag.time.max.ms")
 		if err != nil || v.Value != tc.value || (v.Source == quorum.SourceTopic) != tc.fromTopic {
 			t.Errorf("replica.lag.time.max.ms with overrides %v: %+v, %v", tc.overrides, v, err)
 		}
@@ -326,7 +326,7 @@ func TestDerivedSettings(t *testing.T) {
 	}
 	c.Log.MessageTimestampType = "LogAppendTime"
 	c.Log.SyncEveryAppend = true
-	s, err := c.topicSegmentConfig(map[string]string{"retention.ms": "1000"})
+	s, err := c.topicSegmentConfig(nil, map[string]string{"retention.ms": "1000"})
 	if err != nil {
 		t.Fatal(err)
 	}

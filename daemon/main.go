@@ -153,7 +153,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 			return nil, listenError("admin listen", cfg.Broker.AdminListen, err)
 		}
 	}
-	defaults, err := cfg.topicSegmentConfig(nil)
+	defaults, err := cfg.topicSegmentConfig(nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +253,8 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		NodeID:   ids.NodeID(cfg.Broker.NodeID),
 		Metadata: b.ctrl,
 		ISR:      b.ctrl,
-		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
-			return cfg.partitionConfig(t.Configs)
+		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
+			return cfg.partitionConfig(im.ClusterConfigs, t.Configs)
 		},
 		Fetch:  cfg.replicaFetchConfig(),
 		Logger: b.log,

@@ -7,28 +7,36 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/daemon/replicas"
+	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 )
 
+// topicDefaults are a topic's defaults: the cluster-wide dynamic ones
+// (quorum.Image.ClusterConfigs), then this broker's.
+func (c *Config) topicDefaults(cluster map[string]string) quorum.Defaults {
+	return quorum.Defaults{Cluster: cluster, Static: c.TopicDefaults()}
+}
+
 // topicSegmentConfig is a topic's segment config: its effective topic
 // configs plus the broker-wide durability mode, which is not a topic config.
-func (c *Config) topicSegmentConfig(overrides map[string]string) (segment.Config, error) {
-	sc, err := c.TopicDefaults().SegmentConfig(overrides)
+func (c *Config) topicSegmentConfig(cluster, overrides map[string]string) (segment.Config, error) {
+	sc, err := c.topicDefaults(cluster).SegmentConfig(overrides)
 	sc.SyncEveryAppend = c.Log.SyncEveryAppend
 	return sc, err
 }
 
 // partitionConfig is what a topic's effective configs set on its replicas.
-func (c *Config) partitionConfig(overrides map[string]string) (replicas.TopicConfig, error) {
-	sc, err := c.topicSegmentConfig(overrides)
+func (c *Config) partitionConfig(cluster, overrides map[string]string) (replicas.TopicConfig, error) {
+	sc, err := c.topicSegmentConfig(cluster, overrides)
 	if err != nil {
 		return replicas.TopicConfig{}, err
 	}
-	minISR, err := c.topicInt(overrides, "min.insync.replicas")
+	defaults := c.topicDefaults(cluster)
+	minISR, err := topicInt(defaults, overrides, "min.insync.replicas")
 	if err != nil {
 		return replicas.TopicConfig{}, err
 	}
-	lagMs, err := c.topicInt(overrides, "replica.lag.time.max.ms")
+	lagMs, err := topicInt(defaults, overrides, "replica.lag.time.max.ms")
 	if err != nil {
 		return replicas.TopicConfig{}, err
 	}
@@ -36,8 +44,8 @@ func (c *Config) partitionConfig(overrides map[string]string) (replicas.TopicCon
 }
 
 // topicInt is an integer topic config's effective value.
-func (c *Config) topicInt(overrides map[string]string, name string) (int64, error) {
-	v, err := c.TopicDefaults().Effective(overrides, name)
+func topicInt(defaults quorum.Defaults, overrides map[string]string, name string) (int64, error) {
+	v, err := defaults.Effective(overrides, name)
 	if err != nil {
 		return 0, err
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,4 +72,67 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 	if err != nil || len(resps) != 1 || resps[0].Err != kerr.InvalidRequest || resps[0].ErrMessage == "" {
 		t.Errorf("AlterBrokerConfigs: %+v, %v", resps, err)
 	}
+}
+
+// TestClusterWideBrokerConfigs: on a 3-node cluster, a cluster-wide
+// dynamic broker config (kadm's AlterBrokerConfigs with no broker: the
+// resource with an empty name) set at one node is what every node
+// describes, the default of a topic created at another node, and it
+// survives a restart of the whole cluster (it lives in the metadata log).
+func TestClusterWideBrokerConfigs(t *testing.T) {
+	c := brokertest.StartCluster(t, 3)
+	addrs := c.Addrs()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	admAt := func(i int) *kadm.Client { return kadm.NewClient(newClient(t, addrs[i])) }
+
+	resps, err := admAt(0).AlterBrokerConfigs(ctx, []kadm.AlterConfig{
+		{Name: "log.retention.ms", Value: kmsg.StringPtr("3600000")},
+		{Name: "min.insync.replicas", Value: kmsg.StringPtr("2")},
+	})
+	if err != nil || len(resps) != 1 || resps[0].Err != nil {
+		t.Fatalf("cluster-wide AlterBrokerConfigs: %+v, %v", resps, err)
+	}
+	resps, err = admAt(0).AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: kmsg.StringPtr("3")}})
+	if err != nil || len(resps) != 1 || resps[0].Err != kerr.InvalidRequest {
+		t.Errorf("cluster-wide num.partitions: %+v, %v", resps, err)
+	}
+
+	checkAll := func(when string) {
+		t.Helper()
+		for i := range addrs {
+			// A node applies the change when its copy of the log commits it.
+			adm := admAt(i)
+			waitFor(t, time.Minute, fmt.Sprintf("%s: node %d describes the cluster-wide configs", when, i+1), func() bool {
+				rcs, err := adm.DescribeBrokerConfigs(ctx)
+				if err != nil || len(rcs) != 1 || rcs[0].Err != nil {
+					return false
+				}
+				got := map[string]kadm.Config{}
+				for _, c := range rcs[0].Configs {
+					got[c.Key] = c
+				}
+				retention := got["log.retention.ms"]
+				return len(got) == 2 && retention.MaybeValue() == "3600000" &&
+					got["min.insync.replicas"].Source == kmsg.ConfigSourceDynamicDefaultBrokerConfig
+			})
+		}
+	}
+	checkAll("after the change")
+
+	cl := newClient(t, addrs[2])
+	createReplicatedTopic(t, cl, "cluster-defaults", 1, 3, nil)
+	tcs, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, "cluster-defaults")
+	if err != nil || len(tcs) != 1 {
+		t.Fatalf("DescribeTopicConfigs: %+v, %v", tcs, err)
+	}
+	for _, cfg := range tcs[0].Configs {
+		if (cfg.Key == "retention.ms" || cfg.Key == "min.insync.replicas") && cfg.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+			t.Errorf("topic %s: %q from %v, want the cluster-wide default", cfg.Key, cfg.MaybeValue(), cfg.Source)
+		}
+	}
+
+	c.StopAll()
+	c.StartAll()
+	checkAll("after a restart")
 }

@@ -19,6 +19,7 @@ type Client interface {
 	DeleteTopic(name string) error
 	CreatePartitions(name string, count int32, validateOnly bool) error
 	AlterTopicConfigs(name string, set map[string]*string, validateOnly bool) error
+	AlterClusterConfigs(set map[string]*string, validateOnly bool) error
 	AllocateProducerIDs(n int64) (int64, error)
 	// AlterPartition commits the ISR a partition's leader proposes, checked
 	// in Kafka's order (alterPartition); its errors wrap the Kafka error

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/riffle/riffle/segment"
 )
 
@@ -202,7 +204,21 @@ func (c *Controller) AlterTopicConfigs(name string, set map[string]*string, vali
 		return c.plan.alterTopicConfigs(im, name, set)
 	}}
 	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
-		return r.forwarded(ctx, alterConfigsRequest(name, set), alterConfigsResult)
+		return r.forwarded(ctx, alterConfigsRequest(kmsg.ConfigResourceTypeTopic, name, set), alterConfigsResult)
+	})
+	return err
+}
+
+// AlterClusterConfigs sets (non-nil) or removes (nil) cluster-wide
+// dynamic broker configs by Kafka's broker config names: the defaults of
+// topic configs (LookupClusterConfig), applied to every topic without an
+// override.
+func (c *Controller) AlterClusterConfigs(set map[string]*string, validateOnly bool) error {
+	p := &proposal{validateOnly: validateOnly, plan: func(im *Image) ([]record, error) {
+		return alterClusterConfigs(im, set)
+	}}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		return r.forwarded(ctx, alterConfigsRequest(kmsg.ConfigResourceTypeBroker, "", set), alterConfigsResult)
 	})
 	return err
 }

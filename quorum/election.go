@@ -16,9 +16,14 @@ import (
 // enables unclean election. Every change is a partitionChangeRecord.
 
 // uncleanElection reports whether topic t lets an out-of-sync replica lead
-// (unclean.leader.election.enable; the default is false).
-func uncleanElection(t *Topic) bool {
-	return strings.EqualFold(strings.TrimSpace(t.Configs["unclean.leader.election.enable"]), "true")
+// (unclean.leader.election.enable: the topic's override, else the cluster's
+// dynamic default; false by default).
+func uncleanElection(im *Image, t *Topic) bool {
+	v, ok := t.Configs["unclean.leader.election.enable"]
+	if !ok {
+		v = im.ClusterConfigs["unclean.leader.election.enable"]
+	}
+	return strings.EqualFold(strings.TrimSpace(v), "true")
 }
 
 // rebalance returns the change that drops broker remove (-1: none) from
@@ -27,8 +32,8 @@ func uncleanElection(t *Topic) bool {
 // the ISR and acceptable; failing that, with unclean election on, the
 // first acceptable replica with ISR = [it]; failing that, -1. ok is false
 // when nothing changes.
-func rebalance(t *Topic, p Partition, remove int32, acceptable func(int32) bool) (partitionChangeRecord, bool) {
-	return elect(t, p, remove, acceptable, uncleanElection(t))
+func rebalance(im *Image, t *Topic, p Partition, remove int32, acceptable func(int32) bool) (partitionChangeRecord, bool) {
+	return elect(t, p, remove, acceptable, uncleanElection(im, t))
 }
 
 // elect is rebalance with unclean election on or off whatever the topic
@@ -87,7 +92,7 @@ func removeBroker(im *Image, id int32) []record {
 		if p.Leader != id && !slices.Contains(p.ISR, id) {
 			return partitionChangeRecord{}, false
 		}
-		return rebalance(t, p, id, acceptable)
+		return rebalance(im, t, p, id, acceptable)
 	})
 }
 
@@ -99,7 +104,7 @@ func electLeaderless(im *Image, id int32) []record {
 		if p.Leader != -1 {
 			return partitionChangeRecord{}, false
 		}
-		return rebalance(t, p, -1, acceptable)
+		return rebalance(im, t, p, -1, acceptable)
 	})
 }
 
@@ -197,7 +202,7 @@ func electLeader(im *Image, t *Topic, p Partition, electionType int8) (partition
 	}
 	r, err := preferredChange(im, t, p)
 	if errors.Is(err, kerr.PreferredLeaderNotAvailable) {
-		if other, ok := rebalance(t, p, -1, im.Acceptable); ok && other.Leader >= 0 {
+		if other, ok := rebalance(im, t, p, -1, im.Acceptable); ok && other.Leader >= 0 {
 			return other, nil
 		}
 	}

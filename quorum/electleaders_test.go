@@ -161,3 +161,17 @@ func TestRaftControllerForwardWaits(t *testing.T) {
 		}
 	}
 }
+
+// The topic's unclean.leader.election.enable wins over the cluster-wide
+// default, which wins over the built-in false.
+func TestUncleanElectionDefaults(t *testing.T) {
+	on, off := &Topic{Configs: map[string]string{}}, &Topic{Configs: map[string]string{"unclean.leader.election.enable": "false"}}
+	im := emptyImage(1)
+	if uncleanElection(im, on) {
+		t.Error("unclean election on by default")
+	}
+	im.ClusterConfigs = map[string]string{"unclean.leader.election.enable": "TRUE"}
+	if !uncleanElection(im, on) || uncleanElection(im, off) {
+		t.Errorf("with the cluster default on: no override %v, override false %v", uncleanElection(im, on), uncleanElection(im, off))
+	}
+}

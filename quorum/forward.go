@@ -197,6 +197,9 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				if err != nil {
 					return nil, err
 				}
+				if rr.ResourceType == kmsg.ConfigResourceTypeBroker {
+					return alterClusterConfigs(im, set)
+				}
 				return pl.alterTopicConfigs(im, rr.ResourceName, set)
 			}, req.ValidateOnly, func(_ changeResult, err error) { sr.ErrorCode, sr.ErrorMessage = errorCode(err) })
 		}
@@ -371,11 +374,15 @@ func createdTopic(res changeResult, name string) *Topic {
 	return res.image.Topic(name)
 }
 
-// alterConfigsSet is a topic resource's SET and DELETE operations as
-// AlterTopicConfigs takes them.
+// alterConfigsSet is a topic resource's, or the cluster-wide broker
+// resource's, SET and DELETE operations as AlterTopicConfigs and
+// AlterClusterConfigs take them.
 func alterConfigsSet(rr kmsg.IncrementalAlterConfigsRequestResource) (map[string]*string, error) {
-	if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-		return nil, fmt.Errorf("%w: resource type %v is not a topic", kerr.InvalidRequest, rr.ResourceType)
+	switch {
+	case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
+	case rr.ResourceType == kmsg.ConfigResourceTypeBroker && rr.ResourceName == "":
+	default:
+		return nil, fmt.Errorf("%w: resource type %v name %q is neither a topic nor the cluster-wide broker resource", kerr.InvalidRequest, rr.ResourceType, rr.ResourceName)
 	}
 	set := make(map[string]*string, len(rr.Configs))
 	for _, c := range rr.Configs {
@@ -457,11 +464,11 @@ func createPartitionsResult(resp kmsg.Response) error {
 	return responseError(r.Topics[0].ErrorCode, r.Topics[0].ErrorMessage)
 }
 
-func alterConfigsRequest(name string, set map[string]*string) *kmsg.IncrementalAlterConfigsRequest {
+func alterConfigsRequest(typ kmsg.ConfigResourceType, name string, set map[string]*string) *kmsg.IncrementalAlterConfigsRequest {
 	r := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	r.Version = incrementalAlterConfigsVersion
 	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	rr.ResourceType, rr.ResourceName = typ, name
 	for k, v := range set {
 		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
 		c.Name, c.Value, c.Op = k, v, kmsg.IncrementalAlterConfigOpSet

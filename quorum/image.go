@@ -68,6 +68,11 @@ type Image struct {
 	TopicsChanged []string
 	// ProducerIDsEnd: every producer id below it may have been handed out.
 	ProducerIDsEnd int64
+	// ClusterConfigs are the cluster-wide dynamic broker configs (the
+	// BROKER resource with an empty name), by Kafka's broker config name
+	// ("log.retention.ms"): topic config defaults that sit above each
+	// broker's static ones. Never nil.
+	ClusterConfigs map[string]string
 
 	// The topics by name and by id, and each topic's name with '.' read
 	// as '_' mapped to the name, so that a create finds a colliding name
@@ -85,6 +90,7 @@ func emptyImage(controllerID int32) *Image {
 	return &Image{
 		Offset:         -1,
 		ControllerID:   controllerID,
+		ClusterConfigs: map[string]string{},
 		brokerReplicas: map[int32]int{},
 	}
 }
@@ -215,6 +221,8 @@ type imageBuilder struct {
 	next    *Image
 	cloned  map[*Topic]bool // topics already private to next
 	changed map[string]bool // names of the topics the records touched
+	// clusterConfigsCloned: next.ClusterConfigs is private to next.
+	clusterConfigsCloned bool
 	// recordOffset is the log offset of the record being applied.
 	recordOffset int64
 }
@@ -361,6 +369,9 @@ func (r removeTopicRecord) apply(b *imageBuilder) error {
 }
 
 func (r configRecord) apply(b *imageBuilder) error {
+	if r.Topic == "" {
+		return r.applyCluster(b)
+	}
 	cur, ok := b.next.topics.get(r.Topic)
 	if !ok {
 		return fmt.Errorf("no topic %q", r.Topic)
@@ -373,6 +384,24 @@ func (r configRecord) apply(b *imageBuilder) error {
 		delete(t.Configs, r.Key)
 	} else {
 		t.Configs[r.Key] = r.Value
+	}
+	return nil
+}
+
+// applyCluster changes a cluster-wide default, which changes the effective
+// config of every topic without an override: all count as changed.
+func (r configRecord) applyCluster(b *imageBuilder) error {
+	if !b.clusterConfigsCloned {
+		b.next.ClusterConfigs = maps.Clone(b.next.ClusterConfigs)
+		b.clusterConfigsCloned = true
+	}
+	if r.Delete {
+		delete(b.next.ClusterConfigs, r.Key)
+	} else {
+		b.next.ClusterConfigs[r.Key] = r.Value
+	}
+	for name := range b.next.topics.all() {
+		b.changed[name] = true
 	}
 	return nil
 }

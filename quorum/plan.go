@@ -260,6 +260,26 @@ func (p *planner) alterTopicConfigs(im *Image, name string, set map[string]*stri
 	return recs, nil
 }
 
+// alterClusterConfigs sets (non-nil) or removes (nil) cluster-wide dynamic
+// broker configs, by broker config name (ValidateClusterConfig).
+func alterClusterConfigs(im *Image, set map[string]*string) ([]record, error) {
+	var recs []record
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		v := set[k]
+		if v == nil {
+			if _, ok := im.ClusterConfigs[k]; ok {
+				recs = append(recs, configRecord{Key: k, Delete: true})
+			}
+			continue
+		}
+		if err := ValidateClusterConfig(k, *v); err != nil {
+			return nil, fmt.Errorf("cluster-wide broker configs: %w", err)
+		}
+		recs = append(recs, configRecord{Key: k, Value: *v})
+	}
+	return recs, nil
+}
+
 func checkProducerIDCount(n int64) error {
 	if n < 1 || n > producerIDBlock {
 		return fmt.Errorf("producer ids: allocate %d: count must be 1 to %d", n, producerIDBlock)

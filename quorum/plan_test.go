@@ -77,7 +77,11 @@ func (m *machine) run(cmd string, a scripttest.Args) string {
 		for k := range a.KVs("delete") {
 			set[k] = nil
 		}
-		recs, err = m.p.alterTopicConfigs(m.im, a.Str("name", ""), set)
+		if a.Flag("cluster") {
+			recs, err = alterClusterConfigs(m.im, set)
+		} else {
+			recs, err = m.p.alterTopicConfigs(m.im, a.Str("name", ""), set)
+		}
 	case "allocate-pids":
 		n := a.Int("n", 1)
 		var first int64

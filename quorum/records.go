@@ -87,7 +87,9 @@ type partitionRecord struct {
 
 type removeTopicRecord struct{ TopicID [16]byte }
 
-// configRecord sets a topic config override, or removes it when Delete.
+// configRecord sets a topic config override, or removes it when Delete;
+// with Topic "" (no topic has that name) it is a cluster-wide dynamic
+// broker config (Image.ClusterConfigs).
 type configRecord struct {
 	Topic  string
 	Key    string

@@ -49,6 +49,9 @@ func formatRecord(r record) string {
 	case removeTopicRecord:
 		return "RemoveTopic " + shortID(r.TopicID)
 	case configRecord:
+		if r.Topic == "" {
+			r.Topic = "(cluster)"
+		}
 		if r.Delete {
 			return fmt.Sprintf("Config %s delete %s", r.Topic, r.Key)
 		}
@@ -75,6 +78,9 @@ func formatImage(im *Image) string {
 	fmt.Fprintf(&b, "offset=%d cluster=%s controller=%d producer-ids-end=%d\n", im.Offset, im.ClusterID, im.ControllerID, im.ProducerIDsEnd)
 	for _, br := range im.Brokers {
 		fmt.Fprintf(&b, "broker %d %s:%d rack=%q\n", br.ID, br.Host, br.Port, br.Rack)
+	}
+	if len(im.ClusterConfigs) > 0 {
+		fmt.Fprintf(&b, "cluster configs %v\n", im.ClusterConfigs)
 	}
 	var names []string
 	for t := range im.Topics() {

@@ -68,6 +68,9 @@ func imageRecords(im *Image) []record {
 			recs = append(recs, configRecord{Topic: t.Name, Key: k, Value: t.Configs[k]})
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(im.ClusterConfigs)) {
+		recs = append(recs, configRecord{Key: k, Value: im.ClusterConfigs[k]})
+	}
 	if im.ProducerIDsEnd > 0 {
 		recs = append(recs, producerIDsRecord{BlockEnd: im.ProducerIDsEnd})
 	}

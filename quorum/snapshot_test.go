@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -62,6 +63,14 @@ func randomImage(t *testing.T, rng *rand.Rand) *Image {
 	for _, tr := range topics {
 		if rng.IntN(4) == 0 {
 			recs = append(recs, removeTopicRecord{TopicID: tr.ID})
+		}
+	}
+	for _, k := range []string{"log.retention.ms", "min.insync.replicas"} {
+		switch rng.IntN(3) {
+		case 0:
+			recs = append(recs, configRecord{Key: k, Value: strconv.Itoa(rng.IntN(9))})
+		case 1:
+			recs = append(recs, configRecord{Key: k, Value: "1"}, configRecord{Key: k, Delete: true})
 		}
 	}
 	for end := int64(0); rng.IntN(3) > 0; {

@@ -14,8 +14,10 @@ import (
 
 // The topic config registry: every topic config Riffle accepts, its type,
 // valid values and built-in default (Kafka's), and how the effective value
-// of a topic's config is found: the topic's override, else the broker's
-// static default (TopicDefaults, from config.toml), else the built-in one.
+// of a topic's config is found: the topic's override, else the cluster-wide
+// dynamic default (Image.ClusterConfigs, under the broker config's name),
+// else the broker's static default (TopicDefaults, from config.toml), else
+// the built-in one.
 //
 // Values are stored as sent; validation parses them with surrounding space
 // trimmed and booleans in any case, as Kafka does. compression.type accepts
@@ -41,14 +43,16 @@ const (
 type ConfigSource int8
 
 const (
-	SourceTopic        ConfigSource = 1 // the topic's override (DYNAMIC_TOPIC_CONFIG)
-	SourceBrokerStatic ConfigSource = 4 // TopicDefaults (STATIC_BROKER_CONFIG)
-	SourceDefault      ConfigSource = 5 // the built-in default (DEFAULT_CONFIG)
+	SourceTopic          ConfigSource = 1 // the topic's override (DYNAMIC_TOPIC_CONFIG)
+	SourceClusterDynamic ConfigSource = 3 // Image.ClusterConfigs (DYNAMIC_DEFAULT_BROKER_CONFIG)
+	SourceBrokerStatic   ConfigSource = 4 // TopicDefaults (STATIC_BROKER_CONFIG)
+	SourceDefault        ConfigSource = 5 // the built-in default (DEFAULT_CONFIG)
 )
 
 // TopicConfigDef describes one supported topic config.
 type TopicConfigDef struct {
 	Name    string
+	Broker  string // Kafka's broker config that holds its default ("log.retention.ms")
 	Type    ConfigType
 	Default string // built-in default
 	Doc     string
@@ -75,29 +79,29 @@ const (
 
 // topicConfigs is the registry, sorted by name.
 var topicConfigs = sortedDefs([]TopicConfigDef{
-	{"cleanup.policy", ConfigList, "delete", "delete: drop old segments by retention; compact: keep them (compaction is not implemented; a compact-only topic is never trimmed)", listOf("compact", "delete")},
-	{"compression.type", ConfigString, "producer", "codec for stored batches; producer keeps the producer's (stored: no recompression yet)", oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
-	{"delete.retention.ms", ConfigLong, "86400000", "how long delete markers stay in a compacted topic (stored)", longIn(0, math.MaxInt64)},
-	{"file.delete.delay.ms", ConfigLong, "60000", "delay before a deleted segment's files are unlinked", longIn(0, math.MaxInt64)},
-	{"flush.messages", ConfigLong, maxLong, "fdatasync after this many records", longIn(1, math.MaxInt64)},
-	{"flush.ms", ConfigLong, maxLong, "fdatasync when unflushed data is older than this", longIn(0, math.MaxInt64)},
-	{"index.interval.bytes", ConfigInt, "4096", "bytes of log between offset index entries", longIn(0, math.MaxInt32)},
-	{"max.compaction.lag.ms", ConfigLong, maxLong, "longest a record stays uncompacted (stored)", longIn(1, math.MaxInt64)},
-	{"max.message.bytes", ConfigInt, "1048588", "largest record batch accepted", longIn(segment.BatchHeaderSize, 1<<30)},
-	{"message.timestamp.after.max.ms", ConfigLong, maxLong, "how far a record timestamp may be ahead of the broker's clock", longIn(0, math.MaxInt64)},
-	{"message.timestamp.before.max.ms", ConfigLong, maxLong, "how far a record timestamp may be behind the broker's clock", longIn(0, math.MaxInt64)},
-	{"message.timestamp.type", ConfigString, "CreateTime", "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's", oneOf("CreateTime", "LogAppendTime")},
-	{"min.cleanable.dirty.ratio", ConfigDouble, "0.5", "dirty share of a log that triggers compaction (stored)", doubleIn(0, 1)},
-	{"min.compaction.lag.ms", ConfigLong, "0", "shortest a record stays uncompacted (stored)", longIn(0, math.MaxInt64)},
-	{"min.insync.replicas", ConfigInt, "1", "fewest in-sync replicas for an acks=all produce", longIn(1, math.MaxInt32)},
-	{"preallocate", ConfigBoolean, "false", "preallocate segment files (stored)", isBool},
-	{"replica.lag.time.max.ms", ConfigLong, "30000", "how long a follower may stay behind the leader's log end before it leaves the ISR (Riffle: per topic; Kafka sets it per broker)", longIn(1, math.MaxInt64)},
-	{"retention.bytes", ConfigLong, "-1", "largest log size before old segments are dropped; -1 unlimited", longIn(-1, math.MaxInt64)},
-	{"retention.ms", ConfigLong, week, "oldest data kept; -1 unlimited", longIn(-1, math.MaxInt64)},
-	{"segment.bytes", ConfigInt, "1073741824", "segment size that triggers a roll", longIn(segment.BatchHeaderSize, math.MaxInt32)},
-	{"segment.index.bytes", ConfigInt, "10485760", "preallocated size of each segment index", longIn(12, 1<<30)},
-	{"segment.ms", ConfigLong, week, "segment age that triggers a roll", longIn(1, math.MaxInt64)},
-	{"unclean.leader.election.enable", ConfigBoolean, "false", "let an out-of-sync replica become leader, losing records", isBool},
+	{"cleanup.policy", "log.cleanup.policy", ConfigList, "delete", "delete: drop old segments by retention; compact: keep them (compaction is not implemented; a compact-only topic is never trimmed)", listOf("compact", "delete")},
+	{"compression.type", "compression.type", ConfigString, "producer", "codec for stored batches; producer keeps the producer's (stored: no recompression yet)", oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
+	{"delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigLong, "86400000", "how long delete markers stay in a compacted topic (stored)", longIn(0, math.MaxInt64)},
+	{"file.delete.delay.ms", "log.segment.delete.delay.ms", ConfigLong, "60000", "delay before a deleted segment's files are unlinked", longIn(0, math.MaxInt64)},
+	{"flush.messages", "log.flush.interval.messages", ConfigLong, maxLong, "fdatasync after this many records", longIn(1, math.MaxInt64)},
+	{"flush.ms", "log.flush.interval.ms", ConfigLong, maxLong, "fdatasync when unflushed data is older than this", longIn(0, math.MaxInt64)},
+	{"index.interval.bytes", "log.index.interval.bytes", ConfigInt, "4096", "bytes of log between offset index entries", longIn(0, math.MaxInt32)},
+	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigLong, maxLong, "longest a record stays uncompacted (stored)", longIn(1, math.MaxInt64)},
+	{"max.message.bytes", "message.max.bytes", ConfigInt, "1048588", "largest record batch accepted", longIn(segment.BatchHeaderSize, 1<<30)},
+	{"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", ConfigLong, maxLong, "how far a record timestamp may be ahead of the broker's clock", longIn(0, math.MaxInt64)},
+	{"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", ConfigLong, maxLong, "how far a record timestamp may be behind the broker's clock", longIn(0, math.MaxInt64)},
+	{"message.timestamp.type", "log.message.timestamp.type", ConfigString, "CreateTime", "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's", oneOf("CreateTime", "LogAppendTime")},
+	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", ConfigDouble, "0.5", "dirty share of a log that triggers compaction (stored)", doubleIn(0, 1)},
+	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", ConfigLong, "0", "shortest a record stays uncompacted (stored)", longIn(0, math.MaxInt64)},
+	{"min.insync.replicas", "min.insync.replicas", ConfigInt, "1", "fewest in-sync replicas for an acks=all produce", longIn(1, math.MaxInt32)},
+	{"preallocate", "log.preallocate", ConfigBoolean, "false", "preallocate segment files (stored)", isBool},
+	{"replica.lag.time.max.ms", "replica.lag.time.max.ms", ConfigLong, "30000", "how long a follower may stay behind the leader's log end before it leaves the ISR (Riffle: per topic; Kafka sets it per broker)", longIn(1, math.MaxInt64)},
+	{"retention.bytes", "log.retention.bytes", ConfigLong, "-1", "largest log size before old segments are dropped; -1 unlimited", longIn(-1, math.MaxInt64)},
+	{"retention.ms", "log.retention.ms", ConfigLong, week, "oldest data kept; -1 unlimited", longIn(-1, math.MaxInt64)},
+	{"segment.bytes", "log.segment.bytes", ConfigInt, "1073741824", "segment size that triggers a roll", longIn(segment.BatchHeaderSize, math.MaxInt32)},
+	{"segment.index.bytes", "log.index.size.max.bytes", ConfigInt, "10485760", "preallocated size of each segment index", longIn(12, 1<<30)},
+	{"segment.ms", "log.roll.ms", ConfigLong, week, "segment age that triggers a roll", longIn(1, math.MaxInt64)},
+	{"unclean.leader.election.enable", "unclean.leader.election.enable", ConfigBoolean, "false", "let an out-of-sync replica become leader, losing records", isBool},
 })
 
 func sortedDefs(defs []TopicConfigDef) []TopicConfigDef {
@@ -141,9 +145,16 @@ func (d TopicDefaults) Validate() error {
 	return nil
 }
 
+// Defaults are what a topic's configs fall back to below its overrides:
+// the cluster-wide dynamic defaults, then the broker's static ones.
+type Defaults struct {
+	Cluster map[string]string // Image.ClusterConfigs: by broker config name
+	Static  TopicDefaults
+}
+
 // Effective returns config name's effective value for a topic with
 // overrides (ErrUnknownConfig for an unsupported name).
-func (d TopicDefaults) Effective(overrides map[string]string, name string) (ConfigValue, error) {
+func (d Defaults) Effective(overrides map[string]string, name string) (ConfigValue, error) {
 	def, ok := LookupTopicConfig(name)
 	if !ok {
 		return ConfigValue{}, fmt.Errorf("%w: %s", ErrUnknownConfig, name)
@@ -153,7 +164,7 @@ func (d TopicDefaults) Effective(overrides map[string]string, name string) (Conf
 
 // Describe returns the effective value of every supported config, sorted by
 // name: what DescribeConfigs reports for a topic.
-func (d TopicDefaults) Describe(overrides map[string]string) []ConfigValue {
+func (d Defaults) Describe(overrides map[string]string) []ConfigValue {
 	out := make([]ConfigValue, len(topicConfigs))
 	for i, def := range topicConfigs {
 		out[i] = d.effective(def, overrides)
@@ -161,20 +172,47 @@ func (d TopicDefaults) Describe(overrides map[string]string) []ConfigValue {
 	return out
 }
 
-func (d TopicDefaults) effective(def TopicConfigDef, overrides map[string]string) ConfigValue {
+func (d Defaults) effective(def TopicConfigDef, overrides map[string]string) ConfigValue {
 	v := ConfigValue{Name: def.Name, Value: def.Default, Source: SourceDefault, Type: def.Type, Doc: def.Doc}
 	if s, ok := overrides[def.Name]; ok {
 		v.Value, v.Source = s, SourceTopic
-	} else if s, ok := d[def.Name]; ok {
+	} else if s, ok := d.Cluster[def.Broker]; ok {
+		v.Value, v.Source = s, SourceClusterDynamic
+	} else if s, ok := d.Static[def.Name]; ok {
 		v.Value, v.Source = s, SourceBrokerStatic
 	}
 	return v
 }
 
+// LookupClusterConfig returns the topic config whose cluster-wide default
+// the broker config called name sets: the broker configs that can change
+// dynamically, cluster-wide.
+func LookupClusterConfig(name string) (TopicConfigDef, bool) {
+	for _, def := range topicConfigs {
+		if def.Broker == name {
+			return def, true
+		}
+	}
+	return TopicConfigDef{}, false
+}
+
+// ValidateClusterConfig checks one cluster-wide dynamic broker config as
+// ValidateTopicConfig checks a topic override.
+func ValidateClusterConfig(name, value string) error {
+	def, ok := LookupClusterConfig(name)
+	if !ok {
+		return fmt.Errorf("%w: %s cannot change dynamically (the cluster-wide ones are the defaults of topic configs: log.retention.ms, ...)", ErrUnknownConfig, name)
+	}
+	if err := def.check(value); err != nil {
+		return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, name, value, err)
+	}
+	return nil
+}
+
 // SegmentConfig returns the segment config of a topic with overrides.
 // SyncEveryAppend is not a topic config and stays false: the daemon sets
 // it. A topic whose cleanup.policy lacks "delete" gets no retention.
-func (d TopicDefaults) SegmentConfig(overrides map[string]string) (segment.Config, error) {
+func (d Defaults) SegmentConfig(overrides map[string]string) (segment.Config, error) {
 	r := configReader{d: d, overrides: overrides}
 	c := segment.Config{
 		SegmentBytes:       r.long("segment.bytes"),
@@ -203,7 +241,7 @@ func (d TopicDefaults) SegmentConfig(overrides map[string]string) (segment.Confi
 
 // configReader reads effective values, keeping the first parse error.
 type configReader struct {
-	d         TopicDefaults
+	d         Defaults
 	overrides map[string]string
 	err       error
 }

@@ -93,7 +93,10 @@ func TestTopicConfigDefaultsValid(t *testing.T) {
 }
 
 func TestEffectiveTopicConfig(t *testing.T) {
-	defaults := TopicDefaults{"retention.ms": "1000", "min.insync.replicas": "2"}
+	defaults := Defaults{
+		Cluster: map[string]string{"log.retention.bytes": "7", "min.insync.replicas": "3"},
+		Static:  TopicDefaults{"retention.ms": "1000", "min.insync.replicas": "2", "retention.bytes": "9"},
+	}
 	overrides := map[string]string{"retention.ms": "5"}
 	cases := []struct {
 		name   string
@@ -101,7 +104,9 @@ func TestEffectiveTopicConfig(t *testing.T) {
 		source ConfigSource
 	}{
 		{"retention.ms", "5", SourceTopic},
-		{"min.insync.replicas", "2", SourceBrokerStatic},
+		{"min.insync.replicas", "3", SourceClusterDynamic},
+		{"retention.bytes", "7", SourceClusterDynamic},
+		{"segment.ms", "604800000", SourceDefault},
 		{"segment.bytes", "1073741824", SourceDefault},
 	}
 	for _, c := range cases {
@@ -119,6 +124,25 @@ func TestEffectiveTopicConfig(t *testing.T) {
 	}
 }
 
+func TestClusterConfigs(t *testing.T) {
+	for _, def := range TopicConfigs() {
+		if got, ok := LookupClusterConfig(def.Broker); !ok || got.Name != def.Name {
+			t.Errorf("%s: its broker config %q finds %q", def.Name, def.Broker, got.Name)
+		}
+	}
+	if err := ValidateClusterConfig("log.retention.ms", "5"); err != nil {
+		t.Errorf("log.retention.ms=5: %v", err)
+	}
+	if err := ValidateClusterConfig("log.retention.ms", "x"); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("log.retention.ms=x: %v", err)
+	}
+	for _, name := range []string{"retention.ms", "num.partitions"} {
+		if err := ValidateClusterConfig(name, "5"); !errors.Is(err, ErrUnknownConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 func TestTopicDefaultsValidate(t *testing.T) {
 	if err := (TopicDefaults{"retention.ms": "1000"}).Validate(); err != nil {
 		t.Error(err)
@@ -132,7 +156,7 @@ func TestTopicDefaultsValidate(t *testing.T) {
 }
 
 func TestSegmentConfig(t *testing.T) {
-	got, err := TopicDefaults{}.SegmentConfig(nil)
+	got, err := Defaults{}.SegmentConfig(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +164,7 @@ func TestSegmentConfig(t *testing.T) {
 		t.Errorf("built-in defaults give\n%+v\nsegment's defaults are\n%+v", got, want)
 	}
 
-	defaults := TopicDefaults{"segment.bytes": "1048576", "retention.ms": "1000", "flush.messages": "1"}
+	defaults := Defaults{Static: TopicDefaults{"segment.bytes": "1048576", "retention.ms": "1000", "flush.messages": "1"}}
 	got, err = defaults.SegmentConfig(map[string]string{
 		"retention.ms": "5", "retention.bytes": "4096", "message.timestamp.type": "LogAppendTime", "max.message.bytes": "2000",
 		"segment.ms": "60000", "segment.index.bytes": "4096", "index.interval.bytes": "100", "flush.ms": "10",

@@ -150,7 +150,7 @@ func (b *Broker) describeCreatedTopic(st *kmsg.CreateTopicsResponseTopic, t *quo
 	if len(t.Partitions) > 0 {
 		st.ReplicationFactor = int16(len(t.Partitions[0].Replicas))
 	}
-	for _, cv := range b.cfg.TopicDefaults.Describe(t.Configs) {
+	for _, cv := range b.topicDefaults(b.ctrl.Image()).Describe(t.Configs) {
 		c := kmsg.NewCreateTopicsResponseTopicConfig()
 		c.Name, c.Value, c.Source = cv.Name, &cv.Value, int8(cv.Source)
 		st.Configs = append(st.Configs, c)

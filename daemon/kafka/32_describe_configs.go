@@ -20,6 +20,7 @@ package kafka
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -31,37 +32,6 @@ import (
 
 func init() {
 	register(&api{key: 32, minVersion: 0, maxVersion: 4, serve: serveDescribeConfigs})
-}
-
-// brokerConfigNames maps topic configs to the broker configs that hold
-// their defaults, where Kafka names them differently.
-var brokerConfigNames = map[string]string{
-	"cleanup.policy":                  "log.cleanup.policy",
-	"delete.retention.ms":             "log.cleaner.delete.retention.ms",
-	"file.delete.delay.ms":            "log.segment.delete.delay.ms",
-	"flush.messages":                  "log.flush.interval.messages",
-	"flush.ms":                        "log.flush.interval.ms",
-	"index.interval.bytes":            "log.index.interval.bytes",
-	"max.compaction.lag.ms":           "log.cleaner.max.compaction.lag.ms",
-	"max.message.bytes":               "message.max.bytes",
-	"message.timestamp.after.max.ms":  "log.message.timestamp.after.max.ms",
-	"message.timestamp.before.max.ms": "log.message.timestamp.before.max.ms",
-	"message.timestamp.type":          "log.message.timestamp.type",
-	"min.cleanable.dirty.ratio":       "log.cleaner.min.cleanable.ratio",
-	"min.compaction.lag.ms":           "log.cleaner.min.compaction.lag.ms",
-	"preallocate":                     "log.preallocate",
-	"retention.bytes":                 "log.retention.bytes",
-	"retention.ms":                    "log.retention.ms",
-	"segment.bytes":                   "log.segment.bytes",
-	"segment.index.bytes":             "log.index.size.max.bytes",
-	"segment.ms":                      "log.roll.ms",
-}
-
-func brokerConfigName(topicConfig string) string {
-	if n, ok := brokerConfigNames[topicConfig]; ok {
-		return n
-	}
-	return topicConfig // compression.type, min.insync.replicas, ...
 }
 
 func serveDescribeConfigs(b *Broker, r *request) (kmsg.Response, error) {
@@ -86,19 +56,20 @@ func serveDescribeConfigs(b *Broker, r *request) (kmsg.Response, error) {
 }
 
 func (b *Broker) describeResource(rr kmsg.DescribeConfigsRequestResource, req *kmsg.DescribeConfigsRequest) ([]kmsg.DescribeConfigsResponseResourceConfig, error) {
+	im := b.ctrl.Image()
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
-		t := b.ctrl.Image().Topic(rr.ResourceName)
+		t := im.Topic(rr.ResourceName)
 		if t == nil {
 			return nil, fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, rr.ResourceName)
 		}
-		return b.topicConfigs(t, req), nil
+		return b.topicConfigs(im, t, req), nil
 	case kmsg.ConfigResourceTypeBroker:
 		switch rr.ResourceName {
 		case "":
-			return nil, nil
+			return clusterConfigs(im, req), nil
 		case strconv.Itoa(int(b.cfg.NodeID)):
-			return b.brokerConfigs(req), nil
+			return b.brokerConfigs(im, req), nil
 		}
 		return nil, fmt.Errorf("%w: broker %q: this is broker %d", kerr.InvalidRequest, rr.ResourceName, b.cfg.NodeID)
 	}
@@ -106,46 +77,71 @@ func (b *Broker) describeResource(rr kmsg.DescribeConfigsRequestResource, req *k
 }
 
 // topicConfigs describes every config of topic t.
-func (b *Broker) topicConfigs(t *quorum.Topic, req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
-	values := b.cfg.TopicDefaults.Describe(t.Configs)
+func (b *Broker) topicConfigs(im *quorum.Image, t *quorum.Topic, req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+	values := b.topicDefaults(im).Describe(t.Configs)
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(values))
 	for _, v := range values {
 		c := describedConfig(v.Name, v.Value, v.Source, v.Type, v.Doc, req)
 		c.ReadOnly = false
 		if req.IncludeSynonyms {
-			c.ConfigSynonyms = b.topicConfigSynonyms(t, v.Name)
+			def, _ := quorum.LookupTopicConfig(v.Name)
+			c.ConfigSynonyms = b.configSynonyms(im, def, t.Configs)
 		}
 		out = append(out, c)
 	}
 	return out
 }
 
-// topicConfigSynonyms lists where a topic config's value may come from,
-// most specific first.
-func (b *Broker) topicConfigSynonyms(t *quorum.Topic, name string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+// configSynonyms lists where a topic config's value may come from, most
+// specific first: the topic's override (when overrides is a topic's), the
+// cluster-wide dynamic default, this broker's static default and the
+// built-in one, the last three under the broker config's name.
+func (b *Broker) configSynonyms(im *quorum.Image, def quorum.TopicConfigDef, overrides map[string]string) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
 	var syns []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
 	add := func(name, value string, src quorum.ConfigSource) {
 		s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
 		s.Name, s.Value, s.Source = name, &value, kmsg.ConfigSource(src)
 		syns = append(syns, s)
 	}
-	if v, ok := t.Configs[name]; ok {
-		add(name, v, quorum.SourceTopic)
+	if v, ok := overrides[def.Name]; ok {
+		add(def.Name, v, quorum.SourceTopic)
 	}
-	if v, ok := b.cfg.TopicDefaults[name]; ok {
-		add(brokerConfigName(name), v, quorum.SourceBrokerStatic)
+	if v, ok := im.ClusterConfigs[def.Broker]; ok {
+		add(def.Broker, v, quorum.SourceClusterDynamic)
 	}
-	def, _ := quorum.LookupTopicConfig(name)
-	add(brokerConfigName(name), def.Default, quorum.SourceDefault)
+	if v, ok := b.cfg.TopicDefaults[def.Name]; ok {
+		add(def.Broker, v, quorum.SourceBrokerStatic)
+	}
+	add(def.Broker, def.Default, quorum.SourceDefault)
 	return syns
 }
 
-// brokerConfigs describes this broker's configs (Config.BrokerConfigs),
-// all read-only (none is dynamic); the synonyms of one set in config.toml
-// add its default.
-func (b *Broker) brokerConfigs(req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+// clusterConfigs describes the cluster-wide dynamic broker configs set in
+// im, as Kafka describes the default broker resource: only those set.
+func clusterConfigs(im *quorum.Image, req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(im.ClusterConfigs))
+	for _, name := range slices.Sorted(maps.Keys(im.ClusterConfigs)) {
+		def, _ := quorum.LookupClusterConfig(name) // the controller only stores these
+		c := describedConfig(name, im.ClusterConfigs[name], quorum.SourceClusterDynamic, def.Type, def.Doc, req)
+		c.ReadOnly = false
+		out = append(out, c)
+	}
+	return out
+}
+
+// brokerConfigs describes this broker's configs: those config.toml sets
+// (Config.BrokerConfigs), read-only unless they are the defaults of topic
+// configs, which change cluster-wide (quorum.LookupClusterConfig, listed
+// even when config.toml has no key for them).
+func (b *Broker) brokerConfigs(im *quorum.Image, req *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(b.cfg.BrokerConfigs))
+	listed := map[string]bool{}
 	for _, bc := range b.cfg.BrokerConfigs {
+		listed[bc.Name] = true
+		if def, ok := quorum.LookupClusterConfig(bc.Name); ok {
+			out = append(out, b.clusterConfigEntry(im, def, bc.Doc, req))
+			continue
+		}
 		src := quorum.SourceDefault
 		if bc.Static {
 			src = quorum.SourceBrokerStatic
@@ -158,10 +154,28 @@ func (b *Broker) brokerConfigs(req *kmsg.DescribeConfigsRequest) []kmsg.Describe
 		}
 		out = append(out, c)
 	}
+	for _, def := range quorum.TopicConfigs() {
+		if !listed[def.Broker] {
+			out = append(out, b.clusterConfigEntry(im, def, def.Doc, req))
+		}
+	}
 	slices.SortFunc(out, func(x, y kmsg.DescribeConfigsResponseResourceConfig) int {
 		return cmp.Compare(x.Name, y.Name)
 	})
 	return out
+}
+
+// clusterConfigEntry describes a broker config that is the default of
+// topic config def, with every source below its value as synonyms: a
+// cluster-wide dynamic value wins over config.toml's.
+func (b *Broker) clusterConfigEntry(im *quorum.Image, def quorum.TopicConfigDef, doc string, req *kmsg.DescribeConfigsRequest) kmsg.DescribeConfigsResponseResourceConfig {
+	v, _ := b.clusterConfig(im, def.Broker) // def.Broker is a cluster config
+	c := describedConfig(def.Broker, v.Value, v.Source, v.Type, doc, req)
+	c.ReadOnly = false
+	if req.IncludeSynonyms {
+		c.ConfigSynonyms = b.configSynonyms(im, def, nil)
+	}
+	return c
 }
 
 // describedConfig builds one read-only config entry; synonyms list the

@@ -3,16 +3,15 @@ package kafka
 // AlterConfigs v0-2, the legacy form: a TOPIC resource's configs replace
 // all of the topic's overrides, so an override the request does not list is
 // removed. The changes commit together or not at all; validate-only commits
-// nothing. A BROKER resource must list no configs (broker configs are
-// static).
+// nothing. The BROKER resource with an empty name likewise replaces the
+// cluster-wide dynamic broker configs; this broker's own must list no
+// configs (per-broker configs are static).
 //
 // Errors, per resource, as IncrementalAlterConfigs answers them, with every
 // null value INVALID_REQUEST (there is no DELETE here for a null to mean).
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/riffle/riffle/quorum"
 )
 
 func init() {
@@ -49,9 +48,9 @@ func (b *Broker) replaceConfigs(res configResource, configs []kmsg.AlterConfigsR
 	if err := checkConfigNames(names, nulls); err != nil {
 		return err
 	}
-	return b.alterResource(res, names, validateOnly, func(t *quorum.Topic) (map[string]*string, error) {
-		set := make(map[string]*string, len(configs)+len(t.Configs))
-		for k := range t.Configs {
+	return b.alterResource(res, names, validateOnly, func(cur configView) (map[string]*string, error) {
+		set := make(map[string]*string, len(configs)+len(cur.set))
+		for k := range cur.set {
 			set[k] = nil
 		}
 		for _, c := range configs {

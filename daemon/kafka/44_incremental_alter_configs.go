@@ -1,17 +1,21 @@
 package kafka
 
-// IncrementalAlterConfigs v0-1: per TOPIC resource, operations on single
-// configs: SET an override, DELETE it (deleting an absent or unknown one is
-// no change, as in Kafka), APPEND values to or SUBTRACT them from a list
-// config (cleanup.policy), starting from its effective value. A resource's
-// changes commit together or not at all; validate-only commits nothing.
+// IncrementalAlterConfigs v0-1: per TOPIC resource, and for the BROKER
+// resource with an empty name (the cluster-wide dynamic broker configs:
+// the defaults of topic configs, log.retention.ms and the like),
+// operations on single configs: SET an override, DELETE it (deleting an
+// absent or unknown one is no change, as in Kafka), APPEND values to or
+// SUBTRACT them from a list config (cleanup.policy, log.cleanup.policy),
+// starting from its effective value. A resource's changes commit together
+// or not at all; validate-only commits nothing.
 //
 // Errors, per resource: UNKNOWN_TOPIC_OR_PARTITION for an unknown topic;
 // INVALID_CONFIG for an unknown config or a bad value; INVALID_REQUEST for a
 // resource named twice in the request (every copy), a config named twice,
 // a null value outside DELETE, APPEND or SUBTRACT on a config that is not a
-// list, an unknown operation, any change to a BROKER resource (broker
-// configs are static) and other resource types.
+// list, an unknown operation, a broker config that cannot change
+// cluster-wide, any change to one broker's resource (per-broker configs
+// are static) and other resource types.
 
 import (
 	"fmt"
@@ -58,7 +62,7 @@ func (b *Broker) incrementalAlter(res configResource, configs []kmsg.Incremental
 	if err := checkConfigNames(names, nulls); err != nil {
 		return err
 	}
-	return b.alterResource(res, names, validateOnly, func(t *quorum.Topic) (map[string]*string, error) {
+	return b.alterResource(res, names, validateOnly, func(cur configView) (map[string]*string, error) {
 		set := make(map[string]*string, len(configs))
 		for _, c := range configs {
 			switch c.Op {
@@ -67,7 +71,7 @@ func (b *Broker) incrementalAlter(res configResource, configs []kmsg.Incremental
 			case kmsg.IncrementalAlterConfigOpDelete:
 				set[c.Name] = nil
 			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-				v, err := b.alterList(t, c)
+				v, err := alterList(cur, c)
 				if err != nil {
 					return nil, err
 				}
@@ -83,15 +87,15 @@ func (b *Broker) incrementalAlter(res configResource, configs []kmsg.Incremental
 // alterList applies APPEND or SUBTRACT to a list config's effective value:
 // appended values already listed and subtracted values not listed are no
 // change.
-func (b *Broker) alterList(t *quorum.Topic, c kmsg.IncrementalAlterConfigsRequestResourceConfig) (string, error) {
-	cur, err := b.cfg.TopicDefaults.Effective(t.Configs, c.Name)
+func alterList(cur configView, c kmsg.IncrementalAlterConfigsRequestResourceConfig) (string, error) {
+	v, err := cur.effective(c.Name)
 	if err != nil {
 		return "", err
 	}
-	if cur.Type != quorum.ConfigList {
+	if v.Type != quorum.ConfigList {
 		return "", fmt.Errorf("%w: config %s is not a list: %s applies to lists only", kerr.InvalidRequest, c.Name, c.Op)
 	}
-	items := listItems(cur.Value)
+	items := listItems(v.Value)
 	for _, it := range listItems(*c.Value) {
 		if c.Op == kmsg.IncrementalAlterConfigOpSubtract {
 			items = slices.DeleteFunc(items, func(s string) bool { return s == it })

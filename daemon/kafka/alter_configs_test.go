@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -217,4 +218,97 @@ func TestAlterConfigsErrors(t *testing.T) {
 		t.Errorf("repeated resource: codes %d %d", rs[0].ErrorCode, rs[1].ErrorCode)
 	}
 	checkOverrides(t, s, "t", map[string]string{"retention.ms": "1000"})
+}
+
+// The BROKER resource with an empty name holds the cluster-wide dynamic
+// defaults of topic configs: a change reaches every topic without an
+// override (DescribeConfigs and the open logs), not one with an override;
+// AlterConfigs replaces the whole set; bad values and configs that cannot
+// change cluster-wide are refused.
+func TestClusterWideBrokerConfigs(t *testing.T) {
+	s := newBrokerStack(t, stackConfig())
+	s.createTopic("plain", 1, nil)
+	s.createTopic("own", 1, map[string]string{"retention.ms": "1000"})
+	set, del, appendOp := kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpDelete, kmsg.IncrementalAlterConfigOpAppend
+	broker := kmsg.ConfigResourceTypeBroker
+	self := strconv.Itoa(stackNodeID)
+
+	r := incrementalAlter(t, s, 1, false, incResource(broker, "",
+		op("log.retention.ms", set, "60000"), op("log.cleanup.policy", appendOp, "compact"), op("log.roll.ms", del, "")))[0]
+	if r.ErrorCode != 0 {
+		t.Fatalf("cluster-wide set: %v %v", kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage)
+	}
+	if got := s.ctrl.Image().ClusterConfigs; !maps.Equal(got, map[string]string{"log.retention.ms": "60000", "log.cleanup.policy": "delete,compact"}) {
+		t.Fatalf("cluster configs %v", got)
+	}
+	described := describeConfigs(t, s, 4, true,
+		resource(kmsg.ConfigResourceTypeBroker, ""),
+		resource(kmsg.ConfigResourceTypeBroker, self, "log.retention.ms"),
+		resource(kmsg.ConfigResourceTypeTopic, "plain", "retention.ms"),
+		resource(kmsg.ConfigResourceTypeTopic, "own", "retention.ms"))
+	if c := configByName(described[0].Configs)["log.retention.ms"]; len(described[0].Configs) != 2 || *c.Value != "60000" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig || c.ReadOnly {
+		t.Errorf("cluster-wide resource: %+v", described[0].Configs)
+	}
+	for i, want := range []struct {
+		value string
+		src   kmsg.ConfigSource
+		syns  int
+	}{
+		{"60000", kmsg.ConfigSourceDynamicDefaultBrokerConfig, 2}, // dynamic, default
+		{"60000", kmsg.ConfigSourceDynamicDefaultBrokerConfig, 2},
+		{"1000", kmsg.ConfigSourceDynamicTopicConfig, 3}, // override, dynamic, default
+	} {
+		res := described[i+1]
+		if len(res.Configs) != 1 || *res.Configs[0].Value != want.value || res.Configs[0].Source != want.src || len(res.Configs[0].ConfigSynonyms) != want.syns {
+			t.Errorf("%q: %+v, want %+v", res.ResourceName, res.Configs, want)
+		}
+	}
+	checkRetention := func(topic string, want int64) {
+		t.Helper()
+		// The manager follows image changes on its own goroutine.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			p := s.Partition(topic, 0)
+			if p != nil && p.Log().Config().RetentionMs == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: retention.ms of the open log is not %d", topic, want)
+			}
+		}
+	}
+	checkRetention("plain", 60000)
+	checkRetention("own", 1000)
+
+	// AlterConfigs replaces the set: log.cleanup.policy goes.
+	ac := kmsg.NewPtrAlterConfigsRequest()
+	ac.SetVersion(2)
+	v := "120000"
+	ac.Resources = []kmsg.AlterConfigsRequestResource{{ResourceType: broker, ResourceName: "",
+		Configs: []kmsg.AlterConfigsRequestResourceConfig{{Name: "log.retention.ms", Value: &v}}}}
+	if resp := roundTrip[*kmsg.AlterConfigsResponse](t, s.b, ac); resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("AlterConfigs: %v", kerr.ErrorForCode(resp.Resources[0].ErrorCode))
+	}
+	if got := s.ctrl.Image().ClusterConfigs; !maps.Equal(got, map[string]string{"log.retention.ms": "120000"}) {
+		t.Fatalf("after AlterConfigs: %v", got)
+	}
+	checkRetention("plain", 120000)
+
+	for _, c := range []struct {
+		res  kmsg.IncrementalAlterConfigsRequestResource
+		code int16
+	}{
+		{incResource(broker, "", op("log.retention.ms", set, "soon")), kerr.InvalidConfig.Code},
+		{incResource(broker, "", op("retention.ms", set, "5")), kerr.InvalidRequest.Code},
+		{incResource(broker, "", op("log.dirs", set, "/x"), op("log.retention.ms", set, "5")), kerr.InvalidRequest.Code},
+		{incResource(broker, "", op("log.retention.ms", appendOp, "5")), kerr.InvalidRequest.Code},
+		{incResource(broker, self, op("log.retention.ms", set, "5")), kerr.InvalidRequest.Code},
+	} {
+		r := incrementalAlter(t, s, 1, false, c.res)[0]
+		if r.ErrorCode != c.code || r.ErrorMessage == nil {
+			t.Errorf("%q %+v: got %v, want %v", c.res.ResourceName, c.res.Configs, kerr.ErrorForCode(r.ErrorCode), kerr.ErrorForCode(c.code))
+		}
+	}
+	if got := s.ctrl.Image().ClusterConfigs; !maps.Equal(got, map[string]string{"log.retention.ms": "120000"}) {
+		t.Errorf("refused changes changed the cluster configs: %v", got)
+	}
 }

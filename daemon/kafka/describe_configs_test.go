@@ -59,7 +59,7 @@ func TestDescribeConfigsTopicSources(t *testing.T) {
 				t.Errorf("v%d %s: %+v", v, name, c)
 				continue
 			}
-			if last := c.ConfigSynonyms[len(c.ConfigSynonyms)-1]; last.Source != 5 || last.Name != brokerConfigName(name) {
+			if last := c.ConfigSynonyms[len(c.ConfigSynonyms)-1]; last.Source != 5 || last.Name != brokerName(name) {
 				t.Errorf("v%d %s: default synonym %+v", v, name, last)
 			}
 			if v >= 3 && (c.ConfigType == 0 || c.Documentation == nil) {
@@ -83,6 +83,7 @@ func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
 		{Name: "log.retention.ms", Value: "5000", Default: "604800000", Static: true, Type: kmsg.ConfigTypeLong, Doc: "config.toml: log.retention_ms"},
 		{Name: "broker.id", Value: "1", Default: "1", Type: kmsg.ConfigTypeInt, Doc: "config.toml: broker.node_id"},
 	}
+	cfg.TopicDefaults = quorum.TopicDefaults{"retention.ms": "5000"}
 	s := newBrokerStack(t, cfg)
 	self := strconv.Itoa(stackNodeID)
 	res := describeConfigs(t, s, 4, true,
@@ -91,20 +92,23 @@ func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
 		resource(kmsg.ConfigResourceTypeBroker, "99"),
 		resource(kmsg.ConfigResourceTypeTopic, "missing"),
 		resource(kmsg.ConfigResourceTypeBrokerLogger, self))
-	if len(res[0].Configs) != 2 {
+	// broker.id, and the defaults of every topic config.
+	if len(res[0].Configs) != 1+len(quorum.TopicConfigs()) {
 		t.Fatalf("broker: %+v", res[0].Configs)
 	}
 	broker := configByName(res[0].Configs)
 	for name, want := range map[string]struct {
-		value string
-		src   kmsg.ConfigSource
-		syns  []string
+		value    string
+		src      kmsg.ConfigSource
+		syns     []string
+		readOnly bool
 	}{
-		"log.retention.ms": {"5000", kmsg.ConfigSourceStaticBrokerConfig, []string{"5000", "604800000"}},
-		"broker.id":        {"1", kmsg.ConfigSourceDefaultConfig, []string{"1"}},
+		"log.retention.ms": {"5000", kmsg.ConfigSourceStaticBrokerConfig, []string{"5000", "604800000"}, false},
+		"log.roll.ms":      {"604800000", kmsg.ConfigSourceDefaultConfig, []string{"604800000"}, false},
+		"broker.id":        {"1", kmsg.ConfigSourceDefaultConfig, []string{"1"}, true},
 	} {
 		c := broker[name]
-		if c.Value == nil || *c.Value != want.value || c.Source != want.src || !c.ReadOnly || c.Documentation == nil || len(c.ConfigSynonyms) != len(want.syns) {
+		if c.Value == nil || *c.Value != want.value || c.Source != want.src || c.ReadOnly != want.readOnly || c.Documentation == nil || len(c.ConfigSynonyms) != len(want.syns) {
 			t.Errorf("broker %s: %+v", name, c)
 			continue
 		}
@@ -114,9 +118,8 @@ func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
 			}
 		}
 	}
-	if v0 := describeConfigs(t, s, 0, false, resource(kmsg.ConfigResourceTypeBroker, self))[0]; len(v0.Configs) != 2 ||
-		v0.Configs[0].Name != "broker.id" || !v0.Configs[0].IsDefault || v0.Configs[1].IsDefault {
-		t.Errorf("broker v0: %+v", v0.Configs)
+	if v0 := configByName(describeConfigs(t, s, 0, false, resource(kmsg.ConfigResourceTypeBroker, self))[0].Configs); !v0["broker.id"].IsDefault || v0["log.retention.ms"].IsDefault {
+		t.Errorf("broker v0: %+v", v0)
 	}
 	if res[0].ErrorCode != 0 || res[1].ErrorCode != 0 || len(res[1].Configs) != 0 {
 		t.Errorf("broker: %d, cluster default: %d with %d configs", res[0].ErrorCode, res[1].ErrorCode, len(res[1].Configs))
@@ -126,4 +129,10 @@ func TestDescribeConfigsBrokerAndErrors(t *testing.T) {
 			t.Errorf("resource %q type %d: %v", r.ResourceName, r.ResourceType, kerr.ErrorForCode(r.ErrorCode))
 		}
 	}
+}
+
+// brokerName is the broker config that holds topic config name's default.
+func brokerName(name string) string {
+	def, _ := quorum.LookupTopicConfig(name)
+	return def.Broker
 }

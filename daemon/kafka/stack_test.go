@@ -94,8 +94,8 @@ func newBrokerStackLimits(t testing.TB, cfg Config, limits quorum.Options) *brok
 	s := &brokerStack{t: t, ctrl: ctrl, cfg: cfg}
 	s.parts = replicas.New(replicas.Options{
 		DataDir: dd, NodeID: stackNodeID, Metadata: heldMetadata{ctrl, s}, Logger: quiet,
-		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
-			sc, err := cfg.TopicDefaults.SegmentConfig(t.Configs)
+		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
+			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs, Static: cfg.TopicDefaults}.SegmentConfig(t.Configs)
 			return replicas.TopicConfig{Log: sc}, err
 		},
 	})

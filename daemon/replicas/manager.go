@@ -44,9 +44,11 @@ type Options struct {
 	NodeID  ids.NodeID
 	// Metadata is the image the replicas follow: New applies its current
 	// image and each change it reports.
-	Metadata    quorum.Reader
-	ISR         ISRClient // nil: no ISR proposals (a single node)
-	TopicConfig func(*quorum.Topic) (TopicConfig, error)
+	Metadata quorum.Reader
+	ISR      ISRClient // nil: no ISR proposals (a single node)
+	// TopicConfig is a topic's effective config in an image (whose
+	// cluster-wide defaults it may read).
+	TopicConfig func(*quorum.Image, *quorum.Topic) (TopicConfig, error)
 	Fetch       FetchConfig
 	Logger      *slog.Logger
 }
@@ -132,7 +134,7 @@ func (m *Manager) apply(im *quorum.Image) {
 	}
 	m.deleteOrphanLogsLocked(im)
 	for t := range im.Topics() {
-		m.openTopicLocked(t)
+		m.openTopicLocked(im, t)
 	}
 	m.pruneFetchersLocked()
 }
@@ -153,7 +155,7 @@ func (m *Manager) applyChange(prev, next *quorum.Image) {
 			m.deleteTopicLocked(old)
 		}
 		if t != nil {
-			m.openTopicLocked(t)
+			m.openTopicLocked(next, t)
 		}
 	}
 	m.pruneFetchersLocked()
@@ -205,8 +207,8 @@ func (m *Manager) deleteOrphanLogsLocked(im *quorum.Image) {
 
 // openTopicLocked opens or reconfigures t's replicas hosted here and gives
 // each the role the image assigns.
-func (m *Manager) openTopicLocked(t *quorum.Topic) {
-	cfg, err := m.opts.TopicConfig(t)
+func (m *Manager) openTopicLocked(im *quorum.Image, t *quorum.Topic) {
+	cfg, err := m.opts.TopicConfig(im, t)
 	if err != nil {
 		m.log.Error("topic config", "topic", t.Name, "err", err)
 		return

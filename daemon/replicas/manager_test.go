@@ -29,11 +29,10 @@ func newTestBroker(tb testing.TB) (*quorum.Controller, *Manager) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	topicDefaults := quorum.TopicDefaults{}
 	m := New(Options{
 		DataDir: dd, NodeID: 1, Metadata: ctrl, Logger: quiet,
-		TopicConfig: func(t *quorum.Topic) (TopicConfig, error) {
-			sc, err := topicDefaults.SegmentConfig(t.Configs)
+		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (TopicConfig, error) {
+			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs}.SegmentConfig(t.Configs)
 			return TopicConfig{Log: sc}, err
 		},
 	})

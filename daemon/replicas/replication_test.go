@@ -116,11 +116,10 @@ func openController(t *testing.T, dd *segment.DataDir, port1, port2 int32) *quor
 // newManager is node id's replica manager, fetching with short waits and
 // backoffs.
 func newManager(t *testing.T, ctrl *quorum.Controller, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
-	defaults := quorum.TopicDefaults{}
 	m := replicas.New(replicas.Options{
 		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: ctrl, Logger: quiet,
-		TopicConfig: func(t *quorum.Topic) (replicas.TopicConfig, error) {
-			sc, err := defaults.SegmentConfig(t.Configs)
+		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
+			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs}.SegmentConfig(t.Configs)
 			if err != nil {
 				return replicas.TopicConfig{}, err
 			}
