@@ -129,7 +129,13 @@ func ValidateTopicConfig(name, value string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownConfig, name)
 	}
-	if err := d.check(value); err != nil {
+	return d.validate(name, value)
+}
+
+// validate checks value for def, whose name is name (the topic's or the
+// broker's).
+func (def TopicConfigDef) validate(name, value string) error {
+	if err := def.check(value); err != nil {
 		return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, name, value, err)
 	}
 	return nil
@@ -203,10 +209,7 @@ func ValidateClusterConfig(name, value string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s cannot change dynamically (the cluster-wide ones are the defaults of topic configs: log.retention.ms, ...)", ErrUnknownConfig, name)
 	}
-	if err := def.check(value); err != nil {
-		return fmt.Errorf("%w: %s=%q: %v", ErrInvalidConfig, name, value, err)
-	}
-	return nil
+	return def.validate(name, value)
 }
 
 // SegmentConfig returns the segment config of a topic with overrides.
