@@ -290,6 +290,10 @@ func (p ISRProposal) memberIDs() []ids.NodeID {
 // enoughReplicas reports whether an acks=all append may proceed.
 func (m *machine) enoughReplicas() bool { return len(m.isr) >= m.minISR }
 
+// setLagMax applies a new replica.lag.time.max.ms; the next tick judges
+// the followers by it.
+func (m *machine) setLagMax(d time.Duration) { m.lagMax = d }
+
 // setMinISR applies a new min.insync.replicas.
 func (m *machine) setMinISR(n int) {
 	m.minISR = n

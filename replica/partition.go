@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +38,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.MinInsyncReplicas = 1
 	}
 	if o.LagTimeMax == 0 {
-		o.LagTimeMax = 30 * time.Second
+		o.LagTimeMax = defaultLagTimeMax
 	}
 	if o.MinInsyncReplicas < 0 || o.LeaderEpoch < -1 || o.LagTimeMax < 0 {
 		return o, fmt.Errorf("%w: min.insync.replicas %d, leader epoch %d",
@@ -267,6 +268,19 @@ func (p *Partition) writeSnapshot(s dueSnapshot) error {
 		return p.wrap(err)
 	}
 	return nil
+}
+
+// defaultLagTimeMax is Kafka's replica.lag.time.max.ms default.
+const defaultLagTimeMax = 30 * time.Second
+
+// SetLagTimeMax applies a change of the topic's replica.lag.time.max.ms
+// (0: the default, as in Options): the next tick judges followers by it.
+func (p *Partition) SetLagTimeMax(d time.Duration) error {
+	if d < 0 {
+		return p.wrap(fmt.Errorf("%w: replica.lag.time.max.ms %v", ErrInvalidOptions, d))
+	}
+	d = cmp.Or(d, defaultLagTimeMax)
+	return p.event(func() error { p.m.setLagMax(d); return nil })
 }
 
 // SetMinInsyncReplicas applies a change of the topic's min.insync.replicas.

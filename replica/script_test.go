@@ -58,6 +58,8 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 		m.isrRejected(prop)
 	case "min-isr":
 		m.setMinISR(int(a.Int("n", 1)))
+	case "lag":
+		m.setLagMax(time.Duration(a.Int("ms", 0)) * time.Millisecond)
 	case "leader-hw":
 		m.leaderHW(ids.Offset(a.Int("hw", 0)))
 	case "truncated":

@@ -244,6 +244,9 @@ func reconfigure(p *replica.Partition, cfg TopicConfig) error {
 			return err
 		}
 	}
+	if err := p.SetLagTimeMax(cfg.LagTimeMax); err != nil {
+		return err
+	}
 	return p.SetMinInsyncReplicas(cfg.MinISR)
 }
 
