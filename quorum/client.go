@@ -32,6 +32,11 @@ type Client interface {
 	// partitions is nil, as one change, and returns each partition's
 	// outcome (ElectionResult); its error is for the whole request.
 	ElectLeaders(electionType int8, partitions []TopicPartition) ([]ElectionResult, error)
+	// AlterPartitionReassignments starts, changes (Replicas set) or
+	// cancels (Replicas nil) the partitions' reassignments (KIP-455) as
+	// one change and returns each partition's outcome
+	// (ReassignmentResult); its error is for the whole request.
+	AlterPartitionReassignments(reqs []Reassignment) ([]ReassignmentResult, error)
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.
