@@ -140,4 +140,3 @@ func listReassignments(t *testing.T, adm *kadm.Client, topic string) []kadm.List
 	}
 	return resps.Sorted()
 }
-

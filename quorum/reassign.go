@@ -180,17 +180,3 @@ func sortedDifference(a, b []int32) []int32 {
 	slices.Sort(d)
 	return d
 }
-
-// ReassigningPartitions counts the partitions with a reassignment in
-// progress.
-func (im *Image) ReassigningPartitions() int {
-	n := 0
-	for t := range im.Topics() {
-		for _, p := range t.Partitions {
-			if p.Reassigning() {
-				n++
-			}
-		}
-	}
-	return n
-}
