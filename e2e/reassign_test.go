@@ -108,6 +108,88 @@ func TestReassignPartition(t *testing.T) {
 				len(acked), kept, added, n)
 		})
 	}
+	t.Run("cancelled-with-cli", func(t *testing.T) { testReassignCancel(t, c, cl, adm) })
+}
+
+// testReassignCancel starts a reassignment whose new replica cannot catch
+// up (its broker is stopped, so fenced: still registered) while a producer
+// keeps producing: `riffle topic reassign --list` shows it in progress
+// with its adding and removing replicas; `--cancel` reverts the partition
+// to its replicas at a new leader epoch, and once the broker is back it
+// holds no directory of the partition. Every acknowledged record is read
+// back.
+func testReassignCancel(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *kadm.Client) {
+	addrs := c.Addrs()
+	const topic = "reassign-cancelled"
+	createReplicatedTopic(t, cl, topic, 1, 2, map[string]string{"min.insync.replicas": "2"})
+	inSync := func(replicas []int32) func(partState) bool {
+		return func(s partState) bool {
+			return s.leader > 0 && slices.Equal(s.replicas, replicas) && slices.Equal(s.isr, slices.Sorted(slices.Values(replicas)))
+		}
+	}
+	before := waitPartition(t, addrs, topic, replicationWait, "a leader and both replicas in the ISR", func(s partState) bool {
+		return inSync(s.replicas)(s) && len(s.replicas) == 2
+	})
+	// The broker to stop must not be the active controller (that would
+	// only add an election): make the controller a replica first if it is
+	// not.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	m, err := nodeMetadata(ctx, addrs[0])
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctrl := m.ControllerID; !slices.Contains(before.replicas, ctrl) {
+		out := ok(t, addrs[0], "", "topic", "reassign", "--topic", topic, "--partition", "0",
+			"--replicas", fmt.Sprintf("%d,%d", before.leader, ctrl), "--json")
+		t.Logf("the controller %d made a replica first: %s", ctrl, strings.TrimSpace(out))
+		target := []int32{before.leader, ctrl}
+		before = waitPartition(t, addrs, topic, replicationWait, fmt.Sprintf("replicas %v in sync", target), inSync(target))
+	}
+	p := startAckedProducer(t, addrs, topic, "value")
+	p.waitAcks(t, 300, replicationWait, "before the reassignment")
+	kept, removed := before.leader, otherReplica(before)
+	added := slices.DeleteFunc([]int32{1, 2, 3}, func(id int32) bool { return slices.Contains(before.replicas, id) })[0]
+	c.Node(added).Stop()
+	live := c.Node(kept).Addr() // the CLI's seed broker, not the stopped one
+	waitPartition(t, liveAddrs(c, added), topic, replicationWait, fmt.Sprintf("broker %d fenced", added),
+		func(s partState) bool { return !slices.Contains(s.brokers, added) })
+	out := ok(t, live, "", "topic", "reassign", "--topic", topic, "--partition", "0",
+		"--replicas", fmt.Sprintf("%d,%d", kept, added), "--json")
+	if rs := decodeJSON[[]reassignResultJSON](t, out); len(rs) != 1 || rs[0].Status != "in progress" {
+		t.Fatalf("reassigning to a stopped broker: %s", out)
+	}
+	listed := decodeJSON[[]struct {
+		Topic     string  `json:"topic"`
+		Partition int32   `json:"partition"`
+		Replicas  []int32 `json:"replicas"`
+		Adding    []int32 `json:"adding"`
+		Removing  []int32 `json:"removing"`
+	}](t, ok(t, live, "", "topic", "reassign", "--list", "--json"))
+	if len(listed) != 1 || listed[0].Topic != topic || !slices.Equal(listed[0].Replicas, []int32{kept, added, removed}) ||
+		!slices.Equal(listed[0].Adding, []int32{added}) || !slices.Equal(listed[0].Removing, []int32{removed}) {
+		t.Errorf("listed %+v, want %s-0 replicas %v adding [%d] removing [%d]", listed, topic, []int32{kept, added, removed}, added, removed)
+	}
+	out = ok(t, live, "", "topic", "reassign", "--topic", topic, "--partition", "0", "--cancel", "--json")
+	if rs := decodeJSON[[]reassignResultJSON](t, out); len(rs) != 1 || rs[0].Status != "cancelled" {
+		t.Fatalf("cancelling: %s", out)
+	}
+	after := waitPartition(t, liveAddrs(c, added), topic, replicationWait, "the replicas before", inSync(before.replicas))
+	if after.epoch <= before.epoch {
+		t.Errorf("leader epoch %d after the cancel, %d before: dropping the adding replica must bump it", after.epoch, before.epoch)
+	}
+	if rs := listReassignments(t, adm, topic); len(rs) != 0 {
+		t.Errorf("reassignments listed after the cancel: %+v", rs)
+	}
+	c.Node(added).Restart()
+	dir := filepath.Join(c.Node(added).DataDir(), topic+"-0")
+	waitPartition(t, addrs, topic, replicationWait, "every node back to the replicas before", inSync(before.replicas))
+	waitFor(t, replicationWait, "no directory "+dir+" on the broker the reassignment was adding", func() bool {
+		_, err := os.Stat(dir)
+		return os.IsNotExist(err)
+	})
+	p.waitAcks(t, 300, replicationWait, "after the cancel")
+	checkAckedReadBack(t, addrs, topic, p.stop(t))
 }
 
 // reassignResultJSON is a result of `riffle topic reassign --json`.
