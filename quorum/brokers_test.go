@@ -80,6 +80,9 @@ func (m *brokerMachine) run(cmd string, a scripttest.Args) string {
 		return m.elect(a)
 	case "reassign":
 		return m.reassign(a)
+	case "broker-partitions-max":
+		m.p.brokerPartitionsMax = int(a.Int("n", 0))
+		return fmt.Sprintf("replicas per broker %v", m.im.brokerReplicas)
 	case "rebalance":
 		return m.commit(rebalanceLeaders(m.im))
 	case "state":
@@ -189,7 +192,7 @@ func (m *brokerMachine) reassign(a scripttest.Args) string {
 			rq.Replicas = append(rq.Replicas, int32(id))
 		}
 	}
-	recs, results := alterPartitionReassignments(m.im, []Reassignment{rq})
+	recs, results := m.p.alterPartitionReassignments(m.im, []Reassignment{rq})
 	res := "ok"
 	if err := results[0].Err; err != nil {
 		res = errorLine(err)

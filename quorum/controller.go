@@ -249,7 +249,7 @@ func newLeaderElected(req AlterPartition) error {
 func (c *Controller) AlterPartitionReassignments(reqs []Reassignment) ([]ReassignmentResult, error) {
 	var results []ReassignmentResult
 	p := &proposal{plan: func(im *Image) ([]record, error) {
-		recs, res := alterPartitionReassignments(im, reqs)
+		recs, res := c.plan.alterPartitionReassignments(im, reqs)
 		results = res
 		return recs, nil
 	}}

@@ -275,7 +275,7 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 		reqs := reassignmentsOf(req)
 		var results []ReassignmentResult
 		add(func(im *Image) ([]record, error) {
-			recs, res := alterPartitionReassignments(im, reqs)
+			recs, res := pl.alterPartitionReassignments(im, reqs)
 			results = res
 			return recs, nil
 		}, false, func(_ changeResult, err error) {

@@ -30,7 +30,7 @@ type Reassignment struct {
 // AlterPartitionReassignments: Err is nil when the reassignment was started,
 // changed, completed or cancelled, else it wraps the Kafka error it is
 // (kerr.InvalidReplicaAssignment, kerr.NoReassignmentInProgress,
-// kerr.InvalidRequest) or ErrUnknownTopic.
+// kerr.InvalidRequest), ErrUnknownTopic or ErrPolicyViolation.
 type ReassignmentResult struct {
 	TopicPartition
 	Err error
@@ -39,10 +39,14 @@ type ReassignmentResult struct {
 // alterPartitionReassignments plans AlterPartitionReassignments: one change
 // per partition, each planned against im (a partition named twice is
 // refused the second time), and each partition's result in request order.
-func alterPartitionReassignments(im *Image, reqs []Reassignment) ([]record, []ReassignmentResult) {
+// A target that would put more replicas on a broker than it may host
+// (topics.max_partitions_per_broker, counting the request's earlier
+// partitions) is refused with POLICY_VIOLATION.
+func (pl *planner) alterPartitionReassignments(im *Image, reqs []Reassignment) ([]record, []ReassignmentResult) {
 	var recs []record
 	results := make([]ReassignmentResult, 0, len(reqs))
 	seen := make(map[TopicPartition]bool, len(reqs))
+	added := map[int32]int{} // replicas the request's changes so far add to each broker
 	for _, rq := range reqs {
 		err := func() error {
 			if seen[rq.TopicPartition] {
@@ -61,8 +65,11 @@ func alterPartitionReassignments(im *Image, reqs []Reassignment) ([]record, []Re
 				r, ok, err = cancelReassignment(im, t, p)
 			} else {
 				r, ok, err = reassign(im, t, p, rq.Replicas)
+				if err == nil {
+					err = pl.checkAdded(im, t, p, r, added)
+				}
 			}
-			if ok {
+			if ok && err == nil {
 				recs = append(recs, r)
 			}
 			return err
@@ -97,6 +104,26 @@ func reassign(im *Image, t *Topic, p Partition, target []int32) (partitionChange
 	tg := partitionTarget{replicas: append(slices.Clone(target), removing...), isr: p.ISR, removing: removing, adding: adding}
 	r, ok := buildChange(im, t, p, tg)
 	return r, ok, nil
+}
+
+// checkAdded refuses change r of p when the replicas it adds would put more
+// replicas on a broker than it may host, and otherwise counts them in
+// added.
+func (pl *planner) checkAdded(im *Image, t *Topic, p Partition, r partitionChangeRecord, added map[int32]int) error {
+	if r.Replicas == nil {
+		return nil
+	}
+	more := without(r.Replicas, p.Replicas)
+	for _, id := range more {
+		if have := im.brokerReplicas[id] + added[id]; have+1 > pl.brokerPartitionsMax {
+			return fmt.Errorf("topic %q partition %d: broker %d hosts %d partitions, the most allowed (topics.max_partitions_per_broker): %w",
+				t.Name, p.ID, id, have, ErrPolicyViolation)
+		}
+	}
+	for _, id := range more {
+		added[id]++
+	}
+	return nil
 }
 
 // cancelReassignment reverts p to its replicas before the reassignment in
