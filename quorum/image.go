@@ -36,8 +36,9 @@ func (b Broker) sameEndpoint(o Broker) bool {
 
 // Partition is a partition's placement and leadership. During a
 // reassignment (KIP-455) Replicas is the target replicas followed by the
-// Removing ones; Adding are the target replicas not yet in the ISR's
-// reach when it began. Both are nil when no reassignment is in progress.
+// Removing ones, and Adding the target replicas new to the partition: it
+// completes once all of them are in the ISR. Both are nil when no
+// reassignment is in progress.
 type Partition struct {
 	ID             int32
 	Leader         int32

@@ -15,8 +15,9 @@ import (
 // leader epoch makes this broker the leader or a follower (moving the
 // partition to the new leader's fetcher, none when leaderless); the same
 // leader epoch with a newer partition epoch is an ISR change, or a
-// reassignment's change of the replicas, which only the leader acts on. A failed transition is retried with the next image
-// that touches the partition.
+// reassignment's change of the replicas, which only the leader acts on. A
+// failed transition is retried with the next image that touches the
+// partition.
 func (m *Manager) transitionLocked(tp topicPartition, h *hosted, mp quorum.Partition) {
 	leader, epoch, pe := ids.NodeID(mp.Leader), ids.Epoch(mp.LeaderEpoch), mp.PartitionEpoch
 	if h.roleSet && pe < h.partitionEpoch {
