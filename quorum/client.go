@@ -25,7 +25,9 @@ type Client interface {
 	// they are (errors.Is: kerr.StaleBrokerEpoch, kerr.NotController,
 	// kerr.FencedLeaderEpoch, kerr.InvalidUpdateVersion,
 	// kerr.IneligibleReplica, kerr.InvalidRequest,
-	// kerr.UnknownTopicOrPartition, ...).
+	// kerr.UnknownTopicOrPartition, ...). kerr.NewLeaderElected is no
+	// refusal: the ISR was committed, completing a reassignment that moved
+	// the leadership away from the sender.
 	AlterPartition(req AlterPartition) error
 	// ElectLeaders elects leaders (electionType ElectPreferred or
 	// ElectUnclean) of the partitions named, or of every partition when
