@@ -420,7 +420,7 @@ func TestCLIBadArguments(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, elect-leaders, list"},
+		{[]string{"topic"}, "missing subcommand: one of alter-config, create, delete, delete-records, describe, elect-leaders, list, reassign"},
 		{[]string{"topic", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"topic", "create"}, "missing topic name"},
 		{[]string{"topic", "create", "t", "-p", "0"}, "--partitions 0: want a positive count or -1"},
@@ -433,6 +433,13 @@ func TestCLIBadArguments(t *testing.T) {
 		{[]string{"topic", "elect-leaders", "--topic", "t", "--partition", "x"}, `want a partition number, got "x"`},
 		{[]string{"topic", "delete-records", "--partition", "0", "--offset", "5"}, "missing --topic"},
 		{[]string{"topic", "delete-records", "--topic", "t", "--partition", "0", "--offset", "-2"}, "--offset -2: want an offset, or -1"},
+		{[]string{"topic", "reassign"}, "want exactly one of --replicas, --cancel or --list"},
+		{[]string{"topic", "reassign", "--list", "--cancel"}, "want exactly one of --replicas, --cancel or --list"},
+		{[]string{"topic", "reassign", "--list", "--partition", "0"}, "--list takes --topic, not --partition"},
+		{[]string{"topic", "reassign", "--replicas", "1,2"}, "missing --topic"},
+		{[]string{"topic", "reassign", "--topic", "t", "--cancel"}, "missing --partition"},
+		{[]string{"topic", "reassign", "--topic", "t", "--partition", "0", "--replicas", "2,x"}, `want broker ids like 2,3,4, got "2,x"`},
+		{[]string{"topic", "reassign", "--topic", "t", "--partition", "-1", "--replicas", "2"}, "--partition -1: want a partition number"},
 		{[]string{"group", "reset-offsets", "g", "--topic", "t"}, "want exactly one of --to-earliest"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest"}, "want --topic (repeatable) or --all-topics"},
 		{[]string{"group", "reset-offsets", "g", "--to-earliest", "--topic", "t:x"}, `partition "x" is not a partition number`},

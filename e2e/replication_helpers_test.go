@@ -26,14 +26,15 @@ const lagTimeMaxMs = 3000
 
 // partState is what one node's Metadata says of partition 0 of a topic.
 type partState struct {
-	leader  int32
-	epoch   int32
-	isr     []int32 // sorted
-	brokers []int32 // the unfenced brokers, sorted
+	leader   int32
+	epoch    int32
+	replicas []int32 // in assignment order
+	isr      []int32 // sorted
+	brokers  []int32 // the unfenced brokers, sorted
 }
 
 func (s partState) String() string {
-	return fmt.Sprintf("leader %d epoch %d isr %v brokers %v", s.leader, s.epoch, s.isr, s.brokers)
+	return fmt.Sprintf("leader %d epoch %d replicas %v isr %v brokers %v", s.leader, s.epoch, s.replicas, s.isr, s.brokers)
 }
 
 // partitionState asks addr for topic's partition 0.
@@ -49,7 +50,7 @@ func partitionState(ctx context.Context, addr, topic string) (partState, error) 
 		}
 		for _, p := range mt.Partitions {
 			if p.Partition == 0 {
-				st.leader, st.epoch, st.isr = p.Leader, p.LeaderEpoch, slices.Sorted(slices.Values(p.ISR))
+				st.leader, st.epoch, st.replicas, st.isr = p.Leader, p.LeaderEpoch, p.Replicas, slices.Sorted(slices.Values(p.ISR))
 				return st, nil
 			}
 		}

@@ -78,6 +78,11 @@ func (m *brokerMachine) run(cmd string, a scripttest.Args) string {
 		return m.alterPartition(a)
 	case "elect":
 		return m.elect(a)
+	case "reassign":
+		return m.reassign(a)
+	case "broker-partitions-max":
+		m.p.brokerPartitionsMax = int(a.Int("n", 0))
+		return fmt.Sprintf("replicas per broker %v", m.im.brokerReplicas)
 	case "rebalance":
 		return m.commit(rebalanceLeaders(m.im))
 	case "state":
@@ -161,11 +166,38 @@ func (m *brokerMachine) alterPartition(a scripttest.Args) string {
 		}
 		req.NewISR = append(req.NewISR, member)
 	}
-	recs, err := alterPartition(m.im, req)
+	recs, moved, err := alterPartition(m.im, req)
 	if err != nil {
 		return errorLine(err)
 	}
-	return m.commit(recs)
+	out := m.commit(recs)
+	if moved {
+		out += "answer: NEW_LEADER_ELECTED\n"
+	}
+	return out
+}
+
+// reassign runs AlterPartitionReassignments for partition p of topic:
+// replicas=2,3,4 starts one, cancel cancels it; it prints the result, then
+// the change.
+func (m *brokerMachine) reassign(a scripttest.Args) string {
+	rq := Reassignment{TopicPartition: TopicPartition{Topic: a.Str("topic", ""), Partition: int32(a.Int("p", 0))}}
+	if !a.Flag("cancel") {
+		rq.Replicas = []int32{}
+		for _, s := range a.List("replicas") {
+			id, err := strconv.Atoi(s)
+			if err != nil {
+				a.Fatalf("replica %q: %v", s, err)
+			}
+			rq.Replicas = append(rq.Replicas, int32(id))
+		}
+	}
+	recs, results := m.p.alterPartitionReassignments(m.im, []Reassignment{rq})
+	res := "ok"
+	if err := results[0].Err; err != nil {
+		res = errorLine(err)
+	}
+	return res + "\n" + m.commit(recs)
 }
 
 // formatState prints the brokers' registrations and sessions and every
@@ -190,7 +222,8 @@ func formatState(im *Image, s *sessions, now time.Time) string {
 	}
 	for _, t := range im.topicsByName() {
 		for _, p := range t.Partitions {
-			fmt.Fprintf(&b, "%s p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", t.Name, p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
+			fmt.Fprintf(&b, "%s p%d leader=%d epoch=%d/%d replicas=%v isr=%v%s\n", t.Name, p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch,
+				p.Replicas, p.ISR, reassignmentText(p.Removing, p.Adding))
 		}
 	}
 	return b.String()

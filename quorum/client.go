@@ -26,13 +26,20 @@ type Client interface {
 	// they are (errors.Is: kerr.StaleBrokerEpoch, kerr.NotController,
 	// kerr.FencedLeaderEpoch, kerr.InvalidUpdateVersion,
 	// kerr.IneligibleReplica, kerr.InvalidRequest,
-	// kerr.UnknownTopicOrPartition, ...).
+	// kerr.UnknownTopicOrPartition, ...). kerr.NewLeaderElected is no
+	// refusal: the ISR was committed, completing a reassignment that moved
+	// the leadership away from the sender.
 	AlterPartition(req AlterPartition) error
 	// ElectLeaders elects leaders (electionType ElectPreferred or
 	// ElectUnclean) of the partitions named, or of every partition when
 	// partitions is nil, as one change, and returns each partition's
 	// outcome (ElectionResult); its error is for the whole request.
 	ElectLeaders(electionType int8, partitions []TopicPartition) ([]ElectionResult, error)
+	// AlterPartitionReassignments starts, changes (Replicas set) or
+	// cancels (Replicas nil) the partitions' reassignments (KIP-455) as
+	// one change and returns each partition's outcome
+	// (ReassignmentResult); its error is for the whole request.
+	AlterPartitionReassignments(reqs []Reassignment) ([]ReassignmentResult, error)
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/segment"
@@ -228,12 +229,55 @@ func (c *Controller) AlterClusterConfigs(set map[string]*string, validateOnly bo
 // bumped and the leader epoch kept. It returns once the change is applied
 // here; every error wraps the Kafka error it travels as (kafkaError), so
 // the leader tests one set of errors wherever the controller runs.
+//
+// An ISR that completes a reassignment and moves leadership away from the
+// sender is committed and answered with kerr.NewLeaderElected, as Kafka
+// does: the sender learns its new role from the image.
 func (c *Controller) AlterPartition(req AlterPartition) error {
-	p := &proposal{plan: func(im *Image) ([]record, error) { return alterPartition(im, req) }}
+	var moved bool
+	p := &proposal{plan: func(im *Image) ([]record, error) {
+		recs, m, err := alterPartition(im, req)
+		moved = m
+		return recs, err
+	}}
 	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		moved = false
 		return r.forwardAlterPartition(ctx, req)
 	})
+	if err == nil && moved {
+		err = newLeaderElected(req)
+	}
 	return kafkaError(err)
+}
+
+// newLeaderElected is AlterPartition's answer when its change moved
+// leadership away from the sender.
+func newLeaderElected(req AlterPartition) error {
+	return fmt.Errorf("alter partition: topic id %x partition %d: the reassignment completed and moved leadership from broker %d: %w",
+		req.TopicID, req.Partition, req.BrokerID, kerr.NewLeaderElected)
+}
+
+// AlterPartitionReassignments starts, changes or cancels the partitions'
+// reassignments as one change (alterPartitionReassignments) and returns
+// each partition's outcome; its error is for the whole request. Forwarded,
+// it returns once the change is applied here.
+func (c *Controller) AlterPartitionReassignments(reqs []Reassignment) ([]ReassignmentResult, error) {
+	var results []ReassignmentResult
+	p := &proposal{plan: func(im *Image) ([]record, error) {
+		recs, res := c.plan.alterPartitionReassignments(im, reqs)
+		results = res
+		return recs, nil
+	}}
+	_, err := c.run(p, func(ctx context.Context, r *raftRunner) (changeResult, error) {
+		var res changeResult
+		var err error
+		results, res, err = r.forwardReassignments(ctx, reqs)
+		return res, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // ElectLeaders runs the elections as one change (electLeaders). Forwarded,

@@ -30,7 +30,9 @@
 //	                       record's offset; the same one amends the endpoint
 //	type 3 Topic           name, topic id (16 random bytes), internal flag
 //	type 4 Partition       topic id, partition, replicas, ISR, leader,
-//	                       leader epoch, partition epoch
+//	                       leader epoch, partition epoch; version 1 adds
+//	                       the removing and adding replicas of a
+//	                       reassignment in progress (written only then)
 //	type 5 RemoveTopic     topic id (the topic's configs go with it)
 //	type 6 Config          topic name, key, value or delete
 //	type 7 ProducerIDs     end of the newest reserved block of producer ids
@@ -44,7 +46,9 @@
 //	                       ISR (a presence flag, then the array): changed
 //	                       fields only, as KRaft's PartitionChangeRecord; a
 //	                       leader bumps the leader epoch, every change the
-//	                       partition epoch
+//	                       partition epoch; version 1 (written only when it
+//	                       carries them) adds replicas, removing and adding
+//	                       replicas, each behind a presence flag
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within
@@ -100,7 +104,8 @@
 //	              controller APIs (kmsg: CreateTopics, DeleteTopics,
 //	              CreatePartitions, IncrementalAlterConfigs,
 //	              AllocateProducerIds, BrokerRegistration, BrokerHeartbeat,
-//	              AlterPartition, ElectLeaders), as KRaft brokers call their
+//	              AlterPartition, ElectLeaders, AlterPartitionReassignments),
+//	              as KRaft brokers call their
 //	              controller.
 //	              Wire: each connection opens with a kind byte and the
 //	              dialer's node id (int32); 'R' then u32-length-prefixed
@@ -165,6 +170,12 @@
 //	              automatic rebalance (Kafka's per-broker 10% imbalance
 //	              rule); the AlterPartition checks. The ISR never becomes
 //	              empty.
+//	reassign.go   partition reassignment (KIP-455): start, change and
+//	              cancel (AlterPartitionReassignments); the AlterPartition
+//	              that brings the last adding replica into the ISR completes
+//	              it (buildChange, KRaft's PartitionChangeBuilder), moving
+//	              leadership when the leader is removed (NEW_LEADER_ELECTED
+//	              to the sender).
 //	placement.go  replicas over the live brokers, leaders round-robin from a
 //	              random start, racks alternating (StripedReplicaPlacer).
 //	              All planner logic: pure, script-tested (testdata/brokers-*).

@@ -45,15 +45,24 @@ func elect(t *Topic, p Partition, remove int32, acceptable func(int32) bool, unc
 	}
 	leader := p.Leader
 	if leader == -1 || !acceptable(leader) || !slices.Contains(isr, leader) {
-		leader = -1
-		inISR := func(id int32) bool { return slices.Contains(isr, id) && acceptable(id) }
-		if i := slices.IndexFunc(p.Replicas, inISR); i >= 0 {
-			leader = p.Replicas[i]
-		} else if i := slices.IndexFunc(p.Replicas, acceptable); i >= 0 && unclean {
-			leader, isr = p.Replicas[i], []int32{p.Replicas[i]}
-		}
+		leader, isr = chooseLeader(p.Replicas, isr, acceptable, unclean)
 	}
 	return partitionChange(t, p, leader, isr)
+}
+
+// chooseLeader elects from replicas, in their order, the first that is in
+// isr and acceptable; failing that, with unclean, the first acceptable one,
+// whose ISR is then itself alone; failing that, -1. It returns the leader
+// and the ISR that goes with it.
+func chooseLeader(replicas, isr []int32, acceptable func(int32) bool, unclean bool) (int32, []int32) {
+	inISR := func(id int32) bool { return slices.Contains(isr, id) && acceptable(id) }
+	if i := slices.IndexFunc(replicas, inISR); i >= 0 {
+		return replicas[i], isr
+	}
+	if i := slices.IndexFunc(replicas, acceptable); i >= 0 && unclean {
+		return replicas[i], []int32{replicas[i]}
+	}
+	return -1, isr
 }
 
 // partitionChange returns the record that gives p leader and isr, carrying
@@ -261,48 +270,52 @@ type ISRMember struct {
 
 // alterPartition checks req against the image in Kafka's order (KIP-497,
 // KIP-841; see cluster-notes §2) and returns the change that sets the new
-// ISR, none if it is the ISR already. Leader recovery state and
-// reassignments do not exist here, so those two checks are absent.
-func alterPartition(im *Image, req AlterPartition) ([]record, error) {
+// ISR, none if it is the ISR already. An ISR that holds every replica a
+// reassignment adds completes it (buildChange); moved reports that this
+// moved leadership away from the sender, which Kafka answers with
+// NEW_LEADER_ELECTED though the change is made. Leader recovery state does
+// not exist here, so its check is absent.
+func alterPartition(im *Image, req AlterPartition) (recs []record, moved bool, err error) {
 	if b, ok := im.Broker(req.BrokerID); !ok || b.Epoch != req.BrokerEpoch {
-		return nil, fmt.Errorf("alter partition: broker %d epoch %d: %w", req.BrokerID, req.BrokerEpoch, kerr.StaleBrokerEpoch)
+		return nil, false, fmt.Errorf("alter partition: broker %d epoch %d: %w", req.BrokerID, req.BrokerEpoch, kerr.StaleBrokerEpoch)
 	}
 	t := im.TopicByID(req.TopicID)
 	if t == nil || req.Partition < 0 || int(req.Partition) >= len(t.Partitions) {
-		return nil, fmt.Errorf("alter partition: topic id %x partition %d: %w", req.TopicID, req.Partition, ErrUnknownTopic)
+		return nil, false, fmt.Errorf("alter partition: topic id %x partition %d: %w", req.TopicID, req.Partition, ErrUnknownTopic)
 	}
 	p := t.Partitions[req.Partition]
 	where := fmt.Sprintf("alter partition: topic %q partition %d", t.Name, p.ID)
 	switch {
 	case req.LeaderEpoch > p.LeaderEpoch || req.PartitionEpoch > p.PartitionEpoch:
-		return nil, fmt.Errorf("%s: epochs %d/%d are ahead of %d/%d: %w", where, req.LeaderEpoch, req.PartitionEpoch,
+		return nil, false, fmt.Errorf("%s: epochs %d/%d are ahead of %d/%d: %w", where, req.LeaderEpoch, req.PartitionEpoch,
 			p.LeaderEpoch, p.PartitionEpoch, kerr.NotController)
 	case req.LeaderEpoch < p.LeaderEpoch:
-		return nil, fmt.Errorf("%s: leader epoch %d, current %d: %w", where, req.LeaderEpoch, p.LeaderEpoch, kerr.FencedLeaderEpoch)
+		return nil, false, fmt.Errorf("%s: leader epoch %d, current %d: %w", where, req.LeaderEpoch, p.LeaderEpoch, kerr.FencedLeaderEpoch)
 	case req.BrokerID != p.Leader:
-		return nil, fmt.Errorf("%s: broker %d is not the leader %d: %w", where, req.BrokerID, p.Leader, kerr.InvalidRequest)
+		return nil, false, fmt.Errorf("%s: broker %d is not the leader %d: %w", where, req.BrokerID, p.Leader, kerr.InvalidRequest)
 	case req.PartitionEpoch < p.PartitionEpoch:
-		return nil, fmt.Errorf("%s: partition epoch %d, current %d: %w", where, req.PartitionEpoch, p.PartitionEpoch, kerr.InvalidUpdateVersion)
+		return nil, false, fmt.Errorf("%s: partition epoch %d, current %d: %w", where, req.PartitionEpoch, p.PartitionEpoch, kerr.InvalidUpdateVersion)
 	}
 	isr := make([]int32, 0, len(req.NewISR))
 	for _, m := range req.NewISR {
 		if !slices.Contains(p.Replicas, m.ID) || slices.Contains(isr, m.ID) {
-			return nil, fmt.Errorf("%s: ISR member %d is not a replica of %v or repeated: %w", where, m.ID, p.Replicas, kerr.InvalidRequest)
+			return nil, false, fmt.Errorf("%s: ISR member %d is not a replica of %v or repeated: %w", where, m.ID, p.Replicas, kerr.InvalidRequest)
 		}
 		isr = append(isr, m.ID)
 	}
 	if !slices.Contains(isr, p.Leader) {
-		return nil, fmt.Errorf("%s: ISR %v lacks the leader %d: %w", where, isr, p.Leader, kerr.InvalidRequest)
+		return nil, false, fmt.Errorf("%s: ISR %v lacks the leader %d: %w", where, isr, p.Leader, kerr.InvalidRequest)
 	}
 	for _, m := range req.NewISR {
 		b, ok := im.Broker(m.ID)
 		if !ok || b.Fenced || b.InControlledShutdown || (m.Epoch != -1 && m.Epoch != b.Epoch) {
-			return nil, fmt.Errorf("%s: broker %d (epoch %d) is unregistered, fenced, shutting down or of another epoch: %w",
+			return nil, false, fmt.Errorf("%s: broker %d (epoch %d) is unregistered, fenced, shutting down or of another epoch: %w",
 				where, m.ID, m.Epoch, kerr.IneligibleReplica)
 		}
 	}
-	if r, ok := partitionChange(t, p, p.Leader, isr); ok {
-		return []record{r}, nil
+	r, ok := buildChange(im, t, p, partitionTarget{replicas: p.Replicas, isr: isr, removing: p.Removing, adding: p.Adding})
+	if !ok {
+		return nil, false, nil
 	}
-	return nil, nil
+	return []record{r}, r.Leader != noLeaderChange && r.Leader != req.BrokerID, nil
 }

@@ -14,7 +14,7 @@ import (
 // the Kafka request for that change (as KRaft brokers call their
 // controller): CreateTopics, DeleteTopics, CreatePartitions,
 // IncrementalAlterConfigs, AllocateProducerIds, AlterPartition,
-// ElectLeaders. This file turns changes
+// ElectLeaders, AlterPartitionReassignments. This file turns changes
 // into requests and responses back into errors (the forwarding side), and
 // requests into changes and their outcomes into responses (the
 // controller's side). The forwarding side sends one change per request.
@@ -28,6 +28,7 @@ const (
 	allocateProducerIDsVersion     = 0
 	brokerHeartbeatVersion         = 0
 	electLeadersVersion            = 2
+	alterReassignmentsVersion      = 0
 	// alterPartitionVersion: v3 carries topic ids and the broker epochs of
 	// the proposed ISR (KIP-841); the controller serves only it.
 	alterPartitionVersion = 3
@@ -244,7 +245,15 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				sp.Default()
 				sp.Partition = rp.Partition
 				ap := alterPartitionOf(req, rt.TopicID, rp)
-				add(func(im *Image) ([]record, error) { return alterPartition(im, ap) }, false, func(res changeResult, err error) {
+				var moved bool
+				add(func(im *Image) ([]record, error) {
+					recs, m, err := alterPartition(im, ap)
+					moved = m
+					return recs, err
+				}, false, func(res changeResult, err error) {
+					if err == nil && moved {
+						err = newLeaderElected(ap)
+					}
 					if sp.ErrorCode = taggedErrorCode(&sp.UnknownTags, err); err == nil {
 						answerPartition(sp, res.image, ap)
 					}
@@ -262,6 +271,19 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 		}, false, func(_ changeResult, err error) {
 			if r.ErrorCode, _ = errorCode(err); err == nil {
 				answerElections(r, results)
+			}
+		})
+	case *kmsg.AlterPartitionAssignmentsRequest:
+		r := resp.(*kmsg.AlterPartitionAssignmentsResponse)
+		reqs := reassignmentsOf(req)
+		var results []ReassignmentResult
+		add(func(im *Image) ([]record, error) {
+			recs, res := pl.alterPartitionReassignments(im, reqs)
+			results = res
+			return recs, nil
+		}, false, func(_ changeResult, err error) {
+			if r.ErrorCode, r.ErrorMessage = errorCode(err); err == nil {
+				answerReassignments(r, results)
 			}
 		})
 	default:
@@ -283,6 +305,34 @@ func electLeadersPartitions(req *kmsg.ElectLeadersRequest) []TopicPartition {
 		}
 	}
 	return partitions
+}
+
+// reassignmentsOf is the partitions an AlterPartitionReassignments request
+// names, in order.
+func reassignmentsOf(req *kmsg.AlterPartitionAssignmentsRequest) []Reassignment {
+	var reqs []Reassignment
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			reqs = append(reqs, Reassignment{TopicPartition{rt.Topic, rp.Partition}, rp.Replicas})
+		}
+	}
+	return reqs
+}
+
+// answerReassignments fills an AlterPartitionReassignments response with
+// results, grouped by topic in their order.
+func answerReassignments(r *kmsg.AlterPartitionAssignmentsResponse, results []ReassignmentResult) {
+	for _, run := range topicRuns(results, func(r ReassignmentResult) string { return r.Topic }) {
+		rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		rt.Topic = run[0].Topic
+		for _, res := range run {
+			rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			rp.Partition = res.Partition
+			rp.ErrorCode, rp.ErrorMessage = errorCode(res.Err)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+	}
 }
 
 // topicRuns splits items into the runs of consecutive items of one topic.
@@ -324,6 +374,8 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		return &r.UnknownTags
 	case *kmsg.ElectLeadersResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterPartitionAssignmentsResponse:
 		return &r.UnknownTags
 	}
 	return nil
@@ -574,6 +626,39 @@ func electLeadersResult(resp kmsg.Response) ([]ElectionResult, error) {
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
 			results = append(results, ElectionResult{TopicPartition{rt.Topic, rp.Partition}, responseError(rp.ErrorCode, rp.ErrorMessage)})
+		}
+	}
+	return results, nil
+}
+
+func alterReassignmentsRequest(reqs []Reassignment) *kmsg.AlterPartitionAssignmentsRequest {
+	r := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	r.Version = alterReassignmentsVersion
+	for _, run := range topicRuns(reqs, func(rq Reassignment) string { return rq.Topic }) {
+		rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		rt.Topic = run[0].Topic
+		for _, rq := range run {
+			rp := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+			rp.Partition, rp.Replicas = rq.Partition, rq.Replicas
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		r.Topics = append(r.Topics, rt)
+	}
+	return r
+}
+
+func alterReassignmentsResult(resp kmsg.Response) ([]ReassignmentResult, error) {
+	r, ok := resp.(*kmsg.AlterPartitionAssignmentsResponse)
+	if !ok {
+		return nil, fmt.Errorf("controller: an AlterPartitionReassignments response holds %T", resp)
+	}
+	if err := responseError(r.ErrorCode, r.ErrorMessage); err != nil {
+		return nil, err
+	}
+	var results []ReassignmentResult
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			results = append(results, ReassignmentResult{TopicPartition{rt.Topic, rp.Partition}, responseError(rp.ErrorCode, rp.ErrorMessage)})
 		}
 	}
 	return results, nil

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -33,7 +34,11 @@ func (b Broker) sameEndpoint(o Broker) bool {
 	return b.ID == o.ID && b.Host == o.Host && b.Port == o.Port && b.Rack == o.Rack
 }
 
-// Partition is a partition's placement and leadership.
+// Partition is a partition's placement and leadership. During a
+// reassignment (KIP-455) Replicas is the target replicas followed by the
+// Removing ones, and Adding the target replicas new to the partition: it
+// completes once all of them are in the ISR. Both are nil when no
+// reassignment is in progress.
 type Partition struct {
 	ID             int32
 	Leader         int32
@@ -41,7 +46,12 @@ type Partition struct {
 	PartitionEpoch int32
 	Replicas       []int32
 	ISR            []int32
+	Removing       []int32
+	Adding         []int32
 }
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p Partition) Reassigning() bool { return len(p.Removing) > 0 || len(p.Adding) > 0 }
 
 // Topic is one topic in the image. Configs holds only the topic's overrides
 // (never nil). Partitions[i].ID == i.
@@ -290,21 +300,82 @@ func (r partitionChangeRecord) apply(b *imageBuilder) error {
 		return fmt.Errorf("topic %q has no partition %d", t.Name, r.Partition)
 	}
 	p := &t.Partitions[r.Partition]
+	if r.Replicas != nil {
+		if err := checkReplicaList(r.Replicas); err != nil {
+			return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
+		}
+		b.countReplicas(p.Replicas, -1)
+		b.countReplicas(r.Replicas, 1)
+		p.Replicas = r.Replicas
+	}
+	if r.Removing != nil {
+		p.Removing = nilIfEmpty(r.Removing)
+	}
+	if r.Adding != nil {
+		p.Adding = nilIfEmpty(r.Adding)
+	}
 	if r.ISR != nil {
-		if len(r.ISR) == 0 || slices.ContainsFunc(r.ISR, func(id int32) bool { return !slices.Contains(p.Replicas, id) }) {
-			return fmt.Errorf("topic %q partition %d: ISR %v is not a non-empty subset of replicas %v", t.Name, r.Partition, r.ISR, p.Replicas)
+		if len(r.ISR) == 0 {
+			return fmt.Errorf("topic %q partition %d: empty ISR", t.Name, r.Partition)
 		}
 		p.ISR = r.ISR
 	}
 	if r.Leader != noLeaderChange {
-		if r.Leader != -1 && !slices.Contains(p.Replicas, r.Leader) {
-			return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", t.Name, r.Partition, r.Leader, p.Replicas)
-		}
 		p.Leader = r.Leader
 		p.LeaderEpoch++
 	}
 	p.PartitionEpoch++
+	return checkPartition(t.Name, *p)
+}
+
+// checkReplicaList refuses an empty replica list or one naming a broker
+// twice.
+func checkReplicaList(replicas []int32) error {
+	if len(replicas) == 0 {
+		return errors.New("empty replica list")
+	}
+	for i, id := range replicas {
+		if slices.Contains(replicas[:i], id) {
+			return fmt.Errorf("replica %d listed twice in %v", id, replicas)
+		}
+	}
 	return nil
+}
+
+// checkPartition checks what every partition of an image holds: the ISR,
+// the leader (unless -1) and the reassignment's replicas are replicas, and
+// no replica is both added and removed.
+func checkPartition(topic string, p Partition) error {
+	inReplicas := func(ids []int32) bool {
+		return !slices.ContainsFunc(ids, func(id int32) bool { return !slices.Contains(p.Replicas, id) })
+	}
+	switch {
+	case !inReplicas(p.ISR) || !inReplicas(p.Removing) || !inReplicas(p.Adding):
+		return fmt.Errorf("topic %q partition %d: ISR %v, removing %v or adding %v not within replicas %v",
+			topic, p.ID, p.ISR, p.Removing, p.Adding, p.Replicas)
+	case p.Leader != -1 && !slices.Contains(p.Replicas, p.Leader):
+		return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", topic, p.ID, p.Leader, p.Replicas)
+	case slices.ContainsFunc(p.Adding, func(id int32) bool { return slices.Contains(p.Removing, id) }):
+		return fmt.Errorf("topic %q partition %d: replicas both added %v and removed %v", topic, p.ID, p.Adding, p.Removing)
+	}
+	return nil
+}
+
+func nilIfEmpty(ids []int32) []int32 {
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
+}
+
+// countReplicas adds delta to the replica count of each broker in ids; a
+// broker with none left has no entry, so equal images compare equal.
+func (b *imageBuilder) countReplicas(ids []int32, delta int) {
+	for _, id := range ids {
+		if b.next.brokerReplicas[id] += delta; b.next.brokerReplicas[id] == 0 {
+			delete(b.next.brokerReplicas, id)
+		}
+	}
 }
 
 func (r topicRecord) apply(b *imageBuilder) error {
@@ -331,20 +402,24 @@ func (r partitionRecord) apply(b *imageBuilder) error {
 	if int(r.Partition) != len(t.Partitions) {
 		return fmt.Errorf("topic %q: partition %d added after %d partitions", t.Name, r.Partition, len(t.Partitions))
 	}
-	if len(r.Replicas) == 0 || (r.Leader != -1 && !slices.Contains(r.Replicas, r.Leader)) {
-		return fmt.Errorf("topic %q partition %d: leader %d, replicas %v", t.Name, r.Partition, r.Leader, r.Replicas)
-	}
-	t.Partitions = append(t.Partitions, Partition{
+	p := Partition{
 		ID:             r.Partition,
 		Leader:         r.Leader,
 		LeaderEpoch:    r.LeaderEpoch,
 		PartitionEpoch: r.PartitionEpoch,
 		Replicas:       r.Replicas,
 		ISR:            r.ISR,
-	})
-	for _, id := range r.Replicas {
-		b.next.brokerReplicas[id]++
+		Removing:       nilIfEmpty(r.Removing),
+		Adding:         nilIfEmpty(r.Adding),
 	}
+	if err := checkReplicaList(r.Replicas); err != nil {
+		return fmt.Errorf("topic %q partition %d: %w", t.Name, r.Partition, err)
+	}
+	if err := checkPartition(t.Name, p); err != nil {
+		return err
+	}
+	t.Partitions = append(t.Partitions, p)
+	b.countReplicas(r.Replicas, 1)
 	return nil
 }
 
@@ -357,12 +432,7 @@ func (r removeTopicRecord) apply(b *imageBuilder) error {
 	b.next.topicsByID = b.next.topicsByID.remove(t.ID)
 	b.next.topicNames = b.next.topicNames.remove(normalTopicName(t.Name))
 	for _, p := range t.Partitions {
-		for _, id := range p.Replicas {
-			// A broker with none left has no entry, so equal images compare equal.
-			if b.next.brokerReplicas[id]--; b.next.brokerReplicas[id] == 0 {
-				delete(b.next.brokerReplicas, id)
-			}
-		}
+		b.countReplicas(p.Replicas, -1)
 	}
 	b.changed[t.Name] = true
 	return nil

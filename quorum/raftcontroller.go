@@ -362,6 +362,18 @@ func (r *raftRunner) forwardElectLeaders(ctx context.Context, electionType int8,
 	return results, res, err
 }
 
+// forwardReassignments forwards an AlterPartitionReassignments and returns
+// its results once the change is applied here.
+func (r *raftRunner) forwardReassignments(ctx context.Context, reqs []Reassignment) ([]ReassignmentResult, changeResult, error) {
+	var results []ReassignmentResult
+	res, err := r.forwarded(ctx, alterReassignmentsRequest(reqs), func(resp kmsg.Response) error {
+		var err error
+		results, err = alterReassignmentsResult(resp)
+		return err
+	})
+	return results, res, err
+}
+
 // forwardProducerIDs serves n ids from the block the active controller
 // handed this node, asking it for a new block when this one runs out.
 func (r *raftRunner) forwardProducerIDs(ctx context.Context, n int64) (changeResult, error) {

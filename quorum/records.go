@@ -29,8 +29,9 @@ type record interface {
 	apply(b *imageBuilder) error
 }
 
-// Every record type is at version 0. A decoder meeting a version it does not
-// know fails: it was written by a newer Riffle.
+// Every record type is at version 0, but Partition and PartitionChange
+// records that carry a reassignment are at version 1. A decoder meeting a
+// version it does not know fails: it was written by a newer Riffle.
 
 type clusterIDRecord struct{ ClusterID string }
 
@@ -61,12 +62,23 @@ const noLeaderChange = -2
 // partitionChangeRecord changes a partition, KRaft's PartitionChangeRecord:
 // only the fields it carries change. Leader noLeaderChange keeps the leader;
 // any other value (even the same id, or -1: offline) sets it and bumps the
-// leader epoch. A nil ISR keeps the ISR. The partition epoch always bumps.
+// leader epoch. A nil ISR, Replicas, Removing or Adding keeps that field
+// (an empty non-nil Removing or Adding clears it). The partition epoch
+// always bumps. Version 1 carries the reassignment fields (Replicas,
+// Removing, Adding); a change without them is written as version 0.
 type partitionChangeRecord struct {
 	TopicID   [16]byte
 	Partition int32
 	Leader    int32
 	ISR       []int32
+	Replicas  []int32
+	Removing  []int32
+	Adding    []int32
+}
+
+// reassigns reports whether r carries reassignment fields (version 1).
+func (r partitionChangeRecord) reassigns() bool {
+	return r.Replicas != nil || r.Removing != nil || r.Adding != nil
 }
 
 type topicRecord struct {
@@ -75,6 +87,9 @@ type topicRecord struct {
 	Internal bool
 }
 
+// partitionRecord adds a partition (or restores it from a snapshot).
+// Version 1 adds the replicas a reassignment in progress removes and adds;
+// a partition with none is written as version 0.
 type partitionRecord struct {
 	TopicID        [16]byte
 	Partition      int32
@@ -83,6 +98,22 @@ type partitionRecord struct {
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	Removing       []int32
+	Adding         []int32
+}
+
+func (r partitionRecord) version() byte {
+	if len(r.Removing) > 0 || len(r.Adding) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func (r partitionChangeRecord) version() byte {
+	if r.reassigns() {
+		return 1
+	}
+	return 0
 }
 
 type removeTopicRecord struct{ TopicID [16]byte }
@@ -106,16 +137,18 @@ type noOpRecord struct{}
 
 func (noOpRecord) apply(*imageBuilder) error { return nil }
 
-func (clusterIDRecord) key() [2]byte       { return [2]byte{byte(typeClusterID), 0} }
-func (registerBrokerRecord) key() [2]byte  { return [2]byte{byte(typeRegisterBroker), 0} }
-func (topicRecord) key() [2]byte           { return [2]byte{byte(typeTopic), 0} }
-func (partitionRecord) key() [2]byte       { return [2]byte{byte(typePartition), 0} }
-func (removeTopicRecord) key() [2]byte     { return [2]byte{byte(typeRemoveTopic), 0} }
-func (configRecord) key() [2]byte          { return [2]byte{byte(typeConfig), 0} }
-func (producerIDsRecord) key() [2]byte     { return [2]byte{byte(typeProducerIDs), 0} }
-func (noOpRecord) key() [2]byte            { return [2]byte{byte(typeNoOp), 0} }
-func (brokerStateRecord) key() [2]byte     { return [2]byte{byte(typeBrokerState), 0} }
-func (partitionChangeRecord) key() [2]byte { return [2]byte{byte(typePartitionChange), 0} }
+func (clusterIDRecord) key() [2]byte      { return [2]byte{byte(typeClusterID), 0} }
+func (registerBrokerRecord) key() [2]byte { return [2]byte{byte(typeRegisterBroker), 0} }
+func (topicRecord) key() [2]byte          { return [2]byte{byte(typeTopic), 0} }
+func (r partitionRecord) key() [2]byte    { return [2]byte{byte(typePartition), r.version()} }
+func (removeTopicRecord) key() [2]byte    { return [2]byte{byte(typeRemoveTopic), 0} }
+func (configRecord) key() [2]byte         { return [2]byte{byte(typeConfig), 0} }
+func (producerIDsRecord) key() [2]byte    { return [2]byte{byte(typeProducerIDs), 0} }
+func (noOpRecord) key() [2]byte           { return [2]byte{byte(typeNoOp), 0} }
+func (brokerStateRecord) key() [2]byte    { return [2]byte{byte(typeBrokerState), 0} }
+func (r partitionChangeRecord) key() [2]byte {
+	return [2]byte{byte(typePartitionChange), r.version()}
+}
 
 func (r clusterIDRecord) encode(e *encoder) { e.string(r.ClusterID) }
 
@@ -141,6 +174,10 @@ func (r partitionRecord) encode(e *encoder) {
 	e.int32(r.Leader)
 	e.int32(r.LeaderEpoch)
 	e.int32(r.PartitionEpoch)
+	if r.version() == 1 {
+		e.int32s(r.Removing)
+		e.int32s(r.Adding)
+	}
 }
 
 func (r removeTopicRecord) encode(e *encoder) { e.uuid(r.TopicID) }
@@ -163,15 +200,33 @@ func (r brokerStateRecord) encode(e *encoder) {
 	e.bool(r.InControlledShutdown)
 }
 
-// The ISR is a presence flag, then the array when present.
+// Each array is a presence flag, then the array when present.
 func (r partitionChangeRecord) encode(e *encoder) {
 	e.uuid(r.TopicID)
 	e.int32(r.Partition)
 	e.int32(r.Leader)
-	e.bool(r.ISR != nil)
-	if r.ISR != nil {
-		e.int32s(r.ISR)
+	fields := [][]int32{r.ISR}
+	if r.version() == 1 {
+		fields = append(fields, r.Replicas, r.Removing, r.Adding)
 	}
+	for _, f := range fields {
+		e.bool(f != nil)
+		if f != nil {
+			e.int32s(f)
+		}
+	}
+}
+
+// optionalInt32s decodes an array behind a presence flag: nil when absent,
+// never nil when present.
+func (d *decoder) optionalInt32s() []int32 {
+	if !d.bool() {
+		return nil
+	}
+	if vs := d.int32s(); vs != nil {
+		return vs
+	}
+	return []int32{}
 }
 
 // encodeRecord returns the record's log key and value.
@@ -188,7 +243,7 @@ func decodeRecord(key, value []byte) (record, error) {
 		return nil, fmt.Errorf("%w: record key of %d bytes, want 2", ErrCorruptMetadata, len(key))
 	}
 	typ, version := recordType(key[0]), key[1]
-	if version != 0 {
+	if version != 0 && !(version == 1 && (typ == typePartition || typ == typePartitionChange)) {
 		return nil, fmt.Errorf("%w: record type %d version %d is newer than this broker knows",
 			ErrCorruptMetadata, typ, version)
 	}
@@ -202,8 +257,12 @@ func decodeRecord(key, value []byte) (record, error) {
 	case typeTopic:
 		r = topicRecord{Name: d.string(), ID: d.uuid(), Internal: d.bool()}
 	case typePartition:
-		r = partitionRecord{TopicID: d.uuid(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
+		p := partitionRecord{TopicID: d.uuid(), Partition: d.int32(), Replicas: d.int32s(), ISR: d.int32s(),
 			Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+		if version == 1 {
+			p.Removing, p.Adding = d.int32s(), d.int32s()
+		}
+		r = p
 	case typeRemoveTopic:
 		r = removeTopicRecord{TopicID: d.uuid()}
 	case typeConfig:
@@ -216,8 +275,9 @@ func decodeRecord(key, value []byte) (record, error) {
 		r = brokerStateRecord{ID: d.int32(), Epoch: d.int64(), Fenced: d.bool(), InControlledShutdown: d.bool()}
 	case typePartitionChange:
 		c := partitionChangeRecord{TopicID: d.uuid(), Partition: d.int32(), Leader: d.int32()}
-		if d.bool() {
-			c.ISR = d.int32s()
+		c.ISR = d.optionalInt32s()
+		if version == 1 {
+			c.Replicas, c.Removing, c.Adding = d.optionalInt32s(), d.optionalInt32s(), d.optionalInt32s()
 		}
 		r = c
 	default:

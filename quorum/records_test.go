@@ -23,6 +23,13 @@ var everyRecord = []record{
 	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: -1, ISR: []int32{8}},
 	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: noLeaderChange},
 	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: 8, ISR: []int32{}},
+	// Version 1: a reassignment's fields, set or cleared.
+	partitionRecord{TopicID: [16]byte{9, 9}, Partition: 1, Replicas: []int32{8, 9, 7}, ISR: []int32{7}, Leader: 7,
+		LeaderEpoch: 1, PartitionEpoch: 2, Removing: []int32{7}, Adding: []int32{8, 9}},
+	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: noLeaderChange, Replicas: []int32{8, 9, 7},
+		Removing: []int32{7}, Adding: []int32{8, 9}},
+	partitionChangeRecord{TopicID: [16]byte{9, 9}, Partition: 0, Leader: 8, ISR: []int32{8}, Replicas: []int32{8},
+		Removing: []int32{}, Adding: []int32{}},
 }
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -111,6 +118,11 @@ func TestApplyRejects(t *testing.T) {
 		"change to empty ISR":   partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, ISR: []int32{}},
 		"change ISR outside":    partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, ISR: []int32{1, 2}},
 		"change leader outside": partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: 2},
+		"replicas drop leader":  partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, Replicas: []int32{3}},
+		"replicas twice":        partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, Replicas: []int32{1, 1}},
+		"adding outside":        partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, Adding: []int32{3}},
+		"added and removed": partitionChangeRecord{TopicID: [16]byte{1}, Partition: 0, Leader: noLeaderChange, Replicas: []int32{1, 3},
+			Removing: []int32{3}, Adding: []int32{3}},
 	}
 	for name, r := range cases {
 		// A good record first: the batch must fail as a whole.

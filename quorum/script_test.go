@@ -45,7 +45,8 @@ func formatRecord(r record) string {
 		return fmt.Sprintf("Topic %s id=%s internal=%v", r.Name, shortID(r.ID), r.Internal)
 	case partitionRecord:
 		return fmt.Sprintf("Partition topic=%s p%d replicas=%v isr=%v leader=%d epoch=%d/%d",
-			shortID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch)
+			shortID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch) +
+			reassignmentText(r.Removing, r.Adding)
 	case removeTopicRecord:
 		return "RemoveTopic " + shortID(r.TopicID)
 	case configRecord:
@@ -65,8 +66,13 @@ func formatRecord(r record) string {
 		if r.Leader != noLeaderChange {
 			s += fmt.Sprintf(" leader=%d", r.Leader)
 		}
-		if r.ISR != nil {
-			s += fmt.Sprintf(" isr=%v", r.ISR)
+		for _, f := range []struct {
+			name string
+			ids  []int32
+		}{{"isr", r.ISR}, {"replicas", r.Replicas}, {"removing", r.Removing}, {"adding", r.Adding}} {
+			if f.ids != nil {
+				s += fmt.Sprintf(" %s=%v", f.name, f.ids)
+			}
 		}
 		return s
 	}
@@ -94,7 +100,8 @@ func formatImage(im *Image) string {
 		}
 		fmt.Fprintf(&b, "topic %s id=%s internal=%v configs=%v\n", name, shortID(t.ID), t.Internal, t.Configs)
 		for _, p := range t.Partitions {
-			fmt.Fprintf(&b, "  p%d leader=%d epoch=%d/%d replicas=%v isr=%v\n", p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch, p.Replicas, p.ISR)
+			fmt.Fprintf(&b, "  p%d leader=%d epoch=%d/%d replicas=%v isr=%v%s\n", p.ID, p.Leader, p.LeaderEpoch, p.PartitionEpoch,
+				p.Replicas, p.ISR, reassignmentText(p.Removing, p.Adding))
 		}
 	}
 	if im.topicsByID.Len() != im.TopicCount() || im.topicNames.Len() != im.TopicCount() || len(names) != im.TopicCount() {
@@ -103,4 +110,12 @@ func formatImage(im *Image) string {
 	}
 	fmt.Fprintf(&b, "replicas per broker %v\n", im.brokerReplicas)
 	return b.String()
+}
+
+// reassignmentText prints a reassignment in progress, nothing for none.
+func reassignmentText(removing, adding []int32) string {
+	if len(removing) == 0 && len(adding) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" removing=%v adding=%v", removing, adding)
 }

@@ -62,7 +62,8 @@ func imageRecords(im *Image) []record {
 		recs = append(recs, topicRecord{Name: t.Name, ID: t.ID, Internal: t.Internal})
 		for _, p := range t.Partitions {
 			recs = append(recs, partitionRecord{TopicID: t.ID, Partition: p.ID, Replicas: p.Replicas, ISR: p.ISR,
-				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+				Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+				Removing: p.Removing, Adding: p.Adding})
 		}
 		for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
 			recs = append(recs, configRecord{Topic: t.Name, Key: k, Value: t.Configs[k]})

@@ -12,7 +12,7 @@ import (
 
 // randomImage builds an image the way the log does, by applying random
 // records: brokers re-registered and their state set, topics created, their
-// partitions changed and topics removed, configs set
+// partitions changed (some being reassigned) and topics removed, configs set
 // and deleted, producer id blocks reserved.
 func randomImage(t *testing.T, rng *rand.Rand) *Image {
 	t.Helper()
@@ -53,6 +53,11 @@ func randomImage(t *testing.T, rng *rand.Rand) *Image {
 				Leader: leader, LeaderEpoch: rng.Int32N(100), PartitionEpoch: rng.Int32N(100)})
 			if rng.IntN(3) == 0 {
 				recs = append(recs, partitionChangeRecord{TopicID: tr.ID, Partition: p, Leader: -1, ISR: replicas[:1]})
+			}
+			if rng.IntN(3) == 0 { // a reassignment in progress: replicas[0] to a new broker
+				to := 20 + rng.Int32N(10)
+				recs = append(recs, partitionChangeRecord{TopicID: tr.ID, Partition: p, Leader: noLeaderChange,
+					Replicas: []int32{to, replicas[1], replicas[0]}, Removing: replicas[:1], Adding: []int32{to}})
 			}
 		}
 		for range rng.IntN(4) {

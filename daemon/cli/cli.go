@@ -44,6 +44,7 @@ var commands = map[string]map[string]runFunc{
 		"alter-config":   topicAlterConfig,
 		"elect-leaders":  topicElectLeaders,
 		"delete-records": topicDeleteRecords,
+		"reassign":       topicReassign,
 	},
 	"group": {
 		"list":          groupList,
@@ -273,17 +274,24 @@ func (e *env) connect(opts ...kgo.Opt) (*kgo.Client, context.Context, context.Ca
 // serves the Kafka APIs the command needs (apiKeys), since franz-go reports
 // a missing API only as "broker is too old", or not at all.
 func (e *env) admin(apiKeys ...kmsg.Key) (*kadm.Client, context.Context, func(), error) {
+	_, adm, ctx, done, err := e.adminClients(apiKeys...)
+	return adm, ctx, done, err
+}
+
+// adminClients is admin that also returns the client under the admin
+// client, for requests kadm does not make.
+func (e *env) adminClients(apiKeys ...kmsg.Key) (*kgo.Client, *kadm.Client, context.Context, func(), error) {
 	cl, ctx, cancel, err := e.connect()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	done := func() { cancel(); cl.Close() }
 	adm := kadm.NewClient(cl)
 	if err := requireAPIs(ctx, adm, apiKeys); err != nil {
 		done()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return adm, ctx, done, nil
+	return cl, adm, ctx, done, nil
 }
 
 func requireAPIs(ctx context.Context, adm *kadm.Client, apiKeys []kmsg.Key) error {

@@ -45,20 +45,34 @@ func serveElectLeaders(b *Broker, r *request) (kmsg.Response, error) {
 			results = append(results, quorum.ElectionResult{TopicPartition: tp, Err: err})
 		}
 	}
-	byTopic := map[string]int{}
-	for _, res := range results {
-		i, ok := byTopic[res.Topic]
-		if !ok {
-			i = len(resp.Topics)
-			byTopic[res.Topic] = i
+	answerByTopic(&resp.Topics, results, func(res quorum.ElectionResult) string { return res.Topic },
+		func(name string) kmsg.ElectLeadersResponseTopic {
 			rt := kmsg.NewElectLeadersResponseTopic()
-			rt.Topic = res.Topic
-			resp.Topics = append(resp.Topics, rt)
-		}
-		rp := kmsg.NewElectLeadersResponseTopicPartition()
-		rp.Partition = res.Partition
-		rp.ErrorCode, rp.ErrorMessage = b.errorCode(res.Err), errorMessage(res.Err)
-		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, rp)
-	}
+			rt.Topic = name
+			return rt
+		},
+		func(rt *kmsg.ElectLeadersResponseTopic, res quorum.ElectionResult) {
+			rp := kmsg.NewElectLeadersResponseTopicPartition()
+			rp.Partition = res.Partition
+			rp.ErrorCode, rp.ErrorMessage = b.errorCode(res.Err), errorMessage(res.Err)
+			rt.Partitions = append(rt.Partitions, rp)
+		})
 	return resp, nil
+}
+
+// answerByTopic appends each result to its topic's entry of a response's
+// topics, made by newTopic on the topic's first result: topics in the order
+// they first appear, partitions in request order.
+func answerByTopic[R, T any](topics *[]T, results []R, topicOf func(R) string, newTopic func(string) T, add func(*T, R)) {
+	index := map[string]int{}
+	for _, res := range results {
+		name := topicOf(res)
+		i, ok := index[name]
+		if !ok {
+			i = len(*topics)
+			index[name] = i
+			*topics = append(*topics, newTopic(name))
+		}
+		add(&(*topics)[i], res)
+	}
 }

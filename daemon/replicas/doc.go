@@ -10,7 +10,12 @@
 // epoch is new, follower of another broker (BecomeFollower, and the
 // partition moves to that broker's fetcher), leaderless (BecomeFollower of
 // no node, nothing fetched), or, at the same leader epoch with a newer
-// partition epoch, the leader adopts the committed ISR (UpdateISR).
+// partition epoch, the leader adopts the committed ISR (UpdateISR) or, when
+// a reassignment changed them, the replicas too (BecomeLeader at the same
+// epoch), so that it serves the adding replicas' fetches. An adding replica
+// is opened empty and follows the leader like any follower; a replica a
+// completed reassignment removed is stopped and its log deleted, as a
+// deleted topic's.
 // State older than the partition epoch acted on is ignored.
 //
 // A fetcher (fetcher.go) is one goroutine per leader this broker follows,

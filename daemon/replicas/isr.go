@@ -42,8 +42,9 @@ func (s *isrSender) close() { s.cancel() }
 
 // send sends prop until the controller answers or prop stops being
 // current, and handles the answer as Kafka's leader does
-// (Partition.submitAlterPartition, cluster-notes §2): success is adopted
-// when the image brings it (UpdateISR); INELIGIBLE_REPLICA and
+// (Partition.submitAlterPartition, cluster-notes §2): success, and
+// NEW_LEADER_ELECTED (committed, completing a reassignment that moved the
+// leadership), are adopted when the image brings them; INELIGIBLE_REPLICA and
 // OPERATION_NOT_ATTEMPTED end the proposal (ISRRejected); fencing, version
 // and unknown-partition errors leave it pending until the next image; any
 // other error (NOT_CONTROLLER, timeouts) is retried.
@@ -70,6 +71,12 @@ func (s *isrSender) send(prop replica.ISRProposal) {
 			if p := s.m.Partition(prop.Topic, prop.Partition); p != nil {
 				p.ISRRejected(prop)
 			}
+			return
+		case errors.Is(err, kerr.NewLeaderElected):
+			// Committed: it completed a reassignment that moved the
+			// leadership; the image brings the new role.
+			s.m.metrics.isrExpands.Add(1)
+			log.Info("ISR changed; the reassignment it completed moved the leadership", "from", committed, "to", prop.ISR)
 			return
 		case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.InvalidUpdateVersion),
 			errors.Is(err, kerr.StaleBrokerEpoch), errors.Is(err, kerr.InvalidRequest),

@@ -67,6 +67,7 @@ type hosted struct {
 	roleSet        bool
 	epoch          ids.Epoch
 	partitionEpoch int32
+	replicas       []int32 // the image's replicas (immutable)
 }
 
 // Manager opens and closes the replicas this broker hosts so that they
@@ -127,7 +128,7 @@ func (m *Manager) apply(im *quorum.Image) {
 	defer m.mu.Unlock()
 	for tp, h := range m.parts {
 		t := im.Topic(tp.topic)
-		if t != nil && t.ID == m.ids[tp.topic] && int(tp.partition) < len(t.Partitions) {
+		if t != nil && t.ID == m.ids[tp.topic] && m.assigned(t, tp.partition) {
 			continue
 		}
 		m.deleteLocked(tp, h)
@@ -186,15 +187,23 @@ func (m *Manager) deleteLocked(tp topicPartition, h *hosted) {
 	m.log.Info("partition deleted", "topic", tp.topic, "partition", tp.partition)
 }
 
-// deleteOrphanLogsLocked removes logs on disk that no topic in im owns: a
-// crash between committing a topic deletion and removing its logs leaves
+// assigned reports whether partition of t (nil: none) is assigned to this
+// broker.
+func (m *Manager) assigned(t *quorum.Topic, partition int32) bool {
+	return t != nil && partition >= 0 && int(partition) < len(t.Partitions) &&
+		slices.Contains(t.Partitions[partition].Replicas, int32(m.opts.NodeID))
+}
+
+// deleteOrphanLogsLocked removes logs on disk that im assigns to no topic
+// partition of this broker: a crash between committing a topic deletion
+// (or a reassignment away from this broker) and removing its logs leaves
 // them behind. (A topic deleted and recreated under the same name while the
 // broker was down is not told apart: that needs the topic ID stored beside
 // the log, as Kafka's partition.metadata does.)
 func (m *Manager) deleteOrphanLogsLocked(im *quorum.Image) {
 	var orphans []topicPartition
 	m.opts.DataDir.Logs(func(topic string, partition int32, _ *segment.Log) {
-		if t := im.Topic(topic); topic != quorum.MetadataTopic && (t == nil || int(partition) >= len(t.Partitions)) {
+		if topic != quorum.MetadataTopic && !m.assigned(im.Topic(topic), partition) {
 			orphans = append(orphans, topicPartition{topic, partition})
 		}
 	})
@@ -206,7 +215,8 @@ func (m *Manager) deleteOrphanLogsLocked(im *quorum.Image) {
 }
 
 // openTopicLocked opens or reconfigures t's replicas hosted here and gives
-// each the role the image assigns.
+// each the role the image assigns; a replica no longer assigned here (a
+// reassignment removed it) is deleted, as a deleted topic's.
 func (m *Manager) openTopicLocked(im *quorum.Image, t *quorum.Topic) {
 	cfg, err := m.opts.TopicConfig(im, t)
 	if err != nil {
@@ -215,11 +225,14 @@ func (m *Manager) openTopicLocked(im *quorum.Image, t *quorum.Topic) {
 	}
 	m.ids[t.Name] = t.ID
 	for _, mp := range t.Partitions {
-		if !slices.Contains(mp.Replicas, int32(m.opts.NodeID)) {
-			continue
-		}
 		tp := topicPartition{t.Name, mp.ID}
 		h := m.parts[tp]
+		if !slices.Contains(mp.Replicas, int32(m.opts.NodeID)) {
+			if h != nil { // reassigned away from this broker
+				m.deleteLocked(tp, h)
+			}
+			continue
+		}
 		if h != nil {
 			if err := reconfigure(h.p, cfg); err != nil {
 				m.log.Error("topic config change", "topic", t.Name, "partition", mp.ID, "err", err)

@@ -21,7 +21,7 @@ type counters struct {
 // this broker leads whose ISR lacks a replica, ISR shrinks and expands,
 // bytes fetched as a follower, and each followed partition's lag behind
 // its leader's HW in offsets as of the last fetch; on the active
-// controller, the partitions without a leader.
+// controller, the partitions without a leader and those being reassigned.
 func (m *Manager) WriteMetrics(w io.Writer) {
 	im := m.opts.Metadata.Image()
 	m.mu.RLock()
@@ -30,13 +30,16 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 	for tp := range m.parts {
 		if t := im.Topic(tp.topic); t != nil && int(tp.partition) < len(t.Partitions) {
 			mp := t.Partitions[tp.partition]
-			if mp.Leader == int32(m.opts.NodeID) && len(mp.ISR) < len(mp.Replicas) {
+			// Replicas a reassignment is adding do not count (Kafka's
+			// replication factor of a reassigning partition).
+			if mp.Leader == int32(m.opts.NodeID) && len(mp.ISR) < len(mp.Replicas)-len(mp.Adding) {
 				under++
 			}
 		}
 	}
 	metrics.WriteGaugeUint64(w, "riffle_under_replicated_partitions", under)
-	metrics.WriteGaugeUint64(w, "riffle_offline_partitions", offlinePartitions(im, m.opts.NodeID))
+	metrics.WriteGaugeUint64(w, "riffle_offline_partitions", controllerCount(im, m.opts.NodeID, func(p quorum.Partition) bool { return p.Leader < 0 }))
+	metrics.WriteGaugeUint64(w, "riffle_reassigning_partitions", controllerCount(im, m.opts.NodeID, quorum.Partition.Reassigning))
 	metrics.WriteCounterUint64(w, "riffle_isr_shrinks_total", m.metrics.isrShrinks.Load())
 	metrics.WriteCounterUint64(w, "riffle_isr_expands_total", m.metrics.isrExpands.Load())
 	metrics.WriteCounterUint64(w, "riffle_replica_fetch_bytes_total", m.metrics.fetchBytes.Load())
@@ -51,18 +54,18 @@ func (m *Manager) WriteMetrics(w io.Writer) {
 	}
 }
 
-// offlinePartitions counts the partitions of im without a leader when node
+// controllerCount counts the partitions of im that count accepts when node
 // is the active controller, and is 0 elsewhere: as Kafka's
 // OfflinePartitionsCount, one broker reports the cluster's count, so that
 // a sum over brokers counts each partition once.
-func offlinePartitions(im *quorum.Image, node ids.NodeID) uint64 {
+func controllerCount(im *quorum.Image, node ids.NodeID, count func(quorum.Partition) bool) uint64 {
 	if im.ControllerID != int32(node) {
 		return 0
 	}
 	var n uint64
 	for t := range im.Topics() {
 		for _, p := range t.Partitions {
-			if p.Leader < 0 {
+			if count(p) {
 				n++
 			}
 		}

@@ -1,6 +1,7 @@
 package replicas
 
 import (
+	"slices"
 	"time"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -13,9 +14,10 @@ import (
 // partition epoch is below the one acted on is stale and ignored; a new
 // leader epoch makes this broker the leader or a follower (moving the
 // partition to the new leader's fetcher, none when leaderless); the same
-// leader epoch with a newer partition epoch is an ISR change, which only
-// the leader acts on. A failed transition is retried with the next image
-// that touches the partition.
+// leader epoch with a newer partition epoch is an ISR change, or a
+// reassignment's change of the replicas, which only the leader acts on. A
+// failed transition is retried with the next image that touches the
+// partition.
 func (m *Manager) transitionLocked(tp topicPartition, h *hosted, mp quorum.Partition) {
 	leader, epoch, pe := ids.NodeID(mp.Leader), ids.Epoch(mp.LeaderEpoch), mp.PartitionEpoch
 	if h.roleSet && pe < h.partitionEpoch {
@@ -45,13 +47,23 @@ func (m *Manager) transitionLocked(tp topicPartition, h *hosted, mp quorum.Parti
 		}
 		m.log.Debug("partition role", "topic", tp.topic, "partition", tp.partition, "leader", leader,
 			"leader_epoch", epoch, "partition_epoch", pe)
+	case pe > h.partitionEpoch && leader == m.opts.NodeID && !slices.Equal(mp.Replicas, h.replicas):
+		// A reassignment changed the replicas at this leader epoch: the
+		// leader takes them (and the ISR), serving the adding replicas'
+		// fetches from now on.
+		if err := h.p.BecomeLeader(replica.Leadership{Epoch: epoch, PartitionEpoch: pe,
+			Replicas: nodeIDs(mp.Replicas), ISR: nodeIDs(mp.ISR)}, now); err != nil {
+			m.log.Error("partition replicas change", "topic", tp.topic, "partition", tp.partition,
+				"replicas", mp.Replicas, "leader_epoch", epoch, "err", err)
+			return
+		}
 	case pe > h.partitionEpoch && leader == m.opts.NodeID:
 		h.p.UpdateISR(nodeIDs(mp.ISR), pe, now)
 	case leader != m.opts.NodeID && leader != ids.NoNode:
 		// Any change to the partition ends a fetch fenced at this epoch.
 		m.resumeLocked(tp)
 	}
-	h.roleSet, h.epoch, h.partitionEpoch = true, epoch, pe
+	h.roleSet, h.epoch, h.partitionEpoch, h.replicas = true, epoch, pe, mp.Replicas
 }
 
 // followLocked hands tp to the fetcher of leader, starting it if needed.

@@ -1,7 +1,8 @@
 // kafkajs (classic encodings only) against a Riffle broker.
 // Usage: node kafkajs_client.js BOOTSTRAP   (NODE_PATH must reach kafkajs)
 // Creates a topic, produces with and without gzip (idempotent, acks=-1),
-// checks the watermarks and offsets by timestamp, deletes the topic.
+// checks the watermarks and offsets by timestamp, lists and refuses a
+// reassignment, deletes the topic.
 // kafkajs can only consume through a consumer group; that test arrives with
 // the group coordinator.
 const { Kafka, CompressionTypes, logLevel } = require('kafkajs');
@@ -44,6 +45,20 @@ async function main() {
   const byTime = await admin.fetchTopicOffsetsByTimestamp(topic, baseTs + 301);
   const p1 = byTime.find((p) => p.partition === 1);
   if (Number(p1.offset) !== 150) fail(`offset by timestamp in partition 1: ${p1.offset}, want 150`);
+
+  // Reassignment (KIP-455): one broker can move nothing, but both APIs
+  // answer kafkajs: nothing in progress, and a target on a broker that is
+  // not registered refused per partition.
+  const listed = await admin.listPartitionReassignments({ topics: [{ topic, partitions: [0, 1] }] });
+  if (listed.topics.length !== 0) fail(`reassignments listed: ${JSON.stringify(listed)}`);
+  let refused = null;
+  try {
+    await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [99] }] }] });
+  } catch (e) {
+    refused = e;
+  }
+  const causes = refused && refused.errors ? refused.errors.map(e => e.type) : [];
+  if (causes.length !== 1 || causes[0] !== 'INVALID_REPLICA_ASSIGNMENT') fail(`reassigning to broker 99: ${refused}, causes ${causes}`);
 
   await admin.deleteTopics({ topics: [topic] });
   await admin.disconnect();
