@@ -16,11 +16,12 @@ import (
 // Save makes snap, then ents, then hs durable before it returns; writing
 // entry i discards any stored entries from i on. CreateSnapshot records the
 // image data of committed entry index as the snapshot and trims the log
-// behind it.
+// behind it. FetchCommitted answers an observer's fetch (raftLog's).
 type raftStorage interface {
 	raft.Storage
 	Save(snap *raftpb.Snapshot, ents []*raftpb.Entry, hs *raftpb.HardState) error
 	CreateSnapshot(index uint64, data []byte) error
+	FetchCommitted(index uint64) (*raftpb.Message, error)
 }
 
 // peerNetwork reaches the other voters (transport.go in production). Send

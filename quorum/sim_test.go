@@ -395,7 +395,8 @@ func (s *sim) start(n *simNode) {
 	}
 	b := Broker{ID: nodeOfRaftID(n.id), Host: "sim", Port: int32(n.id)}
 	n.core = &core{
-		self: b,
+		storage: simStorage{n.store.rl, s, n},
+		self:    b,
 		plan: planner{topicPartitionsMax: 8, brokerPartitionsMax: DefaultBrokerPartitionsMax, topicsMax: DefaultTopicsMax, random: func(p []byte) {
 			for i := range p {
 				p[i] = byte(s.rng.Uint32())
