@@ -23,18 +23,21 @@ const (
 var errStoppedWaiting = errors.New("stopped while waiting for the metadata quorum")
 
 // openController opens the metadata controller: a quorum of one without
-// cluster.voters, else this voter's raft node and cluster listener.
+// cluster.voters, else this voter's raft node and cluster listener, or,
+// on a node not in cluster.voters, the observer that follows the voters
+// (a broker only, with no cluster listener).
 func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum.Controller, error) {
 	voters := cfg.Voters()
 	if voters == nil {
-		return quorum.Open(mlog, opts)
+		ctrl, err := quorum.Open(mlog, opts)
+		if errors.Is(err, quorum.ErrClusterDataDir) {
+			return nil, &startError{code: ExitDataDir, err: err}
+		}
+		return ctrl, err
 	}
 	addrs := make(map[int32]string, len(voters))
 	for _, v := range voters {
 		addrs[v.ID] = v.Addr
-	}
-	if _, ok := addrs[cfg.Broker.NodeID]; !ok {
-		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
 	}
 	co := quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen,
 		SessionTimeout:    time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond,

@@ -123,12 +123,12 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 			}
 			return c.HandleRequest(ctx, req)
 		}
-		tc.Fetch = func(ctx context.Context, from int32, index uint64) (int32, *raftpb.Message, error) {
+		tc.Fetch = func(ctx context.Context, from int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
 			c := ctrl.Load()
 			if c == nil {
 				return -1, nil, fmt.Errorf("node %d: starting", opts.NodeID)
 			}
-			return c.serveFetch(ctx, from, index)
+			return c.serveFetch(ctx, from, index, clusterID)
 		}
 	}
 	t, err := NewTransport(tc)
@@ -171,9 +171,9 @@ func (c *Controller) HeartbeatInterval() time.Duration {
 }
 
 // ClusterAddr is the bound address of the cluster listener ("" for a
-// single node).
+// single node or an observer, which has none).
 func (c *Controller) ClusterAddr() string {
-	if c.cluster == nil {
+	if c.cluster == nil || c.cluster.transport.Addr() == nil {
 		return ""
 	}
 	return c.cluster.transport.Addr().String()

@@ -33,7 +33,7 @@ const (
 )
 
 // fetchFn is an observer's fetch from voter to (Transport.Fetch).
-type fetchFn func(ctx context.Context, to int32, index uint64) (lead int32, m *raftpb.Message, err error)
+type fetchFn func(ctx context.Context, to int32, index uint64, clusterID string) (lead int32, m *raftpb.Message, err error)
 
 // observer is the pure part of a broker-only node: which voter it fetches
 // from next, and what it does with an answer. It runs on one goroutine
@@ -89,6 +89,10 @@ func (o *observer) setLead(lead int32) {
 // next index (none is, with one fetch at a time) is ignored. An error is
 // the storage's or a corrupt entry's: fatal, as on a voter.
 func (o *observer) handle(from, lead int32, index uint64, m *raftpb.Message) error {
+	if m.GetReject() {
+		return fmt.Errorf("%w: this node's metadata log is of cluster %s, voter %d's of cluster %s",
+			ErrInconsistentClusterID, o.core.image.ClusterID, from, m.GetContext())
+	}
 	if lead < 0 && o.lead == from {
 		// The voter lost its leader: ask it again, it still serves
 		// what is committed.
@@ -141,7 +145,7 @@ func (o *observer) status() QuorumStatus {
 // the image from the storage's snapshot, then the observe loop applies
 // the stored committed entries after it and fetches the rest.
 func openObserver(opts Options, ro raftOptions, voters []int32, fetch fetchFn) (*Controller, error) {
-	r, err := newRaftRunner(opts, ro)
+	r, err := newRaftRunner(opts, ro.withDefaults())
 	if err != nil {
 		return nil, err
 	}
@@ -188,9 +192,10 @@ func (r *raftRunner) observe(fetch fetchFn) {
 	results := make(chan result, 1)
 	start := func() {
 		to, index := r.obs.target()
+		clusterID := r.core.image.ClusterID
 		go func() {
 			fctx, fcancel := context.WithTimeout(ctx, observerFetchTimeout)
-			lead, m, err := fetch(fctx, to, index)
+			lead, m, err := fetch(fctx, to, index, clusterID)
 			fcancel()
 			results <- result{to: to, lead: lead, index: index, m: m, err: err}
 		}()
@@ -246,11 +251,16 @@ func (r *raftRunner) storeLead() {
 // Fetch): at once when there is something for it, else after the next
 // image this voter publishes (a commit applied, a new leader) or
 // fetchWaitMax, so an observer follows a commit about as soon as a voter
-// applies it without polling hard.
-func (c *Controller) serveFetch(ctx context.Context, from int32, index uint64) (int32, *raftpb.Message, error) {
+// applies it without polling hard. An observer of another cluster
+// (clusterID, "" when it has none yet) is refused (Reject, with this
+// cluster's id), so it never stores another cluster's entries.
+func (c *Controller) serveFetch(ctx context.Context, from int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
 	r := c.raft
 	if r == nil || r.obs != nil {
 		return -1, nil, fmt.Errorf("observer %d fetched from a node that is not a voter", from)
+	}
+	if ours := c.Image().ClusterID; clusterID != "" && ours != "" && clusterID != ours {
+		return -1, &raftpb.Message{Type: new(raftpb.MsgApp), Reject: new(true), Context: []byte(ours)}, nil
 	}
 	timer := time.NewTimer(fetchWaitMax)
 	defer timer.Stop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,12 +59,12 @@ func (o *testObserver) start() {
 }
 
 // fetch is the observer's fetch from voter to, through the wire encoding.
-func (o *testObserver) fetch(ctx context.Context, to int32, index uint64) (int32, *raftpb.Message, error) {
+func (o *testObserver) fetch(ctx context.Context, to int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
 	c := o.rc.net.peer(RaftID(to))
 	if c == nil || o.cut.Load() {
 		return -1, nil, fmt.Errorf("node %d unreachable", to)
 	}
-	lead, m, err := c.serveFetch(ctx, o.id, index)
+	lead, m, err := c.serveFetch(ctx, o.id, index, clusterID)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -237,5 +238,30 @@ func TestObserverLeaderChange(t *testing.T) {
 	st, err := o.ctrl.QuorumStatus()
 	if err != nil || st.Leader != next.Image().ControllerID || st.Commit == 0 || st.Match != nil {
 		t.Fatalf("observer status %+v, %v", st, err)
+	}
+}
+
+// TestObserverOtherCluster: an observer whose log is another cluster's is
+// refused by the voters before it stores any of their entries, and its
+// registration fails naming both cluster ids.
+func TestObserverOtherCluster(t *testing.T) {
+	_, _, o := observed(t, 0)
+	theirs := o.ctrl.Image()
+	o.crash()
+	rc := newRaftCluster(t, 3)
+	leader, _ := rc.leader()
+	createTopicsOn(t, leader, "ours", 6)
+	o.rc = rc
+	o.start()
+	var err error
+	waitFor(t, "the registration refused", func() bool {
+		err = o.ctrl.RegisterBroker(Broker{ID: 7, Host: "127.0.0.1", Port: 9098})
+		return errors.Is(err, ErrInconsistentClusterID)
+	})
+	if ours := leader.Image().ClusterID; !strings.Contains(err.Error(), ours) || !strings.Contains(err.Error(), theirs.ClusterID) {
+		t.Fatalf("refusal %q does not name both %s and %s", err, ours, theirs.ClusterID)
+	}
+	if got := o.ctrl.Image(); got.Topic("ours0") != nil || got.ClusterID != theirs.ClusterID {
+		t.Fatalf("the observer applied another cluster's entries:\n%s", formatImage(got))
 	}
 }

@@ -98,6 +98,7 @@ func (b *pidBlock) take(n int64) (first int64, ok bool) {
 // entries of storage into the image, then runs the node. The daemon will
 // call it once the raft log and the transport exist.
 func openRaft(opts Options, ro raftOptions) (*Controller, error) {
+	ro = ro.withDefaults()
 	r, err := newRaftRunner(opts, ro)
 	if err != nil {
 		return nil, err
@@ -118,18 +119,24 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 	return r.c, nil
 }
 
-// newRaftRunner makes a controller's runner and its core, restored from
-// the storage's snapshot; the caller adds the raft node or the observer.
-func newRaftRunner(opts Options, ro raftOptions) (*raftRunner, error) {
-	opts, err := opts.check()
-	if err != nil {
-		return nil, err
-	}
+// withDefaults fills in the zero tick and snapshot interval.
+func (ro raftOptions) withDefaults() raftOptions {
 	if ro.tick == 0 {
 		ro.tick = DefaultRaftTick
 	}
 	if ro.snapshotEvery == 0 {
 		ro.snapshotEvery = DefaultRaftSnapshotEvery
+	}
+	return ro
+}
+
+// newRaftRunner makes a controller's runner and its core, restored from
+// the storage's snapshot; the caller adds the raft node or the observer.
+// ro has its defaults.
+func newRaftRunner(opts Options, ro raftOptions) (*raftRunner, error) {
+	opts, err := opts.check()
+	if err != nil {
+		return nil, err
 	}
 	c := &Controller{plan: newPlanner(opts)}
 	r := &raftRunner{

@@ -19,14 +19,17 @@ package quorum
 //	    before the next request is read. Only the controller API keys
 //	    (controllerAPIs) are accepted, frames up to MaxCallBytes.
 //	'O' observer fetches (a broker that is not a voter following the
-//	    metadata log): each request frame is a u32 length (8) and the u64
-//	    raft index the observer wants next; each response frame, sent
+//	    metadata log): each request frame is a u32 length, the u64 raft
+//	    index the observer wants next and its cluster id (the rest of the
+//	    frame, empty when it has none yet); each response frame, sent
 //	    before the next request is read, is a u32 length, the int32 id of
 //	    the active controller as this voter knows it (-1: none), and a
 //	    protobuf raftpb.Message (up to MaxRaftFrameBytes): MsgApp with the
 //	    committed entries from that index (none when there are none yet)
 //	    or MsgSnap with the snapshot when the index is before the voter's
-//	    log; Term and Commit are the voter's (Fetch, FetchFunc).
+//	    log; Term and Commit are the voter's; Reject with the voter's
+//	    cluster id as Context when the observer's differs (Fetch,
+//	    FetchFunc).
 //
 // Any violation (unknown kind or sender, oversized or undecodable frame, a
 // message from or to the wrong node) closes the connection with a warning,
@@ -589,22 +592,27 @@ func (t *Transport) serveCalls(c net.Conn, r *bufio.Reader, from int32) error {
 	})
 }
 
-// FetchFunc answers observer from's fetch from raft index index: the
-// active controller as this node knows it (-1: none) and the message the
-// 'O' kind carries. It may wait a little for new entries; ctx is done
-// when the transport closes.
-type FetchFunc func(ctx context.Context, from int32, index uint64) (lead int32, m *raftpb.Message, err error)
+// FetchFunc answers observer from's fetch from raft index index, the
+// observer being of cluster clusterID ("" before it knows): the active
+// controller as this node knows it (-1: none) and the message the 'O'
+// kind carries. It may wait a little for new entries; ctx is done when
+// the transport closes.
+type FetchFunc func(ctx context.Context, from int32, index uint64, clusterID string) (lead int32, m *raftpb.Message, err error)
 
-// fetchRequestBytes is the body of an observer's fetch request frame.
-const fetchRequestBytes = 8
+// A fetch request's body: the index, then the cluster id of at most
+// clusterIDBytesMax bytes.
+const (
+	fetchIndexBytes   = 8
+	clusterIDBytesMax = 64
+)
 
 // serveFetches answers the fetches of observer from, one at a time.
 func (t *Transport) serveFetches(c net.Conn, r *bufio.Reader, from int32) error {
-	return serveFrames(r, fetchRequestBytes, func(frame []byte) error {
-		if len(frame) != fetchRequestBytes {
+	return serveFrames(r, fetchIndexBytes+clusterIDBytesMax, func(frame []byte) error {
+		if len(frame) < fetchIndexBytes {
 			return fmt.Errorf("%w: fetch request of %d bytes", kafkawire.ErrMalformed, len(frame))
 		}
-		lead, m, err := t.cfg.Fetch(t.ctx, from, binary.BigEndian.Uint64(frame))
+		lead, m, err := t.cfg.Fetch(t.ctx, from, binary.BigEndian.Uint64(frame), string(frame[fetchIndexBytes:]))
 		if err != nil {
 			return fmt.Errorf("fetch: %w", err)
 		}
@@ -667,11 +675,16 @@ func (t *Transport) Call(ctx context.Context, to int32, req kmsg.Request) (kmsg.
 }
 
 // Fetch asks voter to for the committed metadata log from raft index
-// index on, as an observer (the 'O' kind): it returns the active
-// controller that voter knows (-1: none) and its answer. Failures are
-// as Call's; a fetch changes nothing, so callers simply retry.
-func (t *Transport) Fetch(ctx context.Context, to int32, index uint64) (lead int32, m *raftpb.Message, err error) {
-	out := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, fetchRequestBytes), index)
+// index on, as an observer of cluster clusterID ("" before it knows; the
+// 'O' kind): it returns the active controller that voter knows (-1: none)
+// and its answer. Failures are as Call's; a fetch changes nothing, so
+// callers simply retry.
+func (t *Transport) Fetch(ctx context.Context, to int32, index uint64, clusterID string) (lead int32, m *raftpb.Message, err error) {
+	if len(clusterID) > clusterIDBytesMax {
+		return -1, nil, fmt.Errorf("quorum: fetch: cluster id of %d bytes (max %d)", len(clusterID), clusterIDBytesMax)
+	}
+	out := binary.BigEndian.AppendUint32(nil, uint32(fetchIndexBytes+len(clusterID)))
+	out = append(binary.BigEndian.AppendUint64(out, index), clusterID...)
 	err = t.exchange(ctx, to, connFetch, "observer fetch", out, t.cfg.MaxRaftFrameBytes, func(frame []byte) error {
 		if len(frame) < 4 {
 			return fmt.Errorf("fetch response of %d bytes", len(frame))
