@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon"
 	"github.com/riffle/riffle/internal/brokertest"
 )
 
@@ -95,6 +97,23 @@ func TestClusterBrokerOnly(t *testing.T) {
 	waitViews(t, []string{addrs[3]}, "node 4 restarted with both topics", func(vs []clusterView) bool {
 		return vs[0].topics["via-4"] && vs[0].topics["after-kill"] && vs[0].controller == views[0].controller
 	})
+
+	// Its data directory is refused, as a voter's is, without the voter
+	// list and by another cluster.
+	c.Node(4).Stop()
+	c.KillAll()
+	bin, dir := brokertest.Binary(t), c.Node(4).DataDir()
+	args := []string{"--node-id", "4", "--data-dir", dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}
+	refused := func(r startupRun, want string) {
+		t.Helper()
+		if r.ready || r.code != daemon.ExitDataDir || !strings.Contains(r.stderr, want) {
+			t.Fatalf("ready %v, exit %d; want exit %d and %q\nstderr:\n%s", r.ready, r.code, daemon.ExitDataDir, want, r.stderr)
+		}
+		t.Logf("refused: %s", r.stderr[strings.LastIndex(r.stderr, "riffle: cannot start"):])
+	}
+	refused(runBroker(t, bin, nil, args...), "start this node with its cluster's cluster.voters")
+	other := brokertest.StartCluster(t, 3)
+	refused(runBroker(t, bin, nil, append(args, "--set", "cluster.voters="+other.Voters())...), "belongs to another cluster")
 }
 
 // createReplicated creates topic (partitions, replication factor 3)

@@ -12,8 +12,9 @@ import (
 // node ids 1..N, each with its own data directory; the first ones voters,
 // any after them brokers only (not in cluster.voters, no cluster listener).
 type Cluster struct {
-	t     testing.TB
-	nodes []*Broker
+	t      testing.TB
+	nodes  []*Broker
+	voters string // cluster.voters
 }
 
 // StartCluster starts n brokers whose cluster.voters name all n, and waits
@@ -44,10 +45,10 @@ func StartClusterWithBrokers(t testing.TB, voters, brokers int, nodeArgs func(id
 	for i := range voters {
 		list[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[n+i])
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, voters: strings.Join(list, ",")}
 	bin := Binary(t)
 	for i := range n {
-		args := []string{"--node-id", strconv.Itoa(i + 1), "--set", "cluster.voters=" + strings.Join(list, ",")}
+		args := []string{"--node-id", strconv.Itoa(i + 1), "--set", "cluster.voters=" + c.voters}
 		if i < voters {
 			args = append(args, "--set", fmt.Sprintf("cluster.listen=127.0.0.1:%d", ports[n+i]))
 		}
@@ -76,6 +77,9 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// Voters is the cluster's cluster.voters.
+func (c *Cluster) Voters() string { return c.voters }
 
 // Nodes are the cluster's brokers; Nodes()[i] has node id i+1.
 func (c *Cluster) Nodes() []*Broker { return c.nodes }
