@@ -248,19 +248,14 @@ func (r *raftRunner) storeLead() {
 }
 
 // serveFetch answers observer from's fetch from index (the transport's
-// Fetch): at once when there is something for it, else after the next
-// image this voter publishes (a commit applied, a new leader) or
-// fetchWaitMax, so an observer follows a commit about as soon as a voter
-// applies it without polling hard. An observer of another cluster
-// (clusterID, "" when it has none yet) is refused (Reject, with this
-// cluster's id), so it never stores another cluster's entries.
+// Fetch) with fetchAnswer: at once when there is something for it, else
+// after the next image this voter publishes (a commit applied, a new
+// leader) or fetchWaitMax, so an observer follows a commit about as soon
+// as a voter applies it without polling hard.
 func (c *Controller) serveFetch(ctx context.Context, from int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
 	r := c.raft
 	if r == nil || r.obs != nil {
 		return -1, nil, fmt.Errorf("observer %d fetched from a node that is not a voter", from)
-	}
-	if ours := c.Image().ClusterID; clusterID != "" && ours != "" && clusterID != ours {
-		return -1, &raftpb.Message{Type: new(raftpb.MsgApp), Reject: new(true), Context: []byte(ours)}, nil
 	}
 	timer := time.NewTimer(fetchWaitMax)
 	defer timer.Stop()
@@ -268,16 +263,12 @@ func (c *Controller) serveFetch(ctx context.Context, from int32, index uint64, c
 		c.mu.Lock()
 		changed := r.changed
 		c.mu.Unlock()
-		m, err := r.storage.FetchCommitted(index)
+		lead, m, err := fetchAnswer(r.storage, c.Image(), r.lead.Load(), index, clusterID)
 		if err != nil {
 			return -1, nil, err
 		}
-		if waited || len(m.GetEntries()) > 0 || m.GetSnapshot() != nil {
+		if waited || m.GetReject() || len(m.GetEntries()) > 0 || m.GetSnapshot() != nil {
 			r.observers.seen(from, index-1, time.Now())
-			lead := int32(-1)
-			if id := r.lead.Load(); id != raft.None {
-				lead = nodeOfRaftID(id)
-			}
 			return lead, m, nil
 		}
 		select {
@@ -289,6 +280,24 @@ func (c *Controller) serveFetch(ctx context.Context, from int32, index uint64, c
 			return -1, nil, r.err
 		}
 	}
+}
+
+// fetchAnswer is a voter's answer to an observer's fetch from index: the
+// leader's node id (-1: none known) from raft leader id lead, and what
+// the storage holds for it (FetchCommitted). An observer of another
+// cluster (clusterID, "" when it has none yet) than the voter's image im
+// is refused (Reject, with this cluster's id), so it never stores another
+// cluster's entries.
+func fetchAnswer(storage raftStorage, im *Image, lead, index uint64, clusterID string) (int32, *raftpb.Message, error) {
+	leader := int32(-1)
+	if lead != raft.None {
+		leader = nodeOfRaftID(lead)
+	}
+	if clusterID != "" && im.ClusterID != "" && clusterID != im.ClusterID {
+		return leader, &raftpb.Message{Type: new(raftpb.MsgApp), Reject: new(true), Context: []byte(im.ClusterID)}, nil
+	}
+	m, err := storage.FetchCommitted(index)
+	return leader, m, err
 }
 
 // observerTable is what a voter knows of the observers that fetch from
