@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riffle/riffle/quorum"
@@ -58,7 +59,9 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 }
 
 // joinQuorum waits until the active controller has accepted this node's
-// registration and this node's image shows it (a single node is at once): it asks the active controller to
+// registration and this node's image shows it (a single node is at once;
+// a broker-only node also waits until it has caught up with the voters'
+// commits): it asks the active controller to
 // register it, through raft on the controller or forwarded from another
 // voter, retrying while no controller is known. Until then /readyz
 // answers 503 and Kafka requests wait. A data directory of another
@@ -72,6 +75,17 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		im := b.ctrl.Image()
 		cur, ok := im.Broker(self.ID)
 		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port && cur.Rack == self.Rack
+	}
+	// A broker-only node restarted with its registration on disk is
+	// registered at once: it is ready only once it has applied what the
+	// voters had committed when they last answered its fetches.
+	voter := slices.ContainsFunc(cfg.Voters(), func(v Voter) bool { return v.ID == self.ID })
+	caughtUp := func() bool {
+		if voter {
+			return true
+		}
+		st, err := b.ctrl.QuorumStatus()
+		return err == nil && st.Commit > 0 && st.Applied >= st.Commit
 	}
 	defer b.sd.starting("waiting for the metadata quorum")()
 	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,
@@ -88,7 +102,7 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		if errors.Is(err, quorum.ErrInconsistentClusterID) {
 			return &startError{code: ExitDataDir, err: fmt.Errorf("data directory %s belongs to another cluster: %w", cfg.Broker.DataDir, err)}
 		}
-		if err == nil && registered() {
+		if err == nil && registered() && caughtUp() {
 			break
 		}
 		if time.Since(lastLog) >= quorumWaitLogEvery {

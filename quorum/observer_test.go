@@ -191,8 +191,15 @@ func TestObserverRestart(t *testing.T) {
 	if got := o.ctrl.Image(); got.Offset != held.Offset || canonicalImage(got) != canonicalImage(held) {
 		t.Fatalf("the observer restarted to\n%s\nit held\n%s", formatImage(got), formatImage(held))
 	}
+	// Not caught up (the daemon's readiness) until a voter has answered.
+	if st, err := o.ctrl.QuorumStatus(); err != nil || st.Commit != 0 {
+		t.Fatalf("status with no voter reached: %+v, %v", st, err)
+	}
 	o.cut.Store(false)
 	o.sameAs(t, leader)
+	if st, err := o.ctrl.QuorumStatus(); err != nil || st.Commit == 0 || st.Applied < st.Commit {
+		t.Fatalf("status once caught up: %+v, %v", st, err)
+	}
 }
 
 // TestObserverLeaderChange: with the active controller gone, the observer
