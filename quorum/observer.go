@@ -24,9 +24,10 @@ const (
 	// fetchWaitMax is how long a voter holds an observer's fetch that
 	// finds nothing new, waiting for the next applied image.
 	fetchWaitMax = 500 * time.Millisecond
-	// observerFetchTimeout bounds one fetch: the wait, and a snapshot's
-	// transfer.
-	observerFetchTimeout = 30 * time.Second
+	// observerFetchTimeout bounds one fetch (the voter's wait, a
+	// snapshot's transfer), so that a voter that stopped answering is
+	// given up on soon.
+	observerFetchTimeout = 10 * time.Second
 	// observerRetry is the pause after a failed fetch before the next
 	// voter is asked.
 	observerRetry = 200 * time.Millisecond
