@@ -235,7 +235,9 @@ func (n *raftNode) handleReady() error {
 	return nil
 }
 
-// QuorumStatus is a voter's view of the metadata quorum, in node ids.
+// QuorumStatus is a node's view of the metadata quorum, in node ids: a
+// voter's raft state, or what an observer was last told (Term, Commit: the
+// highest a voter answered with; Applied: what it applied of them).
 type QuorumStatus struct {
 	NodeID  int32
 	Leader  int32 // -1 while unknown

@@ -467,7 +467,8 @@ func (c *Controller) HandleRequest(ctx context.Context, req kmsg.Request) (kmsg.
 	return resp, nil
 }
 
-// QuorumStatus returns the raft node's view of the quorum (DescribeQuorum).
+// QuorumStatus returns this node's view of the quorum (DescribeQuorum; on an
+// observer, its catch-up).
 func (c *Controller) QuorumStatus() (QuorumStatus, error) {
 	if c.raft == nil {
 		return QuorumStatus{}, fmt.Errorf("quorum: a one-voter controller runs no raft node")
