@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/riffle/riffle/quorum"
@@ -23,18 +24,21 @@ const (
 var errStoppedWaiting = errors.New("stopped while waiting for the metadata quorum")
 
 // openController opens the metadata controller: a quorum of one without
-// cluster.voters, else this voter's raft node and cluster listener.
+// cluster.voters, else this voter's raft node and cluster listener, or,
+// on a node not in cluster.voters, the observer that follows the voters
+// (a broker only, with no cluster listener).
 func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum.Controller, error) {
 	voters := cfg.Voters()
 	if voters == nil {
-		return quorum.Open(mlog, opts)
+		ctrl, err := quorum.Open(mlog, opts)
+		if errors.Is(err, quorum.ErrClusterDataDir) {
+			return nil, &startError{code: ExitDataDir, err: err}
+		}
+		return ctrl, err
 	}
 	addrs := make(map[int32]string, len(voters))
 	for _, v := range voters {
 		addrs[v.ID] = v.Addr
-	}
-	if _, ok := addrs[cfg.Broker.NodeID]; !ok {
-		return nil, &startError{code: ExitUsage, err: fmt.Errorf("config: broker.node_id %d is not in cluster.voters: a broker that is not a voter is not supported yet", cfg.Broker.NodeID)}
 	}
 	co := quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen,
 		SessionTimeout:    time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond,
@@ -55,7 +59,9 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 }
 
 // joinQuorum waits until the active controller has accepted this node's
-// registration and this node's image shows it (a single node is at once): it asks the active controller to
+// registration and this node's image shows it (a single node is at once;
+// a broker-only node also waits until it has caught up with the voters'
+// commits): it asks the active controller to
 // register it, through raft on the controller or forwarded from another
 // voter, retrying while no controller is known. Until then /readyz
 // answers 503 and Kafka requests wait. A data directory of another
@@ -69,6 +75,17 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		im := b.ctrl.Image()
 		cur, ok := im.Broker(self.ID)
 		return ok && im.ClusterID != "" && cur.Host == self.Host && cur.Port == self.Port && cur.Rack == self.Rack
+	}
+	// A broker-only node restarted with its registration on disk is
+	// registered at once: it is ready only once it has applied what the
+	// voters had committed when they last answered its fetches.
+	voter := slices.ContainsFunc(cfg.Voters(), func(v Voter) bool { return v.ID == self.ID })
+	caughtUp := func() bool {
+		if voter {
+			return true
+		}
+		st, err := b.ctrl.QuorumStatus()
+		return err == nil && st.Commit > 0 && st.Applied >= st.Commit
 	}
 	defer b.sd.starting("waiting for the metadata quorum")()
 	b.log.Info("riffle: waiting for the metadata quorum", "voters", cfg.Cluster.Voters,
@@ -85,7 +102,7 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 		if errors.Is(err, quorum.ErrInconsistentClusterID) {
 			return &startError{code: ExitDataDir, err: fmt.Errorf("data directory %s belongs to another cluster: %w", cfg.Broker.DataDir, err)}
 		}
-		if err == nil && registered() {
+		if err == nil && registered() && caughtUp() {
 			break
 		}
 		if time.Since(lastLog) >= quorumWaitLogEvery {

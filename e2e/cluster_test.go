@@ -115,9 +115,15 @@ func agreedController(want []int32, alive []int32) func(vs []clusterView) bool {
 // createOne creates topic (one partition) through cl, which sends it to
 // the controller; err is nil only for an acknowledged create.
 func createOne(ctx context.Context, cl *kgo.Client, topic string) error {
+	return createWith(ctx, cl, topic, 1, 1)
+}
+
+// createWith creates topic with partitions and replication factor rf
+// through cl; err is nil only for an acknowledged create.
+func createWith(ctx context.Context, cl *kgo.Client, topic string, partitions int32, rf int16) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
 	req.Topics = append(req.Topics, rt)
 	req.TimeoutMillis = 10_000
 	resp, err := req.RequestWith(ctx, cl)

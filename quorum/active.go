@@ -62,7 +62,9 @@ type changeResult struct {
 // committed batch was then planned against exactly the image before it,
 // and applying one cannot fail unless the log is corrupt.
 type core struct {
-	node    *raftNode
+	node    *raftNode   // nil on an observer, which never leads
+	storage raftStorage // the node's raft log, where snapshots go
+	lead    uint64      // the raft leader as last told (leaderChanged)
 	self    Broker
 	plan    planner
 	nowMs   func() int64
@@ -100,8 +102,8 @@ func (c *core) submit(p *proposal) {
 		p.done(changeResult{image: next}, err)
 		return
 	}
-	if c.node.rn.BasicStatus().RaftState != raft.StateLeader {
-		p.done(changeResult{}, fmt.Errorf("node %d: %w", c.node.id, ErrNotController))
+	if c.node == nil || c.node.rn.BasicStatus().RaftState != raft.StateLeader {
+		p.done(changeResult{}, fmt.Errorf("node %d: %w", c.self.ID, ErrNotController))
 		return
 	}
 	c.waiting = append(c.waiting, p)
@@ -122,17 +124,17 @@ func (c *core) validate(p *proposal) (*Image, error) {
 func (c *core) pump() error {
 	st := c.node.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
-		c.failWaiting(fmt.Errorf("node %d: %w", c.node.id, ErrNotController))
+		c.failWaiting(fmt.Errorf("node %d: %w", c.self.ID, ErrNotController))
 		return nil
 	}
 	if c.inflight != nil {
 		return nil
 	}
-	last, err := c.node.storage.LastIndex()
+	last, err := c.storage.LastIndex()
 	if err != nil {
 		return fmt.Errorf("raft log: %w", err)
 	}
-	lastTerm, err := c.node.storage.Term(last)
+	lastTerm, err := c.storage.Term(last)
 	if err != nil {
 		return fmt.Errorf("raft log: term of %d: %w", last, err)
 	}
@@ -255,7 +257,7 @@ func (c *core) rebalance() {
 // heartbeat causes; a broker told to shut down has no session left.
 func (c *core) heartbeat(hb BrokerHeartbeat) ([]record, HeartbeatReply, error) {
 	if c.sessions == nil {
-		return nil, HeartbeatReply{}, fmt.Errorf("node %d tracks no broker sessions: %w", c.node.id, ErrNotController)
+		return nil, HeartbeatReply{}, fmt.Errorf("node %d tracks no broker sessions: %w", c.self.ID, ErrNotController)
 	}
 	recs, reply, err := brokerHeartbeat(c.image, hb)
 	if err != nil {
@@ -285,10 +287,10 @@ func (c *core) fail(err error) {
 }
 
 func (c *core) controllerID() int32 {
-	if c.node.lead == raft.None {
+	if c.lead == raft.None {
 		return -1
 	}
-	return nodeOfRaftID(c.node.lead)
+	return nodeOfRaftID(c.lead)
 }
 
 // restore starts the core from the storage's snapshot (none: the empty
@@ -319,7 +321,7 @@ func (c *core) maybeSnapshot() error {
 	if c.snapshotEvery == 0 || c.applied-c.snapIndex < c.snapshotEvery {
 		return nil
 	}
-	if err := c.node.storage.CreateSnapshot(c.applied, encodeImage(c.image)); err != nil {
+	if err := c.storage.CreateSnapshot(c.applied, encodeImage(c.image)); err != nil {
 		return fmt.Errorf("snapshot at %d: %w", c.applied, err)
 	}
 	c.snapIndex = c.applied
@@ -350,7 +352,7 @@ func (c *core) applyEntryImage(index, term uint64, data []byte) error {
 	if p := c.inflight; p != nil && index >= p.index {
 		c.inflight = nil
 		if index != p.index || term != p.term {
-			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.node.id, p.index, p.term, term, ErrNotController))
+			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.self.ID, p.index, p.term, term, ErrNotController))
 			return nil
 		}
 		if !sameBatch(data, p.data) {
@@ -381,13 +383,14 @@ func (c *core) applySnapshot(snap *raftpb.Snapshot) error {
 	c.publish(prev, next)
 	if p := c.inflight; p != nil && index >= p.index {
 		c.inflight = nil
-		p.done(changeResult{}, fmt.Errorf("node %d: entry %d is in a snapshot from the leader: %w", c.node.id, p.index, errOutcomeUnknown))
+		p.done(changeResult{}, fmt.Errorf("node %d: entry %d is in a snapshot from the leader: %w", c.self.ID, p.index, errOutcomeUnknown))
 	}
 	return nil
 }
 
 // leaderChanged publishes the image again naming the new controller.
-func (c *core) leaderChanged(uint64) {
+func (c *core) leaderChanged(lead uint64) {
+	c.lead = lead
 	prev := c.image
 	im := *prev
 	im.ControllerID = c.controllerID()

@@ -21,14 +21,14 @@ import (
 // metadata log for followers a little behind.
 const raftLogKeep = 1000
 
-// ClusterOptions are what a voter of a multi-node quorum runs on besides
-// Options: the voters and this node's cluster listener.
+// ClusterOptions are what a node of a multi-node quorum runs on besides
+// Options: the voters and, on a voter, its cluster listener.
 type ClusterOptions struct {
-	// Voters are the cluster listeners by node id (cluster.voters); this
-	// node is among them.
+	// Voters are the cluster listeners by node id (cluster.voters). A node
+	// among them is a voter; any other is an observer (a broker only).
 	Voters map[int32]string
-	// Listen is the address this node's cluster listener binds
-	// (cluster.listen).
+	// Listen is the address a voter's cluster listener binds
+	// (cluster.listen). An observer has none: it only dials the voters.
 	Listen string
 	// LeaderRebalanceEvery > 0 makes the active controller elect
 	// preferred leaders where a broker's leader imbalance is above 10%
@@ -64,25 +64,33 @@ func (co ClusterOptions) withDefaults() (ClusterOptions, error) {
 // ErrClusterListen wraps a failure to bind the cluster listener.
 var ErrClusterListen = errors.New("cluster listener")
 
-// OpenCluster opens the controller of a voter: the raft log over the
-// metadata log, the cluster listener (bound before OpenCluster returns;
-// a bind failure wraps ErrClusterListen) and the raft node. The controller
-// is open once the committed entries this node holds are applied; it may
-// not know a leader yet (changes fail with ErrNotController until then).
-// Close stops the node and the listener; the metadata log stays the caller's.
+// OpenCluster opens the controller of a node of a multi-node quorum. On a
+// voter: the raft log over the metadata log, the cluster listener (bound
+// before OpenCluster returns; a bind failure wraps ErrClusterListen) and
+// the raft node. On an observer (opts.NodeID not among co.Voters, and
+// co.Listen empty): the same raft log, a transport that only dials the
+// voters, and the observer that fetches the committed log from them. The
+// controller is open once the committed entries this node holds are
+// applied; it may not know a leader yet (changes fail with
+// ErrNotController until then). Close stops the node and the transport;
+// the metadata log stays the caller's.
 func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller, error) {
 	co, err := co.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := co.Voters[opts.NodeID]; !ok {
-		return nil, fmt.Errorf("quorum: node %d is not a voter of %v", opts.NodeID, co.Voters)
+	_, voter := co.Voters[opts.NodeID]
+	if !voter && co.Listen != "" {
+		return nil, fmt.Errorf("quorum: node %d is not a voter of %v and runs no cluster listener, yet listen is %s", opts.NodeID, co.Voters, co.Listen)
 	}
 	var voters []uint64
 	for id := range co.Voters {
 		voters = append(voters, RaftID(id))
 	}
 	slices.Sort(voters)
+	if len(voters) == 0 {
+		return nil, fmt.Errorf("quorum: no voters")
+	}
 	rl, err := openRaftLog(vfs.OS, log.Dir(), log, &raftpb.ConfState{Voters: voters}, RaftID(opts.NodeID), raftLogKeep)
 	if err != nil {
 		return nil, fmt.Errorf("quorum: raft log %s: %w", log.Dir(), err)
@@ -90,44 +98,56 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 	// The transport delivers to the controller, which needs the transport
 	// to start: messages before it is set are dropped (raft resends).
 	var ctrl atomic.Pointer[Controller]
-	t, err := NewTransport(TransportConfig{
-		NodeID: opts.NodeID,
-		Listen: co.Listen,
-		Peers:  co.Voters,
-		OnMessage: func(m *raftpb.Message) {
+	tc := TransportConfig{NodeID: opts.NodeID, Peers: co.Voters, OnMessage: func(*raftpb.Message) {}, Log: opts.Logger}
+	if voter {
+		tc.Listen = co.Listen
+		tc.OnMessage = func(m *raftpb.Message) {
 			if c := ctrl.Load(); c != nil {
 				c.ReceiveRaft(m)
 			}
-		},
-		OnUnreachable: func(node int32) {
+		}
+		tc.OnUnreachable = func(node int32) {
 			if c := ctrl.Load(); c != nil {
 				c.ReportUnreachable(node)
 			}
-		},
-		OnSnapshotStatus: func(node int32, ok bool) {
+		}
+		tc.OnSnapshotStatus = func(node int32, ok bool) {
 			if c := ctrl.Load(); c != nil {
 				c.ReportSnapshot(node, ok)
 			}
-		},
-		Handler: func(ctx context.Context, _ int32, req kmsg.Request) (kmsg.Response, error) {
+		}
+		tc.Handler = func(ctx context.Context, _ int32, req kmsg.Request) (kmsg.Response, error) {
 			c := ctrl.Load()
 			if c == nil {
 				return nil, fmt.Errorf("node %d: %w (starting)", opts.NodeID, ErrNotController)
 			}
 			return c.HandleRequest(ctx, req)
-		},
-		Log: opts.Logger,
-	})
+		}
+		tc.Fetch = func(ctx context.Context, from int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
+			c := ctrl.Load()
+			if c == nil {
+				return -1, nil, fmt.Errorf("node %d: starting", opts.NodeID)
+			}
+			return c.serveFetch(ctx, from, index, clusterID)
+		}
+	}
+	t, err := NewTransport(tc)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", ErrClusterListen, co.Listen, err)
 	}
-	c, err := openRaft(opts, raftOptions{voters: voters, storage: rl, network: t,
-		sessionTimeout: co.SessionTimeout, rebalanceEvery: co.LeaderRebalanceEvery})
+	ro := raftOptions{voters: voters, storage: rl, network: t,
+		sessionTimeout: co.SessionTimeout, rebalanceEvery: co.LeaderRebalanceEvery}
+	ids := slices.Sorted(maps.Keys(co.Voters))
+	var c *Controller
+	if voter {
+		c, err = openRaft(opts, ro)
+	} else {
+		c, err = openObserver(opts, ro, ids, t.Fetch)
+	}
 	if err != nil {
 		t.Close()
 		return nil, err
 	}
-	ids := slices.Sorted(maps.Keys(co.Voters))
 	c.cluster = &clusterNode{transport: t, voters: ids, heartbeatInterval: co.HeartbeatInterval}
 	ctrl.Store(c)
 	return c, nil
@@ -151,9 +171,9 @@ func (c *Controller) HeartbeatInterval() time.Duration {
 }
 
 // ClusterAddr is the bound address of the cluster listener ("" for a
-// single node).
+// single node or an observer, which has none).
 func (c *Controller) ClusterAddr() string {
-	if c.cluster == nil {
+	if c.cluster == nil || c.cluster.transport.Addr() == nil {
 		return ""
 	}
 	return c.cluster.transport.Addr().String()
@@ -166,6 +186,10 @@ type QuorumView struct {
 	Term   uint64
 	Commit uint64
 	Voters []VoterProgress // by id
+	// Observers are the brokers that are not voters and fetched from this
+	// node lately, by id, with the raft index each holds; only the leader
+	// lists them (they fetch from it).
+	Observers []VoterProgress
 }
 
 // VoterProgress is one voter's log as the leader knows it.
@@ -187,6 +211,9 @@ func (c *Controller) Quorum() (QuorumView, error) {
 		return QuorumView{}, err
 	}
 	v := QuorumView{Leader: st.Leader, Term: st.Term, Commit: st.Commit}
+	if st.Match != nil {
+		v.Observers = c.raft.observers.list(time.Now())
+	}
 	for _, id := range c.cluster.voters {
 		match := int64(-1)
 		if m, ok := st.Match[id]; ok {

@@ -2,6 +2,7 @@ package quorum
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // Options configure the controller.
@@ -31,6 +33,10 @@ type Options struct {
 	TopicsMax int32
 	Logger    *slog.Logger
 }
+
+// ErrClusterDataDir: the metadata log was written by a node of a
+// multi-node cluster, and this node runs with no voter list.
+var ErrClusterDataDir = errors.New("the metadata log belongs to a node of a cluster")
 
 // metadataBatchBytesMax is the metadata log's batch size limit: one change
 // is one batch, and a topic of DefaultTopicPartitionsMax partitions with
@@ -119,6 +125,14 @@ func Open(log *segment.Log, opts Options) (*Controller, error) {
 	opts, err := opts.check()
 	if err != nil {
 		return nil, err
+	}
+	// A cluster node's log (a voter's or an observer's) is refused: alone,
+	// it would go on without the quorum and diverge from it.
+	if _, found, err := readHardState(vfs.OS, log.Dir()); err != nil || found {
+		if err == nil {
+			err = fmt.Errorf("%w: %s holds %s; start this node with its cluster's cluster.voters", ErrClusterDataDir, log.Dir(), hardStateFile)
+		}
+		return nil, fmt.Errorf("quorum: %w", err)
 	}
 	start := time.Now()
 	im, err := replay(log, emptyImage(opts.NodeID))

@@ -66,7 +66,8 @@
 //
 // Voters are the nodes of cluster.voters (id@host:port of their cluster
 // listener, cluster.listen); 3 or 5 in production, every voter also a
-// broker (KRaft's combined mode). No voter list means one voter, this node:
+// broker (KRaft's combined mode). A node not among them is an observer, a
+// broker only (observer.go). No voter list means one voter, this node:
 // the same code, a quorum of one. The voter set is static: it comes from the
 // config, never from conf-change entries, so raft's ConfState is built from
 // cluster.voters on every start (and checked against the snapshot's).
@@ -111,7 +112,10 @@
 //	              dialer's node id (int32); 'R' then u32-length-prefixed
 //	              protobuf raftpb.Messages (From the dialer, To this node,
 //	              at most 64 MiB), 'K' then Kafka request frames (header
-//	              v1/v2, client id riffle-node-<id>) answered one at a time.
+//	              v1/v2, client id riffle-node-<id>) answered one at a time,
+//	              'O' then observers' fetches (index and cluster id; the
+//	              answer: the leader's id and a raftpb.Message of committed
+//	              entries or the snapshot) answered one at a time.
 //	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
 //	active.go     the controller's pure core on the node: plans on the
 //	              leader, proposes, applies committed entries (an empty raft
@@ -132,6 +136,22 @@
 //	              field); the forwarding node returns once its own image is
 //	              there, so every Client method returns with its change
 //	              applied locally.
+//	observer.go   a broker-only node (KRaft's observer): no raft node, no
+//	              controller. One fetch at a time from the leader (any
+//	              voter, round-robin, while none is known) for the entries
+//	              after its applied index; a voter answers from its raft
+//	              log up to its durable commit index, or with its snapshot
+//	              when the index is before its log, holding an empty fetch
+//	              until its next applied image (at most 500 ms), and
+//	              refuses an observer of another cluster id (so none
+//	              stores another cluster's entries). The observer saves
+//	              what it gets through the same raft log (snapshot, entries,
+//	              then a HardState committing them), applies it with the
+//	              same core, snapshots and trims as a voter does, restarts
+//	              from its own copy, and forwards changes as a follower
+//	              voter does (to the leader the last answer named). The
+//	              leader lists the observers that fetched from it within
+//	              the session timeout (DescribeQuorum's Observers).
 //	raftcontroller.go  the node's goroutine, forwarding, HandleRequest,
 //	              ReportUnreachable and ReportSnapshot (the transport's
 //	              OnUnreachable and OnSnapshotStatus; they never block).
@@ -151,7 +171,8 @@
 //	              over the transport (NOT_CONTROLLER when none is known).
 //	client.go     the Reader and Client interfaces (Metadata: both).
 //	cluster.go    OpenCluster: a voter's raft log, cluster listener and
-//	              node, wired; RegisterBroker (a voter registers through the
+//	              node, or an observer's raft log, dialing transport and
+//	              fetch loop, wired; RegisterBroker (a voter registers through the
 //	              active controller, forwarded as BrokerRegistration with its
 //	              image's cluster id, INCONSISTENT_CLUSTER_ID when the
 //	              quorum's differs); Heartbeat (run here on the leader,

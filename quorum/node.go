@@ -16,11 +16,12 @@ import (
 // Save makes snap, then ents, then hs durable before it returns; writing
 // entry i discards any stored entries from i on. CreateSnapshot records the
 // image data of committed entry index as the snapshot and trims the log
-// behind it.
+// behind it. FetchCommitted answers an observer's fetch (raftLog's).
 type raftStorage interface {
 	raft.Storage
 	Save(snap *raftpb.Snapshot, ents []*raftpb.Entry, hs *raftpb.HardState) error
 	CreateSnapshot(index uint64, data []byte) error
+	FetchCommitted(index uint64) (*raftpb.Message, error)
 }
 
 // peerNetwork reaches the other voters (transport.go in production). Send
@@ -234,7 +235,9 @@ func (n *raftNode) handleReady() error {
 	return nil
 }
 
-// QuorumStatus is a voter's view of the metadata quorum, in node ids.
+// QuorumStatus is a node's view of the metadata quorum, in node ids: a
+// voter's raft state, or what an observer was last told (Term, Commit: the
+// highest a voter answered with; Applied: what it applied of them).
 type QuorumStatus struct {
 	NodeID  int32
 	Leader  int32 // -1 while unknown

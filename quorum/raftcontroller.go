@@ -68,6 +68,10 @@ type raftRunner struct {
 
 	pidMu    sync.Mutex // one forwarded producer id block at a time; guards pidBlock
 	pidBlock pidBlock
+
+	storage   raftStorage    // the raft log, read by observers' fetches too
+	observers *observerTable // the observers that fetched from this voter
+	obs       *observer      // set on an observer, which runs no raft node
 }
 
 // snapReport is whether a snapshot sent to a peer went out.
@@ -94,15 +98,45 @@ func (b *pidBlock) take(n int64) (first int64, ok bool) {
 // entries of storage into the image, then runs the node. The daemon will
 // call it once the raft log and the transport exist.
 func openRaft(opts Options, ro raftOptions) (*Controller, error) {
-	opts, err := opts.check()
+	ro = ro.withDefaults()
+	r, err := newRaftRunner(opts, ro)
 	if err != nil {
 		return nil, err
 	}
+	r.node, err = newRaftNode(nodeConfig{ID: RaftID(opts.NodeID), Voters: ro.voters, Storage: ro.storage,
+		Network: ro.network, Applied: r.core.applied, Logger: opts.Logger}, r.core)
+	if err != nil {
+		return nil, err
+	}
+	r.core.node = r.node
+	// raft hands over the committed entries after the snapshot in the
+	// first Readys.
+	if err := r.node.handleReady(); err != nil {
+		return nil, fmt.Errorf("quorum: replay: %w", err)
+	}
+	go r.deliverLoop()
+	go r.loop(ro.tick)
+	return r.c, nil
+}
+
+// withDefaults fills in the zero tick and snapshot interval.
+func (ro raftOptions) withDefaults() raftOptions {
 	if ro.tick == 0 {
 		ro.tick = DefaultRaftTick
 	}
 	if ro.snapshotEvery == 0 {
 		ro.snapshotEvery = DefaultRaftSnapshotEvery
+	}
+	return ro
+}
+
+// newRaftRunner makes a controller's runner and its core, restored from
+// the storage's snapshot; the caller adds the raft node or the observer.
+// ro has its defaults.
+func newRaftRunner(opts Options, ro raftOptions) (*raftRunner, error) {
+	opts, err := opts.check()
+	if err != nil {
+		return nil, err
 	}
 	c := &Controller{plan: newPlanner(opts)}
 	r := &raftRunner{
@@ -118,11 +152,14 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 
 		unreachable: map[uint64]bool{},
 		reportKick:  make(chan struct{}, 1),
+		storage:     ro.storage,
+		observers:   newObserverTable(ro.sessionTimeout),
 	}
 	c.raft = r
 	im := emptyImage(-1)
 	c.image.Store(im)
 	r.core = &core{
+		storage:       ro.storage,
 		self:          opts.Broker,
 		plan:          c.plan,
 		nowMs:         func() int64 { return time.Now().UnixMilli() },
@@ -138,20 +175,7 @@ func openRaft(opts Options, ro raftOptions) (*Controller, error) {
 		return nil, fmt.Errorf("quorum: restore: %w", err)
 	}
 	c.image.Store(r.core.image)
-	r.node, err = newRaftNode(nodeConfig{ID: RaftID(opts.NodeID), Voters: ro.voters, Storage: ro.storage,
-		Network: ro.network, Applied: r.core.applied, Logger: opts.Logger}, r.core)
-	if err != nil {
-		return nil, err
-	}
-	r.core.node = r.node
-	// raft hands over the committed entries after the snapshot in the
-	// first Readys.
-	if err := r.node.handleReady(); err != nil {
-		return nil, fmt.Errorf("quorum: replay: %w", err)
-	}
-	go r.deliverLoop()
-	go r.loop(ro.tick)
-	return c, nil
+	return r, nil
 }
 
 func (r *raftRunner) loop(tick time.Duration) {
@@ -455,14 +479,21 @@ func (c *Controller) HandleRequest(ctx context.Context, req kmsg.Request) (kmsg.
 	return resp, nil
 }
 
-// QuorumStatus returns the raft node's view of the quorum (DescribeQuorum).
+// QuorumStatus returns this node's view of the quorum (DescribeQuorum; on an
+// observer, its catch-up).
 func (c *Controller) QuorumStatus() (QuorumStatus, error) {
 	if c.raft == nil {
 		return QuorumStatus{}, fmt.Errorf("quorum: a one-voter controller runs no raft node")
 	}
 	ch := make(chan QuorumStatus, 1)
+	status := func() QuorumStatus {
+		if o := c.raft.obs; o != nil {
+			return o.status()
+		}
+		return c.raft.node.status()
+	}
 	select {
-	case c.raft.tasks <- func() { ch <- c.raft.node.status() }:
+	case c.raft.tasks <- func() { ch <- status() }:
 		return <-ch, nil
 	case <-c.raft.stopped:
 		return QuorumStatus{}, c.raft.err

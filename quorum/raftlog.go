@@ -315,9 +315,14 @@ func (l *raftLog) FirstIndex() (uint64, error) {
 func (l *raftLog) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.err != nil:
+	if l.err != nil {
 		return nil, l.err
+	}
+	return l.entries(lo, hi, maxSize)
+}
+
+func (l *raftLog) entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	switch {
 	case lo < l.firstIndex():
 		return nil, raft.ErrCompacted
 	case hi > l.lastIndex()+1 || lo > hi:
@@ -395,6 +400,43 @@ func (l *raftLog) Snapshot() (*raftpb.Snapshot, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
+	return l.snapshot()
+}
+
+// FetchCommitted answers an observer's fetch from index (the 'O' kind of
+// transport.go): MsgApp with the committed entries from index on (none
+// when index is past the commit index; at most raftMsgBytesMax bytes
+// beyond the first), or MsgSnap with the snapshot when index is before
+// the first entry the log holds. Term and Commit are the durable
+// HardState's: the commit index a Save made durable, so an observer
+// never stores an entry this node has not.
+func (l *raftLog) FetchCommitted(index uint64) (*raftpb.Message, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return nil, l.err
+	}
+	m := &raftpb.Message{Type: new(raftpb.MsgApp), Term: new(l.hs.term), Commit: new(l.hs.commit), Index: new(index - 1)}
+	switch {
+	case index == 0:
+		return nil, fmt.Errorf("raft log %s: fetch from index 0", l.dir)
+	case index < l.firstIndex():
+		snap, err := l.snapshot()
+		if err != nil {
+			return nil, err
+		}
+		m.Type, m.Snapshot = new(raftpb.MsgSnap), snap
+	case index <= l.hs.commit:
+		ents, err := l.entries(index, l.hs.commit+1, raftMsgBytesMax)
+		if err != nil {
+			return nil, err
+		}
+		m.Entries = ents
+	}
+	return m, nil
+}
+
+func (l *raftLog) snapshot() (*raftpb.Snapshot, error) {
 	if l.snap.index == 0 {
 		cs := proto.Clone(l.cs).(*raftpb.ConfState)
 		return raftpb.EnsureSnapshot(&raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{ConfState: cs}}), nil

@@ -39,6 +39,13 @@ import (
 // elect a leader, converge and commit a change within a tick budget, and
 // every node's disk must replay to its live image.
 //
+// Some seeds add observers (broker-only nodes, observer.go): they fetch
+// the committed log from the voters through the same faulty network
+// (fetches lost, duplicated, late: an observer asks again after a
+// timeout), crash and lose unsynced data like the voters, forward client
+// changes to the leader they were told of, and must hold at each applied
+// index the image the voters held there.
+//
 // raft draws its election timeouts from crypto/rand: cryptotest seeds it
 // with the run's seed, so a seed replays exactly.
 //
@@ -48,6 +55,7 @@ import (
 // simParams are one seed's fault settings (each seed draws its own).
 type simParams struct {
 	voters     int
+	observers  int // broker-only nodes, ids after the voters'
 	steps      int
 	dropP      float64
 	dupP       float64
@@ -67,6 +75,16 @@ type simMsg struct {
 	raft     *raftpb.Message
 	call     *simCall
 	report   *simReport
+	fetch    *simFetch
+}
+
+// simFetch is an observer's fetch, then the voter's answer (resp set).
+type simFetch struct {
+	id        uint64
+	index     uint64
+	clusterID string
+	lead      int32
+	resp      *raftpb.Message
 }
 
 // simReport, queued as a message from peer p to node n, is what the
@@ -111,6 +129,12 @@ type simNode struct {
 	pids        pidBlock
 	calls       map[uint64]simOp // forwarded, awaiting a response
 	installs    int              // snapshots received from a leader
+	// obs is set on an up observer, which has no raft node; fetching is
+	// its fetch in flight (id 0: none), answered by fetchDue or given up.
+	obs      *observer
+	fetching simFetch
+	fetchTo  int32
+	fetchDue int64
 }
 
 var errCrashed = errors.New("simulated power failure")
@@ -167,6 +191,7 @@ type simAck struct{ index, term uint64 }
 type simStats struct {
 	crashes, tornWrites, partitions, forwarded, replaced int
 	snapshots, installs                                  int // taken; received from the leader
+	observed, observerSnaps                              int // entries and snapshots observers applied
 }
 
 func (st *simStats) add(o simStats) {
@@ -177,6 +202,8 @@ func (st *simStats) add(o simStats) {
 	st.replaced += o.replaced
 	st.snapshots += o.snapshots
 	st.installs += o.installs
+	st.observed += o.observed
+	st.observerSnaps += o.observerSnaps
 }
 
 // proposalDone counts a proposed change whose entry another term replaced.
@@ -212,6 +239,7 @@ type sim struct {
 func simSeedParams(rng *rand.Rand, steps int) simParams {
 	return simParams{
 		voters:     []int{3, 5}[rng.IntN(2)],
+		observers:  rng.IntN(3),
 		steps:      steps,
 		dropP:      rng.Float64() * 0.2,
 		dupP:       rng.Float64() * 0.1,
@@ -230,11 +258,12 @@ func newSim(seed uint64, steps int) *sim {
 	s := &sim{seed: seed, rng: rng, p: simSeedParams(rng, steps),
 		history: map[uint64]simEntry{}, images: map[uint64]string{}, leaders: map[uint64]uint64{}}
 	s.p0 = s.p
-	s.group = make([]int, s.p.voters)
+	s.group = make([]int, s.p.voters+s.p.observers)
 	for i := range s.p.voters {
 		s.ids = append(s.ids, uint64(i+1))
 	}
-	for _, id := range s.ids {
+	for i := range s.p.voters + s.p.observers {
+		id := uint64(i + 1)
 		disk := vfs.NewMemFS()
 		if err := errors.Join(disk.MkdirAll("/data", 0o755), disk.SyncDir("/")); err != nil {
 			panic(err)
@@ -394,15 +423,25 @@ func (s *sim) start(n *simNode) {
 		return
 	}
 	b := Broker{ID: nodeOfRaftID(n.id), Host: "sim", Port: int32(n.id)}
+	publish := func(prev, next *Image) {}
+	if s.isObserver(n) {
+		publish = func(prev, next *Image) {
+			if next.Offset != prev.Offset {
+				s.stats.observed++
+				s.checkImage(n, "observed", n.core.applied, next)
+			}
+		}
+	}
 	n.core = &core{
-		self: b,
+		storage: simStorage{n.store.rl, s, n},
+		self:    b,
 		plan: planner{topicPartitionsMax: 8, brokerPartitionsMax: DefaultBrokerPartitionsMax, topicsMax: DefaultTopicsMax, random: func(p []byte) {
 			for i := range p {
 				p[i] = byte(s.rng.Uint32())
 			}
 		}},
 		nowMs:         func() int64 { return s.now * 100 },
-		publish:       func(prev, next *Image) {},
+		publish:       publish,
 		log:           quietLogger(),
 		image:         emptyImage(-1),
 		snapshotEvery: s.p.snapshotEvery,
@@ -413,6 +452,17 @@ func (s *sim) start(n *simNode) {
 	}
 	if n.core.applied > 0 {
 		s.checkImage(n, "restored", n.core.applied, n.core.image)
+	}
+	if s.isObserver(n) {
+		var voters []int32
+		for _, id := range s.ids {
+			voters = append(voters, nodeOfRaftID(id))
+		}
+		n.obs = newObserver(n.core, simStorage{n.store.rl, s, n}, voters)
+		n.up, n.calls, n.pids, n.fetching = true, map[uint64]simOp{}, pidBlock{}, simFetch{}
+		s.logf("observer %d up", n.id)
+		s.observerFailed(n, n.obs.replay())
+		return
 	}
 	n.node, err = newRaftNode(nodeConfig{ID: n.id, Voters: s.ids, Storage: simStorage{n.store.rl, s, n}, Network: simNet{s, n.id},
 		Applied: n.core.applied, Logger: quietLogger()}, simSM{s, n})
@@ -429,6 +479,9 @@ func (s *sim) start(n *simNode) {
 // settle runs n's Ready loop and the core's planning; a power failure
 // inside a write takes the node down.
 func (s *sim) settle(n *simNode) {
+	if n.node == nil {
+		return // an observer
+	}
 	err := n.node.settle(n.core.pump)
 	switch {
 	case err == nil:
@@ -446,7 +499,7 @@ func (s *sim) crash(n *simNode) {
 
 	s.stats.crashes++
 	n.core.fail(errCrashed)
-	n.up, n.node, n.core, n.calls, n.store = false, nil, nil, nil, nil
+	n.up, n.node, n.core, n.calls, n.store, n.obs = false, nil, nil, nil, nil, nil
 	disk := n.lostPower
 	if disk == nil {
 		disk = n.disk.CrashClone()
@@ -456,7 +509,89 @@ func (s *sim) crash(n *simNode) {
 }
 
 func (s *sim) isLeader(n *simNode) bool {
-	return n.up && n.node.rn.BasicStatus().RaftState == raft.StateLeader
+	return n.up && n.node != nil && n.node.rn.BasicStatus().RaftState == raft.StateLeader
+}
+
+func (s *sim) isObserver(n *simNode) bool { return n.id > uint64(len(s.ids)) }
+
+// leadOf is the raft leader node n knows (raft.None: none).
+func (s *sim) leadOf(n *simNode) uint64 {
+	if n.obs == nil {
+		return n.node.lead
+	}
+	if n.obs.lead < 0 {
+		return raft.None
+	}
+	return RaftID(n.obs.lead)
+}
+
+// observe sends up observer n's next fetch, unless one is in flight and
+// not yet given up on (the network may have lost it or its answer).
+func (s *sim) observe(n *simNode) {
+	if n.fetching.id != 0 {
+		if s.now < n.fetchDue {
+			return
+		}
+		s.logf("observer %d gives up its fetch %d from %d", n.id, n.fetching.id, n.fetchTo)
+		n.obs.failed(n.fetchTo)
+	}
+	to, index := n.obs.target()
+	s.seq++
+	n.fetching, n.fetchTo, n.fetchDue = simFetch{id: s.seq, index: index, clusterID: n.core.image.ClusterID}, to, s.now+2*s.p.delayMax+2
+	f := n.fetching
+	s.send(simMsg{from: n.id, to: RaftID(to), fetch: &f})
+}
+
+// serveFetch answers an observer's fetch at voter n as serveFetch does,
+// without waiting, through the wire encoding.
+func (s *sim) serveFetch(n *simNode, m simMsg) {
+	lead, resp, err := fetchAnswer(n.store.rl, n.core.image, n.node.lead, m.fetch.index, m.fetch.clusterID)
+	if err != nil {
+		s.failf("node %d: fetch from %d: %v", n.id, m.fetch.index, err)
+		return
+	}
+	wire, err := proto.Marshal(resp)
+	if err != nil {
+		s.failf("node %d: fetch answer: %v", n.id, err)
+		return
+	}
+	resp = &raftpb.Message{}
+	if err := proto.Unmarshal(wire, resp); err != nil {
+		s.failf("node %d: fetch answer: %v", n.id, err)
+		return
+	}
+	f := *m.fetch
+	f.lead, f.resp = lead, resp
+	s.send(simMsg{from: n.id, to: m.from, fetch: &f})
+}
+
+// fetchDone hands observer n the answer to its fetch in flight; other
+// answers (duplicates, given up on) are dropped.
+func (s *sim) fetchDone(n *simNode, m simMsg) {
+	if m.fetch.id != n.fetching.id {
+		return
+	}
+	n.fetching = simFetch{}
+	snap := m.fetch.resp.GetSnapshot() != nil && m.fetch.index == n.core.applied+1
+	s.logf("observer %d: fetch from %d at %d: %d entries, snapshot %v, lead %d", n.id, m.from, m.fetch.index, len(m.fetch.resp.GetEntries()), snap, m.fetch.lead)
+	if !s.observerFailed(n, n.obs.handle(nodeOfRaftID(m.from), m.fetch.lead, m.fetch.index, m.fetch.resp)) && snap {
+		s.stats.observerSnaps++
+	}
+}
+
+// observerFailed takes observer n down when err is its power failing in
+// a write, and fails the run on any other error.
+func (s *sim) observerFailed(n *simNode, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case n.lostPower != nil:
+		s.stats.tornWrites++
+		s.crash(n)
+	default:
+		s.failf("observer %d: %v", n.id, err)
+	}
+	return true
 }
 
 // randomOp is a random client change.
@@ -502,7 +637,7 @@ func (s *sim) clientOp(n *simNode, op simOp) {
 			return
 		}
 	}
-	lead := n.node.lead
+	lead := s.leadOf(n)
 	if lead == raft.None {
 		s.logf("node %d op %+v: no controller known", n.id, op)
 		return // NOT_CONTROLLER to the client
@@ -618,6 +753,10 @@ func (s *sim) deliver(m simMsg) {
 		if err := n.node.step(m.raft); err != nil {
 			s.failf("node %d: %v", n.id, err)
 		}
+	case m.fetch != nil && m.fetch.resp == nil:
+		s.serveFetch(n, m)
+	case m.fetch != nil:
+		s.fetchDone(n, m)
 	case m.call.resp == nil:
 		s.serveCall(n, m)
 	default:
@@ -632,7 +771,10 @@ func (s *sim) deliver(m simMsg) {
 func (s *sim) tick() {
 	s.now++
 	for _, n := range s.nodes {
-		if n.up {
+		switch {
+		case n.up && n.obs != nil:
+			s.observe(n)
+		case n.up:
 			n.node.tick()
 			s.settle(n)
 		}
@@ -725,7 +867,7 @@ func (s *sim) converged() bool {
 		return false
 	}
 	for _, n := range s.nodes {
-		if n.core.applied != last || n.node.lead != leader.id {
+		if n.core.applied != last || s.leadOf(n) != leader.id {
 			return false
 		}
 	}
@@ -904,8 +1046,8 @@ func TestSim(t *testing.T) {
 	if acked == 0 {
 		t.Error("no change was ever acknowledged: the workload does not reach the controller")
 	}
-	if seeds > 1 && (stats.installs == 0 || stats.tornWrites == 0) {
-		t.Errorf("no snapshot was installed from a leader, or no power failed inside a write: %+v", stats)
+	if seeds > 1 && (stats.installs == 0 || stats.tornWrites == 0 || stats.observed == 0 || stats.observerSnaps == 0) {
+		t.Errorf("no snapshot was installed from a leader or by an observer, no entry observed, or no power failed inside a write: %+v", stats)
 	}
 }
 

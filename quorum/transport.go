@@ -18,6 +18,18 @@ package quorum
 //	    (u32 size, correlation id, empty tag section if flexible, body)
 //	    before the next request is read. Only the controller API keys
 //	    (controllerAPIs) are accepted, frames up to MaxCallBytes.
+//	'O' observer fetches (a broker that is not a voter following the
+//	    metadata log): each request frame is a u32 length, the u64 raft
+//	    index the observer wants next and its cluster id (the rest of the
+//	    frame, empty when it has none yet); each response frame, sent
+//	    before the next request is read, is a u32 length, the int32 id of
+//	    the active controller as this voter knows it (-1: none), and a
+//	    protobuf raftpb.Message (up to MaxRaftFrameBytes): MsgApp with the
+//	    committed entries from that index (none when there are none yet)
+//	    or MsgSnap with the snapshot when the index is before the voter's
+//	    log; Term and Commit are the voter's; Reject with the voter's
+//	    cluster id as Context when the observer's differs (Fetch,
+//	    FetchFunc).
 //
 // Any violation (unknown kind or sender, oversized or undecodable frame, a
 // message from or to the wrong node) closes the connection with a warning,
@@ -56,6 +68,7 @@ var (
 const (
 	connRaft  byte = 'R'
 	connCalls byte = 'K'
+	connFetch byte = 'O'
 )
 
 // controllerAPIs are the Kafka API keys served on the cluster listener.
@@ -116,7 +129,10 @@ type TransportConfig struct {
 	// declared). Nil refuses calls. An error closes the caller's connection.
 	// ctx is done when the transport closes; Close waits for handlers.
 	Handler func(ctx context.Context, from int32, req kmsg.Request) (kmsg.Response, error)
-	Log     *slog.Logger
+	// Fetch serves observer fetches (FetchFunc); nil refuses them. An
+	// error closes the observer's connection.
+	Fetch FetchFunc
+	Log   *slog.Logger
 	// QueueLen bounds each peer's outbound queue (messages); default 1024.
 	QueueLen int
 	// MaxRaftFrameBytes bounds one raft message (snapshots included);
@@ -157,7 +173,7 @@ type peer struct {
 	id    int32
 	addr  string
 	queue chan *raftpb.Message
-	idle  []net.Conn // call connections ready for reuse; guarded by Transport.mu
+	idle  map[byte][]net.Conn // call and fetch connections ready for reuse, by kind; guarded by Transport.mu
 	// failLog limits the warnings about a peer that is down.
 	failLog logLimiter
 }
@@ -193,7 +209,7 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 		}
 		if id != cfg.NodeID {
 			peers[id] = &peer{
-				id: id, addr: addr, queue: make(chan *raftpb.Message, cfg.QueueLen),
+				id: id, addr: addr, queue: make(chan *raftpb.Message, cfg.QueueLen), idle: map[byte][]net.Conn{},
 				failLog: logLimiter{every: peerFailLogEvery},
 			}
 		}
@@ -513,6 +529,8 @@ func (t *Transport) serveConn(c net.Conn) {
 		err = t.serveRaft(r, from)
 	case kind == connCalls && from >= 0 && t.cfg.Handler != nil:
 		err = t.serveCalls(c, r, from)
+	case kind == connFetch && from >= 0 && t.cfg.Fetch != nil:
+		err = t.serveFetches(c, r, from)
 	default:
 		err = fmt.Errorf("refused hello kind %q from node %d", kind, from)
 	}
@@ -574,6 +592,47 @@ func (t *Transport) serveCalls(c net.Conn, r *bufio.Reader, from int32) error {
 	})
 }
 
+// FetchFunc answers observer from's fetch from raft index index, the
+// observer being of cluster clusterID ("" before it knows): the active
+// controller as this node knows it (-1: none) and the message the 'O'
+// kind carries. It may wait a little for new entries; ctx is done when
+// the transport closes.
+type FetchFunc func(ctx context.Context, from int32, index uint64, clusterID string) (lead int32, m *raftpb.Message, err error)
+
+// A fetch request's body: the index, then the cluster id of at most
+// clusterIDBytesMax bytes.
+const (
+	fetchIndexBytes   = 8
+	clusterIDBytesMax = 64
+)
+
+// serveFetches answers the fetches of observer from, one at a time.
+func (t *Transport) serveFetches(c net.Conn, r *bufio.Reader, from int32) error {
+	return serveFrames(r, fetchIndexBytes+clusterIDBytesMax, func(frame []byte) error {
+		if len(frame) < fetchIndexBytes {
+			return fmt.Errorf("%w: fetch request of %d bytes", kafkawire.ErrMalformed, len(frame))
+		}
+		lead, m, err := t.cfg.Fetch(t.ctx, from, binary.BigEndian.Uint64(frame), string(frame[fetchIndexBytes:]))
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		size := proto.Size(m)
+		if 4+size > t.cfg.MaxRaftFrameBytes {
+			return fmt.Errorf("fetch response of %d bytes (max %d)", 4+size, t.cfg.MaxRaftFrameBytes)
+		}
+		out := binary.BigEndian.AppendUint32(make([]byte, 0, 8+size), uint32(4+size))
+		out = binary.BigEndian.AppendUint32(out, uint32(lead))
+		if out, err = (proto.MarshalOptions{}).MarshalAppend(out, m); err != nil {
+			return fmt.Errorf("marshal fetch response: %w", err)
+		}
+		c.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := c.Write(out); err != nil {
+			return fmt.Errorf("write fetch response: %w", err)
+		}
+		return nil
+	})
+}
+
 // serveFrames reads frames of at most maxBytes and hands each to serve
 // until the stream ends between frames (nil) or an error. The frame is
 // valid only during the call.
@@ -602,43 +661,76 @@ func serveFrames(r io.Reader, maxBytes int, serve func(frame []byte) error) erro
 // connection that the peer closed meanwhile (it restarted) fails too.
 func (t *Transport) Call(ctx context.Context, to int32, req kmsg.Request) (kmsg.Response, error) {
 	name := kmsg.NameForKey(req.Key())
-	p := t.peers[to]
-	if p == nil {
-		return nil, fmt.Errorf("quorum: call %s to node %d: %w", name, to, ErrUnknownNode)
-	}
 	corrID := t.corrID.Add(1)
 	out := t.formatter.AppendRequest(nil, req, corrID)
 	if len(out)-4 > t.cfg.MaxCallBytes {
 		return nil, fmt.Errorf("quorum: call %s to node %d: request of %d bytes (max %d)", name, to, len(out)-4, t.cfg.MaxCallBytes)
 	}
-	c, err := t.callConn(ctx, p)
+	var resp kmsg.Response
+	err := t.exchange(ctx, to, connCalls, name, out, t.cfg.MaxCallBytes, func(frame []byte) (err error) {
+		resp, err = kafkawire.DecodeResponse(req, corrID, frame)
+		return err
+	})
+	return resp, err
+}
+
+// Fetch asks voter to for the committed metadata log from raft index
+// index on, as an observer of cluster clusterID ("" before it knows; the
+// 'O' kind): it returns the active controller that voter knows (-1: none)
+// and its answer. Failures are as Call's; a fetch changes nothing, so
+// callers simply retry.
+func (t *Transport) Fetch(ctx context.Context, to int32, index uint64, clusterID string) (lead int32, m *raftpb.Message, err error) {
+	if len(clusterID) > clusterIDBytesMax {
+		return -1, nil, fmt.Errorf("quorum: fetch: cluster id of %d bytes (max %d)", len(clusterID), clusterIDBytesMax)
+	}
+	out := binary.BigEndian.AppendUint32(nil, uint32(fetchIndexBytes+len(clusterID)))
+	out = append(binary.BigEndian.AppendUint64(out, index), clusterID...)
+	err = t.exchange(ctx, to, connFetch, "observer fetch", out, t.cfg.MaxRaftFrameBytes, func(frame []byte) error {
+		if len(frame) < 4 {
+			return fmt.Errorf("fetch response of %d bytes", len(frame))
+		}
+		lead = int32(binary.BigEndian.Uint32(frame))
+		m = &raftpb.Message{}
+		return proto.Unmarshal(frame[4:], m)
+	})
+	return lead, m, err
+}
+
+// exchange writes the request frame out to node to on a connection of
+// kind and hands the response frame (at most maxResp bytes) to read.
+func (t *Transport) exchange(ctx context.Context, to int32, kind byte, name string, out []byte, maxResp int, read func(frame []byte) error) error {
+	p := t.peers[to]
+	if p == nil {
+		return fmt.Errorf("quorum: call %s to node %d: %w", name, to, ErrUnknownNode)
+	}
+	c, err := t.callConn(ctx, p, kind)
 	if err != nil {
-		return nil, t.callErr(ctx, name, to, err)
+		return t.callErr(ctx, name, to, err)
 	}
 	// Cancelling ctx (or Close, which closes c) unblocks the I/O below.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	resp, err := t.roundTrip(c, req, corrID, out)
+	err = writeRead(c, out, maxResp, read)
 	if err != nil {
 		t.drop(c)
-		return nil, t.callErr(ctx, name, to, err)
+		return t.callErr(ctx, name, to, err)
 	}
 	if stop() {
-		t.putIdle(p, c)
+		t.putIdle(p, kind, c)
 	} else {
 		t.drop(c) // its deadline was set to the past
 	}
-	return resp, nil
+	return nil
 }
 
-func (t *Transport) roundTrip(c net.Conn, req kmsg.Request, corrID int32, out []byte) (kmsg.Response, error) {
+func writeRead(c net.Conn, out []byte, maxResp int, read func(frame []byte) error) error {
 	if _, err := c.Write(out); err != nil {
-		return nil, fmt.Errorf("write request: %w", err)
+		return fmt.Errorf("write request: %w", err)
 	}
 	var frame bytes.Buffer
-	if err := kafkawire.ReadFrame(c, &frame, t.cfg.MaxCallBytes); err != nil {
-		return nil, fmt.Errorf("read response: %w", err)
+	if err := kafkawire.ReadFrame(c, &frame, maxResp); err != nil {
+		return fmt.Errorf("read response: %w", err)
 	}
-	return kafkawire.DecodeResponse(req, corrID, frame.Bytes())
+	return read(frame.Bytes())
 }
 
 // callErr wraps a failed call's error, naming the cause the caller can act
@@ -653,22 +745,23 @@ func (t *Transport) callErr(ctx context.Context, name string, to int32, err erro
 	return fmt.Errorf("quorum: call %s to node %d: %w", name, to, err)
 }
 
-// callConn takes an idle call connection to p that is still open, or
+// callConn takes an idle connection of kind to p that is still open, or
 // dials one.
-func (t *Transport) callConn(ctx context.Context, p *peer) (net.Conn, error) {
+func (t *Transport) callConn(ctx context.Context, p *peer, kind byte) (net.Conn, error) {
 	for {
 		t.mu.Lock()
 		if t.closed {
 			t.mu.Unlock()
 			return nil, ErrTransportClosed
 		}
-		n := len(p.idle)
+		idle := p.idle[kind]
+		n := len(idle)
 		if n == 0 {
 			t.mu.Unlock()
-			return t.dial(ctx, p, connCalls)
+			return t.dial(ctx, p, kind)
 		}
-		c := p.idle[n-1]
-		p.idle = p.idle[:n-1]
+		c := idle[n-1]
+		p.idle[kind] = idle[:n-1]
 		t.mu.Unlock()
 		if stillOpen(c) {
 			return c, nil
@@ -699,11 +792,12 @@ func stillOpen(c net.Conn) bool {
 	return err == nil && open
 }
 
-// putIdle keeps c for p's next call, or closes it if enough are kept.
-func (t *Transport) putIdle(p *peer, c net.Conn) {
+// putIdle keeps c for p's next exchange of kind, or closes it if enough
+// are kept.
+func (t *Transport) putIdle(p *peer, kind byte, c net.Conn) {
 	t.mu.Lock()
-	if !t.closed && len(p.idle) < maxIdleCalls {
-		p.idle = append(p.idle, c)
+	if !t.closed && len(p.idle[kind]) < maxIdleCalls {
+		p.idle[kind] = append(p.idle[kind], c)
 		t.mu.Unlock()
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -703,4 +704,46 @@ func FuzzTransportRaftStream(f *testing.F) {
 		}}
 		tr.serveRaft(bufio.NewReader(bytes.NewReader(stream)), 0)
 	})
+}
+
+// TestTransportFetch: an observer (no listener) fetches from a voter over
+// the 'O' kind: the index and cluster id arrive, the answer (larger than
+// a read buffer) and the leader come back; a voter without a Fetch
+// handler refuses, and an oversized cluster id is not sent.
+func TestTransportFetch(t *testing.T) {
+	var calls atomic.Int32
+	voters := cluster(t, 2, func(c *TransportConfig) {
+		if c.NodeID == 0 {
+			c.Fetch = func(_ context.Context, from int32, index uint64, clusterID string) (int32, *raftpb.Message, error) {
+				calls.Add(1)
+				m := &raftpb.Message{Type: new(raftpb.MsgApp), Commit: new(index + 10), Context: []byte(clusterID)}
+				m.Entries = []*raftpb.Entry{{Index: new(index), Term: new(uint64(from)), Data: bytes.Repeat([]byte{7}, 100_000)}}
+				return 1, m, nil
+			}
+		}
+	})
+	peers := map[int32]string{0: voters[0].tr.Addr().String(), 1: voters[1].tr.Addr().String()}
+	obs := startNode(t, 9, peers, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range uint64(3) {
+		lead, m, err := obs.tr.Fetch(ctx, 0, 40+i, "cluster-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := m.GetEntries()
+		if lead != 1 || m.GetCommit() != 50+i || string(m.GetContext()) != "cluster-a" || len(e) != 1 ||
+			e[0].GetIndex() != 40+i || e[0].GetTerm() != 9 || len(e[0].GetData()) != 100_000 {
+			t.Fatalf("fetch %d: lead %d, %v", i, lead, m.GetCommit())
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("%d fetches served, want 3", n)
+	}
+	if _, _, err := obs.tr.Fetch(ctx, 1, 1, ""); err == nil {
+		t.Fatal("a voter without a Fetch handler answered")
+	}
+	if _, _, err := obs.tr.Fetch(ctx, 0, 1, strings.Repeat("x", clusterIDBytesMax+1)); err == nil {
+		t.Fatal("a fetch with an oversized cluster id was sent")
+	}
 }

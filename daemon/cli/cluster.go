@@ -26,11 +26,14 @@ type quorumDesc struct {
 	Term          int32        `json:"term"`
 	HighWatermark int64        `json:"high_watermark"`
 	Voters        []voterState `json:"voters"`
+	// Observers are the brokers that are not voters, as the leader last
+	// heard from them (they fetch the metadata log from it).
+	Observers []voterState `json:"observers"`
 }
 
 type voterState struct {
 	ID int32 `json:"id"`
-	// LogEnd is the voter's log end as the leader knows it (-1: unknown);
+	// LogEnd is the replica's log end as the leader knows it (-1: unknown);
 	// Lag is how far it is behind the leader's log end.
 	LogEnd int64 `json:"log_end"`
 	Lag    int64 `json:"lag"`
@@ -45,7 +48,7 @@ type brokerDetail struct {
 }
 
 func clusterDescribe(e *env, args []string) error {
-	fs := e.flags("", "Show the cluster: the metadata quorum (voters, leader, term, each voter's lag)\nand the registered brokers.")
+	fs := e.flags("", "Show the cluster: the metadata quorum (voters, leader, term, each voter's lag,\nthe observers: brokers that are not voters) and the registered brokers.")
 	if _, err := e.parse(fs, args, 0, 0, ""); err != nil {
 		return err
 	}
@@ -123,13 +126,18 @@ func quorumFrom(dq *kmsg.DescribeQuorumResponse) (quorumDesc, error) {
 			leaderEnd = v.LogEndOffset
 		}
 	}
-	for _, v := range p.CurrentVoters {
-		lag := int64(-1)
-		if leaderEnd >= 0 && v.LogEndOffset >= 0 {
-			lag = leaderEnd - v.LogEndOffset
+	states := func(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []voterState {
+		out := []voterState{}
+		for _, v := range rs {
+			lag := int64(-1)
+			if leaderEnd >= 0 && v.LogEndOffset >= 0 {
+				lag = leaderEnd - v.LogEndOffset
+			}
+			out = append(out, voterState{ID: v.ReplicaID, LogEnd: v.LogEndOffset, Lag: lag})
 		}
-		q.Voters = append(q.Voters, voterState{ID: v.ReplicaID, LogEnd: v.LogEndOffset, Lag: lag})
+		return out
 	}
+	q.Voters, q.Observers = states(p.CurrentVoters), states(p.Observers)
 	return q, nil
 }
 
@@ -146,15 +154,19 @@ func clusterTables(d clusterDescription) []*table {
 	summary.add("QUORUM-LEADER", d.Quorum.LeaderID)
 	summary.add("TERM", d.Quorum.Term)
 	summary.add("HIGH-WATERMARK", d.Quorum.HighWatermark)
-	voters := newTable("VOTER", "LOG-END", "LAG")
-	for _, v := range d.Quorum.Voters {
-		voters.add(v.ID, unknownIfNegative(v.LogEnd), unknownIfNegative(v.Lag))
+	replicas := func(kind string, rs []voterState) *table {
+		t := newTable(kind, "LOG-END", "LAG")
+		for _, v := range rs {
+			t.add(v.ID, unknownIfNegative(v.LogEnd), unknownIfNegative(v.Lag))
+		}
+		return t
 	}
+	voters, observers := replicas("VOTER", d.Quorum.Voters), replicas("OBSERVER", d.Quorum.Observers)
 	brokers := newTable("BROKER", "HOST", "PORT", "RACK", "ROLE")
 	for _, b := range d.Brokers {
 		brokers.add(b.ID, b.Host, b.Port, derefOr(b.Rack), b.Role)
 	}
-	return []*table{summary, voters, brokers}
+	return []*table{summary, voters, observers, brokers}
 }
 
 func unknownIfNegative(n int64) string {

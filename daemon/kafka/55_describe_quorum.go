@@ -2,8 +2,9 @@ package kafka
 
 // DescribeQuorum v0-1: the metadata quorum (__cluster_metadata-0) as the
 // active controller sees it: leader, term (as leader epoch), the commit
-// index (as high watermark) and each voter's matched index (as log end
-// offset). Offsets here are raft indexes. Any other node answers
+// index (as high watermark), each voter's matched index (as log end
+// offset), and the observers (brokers that are not voters) that fetched
+// from it lately with the index each holds. Offsets here are raft indexes. Any other node answers
 // NOT_CONTROLLER, so that clients send it to the controller Metadata names
 // (franz-go does, refreshing metadata on NOT_CONTROLLER). v2 (voter
 // directory ids and endpoints, KIP-853) is not served.
@@ -47,6 +48,11 @@ func serveDescribeQuorum(b *Broker, r *request) (kmsg.Response, error) {
 				rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 				rs.ReplicaID, rs.LogEndOffset = v.ID, v.Match
 				sp.CurrentVoters = append(sp.CurrentVoters, rs)
+			}
+			for _, o := range q.Observers {
+				rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+				rs.ReplicaID, rs.LogEndOffset = o.ID, o.Match
+				sp.Observers = append(sp.Observers, rs)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -8,11 +8,13 @@ import (
 	"testing"
 )
 
-// Cluster is N riffle processes on loopback forming one metadata quorum:
-// node ids 1..N, every node a voter, each with its own data directory.
+// Cluster is riffle processes on loopback forming one metadata quorum:
+// node ids 1..N, each with its own data directory; the first ones voters,
+// any after them brokers only (not in cluster.voters, no cluster listener).
 type Cluster struct {
-	t     testing.TB
-	nodes []*Broker
+	t      testing.TB
+	nodes  []*Broker
+	voters string // cluster.voters
 }
 
 // StartCluster starts n brokers whose cluster.voters name all n, and waits
@@ -30,19 +32,27 @@ func StartCluster(t testing.TB, n int, extraArgs ...string) *Cluster {
 // from nodeArgs(node id): a rack per broker, say.
 func StartClusterNodeArgs(t testing.TB, n int, nodeArgs func(id int32) []string) *Cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
-	voters := make([]string, n)
-	for i := range n {
-		voters[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[n+i])
+	return StartClusterWithBrokers(t, n, 0, nodeArgs)
+}
+
+// StartClusterWithBrokers is StartClusterNodeArgs with brokers more nodes
+// (ids voters+1 on) that are brokers only: they follow the voters' quorum.
+func StartClusterWithBrokers(t testing.TB, voters, brokers int, nodeArgs func(id int32) []string) *Cluster {
+	t.Helper()
+	n := voters + brokers
+	ports := freePorts(t, n+voters)
+	list := make([]string, voters)
+	for i := range voters {
+		list[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[n+i])
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, voters: strings.Join(list, ",")}
 	bin := Binary(t)
 	for i := range n {
-		args := append([]string{
-			"--node-id", strconv.Itoa(i + 1),
-			"--set", "cluster.voters=" + strings.Join(voters, ","),
-			"--set", fmt.Sprintf("cluster.listen=127.0.0.1:%d", ports[n+i]),
-		}, nodeArgs(int32(i+1))...)
+		args := []string{"--node-id", strconv.Itoa(i + 1), "--set", "cluster.voters=" + c.voters}
+		if i < voters {
+			args = append(args, "--set", fmt.Sprintf("cluster.listen=127.0.0.1:%d", ports[n+i]))
+		}
+		args = append(args, nodeArgs(int32(i+1))...)
 		b := &Broker{t: t, bin: bin, args: args, dataDir: t.TempDir(), runDir: t.TempDir(),
 			addr: fmt.Sprintf("127.0.0.1:%d", ports[i])}
 		t.Cleanup(b.cleanup)
@@ -67,6 +77,9 @@ func freePorts(t testing.TB, n int) []int {
 	}
 	return ports
 }
+
+// Voters is the cluster's cluster.voters.
+func (c *Cluster) Voters() string { return c.voters }
 
 // Nodes are the cluster's brokers; Nodes()[i] has node id i+1.
 func (c *Cluster) Nodes() []*Broker { return c.nodes }
