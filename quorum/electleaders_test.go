@@ -80,7 +80,13 @@ func moveLeadersAway(t *testing.T, rc *raftCluster) (follower *Controller, out i
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the broker unfenced", func() bool { b, _ := follower.Image().Broker(out); return !b.Fenced })
+	// The fence and the unfence are committed, and applied by the active
+	// controller, when Heartbeat returns; the follower may apply them later.
+	var unfenced int64
+	for _, c := range rc.ctrls {
+		unfenced = max(unfenced, c.Image().Offset)
+	}
+	waitFor(t, "the unfence on the follower", func() bool { return follower.Image().Offset >= unfenced })
 	im = follower.Image()
 	for _, p := range im.Topic("t").Partitions {
 		if p.Replicas[0] != out {

@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -37,7 +38,9 @@ func TestRaftControllerFencesSilentBroker(t *testing.T) {
 			if c.raft.self == victim {
 				continue
 			}
-			if _, err := beat(c); err != nil {
+			// A loaded machine can cost the quorum its leader for a
+			// moment: that heartbeat is missed, as a broker's would be.
+			if _, err := beat(c); err != nil && !errors.Is(err, ErrNotController) {
 				t.Fatalf("heartbeat of %d: %v", c.raft.self, err)
 			}
 		}
