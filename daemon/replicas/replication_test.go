@@ -61,6 +61,12 @@ func (n *pairNode) port(t *testing.T) int32 {
 // startPair starts brokers 1 and 2, each fetching as a follower from the
 // other's listener.
 func startPair(t *testing.T) (*quorum.Controller, [2]*pairNode) {
+	return startPairISR(t, func(c *quorum.Controller) replicas.ISRClient { return c })
+}
+
+// startPairISR is startPair with broker 1's ISR proposals sent through
+// isr(controller).
+func startPairISR(t *testing.T, isr func(*quorum.Controller) replicas.ISRClient) (*quorum.Controller, [2]*pairNode) {
 	t.Helper()
 	var nodes [2]*pairNode
 	for i := range nodes {
@@ -74,7 +80,11 @@ func startPair(t *testing.T) (*quorum.Controller, [2]*pairNode) {
 	}
 	ctrl := openController(t, nodes[0].dd, nodes[0].port(t), nodes[1].port(t))
 	for _, n := range nodes {
-		n.m = newManager(t, ctrl, n.dd, n.id)
+		var client replicas.ISRClient = ctrl
+		if n.id == 1 {
+			client = isr(ctrl)
+		}
+		n.m = newManager(t, ctrl, client, n.dd, n.id)
 		n.broker.Store(kafka.New(kafka.Config{NodeID: int32(n.id), FetchWaitMsMax: 30_000, Logger: quiet}, ctrl, n.m))
 	}
 	return ctrl, nodes
@@ -114,10 +124,10 @@ func openController(t *testing.T, dd *segment.DataDir, port1, port2 int32) *quor
 }
 
 // newManager is node id's replica manager, fetching with short waits and
-// backoffs.
-func newManager(t *testing.T, ctrl *quorum.Controller, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
+// backoffs, sending its ISR proposals to isr.
+func newManager(t *testing.T, ctrl *quorum.Controller, isr replicas.ISRClient, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
 	m := replicas.New(replicas.Options{
-		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: ctrl, Logger: quiet,
+		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: isr, Logger: quiet,
 		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
 			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs}.SegmentConfig(t.Configs)
 			if err != nil {
