@@ -62,6 +62,7 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	{name: "replica.fetch.max.bytes", key: "replication.replica_fetch_max_bytes", typ: kmsg.ConfigTypeInt},
 	{name: "replica.fetch.response.max.bytes", key: "replication.replica_fetch_response_max_bytes", typ: kmsg.ConfigTypeInt},
 	{name: "replica.fetch.wait.max.ms", key: "replication.replica_fetch_wait_max_ms", typ: kmsg.ConfigTypeInt},
+	{name: "replica.high.watermark.checkpoint.interval.ms", key: "replication.replica_high_watermark_checkpoint_interval_ms", typ: kmsg.ConfigTypeLong},
 	// Also a Riffle topic config; Kafka's is the broker's only.
 	{name: "replica.lag.time.max.ms", key: "replication.replica_lag_time_max_ms", typ: kmsg.ConfigTypeLong, topic: "replica.lag.time.max.ms"},
 	{name: "socket.request.max.bytes", key: "network.max_request_bytes", typ: kmsg.ConfigTypeInt},

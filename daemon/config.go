@@ -131,11 +131,12 @@ type ClusterConfig struct {
 // their leaders and the leaders' ISR upkeep (Kafka's replica.* broker
 // configs).
 type ReplicationConfig struct {
-	ReplicaLagTimeMaxMs          int64 `toml:"replica_lag_time_max_ms" min:"1" max:"9223372036854775807"`
-	ReplicaFetchWaitMaxMs        int32 `toml:"replica_fetch_wait_max_ms" min:"1" max:"2147483647"`
-	ReplicaFetchMaxBytes         int32 `toml:"replica_fetch_max_bytes" min:"1" max:"2147483647"`
-	ReplicaFetchResponseMaxBytes int32 `toml:"replica_fetch_response_max_bytes" min:"1" max:"2147483647"`
-	ReplicaFetchBackoffMs        int32 `toml:"replica_fetch_backoff_ms" min:"1" max:"2147483647"`
+	ReplicaLagTimeMaxMs           int64 `toml:"replica_lag_time_max_ms" min:"1" max:"9223372036854775807"`
+	ReplicaFetchWaitMaxMs         int32 `toml:"replica_fetch_wait_max_ms" min:"1" max:"2147483647"`
+	ReplicaFetchMaxBytes          int32 `toml:"replica_fetch_max_bytes" min:"1" max:"2147483647"`
+	ReplicaFetchResponseMaxBytes  int32 `toml:"replica_fetch_response_max_bytes" min:"1" max:"2147483647"`
+	ReplicaFetchBackoffMs         int32 `toml:"replica_fetch_backoff_ms" min:"1" max:"2147483647"`
+	ReplicaHWCheckpointIntervalMs int64 `toml:"replica_high_watermark_checkpoint_interval_ms" min:"1" max:"9223372036854775807"`
 	// ReplicaSelector is "" or "rack-aware" (a oneof tag cannot list "").
 	ReplicaSelector string `toml:"replica_selector"`
 }

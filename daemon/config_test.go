@@ -120,17 +120,18 @@ func TestLoadConfigFileOverDefaults(t *testing.T) {
 func TestReplicationConfig(t *testing.T) {
 	c := DefaultConfig()
 	want := ReplicationConfig{ReplicaLagTimeMaxMs: 30000, ReplicaFetchWaitMaxMs: 500, ReplicaFetchMaxBytes: 1048576,
-		ReplicaFetchResponseMaxBytes: 10485760, ReplicaFetchBackoffMs: 1000}
+		ReplicaFetchResponseMaxBytes: 10485760, ReplicaFetchBackoffMs: 1000, ReplicaHWCheckpointIntervalMs: 5000}
 	if c.Replication != want {
 		t.Errorf("replication defaults = %+v, want %+v", c.Replication, want)
 	}
 	path := writeFile(t, "[replication]\nreplica_lag_time_max_ms = 10000\nreplica_fetch_wait_max_ms = 100\n"+
-		"replica_fetch_max_bytes = 65536\nreplica_fetch_response_max_bytes = 131072\nreplica_fetch_backoff_ms = 50\n")
+		"replica_fetch_max_bytes = 65536\nreplica_fetch_response_max_bytes = 131072\nreplica_fetch_backoff_ms = 50\n"+
+		"replica_high_watermark_checkpoint_interval_ms = 1000\n")
 	if err := c.LoadConfigFile(path); err != nil {
 		t.Fatal(err)
 	}
 	want = ReplicationConfig{ReplicaLagTimeMaxMs: 10000, ReplicaFetchWaitMaxMs: 100, ReplicaFetchMaxBytes: 65536,
-		ReplicaFetchResponseMaxBytes: 131072, ReplicaFetchBackoffMs: 50}
+		ReplicaFetchResponseMaxBytes: 131072, ReplicaFetchBackoffMs: 50, ReplicaHWCheckpointIntervalMs: 1000}
 	if err := c.Validate(); err != nil || c.Replication != want {
 		t.Fatalf("file not applied: %+v, %v", c.Replication, err)
 	}

@@ -256,8 +256,9 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
 			return cfg.partitionConfig(im.ClusterConfigs, t.Configs)
 		},
-		Fetch:  cfg.replicaFetchConfig(),
-		Logger: b.log,
+		Fetch:                cfg.replicaFetchConfig(),
+		HWCheckpointInterval: time.Duration(cfg.Replication.ReplicaHWCheckpointIntervalMs) * time.Millisecond,
+		Logger:               b.log,
 	})
 	return nil
 }

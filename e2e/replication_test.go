@@ -17,10 +17,10 @@ import (
 // replicatedCluster starts three nodes, waits for their quorum and creates
 // topic (one partition, replication factor 3) with min.insync.replicas
 // minISR and the short lag time, and waits until it has a leader and a
-// full ISR on every node.
-func replicatedCluster(t *testing.T, topic string, minISR int) (*brokertest.Cluster, partState) {
+// full ISR on every node. extraArgs go to every node.
+func replicatedCluster(t *testing.T, topic string, minISR int, extraArgs ...string) (*brokertest.Cluster, partState) {
 	t.Helper()
-	c := brokertest.StartCluster(t, 3)
+	c := brokertest.StartCluster(t, 3, extraArgs...)
 	addrs := c.Addrs()
 	all := []int32{1, 2, 3}
 	waitViews(t, addrs, "three brokers and one controller on every node", agreedController(all, all))

@@ -91,6 +91,15 @@ func TestRaftControllerAlterPartition(t *testing.T) {
 	stale := proposeISR(node.Image(), topic, after, before.ISR...)
 	stale.LeaderEpoch--
 	refused("a stale leader epoch", node.AlterPartition(stale), kerr.FencedLeaderEpoch, "leader epoch")
+	// KIP-903: the dropped replica proposed at a broker epoch that is not
+	// its registration's (a fetch of an incarnation before a restart).
+	previous := proposeISR(node.Image(), topic, after, before.ISR...)
+	for i := range previous.NewISR {
+		if previous.NewISR[i].ID == out {
+			previous.NewISR[i].Epoch--
+		}
+	}
+	refused("a member at a previous broker epoch", node.AlterPartition(previous), kerr.IneligibleReplica, "of another epoch")
 
 	// Fencing the dropped replica: it leaves every ISR, and the partitions
 	// it led get a leader from their ISR at a new leader epoch.

@@ -22,6 +22,10 @@ type Options struct {
 	LeaderEpoch       int32        // Open leads in this epoch with ISR [NodeID]; -1: opens as a follower of no one
 	MinInsyncReplicas int          // [min.insync.replicas] 1 when 0
 	Logger            *slog.Logger // slog.Default() when nil
+	// HighWatermark is the HW checkpointed before a restart
+	// (segment.DataDir.HighWatermark), where HW starts, bounded by the log
+	// start and LEO: a log that lost its unsynced tail ends below it.
+	HighWatermark int64
 
 	// Replication (CONTRACT, see roles.go). ProposeISR carries an ISR
 	// change to the controller; it must not block (nil: single node, no
@@ -92,8 +96,9 @@ type Partition struct {
 // the log after it. With Options.LeaderEpoch >= 0 the replica leads in that
 // epoch with itself as the only replica and ISR (the single-node role; the
 // replica manager then calls BecomeLeader or BecomeFollower), recording the
-// epoch start at LEO; with -1 it is a follower of no one. HW starts at the
-// log start. The caller keeps owning the log and closes it after Close.
+// epoch start at LEO; with -1 it is a follower of no one. HW starts at
+// Options.HighWatermark bounded by the log start and LEO. The caller keeps
+// owning the log and closes it after Close.
 func Open(log *segment.Log, opts Options) (*Partition, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -109,8 +114,9 @@ func Open(log *segment.Log, opts Options) (*Partition, error) {
 	if p.producers, err = p.loadProducers(int64(leo)); err != nil {
 		return nil, p.wrap(err)
 	}
-	p.m = newMachine(ids.NodeID(opts.NodeID), opts.Topic, opts.Partition, opts.MinInsyncReplicas, opts.LagTimeMax, leo, logStart, logStart)
-	p.highWatermark.Store(int64(logStart))
+	hw := min(max(ids.Offset(opts.HighWatermark), logStart), leo)
+	p.m = newMachine(ids.NodeID(opts.NodeID), opts.Topic, opts.Partition, opts.MinInsyncReplicas, opts.LagTimeMax, leo, hw, logStart)
+	p.highWatermark.Store(int64(hw))
 	p.epoch.Store(int32(ids.NoEpoch))
 	if opts.LeaderEpoch >= 0 {
 		self := []ids.NodeID{ids.NodeID(opts.NodeID)}

@@ -65,7 +65,11 @@ func (h *harness) open() {
 		h.t.Fatal(err)
 	}
 	h.dd = dd
-	if h.p, err = Open(log, h.opts); err != nil {
+	popts := h.opts
+	if hw, ok := dd.HighWatermark(testTopic, 0); ok { // as the replica manager opens it
+		popts.HighWatermark = hw
+	}
+	if h.p, err = Open(log, popts); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -602,5 +606,46 @@ func BenchmarkAppendAsLeader(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestHighWatermarkFromCheckpoint: a replica reopened (as a follower of no
+// one, so nothing advances it) starts at the checkpointed HW, and after a
+// power loss that took the log's unsynced tail, at most at its LEO.
+func TestHighWatermarkFromCheckpoint(t *testing.T) {
+	mem := vfs.NewMemFS()
+	if err := errors.Join(mem.MkdirAll("/data", 0o755), mem.SyncDir("/")); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessOn(t, "/data", mem, nil)
+	for i := range 3 {
+		h.mustAppend(plain(2), int64(2*i), false)
+	}
+	if err := h.p.Log().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	checkpoint := func(hw int64) {
+		t.Helper()
+		if err := h.dd.CheckpointHighWatermarks([]segment.PartitionOffset{{Topic: testTopic, Partition: 0, Offset: hw}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.opts.LeaderEpoch = -1
+	checkpoint(4)
+	h.restart(true)
+	if hw := h.p.HighWatermark(); hw != 4 {
+		t.Fatalf("HW %d after a restart, want the checkpointed 4", hw)
+	}
+	h.opts.LeaderEpoch = 6
+	h.restart(true)
+	h.mustAppend(plain(4), 6, false) // LEO 10, not synced
+	if hw := h.p.HighWatermark(); hw != 10 {
+		t.Fatalf("leader HW %d, want 10", hw)
+	}
+	checkpoint(10)
+	h.opts.LeaderEpoch = -1
+	h.powerLoss()
+	if leo, hw := h.p.Log().LogEndOffset(), h.p.HighWatermark(); leo != 6 || hw != 6 {
+		t.Fatalf("after power loss LEO %d, HW %d; want 6 and the checkpointed 10 bounded by it", leo, hw)
 	}
 }

@@ -21,6 +21,7 @@ import (
 const (
 	recoveryPointFile = "recovery-point-offset-checkpoint"
 	logStartFile      = "log-start-offset-checkpoint"
+	hwFile            = "replication-offset-checkpoint"
 	cleanShutdownFile = ".kafka_cleanshutdown"
 	deleteDirSuffix   = "-delete"
 )
@@ -30,8 +31,9 @@ type partitionKey struct {
 	partition int32
 }
 
-// DataDir is one data directory: its partition logs, the recovery-point and
-// log-start checkpoints and the clean-shutdown marker. Safe for concurrent use.
+// DataDir is one data directory: its partition logs, the recovery-point,
+// log-start and HW checkpoints and the clean-shutdown marker. Safe for
+// concurrent use.
 type DataDir struct {
 	path             string
 	opts             Options
@@ -40,6 +42,7 @@ type DataDir struct {
 
 	mu     sync.Mutex
 	logs   map[partitionKey]*Log
+	hws    map[partitionKey]int64 // the HW checkpoint as last read or written
 	closed bool
 }
 
@@ -76,6 +79,7 @@ func (d *DataDir) openLogs(cfgFor func(topic string) Config) error {
 	if err != nil {
 		return err
 	}
+	d.hws = cp.hws
 	names, err := fsys.ReadDir(d.path)
 	if err != nil {
 		return err
@@ -130,6 +134,7 @@ type dirCheckpoints struct {
 	clean          bool // trust every index: the marker is present and the recovery points parse
 	recoveryPoints map[partitionKey]int64
 	logStarts      map[partitionKey]int64
+	hws            map[partitionKey]int64
 	corrupt        bool // a checkpoint did not parse: rewrite both once the logs are open
 }
 
@@ -159,6 +164,17 @@ func (d *DataDir) readCheckpoints(marker bool) (dirCheckpoints, error) {
 		d.opts.Logger.Warn("segment: corrupt log-start checkpoint, starting every log at its first segment (deleted records may reappear)",
 			"dir", d.path, "err", err)
 		cp.corrupt = true
+	case err != nil:
+		return cp, err
+	}
+	// A lost HW only delays consumers until the leader's next HW: each
+	// replica starts at its log start, as without the file. The next HW
+	// checkpoint replaces it.
+	cp.hws, err = readOffsets(d.opts.FS, filepath.Join(d.path, hwFile))
+	switch {
+	case errors.Is(err, ErrCorruptCheckpoint):
+		d.opts.Logger.Warn("segment: corrupt replication-offset (HW) checkpoint, every replica's HW starts at its log start",
+			"dir", d.path, "err", err)
 	case err != nil:
 		return cp, err
 	}
@@ -280,6 +296,7 @@ func (d *DataDir) DeleteLog(topic string, partition int32) error {
 		return nil
 	}
 	delete(d.logs, key)
+	delete(d.hws, key)
 	l.abandon()
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails
@@ -304,6 +321,61 @@ func (d *DataDir) CheckpointRecoveryPoints() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.checkpointLocked()
+}
+
+// HighWatermark is a partition's HW in the replication-offset checkpoint
+// (Kafka's replication-offset-checkpoint) as the open read it or
+// CheckpointHighWatermarks last wrote it; ok is false when it has none.
+func (d *DataDir) HighWatermark(topic string, partition int32) (hw int64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hw, ok = d.hws[partitionKey{topic, partition}]
+	return hw, ok
+}
+
+// PartitionOffset is an offset of one partition.
+type PartitionOffset struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// CheckpointHighWatermarks replaces the replication-offset checkpoint
+// atomically with an entry per open log: its HW in hws, else the one the
+// checkpoint held. It returns once the file is durable.
+func (d *DataDir) CheckpointHighWatermarks(hws []PartitionOffset) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("data dir %s: %w", d.path, ErrClosed)
+	}
+	next := make(map[partitionKey]int64, len(d.logs))
+	for _, h := range hws {
+		if k := (partitionKey{h.Topic, h.Partition}); d.logs[k] != nil {
+			next[k] = h.Offset
+		}
+	}
+	keys := make([]partitionKey, 0, len(d.logs))
+	for k := range d.logs {
+		if _, ok := next[k]; !ok {
+			hw, ok := d.hws[k]
+			if !ok {
+				continue
+			}
+			next[k] = hw
+		}
+		keys = append(keys, k)
+	}
+	sortKeys(keys)
+	entries := make([]string, len(keys))
+	for i, k := range keys {
+		entries[i] = fmt.Sprintf("%s %d %d", k.topic, k.partition, next[k])
+	}
+	if err := writeCheckpoint(d.opts.FS, filepath.Join(d.path, hwFile), entries); err != nil {
+		return fmt.Errorf("data dir %s: %w", d.path, err)
+	}
+	d.hws = next
+	return nil
 }
 
 func (d *DataDir) checkpointLocked() error {

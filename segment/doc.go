@@ -6,6 +6,8 @@
 //	<data_dir>/
 //	  recovery-point-offset-checkpoint   "0\n<n>\n" then "<topic> <partition> <offset>" lines
 //	  log-start-offset-checkpoint        same format
+//	  replication-offset-checkpoint      same format: each replica's HW, written by the replica
+//	                                     manager every replica.high.watermark.checkpoint.interval.ms
 //	  .kafka_cleanshutdown               present only after a clean Close
 //	  <topic>-<partition>/               split at the last '-'
 //	    00000000000000000000.log         record batches (magic 2), exactly as on the wire

@@ -19,8 +19,11 @@
 // State older than the partition epoch acted on is ignored.
 //
 // A fetcher (fetcher.go) is one goroutine per leader this broker follows,
-// carrying all partitions it follows from it: sessionless Fetch v12 as a
-// replica over one connection to the leader's Kafka listener, each
+// carrying all partitions it follows from it: sessionless Fetch v15 as a
+// replica over one connection to the leader's Kafka listener, topics by id,
+// with this broker's epoch from its registration in ReplicaState (KIP-903:
+// the leader proposes it for the ISR at that epoch, and the controller
+// refuses a proposal made from a previous incarnation's fetches), each
 // partition at its LEO with its last fetched epoch; it truncates on a
 // DivergingEpoch, appends the batches as sent, follows the leader's HW,
 // and on OFFSET_OUT_OF_RANGE asks the leader's offsets (ListOffsets) to

@@ -20,11 +20,14 @@ import (
 // (Kafka's replica.socket.timeout.ms).
 const fetchTimeout = 30 * time.Second
 
-// Wire versions of the follower's requests: Fetch v12 carries
-// LastFetchedEpoch and answers DivergingEpoch (KIP-320, truncation on
-// fetch); ListOffsets v4 carries CurrentLeaderEpoch.
+// Wire versions of the follower's requests: Fetch v15 carries
+// LastFetchedEpoch and answers DivergingEpoch (v12, KIP-320, truncation on
+// fetch), names topics by id (v13, KIP-516), and carries this broker's
+// epoch in ReplicaState (KIP-903), so that neither the leader nor the
+// controller takes a fetch of a previous incarnation of this broker for
+// one of the current; ListOffsets v4 carries CurrentLeaderEpoch.
 const (
-	fetchVersion       = 12
+	fetchVersion       = 15
 	listOffsetsVersion = 4
 )
 
@@ -195,16 +198,26 @@ type sentPartition struct {
 	fetchOffset ids.Offset
 }
 
+// sentFetch is what a request asked: each partition, and the names of the
+// topic ids it used.
+type sentFetch struct {
+	parts  map[topicPartition]sentPartition
+	topics map[[16]byte]string
+}
+
 // request builds the next Fetch of every partition not backed off, or nil
 // when there is none; next is when the first backed-off one may go again
-// (zero: none waits on time).
-func (f *fetcher) request(now time.Time) (req *kmsg.FetchRequest, sent map[topicPartition]sentPartition, next time.Time) {
+// (zero: none waits on time). A partition whose topic the image no longer
+// has waits for its removal, which that image brings.
+func (f *fetcher) request(now time.Time) (req *kmsg.FetchRequest, sent sentFetch, next time.Time) {
 	cfg := f.m.opts.Fetch
+	im := f.m.opts.Metadata.Image()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	topics := map[string]int{}
 	for tp, fp := range f.parts {
-		if fp.fenced {
+		t := im.Topic(tp.topic)
+		if fp.fenced || t == nil {
 			continue
 		}
 		if now.Before(fp.delayUntil) {
@@ -216,20 +229,24 @@ func (f *fetcher) request(now time.Time) (req *kmsg.FetchRequest, sent map[topic
 		if req == nil {
 			req = kmsg.NewPtrFetchRequest()
 			req.SetVersion(fetchVersion)
-			req.ReplicaID = int32(f.m.opts.NodeID)
+			req.ReplicaState.ID, req.ReplicaState.Epoch = int32(f.m.opts.NodeID), -1
+			if self, ok := im.Broker(int32(f.m.opts.NodeID)); ok {
+				req.ReplicaState.Epoch = self.Epoch
+			}
 			req.MaxWaitMillis = int32(cfg.WaitMax.Milliseconds())
 			req.MinBytes = 1
 			req.MaxBytes = cfg.ResponseBytesMax
 			req.SessionID, req.SessionEpoch = 0, -1
-			sent = map[topicPartition]sentPartition{}
+			sent = sentFetch{parts: map[topicPartition]sentPartition{}, topics: map[[16]byte]string{}}
 		}
 		i, ok := topics[tp.topic]
 		if !ok {
 			i = len(req.Topics)
 			topics[tp.topic] = i
 			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic = tp.topic
+			rt.Topic, rt.TopicID = tp.topic, t.ID
 			req.Topics = append(req.Topics, rt)
+			sent.topics[t.ID] = tp.topic
 		}
 		offset, lastEpoch, logStart := fp.p.FetchPosition()
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -240,17 +257,17 @@ func (f *fetcher) request(now time.Time) (req *kmsg.FetchRequest, sent map[topic
 		rp.LogStartOffset = int64(logStart)
 		rp.PartitionMaxBytes = cfg.PartitionBytesMax
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
-		sent[tp] = sentPartition{fp: fp, fetchOffset: offset}
+		sent.parts[tp] = sentPartition{fp: fp, fetchOffset: offset}
 	}
 	return req, sent, next
 }
 
 // handle applies a Fetch response to the partitions still followed as
 // they were when it was sent. An error means the connection is unusable.
-func (f *fetcher) handle(ctx context.Context, c *leaderConn, resp *kmsg.FetchResponse, sent map[topicPartition]sentPartition) error {
+func (f *fetcher) handle(ctx context.Context, c *leaderConn, resp *kmsg.FetchResponse, sent sentFetch) error {
 	now := time.Now()
 	if resp.ErrorCode != 0 {
-		f.backOff(sent, now)
+		f.backOff(sent.parts, now)
 		return fmt.Errorf("leader %d fetch: %w", f.source, kerr.ErrorForCode(resp.ErrorCode))
 	}
 	var outOfRange []topicPartition
@@ -258,8 +275,8 @@ func (f *fetcher) handle(ctx context.Context, c *leaderConn, resp *kmsg.FetchRes
 	for _, rt := range resp.Topics {
 		for i := range rt.Partitions {
 			rp := &rt.Partitions[i]
-			tp := topicPartition{rt.Topic, rp.Partition}
-			s, ok := sent[tp]
+			tp := topicPartition{sent.topics[rt.TopicID], rp.Partition}
+			s, ok := sent.parts[tp]
 			if !ok || f.parts[tp] != s.fp {
 				continue // not asked, or removed or moved to a new epoch since
 			}
@@ -270,7 +287,7 @@ func (f *fetcher) handle(ctx context.Context, c *leaderConn, resp *kmsg.FetchRes
 	}
 	f.mu.Unlock()
 	for _, tp := range outOfRange {
-		if err := f.outOfRange(ctx, c, tp, sent[tp], now); err != nil {
+		if err := f.outOfRange(ctx, c, tp, sent.parts[tp], now); err != nil {
 			return err
 		}
 	}

@@ -109,28 +109,33 @@ func next[R kmsg.Request](t *testing.T, f *fakeLeader) R {
 	}
 }
 
-// fetchAt checks that the follower's next request is a replica Fetch v12
-// of topic's partition at offset with last fetched epoch lastEpoch.
-func fetchAt(t *testing.T, f *fakeLeader, topic string, partition int32, epoch ids.Epoch, offset int64, lastEpoch int32) {
+// fetchAt checks that the follower's next request is a replica Fetch v15
+// from broker 2 at its registered broker epoch (KIP-903), of the topic with
+// id topic's partition at offset with last fetched epoch lastEpoch.
+func fetchAt(t *testing.T, f *fakeLeader, ctrl *quorum.Controller, topic [16]byte, partition int32, epoch ids.Epoch, offset int64, lastEpoch int32) {
 	t.Helper()
 	req := next[*kmsg.FetchRequest](t, f)
-	if req.Version != 12 || req.ReplicaID != 2 || req.SessionEpoch != -1 || len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 1 {
-		t.Fatalf("fetch v%d replica %d session epoch %d, %d topics: %+v", req.Version, req.ReplicaID, req.SessionEpoch, len(req.Topics), req.Topics)
+	self, _ := ctrl.Image().Broker(2)
+	if req.Version != 15 || req.ReplicaState.ID != 2 || req.ReplicaState.Epoch != self.Epoch || req.SessionEpoch != -1 ||
+		len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch v%d replica %d broker epoch %d (registered %d) session epoch %d, %d topics: %+v", req.Version,
+			req.ReplicaState.ID, req.ReplicaState.Epoch, self.Epoch, req.SessionEpoch, len(req.Topics), req.Topics)
 	}
 	rp := req.Topics[0].Partitions[0]
-	if req.Topics[0].Topic != topic || rp.Partition != partition || rp.CurrentLeaderEpoch != int32(epoch) ||
+	if req.Topics[0].TopicID != topic || rp.Partition != partition || rp.CurrentLeaderEpoch != int32(epoch) ||
 		rp.FetchOffset != offset || rp.LastFetchedEpoch != lastEpoch {
-		t.Fatalf("fetch of %s-%d epoch %d offset %d last epoch %d, want %s-%d epoch %d offset %d last epoch %d",
-			req.Topics[0].Topic, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LastFetchedEpoch,
+		t.Fatalf("fetch of %x-%d epoch %d offset %d last epoch %d, want %x-%d epoch %d offset %d last epoch %d",
+			req.Topics[0].TopicID, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.LastFetchedEpoch,
 			topic, partition, epoch, offset, lastEpoch)
 	}
 }
 
-// fetchAnswer is a Fetch response for one partition, set by fill.
-func fetchAnswer(topic string, partition int32, fill func(*kmsg.FetchResponseTopicPartition)) *kmsg.FetchResponse {
+// fetchAnswer is a Fetch response for one partition of the topic with id
+// topic, set by fill.
+func fetchAnswer(topic [16]byte, partition int32, fill func(*kmsg.FetchResponseTopicPartition)) *kmsg.FetchResponse {
 	resp := kmsg.NewPtrFetchResponse()
 	rt := kmsg.NewFetchResponseTopic()
-	rt.Topic = topic
+	rt.TopicID = topic
 	rp := kmsg.NewFetchResponseTopicPartition()
 	rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = partition, -1, -1, -1
 	fill(&rp)
@@ -170,6 +175,23 @@ func batches(from, to int64, epoch int32) []byte {
 	return out
 }
 
+// createLedBy1 creates topic "t" with two partitions on brokers 1 and 2
+// and returns one that broker 1 leads.
+func createLedBy1(t *testing.T, ctrl *quorum.Controller) (*quorum.Topic, quorum.Partition) {
+	t.Helper()
+	top, err := ctrl.CreateTopic(quorum.CreateTopic{Name: "t", Partitions: 2, ReplicationFactor: 2}, 1, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range top.Partitions {
+		if mp.Leader == 1 {
+			return top, mp
+		}
+	}
+	t.Fatalf("broker 1 leads no partition of %+v", top.Partitions)
+	return nil, quorum.Partition{}
+}
+
 // TestFollowerScript drives a follower through a leader played by the
 // test: records are appended and HW follows the leader's; a DivergingEpoch
 // truncates; OFFSET_OUT_OF_RANGE with the leader's LEO below the
@@ -180,48 +202,39 @@ func TestFollowerScript(t *testing.T) {
 	leader := startFakeLeader(t)
 	dd := openDataDir(t)
 	ctrl := openController(t, openDataDir(t), leader.port(), 1)
-	m := newManager(t, ctrl, dd, 2)
-	top, err := ctrl.CreateTopic(quorum.CreateTopic{Name: "t", Partitions: 2, ReplicationFactor: 2}, 1, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mp quorum.Partition
-	for _, mp = range top.Partitions {
-		if mp.Leader == 1 {
-			break
-		}
-	}
+	m := newManager(t, ctrl, ctrl, dd, 2)
+	top, mp := createLedBy1(t, ctrl)
 	p := m.Partition("t", mp.ID)
 	epoch := ids.Epoch(mp.LeaderEpoch)
-	answer := func(fill func(*kmsg.FetchResponseTopicPartition)) { leader.answers <- fetchAnswer("t", mp.ID, fill) }
+	answer := func(fill func(*kmsg.FetchResponseTopicPartition)) { leader.answers <- fetchAnswer(top.ID, mp.ID, fill) }
 
-	fetchAt(t, leader, "t", mp.ID, epoch, 0, -1)
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 0, -1)
 	answer(func(rp *kmsg.FetchResponseTopicPartition) {
 		rp.HighWatermark, rp.LogStartOffset, rp.RecordBatches = 4, 0, batches(0, 5, int32(epoch))
 	})
-	fetchAt(t, leader, "t", mp.ID, epoch, 5, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 5, int32(epoch))
 	if hw := p.HighWatermark(); hw != 4 {
 		t.Fatalf("follower HW %d after the leader's 4", hw)
 	}
 	answer(func(rp *kmsg.FetchResponseTopicPartition) {
 		rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = int32(epoch), 3
 	})
-	fetchAt(t, leader, "t", mp.ID, epoch, 3, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 3, int32(epoch))
 
 	// The leader's log ends at 2, below the follower's 3: truncate to it.
 	answer(func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.OffsetOutOfRange.Code })
 	answerListOffsets(t, leader, -1, 2)
-	fetchAt(t, leader, "t", mp.ID, epoch, 2, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 2, int32(epoch))
 
 	// The leader's log starts at 50, above the follower's end: restart there.
 	answer(func(rp *kmsg.FetchResponseTopicPartition) { rp.ErrorCode = kerr.OffsetOutOfRange.Code })
 	answerListOffsets(t, leader, -1, 100)
 	answerListOffsets(t, leader, -2, 50)
-	fetchAt(t, leader, "t", mp.ID, epoch, 50, -1)
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 50, -1)
 	answer(func(rp *kmsg.FetchResponseTopicPartition) {
 		rp.HighWatermark, rp.LogStartOffset, rp.RecordBatches = 51, 50, batches(50, 51, int32(epoch))
 	})
-	fetchAt(t, leader, "t", mp.ID, epoch, 51, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 51, int32(epoch))
 	if hw, start := p.HighWatermark(), p.Log().LogStartOffset(); hw != 51 || start != 50 {
 		t.Fatalf("follower HW %d, log start %d after restarting at 50", hw, start)
 	}
@@ -229,7 +242,7 @@ func TestFollowerScript(t *testing.T) {
 	answer(func(rp *kmsg.FetchResponseTopicPartition) {
 		rp.HighWatermark, rp.LogStartOffset, rp.RecordBatches = 52, 51, batches(51, 52, int32(epoch))
 	})
-	fetchAt(t, leader, "t", mp.ID, epoch, 52, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 52, int32(epoch))
 	if hw, start := p.HighWatermark(), p.Log().LogStartOffset(); hw != 52 || start != 51 {
 		t.Fatalf("follower HW %d, log start %d after the leader's log start moved to 51", hw, start)
 	}
@@ -251,5 +264,5 @@ func TestFollowerScript(t *testing.T) {
 	if err := ctrl.AlterTopicConfigs("t", map[string]*string{"retention.ms": kmsg.StringPtr("60000")}, false); err != nil {
 		t.Fatal(err)
 	}
-	fetchAt(t, leader, "t", mp.ID, epoch, 52, int32(epoch))
+	fetchAt(t, leader, ctrl, top.ID, mp.ID, epoch, 52, int32(epoch))
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -50,8 +51,17 @@ type Options struct {
 	// cluster-wide defaults it may read).
 	TopicConfig func(*quorum.Image, *quorum.Topic) (TopicConfig, error)
 	Fetch       FetchConfig
-	Logger      *slog.Logger
+	// HWCheckpointInterval is replica.high.watermark.checkpoint.interval.ms
+	// (DefaultHWCheckpointInterval when 0): how often Tick writes every
+	// replica's HW to the data dir's replication-offset checkpoint, where a
+	// restarted replica's HW starts.
+	HWCheckpointInterval time.Duration
+	Logger               *slog.Logger
 }
+
+// DefaultHWCheckpointInterval is Kafka's
+// replica.high.watermark.checkpoint.interval.ms default.
+const DefaultHWCheckpointInterval = 5 * time.Second
 
 type topicPartition struct {
 	topic     string
@@ -88,6 +98,8 @@ type Manager struct {
 	ids      map[string][16]byte // topic ID each hosted topic was opened for
 	fetchers map[ids.NodeID]*fetcher
 	closed   bool
+
+	hwCheckpointed atomic.Int64 // unix nanoseconds of the last HW checkpoint
 }
 
 // New opens the replicas the current image assigns to this broker, deletes
@@ -95,6 +107,9 @@ type Manager struct {
 func New(opts Options) *Manager {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.HWCheckpointInterval <= 0 {
+		opts.HWCheckpointInterval = DefaultHWCheckpointInterval
 	}
 	m := &Manager{
 		opts:     opts,
@@ -104,6 +119,7 @@ func New(opts Options) *Manager {
 		fetchers: map[ids.NodeID]*fetcher{},
 	}
 	m.isr = newISRSender(m)
+	m.hwCheckpointed.Store(time.Now().UnixNano())
 	opts.Metadata.OnChange(m.applyChange)
 	m.apply(opts.Metadata.Image())
 	return m
@@ -273,6 +289,7 @@ func (m *Manager) open(tp topicPartition, cfg TopicConfig) (*replica.Partition, 
 			return nil, err
 		}
 	}
+	hw, _ := m.opts.DataDir.HighWatermark(tp.topic, tp.partition)
 	opts := replica.Options{
 		Topic:             tp.topic,
 		Partition:         tp.partition,
@@ -280,6 +297,7 @@ func (m *Manager) open(tp topicPartition, cfg TopicConfig) (*replica.Partition, 
 		LeaderEpoch:       -1, // the role comes from transitionLocked
 		MinInsyncReplicas: cfg.MinISR,
 		Logger:            m.log,
+		HighWatermark:     hw,
 		Eligible:          m.eligible,
 		LagTimeMax:        cfg.LagTimeMax,
 	}
@@ -291,7 +309,8 @@ func (m *Manager) open(tp topicPartition, cfg TopicConfig) (*replica.Partition, 
 
 // Tick runs each log's time-driven work (roll by age, flush.ms, retention,
 // delayed file deletion) and each replica's (ISR shrink after
-// replica.lag.time.max.ms).
+// replica.lag.time.max.ms), and checkpoints the HWs every
+// HWCheckpointInterval.
 func (m *Manager) Tick() {
 	m.opts.DataDir.Logs(func(topic string, partition int32, l *segment.Log) {
 		if err := l.Tick(); err != nil && !errors.Is(err, segment.ErrClosed) {
@@ -300,14 +319,41 @@ func (m *Manager) Tick() {
 	})
 	now := time.Now()
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	for _, h := range m.parts {
 		h.p.Tick(now)
 	}
+	var hws []segment.PartitionOffset
+	if now.Sub(time.Unix(0, m.hwCheckpointed.Load())) >= m.opts.HWCheckpointInterval && !m.closed {
+		m.hwCheckpointed.Store(now.UnixNano())
+		hws = m.highWatermarksLocked()
+	}
+	m.mu.RUnlock()
+	if hws != nil {
+		m.checkpointHWs(hws)
+	}
 }
 
-// Close stops the fetchers and ISR proposals and snapshots producer state
-// of every hosted replica; the data dir closes the logs.
+// highWatermarksLocked lists every hosted replica's HW; mu must be held.
+func (m *Manager) highWatermarksLocked() []segment.PartitionOffset {
+	hws := make([]segment.PartitionOffset, 0, len(m.parts))
+	for tp, h := range m.parts {
+		hws = append(hws, segment.PartitionOffset{Topic: tp.topic, Partition: tp.partition, Offset: h.p.HighWatermark()})
+	}
+	return hws
+}
+
+// checkpointHWs writes hws to the replication-offset checkpoint. A failure
+// is logged: a restart then starts from older HWs, which only delays
+// consumers until the leaders' next HWs.
+func (m *Manager) checkpointHWs(hws []segment.PartitionOffset) {
+	if err := m.opts.DataDir.CheckpointHighWatermarks(hws); err != nil && !errors.Is(err, segment.ErrClosed) {
+		m.log.Warn("HW checkpoint not written", "err", err)
+	}
+}
+
+// Close stops the fetchers and ISR proposals, snapshots producer state of
+// every hosted replica and checkpoints their HWs; the data dir closes the
+// logs.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -317,6 +363,7 @@ func (m *Manager) Close() error {
 	}
 	m.pruneFetchersLocked()
 	m.isr.close()
+	m.checkpointHWs(m.highWatermarksLocked())
 	var errs []error
 	for tp, h := range m.parts {
 		if err := h.p.Close(); err != nil {

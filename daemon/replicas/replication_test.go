@@ -61,6 +61,12 @@ func (n *pairNode) port(t *testing.T) int32 {
 // startPair starts brokers 1 and 2, each fetching as a follower from the
 // other's listener.
 func startPair(t *testing.T) (*quorum.Controller, [2]*pairNode) {
+	return startPairISR(t, func(c *quorum.Controller) replicas.ISRClient { return c })
+}
+
+// startPairISR is startPair with broker 1's ISR proposals sent through
+// isr(controller).
+func startPairISR(t *testing.T, isr func(*quorum.Controller) replicas.ISRClient) (*quorum.Controller, [2]*pairNode) {
 	t.Helper()
 	var nodes [2]*pairNode
 	for i := range nodes {
@@ -74,7 +80,11 @@ func startPair(t *testing.T) (*quorum.Controller, [2]*pairNode) {
 	}
 	ctrl := openController(t, nodes[0].dd, nodes[0].port(t), nodes[1].port(t))
 	for _, n := range nodes {
-		n.m = newManager(t, ctrl, n.dd, n.id)
+		var client replicas.ISRClient = ctrl
+		if n.id == 1 {
+			client = isr(ctrl)
+		}
+		n.m = newManager(t, ctrl, client, n.dd, n.id)
 		n.broker.Store(kafka.New(kafka.Config{NodeID: int32(n.id), FetchWaitMsMax: 30_000, Logger: quiet}, ctrl, n.m))
 	}
 	return ctrl, nodes
@@ -114,10 +124,10 @@ func openController(t *testing.T, dd *segment.DataDir, port1, port2 int32) *quor
 }
 
 // newManager is node id's replica manager, fetching with short waits and
-// backoffs.
-func newManager(t *testing.T, ctrl *quorum.Controller, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
+// backoffs and frequent HW checkpoints, sending its ISR proposals to isr.
+func newManager(t *testing.T, ctrl *quorum.Controller, isr replicas.ISRClient, dd *segment.DataDir, id ids.NodeID) *replicas.Manager {
 	m := replicas.New(replicas.Options{
-		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: ctrl, Logger: quiet,
+		DataDir: dd, NodeID: id, Metadata: ctrl, ISR: isr, Logger: quiet,
 		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
 			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs}.SegmentConfig(t.Configs)
 			if err != nil {
@@ -128,6 +138,7 @@ func newManager(t *testing.T, ctrl *quorum.Controller, dd *segment.DataDir, id i
 		},
 		Fetch: replicas.FetchConfig{WaitMax: 100 * time.Millisecond, PartitionBytesMax: 1 << 20,
 			ResponseBytesMax: 10 << 20, Backoff: 50 * time.Millisecond, FrameBytesMax: 20 << 20},
+		HWCheckpointInterval: 10 * time.Millisecond,
 	})
 	t.Cleanup(func() { m.Close() })
 	return m
@@ -227,4 +238,53 @@ func metricsText(m *replicas.Manager) string {
 	var b strings.Builder
 	m.WriteMetrics(&b)
 	return b.String()
+}
+
+// TestHWCheckpointRestart: the leader's Tick checkpoints its HW, and a
+// leader reopened while its follower is away starts at it: with
+// min.insync.replicas 2 nothing else could move its HW above the log
+// start until the follower fetched.
+func TestHWCheckpointRestart(t *testing.T) {
+	ctrl, nodes := startPair(t)
+	top, err := ctrl.CreateTopic(quorum.CreateTopic{Name: "t", Partitions: 1, ReplicationFactor: 2,
+		Configs: map[string]string{"min.insync.replicas": "2"}}, 1, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, follower := nodes[top.Partitions[0].Leader-1], nodes[2-top.Partitions[0].Leader]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(leader.srv.Addr().String()), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 20
+	var records []*kgo.Record
+	for i := range n {
+		records = append(records, &kgo.Record{Value: []byte(strconv.Itoa(i))})
+	}
+	if _, err := kafkatest.ProduceWithin(cl, pairWait, records); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(pairWait)
+	for {
+		leader.m.Tick()
+		if hw, ok := leader.dd.HighWatermark("t", 0); ok && hw == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			hw, ok := leader.dd.HighWatermark("t", 0)
+			t.Fatalf("checkpointed HW %d (%v), want %d", hw, ok, n)
+		}
+		time.Sleep(20 * time.Millisecond) // past HWCheckpointInterval
+	}
+	for _, node := range []*pairNode{follower, leader} {
+		if err := node.m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newManager(t, ctrl, ctrl, leader.dd, leader.id)
+	if hw := m.Partition("t", 0).HighWatermark(); hw != n {
+		t.Fatalf("reopened leader's HW %d, want the checkpointed %d", hw, n)
+	}
 }
