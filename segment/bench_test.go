@@ -58,7 +58,7 @@ func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
 	b.SetBytes(int64(len(batch)))
 	b.ResetTimer()
 	for range b.N {
-		if _, err := l.Append(batch, 0); err != nil {
+		if _, err := l.Append(valid(batch), 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -238,7 +238,7 @@ func buildBenchLog(b *testing.B) (string, int64) {
 	}
 	batch := benchBatch(1<<10, 16<<10)
 	for written := int64(0); written < *benchLogBytes; written += int64(len(batch)) {
-		if _, err := l.Append(batch, 0); err != nil {
+		if _, err := l.Append(valid(batch), 0); err != nil {
 			b.Fatal(err)
 		}
 	}

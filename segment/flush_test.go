@@ -87,7 +87,7 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				res, err := l.Append(testBatch(0, 1), 1)
+				res, err := l.Append(valid(testBatch(0, 1)), 1)
 				if err != nil {
 					errs <- err
 					return
@@ -112,36 +112,61 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d appends, %d fdatasyncs", writers*each, syncs)
 }
 
-func TestAppendReplicated(t *testing.T) {
-	e := newEnv(t, smallConfig())
-	d, l := e.openLog()
-	defer d.Close()
-	b := testBatch(100, 2)
-	SetPartitionLeaderEpoch(b, 7)
-	if _, err := l.AppendReplicated(b); err != nil {
-		t.Fatal(err)
+// TestWriteReplicated: batches are stored as given, offsets checked, and
+// one fdatasync covers them all in the per-append sync mode.
+func TestWriteReplicated(t *testing.T) {
+	cfs, l := openSyncEveryAppend(t)
+	var batches []Batch
+	for i := range 3 {
+		b := testBatch(100, 2)
+		SetBaseOffset(b, int64(2*i))
+		SetPartitionLeaderEpoch(b, 7)
+		batches = append(batches, valid(b))
 	}
-	if l.LatestEpoch() != 7 || l.LogEndOffset() != 2 {
-		t.Fatalf("epoch %d, LEO %d", l.LatestEpoch(), l.LogEndOffset())
+	_, _, before := cfs.counts()
+	n, sync, err := l.WriteReplicated(batches)
+	if err == nil {
+		err = sync.Wait()
 	}
-	b = testBatch(100, 1)
-	SetBaseOffset(b, 5)
-	if _, err := l.AppendReplicated(b); !errors.Is(err, ErrOffsetMismatch) {
-		t.Fatalf("gap: %v", err)
+	if err != nil || n != 3 {
+		t.Fatalf("wrote %d: %v", n, err)
+	}
+	if _, _, after := cfs.counts(); after-before > 2 { // the segment, and the epoch checkpoint
+		t.Fatalf("%d syncs for one replicated write", after-before)
+	}
+	if l.LatestEpoch() != 7 || l.LogEndOffset() != 6 || l.RecoveryPoint() != 6 {
+		t.Fatalf("epoch %d, LEO %d, recovery point %d", l.LatestEpoch(), l.LogEndOffset(), l.RecoveryPoint())
+	}
+	b := testBatch(100, 1)
+	SetBaseOffset(b, 9)
+	if n, _, err := l.WriteReplicated([]Batch{valid(testBatch(100, 1)), valid(b)}); !errors.Is(err, ErrOffsetMismatch) || n != 0 {
+		t.Fatalf("gap: wrote %d: %v", n, err)
 	}
 	r, err := l.Read(0, math.MaxInt32, math.MaxInt64, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	if hs := regionBatches(t, r); len(hs) != 1 || hs[0].PartitionLeaderEpoch != 7 {
-		t.Fatalf("replicated batch not stored as given: %+v", hs)
+	if hs := regionBatches(t, r); len(hs) != 3 || hs[0].PartitionLeaderEpoch != 7 {
+		t.Fatalf("replicated batches not stored as given: %+v", hs)
 	}
 }
 
 // TestSyncEveryAppendOneSyncEach: a lone appender pays one fdatasync per
 // append, of the segment file only.
 func TestSyncEveryAppendOneSyncEach(t *testing.T) {
+	cfs, l := openSyncEveryAppend(t)
+	mustAppend(t, l, testBatch(0, 1)) // first append also saves the epoch cache
+	_, _, before := cfs.counts()
+	appendN(t, l, 50, 1, 0)
+	if _, _, after := cfs.counts(); after-before != 50 {
+		t.Fatalf("%d syncs for 50 appends", after-before)
+	}
+}
+
+// openSyncEveryAppend opens a log that syncs every append, on a filesystem
+// that counts syncs; it is closed at the test's end.
+func openSyncEveryAppend(t *testing.T) (*countingFS, *Log) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20
 	cfg.SyncEveryAppend = true
@@ -149,11 +174,6 @@ func TestSyncEveryAppendOneSyncEach(t *testing.T) {
 	cfs := &countingFS{FS: vfs.OS}
 	e.opts.FS = cfs
 	d, l := e.openLog()
-	defer d.Close()
-	mustAppend(t, l, testBatch(0, 1)) // first append also saves the epoch cache
-	_, _, before := cfs.counts()
-	appendN(t, l, 50, 1, 0)
-	if _, _, after := cfs.counts(); after-before != 50 {
-		t.Fatalf("%d syncs for 50 appends", after-before)
-	}
+	t.Cleanup(func() { d.Close() })
+	return cfs, l
 }

@@ -19,7 +19,6 @@ type Log struct {
 	opts  Options
 	files *fileGroup // open files, for removing a deleted log's directory
 
-	batchBytesMax atomic.Int32 // Config.BatchBytesMax, for validation outside the lock
 	recoveryPoint atomic.Int64 // offsets below are durable
 
 	mu       sync.RWMutex
@@ -67,37 +66,92 @@ func (l *Log) segmentFor(offset int64) int {
 	return max(i-1, 0)
 }
 
-// Append validates batch, assigns offsets by rewriting baseOffset and
+// Append assigns offsets to b by rewriting baseOffset and
 // partitionLeaderEpoch in place (maxTimestamp, attributes and CRC for
-// LogAppendTime) and appends it. The caller's slice is modified. Durability
-// is as the package doc states.
-func (l *Log) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
-	return l.append(batch, true, leaderEpoch)
-}
-
-// AppendReplicated appends a batch that already carries its offsets and
-// epoch (follower path); its base offset must equal LEO (ErrOffsetMismatch).
-func (l *Log) AppendReplicated(batch []byte) (AppendResult, error) {
-	return l.append(batch, false, 0)
-}
-
-func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, error) {
-	h, err := ValidateBatch(b, l.batchBytesMax.Load())
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("log %s: append: %w", l.dir, err)
+// LogAppendTime) and appends it. The caller's bytes are modified.
+// Durability is as the package doc states: Append is Write, then the
+// Pending's Wait.
+func (l *Log) Append(b Batch, leaderEpoch int32) (AppendResult, error) {
+	res, sync, err := l.Write(b, leaderEpoch)
+	if err == nil {
+		err = sync.Wait()
 	}
+	return res, err
+}
+
+// Write is Append without waiting for the fdatasync the configuration asks
+// for (SyncEveryAppend, flush.messages, a roll): it returns once the batch
+// is in the page cache, and the batch is as durable as Append leaves it
+// once the Pending's Wait returns nil. The log's lock covers offset
+// assignment and the write, not the sync, so that a caller holding a lock
+// of its own (a partition's append lock) can release it before waiting
+// and concurrent appenders share one fdatasync (group commit).
+func (l *Log) Write(b Batch, leaderEpoch int32) (AppendResult, Pending, error) {
+	return l.write(b, true, leaderEpoch)
+}
+
+// WriteReplicated writes batches that already carry their offsets and
+// epochs (the follower path); the first must start at LEO and each the
+// next (ErrOffsetMismatch). It returns how many it wrote: on an error
+// those before the failing one stay written. One Pending covers them all.
+func (l *Log) WriteReplicated(batches []Batch) (int, Pending, error) {
+	var sync Pending
+	for i, b := range batches {
+		_, s, err := l.write(b, false, 0)
+		if err != nil {
+			return i, sync, err
+		}
+		if s.l != nil { // later batches end later
+			sync = s
+		}
+	}
+	return len(batches), sync, nil
+}
+
+// Pending is the fdatasync a Write still needs before its batches are as
+// durable as the configuration asks; the zero Pending needs none.
+type Pending struct {
+	l   *Log
+	end int64 // offsets below it must be durable
+}
+
+// Wait returns once the written batches are durable (or truncated away),
+// sharing the fdatasync with every other writer waiting meanwhile.
+func (p Pending) Wait() error {
+	if p.l == nil {
+		return nil
+	}
+	return p.l.syncTo(p.end)
+}
+
+// SyncPending is what an append ending before end that Write already
+// answered still needs before it is acknowledged (a producer's retry of a
+// batch appended moments ago): a sync up to end when every append is
+// synced, nothing otherwise.
+func (l *Log) SyncPending(end int64) Pending {
+	if !l.Config().SyncEveryAppend {
+		return Pending{}
+	}
+	return Pending{l: l, end: end}
+}
+
+func (l *Log) write(b Batch, assign bool, leaderEpoch int32) (AppendResult, Pending, error) {
+	if b.b == nil {
+		panic("segment: append of a Batch that ValidateBatch did not make")
+	}
+	h := b.h
 	// Relative to the base offset, so it survives offset assignment. Not
 	// decompressed: a compressed batch's max-timestamp record is found only
 	// when MaxTimestamp asks.
-	maxTsOffset, resolved := maxTimestampOffset(b, h, 0)
+	maxTsOffset, resolved := maxTimestampOffset(b.b, h, 0)
 	maxTsDelta := maxTsOffset - h.BaseOffset
 	l.mu.Lock()
-	res, syncNeeded, err := l.appendLocked(b, h, maxTsDelta, resolved, assign, leaderEpoch)
+	res, syncNeeded, err := l.appendLocked(b.b, h, maxTsDelta, resolved, assign, leaderEpoch)
 	l.mu.Unlock()
-	if err == nil && syncNeeded {
-		err = l.syncTo(res.LastOffset + 1)
+	if err != nil || !syncNeeded {
+		return res, Pending{}, err
 	}
-	return res, err
+	return res, Pending{l: l, end: res.LastOffset + 1}, nil
 }
 
 // appendLocked writes one validated batch. syncNeeded asks the caller to
@@ -414,7 +468,6 @@ func (l *Log) SetConfig(c Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = c
-	l.batchBytesMax.Store(c.BatchBytesMax)
 	return nil
 }
 
