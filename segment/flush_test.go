@@ -3,7 +3,9 @@ package segment
 import (
 	"errors"
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +178,68 @@ func openSyncEveryAppend(t *testing.T) (*countingFS, *Log) {
 	d, l := e.openLog()
 	t.Cleanup(func() { d.Close() })
 	return cfs, l
+}
+
+// TestWriteReplicatedRuns: a fetch answer's batches go to the file one
+// write per run (adjacent, one epoch, within the segment), split where the
+// epoch changes or the segment is full; what is stored reads back as sent,
+// with index entries for every batch.
+func TestWriteReplicatedRuns(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	e := newEnv(t, cfg)
+	var logWrites atomic.Int64
+	e.opts.FS = vfs.Inject(vfs.OS, func(op vfs.Op, path string) error {
+		if op == vfs.OpWriteAt && strings.HasSuffix(path, logSuffix) {
+			logWrites.Add(1)
+		}
+		return nil
+	})
+	d, l := e.openLog()
+	defer d.Close()
+	answer := func(from int64, epochs ...int32) []Batch {
+		var all []byte
+		for i, epoch := range epochs {
+			b := testBatch(int64(i), 2)
+			SetBaseOffset(b, from+int64(2*i))
+			SetPartitionLeaderEpoch(b, epoch)
+			all = append(all, b...)
+		}
+		batches, err := ValidateBatches(all, math.MaxInt32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return batches
+	}
+	write := func(bs []Batch) {
+		t.Helper()
+		if n, _, err := l.WriteReplicated(bs); err != nil || n != len(bs) {
+			t.Fatalf("wrote %d of %d: %v", n, len(bs), err)
+		}
+	}
+	write(answer(0, 3, 3, 3, 4, 4))
+	if n := logWrites.Load(); n != 2 {
+		t.Fatalf("%d writes for two runs", n)
+	}
+	// A small segment: the run is cut where the active segment is full.
+	cfg.SegmentBytes = 3 * int64(len(testBatch(0, 2)))
+	if err := l.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	write(answer(10, 4, 4, 4, 4, 4, 4, 4))
+	checkContiguous(t, readAll(t, l, 0), 0, 24)
+	if off, _, found, err := l.OffsetForTimestamp(4); err != nil || !found || off != 7 {
+		t.Fatalf("time lookup in a run: offset %d found %v: %v", off, found, err)
+	}
+	// From an empty active segment too (a follower restarting its log).
+	if err := l.TruncateFullyAndStartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	write(answer(100, 5, 5, 5, 5, 5, 5, 5))
+	checkContiguous(t, readAll(t, l, 100), 100, 114)
+	for _, s := range l.segments {
+		if s.size > cfg.SegmentBytes {
+			t.Errorf("segment %d holds %d bytes, over %d", s.base, s.size, cfg.SegmentBytes)
+		}
+	}
 }
