@@ -14,7 +14,8 @@
 # partition's leader and on the other nodes (1-partition runs; the 4-partition
 # runs report the sum over nodes), and the fetch bytes the brokers sent by
 # sendfile and by copying (riffle_netio_*_bytes_total). Raw JSON results and
-# the cluster logs go under $OUT (default ./bench-results/replication-<time>);
+# the cluster logs (its data is deleted after each run) go under $OUT
+# (default ./bench-results/replication-<time>);
 # ONLY=regexp runs only the runs whose name matches.
 set -euo pipefail
 
@@ -70,9 +71,12 @@ start_cluster() {
 	done
 }
 
+# stop_cluster DIR: stops the cluster and deletes its data (gigabytes a
+# run), keeping its logs.
 stop_cluster() {
 	kill -TERM "$cluster_pid" 2>/dev/null || true
 	wait "$cluster_pid" 2>/dev/null || true
+	rm -rf "$1/dev-cluster"
 }
 
 # run BIN LABEL NAME SETTINGS...
@@ -89,7 +93,7 @@ run() {
 		cp0[$id]=$(metric "${node_admin[$id]}" riffle_netio_copied_bytes_total)
 	done
 	"$bench" run -bootstrap "$bootstrap" -set duration="$duration" "$@" -out "$dir" >"$dir/bench.txt" 2>&1 ||
-		{ echo "$label $name: riffle-bench failed, see $dir/bench.txt" >&2; stop_cluster; return 0; }
+		{ echo "$label $name: riffle-bench failed, see $dir/bench.txt" >&2; stop_cluster "$dir"; return 0; }
 	local load
 	load=$(cut -d' ' -f1-3 /proc/loadavg)
 	local json topic leader=""
@@ -106,7 +110,7 @@ print(parts[0]["leader"] if len(parts)==1 else "")' || true)
 		sf=$((sf + $(metric "${node_admin[$id]}" riffle_netio_sendfile_bytes_total) - sf0[$id]))
 		cp=$((cp + $(metric "${node_admin[$id]}" riffle_netio_copied_bytes_total) - cp0[$id]))
 	done
-	stop_cluster
+	stop_cluster "$dir"
 	python3 - "$json" "$label" "$name" "$round" "$load" "$hz" "$leader" "$sf" "$cp" $cpus <<'EOF'
 import json, sys
 path, label, name, rnd, load, hz, leader, sf, cp = sys.argv[1:10]
