@@ -45,18 +45,23 @@ func benchConfig(syncEvery bool) Config {
 	return c
 }
 
-// benchAppend appends batch b.N times to a new log.
-func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
-	cfg := benchConfig(syncEvery)
+// benchLog is a new log in its own data dir, closed at the benchmark's end.
+func benchLog(b *testing.B, cfg Config) *Log {
 	d, err := OpenDataDir(b.TempDir(), func(string) Config { return cfg }, Options{Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	b.Cleanup(func() { d.Close() })
 	l, err := d.CreateLog("bench", 0, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return l
+}
+
+// benchAppend appends batch b.N times to a new log.
+func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
+	l := benchLog(b, benchConfig(syncEvery))
 	b.SetBytes(int64(len(batch)))
 	b.ResetTimer()
 	for range b.N {
@@ -356,16 +361,7 @@ func dropPageCache(b *testing.B, dir string) {
 func BenchmarkWriteReplicated(b *testing.B) {
 	for _, adjacent := range []bool{true, false} {
 		b.Run(fmt.Sprintf("adjacent=%v", adjacent), func(b *testing.B) {
-			cfg := benchConfig(false)
-			d, err := OpenDataDir(b.TempDir(), func(string) Config { return cfg }, Options{Logger: quietLogger})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer d.Close()
-			l, err := d.CreateLog("bench", 0, cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			l := benchLog(b, benchConfig(false))
 			one := benchBatch(1<<10, 4<<10)
 			records := int64(binary.BigEndian.Uint32(one[offRecordCount:]))
 			// One buffer holding the answer, or one per batch.
