@@ -8,6 +8,8 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/riffle/riffle/segment"
 )
 
 // proposal is one change asked of the controller.
@@ -182,7 +184,9 @@ func (c *core) start(p *proposal) {
 		recs, err = p.plan(c.image)
 	}
 	if err == nil && len(recs) > 0 {
-		if p.data, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
+		var batch segment.Batch
+		if batch, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
+			p.data = batch.Bytes()
 			p.index, p.term, err = c.node.propose(p.data)
 		}
 		if err == nil {

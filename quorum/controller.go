@@ -429,18 +429,18 @@ func (c *Controller) commitLocked(recs []record) (*Image, error) {
 // buildBatch encodes recs as one batch of at most limit bytes and returns
 // it with the image after it, built from the records decoded back from the
 // batch, exactly as a replay builds it.
-func buildBatch(prev *Image, recs []record, nowMs int64, limit int) ([]byte, *Image, error) {
-	batch := encodeBatch(recs, nowMs)
-	if len(batch) > limit {
-		return nil, nil, fmt.Errorf("metadata change of %d bytes exceeds the metadata log's batch limit %d", len(batch), limit)
+func buildBatch(prev *Image, recs []record, nowMs int64, limit int) (segment.Batch, *Image, error) {
+	encoded := encodeBatch(recs, nowMs)
+	if len(encoded) > limit {
+		return segment.Batch{}, nil, fmt.Errorf("metadata change of %d bytes exceeds the metadata log's batch limit %d", len(encoded), limit)
 	}
-	_, decoded, err := decodeBatch(batch)
+	batch, decoded, err := decodeBatch(encoded)
 	if err != nil {
 		panic(fmt.Sprintf("quorum: a metadata batch does not decode: %v", err))
 	}
 	next, err := prev.apply(decoded, prev.Offset+int64(len(recs)))
 	if err != nil {
-		return nil, nil, err
+		return segment.Batch{}, nil, err
 	}
 	return batch, next, nil
 }

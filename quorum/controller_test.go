@@ -346,8 +346,11 @@ func TestControllerCorruptLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	mlog := dd.Log(MetadataTopic, 0)
-	foreign := segment.EncodeBatch(nil, segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
-		[]segment.Record{{Key: []byte{42, 0}, Value: []byte("?")}})
+	foreign, err := segment.ValidateBatch(segment.EncodeBatch(nil, segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+		[]segment.Record{{Key: []byte{42, 0}, Value: []byte("?")}}), cfg.BatchBytesMax)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := mlog.Append(foreign, 0); err != nil {
 		t.Fatal(err)
 	}

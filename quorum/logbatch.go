@@ -24,36 +24,37 @@ func encodeBatch(recs []record, nowMs int64) []byte {
 }
 
 // decodeBatch validates one whole batch and decodes its records.
-func decodeBatch(batch []byte) (segment.BatchHeader, []record, error) {
-	h, err := segment.ValidateBatch(batch, math.MaxInt32)
+func decodeBatch(batch []byte) (segment.Batch, []record, error) {
+	v, err := segment.ValidateBatch(batch, math.MaxInt32)
 	if err != nil {
-		return h, nil, fmt.Errorf("%w: %w", ErrCorruptMetadata, err)
+		return v, nil, fmt.Errorf("%w: %w", ErrCorruptMetadata, err)
 	}
+	h := v.Header()
 	if h.Compression() != 0 || h.Attributes&segment.AttrControl != 0 {
-		return h, nil, fmt.Errorf("%w: batch at offset %d has attributes %#x", ErrCorruptMetadata, h.BaseOffset, h.Attributes)
+		return v, nil, fmt.Errorf("%w: batch at offset %d has attributes %#x", ErrCorruptMetadata, h.BaseOffset, h.Attributes)
 	}
 	b := batch[segment.BatchHeaderSize:]
 	recs := make([]record, 0, h.RecordCount)
 	for i := int32(0); i < h.RecordCount; i++ {
 		n, w := binary.Varint(b)
 		if w <= 0 || n < 0 || n > int64(len(b)-w) {
-			return h, nil, fmt.Errorf("%w: batch at offset %d: record %d length", ErrCorruptMetadata, h.BaseOffset, i)
+			return v, nil, fmt.Errorf("%w: batch at offset %d: record %d length", ErrCorruptMetadata, h.BaseOffset, i)
 		}
 		var kr kmsg.Record
 		if err := kr.ReadFrom(b[:w+int(n)]); err != nil {
-			return h, nil, fmt.Errorf("%w: batch at offset %d: record %d: %w", ErrCorruptMetadata, h.BaseOffset, i, err)
+			return v, nil, fmt.Errorf("%w: batch at offset %d: record %d: %w", ErrCorruptMetadata, h.BaseOffset, i, err)
 		}
 		r, err := decodeRecord(kr.Key, kr.Value)
 		if err != nil {
-			return h, nil, fmt.Errorf("offset %d: %w", h.BaseOffset+int64(i), err)
+			return v, nil, fmt.Errorf("offset %d: %w", h.BaseOffset+int64(i), err)
 		}
 		recs = append(recs, r)
 		b = b[w+int(n):]
 	}
 	if len(b) != 0 {
-		return h, nil, fmt.Errorf("%w: batch at offset %d: %d bytes after the last record", ErrCorruptMetadata, h.BaseOffset, len(b))
+		return v, nil, fmt.Errorf("%w: batch at offset %d: %d bytes after the last record", ErrCorruptMetadata, h.BaseOffset, len(b))
 	}
-	return h, recs, nil
+	return v, recs, nil
 }
 
 // replay applies every batch of the metadata log to im and returns the

@@ -347,7 +347,8 @@ func (l *raftLog) entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	for j, p := range pos[:n] {
 		b := buf[:p.bytes:p.bytes]
 		buf = buf[p.bytes:]
-		h, err := segment.ValidateBatch(b, math.MaxInt32)
+		v, err := segment.ValidateBatch(b, math.MaxInt32)
+		h := v.Header()
 		if err != nil || h.BaseOffset != p.base || h.LastOffset() != p.last {
 			return nil, fmt.Errorf("%w: entry %d, batch at offset %d: %v", ErrCorruptMetadata, lo+uint64(j), p.base, err)
 		}
@@ -561,11 +562,15 @@ func (l *raftLog) append(ents []*raftpb.Entry) error {
 		case term < prevTerm || term == 0 || term > math.MaxInt32:
 			return fmt.Errorf("entry %d has term %d after term %d", e.GetIndex(), term, prevTerm)
 		}
-		var batch []byte
+		var data []byte
 		if len(e.GetData()) == 0 {
-			batch = encodeBatch([]record{noOpRecord{}}, 0)
+			data = encodeBatch([]record{noOpRecord{}}, 0)
 		} else {
-			batch = slices.Clone(e.GetData()) // Append sets offsets in place; raft's copy is not ours
+			data = slices.Clone(e.GetData()) // Append sets offsets in place; raft's copy is not ours
+		}
+		batch, err := segment.ValidateBatch(data, l.log.Config().BatchBytesMax)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
 		}
 		res, err := l.log.Append(batch, int32(term))
 		if err != nil {
@@ -574,7 +579,7 @@ func (l *raftLog) append(ents []*raftpb.Entry) error {
 		if want := l.nextOffset(); res.BaseOffset != want {
 			return fmt.Errorf("entry %d appended at offset %d, want %d: another writer?", e.GetIndex(), res.BaseOffset, want)
 		}
-		l.ents = append(l.ents, entryPos{term: term, base: res.BaseOffset, last: res.LastOffset, bytes: int64(len(batch))})
+		l.ents = append(l.ents, entryPos{term: term, base: res.BaseOffset, last: res.LastOffset, bytes: int64(len(data))})
 		prevTerm = term
 	}
 	return l.log.Flush()

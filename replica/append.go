@@ -15,41 +15,51 @@ type AppendResult struct {
 	Duplicate      bool // an idempotent retry: offsets are the original batch's
 }
 
-// AppendAsLeader validates the producer id/epoch/sequence of an already
-// validated batch (segment.ValidateBatch) and appends it, rewriting its
-// baseOffset and partitionLeaderEpoch in place. acks=-1 fails with
-// ErrNotEnoughReplicas, appending nothing, while the committed ISR is below
-// min.insync.replicas; it does not wait for HW (WaitReplicated does). The
-// batch is as durable as segment.Log.Append leaves it. A follower refuses
-// with ErrNotLeader.
+// AppendAsLeader checks the producer id/epoch/sequence of a validated
+// batch and appends it, rewriting its baseOffset and partitionLeaderEpoch
+// in place. acks=-1 fails with ErrNotEnoughReplicas, appending nothing,
+// while the committed ISR is below min.insync.replicas; it does not wait for
+// HW (WaitReplicated does). It returns once the batch is as durable as
+// segment.Log.Append leaves it. A follower refuses with ErrNotLeader.
+//
+// The append lock covers the sequence check, offset assignment and the
+// write; an fdatasync the log asks for is awaited after unlocking, so that
+// concurrent producers share it (group commit). The leader's own LEO, which
+// HW is computed from, takes in the batch only once that sync is done: a
+// consumer never reads a batch that a power loss could take back when the
+// log syncs every append.
 //
 // A retry of one of the producer's last 5 batches is not appended again: the
 // result carries the original offsets and Duplicate. Transactional batches
 // fail with ErrTransactionsUnsupported.
-func (p *Partition) AppendAsLeader(batch []byte, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
-	h, err := segment.ParseBatchHeader(batch)
-	if err == nil {
-		err = checkProducerFields(h)
-	}
-	if err != nil {
+func (p *Partition) AppendAsLeader(batch segment.Batch, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
+	if err := checkProducerFields(batch.Header()); err != nil {
 		return AppendResult{}, p.wrap(err)
 	}
 	p.mu.Lock()
-	res, err := p.appendLocked(batch, h, acks, currentLeaderEpoch)
-	eff, snap := p.afterAppendLocked(err == nil && !res.Duplicate)
+	res, sync, err := p.appendLocked(batch, acks, currentLeaderEpoch)
+	eff, snap := p.afterAppendLocked(err == nil && !res.Duplicate, sync)
+	truncations := p.truncations.Load()
 	p.mu.Unlock()
 	p.apply(eff)
 	p.writeDueSnapshot(snap)
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return res, p.awaitSync(sync, ids.Offset(res.LastOffset+1), truncations)
 }
 
-// afterAppendLocked feeds a grown LEO to the machine and captures a
-// snapshot once a segment's worth of bytes was appended since the last.
-func (p *Partition) afterAppendLocked(appended bool) (effects, *dueSnapshot) {
+// afterAppendLocked wakes the followers' long polls for an append (they
+// may fetch it while it is being synced), feeds the grown LEO to the
+// machine unless a sync is pending (awaitSync does it then), and captures
+// a snapshot once a segment's worth of bytes was appended since the last.
+func (p *Partition) afterAppendLocked(appended bool, sync segment.Pending) (effects, *dueSnapshot) {
 	if !appended {
 		return p.takeLocked(), nil
 	}
-	p.m.appended(ids.Offset(p.log.LogEndOffset()))
+	if sync == (segment.Pending{}) {
+		p.m.appended(ids.Offset(p.log.LogEndOffset()))
+	}
 	eff := p.takeLocked()
 	eff.leoMoved = true
 	if p.bytesSinceSnapshot < p.log.Config().SegmentBytes {
@@ -57,6 +67,25 @@ func (p *Partition) afterAppendLocked(appended bool) (effects, *dueSnapshot) {
 	}
 	snap := p.captureSnapshotLocked()
 	return eff, &snap
+}
+
+// awaitSync waits, outside the append lock, for the fdatasync an append
+// needs, then feeds the machine the append's end: the LEO it counts only
+// grows by durable batches. A truncation meanwhile (counted by truncations)
+// set the machine's LEO itself, and the append's end may be gone.
+func (p *Partition) awaitSync(sync segment.Pending, end ids.Offset, truncations uint64) error {
+	if sync == (segment.Pending{}) {
+		return nil
+	}
+	if err := sync.Wait(); err != nil {
+		return p.wrap(err)
+	}
+	return p.event(func() error {
+		if !p.closed && p.truncations.Load() == truncations && end > p.m.leo {
+			p.m.appended(end)
+		}
+		return nil
+	})
 }
 
 // writeDueSnapshot writes a snapshot afterAppendLocked captured. The
@@ -87,42 +116,45 @@ func checkProducerFields(h segment.BatchHeader) error {
 	return nil
 }
 
-// appendLocked is AppendAsLeader under the append lock.
-func (p *Partition) appendLocked(batch []byte, h segment.BatchHeader, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
+// appendLocked is AppendAsLeader under the append lock. sync is the
+// fdatasync the batch still needs; for a duplicate, the one its first
+// attempt may still be waiting for.
+func (p *Partition) appendLocked(batch segment.Batch, acks int16, currentLeaderEpoch int32) (AppendResult, segment.Pending, error) {
 	if p.closed {
-		return AppendResult{}, p.wrap(ErrClosed)
+		return AppendResult{}, segment.Pending{}, p.wrap(ErrClosed)
 	}
 	if err := p.CheckLeaderEpoch(currentLeaderEpoch); err != nil {
-		return AppendResult{}, err
+		return AppendResult{}, segment.Pending{}, err
 	}
 	if !p.m.leader {
-		return AppendResult{}, p.wrap(fmt.Errorf("%w: produce to a follower", ErrNotLeader))
+		return AppendResult{}, segment.Pending{}, p.wrap(fmt.Errorf("%w: produce to a follower", ErrNotLeader))
 	}
 	if acks == -1 && !p.m.enoughReplicas() {
-		return AppendResult{}, p.wrap(fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
+		return AppendResult{}, segment.Pending{}, p.wrap(fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
 			ErrNotEnoughReplicas, len(p.m.isr), p.m.minISR))
 	}
+	h := batch.Header()
 	idempotent := h.ProducerID >= 0
 	pb := producerBatchOf(h)
 	if idempotent {
 		dup, err := p.producers.check(pb)
 		if err != nil {
-			return AppendResult{}, p.wrap(err)
+			return AppendResult{}, segment.Pending{}, p.wrap(err)
 		}
 		if dup != nil {
-			return p.duplicateResult(dup), nil
+			return p.duplicateResult(dup), p.log.SyncPending(dup.lastOffset + 1), nil
 		}
 	}
-	res, err := p.log.Append(batch, int32(p.m.epoch))
+	res, sync, err := p.log.Write(batch, int32(p.m.epoch))
 	if err != nil {
-		return AppendResult{}, p.wrap(err)
+		return AppendResult{}, segment.Pending{}, p.wrap(err)
 	}
 	if idempotent {
 		pb.meta.firstOffset, pb.meta.lastOffset, pb.meta.maxTimestamp = res.BaseOffset, res.LastOffset, res.MaxTimestamp
 		p.producers.record(pb)
 	}
-	p.bytesSinceSnapshot += int64(len(batch))
-	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
+	p.bytesSinceSnapshot += int64(len(batch.Bytes()))
+	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, sync, nil
 }
 
 func (p *Partition) duplicateResult(dup *batchMeta) AppendResult {

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/riffle/riffle/internal/ids"
@@ -11,51 +12,48 @@ import (
 // the position of the next fetch, HW from the leader, truncation.
 
 // AppendAsFollower appends batches as the leader sent them (offsets and
-// epochs assigned; each batch's CRC checked; the first must start at LEO)
-// and records their producer state. A partial batch at the end of records
-// (a fetch cut at its byte limit) is dropped. On an error the batches
-// before the failing one stay appended.
-func (p *Partition) AppendAsFollower(records []byte) error {
+// epochs assigned; validated where they entered, segment.ValidateBatches;
+// the first must start at LEO) and records their producer state. On an
+// error the batches before the failing one stay appended. As on the leader,
+// an fdatasync the log asks for is awaited after the append lock is
+// released, once for all the batches, and the machine's LEO moves after it.
+func (p *Partition) AppendAsFollower(batches []segment.Batch) error {
 	p.mu.Lock()
-	appended, err := p.appendFollowerLocked(records)
-	eff, snap := p.afterAppendLocked(appended)
+	n, sync, err := p.appendFollowerLocked(batches)
+	eff, snap := p.afterAppendLocked(n > 0, sync)
+	truncations := p.truncations.Load()
 	p.mu.Unlock()
 	p.apply(eff)
 	p.writeDueSnapshot(snap)
-	return err
+	if n == 0 {
+		return err
+	}
+	end := batches[n-1].Header().LastOffset() + 1
+	return errors.Join(err, p.awaitSync(sync, ids.Offset(end), truncations))
 }
 
-// appendFollowerLocked appends each whole batch of records, recording the
-// producer state of idempotent ones without the sequence check (the leader
-// made it). It reports whether anything was appended.
-func (p *Partition) appendFollowerLocked(records []byte) (bool, error) {
+// appendFollowerLocked writes batches, recording the producer state of
+// idempotent ones without the sequence check (the leader made it). It
+// reports how many it wrote.
+func (p *Partition) appendFollowerLocked(batches []segment.Batch) (int, segment.Pending, error) {
 	if p.closed {
-		return false, p.wrap(ErrClosed)
+		return 0, segment.Pending{}, p.wrap(ErrClosed)
 	}
 	if p.m.leader {
-		return false, p.wrap(fmt.Errorf("%w: replicated append on the leader", ErrNotFollower))
+		return 0, segment.Pending{}, p.wrap(fmt.Errorf("%w: replicated append on the leader", ErrNotFollower))
 	}
-	appended := false
-	for len(records) >= segment.BatchHeaderSize {
-		h, err := segment.ParseBatchHeader(records)
-		if err != nil {
-			return appended, p.wrap(err)
-		}
-		if h.Size() > int64(len(records)) {
-			break
-		}
-		batch := records[:h.Size()]
-		records = records[h.Size():]
-		if _, err := p.log.AppendReplicated(batch); err != nil {
-			return appended, p.wrap(fmt.Errorf("replicated batch at offset %d: %w", h.BaseOffset, err))
-		}
-		appended = true
-		p.bytesSinceSnapshot += int64(len(batch))
+	n, sync, err := p.log.WriteReplicated(batches)
+	for _, b := range batches[:n] {
+		h := b.Header()
+		p.bytesSinceSnapshot += h.Size()
 		if h.ProducerID >= 0 && h.Attributes&segment.AttrControl == 0 {
 			p.producers.record(producerBatchOf(h))
 		}
 	}
-	return appended, nil
+	if err != nil {
+		err = p.wrap(fmt.Errorf("replicated batch at offset %d: %w", batches[n].Header().BaseOffset, err))
+	}
+	return n, sync, err
 }
 
 // FetchPosition is what a follower's next fetch sends: its LEO, the epoch

@@ -62,9 +62,11 @@ type Partition struct {
 	opts   Options
 	logger *slog.Logger
 
-	// mu is the append lock: a producer's sequence check, the append and the
-	// state update happen under it as one step. It also guards the machine
-	// and every role change and truncation.
+	// mu is the append lock: a producer's sequence check, offset
+	// assignment, the write and the state update happen under it as one
+	// step; an fdatasync the log asks for is awaited after it is released
+	// (awaitSync). It also guards the machine and every role change and
+	// truncation.
 	mu                 sync.Mutex
 	m                  *machine
 	producers          *producerStates

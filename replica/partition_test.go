@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,25 +107,34 @@ func (h *harness) snapshotOffsets() []int64 {
 }
 
 // idem is an idempotent batch of n records.
-func idem(pid int64, epoch int16, seq int32, n int) []byte {
+func idem(pid int64, epoch int16, seq int32, n int) segment.Batch {
 	return batchOf(segment.BatchSpec{BaseTimestamp: 1000, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq}, n)
 }
 
 // plain is a batch of n records without a producer id.
-func plain(n int) []byte {
+func plain(n int) segment.Batch {
 	return batchOf(segment.BatchSpec{BaseTimestamp: 1000, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, n)
 }
 
-func batchOf(spec segment.BatchSpec, n int) []byte {
+func batchOf(spec segment.BatchSpec, n int) segment.Batch {
 	recs := make([]segment.Record, n)
 	for i := range recs {
 		recs[i] = segment.Record{Value: fmt.Appendf(nil, "record %d", i), TimestampDelta: int64(i)}
 	}
-	return segment.EncodeBatch(nil, spec, recs)
+	return valid(segment.EncodeBatch(nil, spec, recs))
+}
+
+// valid validates a batch the test built.
+func valid(b []byte) segment.Batch {
+	v, err := segment.ValidateBatch(b, math.MaxInt32)
+	if err != nil {
+		panic(fmt.Sprintf("test batch invalid: %v", err))
+	}
+	return v
 }
 
 // mustAppendAcks appends with acks and fails the test on an error.
-func (h *harness) mustAppendAcks(batch []byte, acks int16) AppendResult {
+func (h *harness) mustAppendAcks(batch segment.Batch, acks int16) AppendResult {
 	h.t.Helper()
 	res, err := h.p.AppendAsLeader(batch, acks, -1)
 	if err != nil {
@@ -134,9 +144,9 @@ func (h *harness) mustAppendAcks(batch []byte, acks int16) AppendResult {
 }
 
 // mustAppend appends and checks the offsets, returning the result.
-func (h *harness) mustAppend(batch []byte, wantBase int64, wantDup bool) AppendResult {
+func (h *harness) mustAppend(batch segment.Batch, wantBase int64, wantDup bool) AppendResult {
 	h.t.Helper()
-	hdr, _ := segment.ParseBatchHeader(batch)
+	hdr := batch.Header()
 	res, err := h.p.AppendAsLeader(batch, -1, -1)
 	if err != nil {
 		h.t.Fatalf("append at %d: %v", wantBase, err)
@@ -311,7 +321,7 @@ func TestIdempotentAppend(t *testing.T) {
 		t.Fatalf("LEO %d after a duplicate, want 6", leo)
 	}
 	for _, tt := range []struct {
-		batch []byte
+		batch segment.Batch
 		want  error
 	}{
 		{idem(9, 0, 6, 1), ErrOutOfOrderSequence},
@@ -471,7 +481,7 @@ func TestSnapshotsOnTheLogsFilesystem(t *testing.T) {
 
 func TestSnapshotOnSegmentWorthOfBytes(t *testing.T) {
 	batch := idem(3, 0, 0, 1)
-	h := newHarness(t, func(c *segment.Config, _ *Options) { c.SegmentBytes = int64(3 * len(batch)) })
+	h := newHarness(t, func(c *segment.Config, _ *Options) { c.SegmentBytes = 3 * batch.Header().Size() })
 	for i := range int32(5) {
 		h.mustAppend(idem(3, 0, i, 1), int64(i), false)
 	}
@@ -597,7 +607,10 @@ func BenchmarkAppendAsLeader(b *testing.B) {
 			value := make([]byte, 100)
 			b.SetBytes(int64(len(segment.EncodeBatch(nil, spec, []segment.Record{{Value: value}}))))
 			for b.Loop() {
-				batch := segment.EncodeBatch(nil, spec, []segment.Record{{Value: value}})
+				batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, spec, []segment.Record{{Value: value}}), math.MaxInt32)
+				if err != nil {
+					b.Fatal(err)
+				}
 				if _, err := p.AppendAsLeader(batch, -1, -1); err != nil {
 					b.Fatal(err)
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -693,7 +694,11 @@ func (s *sim) fetched(b *simBroker, from ids.NodeID, r *simFetchResp) {
 	}
 	if len(r.records) > 0 {
 		leo := b.p.Log().LogEndOffset()
-		if err := b.p.AppendAsFollower(r.records); err != nil {
+		batches, err := segment.ValidateBatches(r.records, math.MaxInt32)
+		if err == nil {
+			err = b.p.AppendAsFollower(batches)
+		}
+		if err != nil {
 			s.failf("broker %d: append %d bytes from %d: %v", b.id, len(r.records), from, err)
 			return
 		}
@@ -732,7 +737,12 @@ func (s *sim) produce(pr *simProducer) {
 		return
 	}
 	b := s.broker(md.leader)
-	res, err := b.p.AppendAsLeader(bytes.Clone(pr.batch), -1, int32(md.epoch))
+	batch, err := segment.ValidateBatch(bytes.Clone(pr.batch), math.MaxInt32)
+	if err != nil {
+		s.failf("producer %d built an invalid batch: %v", pr.pid, err)
+		return
+	}
+	res, err := b.p.AppendAsLeader(batch, -1, int32(md.epoch))
 	s.checkHW(b)
 	switch {
 	case err == nil:

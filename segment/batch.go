@@ -88,31 +88,76 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	}, nil
 }
 
+// Batch is one record batch that ValidateBatch checked, with the header it
+// parsed. It is the only form in which a Log takes a batch: a batch is
+// checked once where it enters the broker (a produce, a follower's fetch, a
+// raft entry, an internal log's own encoding) and its header is parsed and
+// its CRC computed once. The zero Batch holds nothing and is never appended.
+type Batch struct {
+	b []byte
+	h BatchHeader
+}
+
+// Bytes is the batch as validated. Appending it rewrites baseOffset and
+// partitionLeaderEpoch (and for LogAppendTime the timestamp and CRC) in
+// place.
+func (v Batch) Bytes() []byte { return v.b }
+
+// Header is the header as validated, before any rewrite by an append.
+func (v Batch) Header() BatchHeader { return v.h }
+
 // ValidateBatch checks one batch exactly as it came off the wire: it must be
-// the whole of b, magic 2, a consistent length field, CRC-32C over
-// attributes→end, lastOffsetDelta+1 == record count > 0, and
-// len(b) <= maxBytes.
-func ValidateBatch(b []byte, maxBytes int32) (BatchHeader, error) {
+// the whole of b, magic 2 (ErrUnsupportedMagic), a length field that covers
+// all of b (ErrTrailingBytes when b holds more), len(b) <= maxBytes,
+// CRC-32C over attributes→end, lastOffsetDelta+1 == record count > 0.
+func ValidateBatch(b []byte, maxBytes int32) (Batch, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
-		return h, err
-	}
-	if int64(len(b)) > int64(maxBytes) {
-		return h, fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, len(b), maxBytes)
+		return Batch{}, err
 	}
 	if h.Magic != 2 {
-		return h, fmt.Errorf("%w: magic %d, want 2", ErrCorruptBatch, h.Magic)
+		return Batch{}, fmt.Errorf("%w: %w: magic %d", ErrCorruptBatch, ErrUnsupportedMagic, h.Magic)
+	}
+	if size := h.Size(); size >= BatchHeaderSize && size < int64(len(b)) {
+		return Batch{}, fmt.Errorf("%w: %w: %d bytes after the batch", ErrCorruptBatch, ErrTrailingBytes, int64(len(b))-size)
 	}
 	if h.Size() != int64(len(b)) {
-		return h, fmt.Errorf("%w: length field %d does not match %d batch bytes", ErrCorruptBatch, h.Length, len(b))
+		return Batch{}, fmt.Errorf("%w: length field %d does not match %d batch bytes", ErrCorruptBatch, h.Length, len(b))
+	}
+	if int64(len(b)) > int64(maxBytes) {
+		return Batch{}, fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, len(b), maxBytes)
 	}
 	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != h.CRC {
-		return h, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptBatch, h.CRC, got)
+		return Batch{}, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptBatch, h.CRC, got)
 	}
 	if h.RecordCount <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
-		return h, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
+		return Batch{}, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
 	}
-	return h, nil
+	return Batch{b: b, h: h}, nil
+}
+
+// ValidateBatches splits records, the batches of a fetch answer laid end to
+// end, into validated batches of at most maxBytes each. A partial batch at
+// the end (a fetch cut at its byte limit) is dropped. At the first batch
+// that fails, it returns the batches before it with the error.
+func ValidateBatches(records []byte, maxBytes int32) ([]Batch, error) {
+	var out []Batch
+	for len(records) >= BatchHeaderSize {
+		size := int64(int32(binary.BigEndian.Uint32(records[offLength:]))) + batchOverhead
+		if size > int64(len(records)) {
+			break
+		}
+		if size < BatchHeaderSize {
+			return out, fmt.Errorf("%w: length field %d is shorter than a batch header", ErrCorruptBatch, size-batchOverhead)
+		}
+		v, err := ValidateBatch(records[:size], maxBytes)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+		records = records[size:]
+	}
+	return out, nil
 }
 
 // SetBaseOffset rewrites baseOffset in place (outside the CRC).

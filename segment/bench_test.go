@@ -6,8 +6,10 @@ package segment
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -43,22 +45,27 @@ func benchConfig(syncEvery bool) Config {
 	return c
 }
 
-// benchAppend appends batch b.N times to a new log.
-func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
-	cfg := benchConfig(syncEvery)
+// benchLog is a new log in its own data dir, closed at the benchmark's end.
+func benchLog(b *testing.B, cfg Config) *Log {
 	d, err := OpenDataDir(b.TempDir(), func(string) Config { return cfg }, Options{Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	b.Cleanup(func() { d.Close() })
 	l, err := d.CreateLog("bench", 0, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return l
+}
+
+// benchAppend appends batch b.N times to a new log.
+func benchAppend(b *testing.B, batch []byte, syncEvery bool) {
+	l := benchLog(b, benchConfig(syncEvery))
 	b.SetBytes(int64(len(batch)))
 	b.ResetTimer()
 	for range b.N {
-		if _, err := l.Append(batch, 0); err != nil {
+		if _, err := l.Append(valid(batch), 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -238,7 +245,7 @@ func buildBenchLog(b *testing.B) (string, int64) {
 	}
 	batch := benchBatch(1<<10, 16<<10)
 	for written := int64(0); written < *benchLogBytes; written += int64(len(batch)) {
-		if _, err := l.Append(batch, 0); err != nil {
+		if _, err := l.Append(valid(batch), 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -345,5 +352,45 @@ func dropPageCache(b *testing.B, dir string) {
 		if err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkWriteReplicated: a follower writing fetch answers of 256
+// batches of 4 KiB, adjacent in memory as a fetch answer holds them (one
+// write per run), against the same batches apart (one write each).
+func BenchmarkWriteReplicated(b *testing.B) {
+	for _, adjacent := range []bool{true, false} {
+		b.Run(fmt.Sprintf("adjacent=%v", adjacent), func(b *testing.B) {
+			l := benchLog(b, benchConfig(false))
+			one := benchBatch(1<<10, 4<<10)
+			records := int64(binary.BigEndian.Uint32(one[offRecordCount:]))
+			// One buffer holding the answer, or one per batch.
+			bufs := [][]byte{bytes.Repeat(one, 256)}
+			if !adjacent {
+				bufs = bufs[:0]
+				for range 256 {
+					bufs = append(bufs, bytes.Clone(one))
+				}
+			}
+			b.SetBytes(int64(256 * len(one)))
+			next := int64(0)
+			for b.Loop() {
+				var batches []Batch
+				for _, buf := range bufs {
+					for pos := 0; pos < len(buf); pos += len(one) {
+						SetBaseOffset(buf[pos:], next)
+						next += records
+					}
+					vs, err := ValidateBatches(buf, math.MaxInt32)
+					if err != nil {
+						b.Fatal(err)
+					}
+					batches = append(batches, vs...)
+				}
+				if _, _, err := l.WriteReplicated(batches); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -260,7 +260,7 @@ func TestCorruptLeaderEpochCheckpoint(t *testing.T) {
 				cfg := checkpointedLog(t, fsys, dir, func(l *Log) {
 					for i, epoch := range []int32{2, 2, 2, 5, 5, 9, 9, 9, 9, 9} {
 						for range 3 {
-							if _, err := l.Append(testBatch(int64(1000*i), 2), epoch); err != nil {
+							if _, err := l.Append(valid(testBatch(int64(1000*i), 2)), epoch); err != nil {
 								t.Fatal(err)
 							}
 						}

@@ -52,10 +52,11 @@ func TestEachRecordTimeCompressed(t *testing.T) {
 	}
 	for _, id := range codectest.Compressed {
 		b := compressBatch(t, plain, id, plain[BatchHeaderSize:])
-		h, err := ValidateBatch(b, 1<<20)
+		v, err := ValidateBatch(b, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
+		h := v.Header()
 		var got [][2]int64
 		if err := eachRecordTime(b, h, 1<<20, func(o, ts int64) bool { got = append(got, [2]int64{o, ts}); return true }); err != nil {
 			t.Fatalf("codec %d: %v", id, err)

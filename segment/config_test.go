@@ -55,25 +55,6 @@ func TestBadConfigRejected(t *testing.T) {
 	}
 }
 
-func TestBatchLimits(t *testing.T) {
-	cfg := smallConfig()
-	cfg.BatchBytesMax = 100
-	e := newEnv(t, cfg)
-	d, l := e.openLog()
-	defer d.Close()
-	if _, err := l.Append(testBatch(0, 10), 0); !errors.Is(err, ErrBatchTooLarge) {
-		t.Fatalf("oversized batch: %v", err)
-	}
-	b := testBatch(0, 1)
-	b[len(b)-1] ^= 1
-	if _, err := l.Append(b, 0); !errors.Is(err, ErrCorruptBatch) {
-		t.Fatalf("corrupt batch: %v", err)
-	}
-	if l.LogEndOffset() != 0 {
-		t.Fatalf("rejected batches moved LEO to %d", l.LogEndOffset())
-	}
-}
-
 func TestOpenFilesLimit(t *testing.T) {
 	e := newEnv(t, smallConfig())
 	e.opts.OpenFilesMax = 6 // two segments
@@ -81,7 +62,7 @@ func TestOpenFilesLimit(t *testing.T) {
 	defer d.Close()
 	var err error
 	for i := 0; err == nil && i < 100; i++ {
-		_, err = l.Append(testBatch(0, 3), 1)
+		_, err = l.Append(valid(testBatch(0, 3)), 1)
 	}
 	if !errors.Is(err, ErrOpenFilesLimit) || l.SegmentCount() != 2 {
 		t.Fatalf("append past the open-files limit: %v with %d segments", err, l.SegmentCount())
@@ -90,7 +71,7 @@ func TestOpenFilesLimit(t *testing.T) {
 	if err := l.AdvanceLogStart(l.LogEndOffset()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(testBatch(0, 3), 1); err != nil {
+	if _, err := l.Append(valid(testBatch(0, 3)), 1); err != nil {
 		t.Fatalf("append after freeing files: %v", err)
 	}
 	checkContiguous(t, readAll(t, l, l.LogStartOffset()), l.LogStartOffset(), l.LogEndOffset())

@@ -103,7 +103,7 @@ func readAllBatches(t testing.TB, l *Log) [][]byte {
 		for len(buf) > 0 {
 			h, err := ParseBatchHeader(buf)
 			if err == nil && h.Size() <= int64(len(buf)) {
-				h, err = ValidateBatch(buf[:h.Size()], 1<<30)
+				_, err = ValidateBatch(buf[:h.Size()], 1<<30)
 			}
 			if err != nil {
 				t.Fatalf("batch after offset %d: %v", next, err)
@@ -143,7 +143,7 @@ func checkWorkload(t testing.TB, l *Log, minN, maxN int) int {
 func appendWorkload(t testing.TB, l *Log, from, to int) {
 	t.Helper()
 	for seq := from; seq < to; seq++ {
-		res, err := l.Append(workloadBatch(seq), crashEpoch)
+		res, err := l.Append(valid(workloadBatch(seq)), crashEpoch)
 		if err != nil {
 			t.Fatalf("append batch %d: %v", seq, err)
 		}
@@ -179,7 +179,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for end := seq + 100_000; seq < end; seq++ {
-		if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+		if _, err := l.Append(valid(workloadBatch(seq)), crashEpoch); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := fmt.Printf("ack %d\n", seq); err != nil {
@@ -372,7 +372,7 @@ func TestCrashMemAppendErrors(t *testing.T) {
 				appendWorkload(t, l, seq, next)
 				seq = next
 				fault.armed.Store(true)
-				_, err := l.Append(workloadBatch(seq), crashEpoch)
+				_, err := l.Append(valid(workloadBatch(seq)), crashEpoch)
 				if fault.fired.Load() == 0 {
 					t.Fatal("the fault was never injected")
 				}
@@ -385,7 +385,7 @@ func TestCrashMemAppendErrors(t *testing.T) {
 				checkWorkload(t, l, seq, seq+1)
 				// The producer retries; a log that fenced itself after the
 				// error may refuse, but must not take the batch twice.
-				if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+				if _, err := l.Append(valid(workloadBatch(seq)), crashEpoch); err != nil {
 					t.Logf("retry after %s refused: %v", tc.name, err)
 					fenced = true
 					break
@@ -549,7 +549,7 @@ func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
 	case p < 70 || len(m.seqs) == 0:
 		seq := m.nextSeq
 		m.nextSeq++
-		res, err := l.Append(workloadBatch(seq), crashEpoch)
+		res, err := l.Append(valid(workloadBatch(seq)), crashEpoch)
 		switch {
 		case err != nil && faulty:
 			m.follow(t, l, len(m.seqs), seq)
@@ -764,7 +764,7 @@ func TestCrashMemFailedSealOrTruncateFences(t *testing.T) {
 			func(l *Log) string { return segmentPath(l.dir, l.active().base, indexSuffix) },
 			func(l *Log) error {
 				for seq, n := 40, l.SegmentCount(); l.SegmentCount() == n; seq++ { // up to the next roll
-					if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+					if _, err := l.Append(valid(workloadBatch(seq)), crashEpoch); err != nil {
 						return err
 					}
 				}
@@ -800,7 +800,7 @@ func TestCrashMemFailedSealOrTruncateFences(t *testing.T) {
 				t.Fatalf("err %v, want EIO", err)
 			}
 			n := checkWorkload(t, l, 4, 100)
-			if _, err := l.Append(workloadBatch(n), crashEpoch); err == nil {
+			if _, err := l.Append(valid(workloadBatch(n)), crashEpoch); err == nil {
 				t.Fatal("append accepted after the failure")
 			}
 			if err := l.TruncateTo(0); err == nil {

@@ -45,7 +45,7 @@ func TestDiskFullAtNewEpochCheckpoint(t *testing.T) {
 	leo := l.LogEndOffset()
 
 	full.on.Store(true)
-	if _, err := l.Append(workloadBatch(5), crashEpoch+1); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := l.Append(valid(workloadBatch(5)), crashEpoch+1); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append at a new epoch on a full disk: %v, want ENOSPC", err)
 	}
 	if err := l.Err(); err != nil {
@@ -56,7 +56,7 @@ func TestDiskFullAtNewEpochCheckpoint(t *testing.T) {
 	}
 
 	full.on.Store(false)
-	res, err := l.Append(workloadBatch(5), crashEpoch+1)
+	res, err := l.Append(valid(workloadBatch(5)), crashEpoch+1)
 	if err != nil {
 		t.Fatalf("append once space returned: %v", err)
 	}
@@ -84,7 +84,7 @@ func TestDiskFullAtTruncation(t *testing.T) {
 	mem, dir, cfg, _, l := openFullDiskLog(t, 6, full)
 	cut := l.LogEndOffset()
 	for seq := 6; seq < 8; seq++ {
-		if _, err := l.Append(workloadBatch(seq), crashEpoch+1); err != nil {
+		if _, err := l.Append(valid(workloadBatch(seq)), crashEpoch+1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -154,12 +154,12 @@ func TestDiskFullAtAssignEpochStart(t *testing.T) {
 	if got := l.LatestEpoch(); got != crashEpoch+1 {
 		t.Fatalf("latest epoch %d, want %d", got, crashEpoch+1)
 	}
-	if _, err := l.Append(workloadBatch(5), crashEpoch+1); !errors.Is(err, syscall.ENOSPC) {
+	if _, err := l.Append(valid(workloadBatch(5)), crashEpoch+1); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append while the checkpoint is stale on a full disk: %v, want ENOSPC", err)
 	}
 
 	full.on.Store(false)
-	if _, err := l.Append(workloadBatch(5), crashEpoch+1); err != nil {
+	if _, err := l.Append(valid(workloadBatch(5)), crashEpoch+1); err != nil {
 		t.Fatalf("append once space returned: %v", err)
 	}
 	leo = l.LogEndOffset()

@@ -52,7 +52,7 @@
 // AdvanceLogStart), truncate.go, recovery.go (open and recovery), datadir.go,
 // checkpoint.go, epoch.go (leader epoch cache), records.go (record
 // timestamps, through codec for compressed batches), config.go, batch.go
-// (the v2 batch header).
+// (the v2 batch header; Batch, the validated batch the log takes).
 //
 // # Durability
 //
@@ -81,6 +81,9 @@
 //     Append returns, and only then may it be acknowledged. Syncs are group
 //     commits: one at a time per log, outside the lock, each covering every
 //     batch written before it began, so concurrent appenders share them.
+//     Write (and WriteReplicated) return before that sync, with a Pending
+//     whose Wait gives Append's guarantee: a caller with a lock of its own
+//     (the partition's append lock) waits after releasing it.
 //
 // A sync writes the segment files before the directory, so a new segment
 // is never durable ahead of the data before it. TruncateTo makes the removal

@@ -51,7 +51,7 @@ func TestEpochCachePersistsAndTruncates(t *testing.T) {
 	if err := l.AssignEpochStart(4, 2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Append(testBatch(0, 1), 4); err != nil {
+	if _, err := l.Append(valid(testBatch(0, 1)), 4); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Close(); err != nil {

@@ -10,6 +10,11 @@ var (
 	ErrOffsetOutOfRange = errors.New("offset out of range")    // below log start or beyond LEO
 	ErrCorruptBatch     = errors.New("corrupt record batch")   // CRC, magic, length or count wrong
 	ErrBatchTooLarge    = errors.New("record batch too large") // > Config.BatchBytesMax
+	// ErrUnsupportedMagic and ErrTrailingBytes also wrap ErrCorruptBatch:
+	// a batch of another format, or bytes after the batch's length. A
+	// producer gets INVALID_RECORD for them rather than CORRUPT_MESSAGE.
+	ErrUnsupportedMagic = errors.New("record batch magic is not 2")
+	ErrTrailingBytes    = errors.New("bytes after the record batch")
 	ErrClosed           = errors.New("log closed")
 	ErrInvalidConfig    = errors.New("invalid segment config")
 	// ErrOffsetMismatch: a replicated batch's base offset is not the LEO.

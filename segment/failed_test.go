@@ -38,7 +38,7 @@ func TestFailedLogsReported(t *testing.T) {
 	}
 	appendAndFlush := func(l *Log) error {
 		batch := EncodeBatch(nil, BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []Record{{Value: []byte("v")}})
-		if _, err := l.Append(batch, 0); err != nil {
+		if _, err := l.Append(valid(batch), 0); err != nil {
 			return err
 		}
 		return l.Flush()

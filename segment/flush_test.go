@@ -3,7 +3,9 @@ package segment
 import (
 	"errors"
 	"math"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,7 +89,7 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				res, err := l.Append(testBatch(0, 1), 1)
+				res, err := l.Append(valid(testBatch(0, 1)), 1)
 				if err != nil {
 					errs <- err
 					return
@@ -112,36 +114,61 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d appends, %d fdatasyncs", writers*each, syncs)
 }
 
-func TestAppendReplicated(t *testing.T) {
-	e := newEnv(t, smallConfig())
-	d, l := e.openLog()
-	defer d.Close()
-	b := testBatch(100, 2)
-	SetPartitionLeaderEpoch(b, 7)
-	if _, err := l.AppendReplicated(b); err != nil {
-		t.Fatal(err)
+// TestWriteReplicated: batches are stored as given, offsets checked, and
+// one fdatasync covers them all in the per-append sync mode.
+func TestWriteReplicated(t *testing.T) {
+	cfs, l := openSyncEveryAppend(t)
+	var batches []Batch
+	for i := range 3 {
+		b := testBatch(100, 2)
+		SetBaseOffset(b, int64(2*i))
+		SetPartitionLeaderEpoch(b, 7)
+		batches = append(batches, valid(b))
 	}
-	if l.LatestEpoch() != 7 || l.LogEndOffset() != 2 {
-		t.Fatalf("epoch %d, LEO %d", l.LatestEpoch(), l.LogEndOffset())
+	_, _, before := cfs.counts()
+	n, sync, err := l.WriteReplicated(batches)
+	if err == nil {
+		err = sync.Wait()
 	}
-	b = testBatch(100, 1)
-	SetBaseOffset(b, 5)
-	if _, err := l.AppendReplicated(b); !errors.Is(err, ErrOffsetMismatch) {
-		t.Fatalf("gap: %v", err)
+	if err != nil || n != 3 {
+		t.Fatalf("wrote %d: %v", n, err)
+	}
+	if _, _, after := cfs.counts(); after-before > 2 { // the segment, and the epoch checkpoint
+		t.Fatalf("%d syncs for one replicated write", after-before)
+	}
+	if l.LatestEpoch() != 7 || l.LogEndOffset() != 6 || l.RecoveryPoint() != 6 {
+		t.Fatalf("epoch %d, LEO %d, recovery point %d", l.LatestEpoch(), l.LogEndOffset(), l.RecoveryPoint())
+	}
+	b := testBatch(100, 1)
+	SetBaseOffset(b, 9)
+	if n, _, err := l.WriteReplicated([]Batch{valid(testBatch(100, 1)), valid(b)}); !errors.Is(err, ErrOffsetMismatch) || n != 0 {
+		t.Fatalf("gap: wrote %d: %v", n, err)
 	}
 	r, err := l.Read(0, math.MaxInt32, math.MaxInt64, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	if hs := regionBatches(t, r); len(hs) != 1 || hs[0].PartitionLeaderEpoch != 7 {
-		t.Fatalf("replicated batch not stored as given: %+v", hs)
+	if hs := regionBatches(t, r); len(hs) != 3 || hs[0].PartitionLeaderEpoch != 7 {
+		t.Fatalf("replicated batches not stored as given: %+v", hs)
 	}
 }
 
 // TestSyncEveryAppendOneSyncEach: a lone appender pays one fdatasync per
 // append, of the segment file only.
 func TestSyncEveryAppendOneSyncEach(t *testing.T) {
+	cfs, l := openSyncEveryAppend(t)
+	mustAppend(t, l, testBatch(0, 1)) // first append also saves the epoch cache
+	_, _, before := cfs.counts()
+	appendN(t, l, 50, 1, 0)
+	if _, _, after := cfs.counts(); after-before != 50 {
+		t.Fatalf("%d syncs for 50 appends", after-before)
+	}
+}
+
+// openSyncEveryAppend opens a log that syncs every append, on a filesystem
+// that counts syncs; it is closed at the test's end.
+func openSyncEveryAppend(t *testing.T) (*countingFS, *Log) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20
 	cfg.SyncEveryAppend = true
@@ -149,11 +176,70 @@ func TestSyncEveryAppendOneSyncEach(t *testing.T) {
 	cfs := &countingFS{FS: vfs.OS}
 	e.opts.FS = cfs
 	d, l := e.openLog()
+	t.Cleanup(func() { d.Close() })
+	return cfs, l
+}
+
+// TestWriteReplicatedRuns: a fetch answer's batches go to the file one
+// write per run (adjacent, one epoch, within the segment), split where the
+// epoch changes or the segment is full; what is stored reads back as sent,
+// with index entries for every batch.
+func TestWriteReplicatedRuns(t *testing.T) {
+	cfg := smallConfig()
+	cfg.SegmentBytes = 1 << 20
+	e := newEnv(t, cfg)
+	var logWrites atomic.Int64
+	e.opts.FS = vfs.Inject(vfs.OS, func(op vfs.Op, path string) error {
+		if op == vfs.OpWriteAt && strings.HasSuffix(path, logSuffix) {
+			logWrites.Add(1)
+		}
+		return nil
+	})
+	d, l := e.openLog()
 	defer d.Close()
-	mustAppend(t, l, testBatch(0, 1)) // first append also saves the epoch cache
-	_, _, before := cfs.counts()
-	appendN(t, l, 50, 1, 0)
-	if _, _, after := cfs.counts(); after-before != 50 {
-		t.Fatalf("%d syncs for 50 appends", after-before)
+	answer := func(from int64, epochs ...int32) []Batch {
+		var all []byte
+		for i, epoch := range epochs {
+			b := testBatch(int64(i), 2)
+			SetBaseOffset(b, from+int64(2*i))
+			SetPartitionLeaderEpoch(b, epoch)
+			all = append(all, b...)
+		}
+		batches, err := ValidateBatches(all, math.MaxInt32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return batches
+	}
+	write := func(bs []Batch) {
+		t.Helper()
+		if n, _, err := l.WriteReplicated(bs); err != nil || n != len(bs) {
+			t.Fatalf("wrote %d of %d: %v", n, len(bs), err)
+		}
+	}
+	write(answer(0, 3, 3, 3, 4, 4))
+	if n := logWrites.Load(); n != 2 {
+		t.Fatalf("%d writes for two runs", n)
+	}
+	// A small segment: the run is cut where the active segment is full.
+	cfg.SegmentBytes = 3 * int64(len(testBatch(0, 2)))
+	if err := l.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	write(answer(10, 4, 4, 4, 4, 4, 4, 4))
+	checkContiguous(t, readAll(t, l, 0), 0, 24)
+	if off, _, found, err := l.OffsetForTimestamp(4); err != nil || !found || off != 7 {
+		t.Fatalf("time lookup in a run: offset %d found %v: %v", off, found, err)
+	}
+	// From an empty active segment too (a follower restarting its log).
+	if err := l.TruncateFullyAndStartAt(100); err != nil {
+		t.Fatal(err)
+	}
+	write(answer(100, 5, 5, 5, 5, 5, 5, 5))
+	checkContiguous(t, readAll(t, l, 100), 100, 114)
+	for _, s := range l.segments {
+		if s.size > cfg.SegmentBytes {
+			t.Errorf("segment %d holds %d bytes, over %d", s.base, s.size, cfg.SegmentBytes)
+		}
 	}
 }

@@ -26,7 +26,8 @@ func FuzzValidateBatch(f *testing.F) {
 		f.Add(flipped, int32(1<<20))
 	}
 	f.Fuzz(func(t *testing.T, b []byte, maxBytes int32) {
-		h, err := ValidateBatch(b, maxBytes)
+		v, err := ValidateBatch(b, maxBytes)
+		h := v.Header()
 		if err != nil {
 			if !errors.Is(err, ErrCorruptBatch) && !errors.Is(err, ErrBatchTooLarge) {
 				t.Fatalf("error %v wraps neither sentinel", err)
@@ -35,6 +36,8 @@ func FuzzValidateBatch(f *testing.F) {
 		}
 		ph, perr := ParseBatchHeader(b)
 		switch {
+		case len(v.Bytes()) != len(b):
+			t.Fatalf("validated %d bytes of %d", len(v.Bytes()), len(b))
 		case perr != nil || ph != h:
 			t.Fatalf("header %+v, parsed again %+v %v", h, ph, perr)
 		case h.Size() != int64(len(b)) || int64(len(b)) > int64(maxBytes):
@@ -53,6 +56,47 @@ func FuzzValidateBatch(f *testing.F) {
 		SetLogAppendTime(c, 12345)
 		if _, err := ValidateBatch(c, maxBytes); err != nil {
 			t.Fatalf("restamped batch rejected: %v", err)
+		}
+	})
+}
+
+// FuzzValidateBatches: the follower's validator returns whole, valid
+// batches that are a prefix of its input, and without an error it leaves
+// only a partial batch.
+func FuzzValidateBatches(f *testing.F) {
+	var all []byte
+	for seq := range 4 {
+		all = append(all, workloadBatch(seq*5)...)
+	}
+	f.Add(all, int32(1<<20))
+	f.Add(all[:len(all)-7], int32(1<<20))
+	f.Add(all, int32(200))
+	flipped := bytes.Clone(all)
+	flipped[len(all)/2] ^= 0x10
+	f.Add(flipped, int32(1<<20))
+	f.Fuzz(func(t *testing.T, records []byte, maxBytes int32) {
+		batches, err := ValidateBatches(records, maxBytes)
+		rest := records
+		for i, v := range batches {
+			b := v.Bytes()
+			if len(b) > len(rest) || !bytes.Equal(b, rest[:len(b)]) {
+				t.Fatalf("batch %d is not the next %d bytes of the input", i, len(b))
+			}
+			if _, err := ValidateBatch(b, maxBytes); err != nil {
+				t.Fatalf("batch %d returned but invalid: %v", i, err)
+			}
+			rest = rest[len(b):]
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCorruptBatch) && !errors.Is(err, ErrBatchTooLarge) {
+				t.Fatalf("error %v wraps neither sentinel", err)
+			}
+			return
+		}
+		if len(rest) >= BatchHeaderSize {
+			if h, _ := ParseBatchHeader(rest); h.Size() <= int64(len(rest)) {
+				t.Fatalf("a whole %d-byte batch left unvalidated", h.Size())
+			}
 		}
 	})
 }
@@ -80,7 +124,7 @@ var recoveryImage = sync.OnceValues(func() (*vfs.MemFS, error) {
 		return nil, err
 	}
 	for seq := range recoveryBatches {
-		if _, err := l.Append(workloadBatch(seq), crashEpoch); err != nil {
+		if _, err := l.Append(valid(workloadBatch(seq)), crashEpoch); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +259,8 @@ func FuzzIndexDamage(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h, err := ValidateBatch(b, 1<<30)
+			v, err := ValidateBatch(b, 1<<30)
+			h := v.Header()
 			if err != nil || off < h.BaseOffset || off > h.LastOffset() {
 				t.Fatalf("read %d served a region that is not the batch holding it: %+v %v", off, h, err)
 			}

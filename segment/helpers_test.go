@@ -88,9 +88,18 @@ func (e *testEnv) openLog() (*DataDir, *Log) {
 	return d, l
 }
 
+// valid validates a batch the test built.
+func valid(b []byte) Batch {
+	v, err := ValidateBatch(b, math.MaxInt32)
+	if err != nil {
+		panic(fmt.Sprintf("test batch invalid: %v", err))
+	}
+	return v
+}
+
 func mustAppend(t *testing.T, l *Log, b []byte) AppendResult {
 	t.Helper()
-	res, err := l.Append(b, 1)
+	res, err := l.Append(valid(b), 1)
 	if err != nil {
 		t.Fatalf("Append: %v", err)
 	}

@@ -19,7 +19,6 @@ type Log struct {
 	opts  Options
 	files *fileGroup // open files, for removing a deleted log's directory
 
-	batchBytesMax atomic.Int32 // Config.BatchBytesMax, for validation outside the lock
 	recoveryPoint atomic.Int64 // offsets below are durable
 
 	mu       sync.RWMutex
@@ -67,62 +66,149 @@ func (l *Log) segmentFor(offset int64) int {
 	return max(i-1, 0)
 }
 
-// Append validates batch, assigns offsets by rewriting baseOffset and
+// Append assigns offsets to b by rewriting baseOffset and
 // partitionLeaderEpoch in place (maxTimestamp, attributes and CRC for
-// LogAppendTime) and appends it. The caller's slice is modified. Durability
-// is as the package doc states.
-func (l *Log) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
-	return l.append(batch, true, leaderEpoch)
-}
-
-// AppendReplicated appends a batch that already carries its offsets and
-// epoch (follower path); its base offset must equal LEO (ErrOffsetMismatch).
-func (l *Log) AppendReplicated(batch []byte) (AppendResult, error) {
-	return l.append(batch, false, 0)
-}
-
-func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, error) {
-	h, err := ValidateBatch(b, l.batchBytesMax.Load())
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("log %s: append: %w", l.dir, err)
-	}
-	// Relative to the base offset, so it survives offset assignment. Not
-	// decompressed: a compressed batch's max-timestamp record is found only
-	// when MaxTimestamp asks.
-	maxTsOffset, resolved := maxTimestampOffset(b, h, 0)
-	maxTsDelta := maxTsOffset - h.BaseOffset
-	l.mu.Lock()
-	res, syncNeeded, err := l.appendLocked(b, h, maxTsDelta, resolved, assign, leaderEpoch)
-	l.mu.Unlock()
-	if err == nil && syncNeeded {
-		err = l.syncTo(res.LastOffset + 1)
+// LogAppendTime) and appends it. The caller's bytes are modified.
+// Durability is as the package doc states: Append is Write, then the
+// Pending's Wait.
+func (l *Log) Append(b Batch, leaderEpoch int32) (AppendResult, error) {
+	res, sync, err := l.Write(b, leaderEpoch)
+	if err == nil {
+		err = sync.Wait()
 	}
 	return res, err
 }
 
-// appendLocked writes one validated batch. syncNeeded asks the caller to
-// fdatasync, outside the lock, before returning.
-func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, assign bool, leaderEpoch int32) (res AppendResult, syncNeeded bool, err error) {
+// Write is Append without waiting for the fdatasync the configuration asks
+// for (SyncEveryAppend, flush.messages, a roll): it returns once the batch
+// is in the page cache, and the batch is as durable as Append leaves it
+// once the Pending's Wait returns nil. The log's lock covers offset
+// assignment and the write, not the sync, so that a caller holding a lock
+// of its own (a partition's append lock) can release it before waiting
+// and concurrent appenders share one fdatasync (group commit).
+func (l *Log) Write(b Batch, leaderEpoch int32) (AppendResult, Pending, error) {
+	if b.b == nil {
+		panic("segment: append of a Batch that ValidateBatch did not make")
+	}
+	l.mu.Lock()
+	res, syncNeeded, err := l.appendLocked(b.b, []BatchHeader{b.h}, true, leaderEpoch)
+	l.mu.Unlock()
+	return res, l.pendingSync(res, syncNeeded, err), err
+}
+
+// WriteReplicated writes batches that already carry their offsets and
+// epochs (the follower path); the first must start at LEO and each the
+// next (ErrOffsetMismatch). It returns how many it wrote: on an error
+// those before the failing one stay written. One Pending covers them all.
+// Batches that lie end to end in memory (a fetch answer's, as
+// ValidateBatches returns them) go to the file in one write where they fit
+// the active segment and share a leader epoch: one system call, and no
+// page tail zeroed per batch only to be overwritten by the next.
+func (l *Log) WriteReplicated(batches []Batch) (int, Pending, error) {
+	var sync Pending
+	for n := 0; n < len(batches); {
+		k, s, err := l.writeRun(batches[n:])
+		if s.l != nil { // later batches end later
+			sync = s
+		}
+		if err != nil {
+			return n, sync, err
+		}
+		n += k
+	}
+	return len(batches), sync, nil
+}
+
+// writeRun writes the first batches of bs that form a run (at least one):
+// adjacent in memory, each starting where the one before ends, in one
+// leader epoch, and together fitting the active segment.
+func (l *Log) writeRun(bs []Batch) (int, Pending, error) {
+	l.mu.Lock()
+	b, hs := runOf(bs, l.active(), l.cfg, l.opts.nowMs())
+	res, syncNeeded, err := l.appendLocked(b, hs, false, 0)
+	l.mu.Unlock()
+	return len(hs), l.pendingSync(res, syncNeeded, err), err
+}
+
+// runOf returns the bytes and headers of the run at the start of bs.
+func runOf(bs []Batch, active *segment, cfg Config, nowMs int64) ([]byte, []BatchHeader) {
+	first := bs[0]
+	run, hs := first.b, []BatchHeader{first.h}
+	for _, next := range bs[1:] {
+		prev := hs[len(hs)-1]
+		if len(run) == cap(run) || &run[:len(run)+1][len(run)] != &next.b[0] ||
+			next.h.BaseOffset != prev.LastOffset()+1 || next.h.PartitionLeaderEpoch != first.h.PartitionLeaderEpoch ||
+			active.size+int64(len(run)+len(next.b)) > cfg.SegmentBytes || // fits takes anything into an empty segment
+			!active.fits(int64(len(run)+len(next.b)), next.h.LastOffset(), cfg, nowMs) {
+			break
+		}
+		run, hs = run[:len(run)+len(next.b)], append(hs, next.h)
+	}
+	return run, hs
+}
+
+// Pending is the fdatasync a Write still needs before its batches are as
+// durable as the configuration asks; the zero Pending needs none.
+type Pending struct {
+	l   *Log
+	end int64 // offsets below it must be durable
+}
+
+// pendingSync is the sync an append that wrote res still needs.
+func (l *Log) pendingSync(res AppendResult, syncNeeded bool, err error) Pending {
+	if err != nil || !syncNeeded {
+		return Pending{}
+	}
+	return Pending{l: l, end: res.LastOffset + 1}
+}
+
+// Wait returns once the written batches are durable (or truncated away),
+// sharing the fdatasync with every other writer waiting meanwhile.
+func (p Pending) Wait() error {
+	if p.l == nil {
+		return nil
+	}
+	return p.l.syncTo(p.end)
+}
+
+// SyncPending is what an append ending before end that Write already
+// answered still needs before it is acknowledged (a producer's retry of a
+// batch appended moments ago): a sync up to end when every append is
+// synced, nothing otherwise.
+func (l *Log) SyncPending(end int64) Pending {
+	if !l.Config().SyncEveryAppend {
+		return Pending{}
+	}
+	return Pending{l: l, end: end}
+}
+
+// appendLocked writes validated batches laid end to end in b, hs their
+// headers: one batch whose offsets it assigns when assign is set, else a
+// run of replicated batches (runOf). syncNeeded asks the caller to
+// fdatasync, outside the lock, before acknowledging.
+func (l *Log) appendLocked(b []byte, hs []BatchHeader, assign bool, leaderEpoch int32) (res AppendResult, syncNeeded bool, err error) {
 	if err := l.usable(); err != nil {
 		return res, false, err
 	}
 	nowMs := l.opts.nowMs()
 	leo := l.leo()
 	res.LogAppendTime = -1
+	first := &hs[0]
 	if assign {
 		SetBaseOffset(b, leo)
 		SetPartitionLeaderEpoch(b, leaderEpoch)
-		h.BaseOffset, h.PartitionLeaderEpoch = leo, leaderEpoch
+		first.BaseOffset, first.PartitionLeaderEpoch = leo, leaderEpoch
 		if l.cfg.LogAppendTime {
 			SetLogAppendTime(b, nowMs)
-			h.MaxTimestamp, h.Attributes = nowMs, h.Attributes|AttrLogAppendTime
-			res.LogAppendTime, maxTsDelta, resolved = nowMs, 0, true
+			first.MaxTimestamp, first.Attributes = nowMs, first.Attributes|AttrLogAppendTime
+			res.LogAppendTime = nowMs
 		}
-	} else if h.BaseOffset != leo {
-		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, h.BaseOffset, leo)
+	} else if first.BaseOffset != leo {
+		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, first.BaseOffset, leo)
 	}
+	last := hs[len(hs)-1]
 	syncNeeded = l.cfg.SyncEveryAppend
-	if !l.active().fits(h.Size(), h.LastOffset(), l.cfg, nowMs) {
+	if !l.active().fits(int64(len(b)), last.LastOffset(), l.cfg, nowMs) {
 		if err := l.roll(); err != nil {
 			return res, false, l.noteWriteErr(err)
 		}
@@ -131,17 +217,21 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, 
 	// A new epoch is on disk before its first batch: a checkpoint naming an
 	// epoch that has no batch yet is what AssignEpochStart writes anyway,
 	// and a failed write (a full disk) leaves nothing to undo.
-	if err := l.assignEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+	if err := l.assignEpoch(first.PartitionLeaderEpoch, first.BaseOffset); err != nil {
 		return res, false, l.noteWriteErr(err)
 	}
-	if err := l.active().append(b, h, h.BaseOffset+maxTsDelta, resolved, l.cfg, nowMs); err != nil {
+	if err := l.active().append(b, hs, l.cfg, nowMs); err != nil {
 		return res, false, l.noteWriteErr(fmt.Errorf("log %s: %w", l.dir, err))
 	}
 	l.noteWriteErr(nil)
-	if l.unsynced.noteAppend(int64(h.RecordCount), nowMs) >= l.cfg.FlushMessages {
+	records := int64(0)
+	for _, h := range hs {
+		records += int64(h.RecordCount)
+	}
+	if l.unsynced.noteAppend(records, nowMs) >= l.cfg.FlushMessages {
 		syncNeeded = true
 	}
-	res.BaseOffset, res.LastOffset, res.MaxTimestamp = h.BaseOffset, h.LastOffset(), h.MaxTimestamp
+	res.BaseOffset, res.LastOffset, res.MaxTimestamp = first.BaseOffset, last.LastOffset(), last.MaxTimestamp
 	return res, syncNeeded, nil
 }
 
@@ -414,7 +504,6 @@ func (l *Log) SetConfig(c Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.cfg = c
-	l.batchBytesMax.Store(c.BatchBytesMax)
 	return nil
 }
 

@@ -41,7 +41,6 @@ func openLog(dir string, cfg Config, opts Options, limit *fileLimit, st logState
 	}
 	l := &Log{dir: dir, opts: opts, files: &fileGroup{limit: limit}, cfg: cfg}
 	l.flushCond = sync.NewCond(&l.flushMu)
-	l.batchBytesMax.Store(cfg.BatchBytesMax)
 	l.unsynced.sinceMs = -1
 	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, stats, fmt.Errorf("log %s: %w", dir, err)
@@ -358,7 +357,8 @@ func (s *segment) verifyBatchAt(mm []byte, pos int64) (BatchHeader, bool) {
 	if size < BatchHeaderSize || size > int64(len(rest)) {
 		return BatchHeader{}, false
 	}
-	h, err := ValidateBatch(rest[:size], math.MaxInt32)
+	v, err := ValidateBatch(rest[:size], math.MaxInt32)
+	h := v.Header()
 	if err != nil || h.BaseOffset < s.next || h.LastOffset()-s.base > math.MaxInt32 {
 		return h, false
 	}

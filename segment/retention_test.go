@@ -227,7 +227,7 @@ func TestDeleteLog(t *testing.T) {
 	if d.Log("my.topic-x", 3) != nil {
 		t.Fatal("deleted log still open")
 	}
-	if _, err := l.Append(testBatch(1, 1), 1); !errors.Is(err, ErrClosed) {
+	if _, err := l.Append(valid(testBatch(1, 1)), 1); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append to deleted log: %v", err)
 	}
 	doomed, _ := filepath.Glob(filepath.Join(e.path, "my.topic-x-3.*-delete"))

@@ -110,9 +110,11 @@ func (s *segment) observe(h BatchHeader, pos, maxTsOffset int64, resolved bool, 
 	s.bytesSinceIndex += h.Size()
 }
 
-// append writes a validated batch (offsets assigned) at the end; its max
-// timestamp is at maxTsOffset, a stand-in unless resolved.
-func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, resolved bool, cfg Config, nowMs int64) error {
+// append writes validated batches (offsets assigned) laid end to end in b,
+// hs their headers, at the end, in one write. A batch's max timestamp is
+// taken at its last offset, a stand-in (maxTimestampOffset without
+// reading records), or at its base for LogAppendTime.
+func (s *segment) append(b []byte, hs []BatchHeader, cfg Config, nowMs int64) error {
 	if _, err := s.log.f.WriteAt(b, s.size); err != nil {
 		// Best effort: cut a partial write so the file holds whole batches;
 		// if this fails too, the next open's scan cuts it.
@@ -122,7 +124,10 @@ func (s *segment) append(b []byte, h BatchHeader, maxTsOffset int64, resolved bo
 	if s.size == 0 {
 		s.rollStartMs = nowMs
 	}
-	s.observe(h, s.size, maxTsOffset, resolved, cfg.IndexIntervalBytes)
+	for _, h := range hs {
+		maxTsOffset, resolved := maxTimestampOffset(nil, h, 0)
+		s.observe(h, s.size, maxTsOffset, resolved, cfg.IndexIntervalBytes)
+	}
 	return nil
 }
 

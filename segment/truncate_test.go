@@ -44,7 +44,7 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 			check(l, start)
 			_, crashed := openCrashLog(t, dir, cfg, mem.CrashClone())
 			check(crashed, start)
-			res, err := crashed.Append(workloadBatch(0), crashEpoch)
+			res, err := crashed.Append(valid(workloadBatch(0)), crashEpoch)
 			if err != nil || res.BaseOffset != start {
 				t.Fatalf("append after restart at %d: %v, want base offset %d", res.BaseOffset, err, start)
 			}
@@ -63,7 +63,7 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 func appendEpochs(t *testing.T, l *Log, epochs []int32) {
 	t.Helper()
 	for seq, e := range epochs {
-		if _, err := l.Append(workloadBatch(seq), e); err != nil {
+		if _, err := l.Append(valid(workloadBatch(seq)), e); err != nil {
 			t.Fatalf("append batch %d: %v", seq, err)
 		}
 	}

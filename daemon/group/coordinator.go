@@ -241,8 +241,13 @@ func (c *Coordinator) append(a Append) {
 	for i, r := range a.Records {
 		recs[i] = segment.Record{Key: r.Key, Value: r.Value}
 	}
-	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-	res, err := p.AppendAsLeader(batch, -1, -1)
+	batch, err := segment.ValidateBatch(segment.EncodeBatch(nil,
+		segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs),
+		p.Log().Config().BatchBytesMax)
+	var res replica.AppendResult
+	if err == nil {
+		res, err = p.AppendAsLeader(batch, -1, -1)
+	}
 	if err != nil {
 		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
 		c.m.Appended(c.nowMs(), a.Token, appendErrorCode(err))

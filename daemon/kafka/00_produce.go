@@ -173,11 +173,11 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 	if code != 0 {
 		return fail(code, nil)
 	}
-	err := validateProduceBatch(rp.Records, p.Log().Config().BatchBytesMax, req.Version, b.cfg.CompressionValidation)
+	batch, err := validateProduceBatch(rp.Records, p.Log().Config().BatchBytesMax, req.Version, b.cfg.CompressionValidation)
 	if err != nil {
 		return fail(b.errorCode(err), err)
 	}
-	res, err := p.AppendAsLeader(rp.Records, req.Acks, -1)
+	res, err := p.AppendAsLeader(batch, req.Acks, -1)
 	if err != nil {
 		return fail(b.errorCode(err), err)
 	}
@@ -202,33 +202,29 @@ func (b *Broker) internalTopic(topic string) bool {
 
 // validateProduceBatch checks what a producer sends for one partition:
 // exactly one v2 batch, sound (segment.ValidateBatch, within
-// max.message.bytes), one a client may write, with well-formed records.
-func validateProduceBatch(records []byte, batchBytesMax int32, version int16, decompress bool) error {
+// max.message.bytes), one a client may write, with well-formed records. It
+// is the one place the batch's header is parsed and its CRC computed.
+func validateProduceBatch(records []byte, batchBytesMax int32, version int16, decompress bool) (segment.Batch, error) {
 	if len(records) == 0 {
-		return fmt.Errorf("%w: no record batch", kerr.InvalidRecord)
+		return segment.Batch{}, fmt.Errorf("%w: no record batch", kerr.InvalidRecord)
 	}
-	if len(records) >= segment.BatchHeaderSize {
-		h, _ := segment.ParseBatchHeader(records)
-		if h.Magic != 2 {
-			return fmt.Errorf("%w: batch magic %d: Produce v3+ carries magic 2 batches only", kerr.InvalidRecord, h.Magic)
-		}
-		if size := h.Size(); size >= segment.BatchHeaderSize && size < int64(len(records)) {
-			return fmt.Errorf("%w: %d bytes after the first batch: one batch per partition", kerr.InvalidRecord, int64(len(records))-size)
-		}
-	}
-	h, err := segment.ValidateBatch(records, batchBytesMax)
+	batch, err := segment.ValidateBatch(records, batchBytesMax)
 	if err != nil {
-		return err
+		return segment.Batch{}, err
 	}
+	h := batch.Header()
 	switch {
 	case h.BaseOffset != 0:
-		return fmt.Errorf("%w: base offset %d, a producer's must be 0", kerr.InvalidRecord, h.BaseOffset)
+		return segment.Batch{}, fmt.Errorf("%w: base offset %d, a producer's must be 0", kerr.InvalidRecord, h.BaseOffset)
 	case h.Attributes&segment.AttrControl != 0:
-		return fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
+		return segment.Batch{}, fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
-		return fmt.Errorf("%w: producer id %d without a sequence number", kerr.InvalidRecord, h.ProducerID)
+		return segment.Batch{}, fmt.Errorf("%w: producer id %d without a sequence number", kerr.InvalidRecord, h.ProducerID)
 	case h.Compression() == codec.Zstd && version < 7:
-		return fmt.Errorf("%w: zstd needs Produce v7+, got v%d", kerr.UnsupportedCompressionType, version)
+		return segment.Batch{}, fmt.Errorf("%w: zstd needs Produce v7+, got v%d", kerr.UnsupportedCompressionType, version)
 	}
-	return validateRecords(h, records, batchBytesMax, decompress)
+	if err := validateRecords(batch, batchBytesMax, decompress); err != nil {
+		return segment.Batch{}, err
+	}
+	return batch, nil
 }

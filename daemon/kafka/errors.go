@@ -21,6 +21,11 @@ var errorCodes = []struct {
 }{
 	{segment.ErrOffsetOutOfRange, kerr.OffsetOutOfRange.Code},
 	{segment.ErrBatchTooLarge, kerr.MessageTooLarge.Code},
+	// A batch of another format, or more than one batch: the producer
+	// built it wrong, a retry cannot help (before ErrCorruptBatch, which
+	// they wrap).
+	{segment.ErrUnsupportedMagic, kerr.InvalidRecord.Code},
+	{segment.ErrTrailingBytes, kerr.InvalidRecord.Code},
 	{segment.ErrCorruptBatch, kerr.CorruptMessage.Code},
 	{segment.ErrClosed, kerr.NotLeaderForPartition.Code}, // the partition was just closed or deleted
 	{segment.ErrNoSpace, kerr.KafkaStorageError.Code},    // disk full: nothing appended, retriable

@@ -19,7 +19,7 @@ func TestListOffsetsCompressed(t *testing.T) {
 	for _, id := range codectest.Compressed {
 		s := newTopicStack(t, Config{}, 1)
 		s.produce(t, 0, 3, 1000) // offsets 0-2, timestamps 1000-1002
-		if _, err := s.partition(0).AppendAsLeader(compressedBatchAt(t, id, 5000, recs), -1, -1); err != nil {
+		if _, err := s.partition(0).AppendAsLeader(valid(t, compressedBatchAt(t, id, 5000, recs)), -1, -1); err != nil {
 			t.Fatalf("codec %d: %v", id, err) // offsets 3-9
 		}
 		s.produce(t, 0, 3, 2000) // 10-12, 2000-2002

@@ -102,7 +102,7 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 	// A later leader epoch: its batches carry it (the log records its start).
 	later := segment.EncodeBatch(nil, segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
 		[]segment.Record{{Value: []byte("a")}, {Value: []byte("b")}})
-	if _, err := p0.Log().Append(later, first+3); err != nil { // LEO 5
+	if _, err := p0.Log().Append(valid(t, later), first+3); err != nil { // LEO 5
 		t.Fatal(err)
 	}
 	ask := func(version int16, tp int32, epoch, current int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {

@@ -42,7 +42,8 @@ func (e *recordError) Unwrap() error { return errInvalidRecord }
 // decompressed to check them when decompress is set; batchBytesMax is the
 // topic's max.message.bytes, which bounds the decompressed size. Records are
 // walked as a stream, so that bound limits CPU, not memory.
-func validateRecords(h segment.BatchHeader, batch []byte, batchBytesMax int32, decompress bool) error {
+func validateRecords(b segment.Batch, batchBytesMax int32, decompress bool) error {
+	h, batch := b.Header(), b.Bytes()
 	id := h.Compression()
 	if id > codec.Zstd {
 		return fmt.Errorf("%w: codec %d", codec.ErrUnsupported, id)

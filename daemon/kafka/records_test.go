@@ -68,11 +68,11 @@ func testRecords(n int) []segment.Record {
 
 func checkRecords(t *testing.T, batch []byte, decompress bool) error {
 	t.Helper()
-	h, err := segment.ValidateBatch(batch, 1<<20)
+	v, err := segment.ValidateBatch(batch, 1<<20)
 	if err != nil {
 		t.Fatalf("test batch invalid: %v", err)
 	}
-	return validateRecords(h, batch, 1<<20, decompress)
+	return validateRecords(v, 1<<20, decompress)
 }
 
 var allCodecs = append([]int8{codec.None}, codectest.Compressed...)
@@ -162,15 +162,15 @@ func TestValidateRecordsZipBomb(t *testing.T) {
 	huge := []segment.Record{{Value: make([]byte, 8<<20)}}
 	for _, id := range []int8{codec.Gzip, codec.Snappy, codectest.PlainSnappy, codec.LZ4, codec.Zstd} {
 		batch := compressedBatch(t, id, huge)
-		h, err := segment.ValidateBatch(batch, 1<<20)
+		v, err := segment.ValidateBatch(batch, 1<<20)
 		if err != nil {
 			t.Fatalf("codec %d: %d-byte batch: %v", id, len(batch), err)
 		}
 		// 64 KiB max.message.bytes: at most 4 MiB decompressed.
-		if err := validateRecords(h, batch, 64<<10, true); !errors.Is(err, codec.ErrCorrupt) {
+		if err := validateRecords(v, 64<<10, true); !errors.Is(err, codec.ErrCorrupt) {
 			t.Errorf("codec %d: %v", id, err)
 		}
-		if err := validateRecords(h, batch, 1<<20, true); err != nil {
+		if err := validateRecords(v, 1<<20, true); err != nil {
 			t.Errorf("codec %d under a 64 MiB limit: %v", id, err)
 		}
 	}
@@ -186,16 +186,16 @@ func FuzzRecordWalk(f *testing.F) {
 			return
 		}
 		batch := rawBatch(id&7, count, records)
-		h, err := segment.ValidateBatch(batch, 1<<30)
+		v, err := segment.ValidateBatch(batch, 1<<30)
 		if err != nil {
 			t.Fatalf("test batch invalid: %v", err)
 		}
-		err = validateRecords(h, batch, 1<<16, true)
+		err = validateRecords(v, 1<<16, true)
 		if err != nil && !errors.Is(err, errInvalidRecord) && !errors.Is(err, codec.ErrCorrupt) &&
 			!errors.Is(err, codec.ErrUnsupported) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}
-		if err == nil && h.Compression() == codec.None && count > int32(len(records))/7 {
+		if err == nil && v.Header().Compression() == codec.None && count > int32(len(records))/7 {
 			t.Fatalf("%d records accepted in %d bytes", count, len(records))
 		}
 	})
@@ -211,14 +211,14 @@ func BenchmarkValidateRecords(b *testing.B) {
 	raw := len(recordsOf(recs))
 	for _, id := range allCodecs {
 		batch := compressedBatch(b, id, recs)
-		h, err := segment.ValidateBatch(batch, 1<<20)
+		v, err := segment.ValidateBatch(batch, 1<<20)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("codec=%d", id), func(b *testing.B) {
 			b.SetBytes(int64(raw))
 			for b.Loop() {
-				if err := validateRecords(h, batch, 1<<20, true); err != nil {
+				if err := validateRecords(v, 1<<20, true); err != nil {
 					b.Fatal(err)
 				}
 			}

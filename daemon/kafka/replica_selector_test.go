@@ -111,7 +111,7 @@ func TestFollowerServesNearestConsumer(t *testing.T) {
 	segment.SetBaseOffset(second, 3)
 	for _, b := range [][]byte{first, second} {
 		segment.SetPartitionLeaderEpoch(b, part.LeaderEpoch())
-		if err := part.AppendAsFollower(b); err != nil {
+		if err := part.AppendAsFollower([]segment.Batch{valid(t, b)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // brokerStack is a broker over a real data dir and controller whose hosted
@@ -72,9 +75,24 @@ func newBrokerStack(t testing.TB, cfg Config) *brokerStack {
 // (TopicPartitionsMax, BrokerPartitionsMax, TopicsMax) taken from limits.
 func newBrokerStackLimits(t testing.TB, cfg Config, limits quorum.Options) *brokerStack {
 	t.Helper()
+	return newBrokerStackOn(t, cfg, limits, stackStorage{})
+}
+
+// stackStorage is how a stack's data dir stores: its filesystem (the OS
+// when nil), a hook called per fdatasync flush of a log, and the broker-wide
+// log.sync_every_append.
+type stackStorage struct {
+	fs              vfs.FS
+	onSync          func(time.Duration)
+	syncEveryAppend bool
+}
+
+func newBrokerStackOn(t testing.TB, cfg Config, limits quorum.Options, st stackStorage) *brokerStack {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	segCfg := segment.DefaultConfig()
-	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg }, segment.Options{Logger: quiet})
+	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return segCfg },
+		segment.Options{Logger: quiet, FS: st.fs, OnSync: st.onSync})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +114,7 @@ func newBrokerStackLimits(t testing.TB, cfg Config, limits quorum.Options) *brok
 		DataDir: dd, NodeID: stackNodeID, Metadata: heldMetadata{ctrl, s}, Logger: quiet,
 		TopicConfig: func(im *quorum.Image, t *quorum.Topic) (replicas.TopicConfig, error) {
 			sc, err := quorum.Defaults{Cluster: im.ClusterConfigs, Static: cfg.TopicDefaults}.SegmentConfig(t.Configs)
+			sc.SyncEveryAppend = st.syncEveryAppend
 			return replicas.TopicConfig{Log: sc}, err
 		},
 	})
@@ -161,10 +180,20 @@ func (s *brokerStack) produce(t testing.TB, partition int32, n int, ts int64) []
 		records[i] = segment.Record{Value: []byte("value"), TimestampDelta: int64(i)}
 	}
 	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records)
-	if _, err := s.partition(partition).AppendAsLeader(batch, -1, -1); err != nil {
+	if _, err := s.partition(partition).AppendAsLeader(valid(t, batch), -1, -1); err != nil {
 		t.Fatalf("produce to %d: %v", partition, err)
 	}
 	return batch
+}
+
+// valid validates a batch the test built.
+func valid(t testing.TB, b []byte) segment.Batch {
+	t.Helper()
+	v, err := segment.ValidateBatch(b, math.MaxInt32)
+	if err != nil {
+		t.Fatalf("test batch invalid: %v", err)
+	}
+	return v
 }
 
 // roundTrip serves req and decodes the response of the same version.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
 )
 
 // fetchTimeout bounds a follower request beyond the leader's long poll
@@ -343,7 +345,14 @@ func (f *fetcher) apply(tp topicPartition, fp *fetchPartition, rp *kmsg.FetchRes
 		return false
 	}
 	if n := len(rp.RecordBatches); n > 0 {
-		if err := fp.p.AppendAsFollower(rp.RecordBatches); err != nil {
+		// Checked here, where they enter, and nowhere after. No
+		// max.message.bytes: the leader took them under its limit, which
+		// may have been lowered since.
+		batches, err := segment.ValidateBatches(rp.RecordBatches, math.MaxInt32)
+		if len(batches) > 0 {
+			err = errors.Join(err, fp.p.AppendAsFollower(batches))
+		}
+		if err != nil {
 			log().Error("appending fetched batches", "err", err)
 			fp.delayUntil = now.Add(f.m.opts.Fetch.Backoff)
 			return false
