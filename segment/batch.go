@@ -93,6 +93,19 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 // attributes→end, lastOffsetDelta+1 == record count > 0, and
 // len(b) <= maxBytes.
 func ValidateBatch(b []byte, maxBytes int32) (BatchHeader, error) {
+	h, err := validateStoredBatch(b, maxBytes)
+	if err == nil && h.RecordCount != h.LastOffsetDelta+1 {
+		err = fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
+	}
+	return h, err
+}
+
+// validateStoredBatch is ValidateBatch for a batch a log may hold: one the
+// log cleaner rewrote keeps its last offset delta with fewer records, down
+// to none (Kafka's empty batch), so 0 <= records <= lastOffsetDelta+1.
+// Recovery and replicated appends (a follower copying a cleaned leader)
+// check batches with it.
+func validateStoredBatch(b []byte, maxBytes int32) (BatchHeader, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
 		return h, err
@@ -109,7 +122,7 @@ func ValidateBatch(b []byte, maxBytes int32) (BatchHeader, error) {
 	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != h.CRC {
 		return h, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptBatch, h.CRC, got)
 	}
-	if h.RecordCount <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
+	if h.RecordCount < 0 || h.LastOffsetDelta < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 		return h, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
 	}
 	return h, nil

@@ -125,16 +125,21 @@ func TestAppendReplicated(t *testing.T) {
 		t.Fatalf("epoch %d, LEO %d", l.LatestEpoch(), l.LogEndOffset())
 	}
 	b = testBatch(100, 1)
-	SetBaseOffset(b, 5)
+	SetBaseOffset(b, 1)
 	if _, err := l.AppendReplicated(b); !errors.Is(err, ErrOffsetMismatch) {
-		t.Fatalf("gap: %v", err)
+		t.Fatalf("below LEO: %v", err)
+	}
+	// A hole, as a compacted leader's log has, is taken.
+	SetBaseOffset(b, 5)
+	if _, err := l.AppendReplicated(b); err != nil || l.LogEndOffset() != 6 {
+		t.Fatalf("after a hole: %v, LEO %d", err, l.LogEndOffset())
 	}
 	r, err := l.Read(0, math.MaxInt32, math.MaxInt64, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	if hs := regionBatches(t, r); len(hs) != 1 || hs[0].PartitionLeaderEpoch != 7 {
+	if hs := regionBatches(t, r); len(hs) != 2 || hs[0].PartitionLeaderEpoch != 7 || hs[1].BaseOffset != 5 {
 		t.Fatalf("replicated batch not stored as given: %+v", hs)
 	}
 }

@@ -76,13 +76,19 @@ func (l *Log) Append(batch []byte, leaderEpoch int32) (AppendResult, error) {
 }
 
 // AppendReplicated appends a batch that already carries its offsets and
-// epoch (follower path); its base offset must equal LEO (ErrOffsetMismatch).
+// epoch (follower path); its base offset must not be below LEO
+// (ErrOffsetMismatch). It may lie above: a compacted leader's log has
+// holes, and its cleaned batches fewer records than offsets.
 func (l *Log) AppendReplicated(batch []byte) (AppendResult, error) {
 	return l.append(batch, false, 0)
 }
 
 func (l *Log) append(b []byte, assign bool, leaderEpoch int32) (AppendResult, error) {
-	h, err := ValidateBatch(b, l.batchBytesMax.Load())
+	validate := ValidateBatch
+	if !assign {
+		validate = validateStoredBatch
+	}
+	h, err := validate(b, l.batchBytesMax.Load())
 	if err != nil {
 		return AppendResult{}, fmt.Errorf("log %s: append: %w", l.dir, err)
 	}
@@ -118,7 +124,7 @@ func (l *Log) appendLocked(b []byte, h BatchHeader, maxTsDelta int64, resolved, 
 			h.MaxTimestamp, h.Attributes = nowMs, h.Attributes|AttrLogAppendTime
 			res.LogAppendTime, maxTsDelta, resolved = nowMs, 0, true
 		}
-	} else if h.BaseOffset != leo {
+	} else if h.BaseOffset < leo {
 		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, h.BaseOffset, leo)
 	}
 	syncNeeded = l.cfg.SyncEveryAppend
