@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -391,4 +392,71 @@ func FuzzCleanRewrite(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The cleaner picks only compacted logs over their dirty ratio, never
+// past the stable offset, and its checkpoint carries the first dirty
+// offset across a restart.
+func TestCleanerChoosesAndCheckpoints(t *testing.T) {
+	mem, dir := memDataDir(t)
+	clock := newFakeClock()
+	cfg := compactConfig()
+	plain := cfg
+	plain.Compact = false
+	open := func() *DataDir {
+		d, err := OpenDataDir(dir, func(topic string) Config {
+			if topic == "plain" {
+				return plain
+			}
+			return cfg
+		}, Options{FS: mem, Now: clock.Now, Logger: quietLogger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := open()
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, topic := range []string{"plain", "compact"} {
+		l, err := d.CreateLog(topic, 0, map[bool]Config{true: plain, false: cfg}[topic == "plain"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cleanHistory(t, rng, l, clock, 100, 10, map[int64]modelRecord{})
+	}
+	stable := int64(0)
+	stableOf := func(string, int32) (int64, bool) { return stable, true }
+	c, err := d.NewCleaner(DefaultCleanerConfig(), stableOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cleaned, err := c.CleanOnce(); cleaned || err != nil {
+		t.Fatalf("cleaned %v (%v) with everything above the stable offset", cleaned, err)
+	}
+	stable = math.MaxInt64
+	sizes := map[string]int64{"plain": d.Log("plain", 0).SizeBytes(), "compact": d.Log("compact", 0).SizeBytes()}
+	if cleaned, err := c.CleanOnce(); !cleaned || err != nil {
+		t.Fatalf("cleaned %v: %v", cleaned, err)
+	}
+	if d.Log("plain", 0).SizeBytes() != sizes["plain"] || d.Log("compact", 0).SizeBytes() >= sizes["compact"] {
+		t.Fatalf("sizes %d, %d; were %v", d.Log("plain", 0).SizeBytes(), d.Log("compact", 0).SizeBytes(), sizes)
+	}
+	if cleaned, _ := c.CleanOnce(); cleaned {
+		t.Fatal("cleaned a clean log again")
+	}
+	if st := c.Stats(); st.Runs != 1 || st.BytesRead == 0 || st.BytesWritten == 0 || st.Errors != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = open()
+	defer d.Close()
+	c, err = d.NewCleaner(DefaultCleanerConfig(), stableOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cleaned, _ := c.CleanOnce(); cleaned {
+		t.Fatal("the checkpoint was lost: cleaned again after a restart")
+	}
 }
