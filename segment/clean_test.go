@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -458,5 +459,83 @@ func TestCleanerChoosesAndCheckpoints(t *testing.T) {
 	}
 	if cleaned, _ := c.CleanOnce(); cleaned {
 		t.Fatal("the checkpoint was lost: cleaned again after a restart")
+	}
+}
+
+// A follower copying a cleaned leader from offset 0 takes its batches as
+// they are: holes, fewer records than offsets, empty batches. Its log
+// then reads back the same, and survives a reopen.
+func TestReplicateCleanedLog(t *testing.T) {
+	mem, dir := memDataDir(t)
+	clock := newFakeClock()
+	cfg := compactConfig()
+	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: mem, Now: clock.Now, Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := d.CreateLog("leader", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[int64]modelRecord{}
+	cleanHistory(t, rand.New(rand.NewPCG(3, 3)), leader, clock, 200, 10, model)
+	if _, err := leader.Clean(CleanLimits{StableOffset: leader.LogEndOffset(), DedupeBufferBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	follower, err := d.CreateLog("follower", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for next, leo := int64(0), leader.LogEndOffset(); next < leo; {
+		r, err := leader.Read(next, 4096, leo, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, r.Len)
+		if _, err := r.File.ReadAt(buf, r.Pos); err != nil {
+			t.Fatal(err)
+		}
+		r.Release()
+		for len(buf) > 0 {
+			h, _ := ParseBatchHeader(buf)
+			if _, err := follower.AppendReplicated(buf[:h.Size()]); err != nil {
+				t.Fatalf("replicate batch %d: %v", h.BaseOffset, err)
+			}
+			next, buf = h.LastOffset()+1, buf[h.Size():]
+		}
+	}
+	want, got := recordSet(t, leader), recordSet(t, follower)
+	if len(want) >= len(model) || fmt.Sprint(want) != fmt.Sprint(got) || follower.LogEndOffset() != leader.LogEndOffset() {
+		t.Fatalf("follower holds %d records to LEO %d, leader %d to %d (of %d appended)",
+			len(got), follower.LogEndOffset(), len(want), leader.LogEndOffset(), len(model))
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: mem.CrashClone(), Now: clock.Now, Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if again := recordSet(t, d.Log("follower", 0)); fmt.Sprint(again) != fmt.Sprint(want) {
+		t.Fatalf("reopened follower holds %d records, want %d", len(again), len(want))
+	}
+}
+
+// The throttle holds the cleaners to their byte rate.
+func TestCleanerThrottle(t *testing.T) {
+	th := throttler{rate: 10 << 20, now: time.Now, stop: make(chan struct{})}
+	start := time.Now()
+	for range 4 {
+		if err := th.wait(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(start); took < 350*time.Millisecond {
+		t.Fatalf("4 MiB at 10 MiB/s took %v", took)
+	}
+	close(th.stop)
+	if err := th.wait(1); !errors.Is(err, errCleanerStopped) {
+		t.Fatalf("after stop: %v", err)
 	}
 }
