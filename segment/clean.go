@@ -75,7 +75,9 @@ func (l *Log) dirtinessLocked(firstDirty, stable, nowMs int64) Dirtiness {
 	sealed := l.segments[:len(l.segments)-1]
 	d.FirstUncleanable = l.active().base
 	for _, s := range sealed {
-		if s.next > stable || nowMs-s.maxTs < l.cfg.MinCompactionLagMs {
+		// Without a lag, a segment's timestamps do not matter (a producer's
+		// clock ahead of ours must not hold compaction back).
+		if s.next > stable || l.cfg.MinCompactionLagMs > 0 && nowMs-s.maxTs < l.cfg.MinCompactionLagMs {
 			d.FirstUncleanable = s.base
 			break
 		}

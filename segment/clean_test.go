@@ -151,23 +151,51 @@ func compactConfig() Config {
 	return c
 }
 
+// compactEnv is a memory data directory of compacted logs on a fake clock.
+type compactEnv struct {
+	mem   *vfs.MemFS
+	dir   string
+	clock *fakeClock
+	cfg   Config
+}
+
+func newCompactEnv(t testing.TB) *compactEnv {
+	mem, dir := memDataDir(t)
+	return &compactEnv{mem: mem, dir: dir, clock: newFakeClock(), cfg: compactConfig()}
+}
+
+// open opens the data directory on fsys (the env's own when nil).
+func (e *compactEnv) open(t testing.TB, fsys vfs.FS) *DataDir {
+	t.Helper()
+	if fsys == nil {
+		fsys = e.mem
+	}
+	d, err := OpenDataDir(e.dir, func(string) Config { return e.cfg }, Options{FS: fsys, Now: e.clock.Now, Logger: quietLogger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (e *compactEnv) create(t testing.TB, d *DataDir, topic string) *Log {
+	t.Helper()
+	l, err := d.CreateLog(topic, 0, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 // Random keyed histories, cleaned again and again while appends go on,
 // then reopened: the log always matches the model.
 func TestCleanModel(t *testing.T) {
 	for seed := range uint64(6) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 9))
-			mem, dir := memDataDir(t)
-			clock := newFakeClock()
-			cfg := compactConfig()
-			d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: mem, Now: clock.Now, Logger: quietLogger})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := d.CreateLog("t", 0, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := newCompactEnv(t)
+			clock := e.clock
+			d := e.open(t, nil)
+			l := e.create(t, d, "t")
 			model := map[int64]modelRecord{}
 			firstDirty := int64(0)
 			keys := 5 + rng.IntN(40)
@@ -212,14 +240,11 @@ func TestCleanModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, crash := range []bool{false, true} {
-				fsys := vfs.FS(mem)
+				fsys := vfs.FS(e.mem)
 				if crash {
-					fsys = mem.CrashClone()
+					fsys = e.mem.CrashClone()
 				}
-				d, err = OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: fsys, Now: clock.Now, Logger: quietLogger})
-				if err != nil {
-					t.Fatal(err)
-				}
+				d = e.open(t, fsys)
 				l = d.Log("t", 0)
 				after, _ := storedRecords(t, l)
 				if len(after) != len(before) {
@@ -466,26 +491,16 @@ func TestCleanerChoosesAndCheckpoints(t *testing.T) {
 // they are: holes, fewer records than offsets, empty batches. Its log
 // then reads back the same, and survives a reopen.
 func TestReplicateCleanedLog(t *testing.T) {
-	mem, dir := memDataDir(t)
-	clock := newFakeClock()
-	cfg := compactConfig()
-	d, err := OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: mem, Now: clock.Now, Logger: quietLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leader, err := d.CreateLog("leader", 0, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newCompactEnv(t)
+	clock := e.clock
+	d := e.open(t, nil)
+	leader := e.create(t, d, "leader")
 	model := map[int64]modelRecord{}
 	cleanHistory(t, rand.New(rand.NewPCG(3, 3)), leader, clock, 200, 10, model)
 	if _, err := leader.Clean(CleanLimits{StableOffset: leader.LogEndOffset(), DedupeBufferBytes: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	follower, err := d.CreateLog("follower", 0, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	follower := e.create(t, d, "follower")
 	for next, leo := int64(0), leader.LogEndOffset(); next < leo; {
 		r, err := leader.Read(next, 4096, leo, true)
 		if err != nil {
@@ -512,10 +527,7 @@ func TestReplicateCleanedLog(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d, err = OpenDataDir(dir, func(string) Config { return cfg }, Options{FS: mem.CrashClone(), Now: clock.Now, Logger: quietLogger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = e.open(t, e.mem.CrashClone())
 	defer d.Close()
 	if again := recordSet(t, d.Log("follower", 0)); fmt.Sprint(again) != fmt.Sprint(want) {
 		t.Fatalf("reopened follower holds %d records, want %d", len(again), len(want))
@@ -537,5 +549,38 @@ func TestCleanerThrottle(t *testing.T) {
 	close(th.stop)
 	if err := th.wait(1); !errors.Is(err, errCleanerStopped) {
 		t.Fatalf("after stop: %v", err)
+	}
+}
+
+// min.compaction.lag.ms keeps segments with newer records out of the
+// clean; without a lag, records timestamped ahead of the clock are
+// cleaned; max.compaction.lag.ms makes a dirty log overdue.
+func TestCleanCompactionLags(t *testing.T) {
+	e := newCompactEnv(t)
+	clock, cfg := e.clock, e.cfg
+	d := e.open(t, nil)
+	defer d.Close()
+	l := e.create(t, d, "t")
+	clock.Advance(time.Hour) // records an hour ahead of the clock below
+	cleanHistory(t, rand.New(rand.NewPCG(5, 5)), l, clock, 100, 10, map[int64]modelRecord{})
+	clock.Advance(-time.Hour)
+	if dt, _ := l.Dirtiness(0, math.MaxInt64); dt.DirtyBytes == 0 || dt.Overdue {
+		t.Fatalf("no lag: %+v", dt)
+	}
+	lagged := cfg
+	lagged.MinCompactionLagMs = time.Minute.Milliseconds()
+	if err := l.SetConfig(lagged); err != nil {
+		t.Fatal(err)
+	}
+	if dt, _ := l.Dirtiness(0, math.MaxInt64); dt.DirtyBytes != 0 || dt.FirstUncleanable != 0 {
+		t.Fatalf("every segment is within min.compaction.lag.ms: %+v", dt)
+	}
+	clock.Advance(2 * time.Hour)
+	lagged.MaxCompactionLagMs = time.Minute.Milliseconds()
+	if err := l.SetConfig(lagged); err != nil {
+		t.Fatal(err)
+	}
+	if dt, _ := l.Dirtiness(0, math.MaxInt64); dt.DirtyBytes == 0 || !dt.Overdue {
+		t.Fatalf("past both lags: %+v", dt)
 	}
 }
