@@ -165,3 +165,49 @@ func fetchCommitted(t *testing.T, cl *kgo.Client, group, topic string) int64 {
 	}
 	return resp.Topics[0].Partitions[0].Offset
 }
+
+// Each replica of a compacted topic cleans its own log, and a follower
+// that was stopped while the leader cleaned catches up from the leader's
+// cleaned log (holes, emptied batches) to the same log end, back in the
+// ISR, and cleans its copy too.
+func TestCompactedTopicReplicated(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, append(cleanerArgs, "--set", "replication.replica_fetch_backoff_ms=100")...)
+	const topic, keys, records, segmentBytes = "compacted-replicated", 100, 20_000, 64 << 10
+	admin := newClient(t, c.Addrs()[0])
+	createReplicatedTopic(t, admin, topic, 1, 3, map[string]string{
+		"cleanup.policy": "compact", "segment.bytes": strconv.Itoa(segmentBytes), "min.cleanable.dirty.ratio": "0.01",
+		"replica.lag.time.max.ms": "3000",
+	})
+	leader := partitionLeader(t, c.Addrs()[0], topic, -1)
+	follower := followerNotController(t, c.Addrs()[0], leader)
+	resume := pauseBroker(t, c, follower)
+
+	cl := newClient(t, c.Node(leader).Addr(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(16<<10))
+	ctx, cancel := context.WithTimeout(context.Background(), replicationWait)
+	defer cancel()
+	var rs []*kgo.Record
+	for i := range records {
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i % keys)), Value: []byte(fmt.Sprintf("v%08d", i))})
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	part := `{topic="` + topic + `",partition="0"}`
+	bound := float64(keys*100 + 2*segmentBytes)
+	cleaned := func(id int32) bool {
+		m := scrape(t, c.Node(id).AdminAddr())
+		return m["riffle_partition_log_end_offset"+part] == records && m["riffle_partition_size_bytes"+part] < bound
+	}
+	waitFor(t, replicationWait, "the leader to clean its log", func() bool { return cleaned(leader) })
+	resume()
+	for id := int32(1); id <= 3; id++ {
+		waitFor(t, replicationWait, fmt.Sprintf("replica %d to hold every offset, cleaned", id), func() bool { return cleaned(id) })
+	}
+	waitMetadata(t, c.Addrs()[0], replicationWait, "the follower back in the ISR", func(m *kmsg.MetadataResponse) bool {
+		return len(partitionISR(m, topic)) == 3
+	})
+	if m := scrape(t, c.Node(follower).AdminAddr()); m["riffle_replica_fetch_bytes_total"] >= records*10 {
+		t.Errorf("the follower fetched %v bytes: not the cleaned log", m["riffle_replica_fetch_bytes_total"])
+	}
+}
