@@ -485,6 +485,18 @@ func TestCleanerChoosesAndCheckpoints(t *testing.T) {
 	if cleaned, _ := c.CleanOnce(); cleaned {
 		t.Fatal("the checkpoint was lost: cleaned again after a restart")
 	}
+	// Deleted and created again, the log is cleaned from its start.
+	if err := d.DeleteLog("compact", 0); err != nil {
+		t.Fatal(err)
+	}
+	l, err := d.CreateLog("compact", 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanHistory(t, rng, l, clock, 30, 10, map[int64]modelRecord{})
+	if cleaned, err := c.CleanOnce(); !cleaned || err != nil {
+		t.Fatalf("the re-created log was not cleaned: %v", err)
+	}
 }
 
 // A follower copying a cleaned leader from offset 0 takes its batches as

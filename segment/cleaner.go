@@ -210,6 +210,12 @@ func (c *Cleaner) choose() (partitionKey, *Log, int64, bool) {
 		key := partitionKey{topic, partition}
 		c.mu.Lock()
 		skip, firstDirty := c.busy[key] || nowMs < c.failedUntil[key], c.firstDirty[key]
+		if firstDirty > l.LogEndOffset() {
+			// The log was truncated below it, or deleted and created
+			// again: clean it from its start.
+			firstDirty = 0
+			c.firstDirty[key] = 0
+		}
 		c.mu.Unlock()
 		stable, hosted := c.stable(topic, partition)
 		if skip || !hosted {
