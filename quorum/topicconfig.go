@@ -215,7 +215,8 @@ func ValidateClusterConfig(name, value string) error {
 // SegmentConfig returns the segment config of a topic with overrides.
 // SyncEveryAppend is not a topic config and stays false: the daemon sets
 // it. A topic whose cleanup.policy lacks "delete" gets no retention; one
-// whose policy holds "compact" is cleaned.
+// whose policy holds "compact" is cleaned, its segments rolled by
+// max.compaction.lag.ms when that is below segment.ms.
 func (d Defaults) SegmentConfig(overrides map[string]string) (segment.Config, error) {
 	r := configReader{d: d, overrides: overrides}
 	c := segment.Config{
@@ -240,6 +241,11 @@ func (d Defaults) SegmentConfig(overrides map[string]string) (segment.Config, er
 	c.MinCompactionLagMs = r.long("min.compaction.lag.ms")
 	c.MaxCompactionLagMs = r.long("max.compaction.lag.ms")
 	c.MinCleanableDirtyRatio, _ = strconv.ParseFloat(r.value("min.cleanable.dirty.ratio"), 64) // value checked the syntax
+	if c.Compact {
+		// KIP-354: the active segment rolls by max.compaction.lag.ms too,
+		// so that its records become cleanable in time.
+		c.SegmentMs = min(c.SegmentMs, c.MaxCompactionLagMs)
+	}
 	if r.err != nil {
 		return segment.Config{}, r.err
 	}

@@ -191,6 +191,10 @@ func TestSegmentConfig(t *testing.T) {
 	if err != nil || got.RetentionMs != 1000 || !got.Compact {
 		t.Errorf("compact,delete topic: %+v, %v", got, err)
 	}
+	got, err = defaults.SegmentConfig(map[string]string{"cleanup.policy": "compact", "max.compaction.lag.ms": "5000"})
+	if err != nil || got.SegmentMs != 5000 {
+		t.Errorf("compact topic rolls by max.compaction.lag.ms: %+v, %v", got, err)
+	}
 
 	// A stored override that no longer validates is reported, not used.
 	if _, err := defaults.SegmentConfig(map[string]string{"segment.ms": "0"}); !errors.Is(err, ErrInvalidConfig) {
