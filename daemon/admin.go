@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/riffle/riffle/replica"
+	"github.com/riffle/riffle/segment"
 )
 
 // adminServer is the operator's HTTP listener (broker.admin_listen), kept
@@ -118,8 +119,33 @@ func (b *broker) writeMetrics(w io.Writer) {
 		b.metrics.writePartitionTraffic(w, p, labels)
 	})
 	b.metrics.forgetPartitionsExcept(hosted)
+	b.writeCleanerMetrics(w)
 	b.parts.WriteMetrics(w)
 	b.writeGroupMetrics(w)
+}
+
+// writeCleanerMetrics writes the log cleaner's totals and, per compacted
+// log, its dirty ratio and the time since its last clean (since the
+// broker started when not cleaned since).
+func (b *broker) writeCleanerMetrics(w io.Writer) {
+	if b.cleaner == nil {
+		return
+	}
+	st := b.cleaner.Stats()
+	metrics.WriteCounterUint64(w, "riffle_cleaner_runs_total", uint64(st.Runs))
+	metrics.WriteCounterUint64(w, "riffle_cleaner_errors_total", uint64(st.Errors))
+	metrics.WriteCounterUint64(w, "riffle_cleaner_read_bytes_total", uint64(st.BytesRead))
+	metrics.WriteCounterUint64(w, "riffle_cleaner_written_bytes_total", uint64(st.BytesWritten))
+	now := time.Now()
+	b.cleaner.LogStates(func(s segment.CleanerLogState) {
+		labels := `{topic="` + labelValue(s.Topic) + `",partition="` + strconv.Itoa(int(s.Partition)) + `"}`
+		metrics.WriteGaugeFloat64(w, "riffle_cleaner_dirty_ratio"+labels, s.DirtyRatio)
+		since := now.Sub(b.started)
+		if s.LastCleanMs > 0 {
+			since = now.Sub(time.UnixMilli(s.LastCleanMs))
+		}
+		metrics.WriteGaugeFloat64(w, "riffle_cleaner_seconds_since_last_clean"+labels, since.Seconds())
+	})
 }
 
 // writeGroupMetrics writes each group's committed offset per partition and

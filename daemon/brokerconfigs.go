@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"math"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -12,7 +14,7 @@ import (
 
 // kafkaConfigKey is a Kafka broker config that a config.toml key sets: what
 // DescribeConfigs reports for this broker. Kafka's configs that Riffle
-// does not honour (log.cleaner.*, num.io.threads, ...) are left out.
+// does not honour (num.io.threads, ...) are left out.
 type kafkaConfigKey struct {
 	name  string          // Kafka's broker config
 	key   string          // config.toml's section.key
@@ -34,6 +36,15 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	{name: "group.max.size", key: "groups.group_size_max", typ: kmsg.ConfigTypeInt},
 	{name: "group.min.session.timeout.ms", key: "groups.session_timeout_ms_min", typ: kmsg.ConfigTypeInt},
 	{name: "listeners", key: "broker.listen", typ: kmsg.ConfigTypeString, kafkaValue: func(v string) string { return "PLAINTEXT://" + v }},
+	{name: "log.cleaner.backoff.ms", key: "log.cleaner_backoff_ms", typ: kmsg.ConfigTypeLong},
+	{name: "log.cleaner.dedupe.buffer.size", key: "log.cleaner_dedupe_buffer_size", typ: kmsg.ConfigTypeLong},
+	{name: "log.cleaner.delete.retention.ms", key: "log.delete_retention_ms", typ: kmsg.ConfigTypeLong, topic: "delete.retention.ms"},
+	{name: "log.cleaner.enable", key: "log.cleaner_enable", typ: kmsg.ConfigTypeBoolean},
+	{name: "log.cleaner.io.max.bytes.per.second", key: "log.cleaner_io_max_bytes_per_second", typ: kmsg.ConfigTypeDouble, kafkaValue: kafkaDouble},
+	{name: "log.cleaner.max.compaction.lag.ms", key: "log.max_compaction_lag_ms", typ: kmsg.ConfigTypeLong, topic: "max.compaction.lag.ms"},
+	{name: "log.cleaner.min.cleanable.ratio", key: "log.min_cleanable_dirty_ratio", typ: kmsg.ConfigTypeDouble, topic: "min.cleanable.dirty.ratio", kafkaValue: kafkaDouble},
+	{name: "log.cleaner.min.compaction.lag.ms", key: "log.min_compaction_lag_ms", typ: kmsg.ConfigTypeLong, topic: "min.compaction.lag.ms"},
+	{name: "log.cleaner.threads", key: "log.cleaner_threads", typ: kmsg.ConfigTypeInt},
 	{name: "log.cleanup.policy", key: "log.cleanup_policy", typ: kmsg.ConfigTypeList, topic: "cleanup.policy"},
 	{name: "log.dirs", key: "broker.data_dir", typ: kmsg.ConfigTypeString},
 	{name: "log.flush.interval.messages", key: "log.flush_messages", typ: kmsg.ConfigTypeLong, topic: "flush.messages"},
@@ -66,6 +77,28 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	// Also a Riffle topic config; Kafka's is the broker's only.
 	{name: "replica.lag.time.max.ms", key: "replication.replica_lag_time_max_ms", typ: kmsg.ConfigTypeLong, topic: "replica.lag.time.max.ms"},
 	{name: "socket.request.max.bytes", key: "network.max_request_bytes", typ: kmsg.ConfigTypeInt},
+}
+
+// kafkaDouble writes a double as Java's Double.toString does: "0.5",
+// "1.0E7", "1.7976931348623157E308".
+func kafkaDouble(v string) string {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	if a := math.Abs(x); x == 0 || a >= 1e-3 && a < 1e7 {
+		s := strconv.FormatFloat(x, 'f', -1, 64)
+		if !strings.Contains(s, ".") {
+			s += ".0"
+		}
+		return s
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(x, 'E', -1, 64), "E")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	e, _ := strconv.Atoi(exp)
+	return mant + "E" + strconv.Itoa(e)
 }
 
 // msToMinutes is groups.offsets_retention_ms as offsets.retention.minutes

@@ -4,6 +4,8 @@ import (
 	"io"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/quorum"
 )
@@ -56,13 +58,16 @@ func TestKafkaBrokerConfigSources(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", name, bc, want)
 		}
 	}
-	if _, ok := got["log.cleaner.backoff.ms"]; ok {
-		t.Error("log.cleaner.backoff.ms is reported, but no cleaner runs")
+	if _, ok := got["num.io.threads"]; ok {
+		t.Error("num.io.threads is reported, but Riffle has no such setting")
+	}
+	if bc := got["log.cleaner.io.max.bytes.per.second"]; bc.Value != "1.7976931348623157E308" || bc.Type != kmsg.ConfigTypeDouble {
+		t.Errorf("log.cleaner.io.max.bytes.per.second: %+v, want Java's double", bc)
 	}
 	if st := c.staticTopicDefaults(); len(st) != 1 || st["retention.ms"] != "5000" {
 		t.Errorf("static topic defaults %v, want retention.ms only", st)
 	}
-	if td := c.TopicDefaults(); len(td) != 14 || td["retention.ms"] != "5000" || td["segment.bytes"] != "1073741824" {
+	if td := c.TopicDefaults(); len(td) != 18 || td["retention.ms"] != "5000" || td["segment.bytes"] != "1073741824" {
 		t.Errorf("topic defaults %v", td)
 	}
 }

@@ -104,10 +104,20 @@ type LogConfig struct {
 	SyncEveryAppend       bool   `toml:"sync_every_append"`
 	FileDeleteDelayMs     int64  `toml:"file_delete_delay_ms" min:"0" max:"9223372036854775807"`
 	MessageTimestampType  string `toml:"message_timestamp_type" oneof:"CreateTime LogAppendTime"`
-	CleanupPolicy         string `toml:"cleanup_policy" oneof:"delete"`
+	CleanupPolicy         string `toml:"cleanup_policy" oneof:"delete compact compact,delete delete,compact"`
 	MinInsyncReplicas     int16  `toml:"min_insync_replicas" min:"1" max:"32767"`
 	CompressionValidation bool   `toml:"compression_validation"`
 	OpenFilesMax          int    `toml:"open_files_max" min:"64" max:"10000000"`
+	// Compaction: topic defaults, then the log cleaner's settings.
+	DeleteRetentionMs          int64   `toml:"delete_retention_ms" min:"0" max:"9223372036854775807"`
+	MinCompactionLagMs         int64   `toml:"min_compaction_lag_ms" min:"0" max:"9223372036854775807"`
+	MaxCompactionLagMs         int64   `toml:"max_compaction_lag_ms" min:"1" max:"9223372036854775807"`
+	MinCleanableDirtyRatio     float64 `toml:"min_cleanable_dirty_ratio"` // 0 to 1, checked by Validate
+	CleanerEnable              bool    `toml:"cleaner_enable"`
+	CleanerThreads             int     `toml:"cleaner_threads" min:"1" max:"64"`
+	CleanerDedupeBufferSize    int64   `toml:"cleaner_dedupe_buffer_size" min:"24576" max:"9223372036854775807"`
+	CleanerIOMaxBytesPerSecond float64 `toml:"cleaner_io_max_bytes_per_second"` // > 0, checked by Validate
+	CleanerBackoffMs           int64   `toml:"cleaner_backoff_ms" min:"0" max:"9223372036854775807"`
 }
 
 // FetchConfig is the [fetch] section: limits on consumer and follower fetches.
@@ -261,6 +271,12 @@ func (c *Config) Set(key, value string) error {
 			return fmt.Errorf("%s: want an integer of %d bits, got %q", key, f.value.Type().Bits(), value)
 		}
 		f.value.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(strings.ReplaceAll(value, "_", ""), 64)
+		if err != nil {
+			return fmt.Errorf("%s: want a number, got %q", key, value)
+		}
+		f.value.SetFloat(x)
 	default:
 		panic(fmt.Sprintf("config key %s has unsupported type %s", key, f.value.Type()))
 	}
@@ -302,6 +318,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Topics.DefaultPartitions > c.Topics.PartitionsMax {
 		bad("topics.default_partitions", c.Topics.DefaultPartitions, "must be <= topics.partitions_max (%d)", c.Topics.PartitionsMax)
+	}
+	if r := c.Log.MinCleanableDirtyRatio; !(r >= 0 && r <= 1) {
+		bad("log.min_cleanable_dirty_ratio", r, "must be from 0 to 1")
+	}
+	if r := c.Log.CleanerIOMaxBytesPerSecond; !(r > 0) {
+		bad("log.cleaner_io_max_bytes_per_second", r, "must be above 0")
+	}
+	if c.Log.CleanerDedupeBufferSize < int64(c.Log.CleanerThreads)*24576 {
+		bad("log.cleaner_dedupe_buffer_size", c.Log.CleanerDedupeBufferSize, "must be at least 24576 per cleaner thread (%d threads): 1024 keys", c.Log.CleanerThreads)
 	}
 	if c.Log.MaxMessageBytes >= c.Network.MaxRequestBytes {
 		bad("log.max_message_bytes", c.Log.MaxMessageBytes, "must be < network.max_request_bytes (%d): a batch travels inside a request", c.Network.MaxRequestBytes)

@@ -212,7 +212,12 @@ func TestValidateRules(t *testing.T) {
 	}{
 		{"log level", map[string]string{"broker.log_level": "verbose"}, `broker.log_level = "verbose": must be one of debug, info, warn, error`},
 		{"timestamp type", map[string]string{"log.message_timestamp_type": "LogAppendTime"}, ""},
-		{"cleanup compact", map[string]string{"log.cleanup_policy": "compact"}, `log.cleanup_policy = "compact": must be one of delete`},
+		{"cleanup compact", map[string]string{"log.cleanup_policy": "compact"}, ""},
+		{"cleanup both", map[string]string{"log.cleanup_policy": "compact,delete"}, ""},
+		{"cleanup bad", map[string]string{"log.cleanup_policy": "keep"}, `log.cleanup_policy = "keep": must be one of delete, compact, compact,delete, delete,compact`},
+		{"dirty ratio", map[string]string{"log.min_cleanable_dirty_ratio": "1.5"}, "log.min_cleanable_dirty_ratio = 1.5: must be from 0 to 1"},
+		{"cleaner rate", map[string]string{"log.cleaner_io_max_bytes_per_second": "0"}, "log.cleaner_io_max_bytes_per_second = 0: must be above 0"},
+		{"cleaner buffer per thread", map[string]string{"log.cleaner_threads": "4", "log.cleaner_dedupe_buffer_size": "50000"}, "log.cleaner_dedupe_buffer_size = 50000: must be at least 24576 per cleaner thread"},
 		{"listen no port", map[string]string{"broker.listen": "localhost"}, `broker.listen = "localhost": want host:port`},
 		{"listen bad port", map[string]string{"broker.listen": "localhost:99999"}, `port "99999"`},
 		{"wildcard needs advertised", map[string]string{"broker.listen": "0.0.0.0:9092"}, "broker.advertised_host = \"\": must be set"},

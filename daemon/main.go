@@ -112,10 +112,12 @@ type broker struct {
 	server   *netio.Server
 	port     int32 // the Kafka listener's bound port, advertised
 	groups   *group.Coordinator
-	admin    *adminServer   // nil when broker.admin_listen is empty
-	metrics  *brokerMetrics // nil when broker.admin_listen is empty
-	sd       *systemd       // start-up, watchdog and stop notifications
-	ticking  bool           // tickLoop runs
+	cleaner  *segment.Cleaner // nil when log.cleaner_enable is false
+	started  time.Time        // for the cleaner's time since a clean before the first
+	admin    *adminServer     // nil when broker.admin_listen is empty
+	metrics  *brokerMetrics   // nil when broker.admin_listen is empty
+	sd       *systemd         // start-up, watchdog and stop notifications
+	ticking  bool             // tickLoop runs
 	tickStop chan struct{}
 	tickDone chan struct{}
 	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
@@ -129,7 +131,7 @@ type broker struct {
 // disk, and each of those lines names a different one. A cluster node
 // waits for the metadata quorum until ctx ends (errStoppedWaiting).
 func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimitHandler) (_ *broker, err error) {
-	b := &broker{log: log, sd: newSystemd(log), tickStop: make(chan struct{}), tickDone: make(chan struct{}),
+	b := &broker{log: log, sd: newSystemd(log), started: time.Now(), tickStop: make(chan struct{}), tickDone: make(chan struct{}),
 		handler: &pendingHandler{ready: make(chan struct{})}}
 	defer func() {
 		if err == nil {
@@ -182,6 +184,12 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	}
 	if err := b.joinQuorum(ctx, cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Log.CleanerEnable {
+		if b.cleaner, err = b.dataDir.NewCleaner(cfg.cleanerConfig(), b.stableOffset); err != nil {
+			return nil, err
+		}
+		b.cleaner.Start()
 	}
 	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
 		return nil, err
@@ -306,6 +314,9 @@ func (b *broker) stop(timeout time.Duration) error {
 		close(b.tickStop)
 		<-b.tickDone
 	}
+	if b.cleaner != nil {
+		b.cleaner.Close()
+	}
 	if b.parts != nil {
 		errs = append(errs, b.parts.Close())
 	}
@@ -322,6 +333,27 @@ func (b *broker) stop(timeout time.Duration) error {
 		errs = append(errs, b.lock.release())
 	}
 	return errors.Join(errs...)
+}
+
+// stableOffset bounds what the log cleaner may clean in a partition: its
+// last stable offset (Kafka's cleaner stops at the first unstable offset,
+// which is at most the HW), on this replica as leader or follower.
+func (b *broker) stableOffset(topic string, partition int32) (int64, bool) {
+	p := b.parts.Partition(topic, partition)
+	if p == nil {
+		return 0, false
+	}
+	return p.LastStableOffset(), true
+}
+
+// cleanerConfig is the log cleaner's part of [log].
+func (c *Config) cleanerConfig() segment.CleanerConfig {
+	return segment.CleanerConfig{
+		Threads:           c.Log.CleanerThreads,
+		DedupeBufferBytes: c.Log.CleanerDedupeBufferSize,
+		IOBytesPerSecond:  c.Log.CleanerIOMaxBytesPerSecond,
+		BackoffMs:         c.Log.CleanerBackoffMs,
+	}
 }
 
 // pendingHandler holds requests that arrive while the broker is still being

@@ -35,19 +35,22 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 		value  string
 		source kmsg.ConfigSource
 	}{
-		"log.retention.ms":            {"3600000", kmsg.ConfigSourceStaticBrokerConfig},
-		"log.dirs":                    {b.DataDir(), kmsg.ConfigSourceStaticBrokerConfig},
-		"log.segment.bytes":           {"1073741824", kmsg.ConfigSourceDefaultConfig},
-		"num.partitions":              {"1", kmsg.ConfigSourceDefaultConfig},
-		"log.flush.interval.messages": {"9223372036854775807", kmsg.ConfigSourceDefaultConfig},
-		"replica.lag.time.max.ms":     {"30000", kmsg.ConfigSourceDefaultConfig},
+		"log.retention.ms":                    {"3600000", kmsg.ConfigSourceStaticBrokerConfig},
+		"log.dirs":                            {b.DataDir(), kmsg.ConfigSourceStaticBrokerConfig},
+		"log.segment.bytes":                   {"1073741824", kmsg.ConfigSourceDefaultConfig},
+		"num.partitions":                      {"1", kmsg.ConfigSourceDefaultConfig},
+		"log.flush.interval.messages":         {"9223372036854775807", kmsg.ConfigSourceDefaultConfig},
+		"replica.lag.time.max.ms":             {"30000", kmsg.ConfigSourceDefaultConfig},
+		"log.cleaner.backoff.ms":              {"15000", kmsg.ConfigSourceDefaultConfig},
+		"log.cleaner.dedupe.buffer.size":      {"134217728", kmsg.ConfigSourceDefaultConfig},
+		"log.cleaner.io.max.bytes.per.second": {"1.7976931348623157E308", kmsg.ConfigSourceDefaultConfig},
 	} {
 		if c := got[name]; c.MaybeValue() != want.value || c.Source != want.source {
 			t.Errorf("%s: %q from %v, want %q from %v", name, c.MaybeValue(), c.Source, want.value, want.source)
 		}
 	}
-	if c, ok := got["log.cleaner.backoff.ms"]; ok {
-		t.Errorf("log.cleaner.backoff.ms reported (%q) but no cleaner runs", c.MaybeValue())
+	if c, ok := got["num.io.threads"]; ok {
+		t.Errorf("num.io.threads reported (%q), a setting Riffle does not have", c.MaybeValue())
 	}
 
 	createTopic(t, cl, "cfg", 1)

@@ -24,7 +24,7 @@ import (
 // "producer" (keep the producer's codec) and the codec names; the broker
 // stores the value but does not recompress yet. Configs marked "stored"
 // below are accepted so that tools creating topics with them work, but have
-// no effect yet (no log compaction, no preallocation, no replication).
+// no effect yet (no preallocation, no recompression).
 
 // ConfigType is a config's type, numbered as DescribeConfigs' configType.
 type ConfigType int8
@@ -79,20 +79,20 @@ const (
 
 // topicConfigs is the registry, sorted by name.
 var topicConfigs = sortedDefs([]TopicConfigDef{
-	{"cleanup.policy", "log.cleanup.policy", ConfigList, "delete", "delete: drop old segments by retention; compact: keep them (compaction is not implemented; a compact-only topic is never trimmed)", listOf("compact", "delete")},
+	{"cleanup.policy", "log.cleanup.policy", ConfigList, "delete", "delete: drop old segments by retention; compact: keep the latest record of each key (the log cleaner); compact,delete: both", listOf("compact", "delete")},
 	{"compression.type", "compression.type", ConfigString, "producer", "codec for stored batches; producer keeps the producer's (stored: no recompression yet)", oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
-	{"delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigLong, "86400000", "how long delete markers stay in a compacted topic (stored)", longIn(0, math.MaxInt64)},
+	{"delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigLong, "86400000", "how long delete markers (null values) stay in a compacted topic once their segment is this old", longIn(0, math.MaxInt64)},
 	{"file.delete.delay.ms", "log.segment.delete.delay.ms", ConfigLong, "60000", "delay before a deleted segment's files are unlinked", longIn(0, math.MaxInt64)},
 	{"flush.messages", "log.flush.interval.messages", ConfigLong, maxLong, "fdatasync after this many records", longIn(1, math.MaxInt64)},
 	{"flush.ms", "log.flush.interval.ms", ConfigLong, maxLong, "fdatasync when unflushed data is older than this", longIn(0, math.MaxInt64)},
 	{"index.interval.bytes", "log.index.interval.bytes", ConfigInt, "4096", "bytes of log between offset index entries", longIn(0, math.MaxInt32)},
-	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigLong, maxLong, "longest a record stays uncompacted (stored)", longIn(1, math.MaxInt64)},
+	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigLong, maxLong, "longest a record stays uncompacted: a log with dirty records this old is cleaned whatever its dirty ratio", longIn(1, math.MaxInt64)},
 	{"max.message.bytes", "message.max.bytes", ConfigInt, "1048588", "largest record batch accepted", longIn(segment.BatchHeaderSize, 1<<30)},
 	{"message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", ConfigLong, maxLong, "how far a record timestamp may be ahead of the broker's clock", longIn(0, math.MaxInt64)},
 	{"message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", ConfigLong, maxLong, "how far a record timestamp may be behind the broker's clock", longIn(0, math.MaxInt64)},
 	{"message.timestamp.type", "log.message.timestamp.type", ConfigString, "CreateTime", "CreateTime keeps the producer's timestamps; LogAppendTime stamps the broker's", oneOf("CreateTime", "LogAppendTime")},
-	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", ConfigDouble, "0.5", "dirty share of a log that triggers compaction (stored)", doubleIn(0, 1)},
-	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", ConfigLong, "0", "shortest a record stays uncompacted (stored)", longIn(0, math.MaxInt64)},
+	{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", ConfigDouble, "0.5", "dirty share of a compacted log that triggers a clean", doubleIn(0, 1)},
+	{"min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", ConfigLong, "0", "shortest a record stays uncompacted: segments with newer records are not cleaned", longIn(0, math.MaxInt64)},
 	{"min.insync.replicas", "min.insync.replicas", ConfigInt, "1", "fewest in-sync replicas for an acks=all produce", longIn(1, math.MaxInt32)},
 	{"preallocate", "log.preallocate", ConfigBoolean, "false", "preallocate segment files (stored)", isBool},
 	{"replica.lag.time.max.ms", "replica.lag.time.max.ms", ConfigLong, "30000", "how long a follower may stay behind the leader's log end before it leaves the ISR (Riffle: per topic; Kafka sets it per broker)", longIn(1, math.MaxInt64)},
@@ -214,7 +214,9 @@ func ValidateClusterConfig(name, value string) error {
 
 // SegmentConfig returns the segment config of a topic with overrides.
 // SyncEveryAppend is not a topic config and stays false: the daemon sets
-// it. A topic whose cleanup.policy lacks "delete" gets no retention.
+// it. A topic whose cleanup.policy lacks "delete" gets no retention; one
+// whose policy holds "compact" is cleaned, its segments rolled by
+// max.compaction.lag.ms when that is below segment.ms.
 func (d Defaults) SegmentConfig(overrides map[string]string) (segment.Config, error) {
 	r := configReader{d: d, overrides: overrides}
 	c := segment.Config{
@@ -230,8 +232,19 @@ func (d Defaults) SegmentConfig(overrides map[string]string) (segment.Config, er
 		FileDeleteDelayMs:  r.long("file.delete.delay.ms"),
 		LogAppendTime:      r.value("message.timestamp.type") == "LogAppendTime",
 	}
-	if !slices.Contains(splitList(r.value("cleanup.policy")), "delete") {
+	policy := splitList(r.value("cleanup.policy"))
+	if !slices.Contains(policy, "delete") {
 		c.RetentionBytes, c.RetentionMs = -1, -1
+	}
+	c.Compact = slices.Contains(policy, "compact")
+	c.DeleteRetentionMs = r.long("delete.retention.ms")
+	c.MinCompactionLagMs = r.long("min.compaction.lag.ms")
+	c.MaxCompactionLagMs = r.long("max.compaction.lag.ms")
+	c.MinCleanableDirtyRatio, _ = strconv.ParseFloat(r.value("min.cleanable.dirty.ratio"), 64) // value checked the syntax
+	if c.Compact {
+		// KIP-354: the active segment rolls by max.compaction.lag.ms too,
+		// so that its records become cleanable in time.
+		c.SegmentMs = min(c.SegmentMs, c.MaxCompactionLagMs)
 	}
 	if r.err != nil {
 		return segment.Config{}, r.err

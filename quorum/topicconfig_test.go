@@ -168,26 +168,32 @@ func TestSegmentConfig(t *testing.T) {
 	got, err = defaults.SegmentConfig(map[string]string{
 		"retention.ms": "5", "retention.bytes": "4096", "message.timestamp.type": "LogAppendTime", "max.message.bytes": "2000",
 		"segment.ms": "60000", "segment.index.bytes": "4096", "index.interval.bytes": "100", "flush.ms": "10",
-		"file.delete.delay.ms": "0",
+		"file.delete.delay.ms": "0", "delete.retention.ms": "7", "min.compaction.lag.ms": "8", "max.compaction.lag.ms": "9",
+		"min.cleanable.dirty.ratio": "0.25",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := segment.Config{SegmentBytes: 1 << 20, SegmentMs: 60000, IndexIntervalBytes: 100, IndexBytesMax: 4096,
 		BatchBytesMax: 2000, RetentionBytes: 4096, RetentionMs: 5, FlushMessages: 1, FlushMs: 10,
-		FileDeleteDelayMs: 0, LogAppendTime: true}
+		FileDeleteDelayMs: 0, LogAppendTime: true,
+		DeleteRetentionMs: 7, MinCompactionLagMs: 8, MaxCompactionLagMs: 9, MinCleanableDirtyRatio: 0.25}
 	if got != want {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)
 	}
 
 	// Without "delete" in cleanup.policy nothing is trimmed.
 	got, err = defaults.SegmentConfig(map[string]string{"cleanup.policy": "compact"})
-	if err != nil || got.RetentionMs != -1 || got.RetentionBytes != -1 {
+	if err != nil || got.RetentionMs != -1 || got.RetentionBytes != -1 || !got.Compact {
 		t.Errorf("compact topic: %+v, %v", got, err)
 	}
 	got, err = defaults.SegmentConfig(map[string]string{"cleanup.policy": "compact,delete"})
-	if err != nil || got.RetentionMs != 1000 {
+	if err != nil || got.RetentionMs != 1000 || !got.Compact {
 		t.Errorf("compact,delete topic: %+v, %v", got, err)
+	}
+	got, err = defaults.SegmentConfig(map[string]string{"cleanup.policy": "compact", "max.compaction.lag.ms": "5000"})
+	if err != nil || got.SegmentMs != 5000 {
+		t.Errorf("compact topic rolls by max.compaction.lag.ms: %+v, %v", got, err)
 	}
 
 	// A stored override that no longer validates is reported, not used.

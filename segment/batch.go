@@ -111,6 +111,19 @@ func (v Batch) Header() BatchHeader { return v.h }
 // all of b (ErrTrailingBytes when b holds more), len(b) <= maxBytes,
 // CRC-32C over attributes→end, lastOffsetDelta+1 == record count > 0.
 func ValidateBatch(b []byte, maxBytes int32) (Batch, error) {
+	v, err := validateStoredBatch(b, maxBytes)
+	if err == nil && int64(v.h.RecordCount) != int64(v.h.LastOffsetDelta)+1 {
+		return Batch{}, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, v.h.LastOffsetDelta, v.h.RecordCount)
+	}
+	return v, err
+}
+
+// validateStoredBatch is ValidateBatch for a batch a log may hold: one the
+// log cleaner rewrote keeps its last offset delta with fewer records, down
+// to none (Kafka's empty batch), so 0 <= records <= lastOffsetDelta+1.
+// Recovery and the follower's fetch answers (ValidateBatches: a follower
+// copies a cleaned leader) check batches with it.
+func validateStoredBatch(b []byte, maxBytes int32) (Batch, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
 		return Batch{}, err
@@ -130,14 +143,16 @@ func ValidateBatch(b []byte, maxBytes int32) (Batch, error) {
 	if got := crc32.Checksum(b[offAttributes:], castagnoli); got != h.CRC {
 		return Batch{}, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptBatch, h.CRC, got)
 	}
-	if h.RecordCount <= 0 || int64(h.LastOffsetDelta)+1 != int64(h.RecordCount) {
+	if h.RecordCount < 0 || h.LastOffsetDelta < 0 || int64(h.RecordCount) > int64(h.LastOffsetDelta)+1 {
 		return Batch{}, fmt.Errorf("%w: lastOffsetDelta %d with %d records", ErrCorruptBatch, h.LastOffsetDelta, h.RecordCount)
 	}
 	return Batch{b: b, h: h}, nil
 }
 
 // ValidateBatches splits records, the batches of a fetch answer laid end to
-// end, into validated batches of at most maxBytes each. A partial batch at
+// end, into validated batches of at most maxBytes each, as a log may hold
+// them (validateStoredBatch: a compacted leader's batches may hold fewer
+// records than offsets). A partial batch at
 // the end (a fetch cut at its byte limit) is dropped. At the first batch
 // that fails, it returns the batches before it with the error.
 func ValidateBatches(records []byte, maxBytes int32) ([]Batch, error) {
@@ -150,7 +165,7 @@ func ValidateBatches(records []byte, maxBytes int32) ([]Batch, error) {
 		if size < BatchHeaderSize {
 			return out, fmt.Errorf("%w: length field %d is shorter than a batch header", ErrCorruptBatch, size-batchOverhead)
 		}
-		v, err := ValidateBatch(records[:size], maxBytes)
+		v, err := validateStoredBatch(records[:size], maxBytes)
 		if err != nil {
 			return out, err
 		}

@@ -23,6 +23,14 @@ type Config struct {
 	SyncEveryAppend    bool  // fsync before acknowledge: Append returns only once durable
 	FileDeleteDelayMs  int64 // [file.delete.delay.ms]
 	LogAppendTime      bool  // [message.timestamp.type=LogAppendTime]
+
+	// Compaction (clean*.go); retention above applies as well when the
+	// policy is compact,delete.
+	Compact                bool    // [cleanup.policy] holds compact
+	DeleteRetentionMs      int64   // [delete.retention.ms] tombstones kept this long
+	MinCompactionLagMs     int64   // [min.compaction.lag.ms] records stay uncompacted at least this long
+	MaxCompactionLagMs     int64   // [max.compaction.lag.ms] a dirty record is cleaned within about this long
+	MinCleanableDirtyRatio float64 // [min.cleanable.dirty.ratio] dirty share that makes a log worth cleaning
 }
 
 // Limits checked by Validate.
@@ -49,6 +57,10 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            math.MaxInt64,
 		FileDeleteDelayMs:  60000,
+
+		DeleteRetentionMs:      86400000,
+		MaxCompactionLagMs:     math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -70,6 +82,12 @@ func (c Config) Validate() error {
 		{"flush.messages", c.FlushMessages, 1, math.MaxInt64, ""},
 		{"flush.ms", c.FlushMs, 0, math.MaxInt64, ""},
 		{"file.delete.delay.ms", c.FileDeleteDelayMs, 0, math.MaxInt64, ""},
+		{"delete.retention.ms", c.DeleteRetentionMs, 0, math.MaxInt64, ""},
+		{"min.compaction.lag.ms", c.MinCompactionLagMs, 0, math.MaxInt64, ""},
+		{"max.compaction.lag.ms", c.MaxCompactionLagMs, 1, math.MaxInt64, ""},
+	}
+	if !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1) {
+		return fmt.Errorf("%w: min.cleanable.dirty.ratio %v outside [0, 1]", ErrInvalidConfig, c.MinCleanableDirtyRatio)
 	}
 	for _, ch := range checks {
 		var bound string

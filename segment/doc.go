@@ -8,6 +8,7 @@
 //	  log-start-offset-checkpoint        same format
 //	  replication-offset-checkpoint      same format: each replica's HW, written by the replica
 //	                                     manager every replica.high.watermark.checkpoint.interval.ms
+//	  cleaner-offset-checkpoint          same format: each compacted log's first dirty offset
 //	  .kafka_cleanshutdown               present only after a clean Close
 //	  <topic>-<partition>/               split at the last '-'
 //	    00000000000000000000.log         record batches (magic 2), exactly as on the wire
@@ -15,6 +16,7 @@
 //	    00000000000000000000.timeindex   12-byte entries: int64 timestamp, int32 offset - base
 //	    leader-epoch-checkpoint          "0\n<n>\n" then "<epoch> <start offset>" lines
 //	    *.deleted                        segments awaiting unlink
+//	    *.cleaned, *.swap                a clean's new segment, before and after its commit point
 //	  <topic>-<partition>.<id>-delete/   a deleted log awaiting removal
 //
 // File names are the segment's base offset in 20 digits; all integers are
@@ -52,7 +54,31 @@
 // AdvanceLogStart), truncate.go, recovery.go (open and recovery), datadir.go,
 // checkpoint.go, epoch.go (leader epoch cache), records.go (record
 // timestamps, through codec for compressed batches), config.go, batch.go
-// (the v2 batch header; Batch, the validated batch the log takes).
+// (the v2 batch header; Batch, the validated batch the log takes);
+// compaction: clean_records.go (the key map, the
+// rules, the batch rewrite: no I/O), clean.go (one clean of a log),
+// clean_swap.go (writing and swapping in cleaned segments, finishing a
+// swap at open), cleaner.go (the cleaner threads, choice, throttle,
+// checkpoint). The cleaner lives in this package because a swap replaces
+// segments under the log's lock and its recovery is part of open.
+//
+// # Compaction
+//
+// A clean maps each key of the dirty section (cleaner checkpoint to the
+// first uncleanable offset: the active segment, a segment newer than
+// min.compaction.lag.ms, or one reaching the stable offset the caller
+// gives, the HW) to its latest offset, within a fixed budget; then it
+// rewrites the segments from the first up to the map's end, in groups
+// that fit one segment, dropping records whose key has a later mapped
+// offset, tombstones past delete.retention.ms and keyless records. Kept
+// records keep their offsets and bytes; a rewritten batch keeps its header
+// but for the record count, max timestamp and CRC, so a stored batch may
+// hold fewer records than offsets, or none (an empty batch, kept for an
+// idempotent producer's last batch and for the last batch of a group, so
+// that a cleaned segment ends where its group did and the segments stay
+// contiguous). Recovery and replicated appends accept such batches; a
+// follower takes a batch above its LEO (a hole). The swap is crash-safe:
+// see clean_swap.go.
 //
 // # Durability
 //

@@ -17,8 +17,8 @@ var (
 	ErrTrailingBytes    = errors.New("bytes after the record batch")
 	ErrClosed           = errors.New("log closed")
 	ErrInvalidConfig    = errors.New("invalid segment config")
-	// ErrOffsetMismatch: a replicated batch's base offset is not the LEO.
-	ErrOffsetMismatch = errors.New("replicated batch does not start at the log end offset")
+	// ErrOffsetMismatch: a replicated batch's base offset is below the LEO.
+	ErrOffsetMismatch = errors.New("replicated batch starts below the log end offset")
 	// ErrOpenFilesLimit: opening a segment would pass Options.OpenFilesMax.
 	ErrOpenFilesLimit = errors.New("open segment files limit reached")
 	// ErrCorruptCheckpoint: a checkpoint file was read but does not parse

@@ -140,16 +140,21 @@ func TestWriteReplicated(t *testing.T) {
 		t.Fatalf("epoch %d, LEO %d, recovery point %d", l.LatestEpoch(), l.LogEndOffset(), l.RecoveryPoint())
 	}
 	b := testBatch(100, 1)
+	SetBaseOffset(b, 5)
+	if n, _, err := l.WriteReplicated([]Batch{valid(b)}); !errors.Is(err, ErrOffsetMismatch) || n != 0 {
+		t.Fatalf("below LEO: wrote %d: %v", n, err)
+	}
+	// A hole, as a compacted leader's log has, is taken.
 	SetBaseOffset(b, 9)
-	if n, _, err := l.WriteReplicated([]Batch{valid(testBatch(100, 1)), valid(b)}); !errors.Is(err, ErrOffsetMismatch) || n != 0 {
-		t.Fatalf("gap: wrote %d: %v", n, err)
+	if n, sync, err := l.WriteReplicated([]Batch{valid(b)}); err != nil || n != 1 || sync.Wait() != nil || l.LogEndOffset() != 10 {
+		t.Fatalf("after a hole: wrote %d: %v, LEO %d", n, err, l.LogEndOffset())
 	}
 	r, err := l.Read(0, math.MaxInt32, math.MaxInt64, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	if hs := regionBatches(t, r); len(hs) != 3 || hs[0].PartitionLeaderEpoch != 7 {
+	if hs := regionBatches(t, r); len(hs) != 4 || hs[0].PartitionLeaderEpoch != 7 || hs[3].BaseOffset != 9 {
 		t.Fatalf("replicated batches not stored as given: %+v", hs)
 	}
 }

@@ -97,8 +97,9 @@ func (l *Log) Write(b Batch, leaderEpoch int32) (AppendResult, Pending, error) {
 }
 
 // WriteReplicated writes batches that already carry their offsets and
-// epochs (the follower path); the first must start at LEO and each the
-// next (ErrOffsetMismatch). It returns how many it wrote: on an error
+// epochs (the follower path); none may start below LEO (ErrOffsetMismatch),
+// but one may start above it or above the batch before (a compacted
+// leader's log has holes). It returns how many it wrote: on an error
 // those before the failing one stay written. One Pending covers them all.
 // Batches that lie end to end in memory (a fetch answer's, as
 // ValidateBatches returns them) go to the file in one write where they fit
@@ -203,7 +204,8 @@ func (l *Log) appendLocked(b []byte, hs []BatchHeader, assign bool, leaderEpoch 
 			first.MaxTimestamp, first.Attributes = nowMs, first.Attributes|AttrLogAppendTime
 			res.LogAppendTime = nowMs
 		}
-	} else if first.BaseOffset != leo {
+	} else if first.BaseOffset < leo {
+		// Above LEO is a hole, as a compacted leader's log has.
 		return res, false, fmt.Errorf("log %s: %w: base offset %d, LEO %d", l.dir, ErrOffsetMismatch, first.BaseOffset, leo)
 	}
 	last := hs[len(hs)-1]

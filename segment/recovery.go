@@ -17,9 +17,10 @@ import (
 
 // logState is what the data directory's checkpoints say about a log.
 type logState struct {
-	clean         bool  // the last stop was clean: trust every index
-	recoveryPoint int64 // offsets below are durable (unclean stop)
-	logStart      int64 // -1 when not checkpointed
+	clean         bool           // the last stop was clean: trust every index
+	rebuild       map[int64]bool // segments a finished clean swap put in: rebuild their indexes
+	recoveryPoint int64          // offsets below are durable (unclean stop)
+	logStart      int64          // -1 when not checkpointed
 }
 
 // recoveryStats describe one log's open, for the start-up log line and tests.
@@ -45,7 +46,12 @@ func openLog(dir string, cfg Config, opts Options, limit *fileLimit, st logState
 	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, stats, fmt.Errorf("log %s: %w", dir, err)
 	}
-	bases, err := cleanDir(opts.FS, dir)
+	var err error
+	st.rebuild, err = finishSwaps(opts.FS, dir)
+	var bases []int64
+	if err == nil {
+		bases, err = cleanDir(opts.FS, dir)
+	}
 	if err == nil {
 		stats, err = l.loadSegments(bases, st)
 	}
@@ -136,7 +142,8 @@ func (l *Log) loadChain(bases []int64, st logState, stats *recoveryStats) error 
 			return err
 		}
 		last := i == len(bases)-1
-		cut, epochs, err := l.loadSegment(s, !st.clean && (last || bases[i+1] > st.recoveryPoint), stats)
+		verify := st.rebuild[base] || !st.clean && (last || bases[i+1] > st.recoveryPoint)
+		cut, epochs, err := l.loadSegment(s, verify, stats)
 		if err != nil {
 			s.close()
 			return err
@@ -357,7 +364,7 @@ func (s *segment) verifyBatchAt(mm []byte, pos int64) (BatchHeader, bool) {
 	if size < BatchHeaderSize || size > int64(len(rest)) {
 		return BatchHeader{}, false
 	}
-	v, err := ValidateBatch(rest[:size], math.MaxInt32)
+	v, err := validateStoredBatch(rest[:size], math.MaxInt32)
 	h := v.Header()
 	if err != nil || h.BaseOffset < s.next || h.LastOffset()-s.base > math.MaxInt32 {
 		return h, false

@@ -51,7 +51,13 @@ func segmentPath(dir string, base int64, suffix string) string {
 // openSegment opens (creating when absent) the files of the segment at base.
 // The indexes hold what their files hold; the log's size is the file's.
 func openSegment(fs vfs.FS, dir string, base int64, g *fileGroup) (*segment, error) {
-	name := segmentPath(dir, base, logSuffix)
+	return openSegmentAs(fs, dir, base, "", g)
+}
+
+// openSegmentAs opens the segment's files with extra after each suffix
+// (the cleaner's ".cleaned" files).
+func openSegmentAs(fs vfs.FS, dir string, base int64, extra string, g *fileGroup) (*segment, error) {
+	name := segmentPath(dir, base, logSuffix) + extra
 	ref, err := g.openFile(fs, name)
 	if err != nil {
 		return nil, fmt.Errorf("segment: %w", err)
@@ -61,13 +67,13 @@ func openSegment(fs vfs.FS, dir string, base int64, g *fileGroup) (*segment, err
 		s.log.release()
 		return nil, fmt.Errorf("segment %s: %w", name, err)
 	}
-	idx, err := openIndexFile(fs, segmentPath(dir, base, indexSuffix), offsetEntrySize, g)
+	idx, err := openIndexFile(fs, segmentPath(dir, base, indexSuffix)+extra, offsetEntrySize, g)
 	if err != nil {
 		s.log.release()
 		return nil, err
 	}
 	s.index = offsetIndex{idx, base}
-	tidx, err := openIndexFile(fs, segmentPath(dir, base, timeIndexSuffix), timeEntrySize, g)
+	tidx, err := openIndexFile(fs, segmentPath(dir, base, timeIndexSuffix)+extra, timeEntrySize, g)
 	if err != nil {
 		idx.close()
 		s.log.release()
@@ -298,7 +304,11 @@ func (s *segment) lastBoundaryFrom(from, limit, end int64) (int64, error) {
 // createSegment starts an empty active segment at base, replacing any stale
 // files of that name.
 func createSegment(fs vfs.FS, dir string, base int64, cfg Config, g *fileGroup) (*segment, error) {
-	s, err := openSegment(fs, dir, base, g)
+	return createSegmentAs(fs, dir, base, "", cfg, g)
+}
+
+func createSegmentAs(fs vfs.FS, dir string, base int64, extra string, cfg Config, g *fileGroup) (*segment, error) {
+	s, err := openSegmentAs(fs, dir, base, extra, g)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,8 @@
 // Restored members keep their generation and assignment and get a session
 // timeout from the end of the replay to heartbeat.
 //
-// The topic is created with cleanup.policy=compact, but the log is not
-// compacted yet: it is never trimmed and its replay grows with it.
+// The topic is created with cleanup.policy=compact: the log cleaner keeps
+// the latest record of each key (and a tombstone for delete.retention.ms),
+// so the replay is bounded by the live groups and offsets, not by the
+// history of commits.
 package group
