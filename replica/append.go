@@ -24,8 +24,8 @@ type AppendResult struct {
 // with ErrNotLeader.
 //
 // A retry of one of the producer's last 5 batches is not appended again: the
-// result carries the original offsets and Duplicate. Transactional batches
-// fail with ErrTransactionsUnsupported.
+// result carries the original offsets and Duplicate. A transactional batch
+// opens its producer's transaction here if none is (txn.go).
 func (p *Partition) AppendAsLeader(batch []byte, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
 	h, err := segment.ParseBatchHeader(batch)
 	if err == nil {
@@ -76,8 +76,8 @@ func (p *Partition) writeDueSnapshot(s *dueSnapshot) {
 // an epoch or sequence.
 func checkProducerFields(h segment.BatchHeader) error {
 	switch {
-	case h.Attributes&segment.AttrTransactional != 0:
-		return fmt.Errorf("%w: transactional batch from producer %d", ErrTransactionsUnsupported, h.ProducerID)
+	case h.Attributes&segment.AttrTransactional != 0 && h.ProducerID < 0:
+		return fmt.Errorf("%w: transactional batch without a producer id", segment.ErrCorruptBatch)
 	case h.Attributes&segment.AttrControl != 0:
 		return fmt.Errorf("%w: control batch from a client", segment.ErrCorruptBatch)
 	case h.ProducerID >= 0 && (h.ProducerEpoch < 0 || h.BaseSequence < 0):
@@ -120,6 +120,10 @@ func (p *Partition) appendLocked(batch []byte, h segment.BatchHeader, acks int16
 	if idempotent {
 		pb.meta.firstOffset, pb.meta.lastOffset, pb.meta.maxTimestamp = res.BaseOffset, res.LastOffset, res.MaxTimestamp
 		p.producers.record(pb)
+		h.BaseOffset = res.BaseOffset
+		if err := p.observeTxnLocked(h, batch); err != nil {
+			return AppendResult{}, p.wrap(err)
+		}
 	}
 	p.bytesSinceSnapshot += int64(len(batch))
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil

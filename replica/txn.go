@@ -1,0 +1,297 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/segment"
+)
+
+// Control record types (the key's type field, KIP-98).
+const (
+	MarkerAbort  int16 = 0
+	MarkerCommit int16 = 1
+)
+
+// AbortedTxn is one aborted transaction of a partition: its producer, its
+// first offset and the offset of its abort marker (Kafka's .txnindex entry
+// without the LSO field).
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+}
+
+// txnStates is a partition's transaction state, a pure machine fed with
+// appended batch headers (and the marker type of control batches): the
+// open transaction of each producer (its first offset) and the aborted
+// transactions, in marker order. Readers take mu.RLock; the partition's
+// append lock serialises the writers.
+type txnStates struct {
+	mu      sync.RWMutex
+	ongoing map[int64]int64 // producer id -> first offset of its open transaction
+	aborted []AbortedTxn    // ordered by LastOffset
+}
+
+func newTxnStates() *txnStates { return &txnStates{ongoing: map[int64]int64{}} }
+
+// observe records an appended batch (offsets assigned). marker is the
+// control record's type for a control batch, ignored otherwise.
+func (s *txnStates) observe(h segment.BatchHeader, marker int16) {
+	switch {
+	case h.Attributes&segment.AttrControl != 0:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		first, open := s.ongoing[h.ProducerID]
+		if !open {
+			return // a marker for a transaction with no data here
+		}
+		delete(s.ongoing, h.ProducerID)
+		if marker == MarkerAbort {
+			s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset})
+		}
+	case h.Attributes&segment.AttrTransactional != 0:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, open := s.ongoing[h.ProducerID]; !open {
+			s.ongoing[h.ProducerID] = h.BaseOffset
+		}
+	}
+}
+
+// firstUnstable is the first offset of the oldest open transaction, or
+// MaxInt64 without one: LSO = min(HW, firstUnstable).
+func (s *txnStates) firstUnstable() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	first := int64(math.MaxInt64)
+	for _, off := range s.ongoing {
+		first = min(first, off)
+	}
+	return first
+}
+
+// abortedIn lists the aborted transactions with data in [from, upper):
+// those whose marker is at or above from and whose first offset is below
+// upper. A read_committed consumer drops their records.
+func (s *txnStates) abortedIn(from, upper int64) []AbortedTxn {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i, _ := slices.BinarySearchFunc(s.aborted, from, func(a AbortedTxn, off int64) int {
+		switch {
+		case a.LastOffset < off:
+			return -1
+		case a.LastOffset > off:
+			return 1
+		}
+		return 0
+	})
+	out := []AbortedTxn{}
+	for _, a := range s.aborted[i:] {
+		if a.FirstOffset < upper {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ongoingFirst is the first offset of the producer's open transaction.
+func (s *txnStates) ongoingFirst(producerID int64) (int64, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	off, ok := s.ongoing[producerID]
+	return off, ok
+}
+
+// evictBelow forgets aborted transactions wholly below logStart.
+func (s *txnStates) evictBelow(logStart int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	for i < len(s.aborted) && s.aborted[i].LastOffset < logStart {
+		i++
+	}
+	s.aborted = slices.Delete(s.aborted, 0, i)
+}
+
+// markerType reads the type of a control batch's (first) record key.
+func markerType(batch []byte) (int16, error) {
+	if len(batch) <= segment.BatchHeaderSize {
+		return 0, fmt.Errorf("%w: control batch without records", segment.ErrCorruptBatch)
+	}
+	recs := batch[segment.BatchHeaderSize:]
+	n, w := binary.Varint(recs)
+	if w <= 0 || n < 0 || n > int64(len(recs)-w) {
+		return 0, fmt.Errorf("%w: control record length", segment.ErrCorruptBatch)
+	}
+	var r kmsg.Record
+	if err := r.ReadFrom(recs[:w+int(n)]); err != nil {
+		return 0, fmt.Errorf("%w: control record: %v", segment.ErrCorruptBatch, err)
+	}
+	var k kmsg.ControlRecordKey
+	if err := k.ReadFrom(r.Key); err != nil {
+		return 0, fmt.Errorf("%w: control record key: %v", segment.ErrCorruptBatch, err)
+	}
+	return int16(k.Type), nil
+}
+
+// EncodeMarker builds a transaction marker: a control batch of one record
+// with key (version 0, type) and value EndTxnMarker (version 0,
+// coordinator epoch), transactional, of the producer's id and epoch.
+func EncodeMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32, timestampMs int64) []byte {
+	key := kmsg.NewControlRecordKey()
+	key.Type = kmsg.ControlRecordKeyType(MarkerAbort)
+	if commit {
+		key.Type = kmsg.ControlRecordKeyType(MarkerCommit)
+	}
+	val := kmsg.EndTxnMarker{CoordinatorEpoch: coordinatorEpoch}
+	return segment.EncodeBatch(nil, segment.BatchSpec{
+		BaseTimestamp: timestampMs, ProducerID: producerID, ProducerEpoch: producerEpoch, BaseSequence: -1,
+		Attributes: segment.AttrTransactional | segment.AttrControl,
+	}, []segment.Record{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}})
+}
+
+// loadTxns rebuilds the transaction state from the whole log: open
+// transactions may start anywhere above the log start.
+func (p *Partition) loadTxns() (*txnStates, error) {
+	s := newTxnStates()
+	var buf []byte
+	err := p.log.ScanBatches(p.log.LogStartOffset(), func(h segment.BatchHeader) error {
+		if h.Attributes&segment.AttrTransactional == 0 {
+			return nil
+		}
+		marker := int16(-1)
+		if h.Attributes&segment.AttrControl != 0 {
+			var err error
+			if buf, err = p.readBatchAt(h, buf); err != nil {
+				return err
+			}
+			if marker, err = markerType(buf); err != nil {
+				return fmt.Errorf("marker at offset %d: %w", h.BaseOffset, err)
+			}
+		}
+		s.observe(h, marker)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay transactions: %w", err)
+	}
+	return s, nil
+}
+
+// readBatchAt reads the batch of header h into buf.
+func (p *Partition) readBatchAt(h segment.BatchHeader, buf []byte) ([]byte, error) {
+	reg, err := p.log.Read(h.BaseOffset, int32(min(h.Size(), math.MaxInt32)), h.LastOffset()+1, true)
+	if err != nil {
+		return nil, fmt.Errorf("read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	defer reg.Release()
+	if reg.Len < h.Size() {
+		return nil, fmt.Errorf("read batch at offset %d: %d of %d bytes", h.BaseOffset, reg.Len, h.Size())
+	}
+	buf = slices.Grow(buf[:0], int(h.Size()))[:h.Size()]
+	if _, err := reg.File.ReadAt(buf, reg.Pos); err != nil {
+		return nil, fmt.Errorf("read batch at offset %d: %w", h.BaseOffset, err)
+	}
+	return buf, nil
+}
+
+// observeTxnLocked feeds an appended batch to the transaction state.
+func (p *Partition) observeTxnLocked(h segment.BatchHeader, batch []byte) error {
+	if h.Attributes&segment.AttrTransactional == 0 {
+		return nil
+	}
+	marker := int16(-1)
+	if h.Attributes&segment.AttrControl != 0 {
+		var err error
+		if marker, err = markerType(batch); err != nil {
+			return err
+		}
+	}
+	p.txns.observe(h, marker)
+	return nil
+}
+
+// AppendMarker appends a commit or abort marker for the producer's
+// transaction as the leader (WriteTxnMarkers). The marker's epoch must not
+// be below the producer's (INVALID_PRODUCER_EPOCH otherwise: a newer
+// coordinator decision wins). A marker with a newer epoch fences the
+// producer's older epoch here too. Like a produce, it does not wait for
+// HW (WaitReplicated does).
+func (p *Partition) AppendMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32, nowMs int64) (AppendResult, error) {
+	batch := EncodeMarker(producerID, producerEpoch, commit, coordinatorEpoch, nowMs)
+	p.mu.Lock()
+	res, err := p.appendMarkerLocked(batch, producerID, producerEpoch)
+	eff, snap := p.afterAppendLocked(err == nil)
+	p.mu.Unlock()
+	p.apply(eff)
+	p.writeDueSnapshot(snap)
+	return res, err
+}
+
+func (p *Partition) appendMarkerLocked(batch []byte, producerID int64, producerEpoch int16) (AppendResult, error) {
+	if p.closed {
+		return AppendResult{}, p.wrap(ErrClosed)
+	}
+	if !p.m.leader {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: marker to a follower", ErrNotLeader))
+	}
+	if e := p.producers.byID[producerID]; e != nil && producerEpoch < e.epoch {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: producer %d marker epoch %d, current %d",
+			ErrInvalidProducerEpoch, producerID, producerEpoch, e.epoch))
+	}
+	res, err := p.log.Append(batch, int32(p.m.epoch))
+	if err != nil {
+		return AppendResult{}, p.wrap(err)
+	}
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		panic(fmt.Sprintf("replica: marker just encoded does not parse: %v", err))
+	}
+	p.producers.recordMarker(h)
+	p.txns.observe(h, mustMarkerType(batch))
+	p.bytesSinceSnapshot += int64(len(batch))
+	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
+}
+
+func mustMarkerType(batch []byte) int16 {
+	t, err := markerType(batch)
+	if err != nil {
+		panic(fmt.Sprintf("replica: marker just encoded: %v", err))
+	}
+	return t
+}
+
+// recordMarker notes a marker's epoch in the producer state: a newer
+// epoch than the producer's starts a fresh history whose next batch must
+// have sequence 0, and makes older epochs stale here.
+func (s *producerStates) recordMarker(h segment.BatchHeader) {
+	if e := s.byID[h.ProducerID]; e != nil && h.ProducerEpoch <= e.epoch {
+		return
+	}
+	s.record(producerBatch{producerID: h.ProducerID, epoch: h.ProducerEpoch,
+		meta: batchMeta{firstSeq: -1, lastSeq: -1, firstOffset: h.BaseOffset, lastOffset: h.BaseOffset, maxTimestamp: h.MaxTimestamp}})
+}
+
+// LastStableOffset is the offset below which every transaction is decided
+// (LSO): HW, or the first offset of the oldest open transaction if lower.
+func (p *Partition) LastStableOffset() int64 {
+	return min(p.highWatermark.Load(), p.txns.firstUnstable())
+}
+
+// AbortedTransactions lists the aborted transactions with records in
+// [from, upper) (Fetch's AbortedTransactions for read_committed).
+func (p *Partition) AbortedTransactions(from, upper int64) []AbortedTxn {
+	return p.txns.abortedIn(from, upper)
+}
+
+// OpenTransaction reports the first offset of the producer's open
+// transaction here (DescribeProducers).
+func (p *Partition) OpenTransaction(producerID int64) (int64, bool) {
+	return p.txns.ongoingFirst(producerID)
+}
