@@ -41,6 +41,8 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	Fetch   FetchConfig   `toml:"fetch"`
 	Groups  GroupsConfig  `toml:"groups"`
+	// Transactions is the [transactions] section.
+	Transactions TransactionsConfig `toml:"transactions"`
 	Cluster ClusterConfig `toml:"cluster"`
 	// Replication is the [replication] section.
 	Replication ReplicationConfig `toml:"replication"`

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/daemon/group"
+	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/daemon/replicas"
 	"github.com/riffle/riffle/internal/ids"
@@ -112,6 +113,8 @@ type broker struct {
 	server   *netio.Server
 	port     int32 // the Kafka listener's bound port, advertised
 	groups   *group.Coordinator
+	txns     *txn.Coordinator
+	markers  *markerClient
 	admin    *adminServer   // nil when broker.admin_listen is empty
 	metrics  *brokerMetrics // nil when broker.admin_listen is empty
 	sd       *systemd       // start-up, watchdog and stop notifications
@@ -186,8 +189,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
 		return nil, err
 	}
+	b.markers = newMarkerClient(cfg.AdvertisedHost(), b.port)
+	if b.txns, err = txn.Open(txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)); err != nil {
+		return nil, err
+	}
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Groups = b.groups
+	kcfg.Txns = b.txns
 	kcfg.Quorum = b.ctrl.Quorum
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface
 		kcfg.Observer = b.metrics
@@ -296,6 +304,12 @@ func (b *broker) stop(timeout time.Duration) error {
 	// drain below does not wait for them.
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.txns != nil {
+		b.txns.Close()
+	}
+	if b.markers != nil {
+		b.markers.close()
 	}
 	b.handler.open(nil) // after a failed start, waiting requests fail now
 	if b.server != nil {

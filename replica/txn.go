@@ -295,3 +295,49 @@ func (p *Partition) AbortedTransactions(from, upper int64) []AbortedTxn {
 func (p *Partition) OpenTransaction(producerID int64) (int64, bool) {
 	return p.txns.ongoingFirst(producerID)
 }
+
+// AppendCoordinatorTxn appends, as the leader, a transactional batch a
+// coordinator built for a producer (TxnOffsetCommit's offsets): like
+// AppendAsLeader with acks=all's ISR check, but without sequence numbers
+// (Kafka's coordinator writes none). A stale producer epoch is
+// ErrInvalidProducerEpoch. It opens the producer's transaction here.
+func (p *Partition) AppendCoordinatorTxn(batch []byte) (AppendResult, error) {
+	h, err := segment.ParseBatchHeader(batch)
+	if err != nil {
+		return AppendResult{}, p.wrap(err)
+	}
+	if h.Attributes&segment.AttrTransactional == 0 || h.ProducerID < 0 {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: coordinator batch not transactional", segment.ErrCorruptBatch))
+	}
+	p.mu.Lock()
+	res, err := p.appendCoordinatorTxnLocked(batch, h)
+	eff, snap := p.afterAppendLocked(err == nil)
+	p.mu.Unlock()
+	p.apply(eff)
+	p.writeDueSnapshot(snap)
+	return res, err
+}
+
+func (p *Partition) appendCoordinatorTxnLocked(batch []byte, h segment.BatchHeader) (AppendResult, error) {
+	switch {
+	case p.closed:
+		return AppendResult{}, p.wrap(ErrClosed)
+	case !p.m.leader:
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: coordinator append to a follower", ErrNotLeader))
+	case !p.m.enoughReplicas():
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: ISR has %d replicas, min.insync.replicas is %d",
+			ErrNotEnoughReplicas, len(p.m.isr), p.m.minISR))
+	}
+	if e := p.producers.byID[h.ProducerID]; e != nil && h.ProducerEpoch < e.epoch {
+		return AppendResult{}, p.wrap(fmt.Errorf("%w: producer %d epoch %d, current %d",
+			ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch))
+	}
+	res, err := p.log.Append(batch, int32(p.m.epoch))
+	if err != nil {
+		return AppendResult{}, p.wrap(err)
+	}
+	h.BaseOffset = res.BaseOffset
+	p.txns.observe(h, -1)
+	p.bytesSinceSnapshot += int64(len(batch))
+	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
+}

@@ -44,6 +44,7 @@ type AllocateID struct{ Token Token }
 // until every one is written or the coordinator loses the partition, and
 // then to report MarkersWritten.
 type WriteMarkers struct {
+	Partition        int32 // the transaction's __transaction_state partition
 	TransactionalID  string
 	ProducerID       int64
 	ProducerEpoch    int16
@@ -251,7 +252,7 @@ func (m *Machine) transition(t *txnMeta, next txnMeta, done func(now int64, code
 func (m *Machine) writeMarkers(t *txnMeta) {
 	t.pending = true
 	m.out = append(m.out, WriteMarkers{
-		TransactionalID: t.id, ProducerID: t.producerID, ProducerEpoch: t.epoch,
+		Partition: t.partition, TransactionalID: t.id, ProducerID: t.producerID, ProducerEpoch: t.epoch,
 		Commit: t.state == PrepareCommit, CoordinatorEpoch: m.partitions[t.partition].epoch,
 		Partitions: t.sortedPartitions(),
 	})

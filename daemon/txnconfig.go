@@ -1,0 +1,80 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/daemon/txn"
+	"github.com/riffle/riffle/quorum"
+)
+
+// TransactionsConfig is the [transactions] section: the transaction
+// coordinator and __transaction_state.
+type TransactionsConfig struct {
+	StateTopicPartitions        int32 `toml:"state_topic_partitions" min:"1" max:"1000"`
+	StateTopicReplicationFactor int16 `toml:"state_topic_replication_factor" min:"1" max:"32767"`
+	TransactionMaxTimeoutMs     int32 `toml:"transaction_max_timeout_ms" min:"1" max:"2147483647"`
+	TransactionalIDExpirationMs int64 `toml:"transactional_id_expiration_ms" min:"1" max:"2147483647"`
+}
+
+// txnOptions is what the transaction coordinator needs of the
+// configuration. Its replication factor is capped at the voters as
+// __consumer_offsets' is.
+func txnOptions(cfg Config, ctrl quorum.Metadata, parts txn.Partitions, send txn.MarkerSender, log *slog.Logger) txn.Options {
+	t := cfg.Transactions
+	return txn.Options{
+		NodeID: cfg.Broker.NodeID,
+		Config: txn.Config{
+			TransactionMaxTimeoutMs:     t.TransactionMaxTimeoutMs,
+			TransactionalIDExpirationMs: t.TransactionalIDExpirationMs,
+		},
+		TopicPartitions:        t.StateTopicPartitions,
+		TopicReplicationFactor: int16(min(int(t.StateTopicReplicationFactor), max(len(cfg.Voters()), 1))),
+		Controller:             ctrl,
+		Partitions:             parts,
+		SendMarkers:            send,
+		Logger:                 log,
+	}
+}
+
+// markerClient sends the coordinator's WriteTxnMarkers to partition
+// leaders through a Kafka client of this broker's own listener, which
+// learns the other brokers from its metadata. It is made on first use.
+type markerClient struct {
+	seed string
+
+	once   sync.Once
+	client *kgo.Client
+	err    error
+}
+
+func newMarkerClient(host string, port int32) *markerClient {
+	return &markerClient{seed: net.JoinHostPort(host, strconv.Itoa(int(port)))}
+}
+
+func (m *markerClient) send(ctx context.Context, broker int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	m.once.Do(func() {
+		m.client, m.err = kgo.NewClient(kgo.SeedBrokers(m.seed), kgo.ClientID("riffle-txn-markers"))
+	})
+	if m.err != nil {
+		return nil, fmt.Errorf("marker client: %w", m.err)
+	}
+	resp, err := req.RequestWith(ctx, m.client.Broker(int(broker)))
+	if err != nil {
+		return nil, fmt.Errorf("WriteTxnMarkers to broker %d: %w", broker, err)
+	}
+	return resp, nil
+}
+
+func (m *markerClient) close() {
+	if m.client != nil {
+		m.client.Close()
+	}
+}
