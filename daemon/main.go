@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/daemon/group"
-	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/daemon/replicas"
+	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
