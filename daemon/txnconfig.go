@@ -27,7 +27,7 @@ type TransactionsConfig struct {
 // txnOptions is what the transaction coordinator needs of the
 // configuration. Its replication factor is capped at the voters as
 // __consumer_offsets' is.
-func txnOptions(cfg Config, ctrl quorum.Metadata, parts txn.Partitions, send txn.MarkerSender, log *slog.Logger) txn.Options {
+func txnOptions(cfg Config, ctrl quorum.Metadata, parts txn.Partitions, send txn.Sender, log *slog.Logger) txn.Options {
 	t := cfg.Transactions
 	return txn.Options{
 		NodeID: cfg.Broker.NodeID,
@@ -39,14 +39,15 @@ func txnOptions(cfg Config, ctrl quorum.Metadata, parts txn.Partitions, send txn
 		TopicReplicationFactor: int16(min(int(t.StateTopicReplicationFactor), max(len(cfg.Voters()), 1))),
 		Controller:             ctrl,
 		Partitions:             parts,
-		SendMarkers:            send,
+		Send:                   send,
 		Logger:                 log,
 	}
 }
 
-// markerClient sends the coordinator's WriteTxnMarkers to partition
-// leaders through a Kafka client of this broker's own listener, which
-// learns the other brokers from its metadata. It is made on first use.
+// markerClient sends the coordinator's requests to other brokers
+// (WriteTxnMarkers to partition leaders, verifications to coordinators)
+// through a Kafka client of this broker's own listener, which learns the
+// other brokers from its metadata. It is made on first use.
 type markerClient struct {
 	seed string
 
@@ -59,16 +60,16 @@ func newMarkerClient(host string, port int32) *markerClient {
 	return &markerClient{seed: net.JoinHostPort(host, strconv.Itoa(int(port)))}
 }
 
-func (m *markerClient) send(ctx context.Context, broker int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+func (m *markerClient) send(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
 	m.once.Do(func() {
 		m.client, m.err = kgo.NewClient(kgo.SeedBrokers(m.seed), kgo.ClientID("riffle-txn-markers"))
 	})
 	if m.err != nil {
 		return nil, fmt.Errorf("marker client: %w", m.err)
 	}
-	resp, err := req.RequestWith(ctx, m.client.Broker(int(broker)))
+	resp, err := m.client.Broker(int(broker)).Request(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("WriteTxnMarkers to broker %d: %w", broker, err)
+		return nil, fmt.Errorf("%s to broker %d: %w", kmsg.NameForKey(req.Key()), broker, err)
 	}
 	return resp, nil
 }

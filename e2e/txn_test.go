@@ -12,8 +12,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/segment"
 )
 
 // txnProduce runs one transaction of n records to topic, valued
@@ -259,4 +261,63 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 		t.Fatalf("read_committed output has %d records for %d inputs (%d duplicated)", total, n, dups)
 	}
 	moved.Range(func(k, v any) bool { t.Logf("member %s moved %d records", k, v); return true })
+}
+
+// TestTransactionsVerifyPartitionAdded: KIP-890 part 1. A transactional
+// batch for a partition its producer did not add to the transaction is
+// refused (INVALID_TXN_STATE) instead of opening a transaction that would
+// hang; once added, the same batch is appended.
+func TestTransactionsVerifyPartitionAdded(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := newClient(t, b.Addr())
+	createTopic(t, cl, "verified", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id := "tx-verify"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	var pid int64
+	var epoch int16
+	for {
+		resp, err := init.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode == 0 {
+			pid, epoch = resp.ProducerID, resp.ProducerEpoch
+			break
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); !kerr.IsRetriable(err) {
+			t.Fatalf("InitProducerId: %v", err)
+		}
+		select { // the coordinator is loading: back off as a client does
+		case <-ctx.Done():
+			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch,
+		BaseSequence: 0, Attributes: segment.AttrTransactional}, []segment.Record{{Value: []byte("v")}})
+	produce := func() int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 10000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "verified", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("transactional produce to a partition not added: code %d, want INVALID_TXN_STATE", code)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, pid, epoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "verified", Partitions: []int32{0}}}
+	if resp, err := add.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, resp)
+	}
+	if code := produce(); code != 0 {
+		t.Fatalf("transactional produce after AddPartitionsToTxn: code %d", code)
+	}
 }

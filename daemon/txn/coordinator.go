@@ -24,9 +24,10 @@ type Partitions interface {
 	Partition(topic string, partition int32) *replica.Partition
 }
 
-// MarkerSender sends a WriteTxnMarkers request to a broker (the leader of
-// the partitions it names) and returns its answer.
-type MarkerSender func(ctx context.Context, broker int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error)
+// Sender sends a request to another broker and returns its answer:
+// WriteTxnMarkers to partition leaders, AddPartitionsToTxn verifications
+// to coordinators.
+type Sender func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error)
 
 // Options configure a Coordinator.
 type Options struct {
@@ -41,7 +42,7 @@ type Options struct {
 	TopicReplicationFactor int16
 	Controller             quorum.Metadata
 	Partitions             Partitions
-	SendMarkers            MarkerSender
+	Send                   Sender
 	TickInterval           time.Duration // timer precision; 100 ms when 0
 	// CommitTimeout bounds the wait for the ISR to hold a record; 5 s
 	// when 0.
@@ -367,8 +368,12 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 		}
 		req.Markers = append(req.Markers, m)
 		ctx, cancel := context.WithTimeout(c.ctx, c.opts.CommitTimeout+time.Second)
-		resp, err := c.opts.SendMarkers(ctx, leader, req)
+		kresp, err := c.opts.Send(ctx, leader, req)
 		cancel()
+		resp, _ := kresp.(*kmsg.WriteTxnMarkersResponse)
+		if err == nil && resp == nil {
+			err = fmt.Errorf("answer %T", kresp)
+		}
 		if err != nil {
 			c.log.Debug("txn: sending markers failed; retrying", "broker", leader, "err", err)
 			left = append(left, tps...)
@@ -484,6 +489,43 @@ func (c *Coordinator) load(p, epoch int32, gen uint64) {
 		c.m.SetPartition(c.nowMs(), p, PartitionActive, epoch)
 	}
 	c.runLocked()
+}
+
+// Verify asks the coordinator of transactional id whether its producer's
+// ongoing transaction includes the partition (KIP-890 part 1): this
+// broker's machine, or the coordinator broker by AddPartitionsToTxn v4
+// with verify_only. It returns 0 or the Kafka error code.
+func (c *Coordinator) Verify(ctx context.Context, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: id, ProducerID: producerID, ProducerEpoch: epoch,
+		VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{partition}}}}}
+	im := c.opts.Controller.Image()
+	t := im.Topic(TransactionsTopic)
+	if t == nil || len(t.Partitions) == 0 {
+		return kerr.CoordinatorNotAvailable.Code, nil
+	}
+	leader := t.Partitions[PartitionFor(id, int32(len(t.Partitions)))].Leader
+	var kresp kmsg.Response
+	var err error
+	if leader == c.opts.NodeID {
+		kresp, err = c.Handle(ctx, req)
+	} else {
+		kresp, err = c.opts.Send(ctx, leader, req)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("verify transaction %q: %w", id, err)
+	}
+	resp, ok := kresp.(*kmsg.AddPartitionsToTxnResponse)
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("verify transaction %q: answer %T", id, kresp)
+	case resp.ErrorCode != 0:
+		return resp.ErrorCode, nil
+	case len(resp.Transactions) != 1 || len(resp.Transactions[0].Topics) != 1 || len(resp.Transactions[0].Topics[0].Partitions) != 1:
+		return 0, fmt.Errorf("verify transaction %q: malformed answer", id)
+	}
+	return resp.Transactions[0].Topics[0].Partitions[0].ErrorCode, nil
 }
 
 func (c *Coordinator) tickLoop() {
