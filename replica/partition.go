@@ -247,7 +247,11 @@ func (p *Partition) Close() error {
 // past the state.
 func (p *Partition) captureSnapshotLocked() dueSnapshot {
 	p.producers.evictBelow(p.log.LogStartOffset())
-	p.txns.evictBelow(p.log.LogStartOffset())
+	if p.txns.evictBelow(p.log.LogStartOffset()) {
+		if err := p.rewriteTxnIndexes(p.txns); err != nil {
+			p.logger.Warn("txn indexes of deleted segments not removed", "err", err)
+		}
+	}
 	p.bytesSinceSnapshot = 0
 	offset := p.log.LogEndOffset()
 	return dueSnapshot{offset, encodeSnapshot(offset, p.producers), p.truncations.Load()}

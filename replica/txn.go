@@ -18,13 +18,14 @@ const (
 	MarkerCommit int16 = 1
 )
 
-// AbortedTxn is one aborted transaction of a partition: its producer, its
-// first offset and the offset of its abort marker (Kafka's .txnindex entry
-// without the LSO field).
+// AbortedTxn is one aborted transaction of a partition (Kafka's .txnindex
+// entry): its producer, its first offset, the offset of its abort marker
+// and the LSO once it was aborted.
 type AbortedTxn struct {
-	ProducerID  int64
-	FirstOffset int64
-	LastOffset  int64
+	ProducerID       int64
+	FirstOffset      int64
+	LastOffset       int64
+	LastStableOffset int64
 }
 
 // txnStates is a partition's transaction state, a pure machine fed with
@@ -41,20 +42,27 @@ type txnStates struct {
 func newTxnStates() *txnStates { return &txnStates{ongoing: map[int64]int64{}} }
 
 // observe records an appended batch (offsets assigned). marker is the
-// control record's type for a control batch, ignored otherwise.
-func (s *txnStates) observe(h segment.BatchHeader, marker int16) {
+// control record's type for a control batch, ignored otherwise. It
+// returns the transaction an abort marker ended.
+func (s *txnStates) observe(h segment.BatchHeader, marker int16) *AbortedTxn {
 	switch {
 	case h.Attributes&segment.AttrControl != 0:
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		first, open := s.ongoing[h.ProducerID]
 		if !open {
-			return // a marker for a transaction with no data here
+			return nil // a marker for a transaction with no data here
 		}
 		delete(s.ongoing, h.ProducerID)
-		if marker == MarkerAbort {
-			s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset})
+		if marker != MarkerAbort {
+			return nil
 		}
+		lso := h.BaseOffset + 1
+		for _, off := range s.ongoing {
+			lso = min(lso, off)
+		}
+		s.aborted = append(s.aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset, LastStableOffset: lso})
+		return &s.aborted[len(s.aborted)-1]
 	case h.Attributes&segment.AttrTransactional != 0:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -62,6 +70,7 @@ func (s *txnStates) observe(h segment.BatchHeader, marker int16) {
 			s.ongoing[h.ProducerID] = h.BaseOffset
 		}
 	}
+	return nil
 }
 
 // firstUnstable is the first offset of the oldest open transaction, or
@@ -108,8 +117,9 @@ func (s *txnStates) ongoingFirst(producerID int64) (int64, bool) {
 	return off, ok
 }
 
-// evictBelow forgets aborted transactions wholly below logStart.
-func (s *txnStates) evictBelow(logStart int64) {
+// evictBelow forgets aborted transactions wholly below logStart and
+// reports whether there were any.
+func (s *txnStates) evictBelow(logStart int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
@@ -117,6 +127,7 @@ func (s *txnStates) evictBelow(logStart int64) {
 		i++
 	}
 	s.aborted = slices.Delete(s.aborted, 0, i)
+	return i > 0
 }
 
 // markerType reads the type of a control batch's (first) record key.
@@ -156,8 +167,9 @@ func EncodeMarker(producerID int64, producerEpoch int16, commit bool, coordinato
 	}, []segment.Record{{Key: key.AppendTo(nil), Value: val.AppendTo(nil)}})
 }
 
-// loadTxns rebuilds the transaction state from the whole log: open
-// transactions may start anywhere above the log start.
+// loadTxns rebuilds the transaction state from the whole log (open
+// transactions may start anywhere above the log start) and makes the
+// .txnindex files agree with it.
 func (p *Partition) loadTxns() (*txnStates, error) {
 	s := newTxnStates()
 	var buf []byte
@@ -181,6 +193,9 @@ func (p *Partition) loadTxns() (*txnStates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay transactions: %w", err)
 	}
+	if err := p.rewriteTxnIndexes(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -201,7 +216,8 @@ func (p *Partition) readBatchAt(h segment.BatchHeader, buf []byte) ([]byte, erro
 	return buf, nil
 }
 
-// observeTxnLocked feeds an appended batch to the transaction state.
+// observeTxnLocked feeds an appended batch to the transaction state and
+// indexes an aborted transaction.
 func (p *Partition) observeTxnLocked(h segment.BatchHeader, batch []byte) error {
 	if h.Attributes&segment.AttrTransactional == 0 {
 		return nil
@@ -213,7 +229,12 @@ func (p *Partition) observeTxnLocked(h segment.BatchHeader, batch []byte) error 
 			return err
 		}
 	}
-	p.txns.observe(h, marker)
+	if a := p.txns.observe(h, marker); a != nil {
+		if err := p.writeTxnIndexEntry(*a); err != nil {
+			// The marker is in the log; the index is rebuilt from it on open.
+			p.logger.Error("txn index append failed", "offset", h.BaseOffset, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -254,18 +275,13 @@ func (p *Partition) appendMarkerLocked(batch []byte, producerID int64, producerE
 		panic(fmt.Sprintf("replica: marker just encoded does not parse: %v", err))
 	}
 	p.producers.recordMarker(h)
-	p.txns.observe(h, mustMarkerType(batch))
+	if err := p.observeTxnLocked(h, batch); err != nil {
+		panic(fmt.Sprintf("replica: marker just encoded: %v", err))
+	}
 	p.bytesSinceSnapshot += int64(len(batch))
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
 }
 
-func mustMarkerType(batch []byte) int16 {
-	t, err := markerType(batch)
-	if err != nil {
-		panic(fmt.Sprintf("replica: marker just encoded: %v", err))
-	}
-	return t
-}
 
 // recordMarker notes a marker's epoch in the producer state: a newer
 // epoch than the producer's starts a fresh history whose next batch must

@@ -1,11 +1,14 @@
 package replica
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"slices"
 	"testing"
 
 	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
 )
 
 // txnBatch is a transactional batch of n records.
@@ -45,9 +48,9 @@ func TestTransactionsLSOAndAborted(t *testing.T) {
 		t.Fatalf("read_committed returned %d batches below LSO 2, want 1", len(hdrs))
 	}
 	h.mustMarker(7, 0, false, 6) // abort 7: LSO moves to 8's first offset
-	h.wantStable(4, 0, []AbortedTxn{{7, 2, 6}})
+	h.wantStable(4, 0, []AbortedTxn{{7, 2, 6, 4}})
 	h.mustMarker(8, 0, true, 7) // commit 8: nothing open
-	h.wantStable(8, 0, []AbortedTxn{{7, 2, 6}})
+	h.wantStable(8, 0, []AbortedTxn{{7, 2, 6, 4}})
 	h.wantStable(8, 7, []AbortedTxn{})
 	if _, err := h.p.AppendMarker(7, 0, true, 3, 2000); err != nil {
 		t.Fatalf("marker of the same epoch again: %v", err)
@@ -64,14 +67,30 @@ func TestTransactionsLSOAndAborted(t *testing.T) {
 		t.Fatalf("new epoch not at sequence 0: %v", err)
 	}
 	h.mustAppend(txnBatch(8, 1, 0, 1), 10, false) // open again
-	h.wantStable(10, 0, []AbortedTxn{{7, 2, 6}})
+	h.wantStable(10, 0, []AbortedTxn{{7, 2, 6, 4}})
 
-	// The state is rebuilt from the log on open, clean or not.
+	// The state is rebuilt from the log on open, clean or not, and so is
+	// the index, Kafka's layout.
+	wantIndex := appendTxnIndexEntry(nil, AbortedTxn{7, 2, 6, 4})
+	if len(wantIndex) != txnIndexEntrySize || binary.BigEndian.Uint64(wantIndex[2:]) != 7 || binary.BigEndian.Uint64(wantIndex[26:]) != 4 {
+		t.Fatalf("index entry %x", wantIndex)
+	}
 	for _, clean := range []bool{true, false} {
+		path := txnIndexPath(h.p.Log().Dir(), 0)
+		if got, err := readAll(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+			t.Fatalf("%s: %x, %v; want %x", path, got, err, wantIndex)
+		}
+		// A stale index (a crash between log and index) is rewritten.
+		if err := vfs.WriteFile(h.p.Log().FS(), path, append(slices.Clone(wantIndex), wantIndex...)); err != nil {
+			t.Fatal(err)
+		}
 		h.restart(clean)
-		h.wantStable(10, 0, []AbortedTxn{{7, 2, 6}})
+		h.wantStable(10, 0, []AbortedTxn{{7, 2, 6, 4}})
 		if _, err := h.p.AppendAsLeader(txnBatch(8, 0, 2, 1), -1, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
 			t.Fatalf("old epoch after restart: %v", err)
+		}
+		if got, err := readAll(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+			t.Fatalf("%s after open: %x, %v; want %x", path, got, err, wantIndex)
 		}
 	}
 }
