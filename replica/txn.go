@@ -282,7 +282,6 @@ func (p *Partition) appendMarkerLocked(batch []byte, producerID int64, producerE
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
 }
 
-
 // recordMarker notes a marker's epoch in the producer state: a newer
 // epoch than the producer's starts a fresh history whose next batch must
 // have sequence 0, and makes older epochs stale here.
