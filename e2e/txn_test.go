@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,7 +83,8 @@ func TestTransactionsCommitAndAbort(t *testing.T) {
 	b := brokertest.Start(t)
 	admin := newClient(t, b.Addr())
 	createTopic(t, admin, "txn-out", 3)
-	p := newClient(t, b.Addr(), kgo.TransactionalID("tx-commit-abort"), kgo.TransactionTimeout(30*time.Second))
+	p := newClient(t, b.Addr(), kgo.TransactionalID("tx-commit-abort"), kgo.TransactionTimeout(30*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	txnProduce(t, p, "txn-out", "aborted", 30, false)
 	txnProduce(t, p, "txn-out", "committed", 30, true)
 	txnProduce(t, p, "txn-out", "aborted2", 30, false)
@@ -98,6 +100,40 @@ func TestTransactionsCommitAndAbort(t *testing.T) {
 	}
 	if all := consumeValues(t, b.Addr(), "txn-out", false, 90, 0); len(all) != 90 {
 		t.Fatalf("read_uncommitted saw %d records, want all 90", len(all))
+	}
+
+	// The admin view: riffle txn list|describe.
+	listed := decodeJSON[[]map[string]any](t, ok(t, b.Addr(), "", "txn", "list", "--json"))
+	if len(listed) != 1 || listed[0]["transactional_id"] != "tx-commit-abort" || listed[0]["state"] != "CompleteAbort" {
+		t.Fatalf("txn list: %v", listed)
+	}
+	out := ok(t, b.Addr(), "", "txn", "describe", "tx-commit-abort")
+	if !strings.Contains(out, "tx-commit-abort") || !strings.Contains(out, "CompleteAbort") {
+		t.Fatalf("txn describe:\n%s", out)
+	}
+	// A transaction left open shows its partitions.
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.ProduceSync(ctx, &kgo.Record{Topic: "txn-out", Partition: 2, Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	desc := decodeJSON[[]map[string]any](t, ok(t, b.Addr(), "", "txn", "describe", "--json", "tx-commit-abort"))
+	if len(desc) != 1 || desc[0]["state"] != "Ongoing" || fmt.Sprint(desc[0]["partitions"]) != "[txn-out-2]" {
+		t.Fatalf("txn describe of an open transaction: %v", desc)
+	}
+	// DescribeProducers names the open transaction's first offset.
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "txn-out", Partitions: []int32{2}}}
+	dresp, err := dp.RequestWith(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prods := dresp.Topics[0].Partitions[0].ActiveProducers
+	if len(prods) != 1 || prods[0].CurrentTxnStartOffset < 0 || prods[0].LastSequence < 0 {
+		t.Fatalf("DescribeProducers: %+v", dresp.Topics[0].Partitions[0])
 	}
 }
 

@@ -356,3 +356,30 @@ func (p *Partition) appendCoordinatorTxnLocked(batch []byte, h segment.BatchHead
 	p.bytesSinceSnapshot += int64(len(batch))
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, nil
 }
+
+// ProducerState is one producer's state in a partition (DescribeProducers).
+type ProducerState struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32 // -1 when its last entry is a marker
+	LastTimestamp int64 // -1 when unknown
+	// TxnStartOffset is the first offset of its open transaction, -1 none.
+	TxnStartOffset int64
+}
+
+// Producers lists the producers this partition keeps state for, by id.
+func (p *Partition) Producers() []ProducerState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]ProducerState, 0, len(p.producers.byID))
+	for _, id := range p.producers.sortedIDs() {
+		e := p.producers.byID[id]
+		last := e.last()
+		s := ProducerState{ProducerID: id, ProducerEpoch: e.epoch, LastSequence: last.lastSeq, LastTimestamp: last.maxTimestamp, TxnStartOffset: -1}
+		if first, open := p.txns.ongoingFirst(id); open {
+			s.TxnStartOffset = first
+		}
+		out = append(out, s)
+	}
+	return out
+}
