@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"sync"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -42,6 +44,16 @@ func txnOptions(cfg Config, ctrl quorum.Metadata, parts txn.Partitions, send txn
 		Send:                   send,
 		Logger:                 log,
 	}
+}
+
+// writeTxnMetrics writes the transaction coordinator's gauges and
+// counters: transactions not yet complete among the ids this broker
+// coordinates, and the transactions it completed by commit or abort.
+func (b *broker) writeTxnMetrics(w io.Writer) {
+	ongoing, counts := b.txns.Ongoing()
+	metrics.WriteGaugeUint64(w, "riffle_txn_ongoing", uint64(ongoing))
+	metrics.WriteCounterUint64(w, "riffle_txn_commits_total", uint64(counts.Committed))
+	metrics.WriteCounterUint64(w, "riffle_txn_aborts_total", uint64(counts.Aborted))
 }
 
 // markerClient sends the coordinator's requests to other brokers

@@ -124,6 +124,14 @@ func TestTransactionsCommitAndAbort(t *testing.T) {
 	if len(desc) != 1 || desc[0]["state"] != "Ongoing" || fmt.Sprint(desc[0]["partitions"]) != "[txn-out-2]" {
 		t.Fatalf("txn describe of an open transaction: %v", desc)
 	}
+	// Metrics: one transaction open, holding partition 2's LSO back by its
+	// record; one committed, two aborted.
+	m := scrape(t, b.AdminAddr())
+	expect(t, m, "riffle_txn_ongoing", 1)
+	expect(t, m, "riffle_txn_commits_total", 1)
+	expect(t, m, "riffle_txn_aborts_total", 2)
+	expect(t, m, `riffle_partition_lso_lag_offsets{topic="txn-out",partition="2"}`, 1)
+	expect(t, m, `riffle_partition_lso_lag_offsets{topic="txn-out",partition="1"}`, 0)
 	// DescribeProducers names the open transaction's first offset.
 	dp := kmsg.NewPtrDescribeProducersRequest()
 	dp.Topics = []kmsg.DescribeProducersRequestTopic{{Topic: "txn-out", Partitions: []int32{2}}}
