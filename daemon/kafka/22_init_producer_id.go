@@ -10,7 +10,8 @@ package kafka
 //
 // A producer with a transactional id is served by the transaction
 // coordinator of that id (daemon/txn): a new id, or the next epoch of the
-// id's producer, fencing the older ones.
+// id's producer, fencing the older ones. An empty transactional id is
+// INVALID_REQUEST, as in Kafka.
 
 import (
 	"math"
@@ -27,7 +28,11 @@ func serveInitProducerID(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
+	switch {
+	case req.TransactionalID != nil && *req.TransactionalID == "":
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	case req.TransactionalID != nil:
 		return serveTxn(b, r)
 	}
 	// Kafka starts a new id when a bump would reach the largest epoch.

@@ -27,14 +27,14 @@ const verifyTimeout = 5 * time.Second
 // up to v11).
 func (b *Broker) verifyTxnWrite(req *kmsg.ProduceRequest, topic string, partition int32, p *replica.Partition, batch []byte) int16 {
 	h, err := segment.ParseBatchHeader(batch)
-	if err != nil || h.Attributes&segment.AttrTransactional == 0 || b.cfg.Txns == nil {
+	if err != nil || h.Attributes&segment.AttrTransactional == 0 {
 		return 0
 	}
 	if _, open := p.OpenTransaction(h.ProducerID); open {
 		return 0
 	}
-	if req.TransactionID == nil || *req.TransactionID == "" {
-		return kerr.InvalidTxnState.Code
+	if b.cfg.Txns == nil || req.TransactionID == nil || *req.TransactionID == "" {
+		return kerr.InvalidTxnState.Code // no coordinator could have begun it
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
 	defer cancel()
