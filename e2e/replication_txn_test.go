@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/brokertest"
+)
+
+// TestTransactionSurvivesCoordinatorKill: on a three-node cluster, kill -9
+// of a transaction's coordinator while its commit is under way. The new
+// coordinator either finishes the commit (the decision was stored) or the
+// transaction stays open there until its timeout aborts it; either way,
+// once every partition's LSO is back at its high watermark, a
+// read_committed reader sees all of the transaction's records or none.
+// Killed just after the commit was acknowledged (the markers may not be
+// written yet), the transaction must end committed.
+func TestTransactionSurvivesCoordinatorKill(t *testing.T) {
+	for _, acked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("after_ack=%v", acked), func(t *testing.T) { testTxnCoordinatorKill(t, acked) })
+	}
+}
+
+func testTxnCoordinatorKill(t *testing.T, afterAck bool) {
+	c := brokertest.StartCluster(t, 3, "--set", "transactions.state_topic_partitions=3")
+	cl := newClusterClient(t, c.Addrs())
+	const topic, records = "txn-kill", 90
+	createReplicatedTopic(t, cl, topic, 3, 3, map[string]string{"min.insync.replicas": "2"})
+
+	p := newClusterClient(t, c.Addrs(), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(10*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range records {
+		p.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(i % 3), Value: fmt.Appendf(nil, "kill-%d", i)}, nil)
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	coord := findTxnCoordinator(t, cl, "kill-txn")
+	ended := make(chan error, 1)
+	go func() { ended <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	var endErr error
+	if afterAck {
+		if endErr = <-ended; endErr != nil {
+			t.Fatalf("commit: %v", endErr)
+		}
+	}
+	c.Node(coord).Kill()
+	if !afterAck {
+		endErr = <-ended
+	}
+	t.Logf("killed coordinator %d (after the acknowledgement: %v); the client's commit: %v", coord, afterAck, endErr)
+
+	survivors := liveAddrs(c, coord)
+	reader := newClusterClient(t, survivors)
+	adm := kadm.NewClient(reader)
+	deadline := time.Now().Add(groupFailoverWait + 30*time.Second)
+	for {
+		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+		stable, serr := adm.ListCommittedOffsets(lctx, topic)
+		ends, eerr := adm.ListEndOffsets(lctx, topic)
+		lcancel()
+		settled := serr == nil && eerr == nil && stable.Error() == nil && ends.Error() == nil
+		for i := range int32(3) {
+			s, ok1 := stable.Lookup(topic, i)
+			e, ok2 := ends.Lookup(topic, i)
+			settled = settled && ok1 && ok2 && s.Offset == e.Offset && e.Offset > 0
+		}
+		if settled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transaction neither committed nor aborted after the kill: LSOs %v, ends %v (%v %v)", stable, ends, serr, eerr)
+		}
+		time.Sleep(250 * time.Millisecond) // a poll interval, not a wait for an event
+	}
+	got := consumeValues(t, survivors[0], topic, true, 0, 3*time.Second)
+	switch n := len(got); {
+	case n == records:
+		t.Logf("the transaction committed as a whole")
+	case n == 0 && !afterAck:
+		t.Logf("the transaction aborted as a whole")
+	default:
+		t.Fatalf("read_committed sees %d of the transaction's %d records (commit acknowledged: %v)", n, records, afterAck)
+	}
+}
+
+// findTxnCoordinator is the broker coordinating a transactional id.
+func findTxnCoordinator(t *testing.T, cl *kgo.Client, id string) int32 {
+	t.Helper()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType, req.CoordinatorKey, req.CoordinatorKeys = 1, id, []string{id}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err == nil && len(resp.Coordinators) == 1 {
+		resp.ErrorCode, resp.NodeID = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
+	}
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("find the coordinator of %s: %v %+v", id, err, resp)
+	}
+	return resp.NodeID
+}
