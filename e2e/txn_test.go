@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -226,15 +227,19 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 		}
 		defer s.Close()
 		count := 0
+		// Transactions are paced so that the second member joins while
+		// there is work left: the group rebalances mid-stream.
+		pace := time.NewTicker(50 * time.Millisecond)
+		defer pace.Stop()
 		for {
 			select {
 			case <-stop:
 				moved.Store(member, count)
 				return
-			default:
+			case <-pace.C:
 			}
 			pctx, pcancel := context.WithTimeout(ctx, time.Second)
-			fs := s.PollRecords(pctx, 200)
+			fs := s.PollRecords(pctx, 100)
 			pcancel()
 			if err := s.Begin(); err != nil {
 				t.Errorf("begin %s: %v", member, err)
@@ -257,26 +262,32 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 			}
 		}
 	}
-	stop := make(chan struct{})
+	// Both members start in the first generation (the initial rebalance
+	// delay gathers them); b leaves once a third of the output is in, so
+	// the group rebalances mid-stream and a takes b's partitions over.
+	stop, stopB := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go run("a", stop, &wg)
+	go run("b", stopB, &wg)
 
 	out := newClient(t, b.Addr(), kgo.ConsumeTopics("eos-out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	seen := make(map[string]int, n)
-	total, joined := 0, false
+	total, left := 0, false
 	deadline := time.Now().Add(4 * time.Minute)
 	for len(seen) < n {
 		if time.Now().After(deadline) {
 			close(stop)
+			if !left {
+				close(stopB)
+			}
 			wg.Wait()
 			t.Fatalf("output has %d of %d distinct records after the deadline", len(seen), n)
 		}
-		if !joined && len(seen) >= n/4 {
-			joined = true
-			wg.Add(1)
-			go run("b", stop, &wg) // rebalance halfway
+		if !left && len(seen) >= n/3 {
+			left = true
+			close(stopB)
 		}
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		fs := out.PollFetches(pctx)
@@ -304,7 +315,13 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 		}
 		t.Fatalf("read_committed output has %d records for %d inputs (%d duplicated)", total, n, dups)
 	}
-	moved.Range(func(k, v any) bool { t.Logf("member %s moved %d records", k, v); return true })
+	moved.Range(func(k, v any) bool {
+		t.Logf("member %s moved %d records", k, v)
+		if v.(int) == 0 {
+			t.Errorf("member %s moved nothing: both should have had partitions", k)
+		}
+		return true
+	})
 }
 
 // TestTransactionsVerifyPartitionAdded: KIP-890 part 1. A transactional
@@ -364,4 +381,64 @@ func TestTransactionsVerifyPartitionAdded(t *testing.T) {
 	if code := produce(); code != 0 {
 		t.Fatalf("transactional produce after AddPartitionsToTxn: code %d", code)
 	}
+}
+
+// TestTransactionalProduceThroughput (RIFFLE_LONG=1) measures, in one run
+// against one broker, franz-go producing 100-byte records to 3 partitions
+// (acks=all, no compression, linger 0) idempotently and in transactions of
+// 100 records, each committed before the next begins; it logs both
+// rates.
+func TestTransactionalProduceThroughput(t *testing.T) {
+	if os.Getenv("RIFFLE_LONG") != "1" {
+		t.Skip("RIFFLE_LONG=1 runs it")
+	}
+	b := brokertest.Start(t)
+	admin := newClient(t, b.Addr())
+	createTopic(t, admin, "tput-idem", 3)
+	createTopic(t, admin, "tput-txn", 3)
+	const n, perTxn = 200_000, 100
+	value := make([]byte, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	idem := newClient(t, b.Addr(), kgo.ProducerLinger(0))
+	start := time.Now()
+	for range n {
+		idem.Produce(ctx, &kgo.Record{Topic: "tput-idem", Value: value}, nil)
+	}
+	if err := idem.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idemRate := float64(n) / time.Since(start).Seconds()
+
+	txn := newClient(t, b.Addr(), kgo.ProducerLinger(0), kgo.TransactionalID("tput"))
+	start = time.Now()
+	for i := 0; i < n; i += perTxn {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for range perTxn {
+			txn.Produce(ctx, &kgo.Record{Topic: "tput-txn", Value: value}, nil)
+		}
+		if err := txn.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txnRate := float64(n) / time.Since(start).Seconds()
+	// Every record is in: n records plus a marker per transaction and
+	// partition touched.
+	ends, err := kadm.NewClient(admin).ListCommittedOffsets(ctx, "tput-txn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ends.Each(func(o kadm.ListedOffset) { total += o.Offset })
+	if total < n+n/perTxn {
+		t.Fatalf("read_committed end offsets sum to %d, want at least %d", total, n+n/perTxn)
+	}
+	t.Logf("idempotent: %.0f records/s; transactional, %d records per transaction: %.0f records/s (%.0f transactions/s)",
+		idemRate, perTxn, txnRate, txnRate/perTxn)
 }

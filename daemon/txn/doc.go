@@ -41,7 +41,11 @@
 // nothing). A transaction Ongoing past its timeout is aborted with a
 // bumped epoch, which fences its producer; so is an ongoing transaction
 // whose id is initialised by a new producer, which retries on
-// CONCURRENT_TRANSACTIONS until the abort completes.
+// CONCURRENT_TRANSACTIONS until the abort completes. A producer's request
+// arriving while its transaction's markers are being written waits for
+// them (up to a second) instead of being answered CONCURRENT_TRANSACTIONS
+// at once: the next transaction's AddPartitionsToTxn would otherwise cost
+// a client retry backoff every time.
 //
 // # Records
 //

@@ -92,7 +92,22 @@ type Machine struct {
 	pending   map[Token]func(now int64, code int16, id int64)
 	nextToken Token
 	out       []Action
+	// parked holds, per transactional id, requests that arrived while its
+	// markers were being written; they are served once it completes.
+	parked map[string][]parkedRequest
 }
+
+// parkedRequest is a request waiting for its transaction to complete,
+// until a deadline after which it is answered CONCURRENT_TRANSACTIONS.
+type parkedRequest struct {
+	call    CallID
+	req     kmsg.Request
+	untilMs int64
+}
+
+// parkMs bounds how long a request waits for markers before it is
+// answered CONCURRENT_TRANSACTIONS (and the client retries).
+const parkMs = 1000
 
 // Config is the coordinator's configuration.
 type Config struct {
@@ -107,7 +122,7 @@ type Config struct {
 // NewMachine returns a coordinator serving no partition yet.
 func NewMachine(cfg Config) *Machine {
 	return &Machine{cfg: cfg, partitions: map[int32]partition{}, txns: map[string]*txnMeta{},
-		pending: map[Token]func(int64, int16, int64){}}
+		pending: map[Token]func(int64, int16, int64){}, parked: map[string][]parkedRequest{}}
 }
 
 // TakeActions returns the actions produced since the last call, in order.
@@ -164,6 +179,7 @@ func (m *Machine) SetPartition(now int64, p int32, state PartitionState, epoch i
 				delete(m.txns, id)
 			}
 		}
+		m.unpark(now, func(id string) bool { return m.partitionCount == 0 || PartitionFor(id, m.partitionCount) == p })
 		return
 	}
 	m.partitions[p] = partition{state: state, epoch: epoch}
@@ -209,7 +225,52 @@ func (m *Machine) coordinatorError(id string) int16 {
 }
 
 // Request serves one transaction API request; the Reply may come later.
+// A producer's request about a transaction whose markers are being
+// written waits (up to parkMs) until they are: answering
+// CONCURRENT_TRANSACTIONS at once would cost the client a retry backoff
+// per transaction.
 func (m *Machine) Request(now int64, call CallID, req kmsg.Request) {
+	if id := producerTxnID(req); id != "" {
+		if t := m.txns[id]; t != nil && t.pending && (t.state == PrepareCommit || t.state == PrepareAbort) {
+			m.parked[id] = append(m.parked[id], parkedRequest{call: call, req: req, untilMs: now + parkMs})
+			return
+		}
+	}
+	m.serve(now, call, req)
+}
+
+// producerTxnID is the transactional id a producer's request is about,
+// "" for the others (admin requests, brokers' batched verifications).
+func producerTxnID(req kmsg.Request) string {
+	switch req := req.(type) {
+	case *kmsg.InitProducerIDRequest:
+		return *req.TransactionalID
+	case *kmsg.AddPartitionsToTxnRequest:
+		if req.Version < 4 {
+			return req.TransactionalID
+		}
+	case *kmsg.AddOffsetsToTxnRequest:
+		return req.TransactionalID
+	case *kmsg.EndTxnRequest:
+		return req.TransactionalID
+	}
+	return ""
+}
+
+// unpark serves the parked requests of the ids match selects.
+func (m *Machine) unpark(now int64, match func(id string) bool) {
+	for _, id := range slices.Sorted(maps.Keys(m.parked)) {
+		if match(id) {
+			reqs := m.parked[id]
+			delete(m.parked, id)
+			for _, r := range reqs {
+				m.serve(now, r.call, r.req)
+			}
+		}
+	}
+}
+
+func (m *Machine) serve(now int64, call CallID, req kmsg.Request) {
 	switch req := req.(type) {
 	case *kmsg.InitProducerIDRequest:
 		m.initProducerID(now, call, req)
@@ -272,10 +333,12 @@ func (m *Machine) MarkersWritten(now int64, id string, producerID int64, epoch i
 		next.state = CompleteCommit
 	}
 	next.partitions, next.updateMs = map[TopicPartition]bool{}, now
-	m.transition(t, next, func(_ int64, code int16) {
+	m.transition(t, next, func(now int64, code int16) {
 		if code != 0 && m.txns[id] == t {
 			m.writeMarkers(t) // try the completion again after writing the markers again (idempotent)
+			return
 		}
+		m.unpark(now, func(pid string) bool { return pid == id })
 	})
 }
 
@@ -283,6 +346,19 @@ func (m *Machine) MarkersWritten(now int64, id string, producerID int64, epoch i
 // with a new epoch, as Kafka does) and forgets ids unused for
 // transactional.id.expiration.ms.
 func (m *Machine) Tick(now int64) {
+	for _, id := range slices.Sorted(maps.Keys(m.parked)) {
+		var kept []parkedRequest
+		for _, r := range m.parked[id] {
+			if now >= r.untilMs {
+				m.serve(now, r.call, r.req) // CONCURRENT_TRANSACTIONS: the client retries
+			} else {
+				kept = append(kept, r)
+			}
+		}
+		if m.parked[id] = kept; len(kept) == 0 {
+			delete(m.parked, id)
+		}
+	}
 	for _, id := range slices.Sorted(maps.Keys(m.txns)) {
 		t := m.txns[id]
 		if t.pending || m.partitions[t.partition].state != PartitionActive {
