@@ -20,20 +20,33 @@ import (
 // once every partition's LSO is back at its high watermark, a
 // read_committed reader sees all of the transaction's records or none.
 // Killed just after the commit was acknowledged (the markers may not be
-// written yet), the transaction must end committed.
+// written yet), the transaction must end committed; so must it when the
+// broker killed during the commit is a partition's leader (not the
+// coordinator): the markers go to the new leader.
 func TestTransactionSurvivesCoordinatorKill(t *testing.T) {
-	for _, acked := range []bool{false, true} {
-		t.Run(fmt.Sprintf("after_ack=%v", acked), func(t *testing.T) { testTxnCoordinatorKill(t, acked) })
+	for _, tc := range []struct {
+		name             string
+		afterAck, leader bool
+	}{{"coordinator", false, false}, {"coordinator_after_ack", true, false}, {"partition_leader", false, true}} {
+		t.Run(tc.name, func(t *testing.T) { testTxnKill(t, tc.afterAck, tc.leader) })
 	}
 }
 
-func testTxnCoordinatorKill(t *testing.T, afterAck bool) {
+func testTxnKill(t *testing.T, afterAck, killLeader bool) {
 	c := brokertest.StartCluster(t, 3, "--set", "transactions.state_topic_partitions=3")
 	cl := newClusterClient(t, c.Addrs())
 	const topic, records = "txn-kill", 90
 	createReplicatedTopic(t, cl, topic, 3, 3, map[string]string{"min.insync.replicas": "2"})
 
-	p := newClusterClient(t, c.Addrs(), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(10*time.Second),
+	// A killed coordinator's open transaction ends by its timeout; a
+	// partition leader's death holds the coordinator's appends until the
+	// controller fences it (9 s) and takes it out of the ISRs, which the
+	// transaction must outlive.
+	timeout := 10 * time.Second
+	if killLeader {
+		timeout = 60 * time.Second
+	}
+	p := newClusterClient(t, c.Addrs(), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(timeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -47,6 +60,11 @@ func testTxnCoordinatorKill(t *testing.T, afterAck bool) {
 		t.Fatalf("flush: %v", err)
 	}
 	coord := findTxnCoordinator(t, cl, "kill-txn")
+	victim := coord
+	if killLeader {
+		victim = txnLeaderOtherThan(t, c.Addrs()[0], topic, coord)
+		afterAck = false
+	}
 	ended := make(chan error, 1)
 	go func() { ended <- p.EndTransaction(ctx, kgo.TryCommit) }()
 	var endErr error
@@ -55,13 +73,17 @@ func testTxnCoordinatorKill(t *testing.T, afterAck bool) {
 			t.Fatalf("commit: %v", endErr)
 		}
 	}
-	c.Node(coord).Kill()
+	c.Node(victim).Kill()
 	if !afterAck {
 		endErr = <-ended
 	}
-	t.Logf("killed coordinator %d (after the acknowledgement: %v); the client's commit: %v", coord, afterAck, endErr)
+	t.Logf("killed node %d, coordinator %d (after the acknowledgement: %v); the client's commit: %v", victim, coord, afterAck, endErr)
+	if killLeader && endErr != nil {
+		t.Fatalf("commit with the coordinator alive: %v", endErr)
+	}
+	mustCommit := afterAck || killLeader
 
-	survivors := liveAddrs(c, coord)
+	survivors := liveAddrs(c, victim)
 	reader := newClusterClient(t, survivors)
 	adm := kadm.NewClient(reader)
 	deadline := time.Now().Add(groupFailoverWait + 30*time.Second)
@@ -88,11 +110,32 @@ func testTxnCoordinatorKill(t *testing.T, afterAck bool) {
 	switch n := len(got); {
 	case n == records:
 		t.Logf("the transaction committed as a whole")
-	case n == 0 && !afterAck:
+	case n == 0 && !mustCommit:
 		t.Logf("the transaction aborted as a whole")
 	default:
-		t.Fatalf("read_committed sees %d of the transaction's %d records (commit acknowledged: %v)", n, records, afterAck)
+		t.Fatalf("read_committed sees %d of the transaction's %d records (commit acknowledged: %v)", n, records, mustCommit)
 	}
+}
+
+// txnLeaderOtherThan is the leader of one of topic's partitions that is
+// not node not.
+func txnLeaderOtherThan(t *testing.T, addr, topic string, not int32) int32 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := nodeMetadata(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mt := range m.Topics {
+		for _, p := range mt.Partitions {
+			if mt.Topic != nil && *mt.Topic == topic && p.Leader >= 0 && p.Leader != not {
+				return p.Leader
+			}
+		}
+	}
+	t.Fatalf("every partition of %s is led by %d", topic, not)
+	return -1
 }
 
 // findTxnCoordinator is the broker coordinating a transactional id.
