@@ -141,8 +141,15 @@ func txnLeaderOtherThan(t *testing.T, addr, topic string, not int32) int32 {
 // findTxnCoordinator is the broker coordinating a transactional id.
 func findTxnCoordinator(t *testing.T, cl *kgo.Client, id string) int32 {
 	t.Helper()
+	return findCoordinatorOfType(t, cl, 1, id)
+}
+
+// findCoordinatorOfType is the coordinator of a group (key type 0) or a
+// transactional id (1).
+func findCoordinatorOfType(t *testing.T, cl *kgo.Client, keyType int8, key string) int32 {
+	t.Helper()
 	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorType, req.CoordinatorKey, req.CoordinatorKeys = 1, id, []string{id}
+	req.CoordinatorType, req.CoordinatorKey, req.CoordinatorKeys = keyType, key, []string{key} // v0-3, v4+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := req.RequestWith(ctx, cl)
@@ -150,7 +157,7 @@ func findTxnCoordinator(t *testing.T, cl *kgo.Client, id string) int32 {
 		resp.ErrorCode, resp.NodeID = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
 	}
 	if err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("find the coordinator of %s: %v %+v", id, err, resp)
+		t.Fatalf("find the coordinator of %s: %v %+v", key, err, resp)
 	}
 	return resp.NodeID
 }

@@ -77,7 +77,7 @@ func TestTransactionsLSOAndAborted(t *testing.T) {
 	}
 	for _, clean := range []bool{true, false} {
 		path := txnIndexPath(h.p.Log().Dir(), 0)
-		if got, err := readAll(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+		if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
 			t.Fatalf("%s: %x, %v; want %x", path, got, err, wantIndex)
 		}
 		// A stale index (a crash between log and index) is rewritten.
@@ -89,7 +89,7 @@ func TestTransactionsLSOAndAborted(t *testing.T) {
 		if _, err := h.p.AppendAsLeader(txnBatch(8, 0, 2, 1), -1, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
 			t.Fatalf("old epoch after restart: %v", err)
 		}
-		if got, err := readAll(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+		if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
 			t.Fatalf("%s after open: %x, %v; want %x", path, got, err, wantIndex)
 		}
 	}

@@ -106,7 +106,7 @@ func (p *Partition) rewriteTxnIndexes(s *txnStates) error {
 	}
 	for base, data := range want {
 		path := txnIndexPath(dir, base)
-		if old, err := readAll(fsys, path); err == nil && bytes.Equal(old, data) {
+		if old, err := vfs.ReadFile(fsys, path); err == nil && bytes.Equal(old, data) {
 			continue
 		}
 		if err := vfs.WriteFile(fsys, path, data); err != nil {
@@ -114,19 +114,4 @@ func (p *Partition) rewriteTxnIndexes(s *txnStates) error {
 		}
 	}
 	return nil
-}
-
-func readAll(fsys vfs.FS, path string) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	_, err = f.ReadAt(b, 0)
-	return b, err
 }
