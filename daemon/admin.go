@@ -114,6 +114,7 @@ func (b *broker) writeMetrics(w io.Writer) {
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_start_offset"+labels, uint64(l.LogStartOffset()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_log_end_offset"+labels, uint64(l.LogEndOffset()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_high_watermark"+labels, uint64(p.HighWatermark()))
+		metrics.WriteGaugeUint64(w, "riffle_partition_lso_lag_offsets"+labels, uint64(max(p.HighWatermark()-p.LastStableOffset(), 0)))
 		metrics.WriteGaugeUint64(w, "riffle_partition_size_bytes"+labels, uint64(l.SizeBytes()))
 		metrics.WriteGaugeUint64(w, "riffle_partition_segments"+labels, uint64(l.SegmentCount()))
 		b.metrics.writePartitionTraffic(w, p, labels)
@@ -122,6 +123,7 @@ func (b *broker) writeMetrics(w io.Writer) {
 	b.writeCleanerMetrics(w)
 	b.parts.WriteMetrics(w)
 	b.writeGroupMetrics(w)
+	b.writeTxnMetrics(w)
 }
 
 // writeCleanerMetrics writes the log cleaner's totals and, per compacted

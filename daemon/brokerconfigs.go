@@ -77,6 +77,10 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	// Also a Riffle topic config; Kafka's is the broker's only.
 	{name: "replica.lag.time.max.ms", key: "replication.replica_lag_time_max_ms", typ: kmsg.ConfigTypeLong, topic: "replica.lag.time.max.ms"},
 	{name: "socket.request.max.bytes", key: "network.max_request_bytes", typ: kmsg.ConfigTypeInt},
+	{name: "transaction.max.timeout.ms", key: "transactions.transaction_max_timeout_ms", typ: kmsg.ConfigTypeInt},
+	{name: "transaction.state.log.num.partitions", key: "transactions.state_topic_partitions", typ: kmsg.ConfigTypeInt},
+	{name: "transaction.state.log.replication.factor", key: "transactions.state_topic_replication_factor", typ: kmsg.ConfigTypeShort},
+	{name: "transactional.id.expiration.ms", key: "transactions.transactional_id_expiration_ms", typ: kmsg.ConfigTypeInt},
 }
 
 // kafkaDouble writes a double as Java's Double.toString does: "0.5",

@@ -44,6 +44,8 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 	// Replication is the [replication] section.
 	Replication ReplicationConfig `toml:"replication"`
+	// Transactions is the [transactions] section.
+	Transactions TransactionsConfig `toml:"transactions"`
 
 	// explicit holds the keys ("log.retention_ms") that a config file or
 	// Set gave a value: DescribeConfigs reports them as

@@ -17,6 +17,7 @@ import (
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/daemon/replicas"
+	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/netio"
 	"github.com/riffle/riffle/quorum"
@@ -114,10 +115,12 @@ type broker struct {
 	groups   *group.Coordinator
 	cleaner  *segment.Cleaner // nil when log.cleaner_enable is false
 	started  time.Time        // for the cleaner's time since a clean before the first
-	admin    *adminServer     // nil when broker.admin_listen is empty
-	metrics  *brokerMetrics   // nil when broker.admin_listen is empty
-	sd       *systemd         // start-up, watchdog and stop notifications
-	ticking  bool             // tickLoop runs
+	txns     *txn.Coordinator
+	markers  *markerClient
+	admin    *adminServer   // nil when broker.admin_listen is empty
+	metrics  *brokerMetrics // nil when broker.admin_listen is empty
+	sd       *systemd       // start-up, watchdog and stop notifications
+	ticking  bool           // tickLoop runs
 	tickStop chan struct{}
 	tickDone chan struct{}
 	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
@@ -194,8 +197,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
 		return nil, err
 	}
+	b.markers = newMarkerClient(cfg.AdvertisedHost(), b.port)
+	if b.txns, err = txn.Open(txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)); err != nil {
+		return nil, err
+	}
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Groups = b.groups
+	kcfg.Txns = b.txns
 	kcfg.Quorum = b.ctrl.Quorum
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface
 		kcfg.Observer = b.metrics
@@ -305,6 +313,12 @@ func (b *broker) stop(timeout time.Duration) error {
 	// drain below does not wait for them.
 	if b.groups != nil {
 		b.groups.Close()
+	}
+	if b.txns != nil {
+		b.txns.Close()
+	}
+	if b.markers != nil {
+		b.markers.close()
 	}
 	b.handler.open(nil) // after a failed start, waiting requests fail now
 	if b.server != nil {

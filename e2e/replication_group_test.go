@@ -199,16 +199,5 @@ func committedTotal(t *testing.T, adm *kadm.Client, group string) int64 {
 // findCoordinator is the node id coordinating group.
 func findCoordinator(t *testing.T, cl *kgo.Client, group string) int32 {
 	t.Helper()
-	req := kmsg.NewPtrFindCoordinatorRequest()
-	req.CoordinatorKey, req.CoordinatorKeys = group, []string{group} // v0-3, v4+
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err == nil && len(resp.Coordinators) == 1 {
-		resp.ErrorCode, resp.NodeID = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
-	}
-	if err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("find coordinator of %s: %v %+v", group, err, resp)
-	}
-	return resp.NodeID
+	return findCoordinatorOfType(t, cl, 0, group)
 }

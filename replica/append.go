@@ -30,14 +30,22 @@ type AppendResult struct {
 // log syncs every append.
 //
 // A retry of one of the producer's last 5 batches is not appended again: the
-// result carries the original offsets and Duplicate. Transactional batches
-// fail with ErrTransactionsUnsupported.
+// result carries the original offsets and Duplicate. A transactional batch
+// opens its producer's transaction here if none is (txn.go).
 func (p *Partition) AppendAsLeader(batch segment.Batch, acks int16, currentLeaderEpoch int32) (AppendResult, error) {
 	if err := checkProducerFields(batch.Header()); err != nil {
 		return AppendResult{}, p.wrap(err)
 	}
+	return p.appendWith(func() (AppendResult, segment.Pending, error) {
+		return p.appendLocked(batch, acks, currentLeaderEpoch)
+	})
+}
+
+// appendWith runs a leader's append under the append lock, then, outside
+// it, wakes the fetches it concerns and waits for the sync it needs.
+func (p *Partition) appendWith(locked func() (AppendResult, segment.Pending, error)) (AppendResult, error) {
 	p.mu.Lock()
-	res, sync, err := p.appendLocked(batch, acks, currentLeaderEpoch)
+	res, sync, err := locked()
 	eff, snap := p.afterAppendLocked(err == nil && !res.Duplicate, sync)
 	truncations := p.truncations.Load()
 	p.mu.Unlock()
@@ -105,8 +113,8 @@ func (p *Partition) writeDueSnapshot(s *dueSnapshot) {
 // an epoch or sequence.
 func checkProducerFields(h segment.BatchHeader) error {
 	switch {
-	case h.Attributes&segment.AttrTransactional != 0:
-		return fmt.Errorf("%w: transactional batch from producer %d", ErrTransactionsUnsupported, h.ProducerID)
+	case h.Attributes&segment.AttrTransactional != 0 && h.ProducerID < 0:
+		return fmt.Errorf("%w: transactional batch without a producer id", segment.ErrCorruptBatch)
 	case h.Attributes&segment.AttrControl != 0:
 		return fmt.Errorf("%w: control batch from a client", segment.ErrCorruptBatch)
 	case h.ProducerID >= 0 && (h.ProducerEpoch < 0 || h.BaseSequence < 0):
@@ -152,6 +160,10 @@ func (p *Partition) appendLocked(batch segment.Batch, acks int16, currentLeaderE
 	if idempotent {
 		pb.meta.firstOffset, pb.meta.lastOffset, pb.meta.maxTimestamp = res.BaseOffset, res.LastOffset, res.MaxTimestamp
 		p.producers.record(pb)
+		h.BaseOffset = res.BaseOffset
+		if err := p.observeTxnLocked(h, batch.Bytes()); err != nil {
+			return AppendResult{}, sync, p.wrap(err)
+		}
 	}
 	p.bytesSinceSnapshot += int64(len(batch.Bytes()))
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, sync, nil

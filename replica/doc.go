@@ -20,6 +20,9 @@
 //	read.go       Read up to HW/LSO/LEO, Watch for HW moves
 //	producer.go   idempotent-producer state machine (pure)
 //	snapshot.go   producer-state snapshot format and files
+//	txn.go        transactions: open ones (LSO), aborted ones, markers
+//	              (AppendMarker), coordinator batches, DescribeProducers
+//	txnindex.go   the aborted-transactions index files (.txnindex)
 //
 // The Partition is a thin shell: under its lock it appends to the log and
 // feeds the machine (a local append, a follower fetch, a tick, a committed
@@ -134,4 +137,24 @@
 //	      producer id i64, epoch i16, batch count u8 (1..5), then per batch,
 //	      oldest first: first seq i32, last seq i32, first offset i64,
 //	      last offset i64, max timestamp i64
+//
+// A marker with a newer epoch than its producer's is kept as a batch entry
+// of sequences -1: it fences the older epoch, and the next batch must
+// start at sequence 0.
+//
+// # Transactions
+//
+// A transactional batch opens its producer's transaction in the partition
+// (at its first offset) unless one is open; a control batch (a commit or
+// abort marker, appended by the leader through AppendMarker on a
+// coordinator's WriteTxnMarkers, or replicated) closes it, and an abort is
+// recorded as an aborted transaction (producer, first offset, marker
+// offset, the LSO after it). The last stable offset is min(HW, first offset
+// of the oldest open transaction); Read with ReadCommitted stops there and
+// lists the aborted transactions with records in range. Open and every
+// follower truncation rebuild the state by scanning every batch header from
+// the log start (open transactions may begin anywhere) and reading the
+// markers' keys, then rewrite the .txnindex files to match; between them,
+// each abort is appended to its segment's index as it is appended. The
+// scan makes opening a partition cost a pass over its batch headers.
 package replica

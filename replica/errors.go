@@ -12,7 +12,6 @@ var (
 	ErrUnknownLeaderEpoch           = errors.New("unknown leader epoch")                                   // UNKNOWN_LEADER_EPOCH
 	ErrNotEnoughReplicas            = errors.New("not enough in-sync replicas")                            // NOT_ENOUGH_REPLICAS
 	ErrNotEnoughReplicasAfterAppend = errors.New("appended, but the ISR shrank below min.insync.replicas") // NOT_ENOUGH_REPLICAS_AFTER_APPEND
-	ErrTransactionsUnsupported      = errors.New("transactions are not supported")                         // a transactional batch
 	ErrInvalidOptions               = errors.New("invalid replica options")
 	ErrClosed                       = errors.New("partition closed")
 )

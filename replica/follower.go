@@ -46,8 +46,15 @@ func (p *Partition) appendFollowerLocked(batches []segment.Batch) (int, segment.
 	for _, b := range batches[:n] {
 		h := b.Header()
 		p.bytesSinceSnapshot += h.Size()
-		if h.ProducerID >= 0 && h.Attributes&segment.AttrControl == 0 {
+		switch {
+		case h.ProducerID < 0:
+		case h.Attributes&segment.AttrControl != 0:
+			p.producers.recordMarker(h)
+		default:
 			p.producers.record(producerBatchOf(h))
+		}
+		if terr := p.observeTxnLocked(h, b.Bytes()); terr != nil {
+			return n, sync, p.wrap(fmt.Errorf("replicated batch at offset %d: %w", h.BaseOffset, terr))
 		}
 	}
 	if err != nil {
@@ -139,6 +146,9 @@ func (p *Partition) truncateOnDivergenceLocked(d EpochEnd) error {
 		return p.wrap(fmt.Errorf("reload producer state after truncation to %d: %w", leo, err))
 	}
 	p.producers, p.bytesSinceSnapshot = states, 0
+	if p.txns, err = p.loadTxns(); err != nil {
+		return p.wrap(fmt.Errorf("reload transactions after truncation to %d: %w", leo, err))
+	}
 	p.m.truncated(ids.Offset(leo), ids.Offset(p.log.LogStartOffset()))
 	return nil
 }
@@ -165,7 +175,7 @@ func (p *Partition) restartAtLocked(offset ids.Offset) error {
 	if err := snapshotDirOf(p.log).removeAbove(-1); err != nil {
 		return p.wrap(err)
 	}
-	p.producers, p.bytesSinceSnapshot = newProducerStates(), 0
+	p.producers, p.bytesSinceSnapshot, p.txns = newProducerStates(), 0, newTxnStates()
 	p.m.truncated(offset, offset)
 	return nil
 }

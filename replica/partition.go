@@ -70,6 +70,7 @@ type Partition struct {
 	mu                 sync.Mutex
 	m                  *machine
 	producers          *producerStates
+	txns               *txnStates
 	bytesSinceSnapshot int64
 	closed             bool
 	// changed is closed and replaced whenever HW or the role changes:
@@ -114,6 +115,9 @@ func Open(log *segment.Log, opts Options) (*Partition, error) {
 	}
 	leo, logStart := ids.Offset(log.LogEndOffset()), ids.Offset(log.LogStartOffset())
 	if p.producers, err = p.loadProducers(int64(leo)); err != nil {
+		return nil, p.wrap(err)
+	}
+	if p.txns, err = p.loadTxns(); err != nil {
 		return nil, p.wrap(err)
 	}
 	hw := min(max(ids.Offset(opts.HighWatermark), logStart), leo)
@@ -161,7 +165,11 @@ func (p *Partition) loadProducers(leo int64) (*producerStates, error) {
 		}
 	}
 	err = p.log.ScanBatches(from, func(h segment.BatchHeader) error {
-		if h.BaseOffset >= from && h.ProducerID >= 0 && h.Attributes&segment.AttrControl == 0 {
+		switch {
+		case h.BaseOffset < from || h.ProducerID < 0:
+		case h.Attributes&segment.AttrControl != 0:
+			states.recordMarker(h)
+		default:
 			states.record(producerBatchOf(h))
 		}
 		return nil
@@ -200,9 +208,6 @@ func (p *Partition) Log() *segment.Log { return p.log }
 
 // HighWatermark is the offset below which records are committed.
 func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
-
-// LastStableOffset equals HW: there are no transactions.
-func (p *Partition) LastStableOffset() int64 { return p.highWatermark.Load() }
 
 // LeaderEpoch is the current leader epoch (as leader or follower), -1
 // before any role.
@@ -250,6 +255,11 @@ func (p *Partition) Close() error {
 // past the state.
 func (p *Partition) captureSnapshotLocked() dueSnapshot {
 	p.producers.evictBelow(p.log.LogStartOffset())
+	if p.txns.evictBelow(p.log.LogStartOffset()) {
+		if err := p.rewriteTxnIndexes(p.txns); err != nil {
+			p.logger.Warn("txn indexes of deleted segments not removed", "err", err)
+		}
+	}
 	p.bytesSinceSnapshot = 0
 	offset := p.log.LogEndOffset()
 	return dueSnapshot{offset, encodeSnapshot(offset, p.producers), p.truncations.Load()}

@@ -326,7 +326,7 @@ func TestIdempotentAppend(t *testing.T) {
 	}{
 		{idem(9, 0, 6, 1), ErrOutOfOrderSequence},
 		{idem(9, 1, 5, 1), ErrOutOfOrderSequence},
-		{batchOf(segment.BatchSpec{ProducerID: 9, ProducerEpoch: 0, BaseSequence: 5, Attributes: segment.AttrTransactional}, 1), ErrTransactionsUnsupported},
+		{batchOf(segment.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, Attributes: segment.AttrTransactional}, 1), segment.ErrCorruptBatch},
 		{idem(9, 0, -1, 1), segment.ErrCorruptBatch},
 	} {
 		if _, err := h.p.AppendAsLeader(tt.batch, -1, -1); !errors.Is(err, tt.want) {

@@ -12,7 +12,7 @@ type Isolation int8
 
 const (
 	ReadUncommitted Isolation = 0 // up to HW
-	ReadCommitted   Isolation = 1 // up to LSO (== HW without transactions)
+	ReadCommitted   Isolation = 1 // up to LSO
 	ReadReplica     Isolation = 2 // up to LEO (followers)
 )
 
@@ -22,6 +22,9 @@ type ReadResult struct {
 	HighWatermark  int64
 	LastStable     int64
 	LogStartOffset int64
+	// Aborted lists, for ReadCommitted, the aborted transactions with
+	// records from the read offset up to LastStable.
+	Aborted []AbortedTxn
 }
 
 // Read returns records from offset up to the isolation bound: the region
@@ -55,10 +58,13 @@ func (p *Partition) read(offset int64, maxBytes int32, iso Isolation, minOneBatc
 		return ReadResult{}, p.wrap(fmt.Errorf("%w: consumer read", ErrNotLeader))
 	}
 	hw := p.highWatermark.Load()
+	lso := min(hw, p.txns.firstUnstable())
 	var upper int64
 	switch iso {
-	case ReadUncommitted, ReadCommitted:
+	case ReadUncommitted:
 		upper = hw
+	case ReadCommitted:
+		upper = lso
 	case ReadReplica:
 		upper = p.log.LogEndOffset()
 	default:
@@ -68,7 +74,11 @@ func (p *Partition) read(offset int64, maxBytes int32, iso Isolation, minOneBatc
 	if err != nil {
 		return ReadResult{}, p.wrap(fmt.Errorf("read at offset %d: %w", offset, err))
 	}
-	return ReadResult{Region: region, HighWatermark: hw, LastStable: hw, LogStartOffset: p.log.LogStartOffset()}, nil
+	res := ReadResult{Region: region, HighWatermark: hw, LastStable: lso, LogStartOffset: p.log.LogStartOffset()}
+	if iso == ReadCommitted {
+		res.Aborted = p.txns.abortedIn(offset, lso)
+	}
+	return res, nil
 }
 
 // Watch registers ch to receive a non-blocking send whenever the readable end

@@ -51,6 +51,10 @@ var commands = map[string]map[string]runFunc{
 		"describe":      groupDescribe,
 		"reset-offsets": groupResetOffsets,
 	},
+	"txn": {
+		"list":     txnList,
+		"describe": txnDescribe,
+	},
 	"cluster":  {"describe": clusterDescribe},
 	"produce":  {"": produce},
 	"consume":  {"": consume},

@@ -111,7 +111,7 @@ func (m *Machine) deleteGroups(now int64, call CallID, req *kmsg.DeleteGroupsReq
 		}
 		g.transition(Dead, now)
 		waiting++
-		m.appendRecords(g.partition, recs, func(now int64, code int16) {
+		m.appendRecords(g.partition, nil, recs, func(now int64, code int16) {
 			waiting--
 			resp.Groups[i].ErrorCode = code
 			if code == 0 {

@@ -241,16 +241,22 @@ func (c *Coordinator) append(a Append) {
 	for i, r := range a.Records {
 		recs[i] = segment.Record{Key: r.Key, Value: r.Value}
 	}
-	batch, err := segment.ValidateBatch(segment.EncodeBatch(nil,
-		segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs),
-		p.Log().Config().BatchBytesMax)
+	spec := segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	if a.Producer != nil {
+		spec.ProducerID, spec.ProducerEpoch, spec.Attributes = a.Producer.ID, a.Producer.Epoch, segment.AttrTransactional
+	}
+	batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, spec, recs), p.Log().Config().BatchBytesMax)
 	var res replica.AppendResult
-	if err == nil {
+	switch {
+	case err != nil:
+	case a.Producer != nil:
+		res, err = p.AppendCoordinatorTxn(batch)
+	default:
 		res, err = p.AppendAsLeader(batch, -1, -1)
 	}
 	if err != nil {
 		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
-		c.m.Appended(c.nowMs(), a.Token, appendErrorCode(err))
+		c.m.Appended(c.nowMs(), a.Token, AppendErrorCode(err))
 		return
 	}
 	required := ids.Offset(res.LastOffset + 1)
@@ -267,18 +273,9 @@ func (c *Coordinator) append(a Append) {
 // Close.
 func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, required ids.Offset) {
 	defer c.wg.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.CommitTimeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-c.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	code := int16(0)
-	if err := p.WaitReplicated(ctx, required); err != nil {
-		code = appendErrorCode(err)
+	if err := WaitCommitted(p, required, c.opts.CommitTimeout, c.stop); err != nil {
+		code = AppendErrorCode(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -289,19 +286,45 @@ func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, require
 	c.runLocked()
 }
 
-// appendErrorCode is the Kafka error code of a failed append or of a
-// failed wait for its replication, before the machine maps it for the
-// request (see storeErrorCode, commitErrorCode). As in Kafka, losing the
-// partition is NOT_COORDINATOR; too few replicas or a timeout,
-// COORDINATOR_NOT_AVAILABLE.
-func appendErrorCode(err error) int16 {
+// WaitCommitted waits until p's HW reaches required (the ISR holds a
+// coordinator's append), for at most timeout or until stop closes.
+func WaitCommitted(p *replica.Partition, required ids.Offset, timeout time.Duration, stop <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return p.WaitReplicated(ctx, required)
+}
+
+// AppendErrorCode is the Kafka error code of a coordinator's failed
+// append or of a failed wait for its replication, before the machine maps
+// it for the request (see storeErrorCode, commitErrorCode). As in Kafka,
+// losing the partition is NOT_COORDINATOR; too few replicas or a timeout,
+// COORDINATOR_NOT_AVAILABLE. The transaction coordinator shares it.
+func AppendErrorCode(err error) int16 {
 	switch {
 	case errors.Is(err, segment.ErrBatchTooLarge):
 		return kerr.MessageTooLarge.Code
+	case errors.Is(err, replica.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrClosed):
 		return kerr.NotCoordinator.Code
 	}
 	return kerr.CoordinatorNotAvailable.Code
+}
+
+// CompleteTxn applies a transaction marker just appended to partition p
+// of __consumer_offsets (WriteTxnMarkers): the producer's offsets pending
+// there become visible (commit) or are dropped (abort).
+func (c *Coordinator) CompleteTxn(p int32, producerID int64, commit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.CompleteTxn(p, producerID, commit)
 }
 
 func (c *Coordinator) tickLoop() {

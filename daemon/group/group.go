@@ -107,6 +107,7 @@ type group struct {
 	static       map[string]string // instance id -> member id
 	pending      map[string]int64  // member ids handed out with MEMBER_ID_REQUIRED -> expiry
 	offsets      map[topicPartition]offset
+	txnOffsets   map[int64]map[topicPartition]offset // producer id -> offsets pending in its transaction (txnoffsets.go)
 
 	// PreparingRebalance: when the join completes at the latest, and the
 	// initial delay state of a group that was Empty.

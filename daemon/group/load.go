@@ -68,9 +68,9 @@ func (c *Coordinator) load(p int32, gen uint64) {
 	defer c.wg.Done()
 	start := time.Now()
 	records := 0
-	err := c.replay(p, func(key, value []byte) error {
+	err := c.replay(p, func(b BatchInfo, key, value []byte) error {
 		records++
-		if err := c.m.Load(c.nowMs(), p, key, value); err != nil {
+		if err := c.m.loadBatchRecord(c.nowMs(), p, b, key, value); err != nil {
 			c.log.Warn("group: skipping unreadable record", "partition", p, "err", err)
 		}
 		return nil
@@ -92,13 +92,28 @@ func (c *Coordinator) load(p int32, gen uint64) {
 
 // replay calls fn with every record of partition p from its log start to
 // its LEO, as Kafka's coordinator loads: a new leader's HW may still lag
-// the records its predecessor had committed. Each read's records are fed under the lock, checking that the
-// load is still wanted.
-func (c *Coordinator) replay(p int32, fn func(key, value []byte) error, gen uint64) error {
+// the records its predecessor had committed. Each read's records are fed
+// under the lock, checking that the load is still wanted.
+func (c *Coordinator) replay(p int32, fn func(b BatchInfo, key, value []byte) error, gen uint64) error {
 	rp := c.opts.Partitions.Partition(OffsetsTopic, p)
 	if rp == nil {
 		return fmt.Errorf("partition %d is not hosted", p)
 	}
+	return Replay(rp, func(buf []byte) (int64, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.loadGen[p] != gen {
+			return 0, errLoadCancelled
+		}
+		return EachRecord(buf, fn)
+	})
+}
+
+// Replay reads an internal topic's partition from its log start to its
+// LEO at the call, handing feed the whole batches of each read; feed
+// returns the offset after them. The transaction coordinator loads
+// __transaction_state with it too.
+func Replay(rp *replica.Partition, feed func(buf []byte) (next int64, err error)) error {
 	end := rp.Log().LogEndOffset()
 	var buf []byte
 	for off := rp.Log().LogStartOffset(); off < end; {
@@ -106,13 +121,7 @@ func (c *Coordinator) replay(p int32, fn func(key, value []byte) error, gen uint
 		if buf, err = readBatches(rp, off, buf); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		if c.loadGen[p] != gen {
-			c.mu.Unlock()
-			return errLoadCancelled
-		}
-		next, err := eachRecord(buf, fn)
-		c.mu.Unlock()
+		next, err := feed(buf)
 		if err != nil {
 			return fmt.Errorf("offset %d: %w", off, err)
 		}
@@ -139,11 +148,20 @@ func readBatches(rp *replica.Partition, off int64, buf []byte) ([]byte, error) {
 	return buf, nil
 }
 
-// eachRecord calls fn with the key and value of every record in the
-// batches in buf and returns the offset after the last batch. Batches were
-// checked (CRC) when appended and on recovery; only this coordinator's
-// uncompressed batches are expected.
-func eachRecord(buf []byte, fn func(key, value []byte) error) (int64, error) {
+// BatchInfo is what a replay needs of a record's batch: its producer, and
+// whether it is transactional or a control batch (a transaction marker).
+type BatchInfo struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	Transactional bool
+	Control       bool
+}
+
+// EachRecord calls fn with the batch and the key and value of every record
+// in the batches in buf and returns the offset after the last batch.
+// Batches were checked (CRC) when appended and on recovery; only the
+// coordinators' uncompressed batches are expected (others are skipped).
+func EachRecord(buf []byte, fn func(b BatchInfo, key, value []byte) error) (int64, error) {
 	var next int64
 	for len(buf) > 0 {
 		var b kmsg.RecordBatch
@@ -159,9 +177,11 @@ func eachRecord(buf []byte, fn func(key, value []byte) error) (int64, error) {
 		}
 		buf = buf[size:]
 		next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
-		if b.Attributes&(segment.AttrCompressionMask|segment.AttrControl) != 0 { // not written by us
+		if b.Attributes&segment.AttrCompressionMask != 0 { // not written by us
 			continue
 		}
+		info := BatchInfo{ProducerID: b.ProducerID, ProducerEpoch: b.ProducerEpoch,
+			Transactional: b.Attributes&segment.AttrTransactional != 0, Control: b.Attributes&segment.AttrControl != 0}
 		recs := b.Records
 		for i := int32(0); i < b.NumRecords; i++ {
 			n, w := binary.Varint(recs)
@@ -173,7 +193,7 @@ func eachRecord(buf []byte, fn func(key, value []byte) error) (int64, error) {
 				return 0, fmt.Errorf("batch at %d: record %d: %w", b.FirstOffset, i, err)
 			}
 			recs = recs[w+int(n):]
-			if err := fn(r.Key, r.Value); err != nil {
+			if err := fn(info, r.Key, r.Value); err != nil {
 				return 0, err
 			}
 		}

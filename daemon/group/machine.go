@@ -39,6 +39,7 @@ type Append struct {
 	Token     Token
 	Partition int32
 	Records   []Record
+	Producer  *TxnProducer // a transactional batch of this producer (TxnOffsetCommit); nil: none
 }
 
 // Record is one __consumer_offsets record; a nil Value is a tombstone.
@@ -97,12 +98,13 @@ func (m *Machine) reply(call CallID, resp kmsg.Response) {
 	m.out = append(m.out, Reply{Call: call, Resp: resp})
 }
 
-// appendRecords emits an Append; done runs with its outcome (0 or a Kafka
-// error code for the request that caused it).
-func (m *Machine) appendRecords(partition int32, recs []Record, done func(now int64, code int16)) {
+// appendRecords emits an Append, a transactional batch of producer unless
+// it is nil; done runs with its outcome (0 or a Kafka error code for the
+// request that caused it).
+func (m *Machine) appendRecords(partition int32, producer *TxnProducer, recs []Record, done func(now int64, code int16)) {
 	m.nextToken++
 	m.appends[m.nextToken] = done
-	m.out = append(m.out, Append{Token: m.nextToken, Partition: partition, Records: recs})
+	m.out = append(m.out, Append{Token: m.nextToken, Partition: partition, Records: recs, Producer: producer})
 }
 
 // Appended reports an Append's outcome: code 0 once the records are in the
@@ -230,6 +232,8 @@ func (m *Machine) Request(now int64, c Caller, req kmsg.Request) {
 		m.leave(now, c.Call, req)
 	case *kmsg.OffsetCommitRequest:
 		m.commit(now, c.Call, req)
+	case *kmsg.TxnOffsetCommitRequest:
+		m.txnCommit(now, c.Call, req)
 	case *kmsg.OffsetFetchRequest:
 		m.fetchOffsets(c.Call, req)
 	case *kmsg.OffsetDeleteRequest:

@@ -11,6 +11,15 @@ import (
 // commit serves OffsetCommit. The offsets become visible, and the request
 // is answered, only after their records are appended.
 func (m *Machine) commit(now int64, call CallID, req *kmsg.OffsetCommitRequest) {
+	g, code := m.commitGroup(now, req)
+	m.storeOffsets(g, code, now, req, nil, func(resp *kmsg.OffsetCommitResponse) { m.reply(call, resp) })
+}
+
+// storeOffsets appends req's offsets to g and then makes them g's
+// offsets, or with a producer holds them pending in its transaction
+// (txnoffsets.go); done gets the answer. A code other than 0 answers
+// every partition with it at once.
+func (m *Machine) storeOffsets(g *group, code int16, now int64, req *kmsg.OffsetCommitRequest, producer *TxnProducer, done func(*kmsg.OffsetCommitResponse)) {
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	for _, rt := range req.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
@@ -31,10 +40,9 @@ func (m *Machine) commit(now int64, call CallID, req *kmsg.OffsetCommitRequest) 
 			}
 		}
 	}
-	g, code := m.commitGroup(now, req)
 	if code != 0 {
 		setAll(code)
-		m.reply(call, resp)
+		done(resp)
 		return
 	}
 	var recs []Record
@@ -55,15 +63,19 @@ func (m *Machine) commit(now int64, call CallID, req *kmsg.OffsetCommitRequest) 
 		}
 	}
 	if len(recs) == 0 {
-		m.reply(call, resp)
+		done(resp)
 		return
 	}
-	m.appendRecords(g.partition, recs, func(_ int64, code int16) {
-		if code == 0 && g.state != Dead {
+	m.appendRecords(g.partition, producer, recs, func(_ int64, code int16) {
+		switch {
+		case code != 0 || g.state == Dead:
+		case producer != nil:
+			g.addTxnOffsets(producer.ID, committed)
+		default:
 			maps.Copy(g.offsets, committed)
 		}
 		setAll(commitErrorCode(code))
-		m.reply(call, resp)
+		done(resp)
 	})
 }
 
@@ -126,6 +138,7 @@ func (m *Machine) fetchOffsets(call CallID, req *kmsg.OffsetFetchRequest) {
 				}
 			}
 			code, got := m.groupOffsets(rg.Group, topics)
+			m.markUnstable(rg.Group, req.RequireStable, got)
 			resp.Groups = append(resp.Groups, groupFetchResponse(rg.Group, code, got))
 		}
 		m.reply(call, resp)
@@ -139,6 +152,7 @@ func (m *Machine) fetchOffsets(call CallID, req *kmsg.OffsetFetchRequest) {
 		}
 	}
 	code, got := m.groupOffsets(req.Group, topics)
+	m.markUnstable(req.Group, req.RequireStable, got)
 	if code != 0 && req.Version < 2 {
 		// v0-1 have no group-level error: every partition carries it.
 		for i := range topics {
@@ -280,7 +294,7 @@ func (m *Machine) deleteOffsets(now int64, call CallID, req *kmsg.OffsetDeleteRe
 		m.reply(call, resp)
 		return
 	}
-	m.appendRecords(g.partition, recs, func(_ int64, code int16) {
+	m.appendRecords(g.partition, nil, recs, func(_ int64, code int16) {
 		if code != 0 {
 			resp.ErrorCode, resp.Topics = code, nil
 		} else {
@@ -316,7 +330,7 @@ func (m *Machine) expireOffsets(now int64) {
 			recs = append(recs, Record{Key: groupKey(g.id)})
 		}
 		if len(recs) > 0 {
-			m.appendRecords(g.partition, recs, func(int64, int16) {})
+			m.appendRecords(g.partition, nil, recs, func(int64, int16) {})
 		}
 	}
 }

@@ -61,7 +61,7 @@ func groupValue(g *group, assignments map[string][]byte) []byte {
 
 // storeGroup appends g's metadata record.
 func (m *Machine) storeGroup(g *group, assignments map[string][]byte, done func(now int64, code int16)) {
-	m.appendRecords(g.partition, []Record{{Key: groupKey(g.id), Value: groupValue(g, assignments)}}, done)
+	m.appendRecords(g.partition, nil, []Record{{Key: groupKey(g.id), Value: groupValue(g, assignments)}}, done)
 }
 
 // Load replays one record of a loading partition. Records of versions this

@@ -10,10 +10,10 @@ package kafka
 // than 0, a control batch, an idempotent batch without a sequence), is
 // INVALID_RECORD: the producer built it wrong and a retry cannot help. A
 // batch that fails its length or CRC check is CORRUPT_MESSAGE (a retriable
-// code: the bytes may have been damaged on the way). Transactional batches
-// are refused with INVALID_TXN_STATE (replica.ErrTransactionsUnsupported):
-// no transaction can have begun, since InitProducerId refuses transactional
-// ids. Produce never creates a topic (Kafka creates on Metadata only): an
+// code: the bytes may have been damaged on the way). The first
+// transactional batch of a transaction in a partition is verified with the
+// transaction's coordinator first (KIP-890 part 1, txn_verify.go).
+// Produce never creates a topic (Kafka creates on Metadata only): an
 // unknown topic is UNKNOWN_TOPIC_OR_PARTITION and clients retry after
 // refreshing metadata. Internal topics (__consumer_offsets,
 // __cluster_metadata) are the broker's own: a client's batch for one is
@@ -176,6 +176,9 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 	batch, err := validateProduceBatch(rp.Records, p.Log().Config().BatchBytesMax, req.Version, b.cfg.CompressionValidation)
 	if err != nil {
 		return fail(b.errorCode(err), err)
+	}
+	if code := b.verifyTxnWrite(req, topic, rp.Partition, p, rp.Records); code != 0 {
+		return fail(code, nil)
 	}
 	res, err := p.AppendAsLeader(batch, req.Acks, -1)
 	if err != nil {

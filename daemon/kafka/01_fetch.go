@@ -167,7 +167,10 @@ func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
 		fp.highWatermark, fp.lastStable, fp.logStartOffset = rd.result.HighWatermark, rd.result.LastStable, rd.result.LogStartOffset
 	}
 	if rd.errorCode == 0 && isolation == 1 {
-		fp.aborted = []abortedTxn{} // no transactions yet: none aborted
+		fp.aborted = make([]abortedTxn, len(rd.result.Aborted))
+		for i, a := range rd.result.Aborted {
+			fp.aborted[i] = abortedTxn{producerID: a.ProducerID, firstOffset: a.FirstOffset}
+		}
 	}
 	return fp
 }

@@ -2,14 +2,15 @@ package kafka
 
 // FindCoordinator v0-4: the broker leading the __consumer_offsets
 // partition of a group (Kafka's hash of the group id); v4+ answers a batch
-// of keys. Transaction coordinators (key type 1) are not served:
-// COORDINATOR_NOT_AVAILABLE.
+// of keys. A transactional id's (key type 1) is the leader of its
+// __transaction_state partition, by the same hash.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/daemon/group"
+	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/quorum"
 )
 
@@ -36,17 +37,19 @@ func serveFindCoordinator(b *Broker, r *request) (kmsg.Response, error) {
 }
 
 // groupCoordinator is the broker leading key's partition of
-// __consumer_offsets, or (node -1) the error code saying why there is none.
+// __consumer_offsets (a group) or __transaction_state (a transactional
+// id), or (node -1) the error code saying why there is none.
 func groupCoordinator(im *quorum.Image, keyType int8, key string) (quorum.Broker, int16) {
 	none := quorum.Broker{ID: -1, Port: -1}
+	topic := group.OffsetsTopic
 	switch keyType {
 	case 0:
 	case 1:
-		return none, kerr.CoordinatorNotAvailable.Code
+		topic = txn.TransactionsTopic
 	default:
 		return none, kerr.InvalidRequest.Code
 	}
-	t := im.Topic(group.OffsetsTopic)
+	t := im.Topic(topic)
 	if t == nil || len(t.Partitions) == 0 {
 		return none, kerr.CoordinatorNotAvailable.Code
 	}

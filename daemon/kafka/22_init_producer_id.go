@@ -1,6 +1,6 @@
 package kafka
 
-// InitProducerId v0-5, for idempotent producers only.
+// InitProducerId v0-5, for idempotent and transactional producers.
 //
 // A producer without a transactional id gets a new producer id from the
 // controller with epoch 0. From v3 (KIP-360) a producer that already has an
@@ -8,10 +8,10 @@ package kafka
 // error or timeout): it keeps its id with epoch+1, or gets a new id once the
 // epoch is exhausted. An id that was never handed out gets a new one.
 //
-// Transactions are not supported. A transactional id is answered
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED: every client treats it as fatal at
-// once and names the transactional id, where COORDINATOR_NOT_AVAILABLE and
-// the like would make the producer retry until it times out.
+// A producer with a transactional id is served by the transaction
+// coordinator of that id (daemon/txn): a new id, or the next epoch of the
+// id's producer, fencing the older ones. An empty transactional id is
+// INVALID_REQUEST, as in Kafka.
 
 import (
 	"math"
@@ -28,9 +28,12 @@ func serveInitProducerID(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	if req.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+	switch {
+	case req.TransactionalID != nil && *req.TransactionalID == "":
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
+	case req.TransactionalID != nil:
+		return serveTxn(b, r)
 	}
 	// Kafka starts a new id when a bump would reach the largest epoch.
 	if req.Version >= 3 && req.ProducerID >= 0 && req.ProducerID < b.ctrl.Image().ProducerIDsEnd &&

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/daemon/group"
+	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	// Groups serves the group APIs (FindCoordinator aside); without it
 	// they close the connection.
 	Groups *group.Coordinator
+	// Txns serves the transaction APIs; without it they close the
+	// connection.
+	Txns *txn.Coordinator
 	// Quorum reports the metadata quorum as this node sees it
 	// (DescribeQuorum); without it DescribeQuorum is NOT_CONTROLLER.
 	Quorum func() (quorum.QuorumView, error)

@@ -38,7 +38,6 @@ var errorCodes = []struct {
 	{replica.ErrNotEnoughReplicas, kerr.NotEnoughReplicas.Code},
 	{replica.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend.Code},
 	{replica.ErrClosed, kerr.NotLeaderForPartition.Code},
-	{replica.ErrTransactionsUnsupported, kerr.InvalidTxnState.Code},
 	{errInvalidRecord, kerr.InvalidRecord.Code},
 	{codec.ErrCorrupt, kerr.CorruptMessage.Code},
 	{codec.ErrUnsupported, kerr.UnsupportedCompressionType.Code},

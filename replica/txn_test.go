@@ -1,0 +1,96 @@
+package replica
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/riffle/riffle/segment"
+	"github.com/riffle/riffle/segment/vfs"
+)
+
+// txnBatch is a transactional batch of n records.
+func txnBatch(pid int64, epoch int16, seq int32, n int) segment.Batch {
+	return batchOf(segment.BatchSpec{BaseTimestamp: 1000, ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq,
+		Attributes: segment.AttrTransactional}, n)
+}
+
+func (h *harness) mustMarker(pid int64, epoch int16, commit bool, wantOffset int64) {
+	h.t.Helper()
+	res, err := h.p.AppendMarker(pid, epoch, commit, 3, 2000)
+	if err != nil || res.BaseOffset != wantOffset {
+		h.t.Fatalf("marker for %d: %+v, %v; want offset %d", pid, res, err, wantOffset)
+	}
+}
+
+func (h *harness) wantStable(lso int64, from int64, aborted []AbortedTxn) {
+	h.t.Helper()
+	if got := h.p.LastStableOffset(); got != lso {
+		h.t.Fatalf("LSO %d, want %d (HW %d)", got, lso, h.p.HighWatermark())
+	}
+	_, rr := h.readBatches(from, ReadCommitted)
+	if rr.LastStable != lso || !slices.Equal(rr.Aborted, aborted) {
+		h.t.Fatalf("read_committed from %d: LSO %d aborted %v, want %d %v", from, rr.LastStable, rr.Aborted, lso, aborted)
+	}
+}
+
+func TestTransactionsLSOAndAborted(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustAppend(plain(2), 0, false)             // 0-1
+	h.mustAppend(txnBatch(7, 0, 0, 2), 2, false) // 2-3, producer 7 opens
+	h.mustAppend(txnBatch(8, 0, 0, 1), 4, false) // 4, producer 8 opens
+	h.mustAppend(txnBatch(7, 0, 2, 1), 5, false) // 5
+	h.wantStable(2, 0, []AbortedTxn{})
+	hdrs, _ := h.readBatches(0, ReadCommitted)
+	if len(hdrs) != 1 {
+		t.Fatalf("read_committed returned %d batches below LSO 2, want 1", len(hdrs))
+	}
+	h.mustMarker(7, 0, false, 6) // abort 7: LSO moves to 8's first offset
+	h.wantStable(4, 0, []AbortedTxn{{7, 2, 6, 4}})
+	h.mustMarker(8, 0, true, 7) // commit 8: nothing open
+	h.wantStable(8, 0, []AbortedTxn{{7, 2, 6, 4}})
+	h.wantStable(8, 7, []AbortedTxn{})
+	if _, err := h.p.AppendMarker(7, 0, true, 3, 2000); err != nil {
+		t.Fatalf("marker of the same epoch again: %v", err)
+	}
+	// A marker with a newer epoch fences the old one and restarts sequences.
+	h.mustMarker(8, 1, false, 9)
+	if _, err := h.p.AppendAsLeader(txnBatch(8, 0, 1, 1), -1, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("old epoch after fencing marker: %v", err)
+	}
+	if _, err := h.p.AppendMarker(8, 0, true, 3, 2000); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("marker of an old epoch: %v", err)
+	}
+	if _, err := h.p.AppendAsLeader(txnBatch(8, 1, 4, 1), -1, -1); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("new epoch not at sequence 0: %v", err)
+	}
+	h.mustAppend(txnBatch(8, 1, 0, 1), 10, false) // open again
+	h.wantStable(10, 0, []AbortedTxn{{7, 2, 6, 4}})
+
+	// The state is rebuilt from the log on open, clean or not, and so is
+	// the index, Kafka's layout.
+	wantIndex := appendTxnIndexEntry(nil, AbortedTxn{7, 2, 6, 4})
+	if len(wantIndex) != txnIndexEntrySize || binary.BigEndian.Uint64(wantIndex[2:]) != 7 || binary.BigEndian.Uint64(wantIndex[26:]) != 4 {
+		t.Fatalf("index entry %x", wantIndex)
+	}
+	for _, clean := range []bool{true, false} {
+		path := txnIndexPath(h.p.Log().Dir(), 0)
+		if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+			t.Fatalf("%s: %x, %v; want %x", path, got, err, wantIndex)
+		}
+		// A stale index (a crash between log and index) is rewritten.
+		if err := vfs.WriteFile(h.p.Log().FS(), path, append(slices.Clone(wantIndex), wantIndex...)); err != nil {
+			t.Fatal(err)
+		}
+		h.restart(clean)
+		h.wantStable(10, 0, []AbortedTxn{{7, 2, 6, 4}})
+		if _, err := h.p.AppendAsLeader(txnBatch(8, 0, 2, 1), -1, -1); !errors.Is(err, ErrInvalidProducerEpoch) {
+			t.Fatalf("old epoch after restart: %v", err)
+		}
+		if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
+			t.Fatalf("%s after open: %x, %v; want %x", path, got, err, wantIndex)
+		}
+	}
+}
