@@ -58,8 +58,11 @@ func (rc *raftCluster) start(i int) {
 	id := rc.voters[i]
 	rc.stores[i] = (&rlStore{t: rc.t, fs: rc.disks[i], dir: "/data", id: id, voters: rc.voters, keep: 1}).open()
 	b := Broker{ID: nodeOfRaftID(id), Host: "127.0.0.1", Port: 9090 + int32(id)}
+	// A 10 ms tick (100 ms election timeout): shorter ones cost a loaded
+	// machine, under -race, spurious elections that the tests read as
+	// failures.
 	c, err := openRaft(Options{NodeID: b.ID, Broker: b, ValidateTopicConfig: ValidateTopicConfig, Logger: quietLogger()},
-		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 2 * time.Millisecond, snapshotEvery: rc.snapshotEvery,
+		raftOptions{voters: rc.voters, storage: rc.stores[i].rl, network: rc.net, tick: 10 * time.Millisecond, snapshotEvery: rc.snapshotEvery,
 			sessionTimeout: rc.sessionTimeout, rebalanceEvery: rc.rebalanceEvery})
 	if err != nil {
 		rc.t.Fatal(err)
