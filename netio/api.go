@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
@@ -39,6 +40,16 @@ type Conn struct {
 	// whole on the event loop and the start of ServeFrame (set before each
 	// call; requests on a connection are served one at a time).
 	Queued time.Duration
+	// Listener is the name of the listener the connection came in on
+	// (Config.Name).
+	Listener string
+	// TLS is the connection's TLS state after the handshake; nil on a
+	// plaintext listener.
+	TLS *tls.ConnectionState
+	// Session is the handler's own per-connection state (authentication);
+	// netio never reads it. Handler calls for a connection are sequential,
+	// so it needs no lock.
+	Session any
 }
 
 // Handler serves one request frame (the bytes after the 4-byte size prefix).
@@ -55,6 +66,12 @@ type Handler interface {
 // where a default is named.
 type Config struct {
 	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
+	Name             string // the listener's name, passed on in Conn.Listener
+	// TLS, if set, makes this a TLS listener: each connection is served by
+	// one goroutine (handshake, then read, serve, write in turn) and
+	// responses are copied, never sendfile'd. EventLoops and
+	// MaxInflightBytes do not apply to it.
+	TLS *tls.Config
 	EventLoops       int    // 0: one per CPU
 	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
 	MaxConnections   int    // further accepted connections are closed at once

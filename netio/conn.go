@@ -110,7 +110,7 @@ func newConnState(s *Server, gc gnet.Conn) (*connState, error) {
 	cs := &connState{
 		s:      s,
 		gc:     gc,
-		info:   Conn{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
+		info:   Conn{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Listener: s.cfg.Name},
 		ctx:    ctx,
 		cancel: cancel,
 		frames: make(chan dispatched, 1),
