@@ -65,17 +65,17 @@ type Handler interface {
 // Config holds the listener's limits. Zero values mean "no limit" except
 // where a default is named.
 type Config struct {
-	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
-	Name             string // the listener's name, passed on in Conn.Listener
+	Addr string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
+	Name string // the listener's name, passed on in Conn.Listener
 	// TLS, if set, makes this a TLS listener: each connection is served by
 	// one goroutine (handshake, then read, serve, write in turn) and
 	// responses are copied, never sendfile'd. EventLoops and
 	// MaxInflightBytes do not apply to it.
-	TLS *tls.Config
-	EventLoops       int    // 0: one per CPU
-	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
-	MaxConnections   int    // further accepted connections are closed at once
-	MaxInflightBytes int64  // response bytes queued per connection before reads pause
+	TLS              *tls.Config
+	EventLoops       int   // 0: one per CPU
+	MaxRequestBytes  int32 // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
+	MaxConnections   int   // further accepted connections are closed at once
+	MaxInflightBytes int64 // response bytes queued per connection before reads pause
 	// MaxBufferedRequestBytes bounds the request bytes a connection may have
 	// buffered while a request is in flight or reads are paused (pipelining);
 	// more closes the connection, since gnet cannot stop reading a socket.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-		"io"
+	"io"
 	"net"
 	"strings"
 	"testing"
