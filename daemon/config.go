@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/netio"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 	// Replication is the [replication] section.
 	Replication ReplicationConfig `toml:"replication"`
+	Security    SecurityConfig    `toml:"security"`
 
 	// explicit holds the keys ("log.retention_ms") that a config file or
 	// Set gave a value: DescribeConfigs reports them as
@@ -63,6 +65,13 @@ type BrokerConfig struct {
 	ReadyFile         string `toml:"ready_file"`
 	MemoryLimitBytes  int64  `toml:"memory_limit_bytes" min:"0" max:"9223372036854775807"`
 	Rack              string `toml:"rack"`
+	// Listeners, when set, replaces Listen (Kafka's listeners,
+	// advertised.listeners, inter.broker.listener.name and
+	// listener.security.protocol.map); see listeners.go.
+	Listeners                   string `toml:"listeners"`
+	AdvertisedListeners         string `toml:"advertised_listeners"`
+	InterBrokerListenerName     string `toml:"inter_broker_listener_name"`
+	ListenerSecurityProtocolMap string `toml:"listener_security_protocol_map"`
 }
 
 // NetworkConfig is the [network] section: listener limits.
@@ -285,7 +294,7 @@ func (c *Config) Validate() error {
 	b := c.Broker
 	if err := checkHostPort(b.Listen); err != nil {
 		bad("broker.listen", b.Listen, "%v", err)
-	} else if host, _, _ := net.SplitHostPort(b.Listen); b.AdvertisedHost == "" && isWildcard(host) {
+	} else if host, _, _ := net.SplitHostPort(b.Listen); b.Listeners == "" && b.AdvertisedHost == "" && isWildcard(host) {
 		bad("broker.advertised_host", b.AdvertisedHost, "must be set when broker.listen binds every address (%s)", b.Listen)
 	}
 	if b.AdminListen != "" {
@@ -323,6 +332,7 @@ func (c *Config) Validate() error {
 		bad("broker.rack", b.Rack, "longer than %d bytes", maxRackBytes)
 	}
 	c.validateCluster(bad)
+	c.validateSecurity(bad)
 	return errors.Join(errs...)
 }
 
@@ -360,16 +370,7 @@ func (c *Config) validateCluster(bad func(key string, v any, format string, args
 	}
 }
 
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want host:port")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
-}
+func checkHostPort(addr string) error { return auth.CheckHostPort(addr) }
 
 func isWildcard(host string) bool {
 	ip := net.ParseIP(host)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
@@ -55,8 +56,12 @@ type Config struct {
 	// Observer, if set, is told of requests, error codes and partition
 	// traffic (metrics).
 	Observer Observer
-	Now      func() time.Time // time.Now when nil
-	Logger   *slog.Logger     // slog.Default() when nil
+	// Listeners are the broker's listeners by name: their security
+	// protocols and advertised endpoints. A connection on a listener not
+	// named here is PLAINTEXT and advertised as registered.
+	Listeners map[string]auth.Bound
+	Now       func() time.Time // time.Now when nil
+	Logger    *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.

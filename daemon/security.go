@@ -1,0 +1,203 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/riffle/riffle/daemon/auth"
+	"github.com/riffle/riffle/netio"
+)
+
+// SecurityConfig is the [security] section: TLS files for SSL and SASL_SSL
+// listeners (Kafka's ssl.* configs, with PEM files).
+type SecurityConfig struct {
+	SSLCertFile      string `toml:"ssl_cert_file"`
+	SSLKeyFile       string `toml:"ssl_key_file"`
+	SSLCAFile        string `toml:"ssl_ca_file"`
+	SSLClientAuth    string `toml:"ssl_client_auth" oneof:"none requested required"`
+	SSLReloadCheckMs int64  `toml:"ssl_reload_check_ms" min:"100" max:"86400000"`
+}
+
+// listeners is broker.listeners parsed, or one PLAINTEXT listener on
+// broker.listen when it is empty (valid after Validate).
+func (c *Config) listeners() []auth.Listener {
+	b := c.Broker
+	if b.Listeners == "" {
+		return []auth.Listener{{Name: string(auth.Plaintext), Protocol: auth.Plaintext, Addr: b.Listen}}
+	}
+	ls, err := auth.ParseListeners(b.Listeners, b.ListenerSecurityProtocolMap)
+	if err != nil {
+		panic(fmt.Sprintf("unvalidated broker.listeners %q: %v", b.Listeners, err))
+	}
+	return ls
+}
+
+// interBrokerListener is the listener registered in the metadata quorum
+// (other brokers and clients bootstrapping from it learn its endpoint):
+// broker.inter_broker_listener_name, else the first listener.
+func (c *Config) interBrokerListener() string {
+	if n := c.Broker.InterBrokerListenerName; n != "" {
+		return n
+	}
+	return c.listeners()[0].Name
+}
+
+// validateSecurity checks the listener keys and [security].
+func (c *Config) validateSecurity(bad func(key string, v any, format string, args ...any)) {
+	b := c.Broker
+	if b.Listeners == "" {
+		if b.AdvertisedListeners != "" || b.ListenerSecurityProtocolMap != "" {
+			bad("broker.listeners", b.Listeners, "must be set when broker.advertised_listeners or broker.listener_security_protocol_map is")
+		}
+		if n := b.InterBrokerListenerName; n != "" && n != string(auth.Plaintext) {
+			bad("broker.inter_broker_listener_name", n, "without broker.listeners the only listener is PLAINTEXT")
+		}
+		return
+	}
+	ls, err := auth.ParseListeners(b.Listeners, b.ListenerSecurityProtocolMap)
+	if err != nil {
+		bad("broker.listeners", b.Listeners, "%v", err)
+		return
+	}
+	adv, err := auth.ParseAdvertised(b.AdvertisedListeners, ls)
+	if err != nil {
+		bad("broker.advertised_listeners", b.AdvertisedListeners, "%v", err)
+	}
+	named := b.InterBrokerListenerName == ""
+	usesTLS := false
+	for _, l := range ls {
+		named = named || l.Name == b.InterBrokerListenerName
+		usesTLS = usesTLS || l.Protocol.TLS()
+		if host, _, _ := net.SplitHostPort(l.Addr); isWildcard(host) && b.AdvertisedHost == "" {
+			if _, ok := adv[l.Name]; !ok {
+				bad("broker.advertised_listeners", b.AdvertisedListeners, "must name listener %s (or set broker.advertised_host): it binds every address (%s)", l.Name, l.Addr)
+			}
+		}
+	}
+	if !named {
+		bad("broker.inter_broker_listener_name", b.InterBrokerListenerName, "no listener of that name in broker.listeners")
+	}
+	s := c.Security
+	if usesTLS && (s.SSLCertFile == "" || s.SSLKeyFile == "") {
+		bad("security.ssl_cert_file", s.SSLCertFile, "security.ssl_cert_file and security.ssl_key_file must be set for SSL and SASL_SSL listeners")
+	}
+	if usesTLS && s.SSLClientAuth != "none" && s.SSLCAFile == "" {
+		bad("security.ssl_ca_file", s.SSLCAFile, "must be set when security.ssl_client_auth is %s", s.SSLClientAuth)
+	}
+}
+
+// kafkaListener is one bound Kafka listener.
+type kafkaListener struct {
+	auth.Listener
+	server *netio.Server
+}
+
+// startListeners binds every Kafka listener, the inter-broker one first
+// (b.server); TLS listeners share one TLSSource, reloaded on SIGHUP and
+// when its files change.
+func (b *broker) startListeners(cfg Config) error {
+	var tlsSrc *auth.TLSSource
+	for _, l := range cfg.listeners() {
+		nc := cfg.Netio(b.log)
+		nc.Addr, nc.Name = l.Addr, l.Name
+		if l.Protocol.TLS() {
+			if tlsSrc == nil {
+				s := cfg.Security
+				var err error
+				tlsSrc, err = auth.NewTLSSource(auth.TLSFiles{CertFile: s.SSLCertFile, KeyFile: s.SSLKeyFile,
+					CAFile: s.SSLCAFile, ClientAuth: s.SSLClientAuth}, b.log)
+				if err != nil {
+					return &startError{code: ExitUsage, err: err}
+				}
+			}
+			nc.TLS = tlsSrc.Config()
+		}
+		srv, err := netio.Listen(nc, b.handler)
+		if err != nil {
+			label := "listen"
+			if cfg.Broker.Listeners != "" {
+				label += " " + l.Name
+			}
+			return listenError(label, l.Addr, err)
+		}
+		kl := kafkaListener{Listener: l, server: srv}
+		if l.Name == cfg.interBrokerListener() {
+			b.server = srv
+			b.listeners = append([]kafkaListener{kl}, b.listeners...)
+		} else {
+			b.listeners = append(b.listeners, kl)
+		}
+	}
+	if tlsSrc != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopTLS = cancel
+		go tlsSrc.Watch(ctx, time.Duration(cfg.Security.SSLReloadCheckMs)*time.Millisecond)
+		go reloadOnSIGHUP(ctx, tlsSrc)
+	}
+	return nil
+}
+
+func reloadOnSIGHUP(ctx context.Context, src *auth.TLSSource) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			_ = src.Reload() // logged; the previous files stay in use
+		}
+	}
+}
+
+// boundListeners is each listener's protocol and advertised endpoint:
+// broker.advertised_listeners, else broker.advertised_host (or the bound
+// host) and the bound port.
+func (b *broker) boundListeners(cfg Config) (map[string]auth.Bound, error) {
+	adv, err := auth.ParseAdvertised(cfg.Broker.AdvertisedListeners, cfg.listeners())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]auth.Bound{}
+	for _, l := range b.listeners {
+		ep, ok := adv[l.Name]
+		if !ok {
+			host, portText, err := net.SplitHostPort(l.server.Addr().String())
+			if err != nil {
+				return nil, fmt.Errorf("listener %s address: %w", l.Name, err)
+			}
+			port, err := strconv.Atoi(portText)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s port %q: %w", l.Name, portText, err)
+			}
+			if cfg.Broker.AdvertisedHost != "" {
+				host = cfg.Broker.AdvertisedHost
+			}
+			ep = auth.Endpoint{Host: host, Port: int32(port)}
+		}
+		out[l.Name] = auth.Bound{Protocol: l.Protocol, Endpoint: ep}
+	}
+	return out, nil
+}
+
+// shutdownListeners drains and closes every Kafka listener.
+func (b *broker) shutdownListeners(ctx context.Context) error {
+	var errs []error
+	for _, l := range b.listeners {
+		if err := l.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("listener %s: %w", l.Name, err))
+		}
+	}
+	if b.stopTLS != nil {
+		b.stopTLS()
+	}
+	return errors.Join(errs...)
+}
