@@ -33,6 +33,9 @@ type Client interface {
 	// partitions is nil, as one change, and returns each partition's
 	// outcome (ElectionResult); its error is for the whole request.
 	ElectLeaders(electionType int8, partitions []TopicPartition) ([]ElectionResult, error)
+	// AlterScramCredentials sets and removes SCRAM credentials, all or
+	// none (scram.go).
+	AlterScramCredentials(changes []ScramChange) error
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

@@ -45,6 +45,9 @@
 //	                       fields only, as KRaft's PartitionChangeRecord; a
 //	                       leader bumps the leader epoch, every change the
 //	                       partition epoch
+//	type 40 ScramCredential user, mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512),
+//	                       salt, StoredKey, ServerKey, iterations (scram.go)
+//	type 41 RemoveScramCredential user, mechanism
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within

@@ -264,6 +264,8 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				answerElections(r, results)
 			}
 		})
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		out = append(out, serveAlterScram(req, resp.(*kmsg.AlterUserSCRAMCredentialsResponse)))
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
@@ -324,6 +326,8 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		return &r.UnknownTags
 	case *kmsg.ElectLeadersResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterUserSCRAMCredentialsResponse:
 		return &r.UnknownTags
 	}
 	return nil
