@@ -57,7 +57,10 @@ type Conn struct {
 // connection) and never on an event loop, so a handler may block (long-poll,
 // fsync). frame is valid only during the call. A nil response sends nothing
 // (acks=0); netio writes the 4-byte size prefix itself. An error closes the
-// connection (logged). ctx ends when the connection closes.
+// connection (logged) without sending pieces, unless it wraps
+// ErrCloseAfterResponse: then pieces are sent first (a failed SASL
+// authentication is answered, then the connection closed). ctx ends when
+// the connection closes.
 type Handler interface {
 	ServeFrame(ctx context.Context, c *Conn, frame []byte) ([]Piece, error)
 }

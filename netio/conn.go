@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"errors"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -58,7 +59,8 @@ type dispatched struct {
 }
 
 // response is one queued response: its size prefix and pieces, or a
-// marker that closes the connection once everything before it is sent.
+// marker that closes the connection once everything before it is sent
+// (closeConn; with pieces, once they are sent too).
 type response struct {
 	hdr       [frameHeaderBytes]byte
 	pieces    []Piece
@@ -185,6 +187,13 @@ func (cs *connState) serve() {
 		var r *response
 		if err == nil {
 			r, err = newResponse(pieces)
+		} else if errors.Is(err, ErrCloseAfterResponse) && pieces != nil {
+			if r, _ = newResponse(pieces); r != nil {
+				cs.s.log.Info("closing connection after the response", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+				r.closeConn = true // sent, then the connection closes
+				cs.push(r)
+				continue // busy stays set: nothing more is dispatched
+			}
 		}
 		if err != nil {
 			// Close once the responses already queued are sent.

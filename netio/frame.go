@@ -23,6 +23,9 @@ var (
 	// ErrTLSOnPlaintext: a connection's first bytes are a TLS handshake
 	// record, on a listener without TLS.
 	ErrTLSOnPlaintext = errors.New("netio: TLS handshake on a plaintext listener")
+	// ErrCloseAfterResponse: a Handler's error that sends its response
+	// and then closes the connection.
+	ErrCloseAfterResponse = errors.New("netio: close after the response")
 	// ErrBadRegion: a file region with a negative offset or length.
 	ErrBadRegion = errors.New("netio: bad file region")
 	// ErrRegionTruncated: a file region ended before its length (the file

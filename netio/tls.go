@@ -143,10 +143,13 @@ func (c *tlsConn) serveOne(br *bufio.Reader) error {
 	c.setBusy(true)
 	defer c.setBusy(false)
 	pieces, err := s.handler.ServeFrame(c.ctx, &c.info, *frame)
-	if err == nil {
-		var r *response
-		if r, err = newResponse(pieces); err == nil && r != nil {
-			err = c.send(r)
+	if err == nil || (errors.Is(err, ErrCloseAfterResponse) && pieces != nil) {
+		r, ferr := newResponse(pieces)
+		if ferr == nil && r != nil {
+			ferr = c.send(r)
+		}
+		if ferr != nil {
+			err = ferr
 		}
 	}
 	releasePieces(pieces)

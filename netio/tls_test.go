@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -119,4 +120,32 @@ func TestTLSClientOnPlaintextListener(t *testing.T) {
 	// The plaintext protocol still works on the listener.
 	roundTrip(t, dial(t, s, 0), "plain")
 	_, _ = io.Copy(io.Discard, raw)
+}
+
+// TestCloseAfterResponse: a handler error wrapping ErrCloseAfterResponse
+// sends its response, then closes, on plaintext and TLS listeners.
+func TestCloseAfterResponse(t *testing.T) {
+	h := handlerFunc(func(_ context.Context, _ *Conn, frame []byte) ([]Piece, error) {
+		if string(frame) == "bye" {
+			return []Piece{{Bytes: []byte("denied")}}, fmt.Errorf("auth failed: %w", ErrCloseAfterResponse)
+		}
+		return echo(context.Background(), nil, frame)
+	})
+	srvCfg, ca := tlsServerConfig(t)
+	for _, cfg := range []Config{{}, {TLS: srvCfg}} {
+		s := startServer(t, cfg, h)
+		var c net.Conn
+		if cfg.TLS != nil {
+			c = dialTLS(t, s, &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+		} else {
+			c = dial(t, s, 0)
+		}
+		roundTrip(t, c, "hi")
+		sendFrame(t, c, []byte("bye"))
+		if got := string(mustRecv(t, c)); got != "denied" {
+			t.Fatalf("tls=%v: got %q", cfg.TLS != nil, got)
+		}
+		expectClosed(t, c)
+		waitFor(t, "connection gone", func() bool { return s.Stats().Connections == 0 })
+	}
 }
