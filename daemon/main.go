@@ -196,6 +196,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	}
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Listeners = b.bound
+	kcfg.SASLMechanisms, kcfg.ReauthMs = cfg.saslMechanisms(), cfg.Security.ConnectionsMaxReauthMs
 	kcfg.Groups = b.groups
 	kcfg.Quorum = b.ctrl.Quorum
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface

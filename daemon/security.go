@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,21 @@ type SecurityConfig struct {
 	SSLCAFile        string `toml:"ssl_ca_file"`
 	SSLClientAuth    string `toml:"ssl_client_auth" oneof:"none requested required"`
 	SSLReloadCheckMs int64  `toml:"ssl_reload_check_ms" min:"100" max:"86400000"`
+	// SASLEnabledMechanisms is Kafka's sasl.enabled.mechanisms.
+	SASLEnabledMechanisms string `toml:"sasl_enabled_mechanisms"`
+	// ConnectionsMaxReauthMs is Kafka's connections.max.reauth.ms.
+	ConnectionsMaxReauthMs int64 `toml:"connections_max_reauth_ms" min:"0" max:"9223372036854775807"`
+}
+
+// saslMechanisms is security.sasl_enabled_mechanisms as a list.
+func (c *Config) saslMechanisms() []string {
+	var out []string
+	for _, m := range strings.Split(c.Security.SASLEnabledMechanisms, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // listeners is broker.listeners parsed, or one PLAINTEXT listener on
@@ -52,6 +68,11 @@ func (c *Config) interBrokerListener() string {
 // validateSecurity checks the listener keys and [security].
 func (c *Config) validateSecurity(bad func(key string, v any, format string, args ...any)) {
 	b := c.Broker
+	for _, m := range c.saslMechanisms() {
+		if _, err := auth.NewExchange(m, nil); err != nil {
+			bad("security.sasl_enabled_mechanisms", c.Security.SASLEnabledMechanisms, "%s: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m)
+		}
+	}
 	if b.Listeners == "" {
 		if b.AdvertisedListeners != "" || b.ListenerSecurityProtocolMap != "" {
 			bad("broker.listeners", b.Listeners, "must be set when broker.advertised_listeners or broker.listener_security_protocol_map is")
@@ -71,10 +92,11 @@ func (c *Config) validateSecurity(bad func(key string, v any, format string, arg
 		bad("broker.advertised_listeners", b.AdvertisedListeners, "%v", err)
 	}
 	named := b.InterBrokerListenerName == ""
-	usesTLS := false
+	usesTLS, usesSASL := false, false
 	for _, l := range ls {
 		named = named || l.Name == b.InterBrokerListenerName
 		usesTLS = usesTLS || l.Protocol.TLS()
+		usesSASL = usesSASL || l.Protocol.SASL()
 		if host, _, _ := net.SplitHostPort(l.Addr); isWildcard(host) && b.AdvertisedHost == "" {
 			if _, ok := adv[l.Name]; !ok {
 				bad("broker.advertised_listeners", b.AdvertisedListeners, "must name listener %s (or set broker.advertised_host): it binds every address (%s)", l.Name, l.Addr)
@@ -85,6 +107,9 @@ func (c *Config) validateSecurity(bad func(key string, v any, format string, arg
 		bad("broker.inter_broker_listener_name", b.InterBrokerListenerName, "no listener of that name in broker.listeners")
 	}
 	s := c.Security
+	if usesSASL && len(c.saslMechanisms()) == 0 {
+		bad("security.sasl_enabled_mechanisms", s.SASLEnabledMechanisms, "must name a mechanism for SASL_PLAINTEXT and SASL_SSL listeners")
+	}
 	if usesTLS && (s.SSLCertFile == "" || s.SSLKeyFile == "") {
 		bad("security.ssl_cert_file", s.SSLCertFile, "security.ssl_cert_file and security.ssl_key_file must be set for SSL and SASL_SSL listeners")
 	}

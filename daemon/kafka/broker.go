@@ -60,6 +60,11 @@ type Config struct {
 	// protocols and advertised endpoints. A connection on a listener not
 	// named here is PLAINTEXT and advertised as registered.
 	Listeners map[string]auth.Bound
+	// SASLMechanisms are the mechanisms SASL listeners offer
+	// (sasl.enabled.mechanisms); ReauthMs is connections.max.reauth.ms
+	// (0: sessions never expire).
+	SASLMechanisms []string
+	ReauthMs       int64
 	Now       func() time.Time // time.Now when nil
 	Logger    *slog.Logger     // slog.Default() when nil
 }

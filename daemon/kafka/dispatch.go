@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -57,8 +58,14 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 			pieces, err = nil, fmt.Errorf("kafka: handler panic: %v", p)
 		}
 	}()
+	if s, ok := c.Session.(*session); ok && s.raw {
+		return b.serveRawSASL(c, frame)
+	}
 	h, rest, err := kafkawire.ParseRequestHeaderPrefix(frame)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.admitRequest(c, h); err != nil {
 		return nil, err
 	}
 	a := apis[h.APIKey]
@@ -92,6 +99,10 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return append([]netio.Piece{{Bytes: hdr}}, bodyPieces...), nil
 	}
 	resp, err := a.serve(b, r)
+	if resp != nil && errors.Is(err, netio.ErrCloseAfterResponse) {
+		resp.SetVersion(h.APIVersion)
+		return b.encodeResponse(h, resp), err
+	}
 	if err != nil || resp == nil {
 		return nil, err
 	}
