@@ -65,8 +65,8 @@ type Config struct {
 	// (0: sessions never expire).
 	SASLMechanisms []string
 	ReauthMs       int64
-	Now       func() time.Time // time.Now when nil
-	Logger    *slog.Logger     // slog.Default() when nil
+	Now            func() time.Time // time.Now when nil
+	Logger         *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.
