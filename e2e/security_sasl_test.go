@@ -235,4 +235,3 @@ func rawPlainLogin(t *testing.T, conn net.Conn, user, pass string) int64 {
 	}
 	return auResp.SessionLifetimeMillis
 }
-
