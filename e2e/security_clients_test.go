@@ -72,3 +72,33 @@ func TestSASLKafkaJS(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIUsers: `riffle user set|list|delete` over the PLAINTEXT
+// listener, and the admin commands over SASL_SSL with --ca-file,
+// --sasl-mechanism, --sasl-user and $RIFFLE_SASL_PASSWORD.
+func TestCLIUsers(t *testing.T) {
+	s := startSASLBroker(t)
+	plainAddr := s.b.Addr()
+	ok(t, plainAddr, "carol-pw\n", "user", "set", "carol", "--iterations", "4096")
+	out := ok(t, plainAddr, "", "user", "list", "carol")
+	if !strings.Contains(out, "carol  SCRAM-SHA-256  4096") || !strings.Contains(out, "carol  SCRAM-SHA-512  4096") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	secure := []string{"--ca-file", s.ca.CAFile, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "carol"}
+	t.Setenv("RIFFLE_SASL_PASSWORD", "carol-pw")
+	ok(t, s.saslSSL, "", append([]string{"topic", "create", "cli-secure"}, secure...)...)
+	if out := ok(t, s.saslSSL, "", append(secure, "topic", "list")...); !strings.Contains(out, "cli-secure") {
+		t.Fatalf("topic list over SASL_SSL:\n%s", out)
+	}
+	t.Setenv("RIFFLE_SASL_PASSWORD", "wrong")
+	fails(t, s.saslSSL, 1, []string{"SASL_AUTHENTICATION_FAILED"}, append([]string{"topic", "list"}, secure...)...)
+
+	ok(t, plainAddr, "", "user", "delete", "carol", "--mechanism", "SCRAM-SHA-256")
+	out = ok(t, plainAddr, "", "user", "list", "--json")
+	if strings.Contains(out, `"user": "carol",
+    "mechanism": "SCRAM-SHA-256"`) || !strings.Contains(out, `"carol"`) {
+		t.Fatalf("after deleting carol's SCRAM-SHA-256:\n%s", out)
+	}
+	ok(t, plainAddr, "", "user", "delete", "carol")
+	fails(t, plainAddr, 1, []string{"carol", "RESOURCE_NOT_FOUND"}, "user", "list", "carol")
+}
