@@ -65,6 +65,17 @@ func (c *Config) interBrokerListener() string {
 	return c.listeners()[0].Name
 }
 
+// interBrokerProtocol is the inter-broker listener's protocol.
+func (c *Config) interBrokerProtocol(ls []auth.Listener) auth.Protocol {
+	name := c.interBrokerListener()
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Protocol
+		}
+	}
+	return auth.Plaintext
+}
+
 // validateSecurity checks the listener keys and [security].
 func (c *Config) validateSecurity(bad func(key string, v any, format string, args ...any)) {
 	b := c.Broker
@@ -105,6 +116,10 @@ func (c *Config) validateSecurity(bad func(key string, v any, format string, arg
 	}
 	if !named {
 		bad("broker.inter_broker_listener_name", b.InterBrokerListenerName, "no listener of that name in broker.listeners")
+	} else if p := c.interBrokerProtocol(ls); p != auth.Plaintext && c.Cluster.Voters != "" {
+		// Followers fetch from the registered endpoint with a plain TCP
+		// client; TLS and SASL between brokers are still to come.
+		bad("broker.inter_broker_listener_name", c.interBrokerListener(), "is a %s listener: in a cluster the inter-broker listener must be PLAINTEXT for now", p)
 	}
 	s := c.Security
 	if usesSASL && len(c.saslMechanisms()) == 0 {
