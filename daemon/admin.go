@@ -88,7 +88,7 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 // replication (the replica manager's), and the committed offsets and lag
 // of the groups this broker coordinates.
 func (b *broker) writeMetrics(w io.Writer) {
-	st := b.server.Stats()
+	st := b.netStats()
 	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))
 	metrics.WriteCounterUint64(w, "riffle_netio_sendfile_bytes_total", uint64(st.BytesSendfile))
 	metrics.WriteCounterUint64(w, "riffle_netio_copied_bytes_total", uint64(st.BytesCopied))

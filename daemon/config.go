@@ -537,7 +537,8 @@ func descriptorShares(nofile uint64, openFilesMax, maxConnections int) (files, c
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:
 // it writes the bound addresses ("host:port"), one a line — the Kafka
-// listener first, then the admin listener if any — to path atomically,
+// (inter-broker) listener first, then the admin listener if any, then the
+// other Kafka listeners — to path atomically,
 // through a temporary file in the same directory renamed over path, so a
 // reader never sees a partial address.
 func WriteReadyFile(path string, addrs ...string) error {

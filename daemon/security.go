@@ -241,3 +241,21 @@ func (b *broker) shutdownListeners(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// netStats sums the Kafka listeners' counters (metrics).
+func (b *broker) netStats() netio.Stats {
+	var sum netio.Stats
+	for _, l := range b.listeners {
+		st := l.server.Stats()
+		sum.Connections += st.Connections
+		sum.BytesSendfile += st.BytesSendfile
+		sum.BytesCopied += st.BytesCopied
+		sum.BytesWritten += st.BytesWritten
+		sum.WriteStalls += st.WriteStalls
+		sum.EventLoopBusy += st.EventLoopBusy
+		sum.AcceptErrors += st.AcceptErrors
+		sum.Refused += st.Refused
+		sum.RequestBytes += st.RequestBytes
+	}
+	return sum
+}
