@@ -72,6 +72,10 @@ type BrokerConfig struct {
 	AdvertisedListeners         string `toml:"advertised_listeners"`
 	InterBrokerListenerName     string `toml:"inter_broker_listener_name"`
 	ListenerSecurityProtocolMap string `toml:"listener_security_protocol_map"`
+	// The admin listener's protection (adminsecurity.go).
+	AdminTLS       bool   `toml:"admin_tls"`
+	AdminTokenFile string `toml:"admin_token_file"`
+	AdminPprof     bool   `toml:"admin_pprof"`
 }
 
 // NetworkConfig is the [network] section: listener limits.

@@ -153,7 +153,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync
-		if b.admin, err = startAdmin(cfg.Broker.AdminListen, b, log); err != nil {
+		if b.admin, err = startAdmin(cfg, b, log); err != nil {
 			return nil, listenError("admin listen", cfg.Broker.AdminListen, err)
 		}
 	}

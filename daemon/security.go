@@ -79,6 +79,9 @@ func (c *Config) interBrokerProtocol(ls []auth.Listener) auth.Protocol {
 // validateSecurity checks the listener keys and [security].
 func (c *Config) validateSecurity(bad func(key string, v any, format string, args ...any)) {
 	b := c.Broker
+	if b.AdminTLS && (c.Security.SSLCertFile == "" || c.Security.SSLKeyFile == "") {
+		bad("broker.admin_tls", b.AdminTLS, "needs security.ssl_cert_file and security.ssl_key_file")
+	}
 	for _, m := range c.saslMechanisms() {
 		if _, err := auth.NewExchange(m, nil); err != nil {
 			bad("security.sasl_enabled_mechanisms", c.Security.SASLEnabledMechanisms, "%s: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m)
