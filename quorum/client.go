@@ -36,6 +36,9 @@ type Client interface {
 	// AlterScramCredentials sets and removes SCRAM credentials, all or
 	// none (scram.go).
 	AlterScramCredentials(changes []ScramChange) error
+	// CreateACLs and DeleteACLs add and remove ACLs, all or none (acl.go).
+	CreateACLs(acls []ACL) error
+	DeleteACLs(acls []ACL) error
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

@@ -264,6 +264,8 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				answerElections(r, results)
 			}
 		})
+	case *kmsg.CreateACLsRequest, *kmsg.DeleteACLsRequest:
+		out = append(out, serveACLs(req, resp))
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		out = append(out, serveAlterScram(req, resp.(*kmsg.AlterUserSCRAMCredentialsResponse)))
 	default:
@@ -328,6 +330,10 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.ElectLeadersResponse:
 		return &r.UnknownTags
 	case *kmsg.AlterUserSCRAMCredentialsResponse:
+		return &r.UnknownTags
+	case *kmsg.CreateACLsResponse:
+		return &r.UnknownTags
+	case *kmsg.DeleteACLsResponse:
 		return &r.UnknownTags
 	}
 	return nil

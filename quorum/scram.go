@@ -90,9 +90,10 @@ func hmacSum(h func() hash.Hash, key []byte, msg string) []byte {
 }
 
 // Security is the image's security state: SCRAM credentials by user and
-// mechanism. Immutable: a change builds a new one.
+// mechanism, and the ACLs. Immutable: a change builds a new one.
 type Security struct {
 	scram map[string]map[ScramMechanism]ScramCredential
+	acls  map[ACL]struct{} // acl.go
 }
 
 // ScramCredential returns user's credential for m.
@@ -132,7 +133,8 @@ func (s Security) withScram(user string, m ScramMechanism, c *ScramCredential) S
 	} else {
 		next[user] = mechs
 	}
-	return Security{scram: next}
+	s.scram = next
+	return s
 }
 
 // records rebuild s (snapshots), in a fixed order.
@@ -143,6 +145,9 @@ func (s Security) records() []record {
 			c := s.scram[user][m]
 			recs = append(recs, scramCredentialRecord{User: user, Mechanism: m, Credential: c})
 		}
+	}
+	for _, a := range s.ACLs() {
+		recs = append(recs, aclRecord{ACL: a})
 	}
 	return recs
 }
@@ -203,6 +208,10 @@ func decodeSecurityRecord(typ recordType, d *decoder) record {
 		return r
 	case typeRemoveScramCredential:
 		return removeScramCredentialRecord{User: d.string(), Mechanism: ScramMechanism(d.int8())}
+	case typeACL:
+		return aclRecord{ACL: decodeACL(d)}
+	case typeRemoveACL:
+		return removeACLRecord{ACL: decodeACL(d)}
 	}
 	return nil
 }
