@@ -197,6 +197,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	kcfg := kafkaConfig(cfg, log)
 	kcfg.Listeners = b.bound
 	kcfg.SASLMechanisms, kcfg.ReauthMs = cfg.saslMechanisms(), cfg.Security.ConnectionsMaxReauthMs
+	kcfg.Authorizer = cfg.authorizer()
 	kcfg.Groups = b.groups
 	kcfg.Quorum = b.ctrl.Quorum
 	if b.metrics != nil { // not a nil *brokerMetrics in the interface

@@ -28,6 +28,28 @@ type SecurityConfig struct {
 	SASLEnabledMechanisms string `toml:"sasl_enabled_mechanisms"`
 	// ConnectionsMaxReauthMs is Kafka's connections.max.reauth.ms.
 	ConnectionsMaxReauthMs int64 `toml:"connections_max_reauth_ms" min:"0" max:"9223372036854775807"`
+	// AuthorizerEnabled turns ACL checks on (Kafka: authorizer.class.name
+	// set); SuperUsers is super.users, AllowEveryoneIfNoACLFound
+	// allow.everyone.if.no.acl.found.
+	AuthorizerEnabled         bool   `toml:"authorizer_enabled"`
+	SuperUsers                string `toml:"super_users"`
+	AllowEveryoneIfNoACLFound bool   `toml:"allow_everyone_if_no_acl_found"`
+}
+
+// authorizer is the ACL authorizer, nil when security.authorizer_enabled
+// is off.
+func (c *Config) authorizer() *auth.Authorizer {
+	s := c.Security
+	if !s.AuthorizerEnabled {
+		return nil
+	}
+	az := &auth.Authorizer{AllowEveryoneIfNoACL: s.AllowEveryoneIfNoACLFound}
+	for _, u := range strings.Split(s.SuperUsers, ";") {
+		if u = strings.TrimSpace(u); u != "" {
+			az.SuperUsers = append(az.SuperUsers, u)
+		}
+	}
+	return az
 }
 
 // saslMechanisms is security.sasl_enabled_mechanisms as a list.
@@ -79,6 +101,11 @@ func (c *Config) interBrokerProtocol(ls []auth.Listener) auth.Protocol {
 // validateSecurity checks the listener keys and [security].
 func (c *Config) validateSecurity(bad func(key string, v any, format string, args ...any)) {
 	b := c.Broker
+	for _, u := range strings.Split(c.Security.SuperUsers, ";") {
+		if u = strings.TrimSpace(u); u != "" && !strings.HasPrefix(u, "User:") {
+			bad("security.super_users", c.Security.SuperUsers, "%q: want User:NAME entries separated by ';'", u)
+		}
+	}
 	if b.AdminTLS && (c.Security.SSLCertFile == "" || c.Security.SSLKeyFile == "") {
 		bad("broker.admin_tls", b.AdminTLS, "needs security.ssl_cert_file and security.ssl_key_file")
 	}

@@ -17,6 +17,10 @@ func init() {
 func serveDescribeUserScramCredentials(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.allowedCluster(r, kmsg.ACLOperationDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	sec := b.ctrl.Image().Security
 	users := sec.ScramUsers()
 	explicit := req.Users != nil && len(req.Users) > 0

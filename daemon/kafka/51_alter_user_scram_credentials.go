@@ -63,6 +63,9 @@ func serveAlterUserScramCredentials(b *Broker, r *request) (kmsg.Response, error
 		}
 	}
 	var err error
+	if len(valid) > 0 && !b.allowedCluster(r, kmsg.ACLOperationAlter) {
+		err, valid = kerr.ClusterAuthorizationFailed, nil
+	}
 	if len(valid) > 0 {
 		err = b.ctrl.AlterScramCredentials(valid)
 	}

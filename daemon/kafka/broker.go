@@ -65,8 +65,12 @@ type Config struct {
 	// (0: sessions never expire).
 	SASLMechanisms []string
 	ReauthMs       int64
-	Now            func() time.Time // time.Now when nil
-	Logger         *slog.Logger     // slog.Default() when nil
+	// Authorizer, if set, checks every request against the ACLs
+	// (authorize.go); nil serves everyone everything, as Kafka without
+	// an authorizer.
+	Authorizer *auth.Authorizer
+	Now        func() time.Time // time.Now when nil
+	Logger     *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.

@@ -90,6 +90,10 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return nil, err
 	}
 	r := &request{ctx: ctx, conn: c, header: h, body: body}
+	after, early, err := b.authorizeRequest(r)
+	if err != nil || early != nil {
+		return early, err
+	}
 	if a.servePieces != nil {
 		bodyPieces, err := a.servePieces(b, r)
 		if err != nil {
@@ -99,6 +103,9 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return append([]netio.Piece{{Bytes: hdr}}, bodyPieces...), nil
 	}
 	resp, err := a.serve(b, r)
+	if resp != nil && after != nil {
+		after(resp)
+	}
 	if resp != nil && errors.Is(err, netio.ErrCloseAfterResponse) {
 		resp.SetVersion(h.APIVersion)
 		return b.encodeResponse(h, resp), err
