@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,24 @@ func TestACLs(t *testing.T) {
 	if n := fetchSecret.PollFetches(pctx).NumRecords(); n != 0 {
 		t.Fatalf("bob fetched %d records of secret", n)
 	}
+}
+
+// TestCLIACLs: riffle acl add, list and delete.
+func TestCLIACLs(t *testing.T) {
+	s := startSASLBroker(t, "--set", "security.authorizer_enabled=true", "--set", "security.super_users=User:ANONYMOUS")
+	addr := s.b.Addr()
+	ok(t, addr, "", "acl", "add", "--allow", "User:alice", "--operation", "read,describe", "--topic", "logs-", "--prefixed")
+	ok(t, addr, "", "acl", "add", "--deny", "User:bob", "--operation", "all", "--group", "*", "--host", "10.0.0.1")
+	out := ok(t, addr, "", "acl", "list")
+	for _, want := range []string{"topic:logs-  PREFIXED  User:alice  *         READ", "group:*      LITERAL   User:bob    10.0.0.1  ALL        DENY"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("acl list lacks %q:\n%s", want, out)
+		}
+	}
+	ok(t, addr, "", "acl", "delete", "--allow", "User:alice", "--operation", "read", "--topic", "logs-", "--prefixed")
+	if out := ok(t, addr, "", "acl", "list", "--json"); strings.Contains(out, `"READ"`) || !strings.Contains(out, `"DESCRIBE"`) {
+		t.Fatalf("after deleting READ:\n%s", out)
+	}
+	fails(t, addr, 1, []string{"no ACL matched"}, "acl", "delete", "--allow", "User:alice", "--operation", "read", "--topic", "logs-", "--prefixed")
+	fails(t, addr, 2, []string{"name one resource"}, "acl", "add", "--allow", "User:x", "--operation", "read")
 }

@@ -52,6 +52,7 @@ var commands = map[string]map[string]runFunc{
 	},
 	"cluster":  {"describe": clusterDescribe},
 	"user":     {"list": userList, "set": userSet, "delete": userDelete},
+	"acl":      {"list": aclList, "add": aclAdd, "delete": aclDelete},
 	"produce":  {"": produce},
 	"consume":  {"": consume},
 	"log-dirs": {"": logDirs},
