@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"slices"
 	"strings"
@@ -133,4 +134,34 @@ func TestCLIACLs(t *testing.T) {
 	}
 	fails(t, addr, 1, []string{"no ACL matched"}, "acl", "delete", "--allow", "User:alice", "--operation", "read", "--topic", "logs-", "--prefixed")
 	fails(t, addr, 2, []string{"name one resource"}, "acl", "add", "--allow", "User:x", "--operation", "read")
+}
+
+// TestMTLSPrincipalACLs: on an SSL listener a verified client certificate
+// is the principal User:<subject>; ACLs on it decide, and a client
+// without a certificate is User:ANONYMOUS.
+func TestMTLSPrincipalACLs(t *testing.T) {
+	b, sslAddr, ca, _ := tlsBroker(t, "--set", "security.authorizer_enabled=true",
+		"--set", "security.super_users=User:ANONYMOUS")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin := kadm.NewClient(newClient(t, b.Addr()))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "mtls"); err != nil {
+		t.Fatal(err)
+	}
+	acl := kadm.NewACLs().Allow("User:CN=alice,OU=riffle-test").Topics("mtls").Operations(kadm.OpWrite).
+		ResourcePatternType(kadm.ACLPatternLiteral)
+	if res, err := admin.CreateACLs(ctx, acl); err != nil || res[0].Err != nil {
+		t.Fatalf("create ACL: %v %+v", err, res)
+	}
+	withCert := func(name, cn string) *kgo.Client {
+		cert := ca.Client(t, name, cn).TLSCertificate(t)
+		return newClient(t, sslAddr, kgo.DisableIdempotentWrite(), kgo.RequestRetries(0),
+			kgo.DialTLSConfig(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{cert}}))
+	}
+	if err := withCert("alice", "alice").ProduceSync(ctx, &kgo.Record{Topic: "mtls", Value: []byte("a")}).FirstErr(); err != nil {
+		t.Fatalf("alice's certificate: %v", err)
+	}
+	if err := withCert("mallory", "mallory").ProduceSync(ctx, &kgo.Record{Topic: "mtls", Value: []byte("m")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("mallory's certificate: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
 }
