@@ -235,3 +235,36 @@ func rawPlainLogin(t *testing.T, conn net.Conn, user, pass string) int64 {
 	}
 	return auResp.SessionLifetimeMillis
 }
+
+// TestSASLHandshakeV0: after SaslHandshake v0 the client sends bare SASL
+// tokens (no Kafka header) and gets bare tokens back; a bad one closes the
+// connection.
+func TestSASLHandshakeV0(t *testing.T) {
+	s := startSASLBroker(t)
+	login := func(token string) (net.Conn, error) {
+		conn, err := net.DialTimeout("tcp", s.saslText, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.Version, hs.Mechanism = 0, "PLAIN"
+		if _, err := kafkatest.RoundTrip(conn, kafkatest.Frame(hs, 1), 10*time.Second); err != nil {
+			t.Fatalf("handshake v0: %v", err)
+		}
+		_, err = kafkatest.RoundTrip(conn, []byte(token), 10*time.Second)
+		return conn, err
+	}
+	conn, err := login("\x00alice\x00alice-secret")
+	if err != nil {
+		t.Fatalf("bare PLAIN token: %v", err)
+	}
+	meta := kmsg.NewPtrMetadataRequest()
+	meta.Version = 9
+	if _, err := kafkatest.RoundTrip(conn, kafkatest.Frame(meta, 2), 10*time.Second); err != nil {
+		t.Fatalf("Metadata after a v0 login: %v", err)
+	}
+	if _, err := login("\x00alice\x00wrong"); err == nil {
+		t.Fatal("a wrong bare PLAIN token was answered")
+	}
+}
