@@ -21,23 +21,32 @@ import (
 
 // adminServer is the operator's HTTP listener (broker.admin_listen), kept
 // apart from the Kafka listener: /metrics in Prometheus text format,
-// /healthz (the process answers), /readyz (recovered and serving) and
-// /debug/pprof.
+// /healthz (the process answers), /readyz (recovered and serving) and,
+// with broker.admin_pprof, /debug/pprof; TLS and a bearer token as
+// adminsecurity.go sets up.
 type adminServer struct {
 	srv   *http.Server
 	ln    net.Listener
 	ready atomic.Bool
 	log   *slog.Logger
+	// stopTLS stops the certificate watcher (admin_tls); nil without.
+	stopTLS context.CancelFunc
 }
 
 // startAdmin serves b's metrics: b.metrics, which must be set, and what
 // writeMetrics reads at scrape time.
-func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) {
+func startAdmin(cfg Config, b *broker, log *slog.Logger) (*adminServer, error) {
+	addr := cfg.Broker.AdminListen
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin listener %s: %w", addr, err)
 	}
 	a := &adminServer{ln: ln, log: log}
+	guard, err := a.protect(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	set := b.metrics.set
 	set.RegisterMetricsWriter(func(w io.Writer) {
 		// The broker's parts are wired once ready is set; before that,
@@ -65,12 +74,14 @@ func startAdmin(addr string, b *broker, log *slog.Logger) (*adminServer, error) 
 		}
 		io.WriteString(w, "ready\n")
 	})
-	// Profiles for operators chasing CPU or memory (go tool pprof).
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.Broker.AdminPprof {
+		// Profiles for operators chasing CPU or memory (go tool pprof).
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	}
+	a.srv = &http.Server{Handler: guard(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := a.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := a.srv.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin listener stopped", "err", err)
 		}
 	}()
@@ -81,6 +92,9 @@ func (a *adminServer) Addr() net.Addr { return a.ln.Addr() }
 
 func (a *adminServer) shutdown(ctx context.Context) error {
 	a.ready.Store(false)
+	if a.stopTLS != nil {
+		a.stopTLS()
+	}
 	return a.srv.Shutdown(ctx)
 }
 
@@ -89,7 +103,7 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 // replication (the replica manager's), and the committed offsets and lag
 // of the groups this broker coordinates.
 func (b *broker) writeMetrics(w io.Writer) {
-	st := b.server.Stats()
+	st := b.netStats()
 	metrics.WriteGaugeUint64(w, "riffle_netio_connections", uint64(st.Connections))
 	metrics.WriteCounterUint64(w, "riffle_netio_sendfile_bytes_total", uint64(st.BytesSendfile))
 	metrics.WriteCounterUint64(w, "riffle_netio_copied_bytes_total", uint64(st.BytesCopied))

@@ -25,9 +25,12 @@ type kafkaConfigKey struct {
 }
 
 var kafkaConfigKeys = []kafkaConfigKey{
+	{name: "advertised.listeners", key: "broker.advertised_listeners", typ: kmsg.ConfigTypeString},
+	{name: "allow.everyone.if.no.acl.found", key: "security.allow_everyone_if_no_acl_found", typ: kmsg.ConfigTypeBoolean},
 	{name: "auto.create.topics.enable", key: "topics.auto_create", typ: kmsg.ConfigTypeBoolean},
 	{name: "broker.id", key: "broker.node_id", typ: kmsg.ConfigTypeInt},
 	{name: "connections.max.idle.ms", key: "network.idle_timeout_ms", typ: kmsg.ConfigTypeLong},
+	{name: "connections.max.reauth.ms", key: "security.connections_max_reauth_ms", typ: kmsg.ConfigTypeLong},
 	{name: "controller.quorum.voters", key: "cluster.voters", typ: kmsg.ConfigTypeList},
 	{name: "default.replication.factor", key: "topics.default_replication_factor", typ: kmsg.ConfigTypeInt},
 	{name: "fetch.max.bytes", key: "fetch.max_bytes", typ: kmsg.ConfigTypeInt},
@@ -35,6 +38,8 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	{name: "group.max.session.timeout.ms", key: "groups.session_timeout_ms_max", typ: kmsg.ConfigTypeInt},
 	{name: "group.max.size", key: "groups.group_size_max", typ: kmsg.ConfigTypeInt},
 	{name: "group.min.session.timeout.ms", key: "groups.session_timeout_ms_min", typ: kmsg.ConfigTypeInt},
+	{name: "inter.broker.listener.name", key: "broker.inter_broker_listener_name", typ: kmsg.ConfigTypeString},
+	{name: "listener.security.protocol.map", key: "broker.listener_security_protocol_map", typ: kmsg.ConfigTypeString},
 	{name: "listeners", key: "broker.listen", typ: kmsg.ConfigTypeString, kafkaValue: func(v string) string { return "PLAINTEXT://" + v }},
 	{name: "log.cleaner.backoff.ms", key: "log.cleaner_backoff_ms", typ: kmsg.ConfigTypeLong},
 	{name: "log.cleaner.dedupe.buffer.size", key: "log.cleaner_dedupe_buffer_size", typ: kmsg.ConfigTypeLong},
@@ -76,7 +81,10 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	{name: "replica.high.watermark.checkpoint.interval.ms", key: "replication.replica_high_watermark_checkpoint_interval_ms", typ: kmsg.ConfigTypeLong},
 	// Also a Riffle topic config; Kafka's is the broker's only.
 	{name: "replica.lag.time.max.ms", key: "replication.replica_lag_time_max_ms", typ: kmsg.ConfigTypeLong, topic: "replica.lag.time.max.ms"},
+	{name: "sasl.enabled.mechanisms", key: "security.sasl_enabled_mechanisms", typ: kmsg.ConfigTypeList},
 	{name: "socket.request.max.bytes", key: "network.max_request_bytes", typ: kmsg.ConfigTypeInt},
+	{name: "ssl.client.auth", key: "security.ssl_client_auth", typ: kmsg.ConfigTypeString},
+	{name: "super.users", key: "security.super_users", typ: kmsg.ConfigTypeList},
 	{name: "transaction.max.timeout.ms", key: "transactions.transaction_max_timeout_ms", typ: kmsg.ConfigTypeInt},
 	{name: "transaction.state.log.num.partitions", key: "transactions.state_topic_partitions", typ: kmsg.ConfigTypeInt},
 	{name: "transaction.state.log.replication.factor", key: "transactions.state_topic_replication_factor", typ: kmsg.ConfigTypeShort},
@@ -160,6 +168,12 @@ func (c *Config) kafkaBrokerConfigs() []kafka.BrokerConfig {
 		value, def := c.value(k.key), defaults.value(k.key)
 		if k.kafkaValue != nil {
 			value, def = k.kafkaValue(value), k.kafkaValue(def)
+		}
+		if k.name == "listeners" && c.Broker.Listeners != "" {
+			// broker.listeners replaces broker.listen.
+			out = append(out, kafka.BrokerConfig{Name: k.name, Value: c.Broker.Listeners, Default: def, Static: true,
+				Type: k.typ, Doc: "config.toml: broker.listeners"})
+			continue
 		}
 		out = append(out, kafka.BrokerConfig{Name: k.name, Value: value, Default: def, Static: c.explicit[k.key],
 			Type: k.typ, Doc: "config.toml: " + k.key})

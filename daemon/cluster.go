@@ -70,7 +70,7 @@ func (b *broker) joinQuorum(ctx context.Context, cfg Config) error {
 	if cfg.Voters() == nil {
 		return nil
 	}
-	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port, Rack: cfg.Broker.Rack}
+	self := quorum.Broker{ID: cfg.Broker.NodeID, Host: b.self.Host, Port: b.self.Port, Rack: cfg.Broker.Rack}
 	registered := func() bool {
 		im := b.ctrl.Image()
 		cur, ok := im.Broker(self.ID)

@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/netio"
 )
@@ -46,6 +47,7 @@ type Config struct {
 	Replication ReplicationConfig `toml:"replication"`
 	// Transactions is the [transactions] section.
 	Transactions TransactionsConfig `toml:"transactions"`
+	Security    SecurityConfig    `toml:"security"`
 
 	// explicit holds the keys ("log.retention_ms") that a config file or
 	// Set gave a value: DescribeConfigs reports them as
@@ -65,6 +67,17 @@ type BrokerConfig struct {
 	ReadyFile         string `toml:"ready_file"`
 	MemoryLimitBytes  int64  `toml:"memory_limit_bytes" min:"0" max:"9223372036854775807"`
 	Rack              string `toml:"rack"`
+	// Listeners, when set, replaces Listen (Kafka's listeners,
+	// advertised.listeners, inter.broker.listener.name and
+	// listener.security.protocol.map); see listeners.go.
+	Listeners                   string `toml:"listeners"`
+	AdvertisedListeners         string `toml:"advertised_listeners"`
+	InterBrokerListenerName     string `toml:"inter_broker_listener_name"`
+	ListenerSecurityProtocolMap string `toml:"listener_security_protocol_map"`
+	// The admin listener's protection (adminsecurity.go).
+	AdminTLS       bool   `toml:"admin_tls"`
+	AdminTokenFile string `toml:"admin_token_file"`
+	AdminPprof     bool   `toml:"admin_pprof"`
 }
 
 // NetworkConfig is the [network] section: listener limits.
@@ -304,7 +317,7 @@ func (c *Config) Validate() error {
 	b := c.Broker
 	if err := checkHostPort(b.Listen); err != nil {
 		bad("broker.listen", b.Listen, "%v", err)
-	} else if host, _, _ := net.SplitHostPort(b.Listen); b.AdvertisedHost == "" && isWildcard(host) {
+	} else if host, _, _ := net.SplitHostPort(b.Listen); b.Listeners == "" && b.AdvertisedHost == "" && isWildcard(host) {
 		bad("broker.advertised_host", b.AdvertisedHost, "must be set when broker.listen binds every address (%s)", b.Listen)
 	}
 	if b.AdminListen != "" {
@@ -351,6 +364,7 @@ func (c *Config) Validate() error {
 		bad("broker.rack", b.Rack, "longer than %d bytes", maxRackBytes)
 	}
 	c.validateCluster(bad)
+	c.validateSecurity(bad)
 	return errors.Join(errs...)
 }
 
@@ -388,16 +402,7 @@ func (c *Config) validateCluster(bad func(key string, v any, format string, args
 	}
 }
 
-func checkHostPort(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return errors.New("want host:port")
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
-	}
-	return nil
-}
+func checkHostPort(addr string) error { return auth.CheckHostPort(addr) }
 
 func isWildcard(host string) bool {
 	ip := net.ParseIP(host)
@@ -564,7 +569,8 @@ func descriptorShares(nofile uint64, openFilesMax, maxConnections int) (files, c
 
 // WriteReadyFile tells a supervisor (tests, scripts) that the broker serves:
 // it writes the bound addresses ("host:port"), one a line — the Kafka
-// listener first, then the admin listener if any — to path atomically,
+// (inter-broker) listener first, then the admin listener if any, then the
+// other Kafka listeners — to path atomically,
 // through a temporary file in the same directory renamed over path, so a
 // reader never sees a partial address.
 func WriteReadyFile(path string, addrs ...string) error {

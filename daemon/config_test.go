@@ -404,3 +404,36 @@ func TestParseVoters(t *testing.T) {
 		t.Fatalf("empty: %v %v", got, err)
 	}
 }
+
+func TestListenerConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		set  map[string]string
+		want string // "" valid
+	}{
+		{map[string]string{"broker.listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "security.ssl_cert_file": "c", "security.ssl_key_file": "k"}, ""},
+		{map[string]string{"broker.listeners": "SSL://127.0.0.1:0"}, "security.ssl_cert_file"},
+		{map[string]string{"broker.listeners": "SASL_PLAINTEXT://127.0.0.1:0", "security.sasl_enabled_mechanisms": ""}, "security.sasl_enabled_mechanisms"},
+		{map[string]string{"security.sasl_enabled_mechanisms": "GSSAPI"}, "GSSAPI"},
+		{map[string]string{"broker.listeners": "PLAINTEXT://:9092"}, "broker.advertised_listeners"},
+		{map[string]string{"broker.listeners": "PLAINTEXT://:9092", "broker.advertised_listeners": "PLAINTEXT://kafka.example:9092"}, ""},
+		{map[string]string{"broker.listeners": "PLAINTEXT://127.0.0.1:0", "broker.inter_broker_listener_name": "SSL"}, "broker.inter_broker_listener_name"},
+		{map[string]string{"broker.advertised_listeners": "PLAINTEXT://h:1"}, "broker.listeners"},
+		{map[string]string{"broker.listeners": "SSL://127.0.0.1:19092,PLAINTEXT://127.0.0.1:0", "security.ssl_cert_file": "c", "security.ssl_key_file": "k",
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093"}, "must be PLAINTEXT for now"},
+		{map[string]string{"broker.listeners": "SSL://127.0.0.1:0", "security.ssl_cert_file": "c", "security.ssl_key_file": "k", "security.ssl_client_auth": "required"}, "security.ssl_ca_file"},
+	} {
+		c := DefaultConfig()
+		for k, v := range tc.set {
+			if err := c.Set(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.set, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v, want an error naming %q", tc.set, err, tc.want)
+		}
+	}
+}

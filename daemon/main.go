@@ -6,14 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/daemon/kafka"
 	"github.com/riffle/riffle/daemon/replicas"
@@ -104,25 +103,30 @@ func listenError(name, addr string, err error) error {
 // broker is the running process: storage, metadata, replicas, listener.
 // stop closes whatever start got to, so it also undoes a failed start.
 type broker struct {
-	log      *slog.Logger
-	lock     *dirLock // the data directory's, released last
-	dataDir  *segment.DataDir
-	ctrl     *quorum.Controller
-	parts    *replicas.Manager
-	handler  *pendingHandler
-	server   *netio.Server
-	port     int32 // the Kafka listener's bound port, advertised
-	groups   *group.Coordinator
-	cleaner  *segment.Cleaner // nil when log.cleaner_enable is false
-	started  time.Time        // for the cleaner's time since a clean before the first
-	txns     *txn.Coordinator
-	markers  *markerClient
-	admin    *adminServer   // nil when broker.admin_listen is empty
-	metrics  *brokerMetrics // nil when broker.admin_listen is empty
-	sd       *systemd       // start-up, watchdog and stop notifications
-	ticking  bool           // tickLoop runs
-	tickStop chan struct{}
-	tickDone chan struct{}
+	log     *slog.Logger
+	lock    *dirLock // the data directory's, released last
+	dataDir *segment.DataDir
+	ctrl    *quorum.Controller
+	parts   *replicas.Manager
+	handler *pendingHandler
+	server  *netio.Server // the inter-broker listener's, listeners[0]
+	// listeners are the Kafka listeners, the inter-broker one first;
+	// bound is their protocols and advertised endpoints.
+	listeners []kafkaListener
+	bound     map[string]auth.Bound
+	self      auth.Endpoint      // the inter-broker listener's, registered in the quorum
+	stopTLS   context.CancelFunc // stops the TLS reloaders; nil without TLS
+	groups    *group.Coordinator
+	cleaner   *segment.Cleaner // nil when log.cleaner_enable is false
+	started   time.Time        // for the cleaner's time since a clean before the first
+	txns      *txn.Coordinator
+	markers   *markerClient
+	admin     *adminServer   // nil when broker.admin_listen is empty
+	metrics   *brokerMetrics // nil when broker.admin_listen is empty
+	sd        *systemd       // start-up, watchdog and stop notifications
+	ticking   bool           // tickLoop runs
+	tickStop  chan struct{}
+	tickDone  chan struct{}
 	// heartbeatDone closes once heartbeatLoop, run by a cluster node,
 	// returned; nil on a single node.
 	heartbeatDone chan struct{}
@@ -154,7 +158,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if cfg.Broker.AdminListen != "" {
 		b.metrics = newBrokerMetrics()
 		segOpts.OnSync = b.metrics.onSync
-		if b.admin, err = startAdmin(cfg.Broker.AdminListen, b, log); err != nil {
+		if b.admin, err = startAdmin(cfg, b, log); err != nil {
 			return nil, listenError("admin listen", cfg.Broker.AdminListen, err)
 		}
 	}
@@ -178,9 +182,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 
 	// The listener binds first so that the advertised port is known (port
 	// 0 picks one); requests wait until the broker is wired up.
-	if b.server, err = netio.Listen(cfg.Netio(log), b.handler); err != nil {
-		return nil, listenError("listen", cfg.Broker.Listen, err)
+	if err = b.startListeners(cfg); err != nil {
+		return nil, err
 	}
+	if b.bound, err = b.boundListeners(cfg); err != nil {
+		return nil, err
+	}
+	b.self = b.bound[b.listeners[0].Name].Endpoint
 	b.sd.status("loading metadata")
 	if err := b.openMetadata(cfg, defaults); err != nil {
 		return nil, err
@@ -197,11 +205,14 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
 		return nil, err
 	}
-	b.markers = newMarkerClient(cfg.AdvertisedHost(), b.port)
+	b.markers = newMarkerClient(b.self.Host, b.self.Port)
 	if b.txns, err = txn.Open(txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)); err != nil {
 		return nil, err
 	}
 	kcfg := kafkaConfig(cfg, log)
+	kcfg.Listeners = b.bound
+	kcfg.SASLMechanisms, kcfg.ReauthMs = cfg.saslMechanisms(), cfg.Security.ConnectionsMaxReauthMs
+	kcfg.Authorizer = cfg.authorizer()
 	kcfg.Groups = b.groups
 	kcfg.Txns = b.txns
 	kcfg.Quorum = b.ctrl.Quorum
@@ -216,6 +227,9 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 		b.admin.ready.Store(true)
 		adminAddr = b.admin.Addr().String()
 		addrs = append(addrs, adminAddr)
+	}
+	for _, l := range b.listeners[1:] {
+		addrs = append(addrs, l.server.Addr().String())
 	}
 	if cfg.Broker.ReadyFile != "" {
 		if err := WriteReadyFile(cfg.Broker.ReadyFile, addrs...); err != nil {
@@ -243,21 +257,12 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 	if err != nil {
 		return err
 	}
-	_, portText, err := net.SplitHostPort(b.server.Addr().String())
-	if err != nil {
-		return fmt.Errorf("listener address: %w", err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return fmt.Errorf("listener port %q: %w", portText, err)
-	}
-	b.port = int32(port)
 	opts := quorum.Options{
 		NodeID:              cfg.Broker.NodeID,
 		TopicPartitionsMax:  cfg.Topics.PartitionsMax,
 		BrokerPartitionsMax: cfg.Topics.MaxPartitionsPerBroker,
 		TopicsMax:           cfg.Topics.MaxTopics,
-		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: cfg.AdvertisedHost(), Port: b.port, Rack: cfg.Broker.Rack},
+		Broker:              quorum.Broker{ID: cfg.Broker.NodeID, Host: b.self.Host, Port: b.self.Port, Rack: cfg.Broker.Rack},
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
 	}
@@ -321,9 +326,7 @@ func (b *broker) stop(timeout time.Duration) error {
 		b.markers.close()
 	}
 	b.handler.open(nil) // after a failed start, waiting requests fail now
-	if b.server != nil {
-		errs = append(errs, b.server.Shutdown(ctx))
-	}
+	errs = append(errs, b.shutdownListeners(ctx))
 	if b.ticking {
 		close(b.tickStop)
 		<-b.tickDone

@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"os"
@@ -39,6 +40,16 @@ type Conn struct {
 	// whole on the event loop and the start of ServeFrame (set before each
 	// call; requests on a connection are served one at a time).
 	Queued time.Duration
+	// Listener is the name of the listener the connection came in on
+	// (Config.Name).
+	Listener string
+	// TLS is the connection's TLS state after the handshake; nil on a
+	// plaintext listener.
+	TLS *tls.ConnectionState
+	// Session is the handler's own per-connection state (authentication);
+	// netio never reads it. Handler calls for a connection are sequential,
+	// so it needs no lock.
+	Session any
 }
 
 // Handler serves one request frame (the bytes after the 4-byte size prefix).
@@ -46,7 +57,10 @@ type Conn struct {
 // connection) and never on an event loop, so a handler may block (long-poll,
 // fsync). frame is valid only during the call. A nil response sends nothing
 // (acks=0); netio writes the 4-byte size prefix itself. An error closes the
-// connection (logged). ctx ends when the connection closes.
+// connection (logged) without sending pieces, unless it wraps
+// ErrCloseAfterResponse: then pieces are sent first (a failed SASL
+// authentication is answered, then the connection closed). ctx ends when
+// the connection closes.
 type Handler interface {
 	ServeFrame(ctx context.Context, c *Conn, frame []byte) ([]Piece, error)
 }
@@ -54,11 +68,17 @@ type Handler interface {
 // Config holds the listener's limits. Zero values mean "no limit" except
 // where a default is named.
 type Config struct {
-	Addr             string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
-	EventLoops       int    // 0: one per CPU
-	MaxRequestBytes  int32  // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
-	MaxConnections   int    // further accepted connections are closed at once
-	MaxInflightBytes int64  // response bytes queued per connection before reads pause
+	Addr string // "127.0.0.1:9092"; port 0 picks one; an empty host means 0.0.0.0
+	Name string // the listener's name, passed on in Conn.Listener
+	// TLS, if set, makes this a TLS listener: each connection is served by
+	// one goroutine (handshake, then read, serve, write in turn) and
+	// responses are copied, never sendfile'd. EventLoops and
+	// MaxInflightBytes do not apply to it.
+	TLS              *tls.Config
+	EventLoops       int   // 0: one per CPU
+	MaxRequestBytes  int32 // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
+	MaxConnections   int   // further accepted connections are closed at once
+	MaxInflightBytes int64 // response bytes queued per connection before reads pause
 	// MaxBufferedRequestBytes bounds the request bytes a connection may have
 	// buffered while a request is in flight or reads are paused (pipelining);
 	// more closes the connection, since gnet cannot stop reading a socket.

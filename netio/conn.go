@@ -3,6 +3,7 @@ package netio
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -58,7 +59,8 @@ type dispatched struct {
 }
 
 // response is one queued response: its size prefix and pieces, or a
-// marker that closes the connection once everything before it is sent.
+// marker that closes the connection once everything before it is sent
+// (closeConn; with pieces, once they are sent too).
 type response struct {
 	hdr       [frameHeaderBytes]byte
 	pieces    []Piece
@@ -110,7 +112,7 @@ func newConnState(s *Server, gc gnet.Conn) (*connState, error) {
 	cs := &connState{
 		s:      s,
 		gc:     gc,
-		info:   Conn{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
+		info:   Conn{ID: s.nextID.Add(1), RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Listener: s.cfg.Name},
 		ctx:    ctx,
 		cancel: cancel,
 		frames: make(chan dispatched, 1),
@@ -185,6 +187,13 @@ func (cs *connState) serve() {
 		var r *response
 		if err == nil {
 			r, err = newResponse(pieces)
+		} else if errors.Is(err, ErrCloseAfterResponse) && pieces != nil {
+			if r, _ = newResponse(pieces); r != nil {
+				cs.s.log.Info("closing connection after the response", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
+				r.closeConn = true // sent, then the connection closes
+				cs.push(r)
+				continue // busy stays set: nothing more is dispatched
+			}
 		}
 		if err != nil {
 			// Close once the responses already queued are sent.

@@ -77,6 +77,15 @@
 // connection as soon as the client shuts down its sending side, so a client
 // that half-closes loses its pending responses (Kafka clients never do).
 //
+// # TLS
+//
+// A listener with Config.TLS set runs no event loop work: tls.go serves
+// each connection on one goroutine (handshake, then read a frame, serve it,
+// write the response), copying file regions into TLS records, since
+// sendfile cannot carry encrypted bytes without kernel TLS. A plaintext
+// listener whose connection opens with a TLS handshake record answers a
+// handshake_failure alert and closes, instead of reading a ~369 MB frame.
+//
 // # Files
 //
 //	api.go     Piece, Conn, Handler, Config, Stats
@@ -87,4 +96,5 @@
 //	conn.go    per-connection state, worker goroutine, response queue
 //	writer.go  writer goroutine: sendmsg, pread copies, sendfile
 //	pool.go    size-class buffer pool for frames and copies
+//	tls.go     TLS listeners' connections; TLS detection on plaintext ones
 package netio

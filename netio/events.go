@@ -2,6 +2,7 @@ package netio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -123,6 +124,12 @@ func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Act
 			return gnet.None
 		}
 		frame, err := cs.framer.next(gc, s.cfg.MaxRequestBytes, start.UnixNano(), reserve)
+		if errors.Is(err, ErrTLSOnPlaintext) {
+			s.log.Warn("closing connection: a TLS client on a plaintext listener", "conn", cs.info.ID,
+				"remote", cs.info.RemoteAddr, "listener", s.cfg.Name)
+			cs.sendAlert()
+			return gnet.Close
+		}
 		if err != nil {
 			s.log.Warn("closing connection: bad frame", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			return gnet.Close

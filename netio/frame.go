@@ -20,6 +20,12 @@ var (
 	ErrRequestMemory = errors.New("netio: request bytes in memory at QueuedMaxRequestBytes")
 	// ErrResponseTooLarge: a response over the int32 size prefix's range.
 	ErrResponseTooLarge = errors.New("netio: response larger than 2 GiB")
+	// ErrTLSOnPlaintext: a connection's first bytes are a TLS handshake
+	// record, on a listener without TLS.
+	ErrTLSOnPlaintext = errors.New("netio: TLS handshake on a plaintext listener")
+	// ErrCloseAfterResponse: a Handler's error that sends its response
+	// and then closes the connection.
+	ErrCloseAfterResponse = errors.New("netio: close after the response")
 	// ErrBadRegion: a file region with a negative offset or length.
 	ErrBadRegion = errors.New("netio: bad file region")
 	// ErrRegionTruncated: a file region ended before its length (the file
@@ -42,6 +48,7 @@ type inbound interface {
 // size prefix is read.
 type framer struct {
 	frame  *[]byte      // the frame being received, or nil
+	framed bool         // a size prefix was read: the stream is not new
 	filled int          // bytes of frame received
 	since  atomic.Int64 // unix nanoseconds when frame's size prefix arrived; 0 with no frame
 }
@@ -63,6 +70,8 @@ func (f *framer) next(in inbound, maxBytes int32, now int64, reserve func(n int)
 		}
 		size := int32(binary.BigEndian.Uint32(hdr))
 		switch {
+		case !f.framed && looksLikeTLS(hdr):
+			return nil, ErrTLSOnPlaintext
 		case size < 0:
 			return nil, fmt.Errorf("%w: %d", ErrFrameSizeNegative, size)
 		case size > maxBytes:
@@ -73,7 +82,7 @@ func (f *framer) next(in inbound, maxBytes int32, now int64, reserve func(n int)
 		if _, err := in.Discard(frameHeaderBytes); err != nil {
 			return nil, fmt.Errorf("discard frame header: %w", err)
 		}
-		f.frame, f.filled = getBuf(int(size)), 0
+		f.frame, f.filled, f.framed = getBuf(int(size)), 0, true
 		f.since.Store(now)
 	}
 	buf := *f.frame

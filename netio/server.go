@@ -32,6 +32,8 @@ type Server struct {
 	nextID atomic.Uint64
 	mu     sync.Mutex
 	conns  map[*connState]struct{}
+	// tlsConns are the connections of a TLS listener (Config.TLS).
+	tlsConns map[*tlsConn]struct{}
 
 	// Shutdown: draining stops new requests; pending counts requests
 	// dispatched and not yet answered (response sent or dropped).
@@ -98,6 +100,7 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 		ln:         ln.(*net.TCPListener),
 		acceptDone: make(chan struct{}),
 		conns:      make(map[*connState]struct{}),
+		tlsConns:   make(map[*tlsConn]struct{}),
 		drained:    make(chan struct{}),
 	}
 	s.requestBytes.limit = cfg.QueuedMaxRequestBytes
@@ -115,7 +118,8 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 		return nil, fmt.Errorf("listen %s: event loops: %w", cfg.Addr, err)
 	}
 	go s.acceptLoop()
-	s.log.Info("listening", "addr", s.ln.Addr().String(), "max_connections", cfg.MaxConnections)
+	s.log.Info("listening", "addr", s.ln.Addr().String(), "listener", cfg.Name, "tls", cfg.TLS != nil,
+		"max_connections", cfg.MaxConnections)
 	return s, nil
 }
 
@@ -160,6 +164,10 @@ func (s *Server) admit(nc net.Conn) {
 			s.log.Warn("refusing connections: max connections reached", "max", limit,
 				"refused_total", s.stats.refused.Load())
 		}
+		return
+	}
+	if s.cfg.TLS != nil {
+		s.admitTLS(nc)
 		return
 	}
 	if _, err := s.loops.Enroll(nc); err != nil { // Enroll closes nc; gnet keeps a dup
@@ -241,6 +249,11 @@ func (s *Server) stopLoops() {
 	if err := s.loops.Stop(); err != nil {
 		s.log.Warn("event loops stopped", "err", err)
 	}
+	s.mu.Lock()
+	for c := range s.tlsConns {
+		c.close()
+	}
+	s.mu.Unlock()
 }
 
 // beginRequest counts a dispatched request, or refuses it while draining.
@@ -271,7 +284,7 @@ func (s *Server) addConn(cs *connState) {
 func (s *Server) connCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns)
+	return len(s.conns) + len(s.tlsConns)
 }
 
 func (s *Server) removeConn(cs *connState) {

@@ -78,12 +78,16 @@ type writer struct {
 // reports whether it met one.
 func (w *writer) send(batch []*response) (closing bool, err error) {
 	for _, r := range batch {
-		if r.closeConn {
+		if r.closeConn && r.pieces == nil {
 			closing = true
 			break
 		}
 		w.pieces = append(w.pieces, Piece{Bytes: r.hdr[:]})
 		w.pieces = append(w.pieces, r.pieces...)
+		if r.closeConn {
+			closing = true
+			break
+		}
 	}
 	defer func() {
 		clear(w.pieces) // keep no file or buffer reachable past the batch

@@ -40,6 +40,12 @@ type Client interface {
 	// one change and returns each partition's outcome
 	// (ReassignmentResult); its error is for the whole request.
 	AlterPartitionReassignments(reqs []Reassignment) ([]ReassignmentResult, error)
+	// AlterScramCredentials sets and removes SCRAM credentials, all or
+	// none (scram.go).
+	AlterScramCredentials(changes []ScramChange) error
+	// CreateACLs and DeleteACLs add and remove ACLs, all or none (acl.go).
+	CreateACLs(acls []ACL) error
+	DeleteACLs(acls []ACL) error
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

@@ -49,6 +49,12 @@
 //	                       partition epoch; version 1 (written only when it
 //	                       carries them) adds replicas, removing and adding
 //	                       replicas, each behind a presence flag
+//	type 40 ScramCredential user, mechanism (1 SCRAM-SHA-256, 2 SCRAM-SHA-512),
+//	                       salt, StoredKey, ServerKey, iterations (scram.go)
+//	type 41 RemoveScramCredential user, mechanism
+//	type 42 ACL            resource type, name, pattern type, principal, host,
+//	                       operation, permission (acl.go)
+//	type 43 RemoveACL      the same fields
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within

@@ -286,6 +286,10 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 				answerReassignments(r, results)
 			}
 		})
+	case *kmsg.CreateACLsRequest, *kmsg.DeleteACLsRequest:
+		out = append(out, serveACLs(req, resp))
+	case *kmsg.AlterUserSCRAMCredentialsRequest:
+		out = append(out, serveAlterScram(req, resp.(*kmsg.AlterUserSCRAMCredentialsResponse)))
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
@@ -374,6 +378,12 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		return &r.UnknownTags
 	case *kmsg.ElectLeadersResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterUserSCRAMCredentialsResponse:
+		return &r.UnknownTags
+	case *kmsg.CreateACLsResponse:
+		return &r.UnknownTags
+	case *kmsg.DeleteACLsResponse:
 		return &r.UnknownTags
 	case *kmsg.AlterPartitionAssignmentsResponse:
 		return &r.UnknownTags

@@ -83,6 +83,8 @@ type Image struct {
 	// ("log.retention.ms"): topic config defaults that sit above each
 	// broker's static ones. Never nil.
 	ClusterConfigs map[string]string
+	// Security holds the SCRAM credentials (scram.go).
+	Security Security
 
 	// The topics by name and by id, and each topic's name with '.' read
 	// as '_' mapped to the name, so that a create finds a colliding name

@@ -281,7 +281,9 @@ func decodeRecord(key, value []byte) (record, error) {
 		}
 		r = c
 	default:
-		return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptMetadata, typ)
+		if r = decodeSecurityRecord(typ, &d); r == nil {
+			return nil, fmt.Errorf("%w: unknown record type %d", ErrCorruptMetadata, typ)
+		}
 	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("%w: record type %d: %v", ErrCorruptMetadata, typ, err)

@@ -72,6 +72,7 @@ func imageRecords(im *Image) []record {
 	for _, k := range slices.Sorted(maps.Keys(im.ClusterConfigs)) {
 		recs = append(recs, configRecord{Key: k, Value: im.ClusterConfigs[k]})
 	}
+	recs = append(recs, im.Security.records()...)
 	if im.ProducerIDsEnd > 0 {
 		recs = append(recs, producerIDsRecord{BlockEnd: im.ProducerIDsEnd})
 	}

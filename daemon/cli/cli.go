@@ -56,6 +56,8 @@ var commands = map[string]map[string]runFunc{
 		"describe": txnDescribe,
 	},
 	"cluster":  {"describe": clusterDescribe},
+	"user":     {"list": userList, "set": userSet, "delete": userDelete},
+	"acl":      {"list": aclList, "add": aclAdd, "delete": aclDelete},
 	"produce":  {"": produce},
 	"consume":  {"": consume},
 	"log-dirs": {"": logDirs},
@@ -77,15 +79,15 @@ func IsCommandLine(args []string) bool {
 }
 
 // leadingCommonFlags splits off the flags every command takes (-b,
-// --brokers, --timeout, --json) given before the command word, so that
+// --brokers, --timeout, --json, the TLS and SASL ones) given before the command word, so that
 // "riffle -b host:9092 topic list" works as Kafka's tools users expect.
 func leadingCommonFlags(args []string) (flags, rest []string) {
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
 		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		switch name {
-		case "json":
-		case "b", "brokers", "timeout":
+		switch {
+		case name == "json" || name == "tls":
+		case slices.Contains(commonValueFlags, name):
 			if !hasValue {
 				i++ // the value is the next argument
 			}
@@ -179,10 +181,11 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	brokers string
-	json    bool
-	timeout time.Duration
-	usage   func() // prints the command's usage, set by flags
+	brokers  string
+	json     bool
+	security securityFlags
+	timeout  time.Duration
+	usage    func() // prints the command's usage, set by flags
 }
 
 // flags returns the command's flag set with the common flags registered.
@@ -206,6 +209,7 @@ func (e *env) flags(synopsis, summary string) *flag.FlagSet {
 	alias(fs, "brokers", "b")
 	fs.BoolVar(&e.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&e.timeout, "timeout", defaultTimeout, "give up on the brokers after this `duration`")
+	e.security.register(fs)
 	return fs
 }
 
@@ -261,6 +265,11 @@ func (e *env) connect(opts ...kgo.Opt) (*kgo.Client, context.Context, context.Ca
 	if len(seeds) == 0 {
 		return nil, nil, nil, usageErrorf("--brokers: no broker address")
 	}
+	secOpts, err := e.security.opts()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts = append(secOpts, opts...)
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("riffle-cli")}, opts...)...)
 	if err != nil {
 		return nil, nil, nil, usageErrorf("--brokers %s: %v", e.brokers, err)

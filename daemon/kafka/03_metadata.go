@@ -46,7 +46,8 @@ func serveMetadata(b *Broker, r *request) (kmsg.Response, error) {
 	// Only live brokers, as Kafka lists them: a fenced one is down.
 	for _, br := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID = br.ID
+		mb.Host, mb.Port = b.endpoint(r.conn.Listener, br.ID, br.Host, br.Port)
 		if br.Rack != "" {
 			mb.Rack = &br.Rack
 		}

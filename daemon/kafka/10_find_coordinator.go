@@ -24,13 +24,15 @@ func serveFindCoordinator(b *Broker, r *request) (kmsg.Response, error) {
 	im := b.ctrl.Image()
 	if req.Version < 4 {
 		br, code := groupCoordinator(im, req.CoordinatorType, req.CoordinatorKey)
-		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode = br.ID, br.Host, br.Port, code
+		resp.NodeID, resp.ErrorCode = br.ID, code
+		resp.Host, resp.Port = b.endpoint(r.conn.Listener, br.ID, br.Host, br.Port)
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		br, code := groupCoordinator(im, req.CoordinatorType, key)
-		c.Key, c.NodeID, c.Host, c.Port, c.ErrorCode = key, br.ID, br.Host, br.Port, code
+		c.Key, c.NodeID, c.ErrorCode = key, br.ID, code
+		c.Host, c.Port = b.endpoint(r.conn.Listener, br.ID, br.Host, br.Port)
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return resp, nil

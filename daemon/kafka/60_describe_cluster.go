@@ -42,7 +42,8 @@ func serveDescribeCluster(b *Broker, r *request) (kmsg.Response, error) {
 			continue
 		}
 		db := kmsg.NewDescribeClusterResponseBroker()
-		db.NodeID, db.Host, db.Port = br.ID, br.Host, br.Port
+		db.NodeID = br.ID
+		db.Host, db.Port = b.endpoint(r.conn.Listener, br.ID, br.Host, br.Port)
 		if br.Rack != "" {
 			db.Rack = &br.Rack
 		}

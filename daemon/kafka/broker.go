@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/daemon/group"
 	"github.com/riffle/riffle/daemon/txn"
 	"github.com/riffle/riffle/quorum"
@@ -59,8 +60,21 @@ type Config struct {
 	// Observer, if set, is told of requests, error codes and partition
 	// traffic (metrics).
 	Observer Observer
-	Now      func() time.Time // time.Now when nil
-	Logger   *slog.Logger     // slog.Default() when nil
+	// Listeners are the broker's listeners by name: their security
+	// protocols and advertised endpoints. A connection on a listener not
+	// named here is PLAINTEXT and advertised as registered.
+	Listeners map[string]auth.Bound
+	// SASLMechanisms are the mechanisms SASL listeners offer
+	// (sasl.enabled.mechanisms); ReauthMs is connections.max.reauth.ms
+	// (0: sessions never expire).
+	SASLMechanisms []string
+	ReauthMs       int64
+	// Authorizer, if set, checks every request against the ACLs
+	// (authorize.go); nil serves everyone everything, as Kafka without
+	// an authorizer.
+	Authorizer *auth.Authorizer
+	Now        func() time.Time // time.Now when nil
+	Logger     *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -57,8 +58,14 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 			pieces, err = nil, fmt.Errorf("kafka: handler panic: %v", p)
 		}
 	}()
+	if s, ok := c.Session.(*session); ok && s.raw {
+		return b.serveRawSASL(c, frame)
+	}
 	h, rest, err := kafkawire.ParseRequestHeaderPrefix(frame)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.admitRequest(c, h); err != nil {
 		return nil, err
 	}
 	a := apis[h.APIKey]
@@ -83,6 +90,10 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return nil, err
 	}
 	r := &request{ctx: ctx, conn: c, header: h, body: body}
+	after, early, err := b.authorizeRequest(r)
+	if err != nil || early != nil {
+		return early, err
+	}
 	if a.servePieces != nil {
 		bodyPieces, err := a.servePieces(b, r)
 		if err != nil {
@@ -92,6 +103,13 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		return append([]netio.Piece{{Bytes: hdr}}, bodyPieces...), nil
 	}
 	resp, err := a.serve(b, r)
+	if resp != nil && after != nil {
+		after(resp)
+	}
+	if resp != nil && errors.Is(err, netio.ErrCloseAfterResponse) {
+		resp.SetVersion(h.APIVersion)
+		return b.encodeResponse(h, resp), err
+	}
 	if err != nil || resp == nil {
 		return nil, err
 	}

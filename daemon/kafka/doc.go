@@ -20,6 +20,13 @@
 // error code where it has one (unserved.go). Per-partition problems are
 // error codes in the response.
 //
+// Security: each connection carries a session (sasl.go): its principal
+// (the client certificate's on SSL listeners, the SASL user on SASL ones,
+// else ANONYMOUS) and, on SASL listeners, the authentication state that
+// lets only ApiVersions and the SASL APIs through until it succeeds. With
+// an authorizer, authorize.go checks each request against the ACLs before
+// its handler runs. listeners.go answers each listener's own endpoint.
+//
 // An Observer (observe.go), if configured, is told each request's timings,
 // every error code its response carries (found by walking the response, so
 // no handler has to report them) and each partition's produced and fetched

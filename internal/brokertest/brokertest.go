@@ -79,9 +79,10 @@ type Broker struct {
 	args    []string // the caller's extra flags
 	nofile  int      // RLIMIT_NOFILE (soft and hard) for the process; 0: inherited
 	dataDir string
-	runDir  string // holds the ready file and the output log
-	addr    string // bound Kafka listener, from the ready file
-	admin   string // bound admin (HTTP) listener, from the ready file
+	runDir  string   // holds the ready file and the output log
+	addr    string   // bound Kafka listener, from the ready file
+	admin   string   // bound admin (HTTP) listener, from the ready file
+	more    []string // further Kafka listeners (broker.listeners), from the ready file
 	proc    *process
 }
 
@@ -226,7 +227,15 @@ func (b *Broker) awaitReady() {
 	if len(addrs) > 1 {
 		b.admin = addrs[1]
 	}
+	if len(addrs) > 2 {
+		b.more = addrs[2:]
+	}
 }
+
+// Listeners are the Kafka listeners after the first when broker.listeners
+// names several (in its order, the inter-broker one left out); the broker
+// must have an admin listener for the ready file to tell them apart.
+func (b *Broker) Listeners() []string { return b.more }
 
 // cleanup stops a broker still running and shows its output if the test failed.
 func (b *Broker) cleanup() {
