@@ -178,9 +178,15 @@ func (nt *Net) Command(i int, argv ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", nt.Nodes[i].NS}, argv...)...)
 }
 
-// Cut drops all packets between the nodes of each pair (0-based indexes),
-// both ways, on top of earlier cuts.
-func (nt *Net) Cut(ctx context.Context, pairs [][2]int) error {
+// Cut drops the packets between the nodes of each pair (0-based
+// indexes), both ways, on top of earlier cuts: all of them, or with port
+// > 0 only TCP to and from that port (a firewall that blocks one
+// listener).
+func (nt *Net) Cut(ctx context.Context, pairs [][2]int, port int) error {
+	match := ""
+	if port > 0 {
+		match = fmt.Sprintf(" tcp dport %d", port)
+	}
 	rules := map[int]*strings.Builder{}
 	add := func(i, j int) {
 		b := rules[i]
@@ -188,8 +194,13 @@ func (nt *Net) Cut(ctx context.Context, pairs [][2]int) error {
 			b = &strings.Builder{}
 			rules[i] = b
 		}
-		fmt.Fprintf(b, "add rule inet chaos input ip saddr %s drop\n", nt.Nodes[j].IP)
-		fmt.Fprintf(b, "add rule inet chaos output ip daddr %s drop\n", nt.Nodes[j].IP)
+		peer := nt.Nodes[j].IP
+		fmt.Fprintf(b, "add rule inet chaos input ip saddr %s%s drop\n", peer, match)
+		fmt.Fprintf(b, "add rule inet chaos output ip daddr %s%s drop\n", peer, match)
+		if port > 0 {
+			fmt.Fprintf(b, "add rule inet chaos input ip saddr %s tcp sport %d drop\n", peer, port)
+			fmt.Fprintf(b, "add rule inet chaos output ip daddr %s tcp sport %d drop\n", peer, port)
+		}
 	}
 	for _, p := range pairs {
 		add(p[0], p[1])

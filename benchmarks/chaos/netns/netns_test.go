@@ -39,11 +39,28 @@ func TestSetupCutHealClose(t *testing.T) {
 		t.Fatalf("host to node 2: %v", err)
 	}
 	c.Close()
-	if err := nt.Cut(ctx, [][2]int{{0, 1}}); err != nil {
+	if err := nt.Cut(ctx, [][2]int{{0, 1}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if dial() == nil {
 		t.Fatal("node 1 reached node 2 through a cut")
+	}
+	if err := nt.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node 1 reaches node 2 after the heal", func() bool { return dial() == nil })
+	// A cut of another port leaves this one open; a cut of this one closes it.
+	if err := nt.Cut(ctx, [][2]int{{0, 1}}, 7001); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("a cut of port 7001 blocked port 7000: %v", err)
+	}
+	if err := nt.Cut(ctx, [][2]int{{0, 1}}, 7000); err != nil {
+		t.Fatal(err)
+	}
+	if dial() == nil {
+		t.Fatal("node 1 reached node 2's port 7000 through a cut of that port")
 	}
 	if err := nt.Loss(ctx, 2, 1); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@
 //
 //	riffle-bench run     [flags]   one scenario against one cluster
 //	riffle-bench compare [flags]   scenarios against several targets, alternating
+//	riffle-bench chaos   [flags]   a cluster under injected faults, with a checker
 //	riffle-bench serve kfake|nats  (internal) run a peer broker for the harness
 package main
 
@@ -36,16 +37,18 @@ func main() {
 
 func dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: riffle-bench run|compare|serve [flags]; -h after a command lists its flags", errUsage)
+		return fmt.Errorf("%w: riffle-bench run|compare|chaos|serve [flags]; -h after a command lists its flags", errUsage)
 	}
 	switch args[0] {
 	case "run":
 		return runCmd(ctx, args[1:])
 	case "compare":
 		return compareCmd(ctx, args[1:])
+	case "chaos":
+		return chaosCmd(ctx, args[1:])
 	case "serve":
 		return serveCmd(ctx, args[1:])
 	default:
-		return fmt.Errorf("%w: unknown command %q (want run, compare or serve)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown command %q (want run, compare, chaos or serve)", errUsage, args[0])
 	}
 }

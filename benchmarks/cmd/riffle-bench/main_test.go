@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/riffle/riffle/benchmarks/chaos"
+	"github.com/riffle/riffle/benchmarks/chaos/netns"
 	"github.com/riffle/riffle/benchmarks/report"
 )
 
@@ -65,9 +69,58 @@ func TestShortRun(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"}} {
-		if err := dispatch(context.Background(), args); err == nil {
-			t.Errorf("dispatch(%q) succeeded", args)
+	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"},
+		{"chaos", "-nodes", "4"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
+		if err := dispatch(context.Background(), args); !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("dispatch(%q): %v, want a usage error (exit 2)", args, err)
 		}
 	}
+}
+
+// TestChaosShort is the fault-injection run of the test command: 3 nodes
+// for 60 s under kills and partitions; the checker must find nothing. It
+// needs root (network namespaces) and skips without it.
+func TestChaosShort(t *testing.T) {
+	if err := netns.Require(); err != nil {
+		t.Skipf("skipped: the chaos run needs root, ip, tc and nft: %v", err)
+	}
+	out := t.TempDir()
+	err := dispatch(context.Background(), []string{"chaos", "-repo", "../../..",
+		"-nodes", "3", "-duration", "60s", "-nemesis", "kill,partition", "-seed", "11", "-out", out})
+	b, rerr := os.ReadFile(filepath.Join(out, "chaos.json"))
+	if rerr != nil {
+		t.Fatalf("run: %v; no chaos.json: %v", err, rerr)
+	}
+	txt, _ := os.ReadFile(filepath.Join(out, "chaos.txt"))
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, txt)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"acknowledged", "anomalies", "faults", "settings"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("chaos.json has no %q", k)
+		}
+	}
+	var rep struct {
+		Acknowledged int64         `json:"acknowledged"`
+		Anomalies    []any         `json:"anomalies"`
+		Faults       []chaos.Fault `json:"faults"`
+		Replicas     []any         `json:"replicas"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Acknowledged < 1000 || len(rep.Faults) < 2 || len(rep.Replicas) == 0 || rep.Anomalies == nil || len(rep.Anomalies) != 0 {
+		t.Fatalf("acknowledged %d, faults %d, replica files %d, anomalies %v\n%s",
+			rep.Acknowledged, len(rep.Faults), len(rep.Replicas), rep.Anomalies, txt)
+	}
+	for _, f := range rep.Faults {
+		if f.Error != "" {
+			t.Errorf("fault %+v not injected", f)
+		}
+	}
+	t.Logf("\n%s", txt)
 }
