@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/riffle/riffle/benchmarks/chaos/netns"
+	"github.com/riffle/riffle/benchmarks/targets"
 )
 
 // Ports every node uses on its own namespace address.
@@ -166,7 +167,7 @@ func (c *cluster) healAll() error {
 			errs = append(errs, c.signal(i, false))
 		}
 		if cmd != nil && !c.running(i) {
-			errs = append(errs, fmt.Errorf("node %d exited by itself; its output ends:\n%s", n.id, tail(n.logPath)))
+			errs = append(errs, fmt.Errorf("node %d exited by itself; its output ends:\n%s", n.id, targets.Tail(n.logPath)))
 			n.mu.Lock()
 			n.cmd = nil
 			n.mu.Unlock()
@@ -202,16 +203,6 @@ func (c *cluster) stopAll(timeout time.Duration) {
 		}()
 	}
 	wg.Wait()
-}
-
-// tail returns the end of a log file for an error message.
-func tail(path string) string {
-	const n = 2048
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	return string(b[max(0, len(b)-n):])
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -110,7 +110,11 @@ func (nm *nemesis) run(ctx context.Context, plan []Fault, log func(string)) []Fa
 			}
 		}
 		f.End = time.Since(nm.start).Seconds()
-		log(fmt.Sprintf("%6.1fs healed %s", f.End, f.Kind))
+		if f.Kept {
+			log(fmt.Sprintf("%6.1fs %s kept until the final heal", f.End, f.Kind))
+		} else {
+			log(fmt.Sprintf("%6.1fs healed %s", f.End, f.Kind))
+		}
 		done = append(done, f)
 	}
 	return done

@@ -19,6 +19,7 @@ import (
 
 	"github.com/riffle/riffle/benchmarks/chaos/check"
 	"github.com/riffle/riffle/benchmarks/chaos/netns"
+	"github.com/riffle/riffle/benchmarks/targets"
 )
 
 // Options are a run's settings (the command's flags).
@@ -100,7 +101,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return adm.fullyReplicated(ctx, wcfg.topic, wcfg.partitions)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w\nnode 1's output ends:\n%s", err, tail(c.nodes[0].logPath))
+		return nil, fmt.Errorf("%w\nnode 1's output ends:\n%s", err, targets.Tail(c.nodes[0].logPath))
 	}
 	start := time.Now()
 	r := newRecorder(start)
