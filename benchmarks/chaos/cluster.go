@@ -27,6 +27,7 @@ const (
 type cluster struct {
 	net   *netns.Net
 	bin   string
+	args  []string // extra flags for every node
 	dir   string
 	nodes []*node
 }
@@ -43,8 +44,8 @@ type node struct {
 	paused bool
 }
 
-func newCluster(nt *netns.Net, bin, dir string) *cluster {
-	c := &cluster{net: nt, bin: bin, dir: dir}
+func newCluster(nt *netns.Net, bin string, args []string, dir string) *cluster {
+	c := &cluster{net: nt, bin: bin, args: args, dir: dir}
 	for i := range nt.Nodes {
 		d := filepath.Join(dir, fmt.Sprintf("node-%d", i+1))
 		c.nodes = append(c.nodes, &node{id: i + 1, dataDir: filepath.Join(d, "data"), logPath: filepath.Join(d, "output.log")})
@@ -88,12 +89,13 @@ func (c *cluster) start(i int) error {
 	}
 	defer logFile.Close()
 	ip := c.net.Nodes[i].IP
-	cmd := c.net.Command(i, c.bin, "--node-id", fmt.Sprint(n.id),
+	argv := append([]string{c.bin, "--node-id", fmt.Sprint(n.id),
 		"--listen", fmt.Sprintf("%s:%d", ip, kafkaPort),
 		"--admin-listen", fmt.Sprintf("%s:%d", ip, adminPort),
 		"--data-dir", n.dataDir,
-		"--set", "cluster.voters="+c.voters(),
-		"--set", fmt.Sprintf("cluster.listen=%s:%d", ip, clusterPort))
+		"--set", "cluster.voters=" + c.voters(),
+		"--set", fmt.Sprintf("cluster.listen=%s:%d", ip, clusterPort)}, c.args...)
+	cmd := c.net.Command(i, argv...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The nodes die with the harness, even when it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

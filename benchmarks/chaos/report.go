@@ -56,6 +56,7 @@ type Settings struct {
 	Idempotent        bool      `json:"idempotent"`
 	RatePerSec        int       `json:"rate_per_sec"`
 	Riffle            string    `json:"riffle"`
+	RiffleArgs        []string  `json:"riffle_args"`
 	Network           string    `json:"network"`
 	Started           time.Time `json:"started"`
 	// Unsafe lists the settings Kafka documents as able to lose
@@ -66,7 +67,7 @@ type Settings struct {
 func settings(o Options, nt *netns.Net) Settings {
 	s := Settings{Nodes: o.Nodes, Duration: o.Duration.String(), Nemeses: o.Nemeses, Seed: o.Seed, Unclean: o.Unclean,
 		Topic: "chaos", Partitions: partitionsPerTopic(o.Nodes), ReplicationFactor: min(3, o.Nodes), MinInsyncReplicas: 2,
-		Acks: "all", Idempotent: true, RatePerSec: o.Rate, Riffle: o.Version, Started: time.Now().UTC(),
+		Acks: "all", Idempotent: true, RatePerSec: o.Rate, Riffle: o.Version, RiffleArgs: o.Args, Started: time.Now().UTC(),
 		Network: fmt.Sprintf("%s: namespaces riffle-chaos-%s-n*, bridge %s (%s)", nt.ID, nt.ID, nt.Bridge, nt.HostIP),
 		Unsafe:  []string{}}
 	if o.Unclean {

@@ -28,11 +28,12 @@ type Options struct {
 	Duration time.Duration
 	Nemeses  []string
 	Seed     uint64
-	Unclean  bool   // unclean.leader.election.enable=true and min.insync.replicas=1
-	Bin      string // the riffle binary
-	Version  string // what Bin was built from
-	WorkDir  string // node data and logs
-	Rate     int    // records/s over all producers
+	Unclean  bool     // unclean.leader.election.enable=true and min.insync.replicas=1
+	Bin      string   // the riffle binary
+	Args     []string // extra flags for every node
+	Version  string   // what Bin was built from
+	WorkDir  string   // node data and logs
+	Rate     int      // records/s over all producers
 	Log      io.Writer
 
 	plan []Fault // replaces the seeded schedule (tests)
@@ -74,7 +75,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}()
 	logf("network %s: bridge %s, nodes %v", nt.ID, nt.Bridge, nodeIPs(nt))
-	c := newCluster(nt, o.Bin, o.WorkDir)
+	c := newCluster(nt, o.Bin, o.Args, o.WorkDir)
 	defer c.stopAll(nodeStopTimeout)
 	for i := range c.nodes {
 		if err := c.start(i); err != nil {

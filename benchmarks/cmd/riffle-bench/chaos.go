@@ -35,7 +35,8 @@ Faults injected for real (-nemesis, comma-separated, or all):
              active controller; restarted on its data after the hold
   pause      SIGSTOP of a random node, SIGCONT after the hold
   partition  nftables drops between nodes: a majority/minority split, one
-             node isolated, or a bridge (two sides that share one node)
+             node isolated, a bridge (two sides that share one node), or
+             a partition leader's Kafka port blocked to the other nodes
   loss       10-40% random packet loss on one node's link (nftables)
   delay      50-250 ms delay with jitter on one node's link (tc netem;
              listed as not injected on kernels without sch_netem)
@@ -98,7 +99,7 @@ func chaosCmd(ctx context.Context, args []string) error {
 	}
 	bin, version := target.Binary()
 	rep, err := chaos.Run(ctx, chaos.Options{Nodes: *nodes, Duration: *duration, Nemeses: nemeses, Seed: *seed,
-		Unclean: *unclean, Bin: bin, Version: version, WorkDir: workDir, Rate: *rate, Log: os.Stderr})
+		Unclean: *unclean, Bin: bin, Args: tf.riffleArgs, Version: version, WorkDir: workDir, Rate: *rate, Log: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("%w: chaos run (seed %d) could not be judged: %v", errUsage, *seed, err)
 	}
