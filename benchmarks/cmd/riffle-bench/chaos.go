@@ -86,7 +86,7 @@ func chaosCmd(ctx context.Context, args []string) error {
 		*seed = uint64(time.Now().UnixNano())
 	}
 	if err := netns.Require(); err != nil {
-		return fmt.Errorf("%w: chaos: %v", errUsage, err)
+		return err
 	}
 	workDir, err := os.MkdirTemp("", "riffle-chaos-")
 	if err != nil {
@@ -95,13 +95,13 @@ func chaosCmd(ctx context.Context, args []string) error {
 	defer os.RemoveAll(workDir)
 	target := &targets.Riffle{RepoDir: tf.repo, WorkDir: workDir, Bin: tf.riffleBin}
 	if err := target.Build(ctx); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", netns.ErrEnvironment, err)
 	}
 	bin, version := target.Binary()
 	rep, err := chaos.Run(ctx, chaos.Options{Nodes: *nodes, Duration: *duration, Nemeses: nemeses, Seed: *seed,
 		Unclean: *unclean, Bin: bin, Args: tf.riffleArgs, Version: version, WorkDir: workDir, Rate: *rate, Log: os.Stderr})
 	if err != nil {
-		return fmt.Errorf("%w: chaos run (seed %d) could not be judged: %v", errUsage, *seed, err)
+		return fmt.Errorf("%w: the run (seed %d) could not be judged: %v", netns.ErrEnvironment, *seed, err)
 	}
 	rep.WriteText(os.Stdout)
 	files, err := rep.Write(*out)

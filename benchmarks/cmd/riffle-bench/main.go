@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/riffle/riffle/benchmarks/chaos/netns"
 )
 
 // errUsage marks a command line the tool cannot act on; it exits 2.
@@ -28,6 +30,9 @@ func main() {
 	case err == nil:
 	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	case errors.Is(err, netns.ErrEnvironment):
+		fmt.Fprintln(os.Stderr, "riffle-bench:", err)
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "riffle-bench:", err)
