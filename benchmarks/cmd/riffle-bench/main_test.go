@@ -126,6 +126,7 @@ func chaosRun(t *testing.T, args ...string) {
 		Faults       []chaos.Fault `json:"faults"`
 		Replicas     []any         `json:"replicas"`
 		NotInjected  []string      `json:"not_injected"`
+		Errors       []string      `json:"errors"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
@@ -133,6 +134,11 @@ func chaosRun(t *testing.T, args ...string) {
 	if rep.Acknowledged < 1000 || len(rep.Faults) < 2 || len(rep.Replicas) == 0 || rep.Anomalies == nil || len(rep.Anomalies) != 0 {
 		t.Fatalf("acknowledged %d, faults %d, replica files %d, anomalies %v\n%s",
 			rep.Acknowledged, len(rep.Faults), len(rep.Replicas), rep.Anomalies, txt)
+	}
+	if len(rep.Errors) > 0 {
+		// A node that exited by itself, a heal that failed, a cluster that
+		// did not fully recover: bugs too, even with no data anomaly.
+		t.Errorf("run errors: %v", rep.Errors)
 	}
 	for _, f := range rep.Faults {
 		// A delay on a kernel without netem is reported, not injected.
