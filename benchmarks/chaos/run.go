@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Unclean {
 		configs = map[string]string{"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}
 	}
-	wcfg := workloadConfig{topic: "chaos", group: "chaos-group", partitions: partitionsPerTopic(o.Nodes), producers: 2, rate: o.Rate, unclean: o.Unclean}
+	wcfg := workloadConfig{topic: "chaos", group: "chaos-group", partitions: partitionsPerTopic(o.Nodes), producers: 2, rate: o.Rate}
 	adminCl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap()...), kgo.RequestTimeoutOverhead(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
@@ -149,8 +149,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}); err != nil {
 		return nil, err
 	}
-	// The readers catch up before they stop, so their reads cover the log.
-	_ = waitFor(ctx, drainTimeout, "readers caught up", func(context.Context) error { return caughtUp(r, ends) })
+	// The readers catch up before they stop, so their reads cover the log;
+	// one that does not within the deadline is a stuck reader.
+	if err := waitFor(ctx, drainTimeout, "readers caught up", func(context.Context) error { return caughtUp(r, ends, wcfg.group) }); err != nil {
+		logf("%v", err)
+	}
 	cl.close()
 	dctx, dcancel := context.WithTimeout(ctx, drainTimeout)
 	final, err := readFinal(dctx, c.bootstrap(), wcfg.topic, ends)
@@ -210,21 +213,27 @@ func nodeIPs(nt *netns.Net) []string {
 	return out
 }
 
-// caughtUp reports nil once every read session that reached a partition
-// has read up to its end offset... as far as the direct reader goes: it
-// reads everything, so it is the one waited for.
-func caughtUp(r *recorder, ends map[int32]int64) error {
+// caughtUp reports nil once the direct reader and the group have read
+// every partition up to its end offset.
+func caughtUp(r *recorder, ends map[int32]int64, group string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	high := map[int32]int64{}
+	high := map[string]map[int32]int64{}
 	for _, rd := range r.hist.Reads {
-		if rd.Direct && rd.Offset+1 > high[rd.Partition] {
-			high[rd.Partition] = rd.Offset + 1
+		name := rd.Reader
+		if rd.Group != "" {
+			name = "group " + rd.Group
 		}
+		if high[name] == nil {
+			high[name] = map[int32]int64{}
+		}
+		high[name][rd.Partition] = max(high[name][rd.Partition], rd.Offset+1)
 	}
-	for p, end := range ends {
-		if high[p] < end {
-			return fmt.Errorf("direct reader at %d of %d in partition %d", high[p], end, p)
+	for _, name := range []string{directReader, "group " + group} {
+		for p, end := range ends {
+			if high[name][p] < end {
+				return fmt.Errorf("%s at %d of %d in partition %d", name, high[name][p], end, p)
+			}
 		}
 	}
 	return nil

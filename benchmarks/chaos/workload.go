@@ -92,8 +92,10 @@ type workloadConfig struct {
 	partitions   int
 	producers    int
 	rate         int // records/s over all producers
-	unclean      bool
 }
+
+// directReader names the reader of every partition from its start.
+const directReader = "direct-0"
 
 // clients are the running workload.
 type clients struct {
@@ -149,7 +151,7 @@ func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *re
 			return nil, err
 		}
 	}
-	direct, err := c.startDirectReader(ctx, "direct-0")
+	direct, err := c.startDirectReader(ctx, directReader)
 	if err != nil {
 		c.close()
 		return nil, err
@@ -241,10 +243,10 @@ func (c *clients) startGroupConsumer(ctx context.Context, idx int) error {
 	c.readers.Add(1)
 	go func() {
 		defer c.readers.Done()
-		c.poll(ctx, cl, func(p int32) (string, bool) {
+		c.poll(ctx, cl, func(p int32) check.Read {
 			mu.Lock()
 			defer mu.Unlock()
-			return sessions[p], false
+			return check.Read{Reader: sessions[p], Group: c.cfg.group, Partition: p}
 		})
 	}()
 	return nil
@@ -264,19 +266,22 @@ func (c *clients) startDirectReader(ctx context.Context, name string) (*kgo.Clie
 	c.readers.Add(1)
 	go func() {
 		defer c.readers.Done()
-		c.poll(ctx, cl, func(int32) (string, bool) { return name, true })
+		c.poll(ctx, cl, func(p int32) check.Read { return check.Read{Reader: name, Direct: true, Partition: p} })
 	}()
 	return cl, nil
 }
 
-func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) (string, bool)) {
+// poll records every record cl receives; session names the reader of a
+// partition.
+func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) check.Read) {
 	shard := c.r.rec.NewShard()
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
 		now := time.Now()
 		fs.EachRecord(func(r *kgo.Record) {
-			name, direct := session(r.Partition)
-			c.r.read(check.Read{Reader: name, Direct: direct, Partition: r.Partition, Offset: r.Offset, Value: string(r.Value), Time: now})
+			rd := session(r.Partition)
+			rd.Offset, rd.Value, rd.Time = r.Offset, string(r.Value), now
+			c.r.read(rd)
 			shard.Record(stats.Consumed, r.Timestamp, now, len(r.Value))
 		})
 	}

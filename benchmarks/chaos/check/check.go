@@ -13,6 +13,9 @@
 //   - non-prefix: a reader's reads of a partition, in order, are not a
 //     contiguous run of the final log (a value not there, a skipped record,
 //     or a direct reader that did not start at the log start);
+//   - stuck-reader: a direct reader, or a consumer group's members
+//     together, that given the drain did not read a partition to the end
+//     of the final log (a fresh reader could);
 //   - rewound-commit: a committed group offset observed lower than one
 //     acknowledged or observed before it;
 //   - replica-mismatch: the replicas of a partition do not hold identical
@@ -31,6 +34,7 @@ const (
 	Duplicate       = "duplicate"
 	Divergent       = "divergent"
 	NonPrefix       = "non-prefix"
+	StuckReader     = "stuck-reader"
 	RewoundCommit   = "rewound-commit"
 	ReplicaMismatch = "replica-mismatch"
 )
@@ -51,6 +55,7 @@ type Read struct {
 	// which may begin at the committed offset).
 	Reader    string    `json:"reader"`
 	Direct    bool      `json:"direct,omitempty"` // reads from the log start, so must begin there
+	Group     string    `json:"group,omitempty"`  // the consumer group of a member's session
 	Partition int32     `json:"partition"`
 	Offset    int64     `json:"offset"`
 	Value     string    `json:"value"`
@@ -116,6 +121,7 @@ func Check(h History) []Anomaly {
 	out = append(out, duplicates(h.Final)...)
 	out = append(out, divergent(h)...)
 	out = append(out, nonPrefix(h, final)...)
+	out = append(out, stuck(h)...)
 	out = append(out, rewound(h.Commits)...)
 	out = append(out, replicaMismatch(h.Replicas)...)
 	sort.SliceStable(out, func(i, j int) bool {
@@ -270,6 +276,55 @@ func nonPrefix(h History, final map[po]string) []Anomaly {
 		case started && r.Offset != next[po{r.Partition, prev}]:
 			flag(fmt.Sprintf("reader %s read offset %d after %d; the final log's next offset is %d",
 				r.Reader, r.Offset, prev, next[po{r.Partition, prev}]))
+		}
+	}
+	return out
+}
+
+// stuck reports each direct reader's, and each group's, partitions not
+// read to the end of the final log. The run stops the readers only after
+// they caught up or the drain's deadline passed, so a shortfall is a
+// reader the cluster stopped serving.
+func stuck(h History) []Anomaly {
+	type rp struct {
+		reader string
+		p      int32
+	}
+	high := map[rp]Read{}
+	readers := map[string]bool{}
+	for _, r := range h.Reads {
+		name := r.Reader
+		switch {
+		case r.Group != "":
+			name = "group " + r.Group
+		case !r.Direct:
+			continue
+		}
+		readers[name] = true
+		if cur, ok := high[rp{name, r.Partition}]; !ok || r.Offset > cur.Offset {
+			high[rp{name, r.Partition}] = r
+		}
+	}
+	var out []Anomaly
+	for _, name := range sortedKeys(readers) {
+		for p, recs := range h.Final {
+			if len(recs) == 0 {
+				continue
+			}
+			end := recs[len(recs)-1]
+			last, ok := high[rp{name, p}]
+			if ok && last.Offset >= end.Offset {
+				continue
+			}
+			a := Anomaly{Kind: StuckReader, Partition: p, Offset: end.Offset,
+				Detail: fmt.Sprintf("%s never read past offset %d; the final log ends at %d", name, last.Offset, end.Offset),
+				Records: []string{fmt.Sprintf("last read by %s at %s: offset %d %s", last.Reader, last.Time.Format(time.RFC3339Nano), last.Offset, last.Value),
+					fmt.Sprintf("final offset %d: %s", end.Offset, end.Value)}}
+			if !ok {
+				a.Detail = fmt.Sprintf("%s read nothing; the final log ends at %d", name, end.Offset)
+				a.Records = a.Records[1:]
+			}
+			out = append(out, a)
 		}
 	}
 	return out

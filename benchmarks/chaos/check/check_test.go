@@ -24,7 +24,7 @@ func clean() History {
 			h.Acks = append(h.Acks, Ack{Partition: p, Offset: o, Value: v, Time: at(int(o))})
 			h.Reads = append(h.Reads, Read{Reader: "direct-0", Direct: true, Partition: p, Offset: o, Value: v, Time: at(int(o) + 1)})
 			if o >= 2 {
-				h.Reads = append(h.Reads, Read{Reader: "group-c0-g1", Partition: p, Offset: o, Value: v, Time: at(int(o) + 1)})
+				h.Reads = append(h.Reads, Read{Reader: "group-c0-g1", Group: "g", Partition: p, Offset: o, Value: v, Time: at(int(o) + 1)})
 			}
 		}
 		h.Commits = append(h.Commits,
@@ -57,6 +57,9 @@ func TestPlantedAnomalies(t *testing.T) {
 			// readers saw it, so their reads are no longer of the final log.
 			h.Final[1] = h.Final[1][:4]
 		}, []string{Lost, NonPrefix}},
+		{"lost acknowledged record in the middle", func(h *History) {
+			h.Final[1] = append(h.Final[1][:2:2], h.Final[1][3:]...)
+		}, []string{Lost, NonPrefix}},
 		{"lost without any read", func(h *History) {
 			h.Acks = append(h.Acks, Ack{Partition: 0, Offset: 5, Value: "v0-5", Time: at(9)})
 		}, []string{Lost}},
@@ -65,10 +68,20 @@ func TestPlantedAnomalies(t *testing.T) {
 		}, []string{Divergent, Lost, NonPrefix}},
 		{"duplicate", func(h *History) {
 			h.Final[0] = append(h.Final[0], Record{Offset: 5, Value: "v0-4"})
+			h.Reads = append(h.Reads, Read{Reader: "direct-0", Direct: true, Partition: 0, Offset: 5, Value: "v0-4", Time: at(9)},
+				Read{Reader: "group-c0-g1", Group: "g", Partition: 0, Offset: 5, Value: "v0-4", Time: at(9)})
 		}, []string{Duplicate}},
 		{"divergent read at one offset", func(h *History) {
-			h.Reads = append(h.Reads, Read{Reader: "direct-1", Direct: true, Partition: 0, Offset: 0, Value: "ghost", Time: at(1)})
+			h.Reads = append(h.Reads, Read{Reader: "group-c9-s1", Partition: 0, Offset: 0, Value: "ghost", Time: at(1)})
 		}, []string{Divergent, NonPrefix}},
+		{"readers stuck before the end", func(h *History) {
+			h.Final[1] = append(h.Final[1], Record{Offset: 5, Value: "v1-5"})
+			h.Acks = append(h.Acks, Ack{Partition: 1, Offset: 5, Value: "v1-5", Time: at(9)})
+		}, []string{StuckReader}},
+		{"group stuck before the end", func(h *History) {
+			h.Final[1] = append(h.Final[1], Record{Offset: 5, Value: "v1-5"})
+			h.Reads = append(h.Reads, Read{Reader: "direct-0", Direct: true, Partition: 1, Offset: 5, Value: "v1-5", Time: at(9)})
+		}, []string{StuckReader}},
 		{"read that skips a record", func(h *History) {
 			var reads []Read
 			for _, r := range h.Reads {
@@ -79,8 +92,9 @@ func TestPlantedAnomalies(t *testing.T) {
 			h.Reads = reads
 		}, []string{NonPrefix}},
 		{"direct reader not from the start", func(h *History) {
+			// It also stopped there, so it is stuck as well.
 			h.Reads = append(h.Reads, Read{Reader: "direct-1", Direct: true, Partition: 0, Offset: 1, Value: "v0-1", Time: at(1)})
-		}, []string{NonPrefix}},
+		}, []string{NonPrefix, StuckReader}},
 		{"rewound commit", func(h *History) {
 			h.Commits = append(h.Commits, Commit{Group: "g", Partition: 1, Offset: 3, Time: at(7), Source: "fetch"})
 		}, []string{RewoundCommit}},
@@ -125,7 +139,7 @@ func TestGroupSessionsMayOverlap(t *testing.T) {
 	h := clean()
 	for o := int64(1); o < 5; o++ {
 		v := fmt.Sprintf("v0-%d", o)
-		h.Reads = append(h.Reads, Read{Reader: "group-c1-g2", Partition: 0, Offset: o, Value: v, Time: at(8)})
+		h.Reads = append(h.Reads, Read{Reader: "group-c1-g2", Group: "g", Partition: 0, Offset: o, Value: v, Time: at(8)})
 	}
 	if got := Check(h); len(got) != 0 {
 		t.Fatalf("anomalies: %+v", got)
