@@ -118,15 +118,25 @@ func (a admin) endOffsets(ctx context.Context, topic string, partitions int) (ma
 	return out, nil
 }
 
-// committed returns the group's committed offsets of the topic.
-func (a admin) committed(ctx context.Context, group, topic string) (map[int32]int64, error) {
+// committed returns the group's committed offsets of the topic as node
+// answers them (0: the coordinator the client finds). Asking each node
+// directly shows a deposed coordinator that still answers.
+func (a admin) committed(ctx context.Context, node int32, group, topic string) (map[int32]int64, error) {
 	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 7 // the single-group form, served by every broker we meet
 	req.Group = group
 	// No topics: all of the group's partitions.
-	resp, err := req.RequestWith(ctx, a.cl)
+	var kresp kmsg.Response
+	var err error
+	if node == 0 {
+		kresp, err = a.cl.Request(ctx, req)
+	} else {
+		kresp, err = a.cl.Broker(int(node)).Request(ctx, req)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("offset fetch %s: %w", group, err)
 	}
+	resp := kresp.(*kmsg.OffsetFetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, fmt.Errorf("offset fetch %s: %w", group, err)
 	}

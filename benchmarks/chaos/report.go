@@ -38,7 +38,8 @@ type Report struct {
 	Errors []string      `json:"errors,omitempty"`
 	Series []stats.Point `json:"series"`
 
-	history check.History
+	history  check.History
+	nodeLogs []string // each node's output, copied next to the report
 }
 
 // Settings is how the run was made, unsafe settings marked.
@@ -77,8 +78,9 @@ func settings(o Options, nt *netns.Net) Settings {
 	return s
 }
 
-// Write stores chaos.json, chaos.txt, chaos.png and the full history
-// (history.json.gz) in dir and returns their paths.
+// Write stores chaos.json, chaos.txt, chaos.png, the full history
+// (history.json.gz) and each node's output (node-N.log) in dir and
+// returns their paths.
 func (r *Report) Write(dir string) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -107,7 +109,19 @@ func (r *Report) Write(dir string) ([]string, error) {
 	if err := writeGzipJSON(hist, r.history); err != nil {
 		return nil, err
 	}
-	return []string{js, txt, png, hist}, nil
+	files := []string{js, txt, png, hist}
+	for i, l := range r.nodeLogs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			return files, fmt.Errorf("report: %w", err)
+		}
+		dst := filepath.Join(dir, fmt.Sprintf("node-%d.log", i+1))
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return files, fmt.Errorf("report: %w", err)
+		}
+		files = append(files, dst)
+	}
+	return files, nil
 }
 
 func writeGzipJSON(path string, v any) error {

@@ -162,10 +162,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	// Committed offsets once more, after everything stopped.
-	if offs, err := adm.committed(hctx, wcfg.group, wcfg.topic); err == nil {
+	if offs, err := adm.committed(hctx, 0, wcfg.group, wcfg.topic); err == nil {
 		now := time.Now()
 		for p, o := range offs {
-			r.commit(check.Commit{Group: wcfg.group, Partition: p, Offset: o, Time: now, Source: "fetch"})
+			r.commit(check.Commit{Group: wcfg.group, Partition: p, Offset: o, Time: now, Source: "fetch after the drain"})
 		}
 	}
 	// Byte-identical replicas: once every replica holds the leader's log
@@ -201,6 +201,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Unavailability = unavailable(times, wcfg.partitions, start, produceEnd)
 	rep.Series = r.rec.Summarize(produceEnd).Series
 	rep.history = h
+	for _, n := range c.nodes {
+		rep.nodeLogs = append(rep.nodeLogs, n.logPath)
+	}
 	rep.WorstRecoveryS = worst(rep.Faults)
 	return rep, nil
 }

@@ -122,6 +122,7 @@ func producerScenario() *workload.Scenario {
 // startClients starts the producers, the group consumers, a direct reader
 // and the commit observer.
 func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *recorder, adm admin) (*clients, error) {
+	nodes := len(seeds)
 	ctx, cancel := context.WithCancel(ctx)
 	c := &clients{cfg: cfg, r: r, seeds: seeds, cancel: cancel}
 	sys, err := kafkadrv.New(seeds...)
@@ -158,7 +159,7 @@ func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *re
 	}
 	c.consumers = append(c.consumers, direct)
 	c.readers.Add(1)
-	go func() { defer c.readers.Done(); c.observeCommits(ctx, adm) }()
+	go func() { defer c.readers.Done(); c.observeCommits(ctx, adm, nodes) }()
 	return c, nil
 }
 
@@ -287,9 +288,10 @@ func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) 
 	}
 }
 
-// observeCommits reads the group's committed offsets every second; each
-// observation is checked against every commit acknowledged before it.
-func (c *clients) observeCommits(ctx context.Context, adm admin) {
+// observeCommits asks every node for the group's committed offsets every
+// second (a node that is not the coordinator answers NOT_COORDINATOR); each
+// answer is checked against every commit acknowledged before it was asked.
+func (c *clients) observeCommits(ctx context.Context, adm admin, nodes int) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -298,16 +300,24 @@ func (c *clients) observeCommits(ctx context.Context, adm admin) {
 			return
 		case <-t.C:
 		}
-		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		offs, err := adm.committed(rctx, c.cfg.group, c.cfg.topic)
-		cancel()
-		if err != nil {
-			continue // unavailable now: the observation is simply missing
+		var wg sync.WaitGroup
+		for id := int32(1); id <= int32(nodes); id++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sent := time.Now()
+				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				offs, err := adm.committed(rctx, id, c.cfg.group, c.cfg.topic)
+				cancel()
+				if err != nil {
+					return // not the coordinator, or unreachable now
+				}
+				for p, o := range offs {
+					c.r.commit(check.Commit{Group: c.cfg.group, Partition: p, Offset: o, Time: sent, Source: fmt.Sprintf("fetch from node %d", id)})
+				}
+			}()
 		}
-		for p, o := range offs {
-			c.r.commit(check.Commit{Group: c.cfg.group, Partition: p, Offset: o, Time: sent, Source: "fetch"})
-		}
+		wg.Wait()
 	}
 }
 

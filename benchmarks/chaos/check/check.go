@@ -71,7 +71,7 @@ type Commit struct {
 	Partition int32     `json:"partition"`
 	Offset    int64     `json:"offset"`
 	Time      time.Time `json:"time"`
-	Source    string    `json:"source"` // "ack" or "fetch"
+	Source    string    `json:"source"` // "ack", or "fetch ..." naming who answered
 }
 
 // Record is one record of the final log.
