@@ -149,6 +149,17 @@ func (pn panel) plot() (*plot.Plot, error) {
 	return p, nil
 }
 
+// bandColors are translucent (premultiplied alpha 0.3) and far apart, so
+// overlapping kinds of band stay apart from each other and from the lines.
+var bandColors = []color.Color{
+	color.NRGBA{R: 220, G: 40, B: 40, A: 77},
+	color.NRGBA{R: 40, G: 90, B: 220, A: 77},
+	color.NRGBA{R: 240, G: 160, B: 20, A: 77},
+	color.NRGBA{R: 40, G: 170, B: 60, A: 77},
+	color.NRGBA{R: 150, G: 60, B: 190, A: 77},
+	color.NRGBA{R: 110, G: 110, B: 110, A: 77},
+}
+
 // addBands shades each band over the y range of the panel's lines.
 func (pn panel) addBands(p *plot.Plot) error {
 	if len(pn.bands) == 0 || !pn.hasData() {
@@ -167,9 +178,7 @@ func (pn panel) addBands(p *plot.Plot) error {
 	for _, b := range pn.bands {
 		c, ok := labels[b.Label]
 		if !ok {
-			r, g, bl, _ := plotutil.Color(len(labels) + 3).RGBA()
-			// Premultiplied alpha: a quarter of the colour, translucent.
-			c = color.RGBA{R: uint8(r >> 10), G: uint8(g >> 10), B: uint8(bl >> 10), A: 64}
+			c = bandColors[len(labels)%len(bandColors)]
 		}
 		poly, err := plotter.NewPolygon(plotter.XYs{{X: b.From, Y: lo}, {X: b.To, Y: lo}, {X: b.To, Y: hi}, {X: b.From, Y: hi}})
 		if err != nil {
