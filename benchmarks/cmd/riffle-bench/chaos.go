@@ -26,9 +26,10 @@ a consumer group and a direct reader with franz-go while the nemeses
 inject faults on a seeded schedule, heals, drains, and checks that every
 acknowledged record is in the final log exactly once at its offset, that
 no two reads saw different records at one offset, that each reader's reads
-are a prefix of the final log, that committed offsets never go back, and
-that the replicas' segment files are byte-identical. Writes DIR/chaos.json,
-chaos.txt, chaos.png (faults as bands) and history.json.gz.
+are a prefix of the final log and reach its end, that committed offsets
+never go back, and that the replicas' segment files are byte-identical.
+Writes DIR/chaos.json, chaos.txt, chaos.png (faults as bands),
+history.json.gz and node-N.log.
 
 Faults injected for real (-nemesis, comma-separated, or all):
   kill       kill -9 of a random node, of a partition's leader or of the
@@ -63,7 +64,7 @@ func chaosCmd(ctx context.Context, args []string) error {
 	duration := fs.Duration("duration", 60*time.Second, "how long faults are injected (the drain and checks come after)")
 	nemesis := fs.String("nemesis", "kill,pause,partition", "faults to inject, comma-separated: "+strings.Join(chaos.Nemeses, ", ")+", or all")
 	seed := fs.Uint64("seed", 0, "seed of the fault schedule; 0 picks one from the clock (the report names it)")
-	out := fs.String("out", "chaos-results", "directory for chaos.json, chaos.txt, chaos.png and history.json.gz")
+	out := fs.String("out", "chaos-results", "directory for chaos.json, chaos.txt, chaos.png, history.json.gz and node-N.log")
 	unclean := fs.Bool("unclean", false, "unsafe: the topic allows unclean leader election and has min.insync.replicas 1 (expect lost writes)")
 	rate := fs.Int("rate", 200, "records/s over all producers")
 	if err := fs.Parse(args); err != nil {
