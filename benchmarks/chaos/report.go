@@ -60,6 +60,8 @@ type Settings struct {
 	RiffleArgs        []string  `json:"riffle_args"`
 	Network           string    `json:"network"`
 	Started           time.Time `json:"started"`
+	// WorkloadStart is time 0 of the faults' and the series' seconds.
+	WorkloadStart time.Time `json:"workload_start"`
 	// Unsafe lists the settings Kafka documents as able to lose
 	// acknowledged records; a run with any may report lost writes.
 	Unsafe []string `json:"unsafe"`

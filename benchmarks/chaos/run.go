@@ -105,6 +105,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("%w\nnode 1's output ends:\n%s", err, targets.Tail(c.nodes[0].logPath))
 	}
 	start := time.Now()
+	rep.Settings.WorkloadStart = start.UTC()
 	r := newRecorder(start)
 	cl, err := startClients(ctx, wcfg, c.bootstrap(), r, adm)
 	if err != nil {
