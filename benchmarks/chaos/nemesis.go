@@ -153,9 +153,9 @@ func (nm *nemesis) inject(ctx context.Context, f *Fault) (func(context.Context) 
 		return func(context.Context) error { return nm.c.signal(i, false) }, nil
 	case NemesisPartition:
 		if f.Target == "replication" {
-			// Followers cannot fetch from a partition's leader (its Kafka
-			// port is blocked to the other nodes), while the cluster
-			// port, so the controller, still answers: the ISR shrinks.
+			// Replica fetches between a partition's leader and the other
+			// nodes fail (Kafka port cut both ways), while the cluster
+			// port, so the controller, still answers: ISRs shrink.
 			i, err := nm.target(ctx, "partition-leader", rng)
 			if err != nil {
 				return nil, err
@@ -166,7 +166,7 @@ func (nm *nemesis) inject(ctx context.Context, f *Fault) (func(context.Context) 
 					pairs = append(pairs, [2]int{i, j})
 				}
 			}
-			f.Nodes, f.Detail = []int{i + 1}, fmt.Sprintf("Kafka port %d of node %d blocked to the other nodes", kafkaPort, i+1)
+			f.Nodes, f.Detail = []int{i + 1}, fmt.Sprintf("Kafka-port (%d) traffic between node %d and the other nodes dropped", kafkaPort, i+1)
 			return nm.c.net.Heal, nm.c.net.Cut(ctx, pairs, kafkaPort)
 		}
 		pairs, desc := split(f.Target, rng.Perm(n))

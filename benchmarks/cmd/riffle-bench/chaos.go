@@ -37,7 +37,8 @@ Faults injected for real (-nemesis, comma-separated, or all):
   pause      SIGSTOP of a random node, SIGCONT after the hold
   partition  nftables drops between nodes: a majority/minority split, one
              node isolated, a bridge (two sides that share one node), or
-             a partition leader's Kafka port blocked to the other nodes
+             the Kafka port cut between a partition's leader and the other
+             nodes (raft and controller traffic still flows)
   loss       10-40% random packet loss on one node's link (nftables)
   delay      50-250 ms delay with jitter on one node's link (tc netem;
              listed as not injected on kernels without sch_netem)
