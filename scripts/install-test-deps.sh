@@ -13,6 +13,9 @@
 #   burrow, zookeeper        Debian packages: a test runs Burrow 1.2 (an old
 #                            sarama client) against a live broker, with a
 #                            throwaway ZooKeeper for Burrow's coordination
+#   iproute2, nftables       Debian packages: riffle-bench chaos (benchmarks/)
+#                            puts each node in a network namespace (ip, tc)
+#                            and cuts links with nft; its test runs as root
 #   node and npm             Debian packages, if no node is installed
 #   kafkajs                  npm package pinned in tests/js/package-lock.json,
 #                            installed into tests/js/node_modules
@@ -29,7 +32,7 @@ missing=()
 deb_installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
-for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount prometheus burrow zookeeper; do
+for pkg in kcat python3-confluent-kafka systemd e2fsprogs mount prometheus burrow zookeeper iproute2 nftables; do
 	deb_installed "$pkg" || missing+=("$pkg")
 done
 command -v node >/dev/null || missing+=(nodejs)

@@ -18,5 +18,7 @@ trap 'rm -rf "$race_dir"' EXIT
 go build -race -o "$race_dir/riffle" ./daemon/cmd/riffle
 RIFFLE_BIN="$race_dir/riffle" go test -count=1 -timeout 30m ./e2e/
 
-# The load-test harness is its own module; its test builds riffle and runs a short scenario.
-(cd benchmarks && go vet ./... && go test -count=1 ./...)
+# The load-test harness is its own module; its tests build riffle, run a
+# short scenario and, as root, a 60 s fault-injection run (longer ones
+# with RIFFLE_LONG=1).
+(cd benchmarks && go vet ./... && go test -count=1 -timeout 45m ./...)

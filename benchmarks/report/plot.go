@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"image/color"
+	"math"
 	"os"
 
 	"gonum.org/v1/plot"
@@ -25,6 +27,28 @@ type panel struct {
 	title, yLabel string
 	logY          bool
 	lines         []line
+	bands         []Band
+}
+
+// Band is a time span shaded behind a panel's lines, e.g. an injected fault.
+type Band struct {
+	Label    string  // the legend groups bands by label
+	From, To float64 // seconds since start
+}
+
+// PlotTimeline draws a run's throughput and latency over time with the
+// bands (faults) shaded behind both panels.
+func PlotTimeline(path, title string, series []stats.Point, bands []Band) error {
+	thr := panel{title: title + ": throughput", yLabel: "records/s", bands: bands, lines: []line{
+		{"acknowledged", rates(series, func(p stats.Point) float64 { return p.Produce.RecordsPerSec })},
+		{"consumed (all readers)", rates(series, func(p stats.Point) float64 { return p.Consume.RecordsPerSec })},
+	}}
+	lat := panel{title: "ack latency from intended send time", yLabel: "ms (log)", logY: true, bands: bands, lines: []line{
+		{"ack p50", points(series, func(p stats.Point) (float64, bool) { return p.Ack.P50, p.Ack.Count > 0 })},
+		{"ack p99", points(series, func(p stats.Point) (float64, bool) { return p.Ack.P99, p.Ack.Count > 0 })},
+		{"ack max", points(series, func(p stats.Point) (float64, bool) { return p.Ack.Max, p.Ack.Count > 0 })},
+	}}
+	return savePanels(path, []panel{thr, lat})
 }
 
 // PlotRun draws a run's throughput and latency percentiles over time.
@@ -83,6 +107,16 @@ func points(series []stats.Point, get func(stats.Point) (float64, bool)) plotter
 	return xy
 }
 
+// rates extracts one value per interval, zeros included: an outage must
+// show as a drop to zero, not as a line drawn across it.
+func rates(series []stats.Point, get func(stats.Point) float64) plotter.XYs {
+	xy := make(plotter.XYs, len(series))
+	for i, p := range series {
+		xy[i] = plotter.XY{X: p.T, Y: get(p)}
+	}
+	return xy
+}
+
 func (pn panel) plot() (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = pn.title
@@ -96,6 +130,9 @@ func (pn panel) plot() (*plot.Plot, error) {
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	p.Add(plotter.NewGrid())
+	if err := pn.addBands(p); err != nil {
+		return nil, err
+	}
 	for i, l := range pn.lines {
 		if len(l.xy) == 0 {
 			continue
@@ -110,6 +147,51 @@ func (pn panel) plot() (*plot.Plot, error) {
 		p.Legend.Add(l.label, lp)
 	}
 	return p, nil
+}
+
+// bandColors are translucent (premultiplied alpha 0.3) and far apart, so
+// overlapping kinds of band stay apart from each other and from the lines.
+var bandColors = []color.Color{
+	color.NRGBA{R: 220, G: 40, B: 40, A: 77},
+	color.NRGBA{R: 40, G: 90, B: 220, A: 77},
+	color.NRGBA{R: 240, G: 160, B: 20, A: 77},
+	color.NRGBA{R: 40, G: 170, B: 60, A: 77},
+	color.NRGBA{R: 150, G: 60, B: 190, A: 77},
+	color.NRGBA{R: 110, G: 110, B: 110, A: 77},
+}
+
+// addBands shades each band over the y range of the panel's lines.
+func (pn panel) addBands(p *plot.Plot) error {
+	if len(pn.bands) == 0 || !pn.hasData() {
+		return nil
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, l := range pn.lines {
+		for _, xy := range l.xy {
+			lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+		}
+	}
+	if !pn.logY {
+		lo = 0
+	}
+	labels := map[string]color.Color{}
+	for _, b := range pn.bands {
+		c, ok := labels[b.Label]
+		if !ok {
+			c = bandColors[len(labels)%len(bandColors)]
+		}
+		poly, err := plotter.NewPolygon(plotter.XYs{{X: b.From, Y: lo}, {X: b.To, Y: lo}, {X: b.To, Y: hi}, {X: b.From, Y: hi}})
+		if err != nil {
+			return fmt.Errorf("plot band %s: %w", b.Label, err)
+		}
+		poly.Color, poly.LineStyle.Width = c, 0
+		p.Add(poly)
+		if !ok {
+			labels[b.Label] = c
+			p.Legend.Add(b.Label, poly)
+		}
+	}
+	return nil
 }
 
 func (pn panel) hasData() bool {

@@ -49,6 +49,9 @@ func (r *Riffle) Build(ctx context.Context) error {
 	return nil
 }
 
+// Binary returns the built binary and what it was built from; Build first.
+func (r *Riffle) Binary() (path, version string) { return r.bin, r.version }
+
 // gitVersion names the commit built, with "+dirty" for local changes.
 func gitVersion(ctx context.Context, dir string) string {
 	out, err := exec.CommandContext(ctx, "git", "-C", dir, "describe", "--always", "--dirty=+dirty").Output()

@@ -70,7 +70,7 @@ func (in *Instance) Stop() error {
 		case <-time.After(StopTimeout):
 			_ = in.proc.Process.Kill()
 			<-in.exited
-			err = fmt.Errorf("%s: killed after %v without exiting; its output ends:\n%s", in.Name, StopTimeout, tail(in.logPath))
+			err = fmt.Errorf("%s: killed after %v without exiting; its output ends:\n%s", in.Name, StopTimeout, Tail(in.logPath))
 		}
 	}
 	if in.cleanup != nil {
@@ -106,7 +106,7 @@ func launch(ctx context.Context, name, workDir string, argv []string) (*Instance
 	go func() { _ = cmd.Wait(); close(in.exited) }()
 	if in.Addr, err = waitReady(ctx, ready, in.exited); err != nil {
 		_ = in.Stop()
-		return nil, fmt.Errorf("%s: %w\n%s", name, err, tail(logPath))
+		return nil, fmt.Errorf("%s: %w\n%s", name, err, Tail(logPath))
 	}
 	return in, nil
 }
@@ -134,8 +134,8 @@ func waitReady(ctx context.Context, path string, exited <-chan struct{}) (string
 	}
 }
 
-// tail returns the end of a log file for an error message.
-func tail(path string) string {
+// Tail returns the end of a log file for an error message.
+func Tail(path string) string {
 	const n = 4096
 	b, err := os.ReadFile(path)
 	if err != nil {

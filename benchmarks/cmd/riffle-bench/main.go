@@ -3,6 +3,7 @@
 //
 //	riffle-bench run     [flags]   one scenario against one cluster
 //	riffle-bench compare [flags]   scenarios against several targets, alternating
+//	riffle-bench chaos   [flags]   a cluster under injected faults, with a checker
 //	riffle-bench serve kfake|nats  (internal) run a peer broker for the harness
 package main
 
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/riffle/riffle/benchmarks/chaos/netns"
 )
 
 // errUsage marks a command line the tool cannot act on; it exits 2.
@@ -28,6 +31,9 @@ func main() {
 	case errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp):
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
+	case errors.Is(err, netns.ErrEnvironment):
+		fmt.Fprintln(os.Stderr, "riffle-bench:", err)
+		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "riffle-bench:", err)
 		os.Exit(1)
@@ -36,16 +42,18 @@ func main() {
 
 func dispatch(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: riffle-bench run|compare|serve [flags]; -h after a command lists its flags", errUsage)
+		return fmt.Errorf("%w: riffle-bench run|compare|chaos|serve [flags]; -h after a command lists its flags", errUsage)
 	}
 	switch args[0] {
 	case "run":
 		return runCmd(ctx, args[1:])
 	case "compare":
 		return compareCmd(ctx, args[1:])
+	case "chaos":
+		return chaosCmd(ctx, args[1:])
 	case "serve":
 		return serveCmd(ctx, args[1:])
 	default:
-		return fmt.Errorf("%w: unknown command %q (want run, compare or serve)", errUsage, args[0])
+		return fmt.Errorf("%w: unknown command %q (want run, compare, chaos or serve)", errUsage, args[0])
 	}
 }

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/riffle/riffle/benchmarks/chaos"
+	"github.com/riffle/riffle/benchmarks/chaos/netns"
 	"github.com/riffle/riffle/benchmarks/report"
 )
 
@@ -65,9 +69,82 @@ func TestShortRun(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"}} {
-		if err := dispatch(context.Background(), args); err == nil {
-			t.Errorf("dispatch(%q) succeeded", args)
+	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"},
+		{"chaos", "-nodes", "4"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
+		if err := dispatch(context.Background(), args); !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("dispatch(%q): %v, want a usage error (exit 2)", args, err)
 		}
 	}
+}
+
+// TestChaosShort is the fault-injection run of the test command: 3 nodes
+// for 60 s under kills and partitions; the checker must find nothing. It
+// needs root (network namespaces) and skips without it.
+func TestChaosShort(t *testing.T) {
+	chaosRun(t, "-nodes", "3", "-duration", "60s", "-nemesis", "kill,partition", "-seed", "11")
+}
+
+// TestChaosLong: 5 nodes, 10 minutes, every nemesis (about 13 minutes).
+func TestChaosLong(t *testing.T) {
+	if os.Getenv("RIFFLE_LONG") != "1" {
+		t.Skip("skipped: a 10-minute fault-injection run; set RIFFLE_LONG=1")
+	}
+	chaosRun(t, "-nodes", "5", "-duration", "10m", "-nemesis", "all", "-seed", "5")
+}
+
+// chaosRun runs riffle-bench chaos with args and requires a clean
+// checker, every fault injected, and chaos.json's top-level keys.
+func chaosRun(t *testing.T, args ...string) {
+	if err := netns.Require(); err != nil {
+		t.Skipf("skipped: the chaos run needs root, ip, tc and nft: %v", err)
+	}
+	out := os.Getenv("RIFFLE_CHAOS_OUT") // keep the report, e.g. to commit it
+	if out == "" {
+		out = t.TempDir()
+	}
+	err := dispatch(context.Background(), append([]string{"chaos", "-repo", "../../..", "-out", out}, args...))
+	b, rerr := os.ReadFile(filepath.Join(out, "chaos.json"))
+	if rerr != nil {
+		t.Fatalf("run: %v; no chaos.json: %v", err, rerr)
+	}
+	txt, _ := os.ReadFile(filepath.Join(out, "chaos.txt"))
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, txt)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"acknowledged", "anomalies", "faults", "settings"} {
+		if _, ok := top[k]; !ok {
+			t.Errorf("chaos.json has no %q", k)
+		}
+	}
+	var rep struct {
+		Acknowledged int64         `json:"acknowledged"`
+		Anomalies    []any         `json:"anomalies"`
+		Faults       []chaos.Fault `json:"faults"`
+		Replicas     []any         `json:"replicas"`
+		NotInjected  []string      `json:"not_injected"`
+		Errors       []string      `json:"errors"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Acknowledged < 1000 || len(rep.Faults) < 2 || len(rep.Replicas) == 0 || rep.Anomalies == nil || len(rep.Anomalies) != 0 {
+		t.Fatalf("acknowledged %d, faults %d, replica files %d, anomalies %v\n%s",
+			rep.Acknowledged, len(rep.Faults), len(rep.Replicas), rep.Anomalies, txt)
+	}
+	if len(rep.Errors) > 0 {
+		// A node that exited by itself, a heal that failed, a cluster that
+		// did not fully recover: bugs too, even with no data anomaly.
+		t.Errorf("run errors: %v", rep.Errors)
+	}
+	for _, f := range rep.Faults {
+		// A delay on a kernel without netem is reported, not injected.
+		if f.Error != "" && (f.Kind != chaos.NemesisDelay || len(rep.NotInjected) == 0) {
+			t.Errorf("fault %+v not injected", f)
+		}
+	}
+	t.Logf("\n%s", txt)
 }

@@ -64,7 +64,8 @@ func (k *System) CreateTopics(ctx context.Context, topics []string, s *workload.
 	return errors.Join(errs...)
 }
 
-func (k *System) producerOpts(s *workload.Scenario) []kgo.Opt {
+// ProducerOpts are the kgo options of a scenario's producers.
+func (k *System) ProducerOpts(s *workload.Scenario) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.seeds...),
 		kgo.ProducerLinger(s.Linger.Std()),
@@ -151,7 +152,7 @@ type producer struct {
 
 // NewProducer returns a kgo producer of topic.
 func (k *System) NewProducer(topic string, s *workload.Scenario, h driver.ProducerHandler) (driver.Producer, error) {
-	cl, err := kgo.NewClient(k.producerOpts(s)...)
+	cl, err := kgo.NewClient(k.ProducerOpts(s)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
