@@ -104,9 +104,12 @@ type clients struct {
 	seeds     []string
 	producers []*kgo.Client
 	consumers []*kgo.Client
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup // the producer loops
-	readers   sync.WaitGroup // the consumer loops and the commit observer
+	cancel    context.CancelFunc // stops every loop
+	// stopProduce stops only the producer loops: the readers go on
+	// reading what the producers' last flush has acknowledged.
+	stopProduce context.CancelFunc
+	wg          sync.WaitGroup // the producer loops
+	readers     sync.WaitGroup // the consumer loops and the commit observer
 }
 
 // producerScenario is the benchmark scenario the producers are built from:
@@ -124,7 +127,8 @@ func producerScenario() *workload.Scenario {
 func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *recorder, adm admin) (*clients, error) {
 	nodes := len(seeds)
 	ctx, cancel := context.WithCancel(ctx)
-	c := &clients{cfg: cfg, r: r, seeds: seeds, cancel: cancel}
+	pctx, stopProduce := context.WithCancel(ctx)
+	c := &clients{cfg: cfg, r: r, seeds: seeds, cancel: cancel, stopProduce: stopProduce}
 	sys, err := kafkadrv.New(seeds...)
 	if err != nil {
 		cancel()
@@ -144,7 +148,7 @@ func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *re
 		}
 		c.producers = append(c.producers, cl)
 		c.wg.Add(1)
-		go func() { defer c.wg.Done(); c.produce(ctx, i, cl) }()
+		go func() { defer c.wg.Done(); c.produce(pctx, i, cl) }()
 	}
 	for i := range 2 {
 		if err := c.startGroupConsumer(ctx, i); err != nil {
@@ -324,7 +328,7 @@ func (c *clients) observeCommits(ctx context.Context, adm admin, nodes int) {
 // stopProducing stops the send loops and waits up to timeout for every
 // record in flight to be acknowledged or failed.
 func (c *clients) stopProducing(timeout time.Duration) {
-	c.cancel()
+	c.stopProduce()
 	c.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
