@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -69,4 +71,99 @@ func BenchmarkMetadataChanges(b *testing.B) {
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 		})
 	}
+}
+
+// BenchmarkISRShrinkFailover measures a failover's metadata load: a topic
+// of failoverPartitions partitions (replication factor 3,
+// replica.lag.time.max.ms lagTimeMaxMs) on 3 voters, one broker that is
+// not the controller killed, then the time until every partition it does
+// not lead has it out of its ISR, as the surviving node's Metadata tells.
+// Each of those is its own AlterPartition from the partition's leader (one
+// metadata change each), unless the victim's broker session (9 s) expires
+// first: fencing takes it out of every ISR in one change. It reports the
+// seconds from the kill, the lag time included.
+//
+//	go test ./e2e/ -run '^$' -bench ISRShrinkFailover -benchtime 1x
+func BenchmarkISRShrinkFailover(b *testing.B) {
+	const failoverPartitions = 600
+	for range b.N {
+		b.StopTimer()
+		c := brokertest.StartCluster(b, 3)
+		addrs := c.Addrs()
+		cl := newClient(b, addrs[0], kgo.SeedBrokers(addrs...))
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		lag := strconv.Itoa(lagTimeMaxMs)
+		if resp, err := adm.CreateTopic(ctx, failoverPartitions, 3, map[string]*string{"replica.lag.time.max.ms": &lag}, "failover"); err != nil || resp.Err != nil {
+			b.Fatal(err, resp.Err)
+		}
+		// The victim: a broker that is not the controller; the partitions it
+		// does not lead must shrink, once all have their full ISR.
+		var victim, controller int32
+		var watched map[int32]bool
+		for {
+			m, err := nodeMetadata(ctx, addrs[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			controller, victim, watched = m.ControllerID, -1, map[int32]bool{}
+			for _, id := range []int32{1, 2, 3} {
+				if id != controller && victim < 0 {
+					victim = id
+				}
+			}
+			parts := failoverPartitionsOf(m)
+			full := controller >= 0 && len(parts) == failoverPartitions
+			for i := 0; full && i < len(parts); i++ {
+				full = len(parts[i].ISR) == 3 && parts[i].Leader >= 0
+				if parts[i].Leader != victim {
+					watched[parts[i].Partition] = true
+				}
+			}
+			if full {
+				break
+			}
+			if ctx.Err() != nil {
+				b.Fatal("no full ISR on every partition")
+			}
+			time.Sleep(100 * time.Millisecond) // polling a remote condition
+		}
+		survivor := addrs[controller-1]
+		b.StartTimer()
+		killed := time.Now()
+		c.Node(victim).Kill()
+		for {
+			m, err := nodeMetadata(ctx, survivor)
+			if err != nil {
+				b.Fatal(err)
+			}
+			shrunk := 0
+			for _, p := range failoverPartitionsOf(m) {
+				if watched[p.Partition] && !slices.Contains(p.ISR, victim) {
+					shrunk++
+				}
+			}
+			if shrunk >= len(watched) {
+				break
+			}
+			if ctx.Err() != nil {
+				b.Fatalf("%d of %d ISRs shrunk", shrunk, len(watched))
+			}
+			time.Sleep(20 * time.Millisecond) // polling a remote condition
+		}
+		all := time.Since(killed)
+		b.StopTimer()
+		cancel()
+		b.ReportMetric(all.Seconds(), "s-all-shrunk")
+	}
+}
+
+// failoverPartitionsOf returns topic failover's partitions in m.
+func failoverPartitionsOf(m *kmsg.MetadataResponse) []kmsg.MetadataResponseTopicPartition {
+	for _, t := range m.Topics {
+		if t.Topic != nil && *t.Topic == "failover" {
+			return t.Partitions
+		}
+	}
+	return nil
 }

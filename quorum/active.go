@@ -30,8 +30,13 @@ type proposal struct {
 
 	index, term uint64         // the entry proposed for the change
 	data        []byte         // its batch
+	offset      int64          // the image's offset once the entry applies, as planned
 	first       int64          // the first producer id, when producerIDs > 0
 	reply       HeartbeatReply // the answer, when heartbeat is set
+	// after are the changes of no records planned while this one was the
+	// newest in flight: they read its outcome (producer ids from the block
+	// it reserves), so they are answered when it commits and fail with it.
+	after []*proposal
 }
 
 // batchStoredFrom is where a batch's bytes stop depending on where it is
@@ -59,10 +64,18 @@ type changeResult struct {
 // randomness and the image's publication are given to it, and it runs on
 // the node's goroutine (or the simulator's).
 //
-// Only one change is in flight, and the leader plans only once applied ==
-// its last index and that entry is of its term (so committed): every
-// committed batch was then planned against exactly the image before it,
-// and applying one cannot fail unless the log is corrupt.
+// Changes are pipelined as Kafka's controller does: a new leader plans
+// only once applied == its last index and that entry is of its term (so
+// committed); from then on, in that term, it plans each change against
+// the speculative image (spec: the applied image with every entry it has
+// in flight applied) and proposes it at once, without waiting for the
+// entries before it to commit. Only the leader appends entries in its
+// term, so every committed batch of the term was planned against exactly
+// the image before it, and applying one cannot fail unless the log is
+// corrupt. An entry of another term applied where one of ours was
+// proposed ends the term's speculation: that change and all after it fail
+// with ErrNotController, and the next term starts again from the applied
+// image.
 type core struct {
 	node    *raftNode   // nil on an observer, which never leads
 	storage raftStorage // the node's raft log, where snapshots go
@@ -80,9 +93,11 @@ type core struct {
 	snapshotEvery uint64
 	snapIndex     uint64
 	pidNext       int64  // next producer id this leader serves; below image.ProducerIDsEnd unless a block is due
-	pidTerm       uint64 // the term pidNext was reset in: a new leader starts past every reserved block
+	pidTerm       uint64 // the term this node last started leading in (pidNext reset, spec valid); 0 after speculation ended
 	waiting       []*proposal
-	inflight      *proposal
+	inflight      []*proposal // proposed in term pidTerm, in index order, consecutive
+	inflightBytes int         // their batches' bytes, bounded under raft's uncommitted limit
+	spec          *Image      // the image after every entry in flight applies; meaningful while any is
 	// sessionTimeout > 0 makes the leader track broker sessions and fence
 	// the brokers it stops hearing from (a cluster voter; 0 in the
 	// simulation, whose brokers do not heartbeat).
@@ -126,24 +141,24 @@ func (c *core) validate(p *proposal) (*Image, error) {
 func (c *core) pump() error {
 	st := c.node.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
+		// The speculation ends; the changes in flight wait for their
+		// entries, which another leader may still commit.
+		c.pidTerm = 0
 		c.failWaiting(fmt.Errorf("node %d: %w", c.self.ID, ErrNotController))
 		return nil
 	}
-	if c.inflight != nil {
-		return nil
-	}
-	last, err := c.storage.LastIndex()
-	if err != nil {
-		return fmt.Errorf("raft log: %w", err)
-	}
-	lastTerm, err := c.storage.Term(last)
-	if err != nil {
-		return fmt.Errorf("raft log: term of %d: %w", last, err)
-	}
-	if c.applied != last || lastTerm != st.GetTerm() {
-		return nil
-	}
 	if c.pidTerm != st.GetTerm() {
+		last, err := c.storage.LastIndex()
+		if err != nil {
+			return fmt.Errorf("raft log: %w", err)
+		}
+		lastTerm, err := c.storage.Term(last)
+		if err != nil {
+			return fmt.Errorf("raft log: term of %d: %w", last, err)
+		}
+		if c.applied != last || lastTerm != st.GetTerm() {
+			return nil
+		}
 		c.pidTerm, c.pidNext = st.GetTerm(), c.image.ProducerIDsEnd
 		c.resetSessions()
 		c.nextRebalance = c.now().Add(c.rebalanceEvery)
@@ -160,7 +175,10 @@ func (c *core) pump() error {
 	}
 	c.fenceStale()
 	c.rebalance()
-	for c.inflight == nil && len(c.waiting) > 0 {
+	// Every waiting change is proposed now, so they share the next Ready:
+	// one fsync and one append message per follower. The bytes in flight
+	// stay under raft's uncommitted limit, which would drop a proposal.
+	for len(c.waiting) > 0 && c.inflightBytes <= raftUncommittedBytesMax-metadataBatchBytesMax {
 		p := c.waiting[0]
 		c.waiting[0] = nil
 		c.waiting = c.waiting[1:]
@@ -169,35 +187,63 @@ func (c *core) pump() error {
 	return nil
 }
 
-// start plans p against the applied image and proposes its batch; a
-// change of no records (or ids served from the reserved block) is done at
-// once.
+// planImage is the image the leader plans the next change against: the
+// applied one, or the speculative one while entries are in flight.
+func (c *core) planImage() *Image {
+	if len(c.inflight) > 0 {
+		return c.spec
+	}
+	return c.image
+}
+
+// start plans p against the plan image and proposes its batch. A planning
+// error ends p alone; a change of no records (or ids served from the
+// reserved block) is done at once, or when the newest entry in flight
+// commits, as its answer may rest on that entry.
 func (c *core) start(p *proposal) {
+	im := c.planImage()
 	var recs []record
 	var err error
 	switch {
 	case p.producerIDs > 0:
-		recs, p.first, err = allocateProducerIDs(c.image, c.pidNext, p.producerIDs)
+		recs, p.first, err = allocateProducerIDs(im, c.pidNext, p.producerIDs)
 	case p.heartbeat != nil:
-		recs, p.reply, err = c.heartbeat(*p.heartbeat)
+		recs, p.reply, err = c.heartbeat(im, *p.heartbeat)
 	default:
-		recs, err = p.plan(c.image)
+		recs, err = p.plan(im)
 	}
 	if err == nil && len(recs) > 0 {
 		var batch segment.Batch
-		if batch, _, err = buildBatch(c.image, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
+		var next *Image
+		if batch, next, err = buildBatch(im, recs, c.nowMs(), metadataBatchBytesMax); err == nil {
 			p.data = batch.Bytes()
 			p.index, p.term, err = c.node.propose(p.data)
 		}
 		if err == nil {
-			c.inflight = p
+			if n := len(c.inflight); n > 0 && c.inflight[n-1].index+1 != p.index {
+				panic(fmt.Sprintf("quorum: proposal at %d follows the one in flight at %d", p.index, c.inflight[n-1].index))
+			}
+			if p.producerIDs > 0 {
+				c.pidNext = p.first + p.producerIDs
+			}
+			p.offset, c.spec = next.Offset, next
+			c.inflight = append(c.inflight, p)
+			c.inflightBytes += len(p.data)
 			return
 		}
 	}
-	if err == nil && p.producerIDs > 0 {
+	if err != nil {
+		p.done(changeResult{image: c.image}, err)
+		return
+	}
+	if p.producerIDs > 0 {
 		c.pidNext = p.first + p.producerIDs
 	}
-	p.done(changeResult{image: c.image, firstProducerID: p.first, heartbeat: p.reply}, err)
+	if n := len(c.inflight); n > 0 {
+		c.inflight[n-1].after = append(c.inflight[n-1].after, p)
+		return
+	}
+	p.done(changeResult{image: c.image, firstProducerID: p.first, heartbeat: p.reply}, nil)
 }
 
 func (c *core) now() time.Time { return time.UnixMilli(c.nowMs()) }
@@ -212,21 +258,23 @@ func (c *core) resetSessions() {
 }
 
 // fenceStale queues the fencing of a broker whose session expired, when
-// the leader has nothing else to do; one broker per change (fenceStale in
-// brokers.go), the next on a later pump.
+// no change waits; one broker per change (fenceStale in brokers.go), the
+// next on a later pump. It reads the plan image, so a fencing in flight
+// is not queued again.
 func (c *core) fenceStale() {
-	if c.sessions == nil || c.inflight != nil || len(c.waiting) > 0 {
+	if c.sessions == nil || len(c.waiting) > 0 {
 		return
 	}
 	now := c.now()
+	im := c.planImage()
 	// A broker registered since this node became leader gets its session
 	// here, so one that dies before its first heartbeat is fenced too.
-	for _, b := range c.image.Brokers {
+	for _, b := range im.Brokers {
 		if _, ok := c.sessions.last[b.ID]; !ok {
 			c.sessions.touch(b.ID, now)
 		}
 	}
-	recs := fenceStale(c.image, c.sessions, now)
+	recs := fenceStale(im, c.sessions, now)
 	if len(recs) == 0 {
 		return
 	}
@@ -240,10 +288,10 @@ func (c *core) fenceStale() {
 	})
 }
 
-// rebalance queues the automatic leader rebalance when it is due and the
-// leader has nothing else to do; a rebalance electing nobody is no change.
+// rebalance queues the automatic leader rebalance when it is due and no
+// change waits; a rebalance electing nobody is no change.
 func (c *core) rebalance() {
-	if c.rebalanceEvery <= 0 || c.inflight != nil || len(c.waiting) > 0 || c.now().Before(c.nextRebalance) {
+	if c.rebalanceEvery <= 0 || len(c.waiting) > 0 || c.now().Before(c.nextRebalance) {
 		return
 	}
 	c.nextRebalance = c.now().Add(c.rebalanceEvery)
@@ -258,12 +306,13 @@ func (c *core) rebalance() {
 }
 
 // heartbeat touches the heartbeating broker's session and plans what the
-// heartbeat causes; a broker told to shut down has no session left.
-func (c *core) heartbeat(hb BrokerHeartbeat) ([]record, HeartbeatReply, error) {
+// heartbeat causes against im; a broker told to shut down has no session
+// left.
+func (c *core) heartbeat(im *Image, hb BrokerHeartbeat) ([]record, HeartbeatReply, error) {
 	if c.sessions == nil {
 		return nil, HeartbeatReply{}, fmt.Errorf("node %d tracks no broker sessions: %w", c.self.ID, ErrNotController)
 	}
-	recs, reply, err := brokerHeartbeat(c.image, hb)
+	recs, reply, err := brokerHeartbeat(im, hb)
 	if err != nil {
 		return nil, reply, err
 	}
@@ -281,12 +330,24 @@ func (c *core) failWaiting(err error) {
 	c.waiting = nil
 }
 
+// failInflight ends the changes in flight from the i-th on with err, and
+// with them the term's speculation.
+func (c *core) failInflight(i int, err error) {
+	lost := c.inflight[i:]
+	c.inflight = c.inflight[:i]
+	c.pidTerm = 0
+	for _, p := range lost {
+		c.inflightBytes -= len(p.data)
+		p.done(changeResult{}, err)
+		for _, a := range p.after {
+			a.done(changeResult{}, err)
+		}
+	}
+}
+
 // fail ends every change with err: the node stopped.
 func (c *core) fail(err error) {
-	if p := c.inflight; p != nil {
-		c.inflight = nil
-		p.done(changeResult{}, err)
-	}
+	c.failInflight(0, err)
 	c.failWaiting(err)
 }
 
@@ -353,19 +414,28 @@ func (c *core) applyEntryImage(index, term uint64, data []byte) error {
 	next.ControllerID = c.controllerID()
 	c.image, c.applied = next, index
 	c.publish(prev, next)
-	if p := c.inflight; p != nil && index >= p.index {
-		c.inflight = nil
-		if index != p.index || term != p.term {
-			p.done(changeResult{}, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.self.ID, p.index, p.term, term, ErrNotController))
-			return nil
-		}
-		if !sameBatch(data, p.data) {
-			panic(fmt.Sprintf("quorum: entry %d of term %d is not the batch proposed there", index, term))
-		}
-		if p.producerIDs > 0 {
-			c.pidNext = p.first + p.producerIDs
-		}
-		p.done(changeResult{image: next, firstProducerID: p.first, heartbeat: p.reply}, nil)
+	if len(c.inflight) == 0 || index < c.inflight[0].index {
+		return nil
+	}
+	p := c.inflight[0]
+	if index != p.index || term != p.term {
+		// The log after this entry is the new leader's: every change in
+		// flight is lost.
+		c.failInflight(0, fmt.Errorf("node %d: entry %d of term %d was replaced by term %d: %w", c.self.ID, p.index, p.term, term, ErrNotController))
+		return nil
+	}
+	if !sameBatch(data, p.data) {
+		panic(fmt.Sprintf("quorum: entry %d of term %d is not the batch proposed there", index, term))
+	}
+	if next.Offset != p.offset {
+		panic(fmt.Sprintf("quorum: entry %d of term %d applied at offset %d, planned at %d", index, term, next.Offset, p.offset))
+	}
+	c.inflight[0] = nil
+	c.inflight = c.inflight[1:]
+	c.inflightBytes -= len(p.data)
+	p.done(changeResult{image: next, firstProducerID: p.first, heartbeat: p.reply}, nil)
+	for _, a := range p.after {
+		a.done(changeResult{image: next, firstProducerID: a.first, heartbeat: a.reply}, nil)
 	}
 	return nil
 }
@@ -385,9 +455,14 @@ func (c *core) applySnapshot(snap *raftpb.Snapshot) error {
 	prev := c.image
 	c.image, c.applied, c.snapIndex = next, index, index
 	c.publish(prev, next)
-	if p := c.inflight; p != nil && index >= p.index {
-		c.inflight = nil
-		p.done(changeResult{}, fmt.Errorf("node %d: entry %d is in a snapshot from the leader: %w", c.self.ID, p.index, errOutcomeUnknown))
+	covered := 0
+	for covered < len(c.inflight) && c.inflight[covered].index <= index {
+		covered++
+	}
+	if covered > 0 {
+		// Those after the snapshot (if any) are lost too: the leader that
+		// sent it leads another term.
+		c.failInflight(0, fmt.Errorf("node %d: entries %d to %d are in a snapshot from the leader or after it: %w", c.self.ID, c.inflight[0].index, c.inflight[len(c.inflight)-1].index, errOutcomeUnknown))
 	}
 	return nil
 }

@@ -164,15 +164,30 @@
 //	controller.go the shell. Brokers use it through two interfaces: a Reader
 //	              (Image, OnChange: committed images in order) and a Client
 //	              (the change methods). On the raft leader (the active
-//	              controller) a change is planned against the applied image,
-//	              encoded as one batch and proposed; the method returns once
-//	              the entry is applied. Only one change is in flight, and the
-//	              leader plans only when applied == its last index and an
-//	              entry of its term is committed, so every committed batch was
-//	              planned against exactly the image before it; apply failing
-//	              on a committed batch is corruption. A proposal whose index
-//	              is applied with another term fails with ErrNotController and
-//	              the caller retries; a timeout is ambiguous (REQUEST_TIMED_OUT).
+//	              controller) a change is planned, encoded as one batch and
+//	              proposed; the method returns once the entry is applied.
+//	              Changes are pipelined, as Kafka's controller does: a new
+//	              leader plans only once applied == its last index and an
+//	              entry of its term is committed; from then on it plans each
+//	              change against the speculative image (the applied one
+//	              with every entry in flight applied; never published) and
+//	              proposes it at once. Only the leader appends in its term,
+//	              so every committed batch was planned against exactly the
+//	              image before it; apply failing on a committed batch is
+//	              corruption (and an entry applying at another offset than
+//	              planned, an assertion). The changes waiting on the node's
+//	              goroutine are proposed together: one Ready, one fsync, one
+//	              append message per follower. A planning error ends its
+//	              own change only. A change of no records (producer ids
+//	              from the reserved block, a heartbeat that changes
+//	              nothing) is answered when the newest entry in flight
+//	              commits, as it may rest on it (ids from a block being
+//	              reserved). Losing leadership ends the speculation: the
+//	              waiting changes fail with ErrNotController, those in
+//	              flight wait for their entries; a proposal whose index is
+//	              applied with another term fails with ErrNotController,
+//	              with every change in flight after it, and the caller
+//	              retries; a timeout is ambiguous (REQUEST_TIMED_OUT).
 //	              On any other node the change is forwarded to the leader
 //	              over the transport (NOT_CONTROLLER when none is known).
 //	client.go     the Reader and Client interfaces (Metadata: both).

@@ -82,6 +82,9 @@ type raftNode struct {
 	net     peerNetwork
 	sm      stateMachine
 	lead    uint64 // the leader as of the last Ready
+	// unsaved counts the entries proposed since the last Ready took them
+	// (raft's sync Ready hands over every unstable entry).
+	unsaved uint64
 	log     *slog.Logger
 }
 
@@ -171,8 +174,9 @@ func (n *raftNode) step(m *raftpb.Message) error {
 
 // propose appends data to the log as the leader and returns the index and
 // term the entry gets. It must come after handleReady, with no tick or step
-// between: then raft holds no unsaved entries and the new entry follows
-// the stored log. It fails when this node is not the leader.
+// between (several proposals may follow one another): then raft holds no
+// unsaved entries but those proposed since, and the new entry follows
+// them. It fails when this node is not the leader.
 func (n *raftNode) propose(data []byte) (index, term uint64, err error) {
 	st := n.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
@@ -185,7 +189,8 @@ func (n *raftNode) propose(data []byte) (index, term uint64, err error) {
 	if err := n.rn.Propose(data); err != nil {
 		return 0, 0, fmt.Errorf("raft node %d: propose: %w: %w", n.id, ErrNotController, err)
 	}
-	return last + 1, st.GetTerm(), nil
+	n.unsaved++
+	return last + n.unsaved, st.GetTerm(), nil
 }
 
 // handleReady runs raft's synchronous Ready loop until raft has nothing
@@ -197,6 +202,7 @@ func (n *raftNode) propose(data []byte) (index, term uint64, err error) {
 func (n *raftNode) handleReady() error {
 	for n.rn.HasReady() {
 		rd := n.rn.Ready()
+		n.unsaved = 0
 		if rd.SoftState != nil && rd.SoftState.Lead != n.lead {
 			n.lead = rd.SoftState.Lead
 			n.sm.leaderChanged(n.lead)
@@ -265,7 +271,8 @@ func (n *raftNode) status() QuorumStatus {
 }
 
 // run drives the node until stop closes or the node fails: ticks every
-// tick, steps inbound messages, runs tasks (closures that may propose),
+// tick, steps inbound messages, runs tasks (closures that may propose;
+// those waiting run together),
 // runs reports when kicked, and after each event runs the Ready loop, then
 // settle (which may propose; its proposals are handled at once). It
 // returns the fatal error, or nil on stop.
@@ -285,11 +292,29 @@ func (n *raftNode) run(stop <-chan struct{}, tick time.Duration, inbound <-chan 
 			}
 		case f := <-tasks:
 			f()
+			drainTasks(tasks)
 		case <-kick:
 			reports()
 		}
 		if err := n.settle(settle); err != nil {
 			return err
+		}
+	}
+}
+
+// tasksDrainMax bounds the tasks run back to back before the Ready loop.
+const tasksDrainMax = 256
+
+// drainTasks runs the tasks already waiting, so that the changes they
+// submit are proposed together: one Ready, one fsync, one append message
+// per follower.
+func drainTasks(tasks <-chan func()) {
+	for range tasksDrainMax {
+		select {
+		case f := <-tasks:
+			f()
+		default:
+			return
 		}
 	}
 }

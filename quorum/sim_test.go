@@ -33,8 +33,10 @@ import (
 // random filesystem operation inside a Save or a snapshot. Nodes snapshot
 // every few entries and trim their logs, so a node partitioned or down for
 // long is caught up by the leader's snapshot. Clients create and delete
-// topics and allocate producer ids at random nodes; a node that is not the
-// controller forwards the change as its Kafka request. Invariants are
+// topics and allocate producer ids at random nodes, in bursts, so a leader
+// has several changes in flight (planned on its speculative image,
+// allocations served from a block still being reserved); a node that is
+// not the controller forwards the change as its Kafka request. Invariants are
 // checked after every step; then the faults stop and the cluster must
 // elect a leader, converge and commit a change within a tick budget, and
 // every node's disk must replay to its live image.
@@ -192,6 +194,9 @@ type simStats struct {
 	crashes, tornWrites, partitions, forwarded, replaced int
 	snapshots, installs                                  int // taken; received from the leader
 	observed, observerSnaps                              int // entries and snapshots observers applied
+	// pipelined counts the times a leader had several changes in flight;
+	// deepest is the most it had.
+	pipelined, deepest int
 }
 
 func (st *simStats) add(o simStats) {
@@ -203,6 +208,8 @@ func (st *simStats) add(o simStats) {
 	st.snapshots += o.snapshots
 	st.installs += o.installs
 	st.observed += o.observed
+	st.pipelined += o.pipelined
+	st.deepest = max(st.deepest, o.deepest)
 	st.observerSnaps += o.observerSnaps
 }
 
@@ -483,6 +490,10 @@ func (s *sim) settle(n *simNode) {
 		return // an observer
 	}
 	err := n.node.settle(n.core.pump)
+	if depth := len(n.core.inflight); depth > 1 {
+		s.stats.pipelined++
+		s.stats.deepest = max(s.stats.deepest, depth)
+	}
 	switch {
 	case err == nil:
 	case n.lostPower != nil:
@@ -882,8 +893,12 @@ func (s *sim) run() error {
 	for range s.p.steps {
 		s.tick()
 		if s.rng.Float64() < s.p.opP {
+			// A burst of changes at one node: at the leader they are
+			// planned on one another and proposed together.
 			if n := s.nodes[s.rng.IntN(len(s.nodes))]; n.up {
-				s.clientOp(n, s.randomOp())
+				for range 1 + s.rng.IntN(4) {
+					s.clientOp(n, s.randomOp())
+				}
 				s.settle(n)
 			}
 		}
@@ -1048,6 +1063,9 @@ func TestSim(t *testing.T) {
 	}
 	if seeds > 1 && (stats.installs == 0 || stats.tornWrites == 0 || stats.observed == 0 || stats.observerSnaps == 0) {
 		t.Errorf("no snapshot was installed from a leader or by an observer, no entry observed, or no power failed inside a write: %+v", stats)
+	}
+	if seeds > 1 && (stats.pipelined == 0 || stats.deepest < 3) {
+		t.Errorf("leaders never had several changes in flight: %+v", stats)
 	}
 }
 
