@@ -47,7 +47,7 @@ type Config struct {
 	Replication ReplicationConfig `toml:"replication"`
 	// Transactions is the [transactions] section.
 	Transactions TransactionsConfig `toml:"transactions"`
-	Security    SecurityConfig    `toml:"security"`
+	Security     SecurityConfig     `toml:"security"`
 
 	// explicit holds the keys ("log.retention_ms") that a config file or
 	// Set gave a value: DescribeConfigs reports them as
