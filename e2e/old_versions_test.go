@@ -93,19 +93,19 @@ func TestOldClientVersions(t *testing.T) {
 }
 
 // TestUnservedKeyAnswered: a client that skips ApiVersions and asks for an
-// API Riffle does not serve (DescribeAcls) gets UNSUPPORTED_VERSION, and
-// its connection stays open.
+// API Riffle does not serve (DescribeClientQuotas) gets UNSUPPORTED_VERSION,
+// and its connection stays open.
 func TestUnservedKeyAnswered(t *testing.T) {
 	b := brokertest.Start(t)
 	conn := dial(t, b.Addr())
-	acls := kmsg.NewPtrDescribeACLsRequest()
-	acls.SetVersion(2)
-	if r := rawExchange[*kmsg.DescribeACLsResponse](t, conn, acls); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ErrorMessage == nil {
-		t.Fatalf("DescribeAcls: %+v", r)
+	quotas := kmsg.NewPtrDescribeClientQuotasRequest()
+	quotas.SetVersion(1)
+	if r := rawExchange[*kmsg.DescribeClientQuotasResponse](t, conn, quotas); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ErrorMessage == nil {
+		t.Fatalf("DescribeClientQuotas: %+v", r)
 	}
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(12)
 	if r := rawExchange[*kmsg.MetadataResponse](t, conn, md); len(r.Brokers) != 1 {
-		t.Fatalf("Metadata after DescribeAcls: %+v", r)
+		t.Fatalf("Metadata after DescribeClientQuotas: %+v", r)
 	}
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,7 +48,9 @@ func testTxnKill(t *testing.T, afterAck, killLeader bool) {
 	if killLeader {
 		timeout = 60 * time.Second
 	}
-	p := newClusterClient(t, c.Addrs(), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(timeout),
+	// The client's own log, shown when the test fails: its retries and
+	// coordinator lookups are what a failed commit needs explained.
+	p := newClusterClient(t, c.Addrs(), kgo.WithLogger(testLogger(t)), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(timeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -160,4 +164,32 @@ func findCoordinatorOfType(t *testing.T, cl *kgo.Client, keyType int8, key strin
 		t.Fatalf("find the coordinator of %s: %v %+v", key, err, resp)
 	}
 	return resp.NodeID
+}
+
+// testLogger is a franz-go logger writing to the test's log at debug
+// level; it falls silent once the test's cleanups run, so a client
+// goroutine that logs late cannot panic the test binary.
+func testLogger(t *testing.T) kgo.Logger {
+	w := &testLogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return kgo.BasicLogger(w, kgo.LogLevelDebug, nil)
+}
+
+type testLogWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
 }

@@ -21,6 +21,9 @@ func init() {
 func serveFindCoordinator(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if req.CoordinatorType == 1 && b.cfg.Txns != nil {
+		b.cfg.Txns.Want() // created on first use, as Kafka does
+	}
 	im := b.ctrl.Image()
 	if req.Version < 4 {
 		br, code := groupCoordinator(im, req.CoordinatorType, req.CoordinatorKey)

@@ -70,6 +70,7 @@ type Coordinator struct {
 	closed      bool
 	creating    bool
 	createTried time.Time
+	wanted      bool // a FindCoordinator asked for a transactional id: create the topic
 	counts      Counts
 
 	stop chan struct{}
@@ -119,12 +120,23 @@ func Open(opts Options) (*Coordinator, error) {
 	return c, nil
 }
 
+// Want asks for __transaction_state, as a FindCoordinator for a
+// transactional id does: Kafka creates it on first use, not at start, so a
+// broker that never sees a transaction spends no files and disk on its
+// partitions.
+func (c *Coordinator) Want() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wanted = true
+	c.maybeCreateTopicLocked(c.opts.Controller.Image())
+}
+
 // maybeCreateTopicLocked creates __transaction_state off the caller's
-// goroutine when it is missing and enough brokers are live, one attempt
-// a second at most.
+// goroutine when it is wanted, missing and enough brokers are live, one
+// attempt a second at most.
 func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
 	now := time.Now()
-	if c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(TransactionsTopic) != nil ||
+	if !c.wanted || c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(TransactionsTopic) != nil ||
 		len(im.LiveBrokers()) < int(c.opts.TopicReplicationFactor) {
 		return
 	}
