@@ -131,24 +131,30 @@ func (b *broker) heartbeatLoop() {
 	defer close(b.heartbeatDone)
 	t := time.NewTicker(b.ctrl.HeartbeatInterval())
 	defer t.Stop()
-	for {
-		select {
-		case <-b.tickStop:
-			return
-		case <-t.C:
+	// The first heartbeat goes at once: it unfences the broker and
+	// starts the lease its coordinators serve under.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-b.tickStop:
+				return
+			case <-t.C:
+			}
 		}
 		im := b.ctrl.Image()
 		self, ok := im.Broker(id)
 		if !ok {
 			continue
 		}
+		sent := time.Now()
 		reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: id, Epoch: self.Epoch, MetadataOffset: im.Offset})
-		if err != nil {
+		switch {
+		case err != nil:
 			b.log.Debug("riffle: broker heartbeat failed", "err", err)
-			continue
-		}
-		if reply.IsFenced {
+		case reply.IsFenced:
 			b.log.Warn("riffle: the controller keeps this broker fenced", "caught_up", reply.IsCaughtUp)
+		default:
+			b.lease.renew(sent)
 		}
 	}
 }

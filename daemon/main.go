@@ -131,6 +131,9 @@ type broker struct {
 	// returned; nil on a single node.
 	heartbeatDone chan struct{}
 	nodeID        int32
+	// lease is renewed by heartbeatLoop; nil on a single node, whose
+	// coordinators need none.
+	lease *controllerLease
 }
 
 // start brings the broker up. limiter starts limiting once the broker
@@ -202,11 +205,17 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 		}
 		b.cleaner.Start()
 	}
-	if b.groups, err = group.Open(groupOptions(cfg, b.ctrl, b.parts, log)); err != nil {
+	gopts := groupOptions(cfg, b.ctrl, b.parts, log)
+	b.markers = newMarkerClient(b.self.Host, b.self.Port)
+	topts := txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)
+	if cfg.Voters() != nil {
+		b.lease = newControllerLease(time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond)
+		gopts.LeaseHeld, topts.LeaseHeld = b.lease.held, b.lease.held
+	}
+	if b.groups, err = group.Open(gopts); err != nil {
 		return nil, err
 	}
-	b.markers = newMarkerClient(b.self.Host, b.self.Port)
-	if b.txns, err = txn.Open(txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)); err != nil {
+	if b.txns, err = txn.Open(topts); err != nil {
 		return nil, err
 	}
 	kcfg := kafkaConfig(cfg, log)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -152,6 +153,16 @@ func findTxnCoordinator(t *testing.T, cl *kgo.Client, id string) int32 {
 // transactional id (1).
 func findCoordinatorOfType(t *testing.T, cl *kgo.Client, keyType int8, key string) int32 {
 	t.Helper()
+	id, err := tryFindCoordinator(cl, keyType, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// tryFindCoordinator is findCoordinatorOfType's error-returning twin, for
+// polls through a failover.
+func tryFindCoordinator(cl *kgo.Client, keyType int8, key string) (int32, error) {
 	req := kmsg.NewPtrFindCoordinatorRequest()
 	req.CoordinatorType, req.CoordinatorKey, req.CoordinatorKeys = keyType, key, []string{key} // v0-3, v4+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -160,10 +171,13 @@ func findCoordinatorOfType(t *testing.T, cl *kgo.Client, keyType int8, key strin
 	if err == nil && len(resp.Coordinators) == 1 {
 		resp.ErrorCode, resp.NodeID = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
 	}
-	if err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("find the coordinator of %s: %v %+v", key, err, resp)
+	if err == nil && resp.ErrorCode != 0 {
+		err = kerr.ErrorForCode(resp.ErrorCode)
 	}
-	return resp.NodeID
+	if err != nil {
+		return -1, fmt.Errorf("find the coordinator of %s: %w", key, err)
+	}
+	return resp.NodeID, nil
 }
 
 // testLogger is a franz-go logger writing to the test's log at debug

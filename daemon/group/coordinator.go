@@ -44,8 +44,14 @@ type Options struct {
 	// CommitTimeout bounds the wait for the ISR to hold a group append
 	// (Kafka's offsets.commit.timeout.ms); 5 s when 0.
 	CommitTimeout time.Duration
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// LeaseHeld, when set, says whether this broker surely still holds
+	// its controller session: once it may have lapsed, the controller may
+	// have fenced the broker and moved its partitions' leadership, and the
+	// coordinator answers NOT_COORDINATOR rather than from memory. Nil
+	// (a single node) holds it always.
+	LeaseHeld func() bool
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Coordinator runs the Machine for this broker: it serves requests for the
@@ -192,6 +198,7 @@ func (c *Coordinator) Handle(ctx context.Context, clientID, host string, req kms
 	c.nextCall++
 	call := c.nextCall
 	c.waiters[call] = ch
+	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), Caller{Call: call, ClientID: clientID, Host: host}, req)
 	c.runLocked()
 	c.mu.Unlock()

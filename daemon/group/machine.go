@@ -69,6 +69,10 @@ type Machine struct {
 	partitionCount int32
 	partitions     map[int32]PartitionState
 	groups         map[string]*group
+	// leaseLost is set while this broker may have been fenced by the
+	// controller (SetLeaseLost): another broker may lead its partitions
+	// and hold newer commits, so it answers from memory no more.
+	leaseLost bool
 
 	appends   map[Token]func(now int64, code int16)
 	nextToken Token
@@ -185,11 +189,20 @@ func (m *Machine) dropGroups(p int32) {
 	}
 }
 
+// SetLeaseLost says whether this broker's controller session may have
+// lapsed: until it is renewed every group request is answered
+// NOT_COORDINATOR, so a deposed coordinator that has not yet heard of its
+// successor serves no stale offsets.
+func (m *Machine) SetLeaseLost(lost bool) { m.leaseLost = lost }
+
 // coordinatorError is NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS when
 // this coordinator cannot serve group id now, else 0.
 func (m *Machine) coordinatorError(id string) int16 {
 	if m.partitionCount <= 0 {
 		return kerr.CoordinatorNotAvailable.Code
+	}
+	if m.leaseLost {
+		return kerr.NotCoordinator.Code
 	}
 	switch m.partitions[PartitionFor(id, m.partitionCount)] {
 	case PartitionActive:

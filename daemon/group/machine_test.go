@@ -75,6 +75,9 @@ func (s *scriptMachine) run(t *testing.T, cmd string, a scripttest.Args) string 
 		s.now += a.Int("ms", 0)
 		s.m.Tick(s.now)
 		return s.drain()
+	case "lease":
+		s.m.SetLeaseLost(a.Str("lost", "true") == "true")
+		return "ok"
 	case "hold-appends":
 		s.hold = a.Str("on", "true") == "true"
 		return "ok"

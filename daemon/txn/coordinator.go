@@ -50,8 +50,11 @@ type Options struct {
 	// MarkerRetry is the pause before markers that failed are sent again;
 	// 100 ms when 0.
 	MarkerRetry time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// LeaseHeld, when set, says whether this broker surely still holds
+	// its controller session (group.Options.LeaseHeld).
+	LeaseHeld func() bool
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Coordinator runs the Machine for this broker: it serves the
@@ -194,6 +197,7 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 	c.nextCall++
 	call := c.nextCall
 	c.waiters[call] = ch
+	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), call, req)
 	c.runLocked()
 	c.mu.Unlock()

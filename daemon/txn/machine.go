@@ -95,6 +95,8 @@ type Machine struct {
 	// parked holds, per transactional id, requests that arrived while its
 	// markers were being written; they are served once it completes.
 	parked map[string][]parkedRequest
+	// leaseLost: as the group machine's (SetLeaseLost).
+	leaseLost bool
 }
 
 // parkedRequest is a request waiting for its transaction to complete,
@@ -209,11 +211,19 @@ func (m *Machine) Partitions(s PartitionState) []int32 {
 // id: Kafka's hash, as for groups.
 func PartitionFor(id string, n int32) int32 { return group.PartitionFor(id, n) }
 
+// SetLeaseLost says whether this broker's controller session may have
+// lapsed: until it is renewed every request is answered NOT_COORDINATOR,
+// so a deposed coordinator serves no stale transaction states.
+func (m *Machine) SetLeaseLost(lost bool) { m.leaseLost = lost }
+
 // coordinatorError is the error code for a request about id that this
 // coordinator cannot serve, or 0.
 func (m *Machine) coordinatorError(id string) int16 {
 	if m.partitionCount == 0 {
 		return kerr.CoordinatorNotAvailable.Code
+	}
+	if m.leaseLost {
+		return kerr.NotCoordinator.Code
 	}
 	switch m.partitions[PartitionFor(id, m.partitionCount)].state {
 	case PartitionLoading:

@@ -67,6 +67,9 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 		for p := range s.count {
 			s.m.SetPartition(s.now, p, PartitionActive, int32(a.Int("epoch", 0)))
 		}
+	case "lease":
+		s.m.SetLeaseLost(a.Str("lost", "true") == "true")
+		return "ok"
 	case "init":
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.Version = int16(a.Int("v", 4))
