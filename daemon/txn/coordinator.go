@@ -29,6 +29,10 @@ type Partitions interface {
 // to coordinators.
 type Sender func(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error)
 
+// markerSendTimeout bounds one WriteTxnMarkers exchange: the leader's own
+// 5 s wait for the marker's replication, and room for the round trip.
+const markerSendTimeout = 6 * time.Second
+
 // Options configure a Coordinator.
 type Options struct {
 	NodeID int32
@@ -44,8 +48,12 @@ type Options struct {
 	Partitions             Partitions
 	Send                   Sender
 	TickInterval           time.Duration // timer precision; 100 ms when 0
-	// CommitTimeout bounds the wait for the ISR to hold a record; 5 s
-	// when 0.
+	// CommitTimeout bounds the wait for the ISR to hold a record; 30 s
+	// when 0, as Kafka's coordinator waits request.timeout.ms: a
+	// partition leader's death holds its appends until the controller
+	// fences it (9 s) and shrinks the ISR, and an EndTxn answered
+	// COORDINATOR_NOT_AVAILABLE before that only sends the client
+	// looking for the coordinator again, among dead brokers too.
 	CommitTimeout time.Duration
 	// MarkerRetry is the pause before markers that failed are sent again;
 	// 100 ms when 0.
@@ -102,7 +110,7 @@ func Open(opts Options) (*Coordinator, error) {
 		opts.TickInterval = 100 * time.Millisecond
 	}
 	if opts.CommitTimeout == 0 {
-		opts.CommitTimeout = 5 * time.Second
+		opts.CommitTimeout = 30 * time.Second
 	}
 	if opts.MarkerRetry == 0 {
 		opts.MarkerRetry = 100 * time.Millisecond
@@ -386,7 +394,7 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 			m.Topics[len(m.Topics)-1].Partitions = append(m.Topics[len(m.Topics)-1].Partitions, tp.Partition)
 		}
 		req.Markers = append(req.Markers, m)
-		ctx, cancel := context.WithTimeout(c.ctx, c.opts.CommitTimeout+time.Second)
+		ctx, cancel := context.WithTimeout(c.ctx, markerSendTimeout)
 		kresp, err := c.opts.Send(ctx, leader, req)
 		cancel()
 		resp, _ := kresp.(*kmsg.WriteTxnMarkersResponse)
