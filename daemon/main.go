@@ -200,7 +200,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 		return nil, err
 	}
 	if cfg.Log.CleanerEnable {
-		if b.cleaner, err = b.dataDir.NewCleaner(cfg.cleanerConfig(), b.stableOffset); err != nil {
+		if b.cleaner, err = b.dataDir.NewCleaner(cfg.cleanerConfig(), b.cleanerPartition); err != nil {
 			return nil, err
 		}
 		b.cleaner.Start()
@@ -361,15 +361,14 @@ func (b *broker) stop(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// stableOffset bounds what the log cleaner may clean in a partition: its
-// last stable offset (Kafka's cleaner stops at the first unstable offset,
-// which is at most the HW), on this replica as leader or follower.
-func (b *broker) stableOffset(topic string, partition int32) (int64, bool) {
+// cleanerPartition is a hosted partition as the log cleaner sees it (its
+// last stable offset and aborted transactions), as leader or follower.
+func (b *broker) cleanerPartition(topic string, partition int32) (segment.CleanerPartition, bool) {
 	p := b.parts.Partition(topic, partition)
 	if p == nil {
-		return 0, false
+		return nil, false
 	}
-	return p.LastStableOffset(), true
+	return p, true
 }
 
 // cleanerConfig is the log cleaner's part of [log].

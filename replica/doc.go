@@ -156,5 +156,10 @@
 // the log start (open transactions may begin anywhere) and reading the
 // markers' keys, then rewrite the .txnindex files to match; between them,
 // each abort is appended to its segment's index as it is appended. The
-// scan makes opening a partition cost a pass over its batch headers.
+// scan makes opening a partition cost a pass over its batch headers. The
+// log cleaner (segment) takes the aborted transactions to remove their
+// records, and hands back those it left without data (ForgetAborts) before
+// it swaps the cleaned segments in: a read_committed consumer told of an
+// aborted transaction whose marker is gone would skip its producer's next
+// committed records. The .txnindex files are rewritten after the swap.
 package replica

@@ -117,6 +117,17 @@ func (s *txnStates) ongoingFirst(producerID int64) (int64, bool) {
 	return off, ok
 }
 
+// forget drops the aborted transactions whose markers are at the given
+// offsets.
+func (s *txnStates) forget(markers []int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.aborted = slices.DeleteFunc(s.aborted, func(a AbortedTxn) bool {
+		_, found := slices.BinarySearch(markers, a.LastOffset)
+		return found
+	})
+}
+
 // evictBelow forgets aborted transactions wholly below logStart and
 // reports whether there were any.
 func (s *txnStates) evictBelow(logStart int64) bool {
@@ -303,6 +314,38 @@ func (p *Partition) LastStableOffset() int64 {
 // [from, upper) (Fetch's AbortedTransactions for read_committed).
 func (p *Partition) AbortedTransactions(from, upper int64) []AbortedTxn {
 	return p.txns.abortedIn(from, upper)
+}
+
+// AbortedTxns lists every aborted transaction, for the log cleaner
+// (segment.CleanerPartition).
+func (p *Partition) AbortedTxns() []segment.AbortedTxn {
+	p.txns.mu.RLock()
+	defer p.txns.mu.RUnlock()
+	out := make([]segment.AbortedTxn, len(p.txns.aborted))
+	for i, a := range p.txns.aborted {
+		out[i] = segment.AbortedTxn{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset, LastOffset: a.LastOffset}
+	}
+	return out
+}
+
+// ForgetAborts drops the aborted transactions of the given abort markers,
+// whose data the log cleaner removed: a read_committed consumer told of
+// an aborted transaction with no marker left in range would skip the
+// producer's next committed records (segment.CleanerPartition).
+func (p *Partition) ForgetAborts(markerOffsets []int64) {
+	markers := slices.Sorted(slices.Values(markerOffsets))
+	p.txns.forget(markers)
+}
+
+// RewriteTxnIndexes makes the .txnindex files agree with the segments and
+// the aborted transactions after a clean (segment.CleanerPartition).
+func (p *Partition) RewriteTxnIndexes() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	return p.rewriteTxnIndexes(p.txns)
 }
 
 // OpenTransaction reports the first offset of the producer's open

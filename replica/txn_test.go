@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io/fs"
 	"slices"
 	"testing"
 
@@ -92,5 +93,35 @@ func TestTransactionsLSOAndAborted(t *testing.T) {
 		if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, wantIndex) {
 			t.Fatalf("%s after open: %x, %v; want %x", path, got, err, wantIndex)
 		}
+	}
+}
+
+// The log cleaner reads the aborted transactions and has those it left
+// without data forgotten, in memory and in the .txnindex files.
+func TestCleanerForgetsAborts(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustAppend(txnBatch(7, 0, 0, 2), 0, false) // 0-1
+	h.mustMarker(7, 0, false, 2)
+	h.mustAppend(txnBatch(8, 0, 0, 1), 3, false)
+	h.mustMarker(8, 0, false, 4)
+	want := []segment.AbortedTxn{{ProducerID: 7, FirstOffset: 0, LastOffset: 2}, {ProducerID: 8, FirstOffset: 3, LastOffset: 4}}
+	if got := h.p.AbortedTxns(); !slices.Equal(got, want) {
+		t.Fatalf("aborted transactions %v, want %v", got, want)
+	}
+	h.p.ForgetAborts([]int64{2})
+	h.wantStable(5, 0, []AbortedTxn{{8, 3, 4, 5}})
+	if err := h.p.RewriteTxnIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	path := txnIndexPath(h.p.Log().Dir(), 0)
+	if got, err := vfs.ReadFile(h.p.Log().FS(), path); err != nil || !bytes.Equal(got, appendTxnIndexEntry(nil, AbortedTxn{8, 3, 4, 5})) {
+		t.Fatalf("%s: %x, %v", path, got, err)
+	}
+	h.p.ForgetAborts([]int64{4})
+	if err := h.p.RewriteTxnIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vfs.ReadFile(h.p.Log().FS(), path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s with no aborted transaction: %v", path, err)
 	}
 }

@@ -26,7 +26,9 @@ import (
 // an entry as each abort marker is appended (to the page cache, like the
 // log), and on open and after a truncation it rewrites the files from its
 // replay of the log, removing those of deleted segments, so a crash can
-// leave no stale entry behind.
+// leave no stale entry behind. After a log clean it rewrites them from its
+// aborted transactions, less those the clean left without data
+// (ForgetAborts), for the segments the clean merged.
 const (
 	txnIndexSuffix    = ".txnindex"
 	txnIndexEntrySize = 34

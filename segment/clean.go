@@ -20,6 +20,14 @@ type CleanLimits struct {
 	// the HW until transactions exist. Records at or above it may still be
 	// truncated away.
 	StableOffset int64
+	// Aborted lists the partition's aborted transactions (its .txnindex):
+	// their records are removed.
+	Aborted []AbortedTxn
+	// ForgetAborts, if set, is given before a cleaned group is swapped in
+	// the abort markers in it whose transaction has no data left (the
+	// partition drops them from its aborted transactions; Kafka's cleaned
+	// .txnindex leaves them out).
+	ForgetAborts func(markerOffsets []int64)
 	// DedupeBufferBytes is the key map's memory
 	// (log.cleaner.dedupe.buffer.size).
 	DedupeBufferBytes int64
@@ -139,7 +147,8 @@ func (l *Log) Clean(lim CleanLimits) (CleanResult, error) {
 		return res, nil
 	}
 	io := &cleanIO{throttle: lim.Throttle, res: &res}
-	keys, mapEnd, err := l.buildOffsetMap(srcs, d, lim.DedupeBufferBytes, cfg, io)
+	txns := newCleanTxns(lim.Aborted)
+	keys, mapEnd, err := l.buildOffsetMap(srcs, d, lim.DedupeBufferBytes, cfg, txns, io)
 	if err != nil {
 		return res, err
 	}
@@ -156,7 +165,7 @@ func (l *Log) Clean(lim CleanLimits) (CleanResult, error) {
 		n++
 	}
 	for _, g := range groupSegments(srcs[:n], cfg) {
-		if err := l.cleanGroup(g, rules, last, cfg, io); err != nil {
+		if err := l.cleanGroup(g, cleanPolicy{rules, txns, last, lim.ForgetAborts}, cfg, io); err != nil {
 			if errors.Is(err, errCleanRaced) {
 				l.opts.Logger.Info("segment: clean ended early: the log changed under it", "dir", l.dir, "err", err)
 				return res, nil
@@ -197,9 +206,9 @@ func (c *cleanIO) wait() error {
 // buildOffsetMap maps each key of the dirty section to its latest offset,
 // until the budget is full. mapEnd is where the map stops: the first
 // uncleanable offset, or the first batch that did not fit (every key of
-// the batches before it is mapped). Transactional and control batches are
-// not mapped: they stay whole, so nothing may be dropped in their favour.
-func (l *Log) buildOffsetMap(srcs []cleanSource, d Dirtiness, budget int64, cfg Config, io *cleanIO) (*offsetMap, int64, error) {
+// the batches before it is mapped). Markers and the batches of aborted
+// transactions are not mapped: nothing may be dropped in their favour.
+func (l *Log) buildOffsetMap(srcs []cleanSource, d Dirtiness, budget int64, cfg Config, txns *cleanTxns, io *cleanIO) (*offsetMap, int64, error) {
 	keys := newOffsetMap(budget, d.FirstUncleanable-d.FirstDirty)
 	for _, src := range srcs {
 		if src.next <= d.FirstDirty {
@@ -208,7 +217,7 @@ func (l *Log) buildOffsetMap(srcs []cleanSource, d Dirtiness, budget int64, cfg 
 		full := false
 		var batchErr error
 		err := src.view.scan(0, func(pos int64, h BatchHeader) bool {
-			if h.LastOffset() < d.FirstDirty || h.Attributes&(AttrControl|AttrTransactional) != 0 {
+			if h.LastOffset() < d.FirstDirty || h.Attributes&AttrControl != 0 || txns.isAbortedData(h) {
 				return true
 			}
 			b, err := src.view.readBatch(pos, h)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 
 	"github.com/riffle/riffle/segment/codec"
 )
@@ -110,14 +111,20 @@ func varBytes(b []byte) (v, rest []byte, err error) {
 // compressed again with the batch's codec. With no record kept the batch
 // is an empty header, uncompressed, its timestamps the batch's maximum
 // (Kafka's empty batch, kept for a producer's sequence or, here, a
-// segment's end offset).
-func rewriteBatch(dst, b []byte, h BatchHeader, kept []cleanRecord) ([]byte, error) {
+// segment's end offset). An empty batch kept only for a segment's end
+// (detach) leaves its producer and transaction: it is no producer's last,
+// and as a transaction's batch it would hold the transaction's marker in
+// the log for as long as it stays.
+func rewriteBatch(dst, b []byte, h BatchHeader, kept []cleanRecord, detach bool) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, b[:BatchHeaderSize]...)
 	attrs, baseTs, maxTs := h.Attributes, h.BaseTimestamp, h.MaxTimestamp
 	if len(kept) == 0 {
 		attrs &^= AttrCompressionMask
 		baseTs = h.MaxTimestamp
+		if detach {
+			attrs &^= AttrTransactional
+		}
 	} else if h.Attributes&AttrLogAppendTime == 0 {
 		maxTs = kept[0].timestamp
 		for _, r := range kept[1:] {
@@ -141,6 +148,11 @@ func rewriteBatch(dst, b []byte, h BatchHeader, kept []cleanRecord) ([]byte, err
 	be.PutUint64(out[offBaseTimestamp:], uint64(baseTs))
 	be.PutUint64(out[offMaxTimestamp:], uint64(maxTs))
 	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
+	if len(kept) == 0 && detach {
+		be.PutUint64(out[offProducerID:], math.MaxUint64) // -1: none
+		be.PutUint16(out[offProducerEpoch:], math.MaxUint16)
+		be.PutUint32(out[offBaseSequence:], math.MaxUint32)
+	}
 	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
 	return dst, nil
 }
@@ -234,7 +246,13 @@ func (r retainRules) keep(rec cleanRecord, segMaxTs int64) bool {
 	if rec.offset < r.latest.get(rec.key) {
 		return false
 	}
-	return !rec.tombstone || segMaxTs >= r.tombstonesDropBefore
+	return !rec.tombstone || !r.expired(segMaxTs)
+}
+
+// expired reports whether a segment whose largest timestamp is segMaxTs
+// is past delete.retention.ms: its tombstones and markers may go.
+func (r retainRules) expired(segMaxTs int64) bool {
+	return segMaxTs < r.tombstonesDropBefore
 }
 
 // batchKeep says what happens to one batch: whole (unchanged), rewritten
@@ -247,14 +265,11 @@ const (
 	keepNone
 )
 
-// cleanBatch decides batch h's fate. Control and transactional batches
-// stay whole (transactions are not served yet, so their markers cannot be
-// judged); a batch that must stay (a producer's last, a segment group's
-// last) stays at least as an empty header.
+// cleanBatch decides the fate of batch h, outside transactions or
+// committed (clean_txn.go decides the others), by its records; a batch
+// that must stay (a producer's last, a segment group's last) stays at
+// least as an empty header.
 func cleanBatch(h BatchHeader, recs []cleanRecord, rules retainRules, segMaxTs int64, mustStay bool) (batchKeep, []cleanRecord) {
-	if h.Attributes&(AttrControl|AttrTransactional) != 0 {
-		return keepWhole, nil
-	}
 	kept := recs[:0:0]
 	for _, r := range recs {
 		if rules.keep(r, segMaxTs) {

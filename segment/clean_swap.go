@@ -38,9 +38,17 @@ const (
 // close), which stops with the groups it swapped.
 var errCleanRaced = errors.New("segments changed during the clean")
 
+// cleanPolicy is what decides a clean's batches.
+type cleanPolicy struct {
+	rules        retainRules
+	txns         *cleanTxns
+	producerLast map[int64]int64 // producer id -> base offset of its last batch
+	forgetAborts func([]int64)
+}
+
 // cleanGroup rewrites one group of segments into a cleaned segment and
 // swaps it in.
-func (l *Log) cleanGroup(g []cleanSource, rules retainRules, producerLast map[int64]int64, cfg Config, io *cleanIO) error {
+func (l *Log) cleanGroup(g []cleanSource, pol cleanPolicy, cfg Config, io *cleanIO) error {
 	base, end := g[0].base(), g[len(g)-1].next
 	s, err := createSegmentAs(l.opts.FS, l.dir, base, cleanedSuffix, cfg, l.files)
 	if err != nil {
@@ -71,16 +79,21 @@ func (l *Log) cleanGroup(g []cleanSource, rules retainRules, producerLast map[in
 				werr = err
 				return false
 			}
-			mustStay := pos == lastPos || (h.ProducerID >= 0 && producerLast[h.ProducerID] == h.BaseOffset)
-			fate, kept := keepWhole, []cleanRecord(nil)
-			if recs, err := batchRecords(b, h, decompressedBytesMax(h, cfg.BatchBytesMax)); err == nil {
-				fate, kept = cleanBatch(h, recs, rules, src.maxTs, mustStay)
+			producerLast := h.ProducerID >= 0 && pol.producerLast[h.ProducerID] == h.BaseOffset
+			mustStay := pos == lastPos || producerLast
+			fate, byTxn := pol.txns.fate(h, mustStay, pol.rules.expired(src.maxTs))
+			var kept []cleanRecord
+			if !byTxn {
+				fate = keepWhole
+				if recs, err := batchRecords(b, h, decompressedBytesMax(h, cfg.BatchBytesMax)); err == nil {
+					fate, kept = cleanBatch(h, recs, pol.rules, src.maxTs, mustStay)
+				}
 			}
 			switch fate {
 			case keepNone:
 				return true
 			case keepSome:
-				if out, err = rewriteBatch(out[:0], b, h, kept); err != nil {
+				if out, err = rewriteBatch(out[:0], b, h, kept, !producerLast); err != nil {
 					werr = err
 					return false
 				}
@@ -104,6 +117,9 @@ func (l *Log) cleanGroup(g []cleanSource, rules retainRules, producerLast map[in
 		if err := f.f.Sync(); err != nil {
 			return fmt.Errorf("log %s: clean: sync: %w", l.dir, err)
 		}
+	}
+	if f := pol.txns.takeForget(); len(f) > 0 && pol.forgetAborts != nil {
+		pol.forgetAborts(f)
 	}
 	if err := l.swapIn(g, s); err != nil {
 		return err

@@ -67,21 +67,9 @@ func storedRecords(t testing.TB, l *Log) ([]BatchHeader, [][]cleanRecord) {
 // codec) to l, advancing clock, and returns the model: offset -> record.
 func cleanHistory(t testing.TB, rng *rand.Rand, l *Log, clock *fakeClock, batches, keys int, model map[int64]modelRecord) {
 	for range batches {
-		n := 1 + rng.IntN(5)
-		recs := make([]Record, n)
+		recs := randomRecords(rng, keys)
 		ts := clock.Ms()
-		for i := range recs {
-			recs[i].Key = []byte(fmt.Sprintf("key-%d", rng.IntN(keys)))
-			if rng.IntN(5) > 0 {
-				recs[i].Value = []byte(fmt.Sprintf("v%d", rng.Uint32()))
-			}
-			recs[i].TimestampDelta = int64(i)
-		}
-		ids := append([]int8{codec.None}, codectest.Compressed...)
-		b := EncodeBatch(nil, BatchSpec{BaseTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs)
-		if id := ids[rng.IntN(len(ids))]; id != codec.None {
-			b = compressBatch(t, b, id, b[BatchHeaderSize:])
-		}
+		b := randomCodec(t, rng, EncodeBatch(nil, BatchSpec{BaseTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, recs))
 		res, err := l.Append(valid(b), 1)
 		if err != nil {
 			t.Fatal(err)
@@ -93,6 +81,29 @@ func cleanHistory(t testing.TB, rng *rand.Rand, l *Log, clock *fakeClock, batche
 	}
 }
 
+// randomRecords makes 1 to 5 records of random keys out of keys, a fifth
+// of them tombstones.
+func randomRecords(rng *rand.Rand, keys int) []Record {
+	recs := make([]Record, 1+rng.IntN(5))
+	for i := range recs {
+		recs[i].Key = []byte(fmt.Sprintf("key-%d", rng.IntN(keys)))
+		if rng.IntN(5) > 0 {
+			recs[i].Value = []byte(fmt.Sprintf("v%d", rng.Uint32()))
+		}
+		recs[i].TimestampDelta = int64(i)
+	}
+	return recs
+}
+
+// randomCodec compresses batch b with a random codec, or none.
+func randomCodec(t testing.TB, rng *rand.Rand, b []byte) []byte {
+	ids := append([]int8{codec.None}, codectest.Compressed...)
+	if id := ids[rng.IntN(len(ids))]; id != codec.None {
+		return compressBatch(t, b, id, b[BatchHeaderSize:])
+	}
+	return b
+}
+
 // checkCleaned checks the log against the model after cleans up to
 // firstDirty: every stored record is the one appended at its offset; each
 // key's latest record is there, unless it is a tombstone past
@@ -100,6 +111,13 @@ func cleanHistory(t testing.TB, rng *rand.Rand, l *Log, clock *fakeClock, batche
 // firstDirty a key has records beyond its latest there only in a
 // segment's last batch (at most 5 records a batch).
 func checkCleaned(t testing.TB, l *Log, model map[int64]modelRecord, firstDirty, nowMs int64) {
+	t.Helper()
+	_, recs := storedRecords(t, l)
+	checkCleanedRecords(t, l, recs, model, firstDirty, nowMs)
+}
+
+// checkCleanedRecords is checkCleaned of the records recs read from l.
+func checkCleanedRecords(t testing.TB, l *Log, recs [][]cleanRecord, model map[int64]modelRecord, firstDirty, nowMs int64) {
 	t.Helper()
 	latest, latestClean := map[string]int64{}, map[string]int64{}
 	for o, r := range model {
@@ -110,7 +128,6 @@ func checkCleaned(t testing.TB, l *Log, model map[int64]modelRecord, firstDirty,
 			latestClean[string(r.key)] = o
 		}
 	}
-	_, recs := storedRecords(t, l)
 	present := map[int64]bool{}
 	seen := map[string]int64{}
 	for _, rs := range recs {
@@ -400,7 +417,7 @@ func FuzzCleanRewrite(f *testing.F) {
 				kept = append(kept, r)
 			}
 		}
-		out, err := rewriteBatch(nil, b, h, kept)
+		out, err := rewriteBatch(nil, b, h, kept, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,8 +475,8 @@ func TestCleanerChoosesAndCheckpoints(t *testing.T) {
 		}
 		cleanHistory(t, rng, l, clock, 100, 10, map[int64]modelRecord{})
 	}
-	stable := int64(0)
-	stableOf := func(string, int32) (int64, bool) { return stable, true }
+	stable := &fakeCleanerPartition{}
+	stableOf := func(string, int32) (CleanerPartition, bool) { return stable, true }
 	c, err := d.NewCleaner(DefaultCleanerConfig(), stableOf)
 	if err != nil {
 		t.Fatal(err)
@@ -467,7 +484,7 @@ func TestCleanerChoosesAndCheckpoints(t *testing.T) {
 	if cleaned, err := c.CleanOnce(); cleaned || err != nil {
 		t.Fatalf("cleaned %v (%v) with everything above the stable offset", cleaned, err)
 	}
-	stable = math.MaxInt64
+	stable.lso = math.MaxInt64
 	sizes := map[string]int64{"plain": d.Log("plain", 0).SizeBytes(), "compact": d.Log("compact", 0).SizeBytes()}
 	if cleaned, err := c.CleanOnce(); !cleaned || err != nil {
 		t.Fatalf("cleaned %v: %v", cleaned, err)

@@ -59,11 +59,27 @@ type CleanerLogState struct {
 	LastCleanMs int64 // wall-clock ms of the last finished clean, 0 when none since start
 }
 
+// CleanerPartition is what the cleaner needs of a hosted partition: its
+// transactions' state.
+type CleanerPartition interface {
+	// LastStableOffset bounds what may be cleaned: nothing at or above it
+	// (Kafka's cleaner stops at the first unstable offset).
+	LastStableOffset() int64
+	// AbortedTxns lists the aborted transactions (the .txnindex).
+	AbortedTxns() []AbortedTxn
+	// ForgetAborts drops aborted transactions whose data is gone, by
+	// their marker offsets (CleanLimits.ForgetAborts).
+	ForgetAborts(markerOffsets []int64)
+	// RewriteTxnIndexes makes the .txnindex files agree with the
+	// segments after a clean replaced some.
+	RewriteTxnIndexes() error
+}
+
 // Cleaner cleans the compacted logs of one data directory.
 type Cleaner struct {
-	dir    *DataDir
-	cfg    CleanerConfig
-	stable func(topic string, partition int32) (int64, bool)
+	dir   *DataDir
+	cfg   CleanerConfig
+	hosts func(topic string, partition int32) (CleanerPartition, bool)
 
 	mu         sync.Mutex
 	firstDirty map[partitionKey]int64
@@ -80,10 +96,9 @@ type Cleaner struct {
 	wg   sync.WaitGroup
 }
 
-// NewCleaner reads the data directory's cleaner checkpoint. stable gives a
-// partition's last stable offset (its HW until transactions exist), false
-// when the broker does not host it: nothing at or above it is cleaned.
-func (d *DataDir) NewCleaner(cfg CleanerConfig, stable func(topic string, partition int32) (int64, bool)) (*Cleaner, error) {
+// NewCleaner reads the data directory's cleaner checkpoint. hosts gives a
+// partition the broker hosts, false when it does not.
+func (d *DataDir) NewCleaner(cfg CleanerConfig, hosts func(topic string, partition int32) (CleanerPartition, bool)) (*Cleaner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", d.path, err)
 	}
@@ -96,7 +111,7 @@ func (d *DataDir) NewCleaner(cfg CleanerConfig, stable func(topic string, partit
 	if err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", d.path, err)
 	}
-	c := &Cleaner{dir: d, cfg: cfg, stable: stable, firstDirty: offsets, busy: map[partitionKey]bool{},
+	c := &Cleaner{dir: d, cfg: cfg, hosts: hosts, firstDirty: offsets, busy: map[partitionKey]bool{},
 		lastClean: map[partitionKey]int64{}, failedUntil: map[partitionKey]int64{}, stop: make(chan struct{})}
 	c.throttle = throttler{rate: cfg.IOBytesPerSecond, now: d.opts.Now, stop: c.stop}
 	return c, nil
@@ -162,14 +177,19 @@ func (c *Cleaner) CleanOnce() (cleaned bool, err error) {
 		delete(c.busy, key)
 		c.mu.Unlock()
 	}()
-	stable, hosted := c.stable(key.topic, key.partition)
+	p, hosted := c.hosts(key.topic, key.partition)
 	if !hosted {
 		return false, nil
 	}
+	// The stable offset first: every transaction with data below it is
+	// decided, so its abort is in the list taken after.
+	stable := p.LastStableOffset()
 	var counted int64
 	res, err := l.Clean(CleanLimits{
 		FirstDirty:        firstDirty,
 		StableOffset:      stable,
+		Aborted:           p.AbortedTxns(),
+		ForgetAborts:      p.ForgetAborts,
 		DedupeBufferBytes: c.cfg.DedupeBufferBytes / int64(c.cfg.Threads),
 		Throttle: func(total int64) error {
 			n := total - counted
@@ -177,6 +197,9 @@ func (c *Cleaner) CleanOnce() (cleaned bool, err error) {
 			return c.throttle.wait(n)
 		},
 	})
+	if res.Segments > 0 {
+		err = errors.Join(err, p.RewriteTxnIndexes())
+	}
 	c.runs.Add(1)
 	c.bytesRead.Add(res.BytesRead)
 	c.bytesWritten.Add(res.BytesWritten)
@@ -217,11 +240,11 @@ func (c *Cleaner) choose() (partitionKey, *Log, int64, bool) {
 			c.firstDirty[key] = 0
 		}
 		c.mu.Unlock()
-		stable, hosted := c.stable(topic, partition)
+		p, hosted := c.hosts(topic, partition)
 		if skip || !hosted {
 			return
 		}
-		d, ok := l.Dirtiness(firstDirty, stable)
+		d, ok := l.Dirtiness(firstDirty, p.LastStableOffset())
 		if !ok || d.DirtyBytes == 0 || (!d.Overdue && d.Ratio() < l.Config().MinCleanableDirtyRatio) {
 			return
 		}
@@ -271,11 +294,11 @@ func (c *Cleaner) LogStates(fn func(CleanerLogState)) {
 		c.mu.Lock()
 		firstDirty, last := c.firstDirty[key], c.lastClean[key]
 		c.mu.Unlock()
-		stable, hosted := c.stable(topic, partition)
+		p, hosted := c.hosts(topic, partition)
 		if !hosted {
 			return
 		}
-		if d, ok := l.Dirtiness(firstDirty, stable); ok {
+		if d, ok := l.Dirtiness(firstDirty, p.LastStableOffset()); ok {
 			fn(CleanerLogState{Topic: topic, Partition: partition, DirtyRatio: d.Ratio(), LastCleanMs: last})
 		}
 	})

@@ -56,7 +56,8 @@
 // timestamps, through codec for compressed batches), config.go, batch.go
 // (the v2 batch header; Batch, the validated batch the log takes);
 // compaction: clean_records.go (the key map, the
-// rules, the batch rewrite: no I/O), clean.go (one clean of a log),
+// rules, the batch rewrite: no I/O), clean_txn.go (transactions under
+// cleaning: no I/O), clean.go (one clean of a log),
 // clean_swap.go (writing and swapping in cleaned segments, finishing a
 // swap at open), cleaner.go (the cleaner threads, choice, throttle,
 // checkpoint). The cleaner lives in this package because a swap replaces
@@ -66,11 +67,14 @@
 //
 // A clean maps each key of the dirty section (cleaner checkpoint to the
 // first uncleanable offset: the active segment, a segment newer than
-// min.compaction.lag.ms, or one reaching the stable offset the caller
-// gives, the HW) to its latest offset, within a fixed budget; then it
+// min.compaction.lag.ms, or one reaching the last stable offset the
+// caller gives) to its latest offset, within a fixed budget; then it
 // rewrites the segments from the first up to the map's end, in groups
 // that fit one segment, dropping records whose key has a later mapped
-// offset, tombstones past delete.retention.ms and keyless records. Kept
+// offset, tombstones past delete.retention.ms, keyless records, the
+// records of aborted transactions (the caller lists them) and markers with
+// no batch of their transaction left, past delete.retention.ms
+// (clean_txn.go). Kept
 // records keep their offsets and bytes; a rewritten batch keeps its header
 // but for the record count, max timestamp and CRC, so a stored batch may
 // hold fewer records than offsets, or none (an empty batch, kept for an

@@ -7,7 +7,9 @@ package kafka
 //
 // Validation follows Kafka's leader. A request whose records are not exactly
 // one v2 batch, or whose batch a client may not write (a base offset other
-// than 0, a control batch, an idempotent batch without a sequence), is
+// than 0, a control batch, an idempotent batch without a sequence, for a
+// compacted topic a record without a key: each such record is named in
+// the answer's record errors), is
 // INVALID_RECORD: the producer built it wrong and a retry cannot help. A
 // batch that fails its length or CRC check is CORRUPT_MESSAGE (a retriable
 // code: the bytes may have been damaged on the way). The first
@@ -153,9 +155,11 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 		sp.ErrorCode = code
 		if err != nil {
 			sp.ErrorMessage = errorMessage(err)
-			var re *recordError
-			if errors.As(err, &re) && re.index >= 0 {
-				sp.ErrorRecords = []kmsg.ProduceResponseTopicPartitionErrorRecord{{RelativeOffset: re.index, ErrorMessage: &re.msg}}
+			var named interface {
+				errorRecords() []kmsg.ProduceResponseTopicPartitionErrorRecord
+			}
+			if errors.As(err, &named) {
+				sp.ErrorRecords = named.errorRecords()
 			}
 		}
 		return sp, nil, 0
@@ -173,7 +177,8 @@ func (b *Broker) producePartition(req *kmsg.ProduceRequest, topic string, rp kms
 	if code != 0 {
 		return fail(code, nil)
 	}
-	batch, err := validateProduceBatch(rp.Records, p.Log().Config().BatchBytesMax, req.Version, b.cfg.CompressionValidation)
+	cfg := p.Log().Config()
+	batch, err := validateProduceBatch(rp.Records, cfg.BatchBytesMax, req.Version, b.cfg.CompressionValidation, cfg.Compact)
 	if err != nil {
 		return fail(b.errorCode(err), err)
 	}
@@ -205,9 +210,10 @@ func (b *Broker) internalTopic(topic string) bool {
 
 // validateProduceBatch checks what a producer sends for one partition:
 // exactly one v2 batch, sound (segment.ValidateBatch, within
-// max.message.bytes), one a client may write, with well-formed records. It
-// is the one place the batch's header is parsed and its CRC computed.
-func validateProduceBatch(records []byte, batchBytesMax int32, version int16, decompress bool) (segment.Batch, error) {
+// max.message.bytes), one a client may write, with well-formed records,
+// each with a key when compacted (cleanup.policy has compact). It is the
+// one place the batch's header is parsed and its CRC computed.
+func validateProduceBatch(records []byte, batchBytesMax int32, version int16, decompress, compacted bool) (segment.Batch, error) {
 	if len(records) == 0 {
 		return segment.Batch{}, fmt.Errorf("%w: no record batch", kerr.InvalidRecord)
 	}
@@ -226,7 +232,7 @@ func validateProduceBatch(records []byte, batchBytesMax int32, version int16, de
 	case h.Compression() == codec.Zstd && version < 7:
 		return segment.Batch{}, fmt.Errorf("%w: zstd needs Produce v7+, got v%d", kerr.UnsupportedCompressionType, version)
 	}
-	if err := validateRecords(batch, batchBytesMax, decompress); err != nil {
+	if err := validateRecords(batch, batchBytesMax, decompress, compacted); err != nil {
 		return segment.Batch{}, err
 	}
 	return batch, nil

@@ -247,3 +247,36 @@ func TestProduceToInternalTopicRefused(t *testing.T) {
 		t.Fatalf("__ordinary: error %d", sp.ErrorCode)
 	}
 }
+
+// A batch for a compacted topic with records without a key is refused
+// whole, as Kafka refuses it: INVALID_RECORD naming each such record
+// (compressed or not, decompression validation off); keyed records go in.
+func TestProduceKeylessToCompactedTopic(t *testing.T) {
+	cfg := stackConfig()
+	cfg.CompressionValidation = false
+	s := newBrokerStack(t, cfg)
+	s.createTopic("c", 1, map[string]string{"cleanup.policy": "compact,delete"})
+	s.createTopic("t", 1, nil)
+	recs := testRecords(4) // record 0 has no key
+	recs[2].Key = nil
+	for _, id := range allCodecs {
+		sp := s.produceOne(9, 1, "c", compressedBatch(t, id, recs))
+		if sp.ErrorCode != kerr.InvalidRecord.Code || sp.BaseOffset != -1 || sp.ErrorMessage == nil {
+			t.Fatalf("codec %d: got %v (base %d)", id, kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+		}
+		if len(sp.ErrorRecords) != 2 || sp.ErrorRecords[0].RelativeOffset != 0 || sp.ErrorRecords[1].RelativeOffset != 2 ||
+			sp.ErrorRecords[0].ErrorMessage == nil {
+			t.Fatalf("codec %d: record errors %+v", id, sp.ErrorRecords)
+		}
+	}
+	if leo := s.leo("c", 0); leo != 0 {
+		t.Fatalf("LEO %d after refused batches", leo)
+	}
+	if sp := s.produceOne(9, 1, "t", compressedBatch(t, codec.LZ4, recs)); sp.ErrorCode != 0 {
+		t.Fatalf("keyless records to a topic not compacted: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+	recs[0].Key, recs[2].Key = []byte("k0"), []byte("k2")
+	if sp := s.produceOne(9, 1, "c", compressedBatch(t, codec.LZ4, recs)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("keyed records: %v (base %d)", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+}

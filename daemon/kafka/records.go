@@ -10,6 +10,8 @@ import (
 	"math"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/riffle/riffle/segment"
 	"github.com/riffle/riffle/segment/codec"
 )
@@ -36,19 +38,54 @@ func (e *recordError) Error() string {
 
 func (e *recordError) Unwrap() error { return errInvalidRecord }
 
+// errorRecords names the record in a Produce answer.
+func (e *recordError) errorRecords() []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	if e.index < 0 {
+		return nil
+	}
+	return []kmsg.ProduceResponseTopicPartitionErrorRecord{{RelativeOffset: e.index, ErrorMessage: &e.msg}}
+}
+
+// keylessError: records without a key in a batch for a compacted topic,
+// which Kafka refuses (INVALID_RECORD, each record named).
+type keylessError struct {
+	indexes []int32
+	count   int32
+}
+
+const keylessMessage = "compacted topic cannot accept a record without a key"
+
+func (e *keylessError) Error() string {
+	return fmt.Sprintf("%v: %d of %d records without a key: %s", errInvalidRecord, len(e.indexes), e.count, keylessMessage)
+}
+
+func (e *keylessError) Unwrap() error { return errInvalidRecord }
+
+func (e *keylessError) errorRecords() []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	msg := keylessMessage
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(e.indexes))
+	for i, index := range e.indexes {
+		out[i] = kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: index, ErrorMessage: &msg}
+	}
+	return out
+}
+
 // validateRecords checks the records of a validated batch (its header and
 // CRC are sound): h.RecordCount records, each well formed with offset deltas
 // 0, 1, 2, ..., and nothing after the last. Compressed records are
 // decompressed to check them when decompress is set; batchBytesMax is the
 // topic's max.message.bytes, which bounds the decompressed size. Records are
 // walked as a stream, so that bound limits CPU, not memory.
-func validateRecords(b segment.Batch, batchBytesMax int32, decompress bool) error {
+// keysRequired (a compacted topic) refuses records without a key, naming
+// every one, as Kafka does; compressed records are then always
+// decompressed to see their keys.
+func validateRecords(b segment.Batch, batchBytesMax int32, decompress, keysRequired bool) error {
 	h, batch := b.Header(), b.Bytes()
 	id := h.Compression()
 	if id > codec.Zstd {
 		return fmt.Errorf("%w: codec %d", codec.ErrUnsupported, id)
 	}
-	if id != codec.None && !decompress {
+	if id != codec.None && !decompress && !keysRequired {
 		return nil
 	}
 	var src io.Reader = bytes.NewReader(batch[segment.BatchHeaderSize:])
@@ -63,7 +100,7 @@ func validateRecords(b segment.Batch, batchBytesMax int32, decompress bool) erro
 	br := bufReaders.Get().(*bufio.Reader)
 	br.Reset(src)
 	defer func() { br.Reset(nil); bufReaders.Put(br) }()
-	return walkRecords(br, h.RecordCount)
+	return walkRecords(br, h.RecordCount, keysRequired)
 }
 
 // Records are read through a buffer whether they were compressed or not:
@@ -71,12 +108,17 @@ func validateRecords(b segment.Batch, batchBytesMax int32, decompress bool) erro
 // records far larger than the buffer stream through it.
 var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
-// walkRecords reads count records from src and checks that src ends there.
-func walkRecords(src *bufio.Reader, count int32) error {
+// walkRecords reads count records from src and checks that src ends
+// there, and with keysRequired that every record has a key.
+func walkRecords(src *bufio.Reader, count int32, keysRequired bool) error {
 	r := recordReader{src: src}
+	var keyless []int32
 	for i := int32(0); i < count; i++ {
 		if err := r.walk(i); err != nil {
 			return err
+		}
+		if keysRequired && r.keyNull {
+			keyless = append(keyless, i)
 		}
 	}
 	switch _, err := src.ReadByte(); {
@@ -84,6 +126,9 @@ func walkRecords(src *bufio.Reader, count int32) error {
 		return &recordError{index: -1, msg: fmt.Sprintf("bytes after the %d records the header counts", count)}
 	case err != io.EOF:
 		return corruptOr(err, -1, "after the last record")
+	}
+	if len(keyless) > 0 {
+		return &keylessError{indexes: keyless, count: count}
 	}
 	return nil
 }
@@ -95,6 +140,8 @@ type recordReader struct {
 	left  int64 // bytes of the record not yet read
 	index int32
 	err   error // first error of the record; later reads return zero values
+	// keyNull: the record walked has a null key.
+	keyNull bool
 }
 
 func (r *recordReader) fail(err error, what string) {
@@ -126,11 +173,11 @@ func (r *recordReader) varint(what string) int64 {
 }
 
 // skip skips a length-prefixed field (key, value, header key or value);
-// length -1 (null) is allowed when nullable.
-func (r *recordReader) skip(what string, nullable bool) {
+// length -1 (null) is allowed when nullable, and reported.
+func (r *recordReader) skip(what string, nullable bool) (null bool) {
 	n := r.varint(what)
 	if r.err != nil || (n == -1 && nullable) {
-		return
+		return r.err == nil
 	}
 	if n < 0 || n > r.left {
 		r.fail(nil, fmt.Sprintf("%s length %d with %d record bytes left", what, n, r.left))
@@ -141,6 +188,7 @@ func (r *recordReader) skip(what string, nullable bool) {
 		return
 	}
 	r.left -= n
+	return false
 }
 
 // walk reads record index: length, attributes, timestamp delta, offset
@@ -161,7 +209,7 @@ func (r *recordReader) walk(index int32) error {
 	if delta := r.varint("offset delta"); r.err == nil && delta != int64(index) {
 		r.fail(nil, fmt.Sprintf("offset delta %d, want %d", delta, index))
 	}
-	r.skip("key", true)
+	r.keyNull = r.skip("key", true)
 	r.skip("value", true)
 	headers := r.varint("header count")
 	if r.err == nil && (headers < 0 || headers > r.left/2) { // a header is at least 2 bytes

@@ -72,7 +72,7 @@ func checkRecords(t *testing.T, batch []byte, decompress bool) error {
 	if err != nil {
 		t.Fatalf("test batch invalid: %v", err)
 	}
-	return validateRecords(v, 1<<20, decompress)
+	return validateRecords(v, 1<<20, decompress, false)
 }
 
 var allCodecs = append([]int8{codec.None}, codectest.Compressed...)
@@ -167,10 +167,10 @@ func TestValidateRecordsZipBomb(t *testing.T) {
 			t.Fatalf("codec %d: %d-byte batch: %v", id, len(batch), err)
 		}
 		// 64 KiB max.message.bytes: at most 4 MiB decompressed.
-		if err := validateRecords(v, 64<<10, true); !errors.Is(err, codec.ErrCorrupt) {
+		if err := validateRecords(v, 64<<10, true, false); !errors.Is(err, codec.ErrCorrupt) {
 			t.Errorf("codec %d: %v", id, err)
 		}
-		if err := validateRecords(v, 1<<20, true); err != nil {
+		if err := validateRecords(v, 1<<20, true, false); err != nil {
 			t.Errorf("codec %d under a 64 MiB limit: %v", id, err)
 		}
 	}
@@ -190,7 +190,7 @@ func FuzzRecordWalk(f *testing.F) {
 		if err != nil {
 			t.Fatalf("test batch invalid: %v", err)
 		}
-		err = validateRecords(v, 1<<16, true)
+		err = validateRecords(v, 1<<16, true, false)
 		if err != nil && !errors.Is(err, errInvalidRecord) && !errors.Is(err, codec.ErrCorrupt) &&
 			!errors.Is(err, codec.ErrUnsupported) {
 			t.Fatalf("unexpected error kind: %v", err)
@@ -218,7 +218,7 @@ func BenchmarkValidateRecords(b *testing.B) {
 		b.Run(fmt.Sprintf("codec=%d", id), func(b *testing.B) {
 			b.SetBytes(int64(raw))
 			for b.Loop() {
-				if err := validateRecords(v, 1<<20, true); err != nil {
+				if err := validateRecords(v, 1<<20, true, false); err != nil {
 					b.Fatal(err)
 				}
 			}
