@@ -30,7 +30,7 @@ func (b *Broker) verifyTxnWrite(req *kmsg.ProduceRequest, topic string, partitio
 	if err != nil || h.Attributes&segment.AttrTransactional == 0 {
 		return 0
 	}
-	if _, open := p.OpenTransaction(h.ProducerID); open {
+	if p.InTransaction(h.ProducerID, h.ProducerEpoch) {
 		return 0
 	}
 	if b.cfg.Txns == nil || req.TransactionID == nil || *req.TransactionID == "" {
