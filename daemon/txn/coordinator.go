@@ -408,6 +408,9 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 					if rp.ErrorCode == 0 || rp.ErrorCode == kerr.UnknownTopicOrPartition.Code || rp.ErrorCode == kerr.InvalidProducerEpoch.Code {
 						done[tp] = true
 					} else {
+						// TRANSACTION_COORDINATOR_FENCED too: a newer
+						// coordinator wrote there, and the image will
+						// soon take the partition off this one (gen).
 						c.log.Debug("txn: marker not written; retrying", "topic", tp.Topic, "partition", tp.Partition, "code", rp.ErrorCode)
 					}
 				}

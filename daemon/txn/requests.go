@@ -17,8 +17,10 @@ import (
 // id. An ongoing transaction of the old producer is aborted first, with
 // the bumped epoch; the caller gets CONCURRENT_TRANSACTIONS and retries
 // once the abort is complete. From v3 a producer may name its id and
-// epoch (KIP-360): a stale pair is PRODUCER_FENCED, a retry of the last
-// bump gets the same answer.
+// epoch (KIP-360): a stale pair is PRODUCER_FENCED; the epoch before the
+// last bump (a retry of InitProducerId, or a producer that missed the
+// bump of a timeout's abort or of its own end in transaction version 2)
+// gets the current epoch without another bump, as Kafka answers.
 func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerIDRequest) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
@@ -57,7 +59,7 @@ func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerI
 	if req.ProducerID >= 0 {
 		switch {
 		case req.ProducerID == t.producerID && req.ProducerEpoch == t.epoch:
-		case req.ProducerID == t.producerID && req.ProducerEpoch == t.lastEpoch && t.state == Empty:
+		case req.ProducerID == t.producerID && req.ProducerEpoch == t.lastEpoch && t.state != Ongoing:
 			resp.ProducerID, resp.ProducerEpoch = t.producerID, t.epoch // a retry of the last bump
 			m.reply(call, resp)
 			return
