@@ -46,24 +46,34 @@ func partitionProducers(ctx context.Context, t *testing.T, cl *kgo.Client, topic
 	return p.ActiveProducers
 }
 
+// startTxnClient starts a broker with a 3-partition topic and a franz-go
+// producer of transactional id id (partitions chosen per record) that has
+// talked to it: franz-go opts into transaction version 2 once it knows
+// the broker's versions, so from its first transaction on.
+func startTxnClient(t *testing.T, topic, id string, opts ...kgo.Opt) (*brokertest.Broker, *kgo.Client, *kgo.Client) {
+	t.Helper()
+	b := brokertest.Start(t)
+	admin := newClient(t, b.Addr())
+	createTopic(t, admin, topic, 3)
+	p := newClient(t, b.Addr(), append([]kgo.Opt{kgo.TransactionalID(id), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b, admin, p
+}
+
 // TestTransactionsFranzGoVersion2: franz-go runs its transactions in
 // transaction version 2 (KIP-890 part 2) against Riffle: each end bumps
 // the producer epoch, which the coordinator and the partitions' markers
 // show, and no AddPartitionsToTxn is sent (the leaders add the
 // partitions). Committed records alone reach read_committed readers.
 func TestTransactionsFranzGoVersion2(t *testing.T) {
-	b := brokertest.Start(t)
-	admin := newClient(t, b.Addr())
-	createTopic(t, admin, "tv2-out", 3)
+	const id = "tx-tv2"
+	b, admin, p := startTxnClient(t, "tv2-out", id)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	const id = "tx-tv2"
-	p := newClient(t, b.Addr(), kgo.TransactionalID(id), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	// franz-go opts in once it knows the broker's versions: from the first
-	// transaction on if it has talked to the broker before.
-	if err := p.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
 	txnProduce(t, p, "tv2-out", "c1", 9, true)
 	pid, first, state := describeTxn(ctx, t, admin, id)
 	if first != 1 || (state != "CompleteCommit" && state != "PrepareCommit") {
@@ -207,5 +217,28 @@ func TestWriteTxnMarkersCoordinatorFenced(t *testing.T) {
 		if code := marker(c.epoch); code != c.want {
 			t.Fatalf("marker from coordinator epoch %d: %v, want %v", c.epoch, kerr.ErrorForCode(code), kerr.ErrorForCode(c.want))
 		}
+	}
+}
+
+// TestTransactionsFranzGoVersion1: a client that does not use transaction
+// version 2 (franz-go capped at EndTxn v4) keeps the part 1 protocol: it
+// adds its partitions itself and its epoch stays across transactions.
+func TestTransactionsFranzGoVersion1(t *testing.T) {
+	const id = "tx-tv1"
+	b, admin, p := startTxnClient(t, "tv1-out", id, kgo.MaxVersions(maxVersion(kmsg.EndTxn, 4)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for i, commit := range []bool{true, false, true} {
+		txnProduce(t, p, "tv1-out", fmt.Sprintf("t%d", i), 9, commit)
+		if _, epoch, _ := describeTxn(ctx, t, admin, id); epoch != 0 {
+			t.Fatalf("after transaction %d: epoch %d, want 0 throughout", i+1, epoch)
+		}
+	}
+	got := consumeValues(t, b.Addr(), "tv1-out", true, 18, time.Second)
+	if len(got) != 18 {
+		t.Fatalf("read_committed saw %d distinct records, want the 18 committed: %v", len(got), got)
+	}
+	if n := scrape(t, b.AdminAddr())[`riffle_kafka_requests_total{api="AddPartitionsToTxn"}`]; n < 3 {
+		t.Fatalf("%v AddPartitionsToTxn served, want one per transaction at least", n)
 	}
 }
