@@ -59,7 +59,8 @@
 // 32767, and the transaction completes under the new id at epoch 0. A
 // retry of an end carries the epoch before the bump (or the previous id
 // at 32766) and is answered as the first time; an abort with nothing
-// ongoing just bumps the epoch. Such a producer sends no
+// ongoing just bumps the epoch. The coordinator's own aborts (a timeout,
+// a new producer's InitProducerId) bump once the same way. Such a producer sends no
 // AddPartitionsToTxn or AddOffsetsToTxn: the partition leader (Produce
 // v12+) or group coordinator (TxnOffsetCommit v5+) adds the partition
 // with a batched AddPartitionsToTxn whose entry is not verify_only

@@ -397,17 +397,23 @@ func (m *Machine) Tick(now int64) {
 // prepareAbort moves an Ongoing transaction to PrepareAbort, with a bumped
 // epoch when bump (a timeout, or InitProducerId fencing the old producer),
 // and writes its markers once that is stored; done, if set, runs with the
-// outcome of the store.
+// outcome of the store. A transaction version 2 producer's exhausted
+// epoch moves on to a new producer id, as its own ends do.
 func (m *Machine) prepareAbort(now int64, t *txnMeta, bump bool, done func(code int16)) {
+	if done == nil {
+		done = func(int16) {}
+	}
+	if bump && t.tv2 {
+		m.prepareBumped(now, t, PrepareAbort, -1, done)
+		return
+	}
 	next := *t
 	next.state, next.updateMs = PrepareAbort, now
 	if bump && t.epoch < math.MaxInt16-1 {
 		next.lastEpoch, next.epoch = t.epoch, t.epoch+1
 	}
 	m.transition(t, next, func(_ int64, code int16) {
-		if done != nil {
-			done(code)
-		}
+		done(code)
 		if code == 0 {
 			m.writeMarkers(t)
 		}
