@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/riffle/riffle/internal/brokertest"
 	"github.com/riffle/riffle/segment"
@@ -327,6 +328,15 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 			t.Errorf("member %s moved nothing: both should have had partitions", member)
 		}
 	}
+	// franz-go ran transaction version 2 (KIP-890 part 2): the partitions
+	// and offsets joined the transactions without AddPartitionsToTxn or
+	// AddOffsetsToTxn.
+	m := scrape(t, b.AdminAddr())
+	expect(t, m, `riffle_kafka_requests_total{api="AddPartitionsToTxn"}`, 0)
+	expect(t, m, `riffle_kafka_requests_total{api="AddOffsetsToTxn"}`, 0)
+	if m[`riffle_kafka_requests_total{api="TxnOffsetCommit"}`] == 0 {
+		t.Errorf("no TxnOffsetCommit served")
+	}
 }
 
 // TestTransactionsVerifyPartitionAdded: KIP-890 part 1. A transactional
@@ -340,39 +350,12 @@ func TestTransactionsVerifyPartitionAdded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	id := "tx-verify"
-	init := kmsg.NewPtrInitProducerIDRequest()
-	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
-	var pid int64
-	var epoch int16
-	for {
-		resp, err := init.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.ErrorCode == 0 {
-			pid, epoch = resp.ProducerID, resp.ProducerEpoch
-			break
-		}
-		if err := kerr.ErrorForCode(resp.ErrorCode); !kerr.IsRetriable(err) {
-			t.Fatalf("InitProducerId: %v", err)
-		}
-		select { // the coordinator is loading: back off as a client does
-		case <-ctx.Done():
-			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch,
-		BaseSequence: 0, Attributes: segment.AttrTransactional}, []segment.Record{{Value: []byte("v")}})
+	pid, epoch := initTxnProducer(ctx, t, cl, id)
+	// Produce v11: the part 1 protocol (v12 has the leader add the
+	// partition, TestTransactionsImplicitAdd).
+	v11 := newClient(t, b.Addr(), kgo.MaxVersions(maxVersion(kmsg.Produce, 11)))
 	produce := func() int16 {
-		req := kmsg.NewPtrProduceRequest()
-		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 10000
-		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "verified", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Topics[0].Partitions[0].ErrorCode
+		return txnProduceRaw(ctx, t, v11, id, "verified", 0, pid, epoch, 0, 11)
 	}
 	if code := produce(); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("transactional produce to a partition not added: code %d, want INVALID_TXN_STATE", code)
@@ -386,6 +369,58 @@ func TestTransactionsVerifyPartitionAdded(t *testing.T) {
 	if code := produce(); code != 0 {
 		t.Fatalf("transactional produce after AddPartitionsToTxn: code %d", code)
 	}
+}
+
+// initTxnProducer has InitProducerId give transactional id its producer
+// id and epoch, retrying while the coordinator loads.
+func initTxnProducer(ctx context.Context, t *testing.T, cl *kgo.Client, id string) (int64, int16) {
+	t.Helper()
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60000
+	for {
+		resp, err := init.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode == 0 {
+			return resp.ProducerID, resp.ProducerEpoch
+		}
+		if err := kerr.ErrorForCode(resp.ErrorCode); !kerr.IsRetriable(err) {
+			t.Fatalf("InitProducerId: %v", err)
+		}
+		select { // the coordinator is loading: back off as a client does
+		case <-ctx.Done():
+			t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(resp.ErrorCode))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// txnProduceRaw sends one transactional batch of one record for the
+// producer at sequence seq, with Produce at version (the client's
+// MaxVersions must allow it), and returns the partition's error code.
+func txnProduceRaw(ctx context.Context, t *testing.T, cl *kgo.Client, id, topic string, partition int32, pid int64, epoch int16, seq int32, version int16) int16 {
+	t.Helper()
+	batch := segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: time.Now().UnixMilli(), ProducerID: pid, ProducerEpoch: epoch,
+		BaseSequence: seq, Attributes: segment.AttrTransactional}, []segment.Record{{Value: []byte("v")}})
+	req := kmsg.NewPtrProduceRequest()
+	req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 10000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: partition, Records: batch}}}}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Version != version {
+		t.Fatalf("Produce went as v%d, want v%d", resp.Version, version)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// maxVersion is the client's newest versions with key capped at v.
+func maxVersion(key kmsg.Key, v int16) *kversion.Versions {
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(int16(key), v)
+	return vs
 }
 
 // TestTransactionalProduceThroughput (RIFFLE_LONG=1) measures, in one run

@@ -121,26 +121,30 @@
 // or power loss before the log's tail was durable; durably, or one could
 // come back once the log grows past it with other batches) and corrupt
 // ones, falls back to the log start without one, and replays batch headers
-// from there to LEO. Snapshot files go through the log's filesystem
+// from there to LEO (and the markers' values, for their coordinator epoch). Snapshot files go through the log's filesystem
 // (segment.Log.FS), so on a memory filesystem they crash with the log. A
 // truncation made through the log directly is
 // reconciled only by the next Open; the follower's truncations reload the
 // state at once (see Follower rules).
 //
-// Snapshot layout, version 1, big-endian:
+// Snapshot layout, version 2 (version 1, still read, lacks the
+// coordinator epoch), big-endian:
 //
-//	0   version        u16  1
+//	0   version        u16  2
 //	2   crc            u32  CRC-32C of every byte after this field
 //	6   offset         i64  state covers every batch below this offset
 //	14  producer count u32
 //	18  producers, in id order:
-//	      producer id i64, epoch i16, batch count u8 (1..5), then per batch,
+//	      producer id i64, epoch i16, coordinator epoch i32 (of its
+//	      newest marker, -1 none), batch count u8 (1..5), then per batch,
 //	      oldest first: first seq i32, last seq i32, first offset i64,
 //	      last offset i64, max timestamp i64
 //
 // A marker with a newer epoch than its producer's is kept as a batch entry
 // of sequences -1: it fences the older epoch, and the next batch must
-// start at sequence 0.
+// start at sequence 0. A marker whose coordinator epoch is older than the
+// newest of its producer's markers here is refused (KIP-98's fencing of a
+// deposed transaction coordinator, TRANSACTION_COORDINATOR_FENCED).
 //
 // # Transactions
 //

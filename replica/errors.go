@@ -12,6 +12,7 @@ var (
 	ErrUnknownLeaderEpoch           = errors.New("unknown leader epoch")                                   // UNKNOWN_LEADER_EPOCH
 	ErrNotEnoughReplicas            = errors.New("not enough in-sync replicas")                            // NOT_ENOUGH_REPLICAS
 	ErrNotEnoughReplicasAfterAppend = errors.New("appended, but the ISR shrank below min.insync.replicas") // NOT_ENOUGH_REPLICAS_AFTER_APPEND
+	ErrCoordinatorFenced            = errors.New("transaction coordinator fenced")                         // TRANSACTION_COORDINATOR_FENCED
 	ErrInvalidOptions               = errors.New("invalid replica options")
 	ErrClosed                       = errors.New("partition closed")
 )

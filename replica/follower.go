@@ -49,7 +49,11 @@ func (p *Partition) appendFollowerLocked(batches []segment.Batch) (int, segment.
 		switch {
 		case h.ProducerID < 0:
 		case h.Attributes&segment.AttrControl != 0:
-			p.producers.recordMarker(h)
+			_, coordinatorEpoch, merr := parseMarker(b.Bytes())
+			if merr != nil {
+				return n, sync, p.wrap(fmt.Errorf("replicated marker at offset %d: %w", h.BaseOffset, merr))
+			}
+			p.producers.recordMarker(h, coordinatorEpoch)
 		default:
 			p.producers.record(producerBatchOf(h))
 		}

@@ -164,11 +164,20 @@ func (p *Partition) loadProducers(leo int64) (*producerStates, error) {
 			return nil, err
 		}
 	}
+	var buf []byte
 	err = p.log.ScanBatches(from, func(h segment.BatchHeader) error {
 		switch {
 		case h.BaseOffset < from || h.ProducerID < 0:
 		case h.Attributes&segment.AttrControl != 0:
-			states.recordMarker(h)
+			var err error
+			if buf, err = p.readBatchAt(h, buf); err != nil {
+				return err
+			}
+			_, coordinatorEpoch, err := parseMarker(buf)
+			if err != nil {
+				return fmt.Errorf("marker at offset %d: %w", h.BaseOffset, err)
+			}
+			states.recordMarker(h, coordinatorEpoch)
 		default:
 			states.record(producerBatchOf(h))
 		}

@@ -56,6 +56,9 @@ func addSeq(seq, n int32) int32 {
 type producerEntry struct {
 	epoch   int16
 	batches []batchMeta
+	// coordinatorEpoch is the newest coordinator epoch of the producer's
+	// markers here, -1 before any: markers from older ones are fenced.
+	coordinatorEpoch int32
 }
 
 func (e *producerEntry) last() batchMeta { return e.batches[len(e.batches)-1] }
@@ -112,7 +115,7 @@ func (s *producerStates) check(b producerBatch) (*batchMeta, error) {
 func (s *producerStates) record(b producerBatch) {
 	e := s.byID[b.producerID]
 	if e == nil {
-		e = &producerEntry{epoch: b.epoch}
+		e = &producerEntry{epoch: b.epoch, coordinatorEpoch: -1}
 		s.byID[b.producerID] = e
 	}
 	if b.epoch != e.epoch {

@@ -16,12 +16,14 @@ import (
 	"github.com/riffle/riffle/segment/vfs"
 )
 
-// Producer-state snapshot layout, version 1 (big-endian; doc.go shows it).
+// Producer-state snapshot layout, version 2 (big-endian; doc.go shows it).
+// Version 1, still read, had no coordinator epoch.
 const (
-	snapshotVersion     = 1
+	snapshotVersion     = 2
 	snapshotHeaderSize  = 18 // version u16, crc u32, offset i64, count u32
 	snapshotCRCStart    = 6  // the CRC covers every byte after itself
-	snapshotEntrySize   = 11 // producer id i64, epoch i16, batch count u8
+	snapshotEntrySize   = 15 // producer id i64, epoch i16, coordinator epoch i32, batch count u8
+	snapshotEntrySizeV1 = 11 // producer id i64, epoch i16, batch count u8
 	snapshotBatchSize   = 32 // first/last sequence i32, first/last offset i64, max timestamp i64
 	snapshotSuffix      = ".snapshot"
 	snapshotTempSuffix  = ".snapshot.tmp"
@@ -49,6 +51,7 @@ func encodeSnapshot(offset int64, s *producerStates) []byte {
 		e := s.byID[id]
 		b = be.AppendUint64(b, uint64(id))
 		b = be.AppendUint16(b, uint16(e.epoch))
+		b = be.AppendUint32(b, uint32(e.coordinatorEpoch))
 		b = append(b, byte(len(e.batches)))
 		for _, m := range e.batches {
 			b = be.AppendUint32(b, uint32(m.firstSeq))
@@ -70,8 +73,14 @@ func decodeSnapshot(b []byte) (int64, *producerStates, error) {
 	if len(b) < snapshotHeaderSize {
 		return 0, nil, fmt.Errorf("%w: %d bytes", errCorruptSnapshot, len(b))
 	}
-	if v := be.Uint16(b[0:]); v != snapshotVersion {
-		return 0, nil, fmt.Errorf("%w: version %d", errCorruptSnapshot, v)
+	version := be.Uint16(b[0:])
+	entrySize := snapshotEntrySize
+	switch version {
+	case snapshotVersion:
+	case 1:
+		entrySize = snapshotEntrySizeV1
+	default:
+		return 0, nil, fmt.Errorf("%w: version %d", errCorruptSnapshot, version)
 	}
 	if want, got := be.Uint32(b[2:]), crc32.Checksum(b[snapshotCRCStart:], castagnoli); want != got {
 		return 0, nil, fmt.Errorf("%w: crc %08x, computed %08x", errCorruptSnapshot, want, got)
@@ -79,19 +88,22 @@ func decodeSnapshot(b []byte) (int64, *producerStates, error) {
 	offset := int64(be.Uint64(b[6:]))
 	count := be.Uint32(b[14:])
 	rest := b[snapshotHeaderSize:]
-	if offset < 0 || uint64(count) > uint64(len(rest)/snapshotEntrySize) {
+	if offset < 0 || uint64(count) > uint64(len(rest)/entrySize) {
 		return 0, nil, fmt.Errorf("%w: offset %d, %d producers in %d bytes", errCorruptSnapshot, offset, count, len(rest))
 	}
 	s := newProducerStates()
 	prevID := int64(-1)
 	for range count {
-		if len(rest) < snapshotEntrySize {
+		if len(rest) < entrySize {
 			return 0, nil, fmt.Errorf("%w: truncated producer entry", errCorruptSnapshot)
 		}
 		id := int64(be.Uint64(rest))
-		e := &producerEntry{epoch: int16(be.Uint16(rest[8:]))}
-		n := int(rest[10])
-		rest = rest[snapshotEntrySize:]
+		e := &producerEntry{epoch: int16(be.Uint16(rest[8:])), coordinatorEpoch: -1}
+		if version == snapshotVersion {
+			e.coordinatorEpoch = int32(be.Uint32(rest[10:]))
+		}
+		n := int(rest[entrySize-1])
+		rest = rest[entrySize:]
 		if id <= prevID || n == 0 || n > producerBatchesKept || len(rest) < n*snapshotBatchSize {
 			return 0, nil, fmt.Errorf("%w: producer %d with %d batches", errCorruptSnapshot, id, n)
 		}

@@ -35,6 +35,34 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
+// A version 1 snapshot (no coordinator epochs) still loads, with none.
+func TestSnapshotVersion1(t *testing.T) {
+	want := sampleStates()
+	for _, e := range want.byID {
+		e.coordinatorEpoch = 7
+	}
+	v2 := encodeSnapshot(15, want)
+	v1 := slices.Clone(v2[:snapshotHeaderSize])
+	binary.BigEndian.PutUint16(v1, 1)
+	rest := v2[snapshotHeaderSize:]
+	for range want.byID {
+		n := int(rest[snapshotEntrySize-1])
+		v1 = append(v1, rest[:10]...)
+		v1 = append(v1, rest[snapshotEntrySize-1:snapshotEntrySize+n*snapshotBatchSize]...)
+		rest = rest[snapshotEntrySize+n*snapshotBatchSize:]
+	}
+	off, got, err := decodeSnapshot(reseal(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range want.byID {
+		e.coordinatorEpoch = -1
+	}
+	if off != 15 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded offset %d state %+v, want 15 %+v", off, got, want)
+	}
+}
+
 func TestSnapshotCorruptionDetected(t *testing.T) {
 	b := encodeSnapshot(15, sampleStates())
 	for i := range b {
@@ -64,11 +92,11 @@ func TestSnapshotRejectsInconsistentContent(t *testing.T) {
 		name   string
 		mutate func(b []byte) []byte
 	}{
-		{"version", func(b []byte) []byte { b[1] = 2; return reseal(b) }},
+		{"version", func(b []byte) []byte { b[1] = 3; return reseal(b) }},
 		{"count beyond bytes", func(b []byte) []byte { binary.BigEndian.PutUint32(b[14:], 1000); return reseal(b) }},
 		{"batch at snapshot offset", func(b []byte) []byte { binary.BigEndian.PutUint64(b[6:], 11); return reseal(b) }},
 		{"trailing bytes", func(b []byte) []byte { return reseal(append(b, 0)) }},
-		{"too many batches", func(b []byte) []byte { b[snapshotHeaderSize+10] = 6; return reseal(b) }},
+		{"too many batches", func(b []byte) []byte { b[snapshotHeaderSize+snapshotEntrySize-1] = 6; return reseal(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,25 +141,35 @@ func (s *txnStates) evictBelow(logStart int64) bool {
 	return i > 0
 }
 
-// markerType reads the type of a control batch's (first) record key.
-func markerType(batch []byte) (int16, error) {
+// parseMarker reads the type of a control batch's (first) record key and,
+// for a transaction marker, the coordinator epoch in its value (-1 for
+// other control records).
+func parseMarker(batch []byte) (typ int16, coordinatorEpoch int32, err error) {
 	if len(batch) <= segment.BatchHeaderSize {
-		return 0, fmt.Errorf("%w: control batch without records", segment.ErrCorruptBatch)
+		return 0, 0, fmt.Errorf("%w: control batch without records", segment.ErrCorruptBatch)
 	}
 	recs := batch[segment.BatchHeaderSize:]
 	n, w := binary.Varint(recs)
 	if w <= 0 || n < 0 || n > int64(len(recs)-w) {
-		return 0, fmt.Errorf("%w: control record length", segment.ErrCorruptBatch)
+		return 0, 0, fmt.Errorf("%w: control record length", segment.ErrCorruptBatch)
 	}
 	var r kmsg.Record
 	if err := r.ReadFrom(recs[:w+int(n)]); err != nil {
-		return 0, fmt.Errorf("%w: control record: %v", segment.ErrCorruptBatch, err)
+		return 0, 0, fmt.Errorf("%w: control record: %v", segment.ErrCorruptBatch, err)
 	}
 	var k kmsg.ControlRecordKey
 	if err := k.ReadFrom(r.Key); err != nil {
-		return 0, fmt.Errorf("%w: control record key: %v", segment.ErrCorruptBatch, err)
+		return 0, 0, fmt.Errorf("%w: control record key: %v", segment.ErrCorruptBatch, err)
 	}
-	return int16(k.Type), nil
+	typ = int16(k.Type)
+	if typ != MarkerAbort && typ != MarkerCommit {
+		return typ, -1, nil
+	}
+	var v kmsg.EndTxnMarker
+	if err := v.ReadFrom(r.Value); err != nil {
+		return 0, 0, fmt.Errorf("%w: transaction marker value: %v", segment.ErrCorruptBatch, err)
+	}
+	return typ, v.CoordinatorEpoch, nil
 }
 
 // EncodeMarker builds a transaction marker: a control batch of one record
@@ -194,7 +204,7 @@ func (p *Partition) loadTxns() (*txnStates, error) {
 			if buf, err = p.readBatchAt(h, buf); err != nil {
 				return err
 			}
-			if marker, err = markerType(buf); err != nil {
+			if marker, _, err = parseMarker(buf); err != nil {
 				return fmt.Errorf("marker at offset %d: %w", h.BaseOffset, err)
 			}
 		}
@@ -236,7 +246,7 @@ func (p *Partition) observeTxnLocked(h segment.BatchHeader, batch []byte) error 
 	marker := int16(-1)
 	if h.Attributes&segment.AttrControl != 0 {
 		var err error
-		if marker, err = markerType(batch); err != nil {
+		if marker, _, err = parseMarker(batch); err != nil {
 			return err
 		}
 	}
@@ -253,19 +263,22 @@ func (p *Partition) observeTxnLocked(h segment.BatchHeader, batch []byte) error 
 // transaction as the leader (WriteTxnMarkers). The marker's epoch must not
 // be below the producer's (INVALID_PRODUCER_EPOCH otherwise: a newer
 // coordinator decision wins). A marker with a newer epoch fences the
-// producer's older epoch here too. Like a produce, it does not wait for
-// HW (WaitReplicated does).
+// producer's older epoch here too. A marker from a coordinator epoch
+// older than the last one this partition saw for the producer is refused
+// (ErrCoordinatorFenced): a deposed coordinator's late marker must not
+// decide a transaction its successor decides. Like a produce, it does not
+// wait for HW (WaitReplicated does).
 func (p *Partition) AppendMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32, nowMs int64) (AppendResult, error) {
 	batch, err := segment.ValidateBatch(EncodeMarker(producerID, producerEpoch, commit, coordinatorEpoch, nowMs), math.MaxInt32)
 	if err != nil {
 		panic(fmt.Sprintf("replica: marker just encoded is invalid: %v", err))
 	}
 	return p.appendWith(func() (AppendResult, segment.Pending, error) {
-		return p.appendMarkerLocked(batch, producerID, producerEpoch)
+		return p.appendMarkerLocked(batch, producerID, producerEpoch, coordinatorEpoch)
 	})
 }
 
-func (p *Partition) appendMarkerLocked(batch segment.Batch, producerID int64, producerEpoch int16) (AppendResult, segment.Pending, error) {
+func (p *Partition) appendMarkerLocked(batch segment.Batch, producerID int64, producerEpoch int16, coordinatorEpoch int32) (AppendResult, segment.Pending, error) {
 	if p.closed {
 		return AppendResult{}, segment.Pending{}, p.wrap(ErrClosed)
 	}
@@ -276,6 +289,10 @@ func (p *Partition) appendMarkerLocked(batch segment.Batch, producerID int64, pr
 		return AppendResult{}, segment.Pending{}, p.wrap(fmt.Errorf("%w: producer %d marker epoch %d, current %d",
 			ErrInvalidProducerEpoch, producerID, producerEpoch, e.epoch))
 	}
+	if e := p.producers.byID[producerID]; e != nil && coordinatorEpoch < e.coordinatorEpoch {
+		return AppendResult{}, segment.Pending{}, p.wrap(fmt.Errorf("%w: producer %d marker from coordinator epoch %d, last %d",
+			ErrCoordinatorFenced, producerID, coordinatorEpoch, e.coordinatorEpoch))
+	}
 	res, sync, err := p.log.Write(batch, int32(p.m.epoch))
 	if err != nil {
 		return AppendResult{}, segment.Pending{}, p.wrap(err)
@@ -285,7 +302,7 @@ func (p *Partition) appendMarkerLocked(batch segment.Batch, producerID int64, pr
 	if err != nil {
 		panic(fmt.Sprintf("replica: marker just appended does not parse: %v", err))
 	}
-	p.producers.recordMarker(h)
+	p.producers.recordMarker(h, coordinatorEpoch)
 	if err := p.observeTxnLocked(h, batch.Bytes()); err != nil {
 		panic(fmt.Sprintf("replica: marker just encoded: %v", err))
 	}
@@ -293,15 +310,18 @@ func (p *Partition) appendMarkerLocked(batch segment.Batch, producerID int64, pr
 	return AppendResult{AppendResult: res, LogStartOffset: p.log.LogStartOffset()}, sync, nil
 }
 
-// recordMarker notes a marker's epoch in the producer state: a newer
-// epoch than the producer's starts a fresh history whose next batch must
-// have sequence 0, and makes older epochs stale here.
-func (s *producerStates) recordMarker(h segment.BatchHeader) {
-	if e := s.byID[h.ProducerID]; e != nil && h.ProducerEpoch <= e.epoch {
-		return
+// recordMarker notes a marker's epoch and coordinator epoch in the
+// producer state: a newer epoch than the producer's starts a fresh history
+// whose next batch must have sequence 0, and makes older epochs stale
+// here; the coordinator epoch fences older coordinators' markers.
+func (s *producerStates) recordMarker(h segment.BatchHeader, coordinatorEpoch int32) {
+	e := s.byID[h.ProducerID]
+	if e == nil || h.ProducerEpoch > e.epoch {
+		s.record(producerBatch{producerID: h.ProducerID, epoch: h.ProducerEpoch,
+			meta: batchMeta{firstSeq: -1, lastSeq: -1, firstOffset: h.BaseOffset, lastOffset: h.BaseOffset, maxTimestamp: h.MaxTimestamp}})
+		e = s.byID[h.ProducerID]
 	}
-	s.record(producerBatch{producerID: h.ProducerID, epoch: h.ProducerEpoch,
-		meta: batchMeta{firstSeq: -1, lastSeq: -1, firstOffset: h.BaseOffset, lastOffset: h.BaseOffset, maxTimestamp: h.MaxTimestamp}})
+	e.coordinatorEpoch = max(e.coordinatorEpoch, coordinatorEpoch)
 }
 
 // LastStableOffset is the offset below which every transaction is decided
@@ -348,10 +368,17 @@ func (p *Partition) RewriteTxnIndexes() error {
 	return p.rewriteTxnIndexes(p.txns)
 }
 
-// OpenTransaction reports the first offset of the producer's open
-// transaction here (DescribeProducers).
-func (p *Partition) OpenTransaction(producerID int64) (int64, bool) {
-	return p.txns.ongoingFirst(producerID)
+// InTransaction reports whether the producer has a transaction open here
+// in epoch epoch: its transactional batches of that epoch need no
+// verification with the coordinator. A batch of a newer epoch (KIP-890
+// part 2 bumps the epoch at every transaction's end) belongs to the next
+// transaction even while the last one's marker is still on its way.
+func (p *Partition) InTransaction(producerID int64, epoch int16) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.producers.byID[producerID]
+	_, open := p.txns.ongoingFirst(producerID)
+	return open && e != nil && e.epoch == epoch
 }
 
 // AppendCoordinatorTxn appends, as the leader, a transactional batch a

@@ -125,3 +125,51 @@ func TestCleanerForgetsAborts(t *testing.T) {
 		t.Fatalf("%s with no aborted transaction: %v", path, err)
 	}
 }
+
+// A marker from an older coordinator epoch than the producer's last one
+// here is refused (a deposed coordinator's late marker), before and after
+// a restart, whether the state comes from a snapshot or from replay.
+func TestMarkerCoordinatorFencing(t *testing.T) {
+	h := newHarness(t, nil)
+	h.mustAppend(txnBatch(7, 0, 0, 1), 0, false)
+	if _, err := h.p.AppendMarker(7, 0, true, 5, 2000); err != nil {
+		t.Fatalf("marker at coordinator epoch 5: %v", err)
+	}
+	if _, err := h.p.AppendMarker(7, 0, false, 4, 2000); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("marker at coordinator epoch 4 after 5: %v", err)
+	}
+	h.mustAppend(txnBatch(7, 1, 0, 1), 2, false)
+	for _, clean := range []bool{true, false} {
+		h.restart(clean)
+		if _, err := h.p.AppendMarker(7, 1, false, 4, 2000); !errors.Is(err, ErrCoordinatorFenced) {
+			t.Fatalf("marker at coordinator epoch 4 after restart (clean %v): %v", clean, err)
+		}
+	}
+	if _, err := h.p.AppendMarker(7, 1, false, 6, 2000); err != nil {
+		t.Fatalf("marker at coordinator epoch 6: %v", err)
+	}
+	if _, err := h.p.AppendMarker(7, 1, false, 5, 2000); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("marker at coordinator epoch 5 after 6: %v", err)
+	}
+}
+
+// A transaction is open for its own epoch only: a batch of the next epoch
+// (KIP-890 part 2's bump) must be verified even before the marker lands.
+func TestInTransaction(t *testing.T) {
+	h := newHarness(t, nil)
+	if h.p.InTransaction(7, 0) {
+		t.Fatal("in transaction before any batch")
+	}
+	h.mustAppend(txnBatch(7, 0, 0, 1), 0, false)
+	if !h.p.InTransaction(7, 0) || h.p.InTransaction(7, 1) || h.p.InTransaction(8, 0) {
+		t.Fatalf("after a batch of epoch 0: %v %v %v", h.p.InTransaction(7, 0), h.p.InTransaction(7, 1), h.p.InTransaction(8, 0))
+	}
+	h.mustMarker(7, 1, true, 1)
+	if h.p.InTransaction(7, 0) || h.p.InTransaction(7, 1) {
+		t.Fatal("in transaction after its marker")
+	}
+	h.mustAppend(txnBatch(7, 1, 0, 1), 2, false)
+	if !h.p.InTransaction(7, 1) {
+		t.Fatal("not in the next transaction")
+	}
+}

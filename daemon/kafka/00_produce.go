@@ -1,6 +1,6 @@
 package kafka
 
-// Produce v0-11. Only v3+ carries magic-2 batches; v0-2 are registered
+// Produce v0-12. Only v3+ carries magic-2 batches; v0-2 are registered
 // because librdkafka turns compression off when the broker does not
 // advertise Produce from v0, and are answered UNSUPPORTED_FOR_MESSAGE_FORMAT
 // for every partition.
@@ -14,7 +14,9 @@ package kafka
 // batch that fails its length or CRC check is CORRUPT_MESSAGE (a retriable
 // code: the bytes may have been damaged on the way). The first
 // transactional batch of a transaction in a partition is verified with the
-// transaction's coordinator first (KIP-890 part 1, txn_verify.go).
+// transaction's coordinator first (KIP-890 part 1, txn_verify.go), or
+// from v12, whose producers send no AddPartitionsToTxn (KIP-890 part 2),
+// added to the transaction by it.
 // Produce never creates a topic (Kafka creates on Metadata only): an
 // unknown topic is UNKNOWN_TOPIC_OR_PARTITION and clients retry after
 // refreshing metadata. Internal topics (__consumer_offsets,
@@ -51,7 +53,7 @@ import (
 )
 
 func init() {
-	register(&api{key: 0, minVersion: 0, maxVersion: 11, serve: serveProduce})
+	register(&api{key: 0, minVersion: 0, maxVersion: 12, serve: serveProduce})
 }
 
 // errAcksZeroFailed closes the connection of an acks=0 producer whose

@@ -1,6 +1,11 @@
 package kafka
 
-// ApiVersions v0-4: the API keys and version ranges this broker serves.
+// ApiVersions v0-4: the API keys and version ranges this broker serves,
+// and from v3 the features: transaction.version 2 (KIP-890 part 2:
+// Produce v12, EndTxn v5, AddPartitionsToTxn v5, TxnOffsetCommit v5),
+// supported and finalized, since every Riffle broker serves it. Clients
+// such as franz-go run their transactions in version 2 only when it is
+// finalized.
 
 import (
 	"sort"
@@ -18,17 +23,29 @@ func init() {
 func serveAPIVersions(_ *Broker, r *request) (kmsg.Response, error) {
 	resp := r.body.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = supportedAPIKeys()
+	resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: transactionVersionFeature, MinVersion: 0, MaxVersion: transactionVersion}}
+	resp.FinalizedFeaturesEpoch = 0 // the features never change
+	resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: transactionVersionFeature, MinVersionLevel: transactionVersion, MaxVersionLevel: transactionVersion}}
 	return resp, nil
 }
 
+// The transaction version this broker runs (KIP-890 part 2).
+const (
+	transactionVersionFeature = "transaction.version"
+	transactionVersion        = 2
+)
+
 // unsupportedAPIVersions answers an ApiVersions request of a version we do
-// not serve: v0, UNSUPPORTED_VERSION, with our ranges so the client can
-// retry with one we do.
+// not serve as Kafka does (KIP-511): v0, UNSUPPORTED_VERSION, listing only
+// ApiVersions' own range, so that the client retries with a version we
+// serve and learns the features too (franz-go takes a full v0 list as
+// final and would never see transaction.version).
 func unsupportedAPIVersions() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = supportedAPIKeys()
+	a := apis[kafkawire.APIVersionsKey]
+	resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{{ApiKey: a.key, MinVersion: a.minVersion, MaxVersion: a.maxVersion}}
 	return resp
 }
 

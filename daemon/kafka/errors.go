@@ -32,6 +32,7 @@ var errorCodes = []struct {
 	{segment.ErrFailed, kerr.KafkaStorageError.Code},     // the log refuses appends after an I/O error
 	{replica.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber.Code},
 	{replica.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch.Code},
+	{replica.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced.Code},
 	{replica.ErrNotLeader, kerr.NotLeaderForPartition.Code},
 	{replica.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch.Code},
 	{replica.ErrUnknownLeaderEpoch, kerr.UnknownLeaderEpoch.Code},

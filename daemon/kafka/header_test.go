@@ -54,8 +54,10 @@ func TestApiVersionsUnsupportedVersionListsKeys(t *testing.T) {
 	if err := resp.ReadFrom(pieces[0].Bytes[4:]); err != nil {
 		t.Fatal(err)
 	}
-	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) == 0 {
-		t.Fatalf("error %d with %d keys", resp.ErrorCode, len(resp.ApiKeys))
+	// Kafka's answer (KIP-511): ApiVersions' own range only, so that the
+	// client retries with a served version instead of taking v0's list.
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].ApiKey != 18 || resp.ApiKeys[0].MaxVersion != 4 {
+		t.Fatalf("error %d with keys %+v", resp.ErrorCode, resp.ApiKeys)
 	}
 }
 

@@ -416,6 +416,9 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 					if rp.ErrorCode == 0 || rp.ErrorCode == kerr.UnknownTopicOrPartition.Code || rp.ErrorCode == kerr.InvalidProducerEpoch.Code {
 						done[tp] = true
 					} else {
+						// TRANSACTION_COORDINATOR_FENCED too: a newer
+						// coordinator wrote there, and the image will
+						// soon take the partition off this one (gen).
 						c.log.Debug("txn: marker not written; retrying", "topic", tp.Topic, "partition", tp.Partition, "code", rp.ErrorCode)
 					}
 				}
@@ -523,10 +526,26 @@ func (c *Coordinator) load(p, epoch int32, gen uint64) {
 // broker's machine, or the coordinator broker by AddPartitionsToTxn v4
 // with verify_only. It returns 0 or the Kafka error code.
 func (c *Coordinator) Verify(ctx context.Context, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
+	return c.addOrVerify(ctx, id, producerID, epoch, topic, partition, true)
+}
+
+// AddImplicit has the coordinator of transactional id add the partition
+// to its producer's transaction, beginning one if none is ongoing, for a
+// producer of transaction version 2 (KIP-890 part 2), which sends no
+// AddPartitionsToTxn itself: AddPartitionsToTxn v5, not verify_only. It
+// returns 0 or the Kafka error code.
+func (c *Coordinator) AddImplicit(ctx context.Context, id string, producerID int64, epoch int16, topic string, partition int32) (int16, error) {
+	return c.addOrVerify(ctx, id, producerID, epoch, topic, partition, false)
+}
+
+func (c *Coordinator) addOrVerify(ctx context.Context, id string, producerID int64, epoch int16, topic string, partition int32, verifyOnly bool) (int16, error) {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
+	if !verifyOnly {
+		req.Version = 5
+	}
 	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: id, ProducerID: producerID, ProducerEpoch: epoch,
-		VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{partition}}}}}
+		VerifyOnly: verifyOnly, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: topic, Partitions: []int32{partition}}}}}
 	im := c.opts.Controller.Image()
 	t := im.Topic(TransactionsTopic)
 	if t == nil || len(t.Partitions) == 0 {
@@ -541,16 +560,16 @@ func (c *Coordinator) Verify(ctx context.Context, id string, producerID int64, e
 		kresp, err = c.opts.Send(ctx, leader, req)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("verify transaction %q: %w", id, err)
+		return 0, fmt.Errorf("add to or verify transaction %q: %w", id, err)
 	}
 	resp, ok := kresp.(*kmsg.AddPartitionsToTxnResponse)
 	switch {
 	case !ok:
-		return 0, fmt.Errorf("verify transaction %q: answer %T", id, kresp)
+		return 0, fmt.Errorf("add to or verify transaction %q: answer %T", id, kresp)
 	case resp.ErrorCode != 0:
 		return resp.ErrorCode, nil
 	case len(resp.Transactions) != 1 || len(resp.Transactions[0].Topics) != 1 || len(resp.Transactions[0].Topics[0].Partitions) != 1:
-		return 0, fmt.Errorf("verify transaction %q: malformed answer", id)
+		return 0, fmt.Errorf("add to or verify transaction %q: malformed answer", id)
 	}
 	return resp.Transactions[0].Topics[0].Partitions[0].ErrorCode, nil
 }

@@ -47,10 +47,32 @@
 // at once: the next transaction's AddPartitionsToTxn would otherwise cost
 // a client retry backoff every time.
 //
+// # Transaction version 2 (KIP-890 part 2)
+//
+// A producer that ends its transactions with EndTxn v5 has every end bump
+// its epoch: the prepare record carries epoch+1, the markers are written
+// with it (so a late batch of the transaction, at the old epoch, is
+// fenced by the partition and cannot open a transaction nobody ends), and
+// the answer names the epoch of the next transaction. Once the epoch is
+// exhausted (32766) the end first takes a new producer id, stored as the
+// prepared transaction's next id: the markers carry the old id at epoch
+// 32767, and the transaction completes under the new id at epoch 0. A
+// retry of an end carries the epoch before the bump (or the previous id
+// at 32766) and is answered as the first time; an abort with nothing
+// ongoing just bumps the epoch. The coordinator's own aborts (a timeout,
+// a new producer's InitProducerId) bump once the same way. Such a producer sends no
+// AddPartitionsToTxn or AddOffsetsToTxn: the partition leader (Produce
+// v12+) or group coordinator (TxnOffsetCommit v5+) adds the partition
+// with a batched AddPartitionsToTxn whose entry is not verify_only
+// (Coordinator.AddImplicit), which waits like the producer's own requests
+// while the last transaction's markers are written.
+//
 // # Records
 //
 // Kafka's own formats (kmsg.TxnMetadataKey, kmsg.TxnMetadataValue version
-// 0): key (version 0, transactional id), value (producer id, epoch,
-// timeout, state code, partitions, last update and start times). A null
-// value is a tombstone. The topic is compacted.
+// 0, or 1 for transaction version 2 with the previous and next producer
+// ids and the client's transaction version as tagged fields): key
+// (version 0, transactional id), value (producer id, epoch, timeout,
+// state code, partitions, last update and start times). A null value is a
+// tombstone. The topic is compacted.
 package txn

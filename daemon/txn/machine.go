@@ -250,7 +250,9 @@ func (m *Machine) Request(now int64, call CallID, req kmsg.Request) {
 }
 
 // producerTxnID is the transactional id a producer's request is about,
-// "" for the others (admin requests, brokers' batched verifications).
+// "" for the others (admin requests, brokers' batched verifications). A
+// leader's add of one transaction's partitions (KIP-890 part 2) is the
+// producer's first produce of its next transaction: it waits too.
 func producerTxnID(req kmsg.Request) string {
 	switch req := req.(type) {
 	case *kmsg.InitProducerIDRequest:
@@ -258,6 +260,9 @@ func producerTxnID(req kmsg.Request) string {
 	case *kmsg.AddPartitionsToTxnRequest:
 		if req.Version < 4 {
 			return req.TransactionalID
+		}
+		if len(req.Transactions) == 1 && !req.Transactions[0].VerifyOnly {
+			return req.Transactions[0].TransactionalID
 		}
 	case *kmsg.AddOffsetsToTxnRequest:
 		return req.TransactionalID
@@ -331,7 +336,8 @@ func (m *Machine) writeMarkers(t *txnMeta) {
 
 // MarkersWritten reports that every marker of the transaction's
 // WriteMarkers is in its partition: the transaction completes (its record
-// appended). A report for a transaction no longer prepared is ignored.
+// appended), moving to the new producer id its end took if the epoch was
+// exhausted. A report for a transaction no longer prepared is ignored.
 func (m *Machine) MarkersWritten(now int64, id string, producerID int64, epoch int16) {
 	t := m.txns[id]
 	if t == nil || t.producerID != producerID || t.epoch != epoch || (t.state != PrepareCommit && t.state != PrepareAbort) {
@@ -343,6 +349,10 @@ func (m *Machine) MarkersWritten(now int64, id string, producerID int64, epoch i
 		next.state = CompleteCommit
 	}
 	next.partitions, next.updateMs = map[TopicPartition]bool{}, now
+	if t.nextProducerID >= 0 { // the epoch is exhausted: the next transaction has a new id
+		next.prevProducerID, next.producerID, next.nextProducerID = t.producerID, t.nextProducerID, -1
+		next.epoch, next.lastEpoch = 0, -1
+	}
 	m.transition(t, next, func(now int64, code int16) {
 		if code != 0 && m.txns[id] == t {
 			m.writeMarkers(t) // try the completion again after writing the markers again (idempotent)
@@ -387,17 +397,23 @@ func (m *Machine) Tick(now int64) {
 // prepareAbort moves an Ongoing transaction to PrepareAbort, with a bumped
 // epoch when bump (a timeout, or InitProducerId fencing the old producer),
 // and writes its markers once that is stored; done, if set, runs with the
-// outcome of the store.
+// outcome of the store. A transaction version 2 producer's exhausted
+// epoch moves on to a new producer id, as its own ends do.
 func (m *Machine) prepareAbort(now int64, t *txnMeta, bump bool, done func(code int16)) {
+	if done == nil {
+		done = func(int16) {}
+	}
+	if bump && t.tv2 {
+		m.prepareBumped(now, t, PrepareAbort, -1, done)
+		return
+	}
 	next := *t
 	next.state, next.updateMs = PrepareAbort, now
 	if bump && t.epoch < math.MaxInt16-1 {
 		next.lastEpoch, next.epoch = t.epoch, t.epoch+1
 	}
 	m.transition(t, next, func(_ int64, code int16) {
-		if done != nil {
-			done(code)
-		}
+		done(code)
 		if code == 0 {
 			m.writeMarkers(t)
 		}

@@ -63,6 +63,15 @@ type txnMeta struct {
 	partitions map[TopicPartition]bool
 	startMs    int64 // when the current transaction began
 	updateMs   int64
+	// tv2: the producer runs KIP-890 part 2 transactions (transaction
+	// version 2): every end bumps the epoch, and partitions are added by
+	// their leaders on the first produce.
+	tv2 bool
+	// prevProducerID is the producer id before the last one, once an
+	// epoch overflow moved the id on (a retry of that end names it);
+	// nextProducerID is the id a prepared transaction's end moves to (its
+	// epoch is exhausted); -1 none.
+	prevProducerID, nextProducerID int64
 	// pending: a record append or the markers are outstanding; requests
 	// about the id get CONCURRENT_TRANSACTIONS meanwhile.
 	pending bool
@@ -89,12 +98,18 @@ func recordKey(id string) []byte {
 	return k.AppendTo(nil)
 }
 
-// recordValue is Kafka's TransactionLogValue, version 0 (the version
-// every Kafka since 0.11 reads). Topics are null in the Empty and
+// recordValue is Kafka's TransactionLogValue: version 0 (the version
+// every Kafka since 0.11 reads), or for transaction version 2 version 1
+// with the previous and next producer ids and the client's transaction
+// version, as Kafka 4 writes them. Topics are null in the Empty and
 // Complete states, as Kafka writes them.
 func (t *txnMeta) recordValue() []byte {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = 0
+	if t.tv2 {
+		v.Version, v.ClientTransactionVersion = 1, 2
+		v.PreviousProducerID, v.NextProducerID = t.prevProducerID, t.nextProducerID
+	}
 	v.ProducerID, v.ProducerEpoch, v.TimeoutMillis = t.producerID, t.epoch, t.timeoutMs
 	v.State = kmsg.TransactionState(t.state)
 	v.LastUpdateTimestamp, v.StartTimestamp = t.updateMs, t.startMs
@@ -128,7 +143,8 @@ func parseValue(id string, p int32, value []byte) (*txnMeta, error) {
 	}
 	t := &txnMeta{id: id, partition: p, producerID: v.ProducerID, epoch: v.ProducerEpoch, lastEpoch: -1,
 		timeoutMs: v.TimeoutMillis, state: State(v.State), partitions: map[TopicPartition]bool{},
-		startMs: v.StartTimestamp, updateMs: v.LastUpdateTimestamp}
+		startMs: v.StartTimestamp, updateMs: v.LastUpdateTimestamp,
+		tv2: v.ClientTransactionVersion >= 2, prevProducerID: v.PreviousProducerID, nextProducerID: v.NextProducerID}
 	if t.state < Empty || t.state > PrepareEpochFence {
 		return nil, fmt.Errorf("transaction %q: state %d", id, v.State)
 	}

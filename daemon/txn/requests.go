@@ -17,8 +17,10 @@ import (
 // id. An ongoing transaction of the old producer is aborted first, with
 // the bumped epoch; the caller gets CONCURRENT_TRANSACTIONS and retries
 // once the abort is complete. From v3 a producer may name its id and
-// epoch (KIP-360): a stale pair is PRODUCER_FENCED, a retry of the last
-// bump gets the same answer.
+// epoch (KIP-360): a stale pair is PRODUCER_FENCED; the epoch before the
+// last bump (a retry of InitProducerId, or a producer that missed the
+// bump of a timeout's abort or of its own end in transaction version 2)
+// gets the current epoch without another bump, as Kafka answers.
 func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerIDRequest) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
@@ -38,7 +40,7 @@ func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerI
 	t := m.txns[id]
 	if t == nil {
 		t = &txnMeta{id: id, partition: PartitionFor(id, m.partitionCount), producerID: -1, epoch: -1, lastEpoch: -1,
-			state: Empty, partitions: map[TopicPartition]bool{}}
+			state: Empty, partitions: map[TopicPartition]bool{}, prevProducerID: -1, nextProducerID: -1}
 		m.txns[id] = t
 		m.newProducerID(now, t, func(code int16) {
 			if code != 0 {
@@ -57,7 +59,7 @@ func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerI
 	if req.ProducerID >= 0 {
 		switch {
 		case req.ProducerID == t.producerID && req.ProducerEpoch == t.epoch:
-		case req.ProducerID == t.producerID && req.ProducerEpoch == t.lastEpoch && t.state == Empty:
+		case req.ProducerID == t.producerID && req.ProducerEpoch == t.lastEpoch && t.state != Ongoing:
 			resp.ProducerID, resp.ProducerEpoch = t.producerID, t.epoch // a retry of the last bump
 			m.reply(call, resp)
 			return
@@ -77,17 +79,25 @@ func (m *Machine) initProducerID(now int64, call CallID, req *kmsg.InitProducerI
 // newProducerID gives t a fresh producer id (epoch -1: the bump that
 // follows makes it 0).
 func (m *Machine) newProducerID(now int64, t *txnMeta, done func(code int16)) {
-	t.pending = true
-	token := m.await(func(_ int64, code int16, pid int64) {
-		if m.txns[t.id] != t {
-			done(kerr.NotCoordinator.Code)
-			return
-		}
-		t.pending = false
+	m.allocateFor(t, func(_ int64, code int16, pid int64) {
 		if code == 0 {
 			t.producerID, t.epoch, t.lastEpoch = pid, -1, -1
 		}
 		done(code)
+	})
+}
+
+// allocateFor asks for a producer id for t, which is pending meanwhile;
+// done gets it, or NOT_COORDINATOR if t was dropped meanwhile.
+func (m *Machine) allocateFor(t *txnMeta, done func(now int64, code int16, pid int64)) {
+	t.pending = true
+	token := m.await(func(now int64, code int16, pid int64) {
+		if m.txns[t.id] != t {
+			done(now, kerr.NotCoordinator.Code, -1)
+			return
+		}
+		t.pending = false
+		done(now, code, pid)
 	})
 	m.out = append(m.out, AllocateID{Token: token})
 }
@@ -138,8 +148,9 @@ func (m *Machine) producerError(id string, producerID int64, epoch int16) (*txnM
 
 // add adds partitions to t's transaction, beginning it if none is
 // ongoing; done runs with the outcome once it is stored (at once when
-// nothing changes).
-func (m *Machine) add(now int64, t *txnMeta, tps []TopicPartition, done func(code int16)) {
+// nothing changes). tv2 says whether the producer runs transaction
+// version 2 (a partition leader adds the partition for it).
+func (m *Machine) add(now int64, t *txnMeta, tps []TopicPartition, tv2 bool, done func(code int16)) {
 	if t.pending || t.state == PrepareCommit || t.state == PrepareAbort {
 		done(kerr.ConcurrentTransactions.Code)
 		return
@@ -160,14 +171,24 @@ func (m *Machine) add(now int64, t *txnMeta, tps []TopicPartition, done func(cod
 	for _, tp := range tps {
 		next.partitions[tp] = true
 	}
-	next.state, next.updateMs = Ongoing, now
+	next.state, next.updateMs, next.tv2 = Ongoing, now, tv2
 	m.transition(t, next, func(_ int64, code int16) { done(code) })
 }
 
+// addMode is how AddPartitionsToTxn treats its partitions.
+type addMode int8
+
+const (
+	addExplicit addMode = iota // v0-3: the producer adds them
+	addVerify                  // v4+ verify_only: a leader checks they were added (KIP-890 part 1)
+	addImplicit                // v4+: a leader adds them on the first produce (KIP-890 part 2)
+)
+
 // addPartitions serves AddPartitionsToTxn: v0-3 from a producer for one
-// transaction; v4+ (KIP-890) batched, from brokers too, whose
-// verify_only entries only check that the partitions are in the ongoing
-// transaction (INVALID_TXN_STATE if not).
+// transaction; v4+ (KIP-890) batched, from brokers, whose verify_only
+// entries only check that the partitions are in the ongoing transaction
+// (INVALID_TXN_STATE if not) and whose other entries add them for a
+// producer of transaction version 2, which sends no AddPartitionsToTxn.
 func (m *Machine) addPartitions(now int64, call CallID, req *kmsg.AddPartitionsToTxnRequest) {
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if req.Version < 4 {
@@ -177,7 +198,7 @@ func (m *Machine) addPartitions(now int64, call CallID, req *kmsg.AddPartitionsT
 				tps = append(tps, TopicPartition{rt.Topic, p})
 			}
 		}
-		m.addFor(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, false, tps, func(codes []int16) {
+		m.addFor(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, addExplicit, tps, func(codes []int16) {
 			for i, tp := range tps {
 				if len(resp.Topics) == 0 || resp.Topics[len(resp.Topics)-1].Topic != tp.Topic {
 					resp.Topics = append(resp.Topics, kmsg.AddPartitionsToTxnResponseTopic{Topic: tp.Topic})
@@ -202,7 +223,11 @@ func (m *Machine) addPartitions(now int64, call CallID, req *kmsg.AddPartitionsT
 				tps = append(tps, TopicPartition{rt.Topic, p})
 			}
 		}
-		m.addFor(now, rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly, tps, func(codes []int16) {
+		mode := addImplicit
+		if rx.VerifyOnly {
+			mode = addVerify
+		}
+		m.addFor(now, rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, mode, tps, func(codes []int16) {
 			out := &resp.Transactions[i]
 			out.TransactionalID = rx.TransactionalID
 			for j, tp := range tps {
@@ -219,9 +244,9 @@ func (m *Machine) addPartitions(now int64, call CallID, req *kmsg.AddPartitionsT
 	}
 }
 
-// addFor adds (or with verifyOnly checks) one transaction's partitions and
-// calls done with each one's error code.
-func (m *Machine) addFor(now int64, id string, producerID int64, epoch int16, verifyOnly bool, tps []TopicPartition, done func(codes []int16)) {
+// addFor adds (or checks) one transaction's partitions and calls done
+// with each one's error code.
+func (m *Machine) addFor(now int64, id string, producerID int64, epoch int16, mode addMode, tps []TopicPartition, done func(codes []int16)) {
 	all := func(code int16) {
 		codes := make([]int16, len(tps))
 		for i := range codes {
@@ -234,7 +259,7 @@ func (m *Machine) addFor(now int64, id string, producerID int64, epoch int16, ve
 		all(code)
 		return
 	}
-	if verifyOnly {
+	if mode == addVerify {
 		codes := make([]int16, len(tps))
 		for i, tp := range tps {
 			if t.state != Ongoing || !t.partitions[tp] {
@@ -244,7 +269,7 @@ func (m *Machine) addFor(now int64, id string, producerID int64, epoch int16, ve
 		done(codes)
 		return
 	}
-	m.add(now, t, tps, all)
+	m.add(now, t, tps, mode == addImplicit, all)
 }
 
 // addOffsets serves AddOffsetsToTxn: the group's __consumer_offsets
@@ -261,7 +286,7 @@ func (m *Machine) addOffsets(now int64, call CallID, req *kmsg.AddOffsetsToTxnRe
 		return
 	}
 	tp := TopicPartition{group.OffsetsTopic, group.PartitionFor(req.Group, m.offsetsPartitions)}
-	m.add(now, t, []TopicPartition{tp}, func(code int16) {
+	m.add(now, t, []TopicPartition{tp}, false, func(code int16) {
 		resp.ErrorCode = code
 		m.reply(call, resp)
 	})
@@ -277,6 +302,10 @@ func (m *Machine) endTxn(now int64, call CallID, req *kmsg.EndTxnRequest) {
 	answer := func(code int16) {
 		resp.ErrorCode = code
 		m.reply(call, resp)
+	}
+	if req.Version >= 5 {
+		m.endTxnV2(now, req, resp, answer)
+		return
 	}
 	t, code := m.producerError(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
 	if code != 0 {
@@ -306,6 +335,114 @@ func (m *Machine) endTxn(now int64, call CallID, req *kmsg.EndTxnRequest) {
 	default:
 		answer(kerr.InvalidTxnState.Code)
 	}
+}
+
+// endTxnV2 serves EndTxn v5+ (KIP-890 part 2): every end bumps the
+// producer epoch, so the markers carry an epoch no batch of the
+// transaction has and a late batch of it is fenced; the answer names the
+// producer id and epoch of the next transaction (a new id once the epoch
+// is exhausted). A retry carries the epoch before the bump (or the
+// previous id after an overflow) and gets the first answer once the
+// transaction is complete. An abort with no transaction ongoing is
+// allowed: it just bumps the epoch. Per state, for a retry and for the
+// current epoch:
+//
+//	                abort retry   abort      commit retry   commit
+//	Empty           FENCED        bump       FENCED         INVALID
+//	CompleteAbort   OK            bump       FENCED         INVALID
+//	CompleteCommit  INVALID       bump       OK             INVALID
+//
+// FENCED for a commit retry after an abort: the coordinator aborted the
+// transaction on its own (a timeout), bumping the epoch under a commit
+// already on its way, which did not take effect.
+func (m *Machine) endTxnV2(now int64, req *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse, answer func(int16)) {
+	id := req.TransactionalID
+	if code := m.coordinatorError(id); code != 0 {
+		answer(code)
+		return
+	}
+	t := m.txns[id]
+	if t == nil || (req.ProducerID != t.producerID && req.ProducerID != t.prevProducerID) {
+		answer(kerr.InvalidProducerIDMapping.Code)
+		return
+	}
+	current := req.ProducerID == t.producerID && req.ProducerEpoch == t.epoch
+	retry := (req.ProducerID == t.producerID && req.ProducerEpoch == t.epoch-1) ||
+		(req.ProducerID == t.prevProducerID && req.ProducerEpoch == math.MaxInt16-1 && t.epoch == 0)
+	if !current && !retry {
+		answer(kerr.ProducerFenced.Code)
+		return
+	}
+	if t.pending {
+		answer(kerr.ConcurrentTransactions.Code)
+		return
+	}
+	succeed := func(code int16) {
+		if code == 0 {
+			resp.ProducerID, resp.ProducerEpoch = t.producerID, t.epoch
+			if t.nextProducerID >= 0 {
+				resp.ProducerID, resp.ProducerEpoch = t.nextProducerID, 0
+			}
+		}
+		answer(code)
+	}
+	switch {
+	case t.state == Ongoing && current:
+		next := PrepareAbort
+		if req.Commit {
+			next = PrepareCommit
+		}
+		m.prepareBumped(now, t, next, -1, succeed)
+	case t.state == Ongoing:
+		answer(kerr.ProducerFenced.Code)
+	case t.state == PrepareCommit || t.state == PrepareAbort:
+		if retry && req.Commit != (t.state == PrepareCommit) {
+			answer(kerr.InvalidTxnState.Code)
+		} else {
+			answer(kerr.ConcurrentTransactions.Code)
+		}
+	case t.state != Empty && t.state != CompleteCommit && t.state != CompleteAbort:
+		answer(kerr.InvalidTxnState.Code)
+	case current && !req.Commit:
+		m.prepareBumped(now, t, PrepareAbort, -1, succeed) // an empty transaction: no markers to write
+	case current:
+		answer(kerr.InvalidTxnState.Code)
+	case t.state == CompleteCommit && req.Commit, t.state == CompleteAbort && !req.Commit:
+		succeed(0)
+	case t.state == CompleteCommit:
+		answer(kerr.InvalidTxnState.Code)
+	default:
+		answer(kerr.ProducerFenced.Code)
+	}
+}
+
+// prepareBumped stores t's transaction as prepared (state) with the next
+// epoch, first taking a new producer id (nextPID) for the transactions
+// after this one when the epoch is exhausted, and writes its markers once
+// that is stored; done runs with the outcome of the store.
+func (m *Machine) prepareBumped(now int64, t *txnMeta, state State, nextPID int64, done func(code int16)) {
+	if t.epoch >= math.MaxInt16-1 && nextPID < 0 {
+		m.allocateFor(t, func(now int64, code int16, pid int64) {
+			if code != 0 {
+				done(code)
+				return
+			}
+			m.prepareBumped(now, t, state, pid, done)
+		})
+		return
+	}
+	next := *t
+	next.state, next.updateMs, next.tv2, next.nextProducerID = state, now, true, nextPID
+	next.lastEpoch, next.epoch = t.epoch, t.epoch+1
+	if t.state != Ongoing {
+		next.partitions, next.startMs = map[TopicPartition]bool{}, now
+	}
+	m.transition(t, next, func(_ int64, code int16) {
+		done(code)
+		if code == 0 {
+			m.writeMarkers(t)
+		}
+	})
 }
 
 // describe serves DescribeTransactions.

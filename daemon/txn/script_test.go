@@ -82,15 +82,9 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 		req := kmsg.NewPtrAddPartitionsToTxnRequest()
 		req.Version = 3
 		req.TransactionalID, req.ProducerID, req.ProducerEpoch = a.Str("id", "a"), a.Int("pid", 0), int16(a.Int("epoch", 0))
-		for _, tp := range strings.Split(a.Str("parts", "t:0"), ";") {
-			name, ps, _ := strings.Cut(tp, ":")
-			rt := kmsg.AddPartitionsToTxnRequestTopic{Topic: name}
-			for _, p := range strings.Split(ps, ",") {
-				n, _ := strconv.Atoi(p)
-				rt.Partitions = append(rt.Partitions, int32(n))
-			}
-			req.Topics = append(req.Topics, rt)
-		}
+		eachTopic(a.Str("parts", "t:0"), func(name string, parts []int32) {
+			req.Topics = append(req.Topics, kmsg.AddPartitionsToTxnRequestTopic{Topic: name, Partitions: parts})
+		})
 		s.m.Request(s.now, s.call("add"), req)
 	case "verify":
 		req := kmsg.NewPtrAddPartitionsToTxnRequest()
@@ -106,6 +100,15 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 				Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: name, Partitions: []int32{int32(p)}}}})
 		}
 		s.m.Request(s.now, s.call("verify"), req)
+	case "implicit": // a partition leader adds partitions for a producer (KIP-890 part 2)
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.Version = 5
+		rx := kmsg.AddPartitionsToTxnRequestTransaction{TransactionalID: a.Str("id", "a"), ProducerID: a.Int("pid", 0), ProducerEpoch: int16(a.Int("epoch", 0))}
+		eachTopic(a.Str("parts", "t:0"), func(name string, parts []int32) {
+			rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: name, Partitions: parts})
+		})
+		req.Transactions = append(req.Transactions, rx)
+		s.m.Request(s.now, s.call("implicit"), req)
 	case "offsets":
 		req := kmsg.NewPtrAddOffsetsToTxnRequest()
 		req.TransactionalID, req.ProducerID, req.ProducerEpoch = a.Str("id", "a"), a.Int("pid", 0), int16(a.Int("epoch", 0))
@@ -113,6 +116,7 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 		s.m.Request(s.now, s.call("offsets"), req)
 	case "end":
 		req := kmsg.NewPtrEndTxnRequest()
+		req.Version = int16(a.Int("v", 4))
 		req.TransactionalID, req.ProducerID, req.ProducerEpoch = a.Str("id", "a"), a.Int("pid", 0), int16(a.Int("epoch", 0))
 		req.Commit = a.Flag("commit")
 		s.m.Request(s.now, s.call("end"), req)
@@ -146,6 +150,17 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 	case "advance":
 		s.now += a.Int("ms", 0)
 		s.m.Tick(s.now)
+	case "stored": // a record in the log, as a coordinator before stored it
+		id := a.Str("id", "a")
+		t := &txnMeta{id: id, producerID: a.Int("pid", 0), epoch: int16(a.Int("epoch", 0)), timeoutMs: 60000,
+			partitions: map[TopicPartition]bool{}, tv2: a.Flag("tv2"), prevProducerID: -1, nextProducerID: -1}
+		for _, st := range allStates {
+			if st.String() == a.Str("state", "Empty") {
+				t.state = st
+			}
+		}
+		s.log = append(s.log, record{partition: PartitionFor(id, s.count), key: recordKey(id), val: t.recordValue()})
+		return "ok"
 	case "failover":
 		// A new coordinator loads the stored records; pending appends
 		// never made it.
@@ -167,13 +182,34 @@ func (s *scriptMachine) run(cmd string, a scripttest.Args) string {
 		var b strings.Builder
 		for _, id := range sortedIDs(s.m.txns) {
 			t := s.m.txns[id]
-			fmt.Fprintf(&b, "%s pid=%d epoch=%d state=%s parts=%v pending=%v\n", id, t.producerID, t.epoch, t.state, fmtParts(t.sortedPartitions()), t.pending)
+			fmt.Fprintf(&b, "%s pid=%d epoch=%d state=%s parts=%v pending=%v%s\n", id, t.producerID, t.epoch, t.state, fmtParts(t.sortedPartitions()), t.pending, fmtTV2(t))
 		}
 		return b.String()
 	default:
 		a.Fatalf("unknown command %q", cmd)
 	}
 	return s.actions()
+}
+
+// eachTopic calls f for each topic of a "topic:p,p;topic:p" spec.
+func eachTopic(spec string, f func(name string, parts []int32)) {
+	for _, tp := range strings.Split(spec, ";") {
+		name, ps, _ := strings.Cut(tp, ":")
+		var parts []int32
+		for _, p := range strings.Split(ps, ",") {
+			n, _ := strconv.Atoi(p)
+			parts = append(parts, int32(n))
+		}
+		f(name, parts)
+	}
+}
+
+// fmtTV2 shows the transaction version 2 fields, when in use.
+func fmtTV2(t *txnMeta) string {
+	if !t.tv2 {
+		return ""
+	}
+	return fmt.Sprintf(" tv2 prev=%d next=%d", t.prevProducerID, t.nextProducerID)
 }
 
 func fmtParts(tps []TopicPartition) string {
@@ -209,7 +245,7 @@ func (s *scriptMachine) actions() string {
 				fmt.Fprintf(&b, "append p=%d: %v\n", act.Partition, err)
 				continue
 			}
-			fmt.Fprintf(&b, "append p=%d: %s pid=%d epoch=%d state=%s parts=%v\n", act.Partition, id, t.producerID, t.epoch, t.state, fmtParts(t.sortedPartitions()))
+			fmt.Fprintf(&b, "append p=%d: %s pid=%d epoch=%d state=%s parts=%v%s\n", act.Partition, id, t.producerID, t.epoch, t.state, fmtParts(t.sortedPartitions()), fmtTV2(t))
 		case AllocateID:
 			s.allocs = append(s.allocs, act.Token)
 			fmt.Fprintf(&b, "allocate-id\n")
@@ -246,6 +282,9 @@ func fmtResp(r kmsg.Response) string {
 	case *kmsg.AddOffsetsToTxnResponse:
 		return errName(r.ErrorCode)
 	case *kmsg.EndTxnResponse:
+		if r.ProducerID >= 0 { // v5+: the next transaction's producer
+			return fmt.Sprintf("%s pid=%d epoch=%d", errName(r.ErrorCode), r.ProducerID, r.ProducerEpoch)
+		}
 		return errName(r.ErrorCode)
 	case *kmsg.DescribeTransactionsResponse:
 		var out []string

@@ -2,6 +2,8 @@ package wirecheck
 
 //go:generate go run ./gen -o schema_gen.go $KAFKA_PROTOCOL
 
+import "fmt"
+
 // kind is a field's type on the wire.
 type kind uint8
 
@@ -52,4 +54,23 @@ type field struct {
 	tagged   vrange // versions in which the field is a tagged field
 	tag      uint32
 	fields   []field // kStruct's fields
+}
+
+// newerSameLayout extends requests to versions newer than the JSON
+// definitions they are generated from, which Kafka added without changing
+// the layout (KIP-890 part 2 changed only what the broker does with
+// them): API key -> newest version.
+var newerSameLayout = map[int16]int16{
+	0:  12, // Produce v12: the leader adds the partition to the transaction
+	28: 5,  // TxnOffsetCommit v5: the coordinator adds the offsets partition
+}
+
+func init() {
+	for key, newest := range newerSameLayout {
+		m := requests[key]
+		if m.valid.to != newest {
+			panic(fmt.Sprintf("wirecheck: %s schemas end at v%d, want v%d to extend", m.name, m.valid.to-1, newest-1))
+		}
+		m.valid.to = newest + 1
+	}
 }
