@@ -290,6 +290,8 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 		out = append(out, serveACLs(req, resp))
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		out = append(out, serveAlterScram(req, resp.(*kmsg.AlterUserSCRAMCredentialsResponse)))
+	case *kmsg.AlterClientQuotasRequest:
+		out = append(out, serveAlterQuotas(req, resp.(*kmsg.AlterClientQuotasResponse)))
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
@@ -384,6 +386,8 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.CreateACLsResponse:
 		return &r.UnknownTags
 	case *kmsg.DeleteACLsResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterClientQuotasResponse:
 		return &r.UnknownTags
 	case *kmsg.AlterPartitionAssignmentsResponse:
 		return &r.UnknownTags
