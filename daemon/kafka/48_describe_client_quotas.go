@@ -1,0 +1,98 @@
+package kafka
+
+// DescribeClientQuotas v0-1: the client quotas whose entity matches every
+// filter component (match type 0: the name, or the default for a null
+// name; 1: the default; 2: any name or the default), and with strict only
+// entities with no other parts. Needs DESCRIBE_CONFIGS on the cluster.
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/quorum"
+)
+
+func init() {
+	register(&api{key: 48, minVersion: 0, maxVersion: 1, serve: serveDescribeClientQuotas})
+}
+
+func serveDescribeClientQuotas(b *Broker, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.DescribeClientQuotasRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClientQuotasResponse)
+	if !b.allowedCluster(r, kmsg.ACLOperationDescribeConfigs) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
+	match, err := quotaFilterOf(req)
+	if err != nil {
+		resp.ErrorCode, resp.ErrorMessage = b.errorCode(err), errorMessage(err)
+		return resp, nil
+	}
+	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{}
+	for _, q := range b.ctrl.Image().Security.ClientQuotas() {
+		if !match(q.Entity) {
+			continue
+		}
+		en := kmsg.NewDescribeClientQuotasResponseEntry()
+		for _, p := range quorum.QuotaEntityWire(q.Entity) {
+			c := kmsg.NewDescribeClientQuotasResponseEntryEntity()
+			c.Type, c.Name = p.Type, p.Name
+			en.Entity = append(en.Entity, c)
+		}
+		for _, k := range slices.Sorted(maps.Keys(q.Values)) {
+			v := kmsg.NewDescribeClientQuotasResponseEntryValue()
+			v.Key, v.Value = k, q.Values[k]
+			en.Values = append(en.Values, v)
+		}
+		resp.Entries = append(resp.Entries, en)
+	}
+	return resp, nil
+}
+
+// quotaFilterOf parses the request's filter into a predicate: each entity
+// type at most once, user and client-id only.
+func quotaFilterOf(req *kmsg.DescribeClientQuotasRequest) (func(quorum.QuotaEntity) bool, error) {
+	type part struct {
+		matchType kmsg.QuotasMatchType
+		name      quorum.QuotaName // for exact and default
+	}
+	parts := map[string]part{}
+	for _, c := range req.Components {
+		if c.EntityType != quorum.QuotaEntityUser && c.EntityType != quorum.QuotaEntityClientID {
+			return nil, fmt.Errorf("%w: unsupported quota entity type %q", kerr.InvalidRequest, c.EntityType)
+		}
+		if _, dup := parts[c.EntityType]; dup {
+			return nil, fmt.Errorf("%w: entity type %q named more than once in the filter", kerr.InvalidRequest, c.EntityType)
+		}
+		p := part{matchType: c.MatchType}
+		switch c.MatchType {
+		case kmsg.QuotasMatchTypeExact:
+			p.name = quorum.QuotaNameOf(c.Match)
+		case kmsg.QuotasMatchTypeDefault:
+			p.name = quorum.QuotaDefaultName
+		case kmsg.QuotasMatchTypeAny:
+		default:
+			return nil, fmt.Errorf("%w: match type %d", kerr.InvalidRequest, c.MatchType)
+		}
+		parts[c.EntityType] = p
+	}
+	return func(e quorum.QuotaEntity) bool {
+		for typ, name := range map[string]quorum.QuotaName{quorum.QuotaEntityUser: e.User, quorum.QuotaEntityClientID: e.ClientID} {
+			p, named := parts[typ]
+			switch {
+			case !named && req.Strict && name.Set:
+				return false
+			case !named:
+			case !name.Set:
+				return false
+			case p.matchType != kmsg.QuotasMatchTypeAny && p.name != name:
+				return false
+			}
+		}
+		return true
+	}, nil
+}
