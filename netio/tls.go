@@ -143,6 +143,10 @@ func (c *tlsConn) serveOne(br *bufio.Reader) error {
 	c.setBusy(true)
 	defer c.setBusy(false)
 	pieces, err := s.handler.ServeFrame(c.ctx, &c.info, *frame)
+	mute, delayResponse := c.info.takeMute()
+	if delayResponse {
+		waitMuted(c.ctx, mute)
+	}
 	if err == nil || (errors.Is(err, ErrCloseAfterResponse) && pieces != nil) {
 		r, ferr := newResponse(pieces)
 		if ferr == nil && r != nil {
@@ -153,6 +157,9 @@ func (c *tlsConn) serveOne(br *bufio.Reader) error {
 		}
 	}
 	releasePieces(pieces)
+	if err == nil && !delayResponse {
+		waitMuted(c.ctx, mute) // nothing is read meanwhile
+	}
 	return err
 }
 
