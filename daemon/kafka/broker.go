@@ -79,7 +79,7 @@ type Config struct {
 	QuotaWindowNum  int
 	QuotaWindowSize time.Duration
 	Now             func() time.Time // time.Now when nil
-	Logger     *slog.Logger     // slog.Default() when nil
+	Logger          *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.
