@@ -1,0 +1,199 @@
+package e2e
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/riffle/riffle/internal/brokertest"
+)
+
+// quotaRate is the byte rate quotas in these tests: 100 KiB/s.
+const quotaRate = 100 << 10
+
+// quotaWindowArgs measure quotas over 3 samples of 1 s, so the first
+// burst a quota allows (the span's worth) is small against a run of a few
+// seconds.
+var quotaWindowArgs = []string{"--set", "security.quota_window_num=3", "--set", "security.quota_window_size_seconds=1"}
+
+// throttleHook counts the responses that told the client to throttle.
+type throttleHook struct{ throttles atomic.Int64 }
+
+func (h *throttleHook) OnBrokerThrottle(_ kgo.BrokerMetadata, d time.Duration, _ bool) {
+	if d > 0 {
+		h.throttles.Add(1)
+	}
+}
+
+func clientQuota(typ, name string, key string, value float64) kadm.AlterClientQuotaEntry {
+	return kadm.AlterClientQuotaEntry{
+		Entity: kadm.ClientQuotaEntity{{Type: typ, Name: &name}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: key, Value: value}},
+	}
+}
+
+// produceFor produces uncompressed 10 KiB records as clientID for d (or until limit
+// bytes are acknowledged) and returns the bytes acknowledged per second
+// and the throttled responses.
+func produceFor(t *testing.T, addrs []string, clientID, topic string, d time.Duration, limit int64) (float64, int64) {
+	t.Helper()
+	hook := &throttleHook{}
+	cl := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.ClientID(clientID), kgo.WithHooks(hook), kgo.MaxBufferedRecords(32),
+		kgo.ProducerBatchCompression(kgo.NoCompression())) // quotas count wire bytes
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	value := make([]byte, 10<<10)
+	var acked atomic.Int64
+	start := time.Now()
+	for ctx.Err() == nil && acked.Load() < limit {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(r *kgo.Record, err error) {
+			if err == nil && ctx.Err() == nil {
+				acked.Add(int64(len(r.Value)))
+			}
+		})
+	}
+	elapsed := time.Since(start)
+	if ctx.Err() == nil { // the limit: wait for what is in flight
+		if err := cl.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		elapsed = time.Since(start)
+	}
+	return float64(acked.Load()) / elapsed.Seconds(), hook.throttles.Load()
+}
+
+// consumeFor consumes topic from the start as clientID for d (or until
+// limit bytes) and returns the value bytes per second and the throttled
+// responses.
+func consumeFor(t *testing.T, addr, clientID, topic string, d time.Duration, limit int64) (float64, int64) {
+	t.Helper()
+	hook := &throttleHook{}
+	cl := newClient(t, addr, kgo.ClientID(clientID), kgo.WithHooks(hook), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var got int64
+	start := time.Now()
+	for ctx.Err() == nil && got < limit {
+		fs := cl.PollFetches(ctx)
+		fs.EachRecord(func(r *kgo.Record) { got += int64(len(r.Value)) })
+	}
+	return float64(got) / time.Since(start).Seconds(), hook.throttles.Load()
+}
+
+// TestClientQuotasThrottle: a client id limited to 100 KiB/s for produce
+// and fetch is held near it (the first span's allowance aside) and its
+// responses carry throttle_time_ms, while another client id is not slowed;
+// the throttling shows in the metrics. kadm's AlterClientQuotas and
+// DescribeClientQuotas round trip.
+func TestClientQuotasThrottle(t *testing.T) {
+	b := brokertest.Start(t, quotaWindowArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	admin := kadm.NewClient(newClient(t, b.Addr()))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "quotas"); err != nil {
+		t.Fatal(err)
+	}
+	altered, err := admin.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{
+		clientQuota("client-id", "slow", "producer_byte_rate", quotaRate),
+		clientQuota("client-id", "slow", "consumer_byte_rate", quotaRate),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range altered {
+		if a.Err != nil {
+			t.Fatalf("alter %v: %v", a.Entity, a.Err)
+		}
+	}
+	slow := "slow"
+	described, err := admin.DescribeClientQuotas(ctx, true, []kadm.DescribeClientQuotaComponent{
+		{Type: "client-id", MatchName: &slow, MatchType: kmsg.QuotasMatchTypeExact}})
+	if err != nil || len(described) != 1 || len(described[0].Values) != 2 {
+		t.Fatalf("describe: %+v, %v", described, err)
+	}
+	for _, v := range described[0].Values {
+		if v.Value != quotaRate {
+			t.Fatalf("describe: %+v", described)
+		}
+	}
+
+	const run = 6 * time.Second
+	// The quota allows (run + the span less a window) × quota: about 1.3×
+	// the quota over the run; 2.5× leaves room for a loaded machine.
+	rate, throttles := produceFor(t, []string{b.Addr()}, "slow", "quotas", run, 1<<40)
+	t.Logf("throttled producer: %.0f KiB/s over %v, %d throttled responses", rate/1024, run, throttles)
+	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
+		t.Errorf("throttled producer: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
+	}
+	const fastBytes = 4 << 20
+	rate, throttles = produceFor(t, []string{b.Addr()}, "fast", "quotas", time.Minute, fastBytes)
+	t.Logf("other producer: %.0f KiB/s, %d throttled responses", rate/1024, throttles)
+	if rate < 5*quotaRate || throttles != 0 {
+		t.Errorf("unthrottled producer: %.0f B/s with %d throttled responses, want well above %d B/s and none", rate, throttles, quotaRate)
+	}
+
+	rate, throttles = consumeFor(t, b.Addr(), "slow", "quotas", run, 1<<40)
+	t.Logf("throttled consumer: %.0f KiB/s over %v, %d throttled responses", rate/1024, run, throttles)
+	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
+		t.Errorf("throttled consumer: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
+	}
+	rate, throttles = consumeFor(t, b.Addr(), "fast", "quotas", time.Minute, fastBytes)
+	t.Logf("other consumer: %.0f KiB/s, %d throttled responses", rate/1024, throttles)
+	if rate < 5*quotaRate || throttles != 0 {
+		t.Errorf("unthrottled consumer: %.0f B/s with %d throttled responses, want well above %d B/s and none", rate, throttles, quotaRate)
+	}
+
+	m := scrape(t, b.AdminAddr())
+	for _, typ := range []string{"produce", "fetch"} {
+		if m[`riffle_quota_throttled_total{type="`+typ+`"}`] == 0 || m[`riffle_quota_throttle_seconds_total{type="`+typ+`"}`] == 0 {
+			t.Errorf("no %s throttling in the metrics", typ)
+		}
+	}
+}
+
+// TestClientQuotaClusterWide: a user quota set through one node of a
+// 3-node cluster is enforced by another, the leader of the partition
+// produced to.
+func TestClientQuotaClusterWide(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, quotaWindowArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl := newClient(t, c.Addrs()[0], kgo.SeedBrokers(c.Addrs()...))
+	admin := kadm.NewClient(cl)
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "cluster-quotas"); err != nil {
+		t.Fatal(err)
+	}
+	leader := partitionLeader(t, c.Addrs()[0], "cluster-quotas", -1)
+	other := leader%3 + 1
+	// A PLAINTEXT client is User:ANONYMOUS.
+	req := kmsg.NewPtrAlterClientQuotasRequest()
+	en := kmsg.NewAlterClientQuotasRequestEntry()
+	user := kmsg.NewAlterClientQuotasRequestEntryEntity()
+	user.Type, user.Name = "user", kmsg.StringPtr("ANONYMOUS")
+	op := kmsg.NewAlterClientQuotasRequestEntryOp()
+	op.Key, op.Value = "producer_byte_rate", quotaRate
+	en.Entity, en.Ops = append(en.Entity, user), append(en.Ops, op)
+	req.Entries = append(req.Entries, en)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(other)))
+	if err != nil || len(resp.Entries) != 1 || resp.Entries[0].ErrorCode != 0 {
+		if err == nil && len(resp.Entries) == 1 && resp.Entries[0].ErrorMessage != nil {
+			t.Logf("message: %s", *resp.Entries[0].ErrorMessage)
+		}
+		t.Fatalf("alter through node %d: %+v, %v", other, resp, err)
+	}
+	waitFor(t, 30*time.Second, "the leader describing the quota set through another node", func() bool {
+		dresp, err := kmsg.NewPtrDescribeClientQuotasRequest().RequestWith(ctx, cl.Broker(int(leader)))
+		return err == nil && len(dresp.Entries) == 1
+	})
+	rate, throttles := produceFor(t, c.Addrs(), "any", "cluster-quotas", 6*time.Second, 1<<40)
+	t.Logf("producer on node %d, quota set through node %d: %.0f KiB/s, %d throttled responses", leader, other, rate/1024, throttles)
+	if rate > 2.5*quotaRate || throttles == 0 {
+		t.Errorf("producer: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
+	}
+}
