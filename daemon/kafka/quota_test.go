@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/riffle/riffle/quorum"
 )
 
@@ -41,5 +43,53 @@ func TestQuotaRatesHoldClientToQuota(t *testing.T) {
 				t.Fatalf("%d × %v: a client at half its quota throttled %v at step %d", c.num, c.window, d, i)
 			}
 		}
+	}
+}
+
+// TestQuotasThrottleResponses: a client over its producer_byte_rate,
+// consumer_byte_rate or request_percentage gets throttle_time_ms in its
+// Produce, Fetch (hand-encoded) and Metadata responses; ApiVersions is
+// exempt, and a client id without quotas is never throttled.
+func TestQuotasThrottleResponses(t *testing.T) {
+	s := newBrokerStack(t, stackConfig())
+	s.createTopic("t", 1, nil)
+	client := quorum.QuotaEntity{ClientID: quorum.QuotaNamed("kafkatest")} // kafkatest.Frame's client id
+	if err := s.b.ctrl.AlterClientQuotas([]quorum.QuotaChange{
+		{Entity: client, Key: quorum.QuotaProducerByteRate, Value: 1},
+		{Entity: client, Key: quorum.QuotaConsumerByteRate, Value: 1},
+		{Entity: client, Key: quorum.QuotaRequestPercentage, Value: 0.0001},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if sp := s.produceOne(8, -1, "t", plainBatch(3)); sp.ErrorCode != 0 {
+		t.Fatalf("produce: %+v", sp)
+	}
+	produce := roundTrip[*kmsg.ProduceResponse](t, s.b, produceReq(8, -1, "t", map[int32][]byte{0: plainBatch(3)}))
+	if produce.ThrottleMillis <= 0 {
+		t.Errorf("produce over 1 B/s: throttle %d ms", produce.ThrottleMillis)
+	}
+	fetch := roundTrip[*kmsg.FetchResponse](t, s.b, s.fetchReqAt(12, map[int32]int64{0: 0}))
+	if fetch.ThrottleMillis <= 0 || len(fetch.Topics) != 1 {
+		t.Errorf("fetch over 1 B/s: throttle %d ms, %d topics", fetch.ThrottleMillis, len(fetch.Topics))
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 12
+	if resp := roundTrip[*kmsg.MetadataResponse](t, s.b, md); resp.ThrottleMillis <= 0 {
+		t.Errorf("metadata over 0.0001%% of a thread: throttle %d ms", resp.ThrottleMillis)
+	}
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 2
+	if resp := roundTrip[*kmsg.ApiVersionsResponse](t, s.b, av); resp.ThrottleMillis != 0 {
+		t.Errorf("ApiVersions throttled %d ms", resp.ThrottleMillis)
+	}
+	if err := s.b.ctrl.AlterClientQuotas([]quorum.QuotaChange{
+		{Entity: client, Key: quorum.QuotaProducerByteRate, Remove: true},
+		{Entity: client, Key: quorum.QuotaConsumerByteRate, Remove: true},
+		{Entity: client, Key: quorum.QuotaRequestPercentage, Remove: true},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := roundTrip[*kmsg.MetadataResponse](t, s.b, md); resp.ThrottleMillis != 0 {
+		t.Errorf("metadata without quotas: throttle %d ms", resp.ThrottleMillis)
 	}
 }
