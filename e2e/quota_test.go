@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,4 +197,36 @@ func TestClientQuotaClusterWide(t *testing.T) {
 	if rate > 2.5*quotaRate || throttles == 0 {
 		t.Errorf("producer: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
 	}
+}
+
+// TestQuotaCLI: `riffle quota alter` sets and removes quotas of users,
+// client ids and defaults, `riffle quota describe` lists them (all, or an
+// entity's), and the broker's refusals reach stderr.
+func TestQuotaCLI(t *testing.T) {
+	b := brokertest.Start(t)
+	addr := b.Addr()
+	ok(t, addr, "", "quota", "alter", "--user", "alice", "--set", "producer_byte_rate=1048576", "--set", "request_percentage=25.5")
+	ok(t, addr, "", "quota", "alter", "--user", "alice", "--client-id", "app", "--set", "consumer_byte_rate=2048")
+	ok(t, addr, "", "quota", "alter", "--user-default", "--set", "producer_byte_rate=4096")
+	ok(t, addr, "", "quota", "alter", "--client-id-default", "--set", "consumer_byte_rate=8192", "--validate-only")
+	out := ok(t, addr, "", "quota", "describe")
+	for _, want := range []string{"alice", "app", "<default>", "1048576", "25.5", "2048", "4096"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("describe lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "8192") {
+		t.Errorf("--validate-only changed the quotas:\n%s", out)
+	}
+	out = ok(t, addr, "", "quota", "describe", "--user", "alice", "--strict")
+	if !strings.Contains(out, "1048576") || strings.Contains(out, "2048") {
+		t.Errorf("describe --user alice --strict:\n%s", out)
+	}
+	ok(t, addr, "", "quota", "alter", "--user", "alice", "--delete", "request_percentage")
+	if out := ok(t, addr, "", "quota", "describe", "--user", "alice", "--strict"); strings.Contains(out, "25.5") {
+		t.Errorf("request_percentage still there after --delete:\n%s", out)
+	}
+	fails(t, addr, 1, []string{"INVALID_REQUEST", "bogus"}, "quota", "alter", "--user", "bob", "--set", "bogus=1")
+	fails(t, addr, 1, []string{"INVALID_REQUEST"}, "quota", "alter", "--user", "bob", "--set", "producer_byte_rate=-1")
+	fails(t, addr, 2, []string{"no entity"}, "quota", "alter", "--set", "producer_byte_rate=1")
 }
