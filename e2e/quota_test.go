@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/riffle/riffle/internal/brokertest"
 )
@@ -38,14 +41,14 @@ func clientQuota(typ, name string, key string, value float64) kadm.AlterClientQu
 	}
 }
 
-// produceFor produces uncompressed 10 KiB records as clientID for d (or until limit
-// bytes are acknowledged) and returns the bytes acknowledged per second
+// produceFor produces uncompressed 10 KiB records as clientID (with opts)
+// for d (or until limit bytes are acknowledged) and returns the bytes acknowledged per second
 // and the throttled responses.
-func produceFor(t *testing.T, addrs []string, clientID, topic string, d time.Duration, limit int64) (float64, int64) {
+func produceFor(t *testing.T, addrs []string, clientID, topic string, d time.Duration, limit int64, opts ...kgo.Opt) (float64, int64) {
 	t.Helper()
 	hook := &throttleHook{}
-	cl := newClient(t, addrs[0], kgo.SeedBrokers(addrs...), kgo.ClientID(clientID), kgo.WithHooks(hook), kgo.MaxBufferedRecords(32),
-		kgo.ProducerBatchCompression(kgo.NoCompression())) // quotas count wire bytes
+	cl := newClient(t, addrs[0], append(opts, kgo.SeedBrokers(addrs...), kgo.ClientID(clientID), kgo.WithHooks(hook), kgo.MaxBufferedRecords(32),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))...) // quotas count wire bytes
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	value := make([]byte, 10<<10)
@@ -229,4 +232,46 @@ func TestQuotaCLI(t *testing.T) {
 	fails(t, addr, 1, []string{"INVALID_REQUEST", "bogus"}, "quota", "alter", "--user", "bob", "--set", "bogus=1")
 	fails(t, addr, 1, []string{"INVALID_REQUEST"}, "quota", "alter", "--user", "bob", "--set", "producer_byte_rate=-1")
 	fails(t, addr, 2, []string{"no entity"}, "quota", "alter", "--set", "producer_byte_rate=1")
+}
+
+// TestClientQuotaSASLUser: with the authorizer on, the quota APIs need
+// ALTER_CONFIGS (DESCRIBE_CONFIGS to describe) on the cluster; a quota
+// of a SCRAM user throttles that user's producer over SASL_SSL (the TLS
+// connection path).
+func TestClientQuotaSASLUser(t *testing.T) {
+	s := startSASLBroker(t, append([]string{"--set", "security.authorizer_enabled=true",
+		"--set", "security.super_users=User:ANONYMOUS"}, quotaWindowArgs...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	admin := kadm.NewClient(newClient(t, s.b.Addr()))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "user-quotas"); err != nil {
+		t.Fatal(err)
+	}
+	aliceAuth := scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha512Mechanism()
+	alice := kadm.NewClient(s.client(t, s.saslSSL, aliceAuth, true))
+	entry := clientQuota("user", "alice", "producer_byte_rate", quotaRate)
+	res, err := alice.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{entry})
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice alters quotas without ALTER_CONFIGS: %+v, %v", res, err)
+	}
+	if _, err := alice.DescribeClientQuotas(ctx, false, nil); !errors.Is(err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alice describes quotas without DESCRIBE_CONFIGS: %v", err)
+	}
+	grant := kadm.NewACLs().Allow("User:alice").Clusters().Topics("user-quotas").
+		Operations(kadm.OpAlterConfigs, kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral)
+	if _, err := admin.CreateACLs(ctx, grant); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := alice.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{entry}); err != nil || res[0].Err != nil {
+		t.Fatalf("alice alters quotas with ALTER_CONFIGS: %+v, %v", res, err)
+	}
+	if d, err := alice.DescribeClientQuotas(ctx, false, nil); err != nil || len(d) != 1 {
+		t.Fatalf("alice describes quotas (ALTER_CONFIGS implies DESCRIBE_CONFIGS): %+v, %v", d, err)
+	}
+	rate, throttles := produceFor(t, []string{s.saslSSL}, "any", "user-quotas", 6*time.Second, 1<<40,
+		kgo.SASL(aliceAuth), kgo.DialTLSConfig(s.tls))
+	t.Logf("alice over SASL_SSL: %.0f KiB/s, %d throttled responses", rate/1024, throttles)
+	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
+		t.Errorf("alice: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
+	}
 }
