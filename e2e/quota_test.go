@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -273,5 +274,31 @@ func TestClientQuotaSASLUser(t *testing.T) {
 	t.Logf("alice over SASL_SSL: %.0f KiB/s, %d throttled responses", rate/1024, throttles)
 	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
 		t.Errorf("alice: %.0f B/s with %d throttled responses, want about %d B/s and some", rate, throttles, quotaRate)
+	}
+}
+
+// TestClientQuotaLibrdkafka: librdkafka (python3-confluent-kafka) under a
+// client id quota is held near it and told of the throttling (throttle_cb).
+func TestClientQuotaLibrdkafka(t *testing.T) {
+	b := brokertest.Start(t, quotaWindowArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := kadm.NewClient(newClient(t, b.Addr()))
+	if _, err := admin.CreateTopic(ctx, 1, 1, nil, "librdkafka-quotas"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := admin.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{clientQuota("client-id", "slow", "producer_byte_rate", quotaRate)})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %+v, %v", res, err)
+	}
+	out := run(t, "", "/usr/bin/python3", "testdata/confluent_quota.py", b.Addr(), "librdkafka-quotas", "slow", "6")
+	var rate float64
+	var throttles int
+	if _, err := fmt.Sscan(out, &rate, &throttles); err != nil {
+		t.Fatalf("python output %q: %v", out, err)
+	}
+	t.Logf("librdkafka: %.0f KiB/s, %d throttle events", rate/1024, throttles)
+	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
+		t.Errorf("librdkafka: %.0f B/s with %d throttle events, want about %d B/s and some", rate, throttles, quotaRate)
 	}
 }
