@@ -14,7 +14,8 @@ import (
 // the Kafka request for that change (as KRaft brokers call their
 // controller): CreateTopics, DeleteTopics, CreatePartitions,
 // IncrementalAlterConfigs, AllocateProducerIds, AlterPartition,
-// ElectLeaders, AlterPartitionReassignments. This file turns changes
+// ElectLeaders, AlterPartitionReassignments, and the security changes
+// (SCRAM credentials, ACLs, client quotas). This file turns changes
 // into requests and responses back into errors (the forwarding side), and
 // requests into changes and their outcomes into responses (the
 // controller's side). The forwarding side sends one change per request.

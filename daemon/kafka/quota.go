@@ -22,6 +22,7 @@ package kafka
 // mute keeps the next one back.
 
 import (
+	"iter"
 	"math"
 	"strings"
 	"sync"
@@ -43,7 +44,7 @@ const (
 )
 
 // QuotaTypes yields every quota type, in order.
-func QuotaTypes() func(yield func(QuotaType) bool) {
+func QuotaTypes() iter.Seq[QuotaType] {
 	return func(yield func(QuotaType) bool) {
 		for t := range quotaTypes {
 			if !yield(t) {
