@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -300,5 +301,40 @@ func TestClientQuotaLibrdkafka(t *testing.T) {
 	t.Logf("librdkafka: %.0f KiB/s, %d throttle events", rate/1024, throttles)
 	if rate > 2.5*quotaRate || rate < 0.3*quotaRate || throttles == 0 {
 		t.Errorf("librdkafka: %.0f B/s with %d throttle events, want about %d B/s and some", rate, throttles, quotaRate)
+	}
+}
+
+// TestQuotaMutesConnection: a raw client that ignores throttle_time_ms is
+// held back by the broker: before KIP-219 (Metadata v5) the response
+// itself comes after the throttle time; after it (v12) the response comes
+// at once and the next request on the connection waits out the throttle.
+func TestQuotaMutesConnection(t *testing.T) {
+	b := brokertest.Start(t, quotaWindowArgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin := kadm.NewClient(newClient(t, b.Addr()))
+	// kafkatest's client id, over any request's handler time.
+	res, err := admin.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{clientQuota("client-id", "kafkatest", "request_percentage", 0.000001)})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter: %+v, %v", res, err)
+	}
+	metadata := func(conn net.Conn, v int16) (time.Duration, time.Duration) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(v)
+		start := time.Now()
+		resp := rawExchange[*kmsg.MetadataResponse](t, conn, req)
+		return time.Since(start), time.Duration(resp.ThrottleMillis) * time.Millisecond
+	}
+	took, throttle := metadata(dial(t, b.Addr()), 5)
+	if throttle <= 0 || took < throttle*9/10 {
+		t.Errorf("Metadata v5: answered after %v with throttle %v, want the answer delayed by the throttle", took, throttle)
+	}
+	conn := dial(t, b.Addr())
+	took, throttle = metadata(conn, 12)
+	if throttle <= 0 || took > throttle/2 {
+		t.Errorf("Metadata v12: answered after %v with throttle %v, want the answer at once", took, throttle)
+	}
+	if next, _ := metadata(conn, 12); next+took < throttle*9/10 {
+		t.Errorf("the request after a throttled v12 answer was served after %v, want the connection muted %v", next, throttle)
 	}
 }
