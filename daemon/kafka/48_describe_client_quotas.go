@@ -3,7 +3,9 @@ package kafka
 // DescribeClientQuotas v0-1: the client quotas whose entity matches every
 // filter component (match type 0: the name, or the default for a null
 // name; 1: the default; 2: any name or the default), and with strict only
-// entities with no other parts. Needs DESCRIBE_CONFIGS on the cluster.
+// entities with no other parts. A filter for ip entities (connection
+// quotas, not served) matches nothing. Needs DESCRIBE_CONFIGS on the
+// cluster.
 
 import (
 	"fmt"
@@ -19,6 +21,10 @@ import (
 func init() {
 	register(&api{key: 48, minVersion: 0, maxVersion: 1, serve: serveDescribeClientQuotas})
 }
+
+// quotaEntityIP is Kafka's entity type of connection quotas by address,
+// which Riffle does not have: a filter for it matches nothing.
+const quotaEntityIP = "ip"
 
 func serveDescribeClientQuotas(b *Broker, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.DescribeClientQuotasRequest)
@@ -62,7 +68,9 @@ func quotaFilterOf(req *kmsg.DescribeClientQuotasRequest) (func(quorum.QuotaEnti
 	}
 	parts := map[string]part{}
 	for _, c := range req.Components {
-		if c.EntityType != quorum.QuotaEntityUser && c.EntityType != quorum.QuotaEntityClientID {
+		switch c.EntityType {
+		case quorum.QuotaEntityUser, quorum.QuotaEntityClientID, quotaEntityIP:
+		default:
 			return nil, fmt.Errorf("%w: unsupported quota entity type %q", kerr.InvalidRequest, c.EntityType)
 		}
 		if _, dup := parts[c.EntityType]; dup {
@@ -79,6 +87,12 @@ func quotaFilterOf(req *kmsg.DescribeClientQuotasRequest) (func(quorum.QuotaEnti
 			return nil, fmt.Errorf("%w: match type %d", kerr.InvalidRequest, c.MatchType)
 		}
 		parts[c.EntityType] = p
+	}
+	if _, ip := parts[quotaEntityIP]; ip {
+		if len(parts) > 1 {
+			return nil, fmt.Errorf("%w: an ip filter component goes with no user or client-id one", kerr.InvalidRequest)
+		}
+		return func(quorum.QuotaEntity) bool { return false }, nil // no ip quotas
 	}
 	return func(e quorum.QuotaEntity) bool {
 		for typ, name := range map[string]quorum.QuotaName{quorum.QuotaEntityUser: e.User, quorum.QuotaEntityClientID: e.ClientID} {

@@ -173,6 +173,7 @@ func TestDescribeClientQuotasFilters(t *testing.T) {
 			component("user", kmsg.QuotasMatchTypeExact, sp("alice")), component("client-id", kmsg.QuotasMatchTypeExact, sp("app"))},
 			[]string{"alice/app"}},
 		{"no match", false, []kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeExact, sp("bob"))}, nil},
+		{"ip", false, []kmsg.DescribeClientQuotasRequestComponent{component("ip", kmsg.QuotasMatchTypeAny, nil)}, nil},
 	} {
 		code, got := describeQuotas(t, s.b, c.strict, c.comps...)
 		if code != 0 || len(got) != len(c.want) {
@@ -189,6 +190,7 @@ func TestDescribeClientQuotasFilters(t *testing.T) {
 		"repeated type": {component("user", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeDefault, nil)},
 		"unknown type":  {component("group", kmsg.QuotasMatchTypeAny, nil)},
 		"bad match":     {component("user", 7, nil)},
+		"ip and user":   {component("ip", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeAny, nil)},
 	} {
 		if code, _ := describeQuotas(t, s.b, false, comps...); code != kerr.InvalidRequest.Code {
 			t.Errorf("%s: code %d, want INVALID_REQUEST", name, code)
