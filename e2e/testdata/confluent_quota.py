@@ -28,7 +28,7 @@ def on_delivery(err, msg):
 
 
 p = Producer({"bootstrap.servers": BOOTSTRAP, "client.id": CLIENT_ID, "compression.type": "none",
-              "throttle_cb": on_throttle, "queue.buffering.max.messages": 64, "linger.ms": 0})
+              "throttle_cb": on_throttle, "queue.buffering.max.messages": 8, "linger.ms": 0})
 value = bytes(10 << 10)
 start = time.time()
 deadline = start + SECONDS
