@@ -90,10 +90,16 @@ func (e QuotaEntity) String() string {
 	return fmt.Sprintf("user=%s client-id=%s", e.User, e.ClientID)
 }
 
-// Validate checks an entity to be changed: at least one part.
+// Validate checks an entity to be changed as Kafka does: at least one
+// part, and no empty name (the default is no name, not an empty one).
 func (e QuotaEntity) Validate() error {
-	if !e.User.Set && !e.ClientID.Set {
+	switch {
+	case !e.User.Set && !e.ClientID.Set:
 		return fmt.Errorf("%w: empty quota entity", kerr.InvalidRequest)
+	case e.User.Set && !e.User.Default && e.User.Name == "":
+		return fmt.Errorf("%w: empty user name", kerr.InvalidRequest)
+	case e.ClientID.Set && !e.ClientID.Default && e.ClientID.Name == "":
+		return fmt.Errorf("%w: empty client id", kerr.InvalidRequest)
 	}
 	return nil
 }
@@ -115,15 +121,16 @@ func cmpBool(a, b bool) int {
 	return -1
 }
 
-// ValidateQuotaValue checks a quota key and the value to set it to, as
-// Kafka does: a served key, a value above 0, whole for the byte rates.
+// ValidateQuotaValue checks a quota key and the value to set it to: a
+// served key, a finite value not below 0 (0 throttles every request the
+// most), whole for the byte rates.
 func ValidateQuotaValue(key string, value float64) error {
 	integral, ok := quotaKeyIntegral[key]
 	switch {
 	case !ok:
 		return fmt.Errorf("%w: invalid quota key %q", kerr.InvalidRequest, key)
-	case math.IsNaN(value) || math.IsInf(value, 0) || value <= 0:
-		return fmt.Errorf("%w: quota %s must be greater than 0, not %v", kerr.InvalidRequest, key, value)
+	case math.IsNaN(value) || math.IsInf(value, 0) || value < 0:
+		return fmt.Errorf("%w: quota %s must be 0 or more, not %v", kerr.InvalidRequest, key, value)
 	case integral && (value != math.Trunc(value) || value > math.MaxInt64):
 		return fmt.Errorf("%w: quota %s takes a whole number, not %v", kerr.InvalidRequest, key, value)
 	}

@@ -10,7 +10,8 @@ import (
 
 // TestClientQuotasPersist: quotas set through the controller survive a
 // restart (log replay) and a snapshot; removal drops a key and, with its
-// last key, the entity; invalid changes are refused whole.
+// last key, the entity; invalid changes (unknown key, negative or
+// fractional byte rate, empty entity or name) are refused whole.
 func TestClientQuotasPersist(t *testing.T) {
 	n := newNode(t)
 	ctrl, stop := n.open(self)
@@ -61,7 +62,7 @@ func TestClientQuotasPersist(t *testing.T) {
 	for _, bad := range []QuotaChange{
 		{Entity: alice, Key: "bogus_rate", Value: 1},
 		{Entity: alice, Key: QuotaProducerByteRate, Value: -1},
-		{Entity: alice, Key: QuotaProducerByteRate, Value: 0},
+		{Entity: QuotaEntity{User: QuotaNamed("")}, Key: QuotaProducerByteRate, Value: 1},
 		{Entity: alice, Key: QuotaProducerByteRate, Value: 1.5},
 		{Entity: QuotaEntity{}, Key: QuotaProducerByteRate, Value: 1},
 	} {

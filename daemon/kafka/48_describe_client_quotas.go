@@ -1,8 +1,8 @@
 package kafka
 
 // DescribeClientQuotas v0-1: the client quotas whose entity matches every
-// filter component (match type 0: the name, or the default for a null
-// name; 1: the default; 2: any name or the default), and with strict only
+// filter component (match type 0: the name; 1: the default; 2: any name
+// or the default; a match string with 0 only), and with strict only
 // entities with no other parts. A filter for ip entities (connection
 // quotas, not served) matches nothing. Needs DESCRIBE_CONFIGS on the
 // cluster.
@@ -59,8 +59,9 @@ func serveDescribeClientQuotas(b *Broker, r *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// quotaFilterOf parses the request's filter into a predicate: each entity
-// type at most once, user and client-id only.
+// quotaFilterOf parses the request's filter into a predicate, refusing
+// what Kafka refuses: an entity type named twice, an ip component beside
+// another (INVALID_REQUEST), an unknown type (UNSUPPORTED_VERSION).
 func quotaFilterOf(req *kmsg.DescribeClientQuotasRequest) (func(quorum.QuotaEntity) bool, error) {
 	type part struct {
 		matchType kmsg.QuotasMatchType
@@ -70,21 +71,25 @@ func quotaFilterOf(req *kmsg.DescribeClientQuotasRequest) (func(quorum.QuotaEnti
 	for _, c := range req.Components {
 		switch c.EntityType {
 		case quorum.QuotaEntityUser, quorum.QuotaEntityClientID, quotaEntityIP:
+		case "":
+			return nil, fmt.Errorf("%w: empty entity type", kerr.InvalidRequest)
 		default:
-			return nil, fmt.Errorf("%w: unsupported quota entity type %q", kerr.InvalidRequest, c.EntityType)
+			return nil, fmt.Errorf("%w: unsupported quota entity type %q", kerr.UnsupportedVersion, c.EntityType)
 		}
 		if _, dup := parts[c.EntityType]; dup {
 			return nil, fmt.Errorf("%w: entity type %q named more than once in the filter", kerr.InvalidRequest, c.EntityType)
 		}
 		p := part{matchType: c.MatchType}
-		switch c.MatchType {
-		case kmsg.QuotasMatchTypeExact:
-			p.name = quorum.QuotaNameOf(c.Match)
-		case kmsg.QuotasMatchTypeDefault:
+		switch {
+		case c.MatchType == kmsg.QuotasMatchTypeExact && c.Match != nil:
+			p.name = quorum.QuotaNamed(*c.Match)
+		case c.MatchType == kmsg.QuotasMatchTypeDefault && c.Match == nil:
 			p.name = quorum.QuotaDefaultName
-		case kmsg.QuotasMatchTypeAny:
-		default:
+		case c.MatchType == kmsg.QuotasMatchTypeAny && c.Match == nil:
+		case c.MatchType > kmsg.QuotasMatchTypeAny || c.MatchType < kmsg.QuotasMatchTypeExact:
 			return nil, fmt.Errorf("%w: match type %d", kerr.InvalidRequest, c.MatchType)
+		default:
+			return nil, fmt.Errorf("%w: match type %s wants a match string only for exact", kerr.InvalidRequest, c.MatchType)
 		}
 		parts[c.EntityType] = p
 	}

@@ -79,9 +79,9 @@ func component(typ string, m kmsg.QuotasMatchType, name *string) kmsg.DescribeCl
 }
 
 // TestAlterClientQuotas: valid entries apply, invalid ones are refused
-// with INVALID_REQUEST each (unknown key, values not above 0, fractional
-// byte rates, an empty, repeated or ip entity), validate_only changes
-// nothing, and remove drops a key.
+// with INVALID_REQUEST each (unknown key, negative values, fractional
+// byte rates, an empty user name, an empty, repeated or ip entity),
+// validate_only changes nothing, and remove drops a key.
 func TestAlterClientQuotas(t *testing.T) {
 	s := newBrokerStack(t, stackConfig())
 	alice := [2]*string{userType, sp("alice")}
@@ -93,7 +93,7 @@ func TestAlterClientQuotas(t *testing.T) {
 		quotaEntry(map[string]float64{"producer_byte_rate": 4096}, false, defUser),
 		quotaEntry(map[string]float64{"bogus": 1}, false, app),
 		quotaEntry(map[string]float64{"producer_byte_rate": -5}, false, app),
-		quotaEntry(map[string]float64{"consumer_byte_rate": 0}, false, app),
+		quotaEntry(map[string]float64{"consumer_byte_rate": 1}, false, [2]*string{userType, sp("")}),
 		quotaEntry(map[string]float64{"consumer_byte_rate": 1.5}, false, app),
 		quotaEntry(map[string]float64{"consumer_byte_rate": 1}, false),
 		quotaEntry(map[string]float64{"consumer_byte_rate": 1}, false, app, app),
@@ -113,7 +113,7 @@ func TestAlterClientQuotas(t *testing.T) {
 	}
 
 	if codes := alterQuotas(t, s.b, true, quotaEntry(map[string]float64{"producer_byte_rate": 1}, false, app),
-		quotaEntry(map[string]float64{"producer_byte_rate": 0}, false, app)); !equalCodes(codes, []int16{0, kerr.InvalidRequest.Code}) {
+		quotaEntry(map[string]float64{"producer_byte_rate": -1}, false, app)); !equalCodes(codes, []int16{0, kerr.InvalidRequest.Code}) {
 		t.Fatalf("validate_only codes %v", codes)
 	}
 	if _, got := describeQuotas(t, s.b, false); len(got) != 3 {
@@ -163,8 +163,6 @@ func TestDescribeClientQuotasFilters(t *testing.T) {
 			[]string{"alice/-"}},
 		{"default user", false, []kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeDefault, nil)},
 			[]string{"<default>/-", "<default>/<default>"}},
-		{"exact null is the default", true, []kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeExact, nil)},
-			[]string{"<default>/-"}},
 		{"any user strict", true, []kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeAny, nil)},
 			[]string{"alice/-", "<default>/-"}},
 		{"any client id", false, []kmsg.DescribeClientQuotasRequestComponent{component("client-id", kmsg.QuotasMatchTypeAny, nil)},
@@ -186,14 +184,24 @@ func TestDescribeClientQuotasFilters(t *testing.T) {
 			}
 		}
 	}
-	for name, comps := range map[string][]kmsg.DescribeClientQuotasRequestComponent{
-		"repeated type": {component("user", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeDefault, nil)},
-		"unknown type":  {component("group", kmsg.QuotasMatchTypeAny, nil)},
-		"bad match":     {component("user", 7, nil)},
-		"ip and user":   {component("ip", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeAny, nil)},
+	for name, c := range map[string]struct {
+		comps []kmsg.DescribeClientQuotasRequestComponent
+		want  int16
+	}{
+		"repeated type": {[]kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeDefault, nil)}, kerr.InvalidRequest.Code},
+		"unknown type":  {[]kmsg.DescribeClientQuotasRequestComponent{component("group", kmsg.QuotasMatchTypeAny, nil)}, kerr.UnsupportedVersion.Code},
+		"empty type":    {[]kmsg.DescribeClientQuotasRequestComponent{component("", kmsg.QuotasMatchTypeAny, nil)}, kerr.InvalidRequest.Code},
+		"bad match":     {[]kmsg.DescribeClientQuotasRequestComponent{component("user", 7, nil)}, kerr.InvalidRequest.Code},
+		"exact null":    {[]kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeExact, nil)}, kerr.InvalidRequest.Code},
+		"default named": {[]kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeDefault, sp("x"))}, kerr.InvalidRequest.Code},
+		"any named":     {[]kmsg.DescribeClientQuotasRequestComponent{component("user", kmsg.QuotasMatchTypeAny, sp("x"))}, kerr.InvalidRequest.Code},
+		"ip and user":   {[]kmsg.DescribeClientQuotasRequestComponent{component("ip", kmsg.QuotasMatchTypeAny, nil), component("user", kmsg.QuotasMatchTypeAny, nil)}, kerr.InvalidRequest.Code},
 	} {
-		if code, _ := describeQuotas(t, s.b, false, comps...); code != kerr.InvalidRequest.Code {
-			t.Errorf("%s: code %d, want INVALID_REQUEST", name, code)
+		if code, _ := describeQuotas(t, s.b, false, c.comps...); code != c.want {
+			t.Errorf("%s: code %d, want %d", name, code, c.want)
 		}
+	}
+	if code, got := describeQuotas(t, s.b, true); code != 0 || len(got) != 0 {
+		t.Errorf("strict without components: %d %v, want nothing", code, got)
 	}
 }

@@ -145,11 +145,13 @@ func (q *quotaRates) throttle(r *sampledRate, quota float64, now time.Time) time
 	elapsed := now.Sub(r.samples[0].start)
 	elapsed = max(elapsed, time.Duration(q.num-1)*q.window, time.Millisecond)
 	rate := total / elapsed.Seconds()
-	if rate <= quota {
+	switch {
+	case rate <= quota:
 		return 0
+	case quota <= 0:
+		return q.span()
 	}
-	d := time.Duration((rate - quota) / quota * float64(elapsed))
-	return min(d, q.span())
+	return time.Duration(min((rate-quota)/quota*float64(elapsed), float64(q.span())))
 }
 
 // purge forgets the buckets idle for a whole span, at most once a span.

@@ -37,6 +37,9 @@ func TestQuotaRatesHoldClientToQuota(t *testing.T) {
 			t.Errorf("%d × %v: %.0f B/s over the run (quota %d), %d throttled", c.num, c.window, rate, quota, throttled)
 		}
 
+		if d := q.record(quotaBucket{typ: QuotaRequest}, 1, 0, start); d != q.span() {
+			t.Errorf("%d × %v: a quota of 0 throttles %v, want the span", c.num, c.window, d)
+		}
 		under := quotaBucket{typ: QuotaProduce, entity: quorum.QuotaEntity{User: quorum.QuotaNamed("slow")}}
 		for i := range 100 {
 			if d := q.record(under, quota/4, quota, start.Add(time.Duration(i)*250*time.Millisecond*2)); d != 0 {
