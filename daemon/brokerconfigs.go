@@ -40,6 +40,8 @@ var kafkaConfigKeys = []kafkaConfigKey{
 	{name: "group.min.session.timeout.ms", key: "groups.session_timeout_ms_min", typ: kmsg.ConfigTypeInt},
 	{name: "inter.broker.listener.name", key: "broker.inter_broker_listener_name", typ: kmsg.ConfigTypeString},
 	{name: "listener.security.protocol.map", key: "broker.listener_security_protocol_map", typ: kmsg.ConfigTypeString},
+	{name: "quota.window.num", key: "security.quota_window_num", typ: kmsg.ConfigTypeInt},
+	{name: "quota.window.size.seconds", key: "security.quota_window_size_seconds", typ: kmsg.ConfigTypeInt},
 	{name: "listeners", key: "broker.listen", typ: kmsg.ConfigTypeString, kafkaValue: func(v string) string { return "PLAINTEXT://" + v }},
 	{name: "log.cleaner.backoff.ms", key: "log.cleaner_backoff_ms", typ: kmsg.ConfigTypeLong},
 	{name: "log.cleaner.dedupe.buffer.size", key: "log.cleaner_dedupe_buffer_size", typ: kmsg.ConfigTypeLong},

@@ -222,6 +222,8 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	kcfg.Listeners = b.bound
 	kcfg.SASLMechanisms, kcfg.ReauthMs = cfg.saslMechanisms(), cfg.Security.ConnectionsMaxReauthMs
 	kcfg.Authorizer = cfg.authorizer()
+	kcfg.QuotaWindowNum = cfg.Security.QuotaWindowNum
+	kcfg.QuotaWindowSize = time.Duration(cfg.Security.QuotaWindowSizeSeconds) * time.Second
 	kcfg.Groups = b.groups
 	kcfg.Txns = b.txns
 	kcfg.Quorum = b.ctrl.Quorum

@@ -35,6 +35,10 @@ type brokerMetrics struct {
 	// client retries with a version we serve, so this is negotiation, not
 	// an error (franz-go and Kafka's own clients start at their newest).
 	versionProbes *metrics.Counter
+	// throttled and throttleSeconds count the requests a client quota
+	// throttled and the throttle time given, by quota type.
+	throttled       []*metrics.Counter
+	throttleSeconds []*metrics.FloatCounter
 }
 
 // secondsBuckets are the upper bounds (le) of every duration histogram:
@@ -83,7 +87,18 @@ func newBrokerMetrics() *brokerMetrics {
 	m.fsync = m.set.NewPrometheusHistogramExt("riffle_storage_fsync_seconds", secondsBuckets)
 	m.flushes = m.set.NewCounter("riffle_storage_flushes_total")
 	m.versionProbes = m.set.NewCounter("riffle_kafka_api_versions_fallbacks_total")
+	for t := range kafka.QuotaTypes() {
+		l := `{type="` + t.String() + `"}`
+		m.throttled = append(m.throttled, m.set.NewCounter("riffle_quota_throttled_total"+l))
+		m.throttleSeconds = append(m.throttleSeconds, m.set.NewFloatCounter("riffle_quota_throttle_seconds_total"+l))
+	}
 	return m
+}
+
+// Throttled implements kafka.Observer.
+func (m *brokerMetrics) Throttled(typ kafka.QuotaType, d time.Duration) {
+	m.throttled[typ].Inc()
+	m.throttleSeconds[typ].Add(d.Seconds())
 }
 
 // Request implements kafka.Observer.

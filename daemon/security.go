@@ -34,6 +34,10 @@ type SecurityConfig struct {
 	AuthorizerEnabled         bool   `toml:"authorizer_enabled"`
 	SuperUsers                string `toml:"super_users"`
 	AllowEveryoneIfNoACLFound bool   `toml:"allow_everyone_if_no_acl_found"`
+	// QuotaWindowNum and QuotaWindowSizeSeconds are Kafka's
+	// quota.window.num and quota.window.size.seconds.
+	QuotaWindowNum         int `toml:"quota_window_num" min:"1" max:"1000"`
+	QuotaWindowSizeSeconds int `toml:"quota_window_size_seconds" min:"1" max:"3600"`
 }
 
 // authorizer is the ACL authorizer, nil when security.authorizer_enabled

@@ -93,19 +93,19 @@ func TestOldClientVersions(t *testing.T) {
 }
 
 // TestUnservedKeyAnswered: a client that skips ApiVersions and asks for an
-// API Riffle does not serve (DescribeClientQuotas) gets UNSUPPORTED_VERSION,
+// API Riffle does not serve (UpdateFeatures) gets UNSUPPORTED_VERSION,
 // and its connection stays open.
 func TestUnservedKeyAnswered(t *testing.T) {
 	b := brokertest.Start(t)
 	conn := dial(t, b.Addr())
-	quotas := kmsg.NewPtrDescribeClientQuotasRequest()
-	quotas.SetVersion(1)
-	if r := rawExchange[*kmsg.DescribeClientQuotasResponse](t, conn, quotas); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ErrorMessage == nil {
-		t.Fatalf("DescribeClientQuotas: %+v", r)
+	features := kmsg.NewPtrUpdateFeaturesRequest()
+	features.SetVersion(1)
+	if r := rawExchange[*kmsg.UpdateFeaturesResponse](t, conn, features); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ErrorMessage == nil {
+		t.Fatalf("UpdateFeatures: %+v", r)
 	}
 	md := kmsg.NewPtrMetadataRequest()
 	md.SetVersion(12)
 	if r := rawExchange[*kmsg.MetadataResponse](t, conn, md); len(r.Brokers) != 1 {
-		t.Fatalf("Metadata after DescribeClientQuotas: %+v", r)
+		t.Fatalf("Metadata after UpdateFeatures: %+v", r)
 	}
 }

@@ -50,6 +50,39 @@ type Conn struct {
 	// netio never reads it. Handler calls for a connection are sequential,
 	// so it needs no lock.
 	Session any
+
+	mute          time.Duration // set by Mute during ServeFrame
+	delayResponse bool
+}
+
+// Mute, called by the handler during ServeFrame, mutes the connection for
+// d after this request (Kafka's quota throttling): netio reads and serves
+// nothing more from it until d has passed. With delayResponse the response
+// waits out d too, for clients that do not throttle themselves (Kafka's
+// requests before KIP-219); otherwise it is sent at once. The last call
+// of a ServeFrame counts.
+func (c *Conn) Mute(d time.Duration, delayResponse bool) {
+	c.mute, c.delayResponse = d, delayResponse
+}
+
+// takeMute returns and clears what Mute set.
+func (c *Conn) takeMute() (d time.Duration, delayResponse bool) {
+	d, delayResponse = c.mute, c.delayResponse
+	c.mute, c.delayResponse = 0, false
+	return d, delayResponse
+}
+
+// waitMuted waits d, or until ctx ends.
+func waitMuted(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // Handler serves one request frame (the bytes after the 4-byte size prefix).

@@ -184,6 +184,11 @@ func (cs *connState) serve() {
 		cs.info.Queued = time.Since(d.at)
 		pieces, err := cs.s.handler.ServeFrame(cs.ctx, &cs.info, *d.frame)
 		cs.s.releaseFrame(d.frame)
+		mute, delayResponse := cs.info.takeMute()
+		if delayResponse {
+			waitMuted(cs.ctx, mute)
+			mute = 0
+		}
 		var r *response
 		if err == nil {
 			r, err = newResponse(pieces)
@@ -208,13 +213,23 @@ func (cs *connState) serve() {
 		} else {
 			sendNow = cs.push(r)
 		}
-		cs.busy.Store(false)
-		cs.unhold()
+		if mute == 0 {
+			cs.busy.Store(false)
+			cs.unhold()
+		}
 		if sendNow {
 			cs.write([]*response{r})
 			if cs.doneWriting() {
 				cs.signal()
 			}
+		}
+		if mute > 0 {
+			// Muted: busy stays set, so the loop dispatches nothing more
+			// (gnet cannot stop reading the socket; what arrives meanwhile
+			// waits in the ready queue, bounded by MaxBufferedRequestBytes).
+			waitMuted(cs.ctx, mute)
+			cs.busy.Store(false)
+			cs.unhold()
 		}
 	}
 }

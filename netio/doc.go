@@ -62,6 +62,14 @@
 // closes its connection. A frame still incomplete RequestTimeout after its
 // size prefix closes the connection too, so slow senders cannot pin memory.
 //
+// # Muting
+//
+// A handler may mute its connection for a while (Conn.Mute; quotas): the
+// worker keeps the connection busy until the time has passed, so nothing
+// more is dispatched, and with delayResponse it queues the response only
+// then. On a TLS connection nothing more is read meanwhile; on the event
+// loop what the client sends waits in the ready queue as above.
+//
 // # Lifetimes
 //
 // gnet calls OnClose before it closes its fd. OnClose ends the connection's

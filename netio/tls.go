@@ -40,6 +40,9 @@ type tlsConn struct {
 	ctx  context.Context
 	stop context.CancelFunc
 	bw   *bufio.Writer
+	// muted is how long to read nothing before the next frame (Conn.Mute);
+	// only the connection's goroutine touches it.
+	muted time.Duration
 
 	mu         sync.Mutex
 	lastActive time.Time
@@ -112,6 +115,8 @@ func isTimeout(err error) bool {
 // serveOne reads one frame, serves it and writes its response.
 func (c *tlsConn) serveOne(br *bufio.Reader) error {
 	s := c.s
+	waitMuted(c.ctx, c.muted)
+	c.muted = 0
 	if s.cfg.IdleTimeout > 0 {
 		_ = c.tc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 	}
@@ -143,6 +148,10 @@ func (c *tlsConn) serveOne(br *bufio.Reader) error {
 	c.setBusy(true)
 	defer c.setBusy(false)
 	pieces, err := s.handler.ServeFrame(c.ctx, &c.info, *frame)
+	mute, delayResponse := c.info.takeMute()
+	if delayResponse {
+		waitMuted(c.ctx, mute)
+	}
 	if err == nil || (errors.Is(err, ErrCloseAfterResponse) && pieces != nil) {
 		r, ferr := newResponse(pieces)
 		if ferr == nil && r != nil {
@@ -153,6 +162,9 @@ func (c *tlsConn) serveOne(br *bufio.Reader) error {
 		}
 	}
 	releasePieces(pieces)
+	if !delayResponse {
+		c.muted = mute // waited out before the next frame is read
+	}
 	return err
 }
 

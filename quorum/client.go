@@ -46,6 +46,9 @@ type Client interface {
 	// CreateACLs and DeleteACLs add and remove ACLs, all or none (acl.go).
 	CreateACLs(acls []ACL) error
 	DeleteACLs(acls []ACL) error
+	// AlterClientQuotas sets and removes client quotas, all or none
+	// (quota.go).
+	AlterClientQuotas(changes []QuotaChange) error
 }
 
 // Metadata is both: what the Kafka layer and the group coordinator hold.

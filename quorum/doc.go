@@ -55,6 +55,9 @@
 //	type 42 ACL            resource type, name, pattern type, principal, host,
 //	                       operation, permission (acl.go)
 //	type 43 RemoveACL      the same fields
+//	type 44 ClientQuota    entity (user, client id: each a presence flag, a
+//	                       default flag and a name), quota key, value
+//	                       (float64 bits), remove (quota.go)
 //
 // A change is one batch: CreateTopic writes Topic, its Partition records and
 // its Config records together. Producer ids are served from memory within

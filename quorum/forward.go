@@ -14,7 +14,8 @@ import (
 // the Kafka request for that change (as KRaft brokers call their
 // controller): CreateTopics, DeleteTopics, CreatePartitions,
 // IncrementalAlterConfigs, AllocateProducerIds, AlterPartition,
-// ElectLeaders, AlterPartitionReassignments. This file turns changes
+// ElectLeaders, AlterPartitionReassignments, and the security changes
+// (SCRAM credentials, ACLs, client quotas). This file turns changes
 // into requests and responses back into errors (the forwarding side), and
 // requests into changes and their outcomes into responses (the
 // controller's side). The forwarding side sends one change per request.
@@ -290,6 +291,8 @@ func (pl *planner) serveRequest(req kmsg.Request) ([]servedChange, kmsg.Response
 		out = append(out, serveACLs(req, resp))
 	case *kmsg.AlterUserSCRAMCredentialsRequest:
 		out = append(out, serveAlterScram(req, resp.(*kmsg.AlterUserSCRAMCredentialsResponse)))
+	case *kmsg.AlterClientQuotasRequest:
+		out = append(out, serveAlterQuotas(req, resp.(*kmsg.AlterClientQuotasResponse)))
 	default:
 		return nil, nil, fmt.Errorf("%w: request key %d is not a controller change", kerr.InvalidRequest, req.Key())
 	}
@@ -384,6 +387,8 @@ func responseTags(resp kmsg.Response) *kmsg.Tags {
 	case *kmsg.CreateACLsResponse:
 		return &r.UnknownTags
 	case *kmsg.DeleteACLsResponse:
+		return &r.UnknownTags
+	case *kmsg.AlterClientQuotasResponse:
 		return &r.UnknownTags
 	case *kmsg.AlterPartitionAssignmentsResponse:
 		return &r.UnknownTags

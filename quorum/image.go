@@ -83,7 +83,8 @@ type Image struct {
 	// ("log.retention.ms"): topic config defaults that sit above each
 	// broker's static ones. Never nil.
 	ClusterConfigs map[string]string
-	// Security holds the SCRAM credentials (scram.go).
+	// Security holds the SCRAM credentials (scram.go), the ACLs (acl.go)
+	// and the client quotas (quota.go).
 	Security Security
 
 	// The topics by name and by id, and each topic's name with '.' read

@@ -90,10 +90,12 @@ func hmacSum(h func() hash.Hash, key []byte, msg string) []byte {
 }
 
 // Security is the image's security state: SCRAM credentials by user and
-// mechanism, and the ACLs. Immutable: a change builds a new one.
+// mechanism, the ACLs and the client quotas. Immutable: a change builds a new one.
 type Security struct {
 	scram map[string]map[ScramMechanism]ScramCredential
 	acls  map[ACL]struct{} // acl.go
+	// quotas are the client quotas by entity and key (quota.go).
+	quotas map[QuotaEntity]map[string]float64
 }
 
 // ScramCredential returns user's credential for m.
@@ -149,7 +151,7 @@ func (s Security) records() []record {
 	for _, a := range s.ACLs() {
 		recs = append(recs, aclRecord{ACL: a})
 	}
-	return recs
+	return append(recs, s.quotaRecords()...)
 }
 
 // scramCredentialRecord sets a user's credential for one mechanism.
@@ -212,6 +214,8 @@ func decodeSecurityRecord(typ recordType, d *decoder) record {
 		return aclRecord{ACL: decodeACL(d)}
 	case typeRemoveACL:
 		return removeACLRecord{ACL: decodeACL(d)}
+	case typeClientQuota:
+		return decodeClientQuotaRecord(d)
 	}
 	return nil
 }

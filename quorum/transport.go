@@ -81,6 +81,7 @@ var controllerAPIs = map[int16]bool{
 	kmsg.BrokerRegistration.Int16():      true,
 	kmsg.BrokerHeartbeat.Int16():         true,
 	kmsg.AlterPartition.Int16():          true,
+	kmsg.AlterClientQuotas.Int16():       true,
 }
 
 const (

@@ -58,6 +58,7 @@ var commands = map[string]map[string]runFunc{
 	"cluster":  {"describe": clusterDescribe},
 	"user":     {"list": userList, "set": userSet, "delete": userDelete},
 	"acl":      {"list": aclList, "add": aclAdd, "delete": aclDelete},
+	"quota":    {"describe": quotaDescribe, "alter": quotaAlter},
 	"produce":  {"": produce},
 	"consume":  {"": consume},
 	"log-dirs": {"": logDirs},

@@ -8,7 +8,8 @@
 // and JSON), topic.go, group.go, reset.go (group reset-offsets), produce.go,
 // consume.go, logdirs.go (topic delete-records, log-dirs), topic_elect.go
 // (topic elect-leaders), topic_reassign.go (topic reassign), user.go (SCRAM
-// users), acl.go, security.go (the TLS and SASL flags every command takes).
+// users), acl.go, quota.go (client quotas), security.go (the TLS and SASL
+// flags every command takes).
 //
 // Output: readable tables on stdout (text/tabwriter), or with --json one
 // JSON document for the table commands and one JSON object per line for

@@ -87,7 +87,9 @@ func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	if len(waits) > 0 {
+		parkedAt := time.Now()
 		b.awaitReplication(r.ctx, req, resp, waits)
+		r.parked += time.Since(parkedAt)
 	}
 	failed := false
 	for ti := range resp.Topics {

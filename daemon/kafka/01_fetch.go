@@ -71,7 +71,10 @@ func serveFetch(b *Broker, r *request) ([]netio.Piece, error) {
 	if plan.errorCode != 0 {
 		return b.fetchError(r, plan.errorCode), nil
 	}
-	reads := b.readFetch(r.ctx, req, plan.wants)
+	if limit := b.quotaFetchBytesMax(r); replicaID < 0 && limit > 0 && int64(req.MaxBytes) > limit {
+		req.MaxBytes = int32(limit)
+	}
+	reads := b.readFetch(r.ctx, req, plan.wants, &r.parked)
 	sent := make([]fetchSent, len(reads))
 	for i, rd := range reads {
 		sent[i] = fetchSent{errorCode: rd.errorCode, highWatermark: rd.result.HighWatermark,
@@ -178,8 +181,8 @@ func (rd *fetchRead) answer(partition int32, isolation int8) fetchPartition {
 // readFetch reads every wanted partition and, while fewer than min_bytes
 // are readable, long-polls: it waits for any of them to move its readable
 // end (HW for consumers, LEO for followers), the deadline or ctx, then
-// reads again.
-func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []fetchWant) []fetchRead {
+// reads again. It adds the time it waited to parked.
+func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []fetchWant, parked *time.Duration) []fetchRead {
 	reads, readable, settled := b.readPass(req, wants)
 	waitMs := min(int64(req.MaxWaitMillis), b.cfg.FetchWaitMsMax)
 	if waitMs <= 0 || readable >= int64(req.MinBytes) || settled || len(wants) == 0 {
@@ -203,13 +206,17 @@ func (b *Broker) readFetch(ctx context.Context, req *kmsg.FetchRequest, wants []
 	timer := time.NewTimer(time.Duration(waitMs) * time.Millisecond)
 	defer timer.Stop()
 	for {
+		parkedAt := time.Now()
 		select {
 		case <-moved:
 		case <-timer.C:
+			*parked += time.Since(parkedAt)
 			return reads
 		case <-ctx.Done():
+			*parked += time.Since(parkedAt)
 			return reads
 		}
+		*parked += time.Since(parkedAt)
 		releaseReads(reads)
 		reads, readable, settled = b.readPass(req, wants)
 		if readable >= int64(req.MinBytes) || settled {

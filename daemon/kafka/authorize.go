@@ -25,6 +25,7 @@ import (
 //	CreateTopics       CREATE cluster|topic   per topic
 //	DeleteTopics       DELETE topic           per topic
 //	ACLs, SCRAM users  DESCRIBE/ALTER cluster in their handlers
+//	client quotas      DESCRIBE_CONFIGS/ALTER_CONFIGS cluster in their handlers
 //	group APIs         READ group (DESCRIBE for FindCoordinator, DescribeGroups;
 //	                   DELETE for DeleteGroups) GROUP_AUTHORIZATION_FAILED
 //	InitProducerId     IDEMPOTENT_WRITE cluster, or WRITE on some topic (KIP-679)
@@ -72,7 +73,8 @@ func (b *Broker) authorizeRequest(r *request) (after func(kmsg.Response), early 
 	case *kmsg.ApiVersionsRequest, *kmsg.SASLHandshakeRequest, *kmsg.SASLAuthenticateRequest:
 		return nil, nil, nil
 	case *kmsg.CreateACLsRequest, *kmsg.DescribeACLsRequest, *kmsg.DeleteACLsRequest,
-		*kmsg.DescribeUserSCRAMCredentialsRequest, *kmsg.AlterUserSCRAMCredentialsRequest:
+		*kmsg.DescribeUserSCRAMCredentialsRequest, *kmsg.AlterUserSCRAMCredentialsRequest,
+		*kmsg.DescribeClientQuotasRequest, *kmsg.AlterClientQuotasRequest:
 		return nil, nil, nil // their handlers check the cluster, per item
 	case *kmsg.ProduceRequest:
 		if req.TransactionID != nil && !b.allowed(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID) {

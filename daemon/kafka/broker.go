@@ -73,8 +73,13 @@ type Config struct {
 	// (authorize.go); nil serves everyone everything, as Kafka without
 	// an authorizer.
 	Authorizer *auth.Authorizer
-	Now        func() time.Time // time.Now when nil
-	Logger     *slog.Logger     // slog.Default() when nil
+	// QuotaWindowNum samples of QuotaWindowSize measure client quotas
+	// (quota.go; Kafka's quota.window.num, quota.window.size.seconds;
+	// 11 and 1 s when 0).
+	QuotaWindowNum  int
+	QuotaWindowSize time.Duration
+	Now             func() time.Time // time.Now when nil
+	Logger          *slog.Logger     // slog.Default() when nil
 }
 
 // BrokerConfig is one of this broker's configs under Kafka's name.
@@ -102,6 +107,7 @@ type Broker struct {
 
 	sessions   *fetchSessions
 	autoCreate *tokenBucket
+	quotas     *quotaRates
 }
 
 // New returns a Broker answering from the controller's metadata and the
@@ -115,5 +121,6 @@ func New(cfg Config, ctrl quorum.Metadata, parts Partitions) *Broker {
 	}
 	return &Broker{cfg: cfg, ctrl: ctrl, parts: parts, log: cfg.Logger,
 		sessions:   newFetchSessions(cfg.FetchSessionsMax),
-		autoCreate: newTokenBucket(cfg.AutoCreateRatePerSec, cfg.Now)}
+		autoCreate: newTokenBucket(cfg.AutoCreateRatePerSec, cfg.Now),
+		quotas:     newQuotaRates(cfg.QuotaWindowNum, cfg.QuotaWindowSize)}
 }

@@ -22,6 +22,9 @@ type request struct {
 	conn   *netio.Conn
 	header kafkawire.RequestHeader
 	body   kmsg.Request // version set, decoded
+	// parked is the time the handler spent waiting in a purgatory
+	// (long-poll Fetch, acks=all Produce), which request quotas leave out.
+	parked time.Duration
 }
 
 // api is one served API key: the versions served (and advertised) and its
@@ -99,6 +102,10 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		if err != nil {
 			return nil, err
 		}
+		if d := b.throttleRequest(r, int64(len(frame)), piecesLen(bodyPieces), time.Since(start)); d > 0 {
+			setFetchThrottle(bodyPieces, throttleMillis(d))
+			muteFor(r, &kmsg.FetchResponse{Version: h.APIVersion}, d)
+		}
 		hdr := kafkawire.AppendResponseHeader(nil, h, body.IsFlexible())
 		return append([]netio.Piece{{Bytes: hdr}}, bodyPieces...), nil
 	}
@@ -110,11 +117,25 @@ func (b *Broker) ServeFrame(ctx context.Context, c *netio.Conn, frame []byte) (p
 		resp.SetVersion(h.APIVersion)
 		return b.encodeResponse(h, resp), err
 	}
-	if err != nil || resp == nil {
+	if err != nil {
 		return nil, err
 	}
+	d := b.throttleRequest(r, int64(len(frame)), 0, time.Since(start))
+	if resp == nil { // acks=0: nothing to carry the throttle time
+		c.Mute(d, false)
+		return nil, nil
+	}
 	resp.SetVersion(h.APIVersion)
+	muteFor(r, resp, d)
 	return b.encodeResponse(h, resp), nil
+}
+
+func piecesLen(pieces []netio.Piece) int64 {
+	var n int64
+	for _, p := range pieces {
+		n += p.Len()
+	}
+	return n
 }
 
 // encodeResponse encodes a kmsg response with its header as one piece,

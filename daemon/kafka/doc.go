@@ -26,6 +26,9 @@
 // lets only ApiVersions and the SASL APIs through until it succeeds. With
 // an authorizer, authorize.go checks each request against the ACLs before
 // its handler runs. listeners.go answers each listener's own endpoint.
+// quota.go measures each client against its quotas after its request is
+// served and throttles one over them (throttle_time_ms, and the connection
+// muted through netio.Conn.Mute).
 //
 // An Observer (observe.go), if configured, is told each request's timings,
 // every error code its response carries (found by walking the response, so

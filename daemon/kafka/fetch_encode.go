@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -30,7 +31,7 @@ type fetchTopic struct {
 	partitions []fetchPartition
 }
 
-// fetchPartition is one partition's answer. Throttle time is always 0. Of
+// fetchPartition is one partition's answer. Of
 // the tagged fields DivergingEpoch (tag 0) is sent to followers and
 // CurrentLeader (tag 1) to clients (v16+, KIP-951); SnapshotID is KRaft's.
 type fetchPartition struct {
@@ -83,7 +84,7 @@ func (r *fetchResponse) pieces() []netio.Piece {
 		buf:      make([]byte, 0, 64+n*64),
 		pieces:   make([]netio.Piece, 0, 2*n+1),
 	}
-	e.buf = kbin.AppendInt32(e.buf, 0) // throttle
+	e.buf = kbin.AppendInt32(e.buf, 0) // throttle: setFetchThrottle
 	if r.version >= 7 {
 		e.buf = kbin.AppendInt16(e.buf, r.errorCode)
 		e.buf = kbin.AppendInt32(e.buf, r.sessionID)
@@ -251,4 +252,10 @@ func (e *pieceEncoder) cut() {
 func (e *pieceEncoder) flush() []netio.Piece {
 	e.cut()
 	return e.pieces
+}
+
+// setFetchThrottle sets the throttle_time_ms of an encoded Fetch response
+// body (pieces' first 4 bytes), once quotas have measured it.
+func setFetchThrottle(body []netio.Piece, ms int32) {
+	binary.BigEndian.PutUint32(body[0].Bytes[:4], uint32(ms))
 }

@@ -31,6 +31,8 @@ type Observer interface {
 	Produced(p *replica.Partition, batchBytes, records int64)
 	// Fetched reports the record bytes of p put in a Fetch response.
 	Fetched(p *replica.Partition, recordBytes int64)
+	// Throttled reports a client throttled by a quota of typ for d.
+	Throttled(typ QuotaType, d time.Duration)
 }
 
 // APIKeys lists the served API keys in ascending order.

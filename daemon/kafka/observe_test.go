@@ -56,6 +56,8 @@ func (o *recordingObserver) Fetched(p *replica.Partition, recordBytes int64) {
 	o.fetched[p] += recordBytes
 }
 
+func (o *recordingObserver) Throttled(QuotaType, time.Duration) {}
+
 // TestObserverFollowsRequests produces and fetches with some partitions in
 // error and checks every report: requests per key, each error code in the
 // responses (kmsg and hand-encoded), bytes and records in and out.

@@ -12,23 +12,23 @@ import (
 	"github.com/riffle/riffle/netio"
 )
 
-// TestUnservedAPIKeyAnswered: DescribeClientQuotas, which Riffle does not
+// TestUnservedAPIKeyAnswered: UpdateFeatures, which Riffle does not
 // serve, is answered UNSUPPORTED_VERSION with a message at every version,
 // not met with a closed connection; nothing reaches the Observer.
 func TestUnservedAPIKeyAnswered(t *testing.T) {
-	if apis[kmsg.DescribeClientQuotas.Int16()] != nil {
-		t.Fatal("DescribeClientQuotas is served now: pick another unserved key")
+	if apis[kmsg.UpdateFeatures.Int16()] != nil {
+		t.Fatal("UpdateFeatures is served now: pick another unserved key")
 	}
 	obs := newRecordingObserver()
 	cfg := stackConfig()
 	cfg.Observer = obs
 	s := newBrokerStack(t, cfg)
-	for v := int16(0); v <= kmsg.NewPtrDescribeClientQuotasRequest().MaxVersion(); v++ {
-		req := kmsg.NewPtrDescribeClientQuotasRequest()
+	for v := int16(0); v <= kmsg.NewPtrUpdateFeaturesRequest().MaxVersion(); v++ {
+		req := kmsg.NewPtrUpdateFeaturesRequest()
 		req.SetVersion(v)
-		resp := roundTrip[*kmsg.DescribeClientQuotasResponse](t, s.b, req)
-		if resp.ErrorCode != kerr.UnsupportedVersion.Code || resp.ErrorMessage == nil || len(resp.Entries) != 0 {
-			t.Errorf("DescribeClientQuotas v%d: %+v", v, resp)
+		resp := roundTrip[*kmsg.UpdateFeaturesResponse](t, s.b, req)
+		if resp.ErrorCode != kerr.UnsupportedVersion.Code || resp.ErrorMessage == nil || len(resp.Results) != 0 {
+			t.Errorf("UpdateFeatures v%d: %+v", v, resp)
 		}
 	}
 	if len(obs.requests) != 0 || len(obs.codes) != 0 {
