@@ -73,15 +73,20 @@ const (
 
 // controllerAPIs are the Kafka API keys served on the cluster listener.
 var controllerAPIs = map[int16]bool{
-	kmsg.CreateTopics.Int16():            true,
-	kmsg.DeleteTopics.Int16():            true,
-	kmsg.CreatePartitions.Int16():        true,
-	kmsg.IncrementalAlterConfigs.Int16(): true,
-	kmsg.AllocateProducerIDs.Int16():     true,
-	kmsg.BrokerRegistration.Int16():      true,
-	kmsg.BrokerHeartbeat.Int16():         true,
-	kmsg.AlterPartition.Int16():          true,
-	kmsg.AlterClientQuotas.Int16():       true,
+	kmsg.CreateTopics.Int16():              true,
+	kmsg.DeleteTopics.Int16():              true,
+	kmsg.CreatePartitions.Int16():          true,
+	kmsg.IncrementalAlterConfigs.Int16():   true,
+	kmsg.AllocateProducerIDs.Int16():       true,
+	kmsg.BrokerRegistration.Int16():        true,
+	kmsg.BrokerHeartbeat.Int16():           true,
+	kmsg.AlterPartition.Int16():            true,
+	kmsg.AlterClientQuotas.Int16():         true,
+	kmsg.CreateACLs.Int16():                true,
+	kmsg.DeleteACLs.Int16():                true,
+	kmsg.AlterUserSCRAMCredentials.Int16(): true,
+	kmsg.ElectLeaders.Int16():              true,
+	kmsg.AlterPartitionAssignments.Int16(): true,
 }
 
 const (
