@@ -236,17 +236,25 @@ func (m *Machine) coordinatorError(id string) int16 {
 
 // Request serves one transaction API request; the Reply may come later.
 // A producer's request about a transaction whose markers are being
-// written waits (up to parkMs) until they are: answering
-// CONCURRENT_TRANSACTIONS at once would cost the client a retry backoff
-// per transaction.
+// written waits (up to parkMs) until they are, and so does a leader's
+// implicit add while any change of the transaction is in flight (the
+// leaders of a KIP-890 part 2 producer's partitions add them
+// concurrently): answering CONCURRENT_TRANSACTIONS at once would cost the
+// client, or the leader's produce, a retry backoff per partition.
 func (m *Machine) Request(now int64, call CallID, req kmsg.Request) {
-	if id := producerTxnID(req); id != "" {
-		if t := m.txns[id]; t != nil && t.pending && (t.state == PrepareCommit || t.state == PrepareAbort) {
-			m.parked[id] = append(m.parked[id], parkedRequest{call: call, req: req, untilMs: now + parkMs})
+	m.serveOrPark(now, parkedRequest{call: call, req: req, untilMs: now + parkMs})
+}
+
+// serveOrPark serves r unless its transaction's markers are being
+// written, or, for a leader's implicit add, any change is in flight.
+func (m *Machine) serveOrPark(now int64, r parkedRequest) {
+	if id := producerTxnID(r.req); id != "" {
+		if t := m.txns[id]; t != nil && t.pending && (t.state == PrepareCommit || t.state == PrepareAbort || isImplicitAdd(r.req)) {
+			m.parked[id] = append(m.parked[id], r)
 			return
 		}
 	}
-	m.serve(now, call, req)
+	m.serve(now, r.call, r.req)
 }
 
 // producerTxnID is the transactional id a producer's request is about,
@@ -272,6 +280,13 @@ func producerTxnID(req kmsg.Request) string {
 	return ""
 }
 
+// isImplicitAdd says whether req is a partition leader's add for a
+// transaction version 2 producer (KIP-890 part 2).
+func isImplicitAdd(req kmsg.Request) bool {
+	a, ok := req.(*kmsg.AddPartitionsToTxnRequest)
+	return ok && a.Version >= 4 && len(a.Transactions) == 1 && !a.Transactions[0].VerifyOnly
+}
+
 // unpark serves the parked requests of the ids match selects.
 func (m *Machine) unpark(now int64, match func(id string) bool) {
 	for _, id := range slices.Sorted(maps.Keys(m.parked)) {
@@ -279,7 +294,7 @@ func (m *Machine) unpark(now int64, match func(id string) bool) {
 			reqs := m.parked[id]
 			delete(m.parked, id)
 			for _, r := range reqs {
-				m.serve(now, r.call, r.req)
+				m.serveOrPark(now, r) // the first may start another change
 			}
 		}
 	}
@@ -319,6 +334,7 @@ func (m *Machine) transition(t *txnMeta, next txnMeta, done func(now int64, code
 			t.apply(next)
 		}
 		done(now, code)
+		m.unpark(now, func(id string) bool { return id == t.id })
 	})
 	m.out = append(m.out, Append{Token: token, Partition: t.partition, Key: recordKey(t.id), Value: next.recordValue()})
 }
