@@ -133,6 +133,7 @@ func (b *broker) heartbeatLoop() {
 	defer t.Stop()
 	// The first heartbeat goes at once: it unfences the broker and
 	// starts the lease its coordinators serve under.
+	var lastRound time.Time
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -147,12 +148,20 @@ func (b *broker) heartbeatLoop() {
 			continue
 		}
 		sent := time.Now()
+		// After a stall longer than the lease (SIGSTOP, starvation) this
+		// node may answer its own heartbeat as a deposed controller that
+		// has not yet heard of its successor: only the next round renews.
+		gap := sent.Sub(lastRound)
+		stalled := !lastRound.IsZero() && gap > b.lease.length
+		lastRound = sent
 		reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: id, Epoch: self.Epoch, MetadataOffset: im.Offset})
 		switch {
 		case err != nil:
 			b.log.Debug("riffle: broker heartbeat failed", "err", err)
 		case reply.IsFenced:
 			b.log.Warn("riffle: the controller keeps this broker fenced", "caught_up", reply.IsCaughtUp)
+		case stalled:
+			b.log.Warn("riffle: heartbeat loop stalled; the coordinators' lease is renewed from the next heartbeat", "stalled", gap.Round(time.Millisecond))
 		default:
 			b.lease.renew(sent)
 		}

@@ -108,6 +108,9 @@ type group struct {
 	pending      map[string]int64  // member ids handed out with MEMBER_ID_REQUIRED -> expiry
 	offsets      map[topicPartition]offset
 	txnOffsets   map[int64]map[topicPartition]offset // producer id -> offsets pending in its transaction (txnoffsets.go)
+	// committing counts offset commits being appended: a group without
+	// offsets yet is not Empty-and-unused while one is in flight.
+	committing int
 
 	// PreparingRebalance: when the join completes at the latest, and the
 	// initial delay state of a group that was Empty.

@@ -66,7 +66,9 @@ func (m *Machine) storeOffsets(g *group, code int16, now int64, req *kmsg.Offset
 		done(resp)
 		return
 	}
+	g.committing++
 	m.appendRecords(g.partition, producer, recs, func(_ int64, code int16) {
+		g.committing--
 		switch {
 		case code != 0 || g.state == Dead:
 		case producer != nil:
@@ -324,7 +326,7 @@ func (m *Machine) expireOffsets(now int64) {
 				recs = append(recs, Record{Key: offsetKey(g.id, tp)})
 			}
 		}
-		if g.state == Empty && len(g.offsets) == 0 {
+		if g.state == Empty && len(g.offsets) == 0 && g.committing == 0 {
 			g.transition(Dead, now)
 			delete(m.groups, id)
 			recs = append(recs, Record{Key: groupKey(g.id)})
