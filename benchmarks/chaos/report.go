@@ -166,7 +166,7 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "topic %s: %d partitions, replication factor %d, min.insync.replicas %d, acks=%s, idempotent %v, %d records/s\n",
 		s.Topic, s.Partitions, s.ReplicationFactor, s.MinInsyncReplicas, s.Acks, s.Idempotent, s.RatePerSec)
 	if s.TxnProducers > 0 {
-		fmt.Fprintf(w, "topic %s: %d transactional producers, %d records per transaction, every %dth aborted on purpose; a read_committed reader\n",
+		fmt.Fprintf(w, "topic %s: %d transactional producers, %d records per transaction, one in %d aborted on purpose; a read_committed reader\n",
 			s.TxnTopic, s.TxnProducers, txnRecords, txnAbortEvery)
 	}
 	if len(s.Unsafe) > 0 {

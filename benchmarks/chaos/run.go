@@ -146,6 +146,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	logf("%.1fs healed everything; draining", time.Since(start).Seconds())
 	cl.stopProducing(flushTimeout)
 	produceEnd := time.Now()
+	cl.endTransactions()
 	if err := waitFor(ctx, healthyTimeout, "every partition fully replicated after the heal", func(ctx context.Context) error {
 		return adm.fullyReplicated(ctx, wcfg.topic, wcfg.partitions)
 	}); err != nil {

@@ -15,7 +15,7 @@ import (
 // txnAbortEvery-th is aborted on purpose.
 const (
 	txnRecords    = 3
-	txnAbortEvery = 5
+	txnAbortEvery = 5 // the 2nd, 7th, 12th... so a short run has one
 	txnInterval   = 100 * time.Millisecond
 	// txnEndTimeout bounds one EndTransaction; the outcome of one cut
 	// short is unknown, as it is after any error.
@@ -73,7 +73,7 @@ func (c *clients) transact(ctx context.Context, idx int) {
 				continue
 			}
 		}
-		abort := seq%txnAbortEvery == txnAbortEvery-1
+		abort := seq%txnAbortEvery == 1
 		if _, ok := c.oneTxn(cl, id, seq, txnRecords, abort); !ok {
 			cl.Close()
 			cl = nil
@@ -134,8 +134,12 @@ func (c *clients) oneTxn(cl *kgo.Client, id string, seq, n int, abort bool) (str
 }
 
 // endTransactions writes the last transaction, one record in every
-// partition, retrying a few times until one commits.
+// partition, retrying a few times until one commits; after
+// stopProducing, so every other transaction has ended.
 func (c *clients) endTransactions() {
+	if c.cfg.txnProducers == 0 {
+		return
+	}
 	var cl *kgo.Client
 	defer func() {
 		if cl != nil {

@@ -356,8 +356,7 @@ func (c *clients) observeCommits(ctx context.Context, adm admin, nodes int) {
 }
 
 // stopProducing stops the send loops and waits up to timeout for every
-// record in flight to be acknowledged or failed; then, with every
-// transaction ended, it writes the last transaction.
+// record in flight to be acknowledged or failed.
 func (c *clients) stopProducing(timeout time.Duration) {
 	c.stopProduce()
 	c.wg.Wait()
@@ -365,9 +364,6 @@ func (c *clients) stopProducing(timeout time.Duration) {
 	defer cancel()
 	for _, p := range c.producers {
 		_ = p.Flush(ctx)
-	}
-	if c.cfg.txnProducers > 0 {
-		c.endTransactions()
 	}
 }
 

@@ -104,6 +104,7 @@ func TestTransactionsReadCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.stopProducing(10 * time.Second)
+	cl.endTransactions()
 	if err := waitFor(ctx, 30*time.Second, "read_committed reader caught up", func(context.Context) error { return txnCaughtUp(r) }); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ never go back, and that the replicas' segment files are byte-identical.
 
 With -txn-producers N (default 1), N transactional producers write
 transactions of 3 records across the partitions of topic chaos-txn,
-aborting every 5th on purpose, and a read_committed reader reads it from
+aborting one in 5 on purpose, and a read_committed reader reads it from
 the start; the checker requires every committed transaction read whole
 and once, every aborted one not at all, and every one whose outcome the
 producer could not know (an error) all or nothing.
