@@ -70,7 +70,7 @@ func TestShortRun(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"},
-		{"chaos", "-nodes", "4"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
+		{"chaos", "-nodes", "4"}, {"chaos", "-txn-producers", "-1"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
 		if err := dispatch(context.Background(), args); !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("dispatch(%q): %v, want a usage error (exit 2)", args, err)
 		}
