@@ -24,15 +24,20 @@ type Report struct {
 	Anomalies    []check.Anomaly `json:"anomalies"`
 	Faults       []Fault         `json:"faults"`
 	// NotInjected names nemeses asked for that this machine cannot inject.
-	NotInjected         []string            `json:"not_injected,omitempty"`
-	WorstRecoveryS      float64             `json:"worst_recovery_s"` // -1: a fault never recovered in the run
-	ProduceErrors       map[string]int64    `json:"produce_errors"`   // failed sends by error code
-	ProduceErrorSamples map[string]string   `json:"produce_error_samples,omitempty"`
-	Unavailability      []Window            `json:"unavailability"`
-	Reads               int64               `json:"reads"`
-	CommitsObserved     int64               `json:"commits_observed"`
-	FinalRecords        int64               `json:"final_records"`
-	Replicas            []check.ReplicaFile `json:"replicas"`
+	NotInjected         []string          `json:"not_injected,omitempty"`
+	WorstRecoveryS      float64           `json:"worst_recovery_s"` // -1: a fault never recovered in the run
+	ProduceErrors       map[string]int64  `json:"produce_errors"`   // failed sends by error code
+	ProduceErrorSamples map[string]string `json:"produce_error_samples,omitempty"`
+	Unavailability      []Window          `json:"unavailability"`
+	Reads               int64             `json:"reads"`
+	CommitsObserved     int64             `json:"commits_observed"`
+	// Transactions counts the transactions by outcome as their producer
+	// saw it (committed, aborted, unknown); TxnReads the read_committed
+	// reads of their topic.
+	Transactions map[string]int64    `json:"transactions"`
+	TxnReads     int64               `json:"txn_reads"`
+	FinalRecords int64               `json:"final_records"`
+	Replicas     []check.ReplicaFile `json:"replicas"`
 	// Errors are problems of the run itself (a heal that failed, a cluster
 	// that did not fully recover); they do not count as anomalies.
 	Errors []string      `json:"errors,omitempty"`
@@ -56,6 +61,8 @@ type Settings struct {
 	Acks              string    `json:"acks"`
 	Idempotent        bool      `json:"idempotent"`
 	RatePerSec        int       `json:"rate_per_sec"`
+	TxnProducers      int       `json:"txn_producers"`
+	TxnTopic          string    `json:"txn_topic,omitempty"`
 	Riffle            string    `json:"riffle"`
 	RiffleArgs        []string  `json:"riffle_args"`
 	Network           string    `json:"network"`
@@ -70,9 +77,12 @@ type Settings struct {
 func settings(o Options, nt *netns.Net) Settings {
 	s := Settings{Nodes: o.Nodes, Duration: o.Duration.String(), Nemeses: o.Nemeses, Seed: o.Seed, Unclean: o.Unclean,
 		Topic: "chaos", Partitions: partitionsPerTopic(o.Nodes), ReplicationFactor: min(3, o.Nodes), MinInsyncReplicas: 2,
-		Acks: "all", Idempotent: true, RatePerSec: o.Rate, Riffle: o.Version, RiffleArgs: o.Args, Started: time.Now().UTC(),
+		Acks: "all", Idempotent: true, RatePerSec: o.Rate, TxnProducers: o.TxnProducers, Riffle: o.Version, RiffleArgs: o.Args, Started: time.Now().UTC(),
 		Network: fmt.Sprintf("%s: namespaces riffle-chaos-%s-n*, bridge %s (%s)", nt.ID, nt.ID, nt.Bridge, nt.HostIP),
 		Unsafe:  []string{}}
+	if o.TxnProducers > 0 {
+		s.TxnTopic = "chaos-txn"
+	}
 	if o.Unclean {
 		s.MinInsyncReplicas = 1
 		s.Unsafe = append(s.Unsafe, "unclean.leader.election.enable=true", "min.insync.replicas=1")
@@ -155,6 +165,10 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "chaos run: %d nodes, %s, nemeses %s, seed %d, riffle %s\n", s.Nodes, s.Duration, strings.Join(s.Nemeses, ","), s.Seed, s.Riffle)
 	fmt.Fprintf(w, "topic %s: %d partitions, replication factor %d, min.insync.replicas %d, acks=%s, idempotent %v, %d records/s\n",
 		s.Topic, s.Partitions, s.ReplicationFactor, s.MinInsyncReplicas, s.Acks, s.Idempotent, s.RatePerSec)
+	if s.TxnProducers > 0 {
+		fmt.Fprintf(w, "topic %s: %d transactional producers, %d records per transaction, one in %d aborted on purpose; a read_committed reader\n",
+			s.TxnTopic, s.TxnProducers, txnRecords, txnAbortEvery)
+	}
 	if len(s.Unsafe) > 0 {
 		fmt.Fprintf(w, "UNSAFE settings (Kafka documents these can lose acknowledged records): %s\n", strings.Join(s.Unsafe, ", "))
 	}
@@ -175,6 +189,10 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nrecords acknowledged %d, reads %d, committed offsets observed %d, final log %d records\n",
 		r.Acknowledged, r.Reads, r.CommitsObserved, r.FinalRecords)
+	if s.TxnProducers > 0 {
+		fmt.Fprintf(w, "transactions: %d committed, %d aborted, %d unknown outcome; read_committed reads %d\n",
+			r.Transactions[check.Committed], r.Transactions[check.Aborted], r.Transactions[check.Unknown], r.TxnReads)
+	}
 	worst := "never (a fault did not recover within the run)"
 	if r.WorstRecoveryS >= 0 {
 		worst = fmt.Sprintf("%.1fs", r.WorstRecoveryS)

@@ -34,7 +34,9 @@ type Options struct {
 	Version  string   // what Bin was built from
 	WorkDir  string   // node data and logs
 	Rate     int      // records/s over all producers
-	Log      io.Writer
+	// TxnProducers is the number of transactional producers (0: none).
+	TxnProducers int
+	Log          io.Writer
 
 	plan []Fault // replaces the seeded schedule (tests)
 }
@@ -88,7 +90,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Unclean {
 		configs = map[string]string{"min.insync.replicas": "1", "unclean.leader.election.enable": "true"}
 	}
-	wcfg := workloadConfig{topic: "chaos", group: "chaos-group", partitions: partitionsPerTopic(o.Nodes), producers: 2, rate: o.Rate}
+	wcfg := workloadConfig{topic: "chaos", group: "chaos-group", partitions: partitionsPerTopic(o.Nodes), producers: 2, rate: o.Rate,
+		txnTopic: "chaos-txn", txnProducers: o.TxnProducers}
 	adminCl, err := kgo.NewClient(kgo.SeedBrokers(c.bootstrap()...), kgo.RequestTimeoutOverhead(10*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("admin client: %w", err)
@@ -96,10 +99,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	defer adminCl.Close()
 	adm := admin{adminCl}
 	err = waitFor(ctx, readyTimeout, "topic created on a fresh cluster", func(ctx context.Context) error {
-		if err := adm.createTopic(ctx, wcfg.topic, wcfg.partitions, rf, configs); err != nil {
-			return err
+		for _, topic := range wcfg.topics() {
+			if err := adm.createTopic(ctx, topic, wcfg.partitions, rf, configs); err != nil {
+				return err
+			}
+			if err := adm.fullyReplicated(ctx, topic, wcfg.partitions); err != nil {
+				return err
+			}
 		}
-		return adm.fullyReplicated(ctx, wcfg.topic, wcfg.partitions)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w\nnode 1's output ends:\n%s", err, targets.Tail(c.nodes[0].logPath))
@@ -138,6 +146,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	logf("%.1fs healed everything; draining", time.Since(start).Seconds())
 	cl.stopProducing(flushTimeout)
 	produceEnd := time.Now()
+	cl.endTransactions()
 	if err := waitFor(ctx, healthyTimeout, "every partition fully replicated after the heal", func(ctx context.Context) error {
 		return adm.fullyReplicated(ctx, wcfg.topic, wcfg.partitions)
 	}); err != nil {
@@ -152,7 +161,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	// The readers catch up before they stop, so their reads cover the log;
 	// one that does not within the deadline is a stuck reader.
-	if err := waitFor(ctx, drainTimeout, "readers caught up", func(context.Context) error { return caughtUp(r, ends, wcfg.group) }); err != nil {
+	if err := waitFor(ctx, drainTimeout, "readers caught up", func(context.Context) error {
+		if err := caughtUp(r, ends, wcfg.group); err != nil {
+			return err
+		}
+		return txnCaughtUp(r)
+	}); err != nil {
 		logf("%v", err)
 	}
 	cl.close()
@@ -194,6 +208,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Acknowledged = int64(len(h.Acks))
 	rep.Reads = int64(len(h.Reads))
 	rep.CommitsObserved = int64(len(h.Commits))
+	rep.Transactions = map[string]int64{check.Committed: 0, check.Aborted: 0, check.Unknown: 0}
+	for _, t := range h.Txns {
+		rep.Transactions[t.Outcome]++
+	}
+	rep.TxnReads = int64(len(h.TxnReads))
 	for _, recs := range final {
 		rep.FinalRecords += int64(len(recs))
 	}

@@ -74,16 +74,19 @@ func errorCode(err error) string {
 	}
 }
 
-func (r *recorder) read(rd check.Read) {
+// add changes the history under the lock.
+func (r *recorder) add(f func(h *check.History)) {
 	r.mu.Lock()
-	r.hist.Reads = append(r.hist.Reads, rd)
+	f(&r.hist)
 	r.mu.Unlock()
 }
 
+func (r *recorder) read(rd check.Read) {
+	r.add(func(h *check.History) { h.Reads = append(h.Reads, rd) })
+}
+
 func (r *recorder) commit(c check.Commit) {
-	r.mu.Lock()
-	r.hist.Commits = append(r.hist.Commits, c)
-	r.mu.Unlock()
+	r.add(func(h *check.History) { h.Commits = append(h.Commits, c) })
 }
 
 // workloadConfig is what the clients do.
@@ -92,6 +95,18 @@ type workloadConfig struct {
 	partitions   int
 	producers    int
 	rate         int // records/s over all producers
+	// txnProducers transactional producers write to txnTopic, which a
+	// read_committed reader reads from its start.
+	txnTopic     string
+	txnProducers int
+}
+
+// topics are the run's topics.
+func (w workloadConfig) topics() []string {
+	if w.txnProducers > 0 {
+		return []string{w.topic, w.txnTopic}
+	}
+	return []string{w.topic}
 }
 
 // directReader names the reader of every partition from its start.
@@ -122,8 +137,9 @@ func producerScenario() *workload.Scenario {
 	return &s
 }
 
-// startClients starts the producers, the group consumers, a direct reader
-// and the commit observer.
+// startClients starts the producers, the transactional producers, the
+// group consumers, a direct reader, a read_committed reader and the commit
+// observer.
 func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *recorder, adm admin) (*clients, error) {
 	nodes := len(seeds)
 	ctx, cancel := context.WithCancel(ctx)
@@ -150,18 +166,31 @@ func startClients(ctx context.Context, cfg workloadConfig, seeds []string, r *re
 		c.wg.Add(1)
 		go func() { defer c.wg.Done(); c.produce(pctx, i, cl) }()
 	}
+	for i := range cfg.txnProducers {
+		c.wg.Add(1)
+		go func() { defer c.wg.Done(); c.transact(pctx, i) }()
+	}
 	for i := range 2 {
 		if err := c.startGroupConsumer(ctx, i); err != nil {
 			c.close()
 			return nil, err
 		}
 	}
-	direct, err := c.startDirectReader(ctx, directReader)
+	direct, err := c.startDirectReader(ctx, directReader, c.cfg.topic, c.r.read)
 	if err != nil {
 		c.close()
 		return nil, err
 	}
 	c.consumers = append(c.consumers, direct)
+	if cfg.txnProducers > 0 {
+		committed, err := c.startDirectReader(ctx, committedReader, c.cfg.txnTopic, c.r.txnRead,
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.consumers = append(c.consumers, committed)
+	}
 	c.readers.Add(1)
 	go func() { defer c.readers.Done(); c.observeCommits(ctx, adm, nodes) }()
 	return c, nil
@@ -252,33 +281,34 @@ func (c *clients) startGroupConsumer(ctx context.Context, idx int) error {
 			mu.Lock()
 			defer mu.Unlock()
 			return check.Read{Reader: sessions[p], Group: c.cfg.group, Partition: p}
-		})
+		}, c.r.read)
 	}()
 	return nil
 }
 
-// startDirectReader reads every partition from its start.
-func (c *clients) startDirectReader(ctx context.Context, name string) (*kgo.Client, error) {
+// startDirectReader reads every partition of topic from its start into
+// sink.
+func (c *clients) startDirectReader(ctx context.Context, name, topic string, sink func(check.Read), opts ...kgo.Opt) (*kgo.Client, error) {
 	parts := map[int32]kgo.Offset{}
 	for p := range c.cfg.partitions {
 		parts[int32(p)] = kgo.NewOffset().AtStart()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.cfg.topic: parts}))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts})}, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("direct reader: %w", err)
+		return nil, fmt.Errorf("direct reader %s: %w", name, err)
 	}
 	c.readers.Add(1)
 	go func() {
 		defer c.readers.Done()
-		c.poll(ctx, cl, func(p int32) check.Read { return check.Read{Reader: name, Direct: true, Partition: p} })
+		c.poll(ctx, cl, func(p int32) check.Read { return check.Read{Reader: name, Direct: true, Partition: p} }, sink)
 	}()
 	return cl, nil
 }
 
-// poll records every record cl receives; session names the reader of a
-// partition.
-func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) check.Read) {
+// poll records every record cl receives into sink; session names the
+// reader of a partition.
+func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) check.Read, sink func(check.Read)) {
 	shard := c.r.rec.NewShard()
 	for ctx.Err() == nil {
 		fs := cl.PollFetches(ctx)
@@ -286,7 +316,7 @@ func (c *clients) poll(ctx context.Context, cl *kgo.Client, session func(int32) 
 		fs.EachRecord(func(r *kgo.Record) {
 			rd := session(r.Partition)
 			rd.Offset, rd.Value, rd.Time = r.Offset, string(r.Value), now
-			c.r.read(rd)
+			sink(rd)
 			shard.Record(stats.Consumed, r.Timestamp, now, len(r.Value))
 		})
 	}

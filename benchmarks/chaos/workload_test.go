@@ -3,11 +3,14 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/riffle/riffle/benchmarks/chaos/check"
 )
 
 // TestReadersOutliveProducers: stopping the producers at the drain must
@@ -16,18 +19,7 @@ import (
 // producers' context they stopped with them, and every record
 // acknowledged after the workload's end showed as a stuck reader.
 func TestReadersOutliveProducers(t *testing.T) {
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "outlive"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
-	seeds := fake.ListenAddrs()
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adminCl.Close()
-	adm := admin{adminCl}
+	seeds, adm := fakeCluster(t, 2, "outlive")
 	ctx := context.Background()
 	cfg := workloadConfig{topic: "outlive", group: "outlive-group", partitions: 2, producers: 1, rate: 100}
 	r := newRecorder(time.Now())
@@ -78,4 +70,73 @@ func TestReadersOutliveProducers(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestTransactionsReadCommitted runs the transactional producer and the
+// read_committed reader against kfake: every transaction ends committed or
+// aborted on purpose, and the checker finds the reads clean.
+func TestTransactionsReadCommitted(t *testing.T) {
+	seeds, adm := fakeCluster(t, 3, "txn-plain", "txn-txn")
+	ctx := context.Background()
+	cfg := workloadConfig{topic: "txn-plain", group: "txn-group", partitions: 3, producers: 1, rate: 50,
+		txnTopic: "txn-txn", txnProducers: 1}
+	r := newRecorder(time.Now())
+	cl, err := startClients(ctx, cfg, seeds, r, adm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.close()
+	outcomes := func() map[string]int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		n := map[string]int{}
+		for _, tx := range r.hist.Txns {
+			n[tx.Outcome]++
+		}
+		return n
+	}
+	if err := waitFor(ctx, 30*time.Second, "committed and aborted transactions", func(context.Context) error {
+		if n := outcomes(); n[check.Committed] < 8 || n[check.Aborted] < 2 {
+			return fmt.Errorf("outcomes so far %v", n)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cl.stopProducing(10 * time.Second)
+	cl.endTransactions()
+	if err := waitFor(ctx, 30*time.Second, "read_committed reader caught up", func(context.Context) error { return txnCaughtUp(r) }); err != nil {
+		t.Fatal(err)
+	}
+	cl.close()
+	r.mu.Lock()
+	h := check.History{Txns: r.hist.Txns, TxnReads: r.hist.TxnReads}
+	r.mu.Unlock()
+	if n := outcomes(); n[check.Unknown] > 0 {
+		t.Errorf("outcomes %v: unknown without faults", n)
+	}
+	if last := h.Txns[len(h.Txns)-1]; !strings.HasPrefix(last.ID, txnEndID) || last.Outcome != check.Committed {
+		t.Errorf("last transaction %+v, want %s committed", last, txnEndID)
+	}
+	if got := check.Check(h); len(got) > 0 {
+		t.Fatalf("anomalies: %+v", got)
+	}
+}
+
+// fakeCluster starts a one-broker kfake cluster with topics of partitions
+// partitions, and an admin client of it; both close with the test.
+func fakeCluster(t *testing.T, partitions int32, topics ...string) ([]string, admin) {
+	t.Helper()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	seeds := fake.ListenAddrs()
+	adminCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(adminCl.Close)
+	return seeds, admin{adminCl}
 }

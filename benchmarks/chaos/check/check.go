@@ -20,6 +20,18 @@
 //     acknowledged or observed before it;
 //   - replica-mismatch: the replicas of a partition do not hold identical
 //     segment files after the drain.
+//
+// Transactions (read_committed reads of the transactional topic):
+//
+//   - txn-lost: a transaction whose commit the producer saw succeed has a
+//     record no read_committed reader read;
+//   - txn-torn: some but not all of a transaction's records were read, so
+//     it was neither committed nor aborted as a whole (this is also how an
+//     unknown-outcome transaction fails: it must be all or nothing);
+//   - txn-aborted-read: a record of a transaction whose abort the producer
+//     saw succeed was read;
+//   - txn-duplicate: one read_committed reader read a record of a
+//     transaction more than once.
 package check
 
 import (
@@ -37,7 +49,33 @@ const (
 	StuckReader     = "stuck-reader"
 	RewoundCommit   = "rewound-commit"
 	ReplicaMismatch = "replica-mismatch"
+	TxnLost         = "txn-lost"
+	TxnTorn         = "txn-torn"
+	TxnAbortedRead  = "txn-aborted-read"
+	TxnDuplicate    = "txn-duplicate"
 )
+
+// Transaction outcomes as the producer saw them.
+const (
+	Committed = "committed" // EndTransaction(commit) returned nil
+	Aborted   = "aborted"   // EndTransaction(abort) returned nil
+	Unknown   = "unknown"   // an error ended it: it may have gone either way
+)
+
+// Txn is one transaction of a transactional producer: the unique values it
+// wrote and how it ended.
+type Txn struct {
+	ID      string     `json:"id"` // "<transactional id>/<sequence>"
+	Records []TxnWrite `json:"records"`
+	Outcome string     `json:"outcome"`
+	Time    time.Time  `json:"time"` // when the outcome was known
+}
+
+// TxnWrite is one record a transaction wrote.
+type TxnWrite struct {
+	Partition int32  `json:"partition"`
+	Value     string `json:"value"`
+}
 
 // Ack is a record the cluster acknowledged (acks=all): it promised to keep
 // Value at Offset of Partition.
@@ -100,6 +138,10 @@ type History struct {
 	// Replicas lists the segment files of every replica after the drain;
 	// empty skips the byte-identical check.
 	Replicas []ReplicaFile
+	// Txns are the transactions, and TxnReads the read_committed reads of
+	// their topic from its start, after the drain caught up.
+	Txns     []Txn
+	TxnReads []Read
 }
 
 // Anomaly is one violation, with the observations involved.
@@ -124,6 +166,7 @@ func Check(h History) []Anomaly {
 	out = append(out, stuck(h)...)
 	out = append(out, rewound(h.Commits)...)
 	out = append(out, replicaMismatch(h.Replicas)...)
+	out = append(out, txns(h.Txns, h.TxnReads)...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Kind != b.Kind {
@@ -394,6 +437,55 @@ func replicaMismatch(files []ReplicaFile) []Anomaly {
 			}
 			sort.Strings(a.Records)
 			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func txns(ts []Txn, reads []Read) []Anomaly {
+	seen := map[string]Read{}             // value -> its first read
+	counts := map[string]map[string]int{} // value -> reader -> reads
+	for _, r := range reads {
+		if _, ok := seen[r.Value]; !ok {
+			seen[r.Value] = r
+			counts[r.Value] = map[string]int{}
+		}
+		counts[r.Value][r.Reader]++
+	}
+	var out []Anomaly
+	for _, t := range ts {
+		var read, missing []string
+		var first Read
+		for _, w := range t.Records {
+			r, ok := seen[w.Value]
+			if !ok {
+				missing = append(missing, fmt.Sprintf("not read: partition %d %s", w.Partition, w.Value))
+				continue
+			}
+			if len(read) == 0 {
+				first = r
+			}
+			read = append(read, fmt.Sprintf("read by %s: partition %d offset %d %s", r.Reader, r.Partition, r.Offset, r.Value))
+			for _, reader := range sortedKeys(counts[w.Value]) {
+				if n := counts[w.Value][reader]; n > 1 {
+					out = append(out, Anomaly{Kind: TxnDuplicate, Partition: r.Partition, Offset: r.Offset,
+						Detail:  fmt.Sprintf("%s transaction %s: %s read %s %d times", t.Outcome, t.ID, reader, w.Value, n),
+						Records: []string{w.Value}})
+				}
+			}
+		}
+		recs := append(append([]string{fmt.Sprintf("transaction %s %s at %s", t.ID, t.Outcome, t.Time.Format(time.RFC3339Nano))}, read...), missing...)
+		flag := func(kind, detail string) {
+			out = append(out, Anomaly{Kind: kind, Partition: first.Partition, Offset: first.Offset, Detail: detail, Records: recs})
+		}
+		if t.Outcome == Committed && len(missing) > 0 {
+			flag(TxnLost, fmt.Sprintf("committed transaction %s: %d of %d records not read", t.ID, len(missing), len(t.Records)))
+		}
+		if len(read) > 0 && len(missing) > 0 {
+			flag(TxnTorn, fmt.Sprintf("%s transaction %s: %d of %d records read", t.Outcome, t.ID, len(read), len(t.Records)))
+		}
+		if t.Outcome == Aborted && len(read) > 0 {
+			flag(TxnAbortedRead, fmt.Sprintf("aborted transaction %s: %d of %d records read", t.ID, len(read), len(t.Records)))
 		}
 	}
 	return out

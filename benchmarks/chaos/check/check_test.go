@@ -14,7 +14,9 @@ func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 // clean is a history with nothing wrong: two partitions of five records,
 // every one acknowledged, a direct reader and a group session that began
 // at a committed offset, commits that only move forward, and identical
-// replicas.
+// replicas; and transactions read_committed saw whole or not at all: t/0
+// committed, t/1 aborted, t/2 and t/3 of unknown outcome (one went
+// through, one did not).
 func clean() History {
 	h := History{Final: map[int32][]Record{}}
 	for p := int32(0); p < 2; p++ {
@@ -35,7 +37,37 @@ func clean() History {
 			h.Replicas = append(h.Replicas, ReplicaFile{Node: n, Partition: p, Name: "00000000000000000000.log", Size: 100, SHA256: "ab"})
 		}
 	}
+	outcomes := []string{Committed, Aborted, Unknown, Unknown}
+	offset := map[int32]int64{}
+	for i, outcome := range outcomes {
+		t := Txn{ID: fmt.Sprintf("t/%d", i), Outcome: outcome, Time: at(i)}
+		for p := int32(0); p < 2; p++ {
+			v := fmt.Sprintf("t%d-%d", i, p)
+			t.Records = append(t.Records, TxnWrite{Partition: p, Value: v})
+			if i == 0 || i == 2 {
+				h.TxnReads = append(h.TxnReads, Read{Reader: "committed-0", Direct: true, Partition: p, Offset: offset[p], Value: v, Time: at(9)})
+			}
+			offset[p] += 2 // the marker follows
+		}
+		h.Txns = append(h.Txns, t)
+	}
 	return h
+}
+
+// dropTxnRead removes the read_committed read of value.
+func dropTxnRead(h *History, value string) {
+	var reads []Read
+	for _, r := range h.TxnReads {
+		if r.Value != value {
+			reads = append(reads, r)
+		}
+	}
+	h.TxnReads = reads
+}
+
+// readTxn adds a read_committed read of value in partition 0.
+func readTxn(h *History, value string) {
+	h.TxnReads = append(h.TxnReads, Read{Reader: "committed-0", Direct: true, Partition: 0, Offset: 20, Value: value, Time: at(9)})
 }
 
 func TestCleanHistoryPasses(t *testing.T) {
@@ -104,6 +136,29 @@ func TestPlantedAnomalies(t *testing.T) {
 		{"replica missing a file", func(h *History) {
 			h.Replicas = append(h.Replicas, ReplicaFile{Node: 2, Partition: 0, Name: "00000000000000000005.log", Size: 10, SHA256: "ef"})
 		}, []string{ReplicaMismatch}},
+		{"committed transaction partly lost", func(h *History) {
+			dropTxnRead(h, "t0-1")
+		}, []string{TxnLost, TxnTorn}},
+		{"committed transaction wholly lost", func(h *History) {
+			dropTxnRead(h, "t0-0")
+			dropTxnRead(h, "t0-1")
+		}, []string{TxnLost}},
+		{"unknown-outcome transaction torn", func(h *History) {
+			dropTxnRead(h, "t2-0")
+		}, []string{TxnTorn}},
+		{"unknown-outcome transaction half visible", func(h *History) {
+			readTxn(h, "t3-1")
+		}, []string{TxnTorn}},
+		{"aborted transaction read", func(h *History) {
+			readTxn(h, "t1-0")
+			readTxn(h, "t1-1")
+		}, []string{TxnAbortedRead}},
+		{"aborted transaction partly read", func(h *History) {
+			readTxn(h, "t1-1")
+		}, []string{TxnAbortedRead, TxnTorn}},
+		{"transaction record read twice", func(h *History) {
+			readTxn(h, "t0-0")
+		}, []string{TxnDuplicate}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

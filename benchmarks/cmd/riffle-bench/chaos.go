@@ -28,6 +28,14 @@ acknowledged record is in the final log exactly once at its offset, that
 no two reads saw different records at one offset, that each reader's reads
 are a prefix of the final log and reach its end, that committed offsets
 never go back, and that the replicas' segment files are byte-identical.
+
+With -txn-producers N (default 1), N transactional producers write
+transactions of 3 records across the partitions of topic chaos-txn,
+aborting one in 5 on purpose, and a read_committed reader reads it from
+the start; the checker requires every committed transaction read whole
+and once, every aborted one not at all, and every one whose outcome the
+producer could not know (an error) all or nothing.
+
 Writes DIR/chaos.json, chaos.txt, chaos.png (faults as bands),
 history.json.gz and node-N.log.
 
@@ -68,6 +76,7 @@ func chaosCmd(ctx context.Context, args []string) error {
 	out := fs.String("out", "chaos-results", "directory for chaos.json, chaos.txt, chaos.png, history.json.gz and node-N.log")
 	unclean := fs.Bool("unclean", false, "unsafe: the topic allows unclean leader election and has min.insync.replicas 1 (expect lost writes)")
 	rate := fs.Int("rate", 200, "records/s over all producers")
+	txnProducers := fs.Int("txn-producers", 1, "transactional producers (topic chaos-txn, read back read_committed); 0 for none")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -77,8 +86,8 @@ func chaosCmd(ctx context.Context, args []string) error {
 	if *nodes != 3 && *nodes != 5 {
 		return fmt.Errorf("%w: -nodes %d: want 3 or 5", errUsage, *nodes)
 	}
-	if *duration < 10*time.Second || *rate < 10 {
-		return fmt.Errorf("%w: -duration must be at least 10s and -rate at least 10", errUsage)
+	if *duration < 10*time.Second || *rate < 10 || *txnProducers < 0 {
+		return fmt.Errorf("%w: -duration must be at least 10s, -rate at least 10 and -txn-producers at least 0", errUsage)
 	}
 	nemeses, err := parseNemeses(*nemesis)
 	if err != nil {
@@ -101,7 +110,7 @@ func chaosCmd(ctx context.Context, args []string) error {
 	}
 	bin, version := target.Binary()
 	rep, err := chaos.Run(ctx, chaos.Options{Nodes: *nodes, Duration: *duration, Nemeses: nemeses, Seed: *seed,
-		Unclean: *unclean, Bin: bin, Args: tf.riffleArgs, Version: version, WorkDir: workDir, Rate: *rate, Log: os.Stderr})
+		Unclean: *unclean, Bin: bin, Args: tf.riffleArgs, Version: version, WorkDir: workDir, Rate: *rate, TxnProducers: *txnProducers, Log: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("%w: the run (seed %d) could not be judged: %v", netns.ErrEnvironment, *seed, err)
 	}

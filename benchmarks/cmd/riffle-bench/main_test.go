@@ -70,7 +70,7 @@ func TestShortRun(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"},
-		{"chaos", "-nodes", "4"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
+		{"chaos", "-nodes", "4"}, {"chaos", "-txn-producers", "-1"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
 		if err := dispatch(context.Background(), args); !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("dispatch(%q): %v, want a usage error (exit 2)", args, err)
 		}
@@ -121,19 +121,22 @@ func chaosRun(t *testing.T, args ...string) {
 		}
 	}
 	var rep struct {
-		Acknowledged int64         `json:"acknowledged"`
-		Anomalies    []any         `json:"anomalies"`
-		Faults       []chaos.Fault `json:"faults"`
-		Replicas     []any         `json:"replicas"`
-		NotInjected  []string      `json:"not_injected"`
-		Errors       []string      `json:"errors"`
+		Acknowledged int64            `json:"acknowledged"`
+		Anomalies    []any            `json:"anomalies"`
+		Faults       []chaos.Fault    `json:"faults"`
+		Replicas     []any            `json:"replicas"`
+		NotInjected  []string         `json:"not_injected"`
+		Errors       []string         `json:"errors"`
+		Transactions map[string]int64 `json:"transactions"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Acknowledged < 1000 || len(rep.Faults) < 2 || len(rep.Replicas) == 0 || rep.Anomalies == nil || len(rep.Anomalies) != 0 {
-		t.Fatalf("acknowledged %d, faults %d, replica files %d, anomalies %v\n%s",
-			rep.Acknowledged, len(rep.Faults), len(rep.Replicas), rep.Anomalies, txt)
+	// The default -txn-producers 1 commits and deliberately aborts.
+	if rep.Acknowledged < 1000 || len(rep.Faults) < 2 || len(rep.Replicas) == 0 || rep.Anomalies == nil || len(rep.Anomalies) != 0 ||
+		rep.Transactions["committed"] < 3 || rep.Transactions["aborted"] < 1 {
+		t.Fatalf("acknowledged %d, faults %d, replica files %d, transactions %v, anomalies %v\n%s",
+			rep.Acknowledged, len(rep.Faults), len(rep.Replicas), rep.Transactions, rep.Anomalies, txt)
 	}
 	if len(rep.Errors) > 0 {
 		// A node that exited by itself, a heal that failed, a cluster that
