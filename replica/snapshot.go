@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -179,7 +177,7 @@ func (d snapshotDir) list() ([]int64, error) {
 // read loads and checks one snapshot file.
 func (d snapshotDir) read(offset int64) (*producerStates, error) {
 	path := snapshotPath(d.dir, offset)
-	b, err := d.readFile(path)
+	b, err := vfs.ReadFile(d.fs, path)
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
@@ -191,23 +189,6 @@ func (d snapshotDir) read(offset int64) (*producerStates, error) {
 		return nil, fmt.Errorf("%s: %w: holds offset %d", path, errCorruptSnapshot, got)
 	}
 	return s, nil
-}
-
-func (d snapshotDir) readFile(path string) ([]byte, error) {
-	f, err := d.fs.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b, nil
 }
 
 // write writes a snapshot atomically and durably (vfs.WriteFile), then
