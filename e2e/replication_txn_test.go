@@ -51,7 +51,7 @@ func testTxnKill(t *testing.T, afterAck, killLeader bool) {
 	}
 	// The client's own log, shown when the test fails: its retries and
 	// coordinator lookups are what a failed commit needs explained.
-	p := newClusterClient(t, c.Addrs(), kgo.WithLogger(testLogger(t)), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(timeout),
+	p := newClusterClient(t, c.Addrs(), kgo.WithLogger(testLogger(t, kgo.LogLevelDebug, "")), kgo.TransactionalID("kill-txn"), kgo.TransactionTimeout(timeout),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -180,17 +180,17 @@ func tryFindCoordinator(cl *kgo.Client, keyType int8, key string) (int32, error)
 	return resp.NodeID, nil
 }
 
-// testLogger is a franz-go logger writing to the test's log at debug
-// level; it falls silent once the test's cleanups run, so a client
+// testLogger is a franz-go logger writing to the test's log at level, each
+// line prefixed; it falls silent once the test's cleanups run, so a client
 // goroutine that logs late cannot panic the test binary.
-func testLogger(t *testing.T) kgo.Logger {
+func testLogger(t *testing.T, level kgo.LogLevel, prefix string) kgo.Logger {
 	w := &testLogWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
 		w.done = true
 		w.mu.Unlock()
 	})
-	return kgo.BasicLogger(w, kgo.LogLevelDebug, nil)
+	return kgo.BasicLogger(w, level, func() string { return prefix })
 }
 
 type testLogWriter struct {

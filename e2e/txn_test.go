@@ -211,6 +211,11 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 
 	// Records each member moved in committed transactions.
 	moved := map[string]*atomic.Int64{"a": new(atomic.Int64), "b": new(atomic.Int64)}
+	// Members that have been assigned partitions. Neither moves a record
+	// before both have been: on a loaded machine one member's join can
+	// come late, and the other would otherwise move everything alone.
+	assigned := map[string]*atomic.Bool{"a": new(atomic.Bool), "b": new(atomic.Bool)}
+	bothAssigned := func() bool { return assigned["a"].Load() && assigned["b"].Load() }
 	run := func(member string, stop <-chan struct{}, wg *sync.WaitGroup) {
 		defer wg.Done()
 		s, err := kgo.NewGroupTransactSession(
@@ -223,6 +228,14 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 			kgo.RequireStableFetchOffsets(),
 			kgo.SessionTimeout(10*time.Second),
 			kgo.ProducerLinger(0),
+			// The group's joins, assignments and revocations, to tell why
+			// a member moved nothing.
+			kgo.WithLogger(testLogger(t, kgo.LogLevelInfo, member+": ")),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, got map[string][]int32) {
+				if len(got) > 0 {
+					assigned[member].Store(true)
+				}
+			}),
 		)
 		if err != nil {
 			t.Errorf("session %s: %v", member, err)
@@ -233,6 +246,18 @@ func TestTransactionsExactlyOnceGroupSession(t *testing.T) {
 		// there is work left: the group rebalances mid-stream.
 		pace := time.NewTicker(50 * time.Millisecond)
 		defer pace.Stop()
+		joinBy := time.Now().Add(time.Minute)
+		for !bothAssigned() {
+			if time.Now().After(joinBy) {
+				t.Errorf("%s: a member has no partitions a minute after joining: a %v, b %v", member, assigned["a"].Load(), assigned["b"].Load())
+				return
+			}
+			select {
+			case <-stop:
+				return
+			case <-pace.C:
+			}
+		}
 		for {
 			select {
 			case <-stop:
