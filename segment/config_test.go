@@ -63,6 +63,7 @@ func TestOpenFilesLimit(t *testing.T) {
 	var err error
 	for i := 0; err == nil && i < 100; i++ {
 		_, err = l.Append(valid(testBatch(0, 3)), 1)
+		l.background.Wait() // the roll's sync holds the sealed files meanwhile
 	}
 	if !errors.Is(err, ErrOpenFilesLimit) || l.SegmentCount() != 2 {
 		t.Fatalf("append past the open-files limit: %v with %d segments", err, l.SegmentCount())

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -40,6 +41,19 @@ func (u *unsyncedState) take() (dirDirty bool, sealed []*fileRef) {
 // Flush makes everything appended so far durable.
 func (l *Log) Flush() error {
 	return l.syncTo(l.LogEndOffset())
+}
+
+// flushInBackground makes everything appended so far durable on a
+// goroutine of its own: a roll's sync of the sealed segment, which an
+// append must not wait for (tens of ms to seconds of writeback, and the
+// produce responses queued behind it on the connection). A failed sync
+// fails the log as any other does. Called with l.mu held.
+func (l *Log) flushInBackground() {
+	l.background.Go(func() {
+		if err := l.Flush(); err != nil && !errors.Is(err, ErrClosed) {
+			l.opts.Logger.Error("segment: sync after roll", "dir", l.dir, "err", err)
+		}
+	})
 }
 
 // syncTo returns once every offset below target is durable (or truncated
@@ -177,8 +191,13 @@ func (l *Log) writebackRangeLocked() (ref *fileRef, off, n int64) {
 // without waiting, and drops the reference.
 func (l *Log) startWriteback(ref *fileRef, off, n int64) error {
 	defer ref.release()
-	if err := ref.f.StartWriteback(off, n); err != nil {
-		return fmt.Errorf("log %s: start writeback of [%d, +%d): %w", l.dir, off, n, err)
+	for end := off + n; off < end; off += writebackChunk {
+		if err := ref.f.StartWriteback(off, min(writebackChunk, end-off)); err != nil {
+			return fmt.Errorf("log %s: start writeback of [%d, +%d): %w", l.dir, off, n, err)
+		}
 	}
 	return nil
 }
+
+// writebackChunk is how much one call asks the kernel to write out.
+const writebackChunk = 1 << 20

@@ -248,3 +248,51 @@ func TestWriteReplicatedRuns(t *testing.T) {
 		}
 	}
 }
+
+// An append that rolls the segment returns without waiting for the sealed
+// segment's fdatasync (seconds of writeback on a busy disk, with every
+// produce response on the connection queued behind it); that sync runs on
+// its own and then raises the recovery point past the sealed segment.
+func TestRollSyncsInBackground(t *testing.T) {
+	var held atomic.Bool
+	release := make(chan struct{})
+	e := newEnv(t, smallConfig())
+	e.opts.FS = vfs.Inject(vfs.OS, func(op vfs.Op, _ string) error {
+		if op == vfs.OpSync && held.Load() {
+			<-release
+		}
+		return nil
+	})
+	d, l := e.openLog()
+	defer d.Close()
+	first := mustAppend(t, l, testBatch(0, 3))
+	segments := l.SegmentCount()
+	held.Store(true)
+	var rolled AppendResult
+	appended := make(chan error, 1)
+	go func() {
+		var err error
+		for err == nil && l.SegmentCount() == segments {
+			rolled, err = l.Append(valid(testBatch(0, 3)), 1)
+		}
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the append that rolled waited for the held sync")
+	}
+	if rp := l.RecoveryPoint(); rp > first.LastOffset+1 {
+		t.Fatalf("recovery point %d while every sync is held", rp)
+	}
+	held.Store(false)
+	close(release)
+	l.background.Wait()
+	if rp := l.RecoveryPoint(); rp < rolled.BaseOffset {
+		t.Fatalf("recovery point %d after the roll's sync, want at least the new segment's base %d", rp, rolled.BaseOffset)
+	}
+}

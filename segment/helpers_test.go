@@ -97,12 +97,15 @@ func valid(b []byte) Batch {
 	return v
 }
 
+// mustAppend appends b and waits for the sync a roll started in the
+// background, so that the test sees the files' references settled.
 func mustAppend(t *testing.T, l *Log, b []byte) AppendResult {
 	t.Helper()
 	res, err := l.Append(valid(b), 1)
 	if err != nil {
 		t.Fatalf("Append: %v", err)
 	}
+	l.background.Wait()
 	return res
 }
 

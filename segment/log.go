@@ -44,6 +44,8 @@ type Log struct {
 	flushMu   sync.Mutex
 	flushCond *sync.Cond
 	flushing  bool
+	// background counts flushes started by rolls, which Close awaits.
+	background sync.WaitGroup
 }
 
 // AppendResult describes an appended batch after offset assignment.
@@ -214,7 +216,7 @@ func (l *Log) appendLocked(b []byte, hs []BatchHeader, assign bool, leaderEpoch 
 		if err := l.roll(); err != nil {
 			return res, false, l.noteWriteErr(err)
 		}
-		syncNeeded = true
+		l.flushInBackground()
 	}
 	// A new epoch is on disk before its first batch: a checkpoint naming an
 	// epoch that has no batch yet is what AssignEpochStart writes anyway,
@@ -585,6 +587,7 @@ func (l *Log) writeEpochs(c epochCache) error {
 // closes the log. Regions still held stay valid until released; files
 // awaiting deletion are removed at the next open.
 func (l *Log) Close() error {
+	l.background.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

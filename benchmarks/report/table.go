@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/riffle/riffle/benchmarks/stats"
 )
 
 // WriteTable prints one row per run, then the machine limits and ratios.
@@ -42,6 +44,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "%s on %s round %d error: %s\n", run.Scenario.Name, run.Target.Name, run.Round, e)
 		}
 	}
+	writeStalls(w, r.Runs)
 	if len(r.Ratios) > 0 {
 		fmt.Fprintln(w, "\nRatios (medians over rounds; throughput: higher is better for the first target; latency, CPU, RSS: lower is better):")
 		for _, ra := range r.Ratios {
@@ -58,5 +61,42 @@ func ms(v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	default:
 		return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
+	}
+}
+
+// stallsListed is how many stalls per run the table names; the JSON has all.
+const stallsListed = 12
+
+// writeStalls names each run's worst second and its acknowledgement
+// stalls: when they began, how long they lasted, the worst wait in them.
+func writeStalls(w io.Writer, runs []Run) {
+	fmt.Fprintf(w, "\nWorst second (highest ack p99) and ack stalls (records waiting over %v; start s: length ms / worst ms):\n", stats.StallThreshold)
+	for _, run := range runs {
+		s := run.Summary
+		line := fmt.Sprintf("  %s on %s round %d:", run.Scenario.Name, run.Target.Name, run.Round)
+		if ws := s.WorstSecond; ws != nil {
+			line += fmt.Sprintf(" worst second ending at %.0f s: ack p99 %s, max %s;", ws.T, ms(ws.Ack.P99), ms(ws.Ack.Max))
+		}
+		line += fmt.Sprintf(" %d stalls", len(s.AckStalls))
+		if len(s.AckStalls) > 0 {
+			var longest stats.Stall
+			for _, st := range s.AckStalls {
+				if st.Length > longest.Length {
+					longest = st
+				}
+			}
+			line += fmt.Sprintf(", longest %s ms at %.1f s:", ms(longest.Length), longest.At)
+		}
+		for i, st := range s.AckStalls {
+			if i == stallsListed {
+				line += fmt.Sprintf(" ... (%d more)", len(s.AckStalls)-i)
+				break
+			}
+			line += fmt.Sprintf(" %.1f: %s/%s", st.At, ms(st.Length), ms(st.Worst))
+		}
+		if s.StallsUnlisted > 0 {
+			line += fmt.Sprintf(" (+%d slow records past the harness's bound)", s.StallsUnlisted)
+		}
+		fmt.Fprintln(w, line)
 	}
 }

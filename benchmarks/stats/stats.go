@@ -93,6 +93,7 @@ type Shard struct {
 	total   [2]atomic.Int64 // records, readable without the lock for progress
 	latency [2]*hdrhistogram.Histogram
 	series  []*bucket
+	stalls  [2]stallLog
 }
 
 // Record counts one record of size bytes that was intended to be sent at
@@ -119,6 +120,9 @@ func (s *Shard) Record(k Kind, intended, now time.Time, size int) {
 		// Clamp rather than drop: a value out of range is still a sample.
 		_ = s.latency[k].RecordValue(clamp(us, latencyMinUs, latencyMaxUs))
 		_ = b.latency[k].RecordValue(clamp(us, latencyMinUs, intervalMaxUs))
+		if now.Sub(intended) > StallThreshold {
+			s.stalls[k].note(intended, now)
+		}
 	}
 	s.mu.Unlock()
 }

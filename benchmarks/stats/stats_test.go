@@ -41,3 +41,43 @@ func TestSummaryExcludesWarmup(t *testing.T) {
 		t.Fatalf("totals %d %d", r.Total(Produced), r.Total(Consumed))
 	}
 }
+
+func TestStallsMergeOverlappingSlowRecords(t *testing.T) {
+	start := time.Unix(1000, 0)
+	r := NewRecorder(start, time.Second)
+	a, b := r.NewShard(), r.NewShard()
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	// Warm-up: a slow record there is not a stall.
+	a.Record(Produced, at(500), at(900), 10)
+	// One stall seen by two producers: a's records 2000-2050 and b's
+	// 2040-2120 overlap; a fast record inside does not split it.
+	a.Record(Produced, at(2000), at(2050), 10)
+	a.Record(Produced, at(2010), at(2011), 10)
+	b.Record(Produced, at(2040), at(2120), 10)
+	// A second, separate stall, and a record just at the threshold.
+	b.Record(Produced, at(3000), at(3015), 10)
+	a.Record(Produced, at(4000), at(4010), 10)
+	for i := range 5 { // the worst second: p99 of 300 ms
+		a.Record(Produced, at(5000+i), at(5300+i), 10)
+	}
+	s := r.Summarize(at(6000))
+	want := []Stall{
+		{At: 2, Length: 120, Worst: 80, Records: 2},
+		{At: 3, Length: 15, Worst: 15, Records: 1},
+		{At: 5, Length: 304, Worst: 300, Records: 5},
+	}
+	if len(s.AckStalls) != len(want) {
+		t.Fatalf("stalls %+v, want %+v", s.AckStalls, want)
+	}
+	for i := range want {
+		if s.AckStalls[i] != want[i] {
+			t.Fatalf("stall %d: %+v, want %+v", i, s.AckStalls[i], want[i])
+		}
+	}
+	if len(s.E2EStalls) != 0 {
+		t.Fatalf("e2e stalls %+v", s.E2EStalls)
+	}
+	if s.WorstSecond == nil || s.WorstSecond.T != 6 || math.Abs(s.WorstSecond.Ack.P99-300) > 2 {
+		t.Fatalf("worst second %+v", s.WorstSecond)
+	}
+}

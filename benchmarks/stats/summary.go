@@ -74,10 +74,18 @@ type Summary struct {
 	Consume    Throughput `json:"consume"`
 	// Latency of every record intended to be sent after the warm-up,
 	// measured from that intended time.
-	Ack    Latency `json:"ack_latency"`
-	E2E    Latency `json:"e2e_latency"`
-	Errors Errors  `json:"errors"`
-	Series []Point `json:"series"`
+	Ack Latency `json:"ack_latency"`
+	E2E Latency `json:"e2e_latency"`
+	// AckStalls and E2EStalls are the stretches in which records waited
+	// longer than StallThreshold, after the warm-up; StallsUnlisted counts
+	// slow records beyond the harness's memory bound for them.
+	AckStalls      []Stall `json:"ack_stalls"`
+	E2EStalls      []Stall `json:"e2e_stalls"`
+	StallsUnlisted int64   `json:"stalls_unlisted,omitempty"`
+	// WorstSecond is the measured interval with the highest ack p99.
+	WorstSecond *Point  `json:"worst_second,omitempty"`
+	Errors      Errors  `json:"errors"`
+	Series      []Point `json:"series"`
 }
 
 // Summarize merges all shards. Throughput is counted over the whole
@@ -91,18 +99,25 @@ func (r *Recorder) Summarize(end time.Time) Summary {
 	for k := range total {
 		total[k] = hdrhistogram.New(latencyMinUs, latencyMaxUs, sigFigures)
 	}
+	var stalls [2][]stallSpan
+	var unlisted int64
 	n := 0
 	for _, s := range shards {
 		s.mu.Lock()
 		for k := range total {
 			total[k].Merge(s.latency[k])
+			stalls[k] = append(stalls[k], s.stalls[k].spans...)
+			unlisted += s.stalls[k].dropped
 		}
 		n = max(n, len(s.series))
 		s.mu.Unlock()
 	}
 	sum := Summary{
-		Ack: latencyOf(total[Produced]),
-		E2E: latencyOf(total[Consumed]),
+		Ack:            latencyOf(total[Produced]),
+		E2E:            latencyOf(total[Consumed]),
+		AckStalls:      mergeStalls(r.start, stalls[Produced]),
+		E2EStalls:      mergeStalls(r.start, stalls[Consumed]),
+		StallsUnlisted: unlisted,
 		Errors: Errors{
 			Produce: r.errs[Produced].Load(),
 			Consume: r.errs[Consumed].Load(),
@@ -123,7 +138,11 @@ func (r *Recorder) Summarize(end time.Time) Summary {
 				bytes[k] += b.bytes[k]
 			}
 		}
-		sum.Series = append(sum.Series, b.point(i))
+		p := b.point(i)
+		sum.Series = append(sum.Series, p)
+		if i >= from && i < to && (sum.WorstSecond == nil || p.Ack.P99 > sum.WorstSecond.Ack.P99) {
+			sum.WorstSecond = &p
+		}
 	}
 	window := time.Duration(to-from) * Interval
 	sum.WindowFrom, sum.WindowTo = float64(from), float64(to)
