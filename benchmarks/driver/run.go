@@ -66,9 +66,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		sampler.Begin()
 	}
 
-	rec := stats.NewRecorder(time.Now(), s.Warmup.Std())
-	r := &run{cfg: cfg, s: &s, rec: rec, topics: topics}
+	r := &run{cfg: cfg, s: &s, topics: topics}
 	defer r.closeAll()
+	// What the run measures: records acknowledged, or in a consume-only
+	// run records received.
+	measured := stats.Produced
+	var filled int64
+	if s.ConsumeOnly {
+		measured = stats.Consumed
+		var err error
+		if filled, err = r.prefill(ctx); err != nil {
+			if sampler != nil {
+				_, _ = sampler.End(0)
+			}
+			return Result{}, err
+		}
+	}
+	rec := stats.NewRecorder(time.Now(), s.Warmup.Std())
+	r.rec = rec
 	if err := r.start(); err != nil {
 		if sampler != nil {
 			_, _ = sampler.End(0)
@@ -82,14 +97,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	began := make(chan struct{})
 	cpuBegin := time.AfterFunc(time.Until(rec.WarmEnd()), func() {
 		defer close(began)
-		cpuFrom = rec.Total(stats.Produced)
+		cpuFrom = rec.Total(measured)
 		if sampler != nil {
 			sampler.Begin()
 		}
 	})
 	stopProgress := r.progress()
-	sent, sendEnd := r.produce(ctx)
-	drainErr := r.drain(ctx)
+	var sent int64
+	var sendEnd time.Time
+	var drainErr error
+	if s.ConsumeOnly {
+		sent = filled
+		drainErr = r.awaitConsumers(ctx, filled)
+		sendEnd = time.Now()
+	} else {
+		sent, sendEnd = r.produce(ctx)
+		drainErr = r.drain(ctx)
+	}
 	stopProgress()
 
 	res := Result{Topics: topics, Started: rec.Start(), Sent: sent, Client: cfg.System.Settings(&s)}
@@ -98,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		<-began
 	}
 	if sampler != nil {
-		payload := (rec.Total(stats.Produced) - cpuFrom) * int64(s.RecordBytes)
+		payload := (rec.Total(measured) - cpuFrom) * int64(s.RecordBytes)
 		u, err := sampler.End(payload)
 		if err != nil {
 			return res, fmt.Errorf("broker usage: %w", err)
@@ -119,15 +143,27 @@ type run struct {
 	consumers []Consumer
 }
 
+// start starts the consumers, then the producers (in a consume-only run
+// prefill started those), reporting to r.rec.
 func (r *run) start() error {
 	for _, topic := range r.topics {
 		for i := range r.s.ConsumersPerTopic {
-			c, err := r.cfg.System.NewConsumer(topic, i, r.s.ConsumersPerTopic, r.s, &consumerHandler{rec: r.rec, shard: r.rec.NewShard()})
+			h := &consumerHandler{rec: r.rec, shard: r.rec.NewShard(), countOnly: r.s.ConsumeOnly}
+			c, err := r.cfg.System.NewConsumer(topic, i, r.s.ConsumersPerTopic, r.s, h)
 			if err != nil {
 				return fmt.Errorf("consumer %d of %s: %w", i, topic, err)
 			}
 			r.consumers = append(r.consumers, c)
 		}
+	}
+	if r.s.ConsumeOnly {
+		return nil
+	}
+	return r.startProducers()
+}
+
+func (r *run) startProducers() error {
+	for _, topic := range r.topics {
 		for i := range r.s.ProducersPerTopic {
 			p := &producer{handler: producerHandler{rec: r.rec, shard: r.rec.NewShard()}}
 			var err error
@@ -139,6 +175,30 @@ func (r *run) start() error {
 		}
 	}
 	return nil
+}
+
+// prefill writes a consume-only run's records, as fast as the producers
+// go, and returns how many were acknowledged; nothing of it is measured.
+func (r *run) prefill(ctx context.Context) (int64, error) {
+	r.rec = stats.NewRecorder(time.Now(), 0)
+	if err := r.startProducers(); err != nil {
+		return 0, err
+	}
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "prefill: writing %d records before measuring their reading\n", r.s.Records)
+	}
+	r.produce(ctx)
+	ctx, cancel := context.WithTimeout(ctx, r.s.DrainTimeout.Std())
+	defer cancel()
+	for _, p := range r.producers {
+		if err := p.client.Flush(ctx); err != nil {
+			return 0, fmt.Errorf("prefill: flush: %w", err)
+		}
+	}
+	if n := r.rec.Errors(stats.Produced); n > 0 {
+		return 0, fmt.Errorf("prefill: %d records failed", n)
+	}
+	return r.rec.Total(stats.Produced), nil
 }
 
 func (r *run) closeAll() {
@@ -195,7 +255,14 @@ func (r *run) drain(ctx context.Context) error {
 	if r.s.ConsumersPerTopic == 0 || r.s.Acks == workload.AcksNone {
 		return nil
 	}
-	want := r.rec.Total(stats.Produced)
+	return r.awaitConsumers(ctx, r.rec.Total(stats.Produced))
+}
+
+// awaitConsumers waits until the consumers have received want records, or
+// ctx ends.
+func (r *run) awaitConsumers(ctx context.Context, want int64) error {
+	ctx, cancel := context.WithTimeout(ctx, r.s.DrainTimeout.Std())
+	defer cancel()
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {

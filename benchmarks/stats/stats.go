@@ -99,13 +99,33 @@ type Shard struct {
 // Record counts one record of size bytes that was intended to be sent at
 // intended and was acknowledged (Produced) or received (Consumed) at now.
 func (s *Shard) Record(k Kind, intended, now time.Time, size int) {
-	s.total[k].Add(1)
-	i := int(now.Sub(s.r.start) / Interval)
-	if i < 0 {
-		i = 0
-	}
 	us := now.Sub(intended).Microseconds()
 	s.mu.Lock()
+	b := s.countLocked(k, now, size)
+	if !intended.Before(s.r.warmEnd) {
+		// Clamp rather than drop: a value out of range is still a sample.
+		_ = s.latency[k].RecordValue(clamp(us, latencyMinUs, latencyMaxUs))
+		_ = b.latency[k].RecordValue(clamp(us, latencyMinUs, intervalMaxUs))
+		if now.Sub(intended) > StallThreshold {
+			s.stalls[k].note(intended, now)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// Count counts one record of size bytes received at now, without a
+// latency: a consume-only run reads records written before it began.
+func (s *Shard) Count(k Kind, now time.Time, size int) {
+	s.mu.Lock()
+	s.countLocked(k, now, size)
+	s.mu.Unlock()
+}
+
+// countLocked adds a record to the totals and to now's interval, which it
+// returns. s.mu held.
+func (s *Shard) countLocked(k Kind, now time.Time, size int) *bucket {
+	s.total[k].Add(1)
+	i := max(0, int(now.Sub(s.r.start)/Interval))
 	for len(s.series) <= i {
 		s.series = append(s.series, nil)
 	}
@@ -116,15 +136,7 @@ func (s *Shard) Record(k Kind, intended, now time.Time, size int) {
 	}
 	b.records[k]++
 	b.bytes[k] += int64(size)
-	if !intended.Before(s.r.warmEnd) {
-		// Clamp rather than drop: a value out of range is still a sample.
-		_ = s.latency[k].RecordValue(clamp(us, latencyMinUs, latencyMaxUs))
-		_ = b.latency[k].RecordValue(clamp(us, latencyMinUs, intervalMaxUs))
-		if now.Sub(intended) > StallThreshold {
-			s.stalls[k].note(intended, now)
-		}
-	}
-	s.mu.Unlock()
+	return b
 }
 
 func clamp(v, lo, hi int64) int64 {

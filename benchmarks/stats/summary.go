@@ -140,7 +140,7 @@ func (r *Recorder) Summarize(end time.Time) Summary {
 		}
 		p := b.point(i)
 		sum.Series = append(sum.Series, p)
-		if i >= from && i < to && (sum.WorstSecond == nil || p.Ack.P99 > sum.WorstSecond.Ack.P99) {
+		if i >= from && i < to && p.Ack.Count > 0 && (sum.WorstSecond == nil || p.Ack.P99 > sum.WorstSecond.Ack.P99) {
 			sum.WorstSecond = &p
 		}
 	}

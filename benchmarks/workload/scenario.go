@@ -93,6 +93,10 @@ type Scenario struct {
 	// DrainTimeout bounds the wait for acknowledgements and consumers
 	// after the last send.
 	DrainTimeout Duration `toml:"drain_timeout" json:"drain_timeout"`
+	// ConsumeOnly measures reading, not writing: the producers first
+	// write Records records as fast as they can (not measured), then the
+	// consumers start and read them all from the beginning, at max rate.
+	ConsumeOnly bool `toml:"consume_only" json:"consume_only,omitempty"`
 }
 
 // Default returns the settings a scenario file starts from: OMB's
@@ -184,6 +188,12 @@ func (s *Scenario) Validate() error {
 	check((s.Duration > 0) == (s.Records > 0), "set exactly one of duration and records")
 	check(s.Duration < 0 || s.Records < 0 || s.Warmup < 0 || s.DrainTimeout < 0, "durations and counts must not be negative")
 	check(s.DrainTimeout == 0, "drain_timeout must be positive")
+	if s.ConsumeOnly {
+		check(s.Records == 0, "consume_only needs records (how many to write, then read)")
+		check(s.Rate != 0, "consume_only needs rate = 0 (the topic is filled as fast as it goes)")
+		check(s.ConsumersPerTopic < 1, "consume_only needs consumers_per_topic of at least 1")
+		check(s.Acks == AcksNone, "consume_only needs acks (all or leader) to know the topic is full")
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s: %w", strings.Join(problems, "; "), ErrInvalid)
 	}
