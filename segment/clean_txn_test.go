@@ -231,7 +231,7 @@ func (h *txnHistory) abortedOnDisk(below int64) int {
 // marker. Finally, past delete.retention.ms and two more cleans, no
 // aborted record and no marker but a producer's last batch is left.
 func TestCleanTransactionsModel(t *testing.T) {
-	for seed := range uint64(6) {
+	for seed := range uint64(underRace(6, 3)) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 14))
 			e := newCompactEnv(t)

@@ -41,6 +41,17 @@ func soak(n uint64) uint64 {
 	return n
 }
 
+// underRace is n, or n/div (at least 1) under the race detector without
+// RIFFLE_LONG=1: the exhaustive model and crash tests take minutes there,
+// and what the race detector checks (concurrent use) the concurrent tests
+// exercise whole.
+func underRace(n, div int) int {
+	if raceDetector && os.Getenv("RIFFLE_LONG") != "1" {
+		return max(1, n/div)
+	}
+	return n
+}
+
 func workloadBatch(seq int) []byte {
 	n := 1 + seq%5
 	recs := make([]Record, n)
