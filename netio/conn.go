@@ -21,23 +21,27 @@ import (
 // them on a dup of the socket.
 type connState struct {
 	s    *Server
-	gc   gnet.Conn // only concurrency-safe methods (Wake, Close) off the loop
+	gc   gnet.Conn // only concurrency-safe methods (Close) off the loop
 	info Conn
 
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 
-	// On the loop: the frame being received, whole frames waiting for the
-	// worker and their bytes, and the bytes left in gnet's buffer that the
-	// budget counts.
-	framer     framer
-	ready      []dispatched
-	readyBytes int64
-	charged    int64
+	// On the loop: the frame being received and the bytes left in gnet's
+	// buffer that the budget counts.
+	framer  framer
+	charged int64
 
-	frames chan dispatched // loop → worker; one slot: one request in flight
-	busy   atomic.Bool     // a frame is with the worker; set on the loop, cleared by the worker
-	held   atomic.Bool     // the loop kept ready frames back because busy or the writer queue was full
+	// readyMu guards the whole frames waiting for the worker (appended by
+	// the loop; taken by whoever finds the connection free: the loop, the
+	// worker done with a request, the writer having drained the queue),
+	// their bytes, busy's changes and frames' closing.
+	readyMu      sync.Mutex
+	ready        []dispatched
+	readyBytes   int64
+	framesClosed bool
+	frames       chan dispatched // to the worker; one slot: one request in flight
+	busy         atomic.Bool     // a frame is with the worker
 
 	nc         net.Conn     // dup of the socket, in Go's netpoller; written only through w
 	lastActive atomic.Int64 // unix nanoseconds of the last request or completed response
@@ -144,30 +148,37 @@ func (cs *connState) receivingFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, since))
 }
 
-// mustHold reports (on the loop) whether the next frame must wait: a request
-// is in flight, or the writer queue is over MaxInflightBytes. If so, held
-// tells the worker or writer to wake the loop when that changes, so gnet's
-// Wake costs nothing when no frame is waiting.
-func (cs *connState) mustHold() bool {
-	if !cs.blocked() {
-		return false
-	}
-	cs.held.Store(true)
-	// Re-check after publishing held: the worker or writer may have
-	// unblocked in between without seeing it.
-	return cs.blocked()
-}
-
-func (cs *connState) blocked() bool {
+// dispatchNext hands the worker the next ready frame if the connection is
+// free: no request in flight and the writer queue within
+// MaxInflightBytes. Whoever may have freed it calls it (the loop after
+// framing, the worker after queueing a response, the writer after
+// sending), so no frame waits for an event-loop wake-up. busy is cleared
+// when there is nothing to hand over.
+func (cs *connState) dispatchNext() {
+	cs.readyMu.Lock()
+	defer cs.readyMu.Unlock()
 	limit := cs.s.cfg.MaxInflightBytes
-	return cs.busy.Load() || (limit > 0 && cs.queuedBytes.Load() > limit)
+	for len(cs.ready) > 0 && !cs.framesClosed && (limit <= 0 || cs.queuedBytes.Load() <= limit) {
+		d := cs.ready[0]
+		cs.ready = cs.ready[1:]
+		cs.readyBytes -= int64(len(*d.frame))
+		if !cs.s.beginRequest() {
+			cs.s.releaseFrame(d.frame) // shutting down: the client gets no answer, as if unread
+			continue
+		}
+		cs.busy.Store(true)
+		cs.touch()
+		cs.frames <- d // never blocks: the worker took the last frame before busy was cleared
+		return
+	}
+	cs.busy.Store(false)
 }
 
-// unhold wakes the loop if it holds frames back (after busy cleared or the
-// queue shrank).
-func (cs *connState) unhold() {
-	if cs.held.Swap(false) {
-		_ = cs.gc.Wake(nil)
+// dispatchIfIdle is dispatchNext unless a request is in flight: its
+// worker dispatches the next one when done.
+func (cs *connState) dispatchIfIdle() {
+	if !cs.busy.Load() {
+		cs.dispatchNext()
 	}
 }
 
@@ -213,10 +224,6 @@ func (cs *connState) serve() {
 		} else {
 			sendNow = cs.push(r)
 		}
-		if mute == 0 {
-			cs.busy.Store(false)
-			cs.unhold()
-		}
 		if sendNow {
 			cs.write([]*response{r})
 			if cs.doneWriting() {
@@ -224,13 +231,12 @@ func (cs *connState) serve() {
 			}
 		}
 		if mute > 0 {
-			// Muted: busy stays set, so the loop dispatches nothing more
-			// (gnet cannot stop reading the socket; what arrives meanwhile
-			// waits in the ready queue, bounded by MaxBufferedRequestBytes).
+			// Muted: busy stays set, so nothing more is dispatched (gnet
+			// cannot stop reading the socket; what arrives meanwhile waits
+			// in the ready queue, bounded by MaxBufferedRequestBytes).
 			waitMuted(cs.ctx, mute)
-			cs.busy.Store(false)
-			cs.unhold()
 		}
+		cs.dispatchNext()
 	}
 }
 
@@ -348,7 +354,7 @@ func (cs *connState) complete(batch []*response) {
 		return
 	}
 	cs.touch()
-	cs.unhold()
+	cs.dispatchIfIdle()
 }
 
 func releasePieces(pieces []Piece) {

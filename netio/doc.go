@@ -22,8 +22,11 @@
 //     writes the socket.
 //   - The worker goroutine (one per connection) calls Handler.ServeFrame,
 //     returns the frame buffer to the pool, queues the response for the
-//     writer and, if the loop left frames buffered, wakes the connection
-//     (gnet Conn.Wake) so the loop dispatches the next one. A small response
+//     writer and takes the next ready frame itself (the ready queue has a
+//     lock of its own), so no event loop is woken per request: waking the
+//     loop with gnet's Conn.Wake cost an eventfd write, an epoll return and
+//     a channel hand-off per pipelined request (7% of the broker's CPU at
+//     50,000 x 1 KiB/s; ack p50 and p99 halved without it). A small response
 //     held entirely in memory, with nothing queued before it, the worker
 //     sends itself: a handoff to the writer would only add latency.
 //   - The writer goroutine (one per connection) owns a dup of the socket
@@ -49,8 +52,8 @@
 // response before it lets the next frame go, and the writer sends the queue
 // in order, so responses leave in request order and handler calls for one
 // connection never overlap. While a connection's queue holds more than
-// MaxInflightBytes, the loop dispatches nothing more for it; the writer wakes
-// it when the queue drains.
+// MaxInflightBytes, nothing more is dispatched for it; the writer
+// dispatches the next frame when the queue drains.
 //
 // gnet offers no way to stop reading a socket, so requests a client
 // pipelines beyond the one in flight accumulate in the ready queue (Kafka

@@ -56,14 +56,17 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None // refused in OnOpen
 	}
 	e.s.removeConn(cs)
-	close(cs.frames) // only OnTraffic sends, and it never runs after OnClose
 	if frame := cs.framer.take(); frame != nil {
 		e.s.releaseFrame(frame)
 	}
+	cs.readyMu.Lock()
+	cs.framesClosed = true
+	close(cs.frames) // dispatchNext sends only while framesClosed is false
 	for _, d := range cs.ready {
 		e.s.releaseFrame(d.frame)
 	}
 	cs.ready = nil
+	cs.readyMu.Unlock()
 	e.s.requestBytes.charge(-cs.charged)
 	cs.markClosed()
 	e.s.log.Debug("connection closed", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
@@ -73,12 +76,12 @@ func (e *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 // OnTraffic takes every whole frame out of gnet's inbound buffer (whose
 // ring buffers grow to what they hold and are pooled at that size, so
 // bytes left there would keep memory long after) into the connection's
-// ready queue, and dispatches at most one frame at a time: the next waits
-// until the worker has queued the response (one request in flight, as
-// Kafka does) and, having seen held, woken the connection. It loops
-// because the worker may finish while it runs. Frames are stamped with the
-// start of the call that found them whole: it never blocks. The few bytes
-// left in gnet's buffer are counted in the server's request-bytes budget.
+// ready queue, and hands the worker the first if it is free. One frame is
+// in flight at a time (as Kafka does): the worker takes the next itself
+// once it has queued the response, so the loop is not woken per request.
+// Frames are stamped with the start of the call that found them whole: it
+// never blocks. The few bytes left in gnet's buffer are counted in the
+// server's request-bytes budget.
 func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	s := e.s
 	start := time.Now()
@@ -102,27 +105,12 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 }
 
 // dispatch frames the connection's inbound bytes into its ready queue and
-// hands the worker the first ready frame when it may take one.
+// hands the worker the first ready frame when it is free.
 func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Action {
 	s := e.s
 	reserve := func(n int) bool { return s.requestBytes.take(int64(n)) }
-	for {
-		if len(cs.ready) > 0 && !cs.mustHold() {
-			d := cs.ready[0]
-			cs.ready = cs.ready[1:]
-			cs.readyBytes -= int64(len(*d.frame))
-			if !s.beginRequest() {
-				s.releaseFrame(d.frame) // shutting down: the client gets no answer, as if unread
-				continue
-			}
-			cs.busy.Store(true)
-			cs.touch()
-			cs.frames <- d
-			continue
-		}
-		if gc.InboundBuffered() == 0 {
-			return gnet.None
-		}
+	defer cs.dispatchIfIdle()
+	for gc.InboundBuffered() > 0 {
 		frame, err := cs.framer.next(gc, s.cfg.MaxRequestBytes, start.UnixNano(), reserve)
 		if errors.Is(err, ErrTLSOnPlaintext) {
 			s.log.Warn("closing connection: a TLS client on a plaintext listener", "conn", cs.info.ID,
@@ -137,14 +125,19 @@ func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Act
 		if frame == nil {
 			return gnet.None // the rest of the frame is still to come
 		}
+		cs.readyMu.Lock()
 		cs.ready = append(cs.ready, dispatched{frame: frame, at: start})
 		cs.readyBytes += int64(len(*frame))
-		if limit := s.cfg.MaxBufferedRequestBytes; limit > 0 && len(cs.ready) > 1 && cs.readyBytes > limit {
+		over := len(cs.ready) > 1 && cs.readyBytes > s.cfg.MaxBufferedRequestBytes
+		readyBytes := cs.readyBytes
+		cs.readyMu.Unlock()
+		if s.cfg.MaxBufferedRequestBytes > 0 && over {
 			s.log.Warn("closing connection: too many buffered request bytes",
-				"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", cs.readyBytes, "max", limit)
+				"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", readyBytes, "max", s.cfg.MaxBufferedRequestBytes)
 			return gnet.Close
 		}
 	}
+	return gnet.None
 }
 
 // busySince adds the time since start (taken on entering a callback) to
