@@ -112,7 +112,8 @@ func TestInterBrokerTLSAndSASL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	cl := s.client(t, s.c.Addrs(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl := s.client(t, s.c.Addrs(), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RecordDeliveryTimeout(90*time.Second))
 	adm := kadm.NewClient(cl)
 	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": kmsg.StringPtr("3")}, "secure"); err != nil {
 		t.Fatalf("create secure: %v", err)
@@ -150,8 +151,10 @@ func TestInterBrokerTLSAndSASL(t *testing.T) {
 	// commit marker.
 	rc := s.client(t, s.c.Addrs(), kgo.ConsumeTopics("secure-txn"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	rctx, rcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer rcancel()
 	for got := 0; got < 15; {
-		fs := rc.PollFetches(ctx)
+		fs := rc.PollFetches(rctx)
 		if err := fs.Err0(); err != nil {
 			t.Fatalf("read_committed after the commit (%d of 15 records): %v", got, err)
 		}
