@@ -20,7 +20,10 @@ import (
 	"github.com/riffle/riffle/internal/tlstest"
 )
 
-const interBrokerPassword = "inter-broker-secret"
+const (
+	interBrokerPassword = "inter-broker-secret"
+	reauthMs            = 3000 // security.connections_max_reauth_ms
+)
 
 // secureNode is one node's files: its own copies, so that a test can
 // replace one node's certificate, CA or password and leave the others'.
@@ -63,6 +66,8 @@ func startSecureCluster(t *testing.T) *secureCluster {
 			"--set", "security.inter_broker_username=broker",
 			"--set", "security.inter_broker_password_file=" + n.password,
 			"--set", "cluster.tls=true",
+			// Followers must renew their SASL sessions (KIP-368).
+			"--set", fmt.Sprintf("security.connections_max_reauth_ms=%d", reauthMs),
 		}
 	})
 	client := ca.Client(t, "client", "test-client").TLSCertificate(t)
@@ -120,11 +125,21 @@ func TestInterBrokerTLSAndSASL(t *testing.T) {
 	}
 	leader := waitPartition(t, s.c.Addrs(), "secure", replicationWait, "partition secure/0 with a leader and a full ISR",
 		func(st partState) bool { return st.leader > 0 && slices.Equal(st.isr, []int32{1, 2, 3}) }, s.opts...).leader
-	const n = 100
-	for i := range n {
-		r := &kgo.Record{Topic: "secure", Partition: 0, Value: fmt.Appendf(nil, "v-%03d", i)}
+	// Producing for several SASL session lifetimes: the followers renew
+	// theirs on the same connection, so none of them is cut off.
+	start := time.Now()
+	n := 0
+	for ; n < 100 || time.Since(start) < 3*reauthMs*time.Millisecond; n++ {
+		r := &kgo.Record{Topic: "secure", Partition: 0, Value: fmt.Appendf(nil, "v-%05d", n)}
 		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-			t.Fatalf("produce %d with acks=all and min.insync.replicas=3: %v", i, err)
+			t.Fatalf("produce %d with acks=all and min.insync.replicas=3: %v", n, err)
+		}
+	}
+	for id, b := range s.c.Nodes() {
+		for _, line := range strings.Split(b.Output(), "\n") {
+			if strings.Contains(line, "replica fetch failed") {
+				t.Fatalf("node %d: a follower's fetch failed: %s", id+1, line)
+			}
 		}
 	}
 
@@ -174,7 +189,7 @@ func TestInterBrokerTLSAndSASL(t *testing.T) {
 		fs.EachRecord(func(r *kgo.Record) { values = append(values, string(r.Value)) })
 	}
 	for i, v := range values {
-		if want := fmt.Sprintf("v-%03d", i); v != want {
+		if want := fmt.Sprintf("v-%05d", i); v != want {
 			t.Fatalf("record %d from the new leader is %q, want %q", i, v, want)
 		}
 	}

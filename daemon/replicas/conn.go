@@ -19,10 +19,6 @@ import (
 // and SASL authentication included.
 const dialTimeout = 10 * time.Second
 
-// reauthMargin is how long before its SASL session ends a connection
-// authenticates again (KIP-368), so that the leader never closes it for an
-// expired session.
-const reauthMargin = 5 * time.Second
 
 // Dialer connects to another broker's inter-broker listener
 // (auth.PeerDialer.Dial: plain TCP or TLS).
@@ -110,8 +106,10 @@ func (c *leaderConn) authenticate(ctx context.Context) error {
 		}
 		if done {
 			c.reauthAt = time.Time{}
+			// Renewed at 80% of the session's lifetime (KIP-368), so that
+			// the leader never closes the connection for an expired one.
 			if ms := ar.SessionLifetimeMillis; ms > 0 {
-				c.reauthAt = time.Now().Add(time.Duration(ms)*time.Millisecond - reauthMargin)
+				c.reauthAt = time.Now().Add(time.Duration(ms) * time.Millisecond * 8 / 10)
 			}
 			return nil
 		}
