@@ -19,7 +19,6 @@ import (
 // and SASL authentication included.
 const dialTimeout = 10 * time.Second
 
-
 // Dialer connects to another broker's inter-broker listener
 // (auth.PeerDialer.Dial: plain TCP or TLS).
 type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
