@@ -208,6 +208,12 @@ func (b *broker) startTLS(cfg Config) (err error) {
 	if b.interBroker, err = newInterBroker(cfg, b.tls); err != nil {
 		return &startError{code: ExitUsage, err: err}
 	}
+	if p := cfg.interBrokerProtocol(cfg.listeners()); p.SASL() && b.interBroker.mech == nil {
+		// Validate requires the credentials in a cluster; a single node
+		// still sends transaction markers to its own listener.
+		b.log.Warn("riffle: the inter-broker listener is "+string(p)+" and security.inter_broker_username is not set: transactions cannot complete",
+			"listener", cfg.interBrokerListener())
+	}
 	return nil
 }
 
