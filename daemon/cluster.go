@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/segment"
 )
@@ -27,7 +28,7 @@ var errStoppedWaiting = errors.New("stopped while waiting for the metadata quoru
 // cluster.voters, else this voter's raft node and cluster listener, or,
 // on a node not in cluster.voters, the observer that follows the voters
 // (a broker only, with no cluster listener).
-func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum.Controller, error) {
+func openController(cfg Config, mlog *segment.Log, opts quorum.Options, src *auth.TLSSource) (*quorum.Controller, error) {
 	voters := cfg.Voters()
 	if voters == nil {
 		ctrl, err := quorum.Open(mlog, opts)
@@ -43,6 +44,10 @@ func openController(cfg Config, mlog *segment.Log, opts quorum.Options) (*quorum
 	co := quorum.ClusterOptions{Voters: addrs, Listen: cfg.Cluster.Listen,
 		SessionTimeout:    time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond,
 		HeartbeatInterval: time.Duration(cfg.Cluster.BrokerHeartbeatIntervalMs) * time.Millisecond}
+	if cfg.Cluster.TLS {
+		co.ServerTLS = src.MutualConfig()
+		co.Dial = auth.PeerDialer{TLS: src, Timeout: interBrokerDialTimeout}.Dial
+	}
 	if cfg.Cluster.AutoLeaderRebalanceEnable {
 		co.LeaderRebalanceEvery = time.Duration(cfg.Cluster.LeaderImbalanceCheckIntervalMs) * time.Millisecond
 	}

@@ -150,6 +150,9 @@ type ClusterConfig struct {
 	LeaderImbalanceCheckIntervalMs int64  `toml:"leader_imbalance_check_interval_ms" min:"1" max:"2147483647"`
 	BrokerSessionTimeoutMs         int64  `toml:"broker_session_timeout_ms" min:"1" max:"2147483647"`
 	BrokerHeartbeatIntervalMs      int64  `toml:"broker_heartbeat_interval_ms" min:"1" max:"2147483647"`
+	// TLS makes every cluster connection mutual TLS with the [security]
+	// certificate, key and CA.
+	TLS bool `toml:"tls"`
 }
 
 // ReplicationConfig is the [replication] section: followers fetching from

@@ -418,8 +418,28 @@ func TestListenerConfigValidation(t *testing.T) {
 		{map[string]string{"broker.listeners": "PLAINTEXT://:9092", "broker.advertised_listeners": "PLAINTEXT://kafka.example:9092"}, ""},
 		{map[string]string{"broker.listeners": "PLAINTEXT://127.0.0.1:0", "broker.inter_broker_listener_name": "SSL"}, "broker.inter_broker_listener_name"},
 		{map[string]string{"broker.advertised_listeners": "PLAINTEXT://h:1"}, "broker.listeners"},
+		// A cluster's inter-broker listener may be TLS; SASL needs this
+		// node's credentials and a mechanism the listeners offer.
 		{map[string]string{"broker.listeners": "SSL://127.0.0.1:19092,PLAINTEXT://127.0.0.1:0", "security.ssl_cert_file": "c", "security.ssl_key_file": "k",
-			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093"}, "must be PLAINTEXT for now"},
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093"}, ""},
+		{map[string]string{"broker.listeners": "SASL_SSL://127.0.0.1:19092", "security.ssl_cert_file": "c", "security.ssl_key_file": "k",
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093"}, "security.inter_broker_username = \"\": must be set"},
+		{map[string]string{"broker.listeners": "SASL_SSL://127.0.0.1:19092", "security.ssl_cert_file": "c", "security.ssl_key_file": "k",
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093",
+			"security.inter_broker_username": "broker", "security.inter_broker_password_file": "p"}, "security.sasl_mechanism_inter_broker_protocol = \"PLAIN\": must be one of"},
+		{map[string]string{"broker.listeners": "SASL_PLAINTEXT://127.0.0.1:19092", "security.sasl_enabled_mechanisms": "SCRAM-SHA-512,PLAIN",
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093",
+			"security.inter_broker_username": "broker", "security.inter_broker_password_file": "p"}, ""},
+		{map[string]string{"broker.listeners": "SASL_PLAINTEXT://127.0.0.1:19092", "security.sasl_enabled_mechanisms": "SCRAM-SHA-512",
+			"security.sasl_mechanism_inter_broker_protocol": "SCRAM-SHA-512",
+			"cluster.voters": "1@127.0.0.1:19093", "cluster.listen": "127.0.0.1:19093",
+			"security.inter_broker_username": "broker", "security.inter_broker_password_file": "p"}, ""},
+		{map[string]string{"security.sasl_mechanism_inter_broker_protocol": "GSSAPI"}, "security.sasl_mechanism_inter_broker_protocol"},
+		{map[string]string{"security.inter_broker_username": "broker"}, "security.inter_broker_password_file together"},
+		// A single node needs no inter-broker credentials.
+		{map[string]string{"broker.listeners": "SASL_PLAINTEXT://127.0.0.1:19092"}, ""},
+		{map[string]string{"cluster.tls": "true", "security.ssl_cert_file": "c", "security.ssl_key_file": "k"}, "cluster.tls = true: needs"},
+		{map[string]string{"cluster.tls": "true", "security.ssl_cert_file": "c", "security.ssl_key_file": "k", "security.ssl_ca_file": "ca"}, ""},
 		{map[string]string{"broker.listeners": "SSL://127.0.0.1:0", "security.ssl_cert_file": "c", "security.ssl_key_file": "k", "security.ssl_client_auth": "required"}, "security.ssl_ca_file"},
 	} {
 		c := DefaultConfig()

@@ -116,6 +116,7 @@ type broker struct {
 	bound     map[string]auth.Bound
 	self      auth.Endpoint      // the inter-broker listener's, registered in the quorum
 	stopTLS   context.CancelFunc // stops the TLS reloaders; nil without TLS
+	tls       *auth.TLSSource    // nil without TLS
 	groups    *group.Coordinator
 	cleaner   *segment.Cleaner // nil when log.cleaner_enable is false
 	started   time.Time        // for the cleaner's time since a clean before the first
@@ -134,6 +135,8 @@ type broker struct {
 	// lease is renewed by heartbeatLoop; nil on a single node, whose
 	// coordinators need none.
 	lease *controllerLease
+	// interBroker is how this node connects to other brokers' listeners.
+	interBroker interBroker
 }
 
 // start brings the broker up. limiter starts limiting once the broker
@@ -185,6 +188,9 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 
 	// The listener binds first so that the advertised port is known (port
 	// 0 picks one); requests wait until the broker is wired up.
+	if err = b.startTLS(cfg); err != nil {
+		return nil, err
+	}
 	if err = b.startListeners(cfg); err != nil {
 		return nil, err
 	}
@@ -199,6 +205,10 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 	if err := b.joinQuorum(ctx, cfg); err != nil {
 		return nil, err
 	}
+	if err := b.ensureInterBrokerUser(cfg); err != nil {
+		// Replication retries; an administrator can still create the user.
+		log.Warn("riffle: inter-broker user", "err", err)
+	}
 	if cfg.Log.CleanerEnable {
 		if b.cleaner, err = b.dataDir.NewCleaner(cfg.cleanerConfig(), b.cleanerPartition); err != nil {
 			return nil, err
@@ -206,7 +216,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger, limiter *rateLimit
 		b.cleaner.Start()
 	}
 	gopts := groupOptions(cfg, b.ctrl, b.parts, log)
-	b.markers = newMarkerClient(b.self.Host, b.self.Port)
+	b.markers = newMarkerClient(b.self.Host, b.self.Port, b.interBroker.kgoOpts())
 	topts := txnOptions(cfg, b.ctrl, b.parts, b.markers.send, log)
 	if cfg.Voters() != nil {
 		b.lease = newControllerLease(time.Duration(cfg.Cluster.BrokerSessionTimeoutMs) * time.Millisecond)
@@ -277,7 +287,7 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 		ValidateTopicConfig: quorum.ValidateTopicConfig,
 		Logger:              b.log,
 	}
-	if b.ctrl, err = openController(cfg, mlog, opts); err != nil {
+	if b.ctrl, err = openController(cfg, mlog, opts, b.tls); err != nil {
 		return err
 	}
 	b.parts = replicas.New(replicas.Options{
@@ -289,6 +299,8 @@ func (b *broker) openMetadata(cfg Config, defaults segment.Config) error {
 			return cfg.partitionConfig(im.ClusterConfigs, t.Configs)
 		},
 		Fetch:                cfg.replicaFetchConfig(),
+		Dial:                 b.interBroker.dialer.Dial,
+		SASL:                 b.interBroker.mech,
 		HWCheckpointInterval: time.Duration(cfg.Replication.ReplicaHWCheckpointIntervalMs) * time.Millisecond,
 		Logger:               b.log,
 	})

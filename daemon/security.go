@@ -26,6 +26,14 @@ type SecurityConfig struct {
 	SSLReloadCheckMs int64  `toml:"ssl_reload_check_ms" min:"100" max:"86400000"`
 	// SASLEnabledMechanisms is Kafka's sasl.enabled.mechanisms.
 	SASLEnabledMechanisms string `toml:"sasl_enabled_mechanisms"`
+	// SASLMechanismInterBrokerProtocol is Kafka's
+	// sasl.mechanism.inter.broker.protocol; InterBrokerUsername and
+	// InterBrokerPasswordFile are the credentials this node authenticates
+	// with to a SASL inter-broker listener (Kafka: that listener's JAAS
+	// username and password).
+	SASLMechanismInterBrokerProtocol string `toml:"sasl_mechanism_inter_broker_protocol"`
+	InterBrokerUsername              string `toml:"inter_broker_username"`
+	InterBrokerPasswordFile          string `toml:"inter_broker_password_file"`
 	// ConnectionsMaxReauthMs is Kafka's connections.max.reauth.ms.
 	ConnectionsMaxReauthMs int64 `toml:"connections_max_reauth_ms" min:"0" max:"9223372036854775807"`
 	// AuthorizerEnabled turns ACL checks on (Kafka: authorizer.class.name
@@ -41,13 +49,17 @@ type SecurityConfig struct {
 }
 
 // authorizer is the ACL authorizer, nil when security.authorizer_enabled
-// is off.
+// is off. The inter-broker user is a super user: brokers fetch as
+// replicas, write transaction markers and call each other's coordinators.
 func (c *Config) authorizer() *auth.Authorizer {
 	s := c.Security
 	if !s.AuthorizerEnabled {
 		return nil
 	}
 	az := &auth.Authorizer{AllowEveryoneIfNoACL: s.AllowEveryoneIfNoACLFound}
+	if s.InterBrokerUsername != "" {
+		az.SuperUsers = append(az.SuperUsers, "User:"+s.InterBrokerUsername)
+	}
 	for _, u := range strings.Split(s.SuperUsers, ";") {
 		if u = strings.TrimSpace(u); u != "" {
 			az.SuperUsers = append(az.SuperUsers, u)
@@ -119,6 +131,7 @@ func (c *Config) validateSecurity(bad func(key string, v any, format string, arg
 		}
 	}
 	if b.Listeners == "" {
+		c.validateInterBroker(auth.Plaintext, bad)
 		if b.AdvertisedListeners != "" || b.ListenerSecurityProtocolMap != "" {
 			bad("broker.listeners", b.Listeners, "must be set when broker.advertised_listeners or broker.listener_security_protocol_map is")
 		}
@@ -150,11 +163,8 @@ func (c *Config) validateSecurity(bad func(key string, v any, format string, arg
 	}
 	if !named {
 		bad("broker.inter_broker_listener_name", b.InterBrokerListenerName, "no listener of that name in broker.listeners")
-	} else if p := c.interBrokerProtocol(ls); p != auth.Plaintext && c.Cluster.Voters != "" {
-		// Followers fetch from the registered endpoint with a plain TCP
-		// client; TLS and SASL between brokers are still to come.
-		bad("broker.inter_broker_listener_name", c.interBrokerListener(), "is a %s listener: in a cluster the inter-broker listener must be PLAINTEXT for now", p)
 	}
+	c.validateInterBroker(c.interBrokerProtocol(ls), bad)
 	s := c.Security
 	if usesSASL && len(c.saslMechanisms()) == 0 {
 		bad("security.sasl_enabled_mechanisms", s.SASLEnabledMechanisms, "must name a mechanism for SASL_PLAINTEXT and SASL_SSL listeners")
@@ -173,25 +183,48 @@ type kafkaListener struct {
 	server *netio.Server
 }
 
+// startTLS reads the TLS files into b.tls when a listener is SSL or
+// SASL_SSL or cluster.tls is on; the TLS listeners, the connections to
+// other brokers' listeners and the cluster transport share it, and it is
+// reloaded on SIGHUP and when its files change. It then sets up how this
+// node connects to other brokers (b.interBroker).
+func (b *broker) startTLS(cfg Config) (err error) {
+	usesTLS := cfg.Cluster.TLS
+	for _, l := range cfg.listeners() {
+		usesTLS = usesTLS || l.Protocol.TLS()
+	}
+	if usesTLS {
+		s := cfg.Security
+		b.tls, err = auth.NewTLSSource(auth.TLSFiles{CertFile: s.SSLCertFile, KeyFile: s.SSLKeyFile,
+			CAFile: s.SSLCAFile, ClientAuth: s.SSLClientAuth}, b.log)
+		if err != nil {
+			return &startError{code: ExitUsage, err: err}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopTLS = cancel
+		go b.tls.Watch(ctx, time.Duration(s.SSLReloadCheckMs)*time.Millisecond)
+		go reloadOnSIGHUP(ctx, b.tls)
+	}
+	if b.interBroker, err = newInterBroker(cfg, b.tls); err != nil {
+		return &startError{code: ExitUsage, err: err}
+	}
+	if p := cfg.interBrokerProtocol(cfg.listeners()); p.SASL() && b.interBroker.mech == nil {
+		// Validate requires the credentials in a cluster; a single node
+		// still sends transaction markers to its own listener.
+		b.log.Warn("riffle: the inter-broker listener is "+string(p)+" and security.inter_broker_username is not set: transactions cannot complete",
+			"listener", cfg.interBrokerListener())
+	}
+	return nil
+}
+
 // startListeners binds every Kafka listener, the inter-broker one first
-// (b.server); TLS listeners share one TLSSource, reloaded on SIGHUP and
-// when its files change.
+// (b.server); TLS listeners use b.tls.
 func (b *broker) startListeners(cfg Config) error {
-	var tlsSrc *auth.TLSSource
 	for _, l := range cfg.listeners() {
 		nc := cfg.Netio(b.log)
 		nc.Addr, nc.Name = l.Addr, l.Name
 		if l.Protocol.TLS() {
-			if tlsSrc == nil {
-				s := cfg.Security
-				var err error
-				tlsSrc, err = auth.NewTLSSource(auth.TLSFiles{CertFile: s.SSLCertFile, KeyFile: s.SSLKeyFile,
-					CAFile: s.SSLCAFile, ClientAuth: s.SSLClientAuth}, b.log)
-				if err != nil {
-					return &startError{code: ExitUsage, err: err}
-				}
-			}
-			nc.TLS = tlsSrc.Config()
+			nc.TLS = b.tls.Config()
 		}
 		srv, err := netio.Listen(nc, b.handler)
 		if err != nil {
@@ -208,12 +241,6 @@ func (b *broker) startListeners(cfg Config) error {
 		} else {
 			b.listeners = append(b.listeners, kl)
 		}
-	}
-	if tlsSrc != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		b.stopTLS = cancel
-		go tlsSrc.Watch(ctx, time.Duration(cfg.Security.SSLReloadCheckMs)*time.Millisecond)
-		go reloadOnSIGHUP(ctx, tlsSrc)
 	}
 	return nil
 }

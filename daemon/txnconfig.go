@@ -62,19 +62,20 @@ func (b *broker) writeTxnMetrics(w io.Writer) {
 // other brokers from its metadata. It is made on first use.
 type markerClient struct {
 	seed string
+	opts []kgo.Opt // how to reach the inter-broker listener (TLS, SASL)
 
 	once   sync.Once
 	client *kgo.Client
 	err    error
 }
 
-func newMarkerClient(host string, port int32) *markerClient {
-	return &markerClient{seed: net.JoinHostPort(host, strconv.Itoa(int(port)))}
+func newMarkerClient(host string, port int32, opts []kgo.Opt) *markerClient {
+	return &markerClient{seed: net.JoinHostPort(host, strconv.Itoa(int(port))), opts: opts}
 }
 
 func (m *markerClient) send(ctx context.Context, broker int32, req kmsg.Request) (kmsg.Response, error) {
 	m.once.Do(func() {
-		m.client, m.err = kgo.NewClient(kgo.SeedBrokers(m.seed), kgo.ClientID("riffle-txn-markers"))
+		m.client, m.err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(m.seed), kgo.ClientID("riffle-txn-markers")}, m.opts...)...)
 	})
 	if m.err != nil {
 		return nil, fmt.Errorf("marker client: %w", m.err)

@@ -27,8 +27,8 @@ import (
 const clusterWait = 60 * time.Second
 
 // nodeMetadata asks one node (and only it) for the metadata of every topic.
-func nodeMetadata(ctx context.Context, addr string) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+func nodeMetadata(ctx context.Context, addr string, opts ...kgo.Opt) (*kmsg.MetadataResponse, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

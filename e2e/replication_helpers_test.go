@@ -37,9 +37,9 @@ func (s partState) String() string {
 	return fmt.Sprintf("leader %d epoch %d replicas %v isr %v brokers %v", s.leader, s.epoch, s.replicas, s.isr, s.brokers)
 }
 
-// partitionState asks addr for topic's partition 0.
-func partitionState(ctx context.Context, addr, topic string) (partState, error) {
-	m, err := nodeMetadata(ctx, addr)
+// partitionState asks addr for topic's partition 0, as a client with opts.
+func partitionState(ctx context.Context, addr, topic string, opts ...kgo.Opt) (partState, error) {
+	m, err := nodeMetadata(ctx, addr, opts...)
 	if err != nil {
 		return partState{}, err
 	}
@@ -60,8 +60,8 @@ func partitionState(ctx context.Context, addr, topic string) (partState, error) 
 
 // waitPartition polls every addr until ok accepts what each says of
 // topic's partition 0, and returns the first node's state; it fails the
-// test after wait with the last states.
-func waitPartition(t *testing.T, addrs []string, topic string, wait time.Duration, what string, ok func(partState) bool) partState {
+// test after wait with the last states. opts are the client's (TLS, SASL).
+func waitPartition(t *testing.T, addrs []string, topic string, wait time.Duration, what string, ok func(partState) bool, opts ...kgo.Opt) partState {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	var last []string
@@ -71,7 +71,7 @@ func waitPartition(t *testing.T, addrs []string, topic string, wait time.Duratio
 		all := true
 		for i, a := range addrs {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			st, err := partitionState(ctx, a, topic)
+			st, err := partitionState(ctx, a, topic, opts...)
 			cancel()
 			if err != nil {
 				last = append(last, fmt.Sprintf("%s: %v", a, err))
@@ -103,11 +103,11 @@ func waitFullISR(t *testing.T, c *brokertest.Cluster, topic, what string) partSt
 }
 
 // waitNewLeader waits until every node but old names a leader other than
-// old (which is down) for topic's partition 0.
-func waitNewLeader(t *testing.T, c *brokertest.Cluster, topic string, old int32) partState {
+// old (which is down) for topic's partition 0. opts are the client's.
+func waitNewLeader(t *testing.T, c *brokertest.Cluster, topic string, old int32, opts ...kgo.Opt) partState {
 	t.Helper()
 	return waitPartition(t, liveAddrs(c, old), topic, replicationWait, fmt.Sprintf("a new leader after %d went down", old),
-		func(s partState) bool { return s.leader > 0 && s.leader != old })
+		func(s partState) bool { return s.leader > 0 && s.leader != old }, opts...)
 }
 
 // liveAddrs are the Kafka listeners of every node but the ones excluded.

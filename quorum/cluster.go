@@ -2,9 +2,11 @@ package quorum
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,10 @@ type ClusterOptions struct {
 	// (cluster.broker_heartbeat_interval_ms), below SessionTimeout; 0 is
 	// DefaultBrokerHeartbeatInterval.
 	HeartbeatInterval time.Duration
+	// ServerTLS and Dial secure the cluster connections (cluster.tls);
+	// TransportConfig says how.
+	ServerTLS *tls.Config
+	Dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // withDefaults fills in the zero durations and checks that a broker
@@ -98,7 +104,8 @@ func OpenCluster(log *segment.Log, opts Options, co ClusterOptions) (*Controller
 	// The transport delivers to the controller, which needs the transport
 	// to start: messages before it is set are dropped (raft resends).
 	var ctrl atomic.Pointer[Controller]
-	tc := TransportConfig{NodeID: opts.NodeID, Peers: co.Voters, OnMessage: func(*raftpb.Message) {}, Log: opts.Logger}
+	tc := TransportConfig{NodeID: opts.NodeID, Peers: co.Voters, OnMessage: func(*raftpb.Message) {}, Log: opts.Logger,
+		ServerTLS: co.ServerTLS, Dial: co.Dial}
 	if voter {
 		tc.Listen = co.Listen
 		tc.OnMessage = func(m *raftpb.Message) {

@@ -126,6 +126,8 @@
 //	              answer: the leader's id and a raftpb.Message of committed
 //	              entries or the snapshot) answered one at a time.
 //	              Raft ids are node ids + 1 (RaftID): raft reserves 0.
+//	              With ServerTLS and a TLS Dial (cluster.tls) every
+//	              connection is mutual TLS around the same frames.
 //	active.go     the controller's pure core on the node: plans on the
 //	              leader, proposes, applies committed entries (an empty raft
 //	              entry takes one offset, as its NoOp record does). Every

@@ -4,8 +4,11 @@ package quorum
 // carries raft messages between voters and the controller calls of brokers.
 //
 // Wire format. Every connection opens with a 5-byte hello from the dialer:
-// a kind byte and the dialer's node id (int32, big-endian). Nothing is
-// authenticated: the cluster listener belongs on a private network.
+// a kind byte and the dialer's node id (int32, big-endian). Without TLS
+// nothing is authenticated: the cluster listener belongs on a private
+// network. With TLS (cluster.tls) every connection is mutual TLS, both
+// sides verifying the other's certificate, and the same frames run inside
+// it; the hello's node id is still only declared.
 //
 //	'R' raft stream, one way (dialer -> listener): frames of a u32 length
 //	    (big-endian, 1..MaxRaftFrameBytes) and a protobuf raftpb.Message.
@@ -39,6 +42,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,6 +73,8 @@ const (
 	connRaft  byte = 'R'
 	connCalls byte = 'K'
 	connFetch byte = 'O'
+	// tlsHandshakeRecord starts a TLS client's first bytes.
+	tlsHandshakeRecord byte = 0x16
 )
 
 // controllerAPIs are the Kafka API keys served on the cluster listener.
@@ -146,6 +152,13 @@ type TransportConfig struct {
 	MaxRaftFrameBytes int
 	// MaxCallBytes bounds a controller request or response frame; default 1 MiB.
 	MaxCallBytes int
+	// ServerTLS, when set, makes the listener TLS only; it should require
+	// and verify client certificates (auth.TLSSource.MutualConfig). A
+	// handshake that fails closes the connection with a warning.
+	ServerTLS *tls.Config
+	// Dial connects to a peer's listener (auth.PeerDialer.Dial, which
+	// completes a TLS handshake when TLS is on); nil is plain TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // RaftID is the raft id of a node: raft reserves 0 (None) and Kafka node
@@ -204,6 +217,9 @@ func NewTransport(cfg TransportConfig) (*Transport, error) {
 	}
 	if cfg.MaxCallBytes <= 0 {
 		cfg.MaxCallBytes = 1 << 20
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{}).DialContext
 	}
 	peers := make(map[int32]*peer, len(cfg.Peers))
 	for id, addr := range cfg.Peers {
@@ -472,8 +488,9 @@ func (t *Transport) watchRaftConn(c net.Conn) {
 
 // dial connects to p and sends the hello for kind.
 func (t *Transport) dial(ctx context.Context, p *peer, kind byte) (net.Conn, error) {
-	d := net.Dialer{Timeout: dialTimeout}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	c, err := t.cfg.Dial(dctx, "tcp", p.addr)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("dial node %d at %s: %w", p.id, p.addr, err)
 	}
@@ -520,14 +537,23 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) serveConn(c net.Conn) {
 	defer t.wg.Done()
 	defer t.drop(c)
+	c.SetDeadline(time.Now().Add(helloTimeout))
+	if t.cfg.ServerTLS != nil {
+		tc := tls.Server(c, t.cfg.ServerTLS)
+		if err := tc.Handshake(); err != nil {
+			t.warnBad("quorum: cluster TLS handshake failed (is cluster.tls on at the peer, and its certificate from security.ssl_ca_file's CA?)",
+				"remote", c.RemoteAddr(), "err", err)
+			return
+		}
+		c = tc // Close closes the underlying connection, tracked
+	}
 	r := bufio.NewReaderSize(c, readBufBytes)
 	var hello [helloBytes]byte
-	c.SetReadDeadline(time.Now().Add(helloTimeout))
 	if _, err := io.ReadFull(r, hello[:]); err != nil {
 		t.warnBad("quorum: cluster connection without hello", "remote", c.RemoteAddr(), "err", err)
 		return
 	}
-	c.SetReadDeadline(time.Time{})
+	c.SetDeadline(time.Time{})
 	from := int32(binary.BigEndian.Uint32(hello[1:]))
 	var err error
 	switch kind := hello[0]; {
@@ -537,6 +563,8 @@ func (t *Transport) serveConn(c net.Conn) {
 		err = t.serveCalls(c, r, from)
 	case kind == connFetch && from >= 0 && t.cfg.Fetch != nil:
 		err = t.serveFetches(c, r, from)
+	case kind == tlsHandshakeRecord && t.cfg.ServerTLS == nil:
+		err = errors.New("a TLS handshake on a plaintext cluster listener: turn cluster.tls on at every node or none")
 	default:
 		err = fmt.Errorf("refused hello kind %q from node %d", kind, from)
 	}
@@ -780,6 +808,11 @@ func (t *Transport) callConn(ctx context.Context, p *peer, kind byte) (net.Conn,
 // nor written on it (it never writes unasked), so that a call after the
 // peer restarted dials instead of failing on the old connection.
 func stillOpen(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		// The server sends no session tickets (MutualConfig), so a peer
+		// writes nothing unasked here either.
+		c = tc.NetConn()
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return true

@@ -16,23 +16,34 @@ import (
 // certificates.
 type TLSFiles struct {
 	CertFile, KeyFile string
-	// CAFile holds the CAs client certificates are checked against; empty:
-	// no client certificates.
+	// CAFile holds the CAs client certificates, and the certificates of
+	// the brokers this node dials, are checked against; empty: no client
+	// certificates, and the system's CAs for dialing.
 	CAFile string
 	// ClientAuth is Kafka's ssl.client.auth: "none", "requested" (checked
 	// when given) or "required".
 	ClientAuth string
 }
 
-// TLSSource serves the listeners' TLS configuration. Certificate, key and
-// CAs are read at start, on Reload (SIGHUP) and when Watch sees a file
-// change; a reload applies to new handshakes, so connections already open
-// keep going. A reload that fails keeps the last good files.
+// TLSSource serves the TLS configurations of the listeners and of the
+// connections this node dials to other nodes, all from one certificate,
+// key and CA file. They are read at start, on Reload (SIGHUP) and when
+// Watch sees a file change; a reload applies to new handshakes, so
+// connections already open keep going. A reload that fails keeps the last
+// good files.
 type TLSSource struct {
 	files TLSFiles
-	cur   atomic.Pointer[tls.Config]
+	cur   atomic.Pointer[tlsConfigs]
 	stamp atomic.Pointer[string] // the files' sizes and mtimes when last read
 	log   *slog.Logger
+}
+
+// tlsConfigs are the configurations made from one reading of the files.
+type tlsConfigs struct {
+	listener *tls.Config // ClientAuth as TLSFiles says
+	mutual   *tls.Config // client certificates required and verified
+	cert     tls.Certificate
+	cas      *x509.CertPool // nil without a CA file: the system's
 }
 
 // NewTLSSource reads the files; an error names the file at fault.
@@ -50,8 +61,35 @@ func (s *TLSSource) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			return s.cur.Load(), nil
+			return s.cur.Load().listener, nil
 		},
+	}
+}
+
+// MutualConfig is the tls.Config of a listener only other nodes use: it
+// requires a client certificate that the CA file verifies, whatever
+// ClientAuth says. Session tickets are off: a peer's idle connection then
+// never holds unread bytes, which the cluster transport takes for a
+// closed connection.
+func (s *TLSSource) MutualConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return s.cur.Load().mutual, nil
+		},
+	}
+}
+
+// ClientConfig is the tls.Config to dial another node at host: its
+// certificate is verified against the CA file for host, and this node
+// presents its own certificate (for listeners that require one).
+func (s *TLSSource) ClientConfig(host string) *tls.Config {
+	cur := s.cur.Load()
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		ServerName:   host,
+		RootCAs:      cur.cas,
+		Certificates: []tls.Certificate{cur.cert},
 	}
 }
 
@@ -62,6 +100,17 @@ func (s *TLSSource) load() error {
 		return fmt.Errorf("tls certificate %s, key %s: %w", s.files.CertFile, s.files.KeyFile, err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	var cas *x509.CertPool
+	if s.files.CAFile != "" {
+		pem, err := os.ReadFile(s.files.CAFile)
+		if err != nil {
+			return fmt.Errorf("tls CA file: %w", err)
+		}
+		cas = x509.NewCertPool()
+		if !cas.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("tls CA file %s: no PEM certificate", s.files.CAFile)
+		}
+	}
 	switch s.files.ClientAuth {
 	case "", "none":
 		cfg.ClientAuth = tls.NoClientCert
@@ -73,16 +122,14 @@ func (s *TLSSource) load() error {
 		return fmt.Errorf("tls client auth %q: want none, requested or required", s.files.ClientAuth)
 	}
 	if cfg.ClientAuth != tls.NoClientCert {
-		pem, err := os.ReadFile(s.files.CAFile)
-		if err != nil {
-			return fmt.Errorf("tls CA file: %w", err)
+		if cas == nil {
+			return fmt.Errorf("tls client auth %s: no CA file", s.files.ClientAuth)
 		}
-		cfg.ClientCAs = x509.NewCertPool()
-		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return fmt.Errorf("tls CA file %s: no PEM certificate", s.files.CAFile)
-		}
+		cfg.ClientCAs = cas
 	}
-	s.cur.Store(cfg)
+	mutual := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: cfg.Certificates,
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: cas, SessionTicketsDisabled: true}
+	s.cur.Store(&tlsConfigs{listener: cfg, mutual: mutual, cert: cert, cas: cas})
 	s.stamp.Store(&stamp)
 	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"os"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/riffle/riffle/daemon/auth"
 )
 
 // saslPasswordEnv holds the SASL password, kept off the command line (and
@@ -73,15 +73,10 @@ func (s *securityFlags) opts() ([]kgo.Opt, error) {
 	if s.saslUser == "" || !ok {
 		return nil, usageErrorf("--sasl-mechanism %s needs --sasl-user and the password in $%s", s.saslMechanism, saslPasswordEnv)
 	}
-	switch s.saslMechanism {
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: s.saslUser, Pass: password}.AsSha512Mechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: s.saslUser, Pass: password}.AsSha256Mechanism()))
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: s.saslUser, Pass: password}.AsMechanism()))
-	default:
-		return nil, usageErrorf("--sasl-mechanism %q: want SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN", s.saslMechanism)
+	mech, err := auth.ClientMechanism(s.saslMechanism, s.saslUser, password)
+	if err != nil {
+		return nil, usageErrorf("--sasl-mechanism: %v", err)
 	}
+	opts = append(opts, kgo.SASL(mech))
 	return opts, nil
 }

@@ -38,7 +38,8 @@
 //	manager.go  Manager: hosted replicas, image changes, ticks, close
 //	roles.go    role transitions, fetcher assignment, ISR eligibility
 //	fetcher.go  one fetcher per leader: Fetch, truncation, out of range
-//	conn.go     a follower's connection to a leader (Kafka framing)
+//	conn.go     a follower's connection to a leader (Kafka framing; TLS
+//	            through Options.Dial, SASL with Options.SASL)
 //	isr.go      ISR proposals to the controller
 //	metrics.go  replication metrics
 package replicas

@@ -186,7 +186,7 @@ func (f *fetcher) dial(ctx context.Context) (*leaderConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("leader %d is not registered", f.source)
 	}
-	c, err := dialLeader(ctx, b.Host, b.Port, "riffle-replica-"+strconv.Itoa(int(f.m.opts.NodeID)),
+	c, err := dialLeader(ctx, f.m.opts.Dial, f.m.opts.SASL, b.Host, b.Port, "riffle-replica-"+strconv.Itoa(int(f.m.opts.NodeID)),
 		f.m.opts.Fetch.FrameBytesMax)
 	if err != nil {
 		return nil, fmt.Errorf("connect to leader %d: %w", f.source, err)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sasl"
+
 	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
@@ -51,6 +53,10 @@ type Options struct {
 	// cluster-wide defaults it may read).
 	TopicConfig func(*quorum.Image, *quorum.Topic) (TopicConfig, error)
 	Fetch       FetchConfig
+	// Dial connects to a leader's inter-broker listener (nil: plain TCP);
+	// SASL, when set, authenticates each such connection.
+	Dial Dialer
+	SASL sasl.Mechanism
 	// HWCheckpointInterval is replica.high.watermark.checkpoint.interval.ms
 	// (DefaultHWCheckpointInterval when 0): how often Tick writes every
 	// replica's HW to the data dir's replication-offset checkpoint, where a

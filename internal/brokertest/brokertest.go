@@ -175,6 +175,15 @@ func (b *Broker) Restart() {
 	b.launch(b.addr)
 }
 
+// RestartUnready is Restart without waiting for the broker to serve, for
+// a node expected never to reach its quorum; Output tells why. End it
+// with Kill: a node still waiting for the quorum does not exit 0.
+func (b *Broker) RestartUnready() {
+	b.t.Helper()
+	b.Stop()
+	b.spawn(b.addr)
+}
+
 // RestartOnNewPort is Restart with a freshly picked port; Addr changes.
 func (b *Broker) RestartOnNewPort() {
 	b.t.Helper()

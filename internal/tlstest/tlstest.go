@@ -84,7 +84,16 @@ func (ca *CA) Client(t testing.TB, name, cn string) Pair {
 	return ca.issue(t, name, pkix.Name{CommonName: cn, OrganizationalUnit: []string{"riffle-test"}}, x509.ExtKeyUsageClientAuth)
 }
 
-func (ca *CA) issue(t testing.TB, name string, subject pkix.Name, usage x509.ExtKeyUsage) Pair {
+// Node issues a certificate a node presents both as a server and as a
+// client to other nodes (mutual TLS between brokers): server and client
+// usage, for 127.0.0.1, ::1 and localhost, subject CN=cn,OU=riffle-test.
+func (ca *CA) Node(t testing.TB, name, cn string) Pair {
+	t.Helper()
+	return ca.issue(t, name, pkix.Name{CommonName: cn, OrganizationalUnit: []string{"riffle-test"}},
+		x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+}
+
+func (ca *CA) issue(t testing.TB, name string, subject pkix.Name, usage ...x509.ExtKeyUsage) Pair {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatalf("tlstest: key: %v", err)
@@ -96,7 +105,7 @@ func (ca *CA) issue(t testing.TB, name string, subject pkix.Name, usage x509.Ext
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		ExtKeyUsage:  usage,
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
