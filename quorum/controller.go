@@ -45,12 +45,13 @@ const metadataBatchBytesMax = 16 << 20
 
 // MetadataLogConfig returns the segment config for the metadata log
 // (__cluster_metadata-0): base with retention off, since the image is
-// rebuilt from the first record (no snapshots yet), and room for the
-// largest change.
+// rebuilt from the first record (no snapshots yet), room for the largest
+// change, and a roll's sync done in the append (every Save flushes anyway).
 func MetadataLogConfig(base segment.Config) segment.Config {
 	base.RetentionBytes = -1
 	base.RetentionMs = -1
 	base.BatchBytesMax = metadataBatchBytesMax
+	base.RollSyncInline = true
 	return base
 }
 

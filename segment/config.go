@@ -21,8 +21,13 @@ type Config struct {
 	FlushMessages      int64 // [flush.messages] fdatasync after this many records
 	FlushMs            int64 // [flush.ms] fdatasync when unflushed data is older than this
 	SyncEveryAppend    bool  // fsync before acknowledge: Append returns only once durable
-	FileDeleteDelayMs  int64 // [file.delete.delay.ms]
-	LogAppendTime      bool  // [message.timestamp.type=LogAppendTime]
+	// RollSyncInline: the append that rolls waits for the sealed segment's
+	// sync instead of starting it on a goroutine of its own. For a log whose
+	// owner flushes every write anyway (the metadata log), so that all its
+	// file operations stay on the caller's goroutine.
+	RollSyncInline    bool
+	FileDeleteDelayMs int64 // [file.delete.delay.ms]
+	LogAppendTime     bool  // [message.timestamp.type=LogAppendTime]
 
 	// Compaction (clean*.go); retention above applies as well when the
 	// policy is compact,delete.

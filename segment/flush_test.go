@@ -296,3 +296,31 @@ func TestRollSyncsInBackground(t *testing.T) {
 		t.Fatalf("recovery point %d after the roll's sync, want at least the new segment's base %d", rp, rolled.BaseOffset)
 	}
 }
+
+// With RollSyncInline (the metadata log) the append that rolls returns
+// only once the sealed segment is durable.
+func TestRollSyncInline(t *testing.T) {
+	cfg := smallConfig()
+	cfg.RollSyncInline = true
+	e := newEnv(t, cfg)
+	// Slow syncs: one started in the background would not be done yet.
+	e.opts.FS = vfs.Inject(vfs.OS, func(op vfs.Op, _ string) error {
+		if op == vfs.OpSync {
+			time.Sleep(100 * time.Millisecond)
+		}
+		return nil
+	})
+	d, l := e.openLog()
+	defer d.Close()
+	segments := l.SegmentCount()
+	var rolled AppendResult
+	for l.SegmentCount() == segments {
+		var err error
+		if rolled, err = l.Append(valid(testBatch(0, 3)), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rp := l.RecoveryPoint(); rp < rolled.BaseOffset {
+		t.Fatalf("recovery point %d after the rolling append, want at least the new segment's base %d", rp, rolled.BaseOffset)
+	}
+}

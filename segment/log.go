@@ -216,7 +216,11 @@ func (l *Log) appendLocked(b []byte, hs []BatchHeader, assign bool, leaderEpoch 
 		if err := l.roll(); err != nil {
 			return res, false, l.noteWriteErr(err)
 		}
-		l.flushInBackground()
+		if l.cfg.RollSyncInline {
+			syncNeeded = true
+		} else {
+			l.flushInBackground()
+		}
 	}
 	// A new epoch is on disk before its first batch: a checkpoint naming an
 	// epoch that has no batch yet is what AssignEpochStart writes anyway,
