@@ -128,12 +128,13 @@ func (e *events) dispatch(gc gnet.Conn, cs *connState, start time.Time) gnet.Act
 		cs.readyMu.Lock()
 		cs.ready = append(cs.ready, dispatched{frame: frame, at: start})
 		cs.readyBytes += int64(len(*frame))
-		over := len(cs.ready) > 1 && cs.readyBytes > s.cfg.MaxBufferedRequestBytes
+		limit := s.cfg.MaxBufferedRequestBytes
+		over := limit > 0 && len(cs.ready) > 1 && cs.readyBytes > limit
 		readyBytes := cs.readyBytes
 		cs.readyMu.Unlock()
-		if s.cfg.MaxBufferedRequestBytes > 0 && over {
+		if over {
 			s.log.Warn("closing connection: too many buffered request bytes",
-				"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", readyBytes, "max", s.cfg.MaxBufferedRequestBytes)
+				"conn", cs.info.ID, "remote", cs.info.RemoteAddr, "bytes", readyBytes, "max", limit)
 			return gnet.Close
 		}
 	}
