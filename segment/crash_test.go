@@ -428,8 +428,18 @@ func storedBatch(seq int, base int64) []byte {
 type historyModel struct {
 	seqs     []int
 	versions [][]int // seqs of each content the log has had
-	durable  int     // leading batches flushed and not truncated since
 	nextSeq  int
+	// durable is how many leading batches are flushed and not truncated
+	// since. Written through setDurable: a log's roll syncs on a goroutine
+	// of its own, where sync points read it.
+	durable   int
+	durableMu sync.Mutex
+}
+
+func (m *historyModel) setDurable(n int) {
+	m.durableMu.Lock()
+	defer m.durableMu.Unlock()
+	m.durable = n
 }
 
 // baseOf is the base offset of the batch at index i of seqs.
@@ -486,7 +496,8 @@ func isPrefix(batches [][]byte, seqs []int) bool {
 
 // reset makes the recovered seqs the model's only, durable, content.
 func (m *historyModel) reset(seqs []int) {
-	m.seqs, m.versions, m.durable = slices.Clone(seqs), nil, len(seqs)
+	m.seqs, m.versions = slices.Clone(seqs), nil
+	m.setDurable(len(seqs))
 	m.record()
 }
 
@@ -574,14 +585,14 @@ func (m *historyModel) step(t *testing.T, rng *rand.Rand, l *Log, faulty bool) {
 		err := l.Flush()
 		switch {
 		case err == nil:
-			m.durable = len(m.seqs)
+			m.setDurable(len(m.seqs))
 		case !faulty:
 			t.Fatal(err)
 		}
 	default:
 		keep := max(0, len(m.seqs)-1-rng.IntN(8))
 		// Power loss during the call may find the truncation durable.
-		m.durable = min(m.durable, keep)
+		m.setDurable(min(m.durable, keep))
 		err := l.TruncateTo(baseOf(m.seqs, keep))
 		switch {
 		case err != nil && faulty:
@@ -624,9 +635,14 @@ func runEverySyncPoint(t *testing.T, seed uint64, segmentBytes int64) {
 		durable int
 	}
 	var points []point
+	// Sync points come from this goroutine and from the log's background
+	// roll syncs; the clone is taken under the model's lock, so it shows no
+	// file change made after the durable count it is recorded with.
 	snapshot := func(op vfs.Op, _ string) error {
 		if op == vfs.OpSync || op == vfs.OpSyncDir {
+			m.durableMu.Lock()
 			points = append(points, point{mem.CrashClone(), m.durable})
+			m.durableMu.Unlock()
 		}
 		return nil
 	}
@@ -666,7 +682,7 @@ func (m *historyModel) follow(t *testing.T, l *Log, minN, attempted int) {
 	}
 	if !slices.Equal(want[:len(got)], m.seqs) {
 		m.seqs = want[:len(got)]
-		m.durable = min(m.durable, len(got))
+		m.setDurable(min(m.durable, len(got)))
 		m.record()
 	}
 }
