@@ -90,15 +90,21 @@
 // pwrite beats copying into a writable shared mapping of a preallocated
 // file (BenchmarkAppendMmapVsPwrite, 2 vCPU VM, ext4, page cache: 16 KiB
 // appends 3.5-4.1 GB/s by pwrite vs 2.1-2.4 GB/s through the map; 1 MiB
-// appends 5.5 vs 3.4 GB/s), so appends never go through a map. Tick asks the
-// kernel to start writing out what the active segment gained since the last
-// Tick (sync_file_range, not a sync): without it, ext4 let ~800 MB of dirty
-// pages pile up, and the journal commit that finally wrote them stalled
-// appends for ~0.5 s (produce p99 389 ms at 50k x 1 KiB/s; 3.9 ms with it).
-// It asks in 1 MiB pieces: writeback allocates the delayed blocks of the
-// range it is given under the inode's block-map lock, which appends need
-// too, and one call for a second's 50 MB held appends for 10-20 ms
-// (BenchmarkAppendTail: 13 appends over 10 ms in 80,000; 1 with pieces).
+// appends 5.5 vs 3.4 GB/s), so appends never go through a map. Each
+// append that brings the active segment 1 MiB past the last writeback asks
+// the kernel, on a goroutine of its own, to start writing that out, and
+// Tick asks for whatever smaller rest there is (sync_file_range, not a
+// sync): without it, ext4 let ~800 MB of dirty pages pile up, and the
+// journal commit that finally wrote them stalled appends for ~0.5 s
+// (produce p99 389 ms at 50k x 1 KiB/s; 3.9 ms with it). It asks in 1 MiB
+// pieces: writeback allocates the delayed blocks of the range it is given
+// under the inode's block-map lock, which appends need too, and one call
+// for a second's 50 MB held appends for 10-20 ms (BenchmarkAppendTail: 13
+// appends over 10 ms in 80,000; 1 with pieces). And it asks as the data
+// comes rather than once a second: the kernel builds the I/O in the
+// calling thread, 10-30 ms of CPU a second at 50 MB/s, which as one burst
+// stalled every request behind it when the broker had one CPU (ack stalls
+// over 10 ms at the second's turn: 37-38 per 40 s before, 1-7 after).
 // An append is durable once an fdatasync of its segment file has completed
 // after the write; RecoveryPoint reports the offset below which that holds.
 //

@@ -37,6 +37,9 @@ type Log struct {
 	epochsStale bool
 	unsynced    unsyncedState
 	writeback   writebackMark
+	// writingBack is set while a goroutine started by an append asks the
+	// kernel to write out the active segment's last writebackChunk.
+	writingBack atomic.Bool
 	// truncations counts TruncateTo calls, so that a sync racing one does
 	// not raise the recovery point over offsets that were removed.
 	truncations uint64
@@ -44,7 +47,8 @@ type Log struct {
 	flushMu   sync.Mutex
 	flushCond *sync.Cond
 	flushing  bool
-	// background counts flushes started by rolls, which Close awaits.
+	// background counts the flushes started by rolls and the writebacks
+	// started by appends, which Close awaits.
 	background sync.WaitGroup
 }
 
@@ -239,6 +243,7 @@ func (l *Log) appendLocked(b []byte, hs []BatchHeader, assign bool, leaderEpoch 
 	if l.unsynced.noteAppend(records, nowMs) >= l.cfg.FlushMessages {
 		syncNeeded = true
 	}
+	l.writebackInBackground()
 	res.BaseOffset, res.LastOffset, res.MaxTimestamp = first.BaseOffset, last.LastOffset(), last.MaxTimestamp
 	return res, syncNeeded, nil
 }

@@ -98,3 +98,66 @@ func TestTickStartsWritebackOfNewBytes(t *testing.T) {
 		t.Fatalf("tick after a roll: %q, want the new segment from 0", got)
 	}
 }
+
+// TestAppendsStartWritebackPerChunk: once a writebackChunk has been
+// appended since the last writeback, the append starts writeback of it on
+// a goroutine of its own, without waiting for a Tick; a new segment's
+// chunks are counted from its start.
+func TestAppendsStartWritebackPerChunk(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SegmentBytes = 3 * writebackChunk
+	e := newEnv(t, cfg)
+	wfs := &writebackFS{FS: vfs.OS}
+	e.opts.FS = wfs
+	d, l := e.openLog()
+	defer d.Close()
+
+	records := make([]Record, 16)
+	for i := range records {
+		records[i] = Record{Value: make([]byte, 4000)}
+	}
+	batch := EncodeBatch(nil, BatchSpec{BaseTimestamp: e.clock.Ms(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records)
+	appendUntil := func(size int64) {
+		t.Helper()
+		for l.SegmentCount() == 1 && l.active().size < size {
+			mustAppend(t, l, append([]byte(nil), batch...))
+		}
+	}
+	appendUntil(writebackChunk - int64(len(batch)))
+	if got := wfs.take(); len(got) != 0 {
+		t.Fatalf("writeback below a chunk: %q", got)
+	}
+	appendUntil(writebackChunk)
+	sizeThen := l.active().size
+	l.background.Wait()
+	if file, got := span(t, wfs.take()); file != "00000000000000000000.log" || got != sizeThen {
+		t.Fatalf("after a chunk: writeback of %s [0, %d), want [0, %d)", file, got, sizeThen)
+	}
+	for l.SegmentCount() == 1 {
+		mustAppend(t, l, append([]byte(nil), batch...))
+	}
+	wfs.take()
+	for l.active().size < writebackChunk {
+		mustAppend(t, l, append([]byte(nil), batch...))
+	}
+	sizeThen = l.active().size
+	l.background.Wait()
+	if file, got := span(t, wfs.take()); file == "00000000000000000000.log" || got != sizeThen {
+		t.Fatalf("after a chunk of the new segment: writeback of %s [0, %d), want the new segment's [0, %d)", file, got, sizeThen)
+	}
+}
+
+// span checks that calls ask for one file's bytes from 0 on, piece after
+// piece, and returns the file and where they end.
+func span(t *testing.T, calls []string) (file string, end int64) {
+	t.Helper()
+	for _, c := range calls {
+		var name string
+		var off, n int64
+		if _, err := fmt.Sscanf(c, "%s %d+%d", &name, &off, &n); err != nil || (file != "" && name != file) || off != end {
+			t.Fatalf("writeback calls %q are not one file's pieces from 0", calls)
+		}
+		file, end = name, off+n
+	}
+	return file, end
+}
