@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/riffle/riffle/internal/ids"
+	"github.com/riffle/riffle/daemon/coordinator"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
@@ -65,22 +64,10 @@ type Options struct {
 // caches: durable across a process crash; across power loss only once
 // flushed).
 type Coordinator struct {
+	coordinator.Shell[CallID]
 	opts Options
 	log  *slog.Logger
-
-	mu       sync.Mutex
-	m        *Machine
-	waiters  map[CallID]chan kmsg.Response
-	nextCall CallID
-	loadGen  map[int32]uint64 // bumped when a partition's load is started or cancelled
-	closed   bool
-	// creating is set while a goroutine creates __consumer_offsets;
-	// createTried is when the last attempt started (one a second at most).
-	creating    bool
-	createTried time.Time
-
-	stop chan struct{}
-	wg   sync.WaitGroup
+	m    *Machine
 }
 
 func (c *Coordinator) nowMs() int64 { return c.opts.Now().UnixMilli() }
@@ -103,13 +90,8 @@ func Open(opts Options) (*Coordinator, error) {
 	if opts.CommitTimeout == 0 {
 		opts.CommitTimeout = 5 * time.Second
 	}
-	c := &Coordinator{
-		opts: opts, log: opts.Logger,
-		m:       NewMachine(opts.Config, randomMemberID),
-		waiters: map[CallID]chan kmsg.Response{},
-		loadGen: map[int32]uint64{},
-		stop:    make(chan struct{}),
-	}
+	c := &Coordinator{opts: opts, log: opts.Logger, m: NewMachine(opts.Config, randomMemberID)}
+	c.Init(c.runLocked)
 	if im := opts.Controller.Image(); im.Topic(OffsetsTopic) == nil && c.enoughBrokers(im) {
 		if err := c.createTopic(); err != nil {
 			return nil, err
@@ -117,8 +99,10 @@ func Open(opts Options) (*Coordinator, error) {
 	}
 	opts.Controller.OnChange(func(_, next *quorum.Image) { c.follow(next) })
 	c.follow(opts.Controller.Image())
-	c.wg.Add(1)
-	go c.tickLoop()
+	c.RunTicks(opts.TickInterval, func() {
+		c.maybeCreateTopicLocked(c.opts.Controller.Image())
+		c.m.Tick(c.nowMs())
+	})
 	return c, nil
 }
 
@@ -143,22 +127,12 @@ func (c *Coordinator) enoughBrokers(im *quorum.Image) bool {
 // change waits for the quorum), one attempt at a time and at most one a
 // second: image changes and ticks call it until it exists.
 func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
-	now := time.Now()
-	if c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(OffsetsTopic) != nil || !c.enoughBrokers(im) {
+	if im.Topic(OffsetsTopic) != nil || !c.enoughBrokers(im) {
 		return
 	}
-	c.creating, c.createTried = true, now
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		err := c.createTopic()
-		c.mu.Lock()
-		c.creating = false
-		c.mu.Unlock()
-		if err != nil {
-			c.log.Warn("group: creating the offsets topic failed; retrying", "err", err)
-		}
-	}()
+	c.MaybeCreateLocked(c.createTopic, func(err error) {
+		c.log.Warn("group: creating the offsets topic failed; retrying", "err", err)
+	})
 }
 
 // randomMemberID is a member id as Kafka forms it: the client id, "-", a
@@ -170,47 +144,34 @@ func randomMemberID(clientID string) string {
 // Close answers every waiting request NOT_COORDINATOR and stops the
 // timers and loads; later requests are answered COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	c.Lock()
+	if !c.BeginCloseLocked() {
+		c.Unlock()
 		return
 	}
-	c.closed = true
-	close(c.stop)
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
 		for _, p := range c.m.Partitions(s) {
-			c.loadGen[p]++
+			c.CancelLoadLocked(p)
 			c.m.SetPartition(c.nowMs(), p, PartitionNone)
 		}
 	}
 	c.m.SetPartitionCount(0)
 	c.runLocked()
-	c.mu.Unlock()
-	c.wg.Wait()
+	c.Unlock()
+	c.Wait()
 }
 
 // Handle serves one group API request and returns its response (version
 // not set), waiting as the protocol requires (a JoinGroup until the
 // rebalance completes). It returns ctx's error if ctx ends first.
 func (c *Coordinator) Handle(ctx context.Context, clientID, host string, req kmsg.Request) (kmsg.Response, error) {
-	ch := make(chan kmsg.Response, 1)
-	c.mu.Lock()
-	c.nextCall++
-	call := c.nextCall
-	c.waiters[call] = ch
+	c.Lock()
+	call, ch := c.RegisterLocked()
 	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), Caller{Call: call, ClientID: clientID, Host: host}, req)
 	c.runLocked()
-	c.mu.Unlock()
-	select {
-	case resp := <-ch:
-		return resp, nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.waiters, call)
-		c.mu.Unlock()
-		return nil, ctx.Err()
-	}
+	c.Unlock()
+	return c.Await(ctx, call, ch)
 }
 
 // runLocked carries out the machine's actions until it has none left.
@@ -223,10 +184,7 @@ func (c *Coordinator) runLocked() {
 		for _, act := range acts {
 			switch act := act.(type) {
 			case Reply:
-				if ch, ok := c.waiters[act.Call]; ok {
-					delete(c.waiters, act.Call)
-					ch <- act.Resp
-				}
+				c.ReplyLocked(act.Call, act.Resp)
 			case Append:
 				c.append(act)
 			}
@@ -234,10 +192,8 @@ func (c *Coordinator) runLocked() {
 	}
 }
 
-// append writes an Append's records as one batch. The machine hears of
-// it once the ISR holds it (acks=all, as Kafka's coordinator appends): a
-// commit acknowledged before that could vanish with its leader. A single
-// replica's HW covers the batch at once, and it is reported here.
+// append writes an Append's records as one batch; the machine hears of it
+// once the ISR holds it (coordinator.Shell.AppendLocked).
 func (c *Coordinator) append(a Append) {
 	p := c.opts.Partitions.Partition(OffsetsTopic, a.Partition)
 	if p == nil {
@@ -252,102 +208,27 @@ func (c *Coordinator) append(a Append) {
 	if a.Producer != nil {
 		spec.ProducerID, spec.ProducerEpoch, spec.Attributes = a.Producer.ID, a.Producer.Epoch, segment.AttrTransactional
 	}
-	batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, spec, recs), p.Log().Config().BatchBytesMax)
-	var res replica.AppendResult
-	switch {
-	case err != nil:
-	case a.Producer != nil:
-		res, err = p.AppendCoordinatorTxn(batch)
-	default:
-		res, err = p.AppendAsLeader(batch, -1, -1)
-	}
+	err := c.AppendLocked(p, func() (replica.AppendResult, error) {
+		batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, spec, recs), p.Log().Config().BatchBytesMax)
+		switch {
+		case err != nil:
+			return replica.AppendResult{}, err
+		case a.Producer != nil:
+			return p.AppendCoordinatorTxn(batch)
+		default:
+			return p.AppendAsLeader(batch, -1, -1)
+		}
+	}, c.opts.CommitTimeout, func(code int16) { c.m.Appended(c.nowMs(), a.Token, code) })
 	if err != nil {
 		c.log.Warn("group: append to offsets topic failed", "partition", a.Partition, "err", err)
-		c.m.Appended(c.nowMs(), a.Token, AppendErrorCode(err))
-		return
 	}
-	required := ids.Offset(res.LastOffset + 1)
-	if ids.Offset(p.HighWatermark()) >= required {
-		c.m.Appended(c.nowMs(), a.Token, 0)
-		return
-	}
-	c.wg.Add(1)
-	go c.awaitReplicated(a.Token, p, required)
-}
-
-// awaitReplicated reports an append to the machine once HW reaches
-// required, or fails it after CommitTimeout, on losing leadership or on
-// Close.
-func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, required ids.Offset) {
-	defer c.wg.Done()
-	code := int16(0)
-	if err := WaitCommitted(p, required, c.opts.CommitTimeout, c.stop); err != nil {
-		code = AppendErrorCode(err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.m.Appended(c.nowMs(), token, code)
-	c.runLocked()
-}
-
-// WaitCommitted waits until p's HW reaches required (the ISR holds a
-// coordinator's append), for at most timeout or until stop closes.
-func WaitCommitted(p *replica.Partition, required ids.Offset, timeout time.Duration, stop <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return p.WaitReplicated(ctx, required)
-}
-
-// AppendErrorCode is the Kafka error code of a coordinator's failed
-// append or of a failed wait for its replication, before the machine maps
-// it for the request (see storeErrorCode, commitErrorCode). As in Kafka,
-// losing the partition is NOT_COORDINATOR; too few replicas or a timeout,
-// COORDINATOR_NOT_AVAILABLE. The transaction coordinator shares it.
-func AppendErrorCode(err error) int16 {
-	switch {
-	case errors.Is(err, segment.ErrBatchTooLarge):
-		return kerr.MessageTooLarge.Code
-	case errors.Is(err, replica.ErrInvalidProducerEpoch):
-		return kerr.InvalidProducerEpoch.Code
-	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrClosed), errors.Is(err, segment.ErrClosed):
-		return kerr.NotCoordinator.Code
-	}
-	return kerr.CoordinatorNotAvailable.Code
 }
 
 // CompleteTxn applies a transaction marker just appended to partition p
 // of __consumer_offsets (WriteTxnMarkers): the producer's offsets pending
 // there become visible (commit) or are dropped (abort).
 func (c *Coordinator) CompleteTxn(p int32, producerID int64, commit bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Lock()
+	defer c.Unlock()
 	c.m.CompleteTxn(p, producerID, commit)
-}
-
-func (c *Coordinator) tickLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.opts.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.mu.Lock()
-			c.maybeCreateTopicLocked(c.opts.Controller.Image())
-			c.m.Tick(c.nowMs())
-			c.runLocked()
-			c.mu.Unlock()
-		}
-	}
 }

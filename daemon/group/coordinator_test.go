@@ -111,9 +111,9 @@ func (s *stack) waitLoaded() {
 	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.coord.mu.Lock()
+		s.coord.Lock()
 		n := len(s.coord.m.Partitions(PartitionActive))
-		s.coord.mu.Unlock()
+		s.coord.Unlock()
 		if n == 3 {
 			return
 		}

@@ -23,9 +23,9 @@ var errLoadCancelled = errors.New("load cancelled")
 // of __consumer_offsets this broker leads (and hosts) are loaded, others
 // are dropped.
 func (c *Coordinator) follow(im *quorum.Image) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.Lock()
+	defer c.Unlock()
+	if c.ClosedLocked() {
 		return
 	}
 	led := map[int32]bool{}
@@ -45,7 +45,7 @@ func (c *Coordinator) follow(im *quorum.Image) {
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
 		for _, p := range c.m.Partitions(s) {
 			if !led[p] {
-				c.loadGen[p]++
+				c.CancelLoadLocked(p)
 				c.m.SetPartition(now, p, PartitionNone)
 			}
 		}
@@ -54,10 +54,9 @@ func (c *Coordinator) follow(im *quorum.Image) {
 		if slices.Contains(c.m.Partitions(PartitionLoading), p) || slices.Contains(c.m.Partitions(PartitionActive), p) {
 			continue
 		}
-		c.loadGen[p]++
+		gen := c.StartLoadLocked(p)
 		c.m.SetPartition(now, p, PartitionLoading)
-		c.wg.Add(1)
-		go c.load(p, c.loadGen[p])
+		c.Go(func() { c.load(p, gen) })
 	}
 	c.runLocked()
 }
@@ -65,7 +64,6 @@ func (c *Coordinator) follow(im *quorum.Image) {
 // load replays partition p into the machine and then serves it, unless
 // the load was cancelled (gen moved on) meanwhile.
 func (c *Coordinator) load(p int32, gen uint64) {
-	defer c.wg.Done()
 	start := time.Now()
 	records := 0
 	err := c.replay(p, func(b BatchInfo, key, value []byte) error {
@@ -75,9 +73,9 @@ func (c *Coordinator) load(p int32, gen uint64) {
 		}
 		return nil
 	}, gen)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.loadGen[p] != gen {
+	c.Lock()
+	defer c.Unlock()
+	if !c.LoadCurrentLocked(p, gen) {
 		return
 	}
 	if err != nil {
@@ -100,9 +98,9 @@ func (c *Coordinator) replay(p int32, fn func(b BatchInfo, key, value []byte) er
 		return fmt.Errorf("partition %d is not hosted", p)
 	}
 	return Replay(rp, func(buf []byte) (int64, error) {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.loadGen[p] != gen {
+		c.Lock()
+		defer c.Unlock()
+		if !c.LoadCurrentLocked(p, gen) {
 			return 0, errLoadCancelled
 		}
 		return EachRecord(buf, fn)

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/riffle/riffle/daemon/coordinator"
 	"github.com/riffle/riffle/daemon/group"
-	"github.com/riffle/riffle/internal/ids"
 	"github.com/riffle/riffle/quorum"
 	"github.com/riffle/riffle/replica"
 	"github.com/riffle/riffle/segment"
@@ -70,23 +69,13 @@ type Options struct {
 // leads, loading each partition when it becomes its leader. Safe for
 // concurrent use.
 type Coordinator struct {
-	opts Options
-	log  *slog.Logger
-
-	mu          sync.Mutex
-	m           *Machine
-	waiters     map[CallID]chan kmsg.Response
-	nextCall    CallID
-	loadGen     map[int32]uint64 // bumped when a partition's load starts or is cancelled
-	closed      bool
-	creating    bool
-	createTried time.Time
-	wanted      bool // a FindCoordinator asked for a transactional id: create the topic
-	counts      Counts
-
-	stop chan struct{}
-	ctx  context.Context // cancelled by Close: ends marker requests under way
-	wg   sync.WaitGroup
+	coordinator.Shell[CallID]
+	opts   Options
+	log    *slog.Logger
+	m      *Machine
+	wanted bool // a FindCoordinator asked for a transactional id: create the topic
+	counts Counts
+	ctx    context.Context // cancelled by Close: ends marker requests under way
 }
 
 // Counts are the coordinator's running totals, for the metrics.
@@ -119,15 +108,17 @@ func Open(opts Options) (*Coordinator, error) {
 		return nil, fmt.Errorf("txn: transaction.max.timeout.ms %d and transactional.id.expiration.ms %d must be positive",
 			opts.Config.TransactionMaxTimeoutMs, opts.Config.TransactionalIDExpirationMs)
 	}
-	c := &Coordinator{opts: opts, log: opts.Logger, m: NewMachine(opts.Config),
-		waiters: map[CallID]chan kmsg.Response{}, loadGen: map[int32]uint64{}, stop: make(chan struct{})}
+	c := &Coordinator{opts: opts, log: opts.Logger, m: NewMachine(opts.Config)}
+	c.Init(c.runLocked)
 	var cancel context.CancelFunc
 	c.ctx, cancel = context.WithCancel(context.Background())
-	go func() { <-c.stop; cancel() }()
+	go func() { <-c.Stopping(); cancel() }()
 	opts.Controller.OnChange(func(_, next *quorum.Image) { c.follow(next) })
 	c.follow(opts.Controller.Image())
-	c.wg.Add(1)
-	go c.tickLoop()
+	c.RunTicks(opts.TickInterval, func() {
+		c.maybeCreateTopicLocked(c.opts.Controller.Image())
+		c.m.Tick(c.nowMs())
+	})
 	return c, nil
 }
 
@@ -136,8 +127,8 @@ func Open(opts Options) (*Coordinator, error) {
 // broker that never sees a transaction spends no files and disk on its
 // partitions.
 func (c *Coordinator) Want() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Lock()
+	defer c.Unlock()
 	c.wanted = true
 	c.maybeCreateTopicLocked(c.opts.Controller.Image())
 }
@@ -146,88 +137,68 @@ func (c *Coordinator) Want() {
 // goroutine when it is wanted, missing and enough brokers are live, one
 // attempt a second at most.
 func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
-	now := time.Now()
-	if !c.wanted || c.closed || c.creating || now.Sub(c.createTried) < time.Second || im.Topic(TransactionsTopic) != nil ||
-		len(im.LiveBrokers()) < int(c.opts.TopicReplicationFactor) {
+	if !c.wanted || im.Topic(TransactionsTopic) != nil || len(im.LiveBrokers()) < int(c.opts.TopicReplicationFactor) {
 		return
 	}
-	c.creating, c.createTried = true, now
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.MaybeCreateLocked(func() error {
 		_, err := c.opts.Controller.CreateTopic(quorum.CreateTopic{
 			Name: TransactionsTopic, Partitions: c.opts.TopicPartitions, ReplicationFactor: c.opts.TopicReplicationFactor,
 			Configs:  map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"},
 			Internal: true,
 		}, 0, 0, false)
-		c.mu.Lock()
-		c.creating = false
-		c.mu.Unlock()
-		if err != nil && !errors.Is(err, quorum.ErrTopicExists) {
-			c.log.Warn("txn: creating the transaction state topic failed; retrying", "err", err)
+		if errors.Is(err, quorum.ErrTopicExists) {
+			return nil
 		}
-	}()
+		return err
+	}, func(err error) {
+		c.log.Warn("txn: creating the transaction state topic failed; retrying", "err", err)
+	})
 }
 
 // Close answers every waiting request NOT_COORDINATOR and stops the
 // timers, loads and marker senders.
 func (c *Coordinator) Close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	c.Lock()
+	if !c.BeginCloseLocked() {
+		c.Unlock()
 		return
 	}
-	c.closed = true
-	close(c.stop)
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
 		for _, p := range c.m.Partitions(s) {
-			c.loadGen[p]++
+			c.CancelLoadLocked(p)
 			c.m.SetPartition(c.nowMs(), p, PartitionNone, 0)
 		}
 	}
-	for call, ch := range c.waiters {
-		delete(c.waiters, call)
-		close(ch)
-	}
-	c.mu.Unlock()
-	c.wg.Wait()
+	c.DropWaitersLocked()
+	c.Unlock()
+	c.Wait()
 }
 
 // Handle serves one transaction API request and returns its response
 // (version not set). It returns ctx's error if ctx ends first.
 func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	ch := make(chan kmsg.Response, 1)
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, errors.New("txn: coordinator closed")
+	c.Lock()
+	if c.ClosedLocked() {
+		c.Unlock()
+		return nil, fmt.Errorf("txn: %w", coordinator.ErrClosed)
 	}
-	c.nextCall++
-	call := c.nextCall
-	c.waiters[call] = ch
+	call, ch := c.RegisterLocked()
 	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), call, req)
 	c.runLocked()
-	c.mu.Unlock()
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			return nil, errors.New("txn: coordinator closed")
-		}
-		return resp, nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.waiters, call)
-		c.mu.Unlock()
-		return nil, ctx.Err()
+	c.Unlock()
+	resp, err := c.Await(ctx, call, ch)
+	if errors.Is(err, coordinator.ErrClosed) {
+		err = fmt.Errorf("txn: %w", err)
 	}
+	return resp, err
 }
 
 // Ongoing counts the transactions this coordinator serves that are not
 // complete, and returns the running totals (metrics).
 func (c *Coordinator) Ongoing() (int, Counts) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.Lock()
+	defer c.Unlock()
 	n := 0
 	for _, t := range c.m.txns {
 		if t.state == Ongoing || t.state == PrepareCommit || t.state == PrepareAbort {
@@ -247,18 +218,14 @@ func (c *Coordinator) runLocked() {
 		for _, act := range acts {
 			switch act := act.(type) {
 			case Reply:
-				if ch, ok := c.waiters[act.Call]; ok {
-					delete(c.waiters, act.Call)
-					ch <- act.Resp
-				}
+				c.ReplyLocked(act.Call, act.Resp)
 			case Append:
 				c.append(act)
 			case AllocateID:
-				c.wg.Add(1)
-				go c.allocate(act.Token)
+				c.Go(func() { c.allocate(act.Token) })
 			case WriteMarkers:
-				c.wg.Add(1)
-				go c.writeMarkers(act, c.loadGen[act.Partition])
+				gen := c.LoadGenLocked(act.Partition)
+				c.Go(func() { c.writeMarkers(act, gen) })
 			}
 		}
 	}
@@ -266,64 +233,40 @@ func (c *Coordinator) runLocked() {
 
 // allocate asks the controller for a producer id.
 func (c *Coordinator) allocate(token Token) {
-	defer c.wg.Done()
 	id, err := c.opts.Controller.AllocateProducerIDs(1)
 	code := int16(0)
 	if err != nil {
 		c.log.Warn("txn: allocating a producer id failed", "err", err)
 		code = kerr.CoordinatorNotAvailable.Code
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.Lock()
+	defer c.Unlock()
+	if c.ClosedLocked() {
 		return
 	}
 	c.m.IDAllocated(c.nowMs(), token, id, code)
 	c.runLocked()
 }
 
-// append writes an Append's record and reports it to the machine once the
-// ISR holds it (acks=all): a decision acknowledged before that could
-// vanish with its leader.
+// append writes an Append's record; the machine hears of it once the
+// ISR holds it (coordinator.Shell.AppendLocked).
 func (c *Coordinator) append(a Append) {
 	p := c.opts.Partitions.Partition(TransactionsTopic, a.Partition)
 	if p == nil {
 		c.m.Appended(c.nowMs(), a.Token, kerr.NotCoordinator.Code)
 		return
 	}
-	batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
-		[]segment.Record{{Key: a.Key, Value: a.Value}}), p.Log().Config().BatchBytesMax)
-	var res replica.AppendResult
-	if err == nil {
-		res, err = p.AppendAsLeader(batch, -1, -1)
-	}
+	err := c.AppendLocked(p, func() (replica.AppendResult, error) {
+		batch, err := segment.ValidateBatch(segment.EncodeBatch(nil, segment.BatchSpec{BaseTimestamp: c.nowMs(), ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1},
+			[]segment.Record{{Key: a.Key, Value: a.Value}}), p.Log().Config().BatchBytesMax)
+		if err != nil {
+			return replica.AppendResult{}, err
+		}
+		return p.AppendAsLeader(batch, -1, -1)
+	}, c.opts.CommitTimeout, func(code int16) { c.m.Appended(c.nowMs(), a.Token, code) })
 	if err != nil {
 		c.log.Warn("txn: append to the transaction state topic failed", "partition", a.Partition, "err", err)
-		c.m.Appended(c.nowMs(), a.Token, group.AppendErrorCode(err))
-		return
 	}
-	required := ids.Offset(res.LastOffset + 1)
-	if ids.Offset(p.HighWatermark()) >= required {
-		c.m.Appended(c.nowMs(), a.Token, 0)
-		return
-	}
-	c.wg.Add(1)
-	go c.awaitReplicated(a.Token, p, required)
-}
-
-func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, required ids.Offset) {
-	defer c.wg.Done()
-	code := int16(0)
-	if err := group.WaitCommitted(p, required, c.opts.CommitTimeout, c.stop); err != nil {
-		code = group.AppendErrorCode(err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.m.Appended(c.nowMs(), token, code)
-	c.runLocked()
 }
 
 // writeMarkers sends the markers to the partitions' leaders until each
@@ -331,13 +274,12 @@ func (c *Coordinator) awaitReplicated(token Token, p *replica.Partition, require
 // partition (gen), or closes; then it reports them written. A partition
 // whose topic is gone needs no marker.
 func (c *Coordinator) writeMarkers(w WriteMarkers, gen uint64) {
-	defer c.wg.Done()
 	txnPartition := w.Partition
 	left := slices.Clone(w.Partitions)
 	for len(left) > 0 {
-		c.mu.Lock()
-		stale := c.closed || c.loadGen[txnPartition] != gen
-		c.mu.Unlock()
+		c.Lock()
+		stale := c.ClosedLocked() || !c.LoadCurrentLocked(txnPartition, gen)
+		c.Unlock()
 		if stale {
 			return
 		}
@@ -346,14 +288,14 @@ func (c *Coordinator) writeMarkers(w WriteMarkers, gen uint64) {
 			break
 		}
 		select {
-		case <-c.stop:
+		case <-c.Stopping():
 			return
 		case <-time.After(c.opts.MarkerRetry):
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.loadGen[txnPartition] != gen {
+	c.Lock()
+	defer c.Unlock()
+	if c.ClosedLocked() || !c.LoadCurrentLocked(txnPartition, gen) {
 		return
 	}
 	if w.Commit {
@@ -437,9 +379,9 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 // of __transaction_state this broker leads are loaded (in the coordinator
 // epoch of their leader epoch), others dropped.
 func (c *Coordinator) follow(im *quorum.Image) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.Lock()
+	defer c.Unlock()
+	if c.ClosedLocked() {
 		return
 	}
 	led := map[int32]int32{} // partition -> leader epoch
@@ -462,7 +404,7 @@ func (c *Coordinator) follow(im *quorum.Image) {
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
 		for _, p := range c.m.Partitions(s) {
 			if epoch, ok := led[p]; !ok || epoch != c.m.partitions[p].epoch {
-				c.loadGen[p]++
+				c.CancelLoadLocked(p)
 				c.m.SetPartition(now, p, PartitionNone, 0)
 			}
 		}
@@ -471,10 +413,9 @@ func (c *Coordinator) follow(im *quorum.Image) {
 		if c.m.partitions[p].state != PartitionNone {
 			continue
 		}
-		c.loadGen[p]++
+		gen := c.StartLoadLocked(p)
 		c.m.SetPartition(now, p, PartitionLoading, epoch)
-		c.wg.Add(1)
-		go c.load(p, epoch, c.loadGen[p])
+		c.Go(func() { c.load(p, epoch, gen) })
 	}
 	c.runLocked()
 }
@@ -482,16 +423,15 @@ func (c *Coordinator) follow(im *quorum.Image) {
 // load replays partition p into the machine and then serves it, unless
 // the load was cancelled (gen moved on) meanwhile.
 func (c *Coordinator) load(p, epoch int32, gen uint64) {
-	defer c.wg.Done()
 	start := time.Now()
 	records := 0
 	rp := c.opts.Partitions.Partition(TransactionsTopic, p)
 	err := errors.New("partition not hosted")
 	if rp != nil {
 		err = group.Replay(rp, func(buf []byte) (int64, error) {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.loadGen[p] != gen {
+			c.Lock()
+			defer c.Unlock()
+			if !c.LoadCurrentLocked(p, gen) {
 				return 0, errors.New("load cancelled")
 			}
 			return group.EachRecord(buf, func(b group.BatchInfo, key, value []byte) error {
@@ -506,9 +446,9 @@ func (c *Coordinator) load(p, epoch int32, gen uint64) {
 			})
 		})
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.loadGen[p] != gen {
+	c.Lock()
+	defer c.Unlock()
+	if !c.LoadCurrentLocked(p, gen) {
 		return
 	}
 	if err != nil {
@@ -572,22 +512,4 @@ func (c *Coordinator) addOrVerify(ctx context.Context, id string, producerID int
 		return 0, fmt.Errorf("add to or verify transaction %q: malformed answer", id)
 	}
 	return resp.Transactions[0].Topics[0].Partitions[0].ErrorCode, nil
-}
-
-func (c *Coordinator) tickLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.opts.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.mu.Lock()
-			c.maybeCreateTopicLocked(c.opts.Controller.Image())
-			c.m.Tick(c.nowMs())
-			c.runLocked()
-			c.mu.Unlock()
-		}
-	}
 }
