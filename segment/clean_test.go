@@ -299,9 +299,9 @@ func recordSet(t testing.TB, l *Log) map[int64]string {
 // each segment group either as it was or as cleaned, never a mix, and
 // holding every record the finished clean kept.
 func TestCleanCrashAtEveryStep(t *testing.T) {
-	// Under the race detector every 8th step, from a random first.
+	// Thinned for the race detector: every 8th step, from a random first.
 	stride := 1
-	if underRace(8, 8) == 1 {
+	if thinForRace() {
 		stride = 8
 	}
 	from := rand.IntN(stride)

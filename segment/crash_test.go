@@ -41,12 +41,15 @@ func soak(n uint64) uint64 {
 	return n
 }
 
-// underRace is n, or n/div (at least 1) under the race detector without
-// RIFFLE_LONG=1: the exhaustive model and crash tests take minutes there,
-// and what the race detector checks (concurrent use) the concurrent tests
-// exercise whole.
+// thinForRace: under the race detector without RIFFLE_LONG=1 the
+// exhaustive model and crash tests run a part of their cases: they take
+// minutes there, and what the race detector checks (concurrent use) the
+// concurrent tests exercise whole.
+func thinForRace() bool { return raceDetector && os.Getenv("RIFFLE_LONG") != "1" }
+
+// underRace is n, or n/div (at least 1) when thinForRace.
 func underRace(n, div int) int {
-	if raceDetector && os.Getenv("RIFFLE_LONG") != "1" {
+	if thinForRace() {
 		return max(1, n/div)
 	}
 	return n

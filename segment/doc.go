@@ -101,10 +101,11 @@
 // under the inode's block-map lock, which appends need too, and one call
 // for a second's 50 MB held appends for 10-20 ms (BenchmarkAppendTail: 13
 // appends over 10 ms in 80,000; 1 with pieces). And it asks as the data
-// comes rather than once a second: the kernel builds the I/O in the
-// calling thread, 10-30 ms of CPU a second at 50 MB/s, which as one burst
-// stalled every request behind it when the broker had one CPU (ack stalls
-// over 10 ms at the second's turn: 37-38 per 40 s before, 1-7 after).
+// comes rather than once a second: the kernel does that work in the
+// calling thread, and as one burst a second it stalled the requests behind
+// it when the broker had one CPU (ack stalls over 10 ms starting at the
+// second's turn, 40 s runs at 50,000 x 1 KiB/s: 38 and 37 before, 7 and 1
+// after).
 // An append is durable once an fdatasync of its segment file has completed
 // after the write; RecoveryPoint reports the offset below which that holds.
 //

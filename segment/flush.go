@@ -173,19 +173,26 @@ type writebackMark struct {
 // writebackRangeLocked returns the active segment's file, referenced, and
 // the range appended since the last call; nil when there is none. l.mu held.
 func (l *Log) writebackRangeLocked() (ref *fileRef, off, n int64) {
-	a := l.active()
-	switch {
-	case l.writeback.base != a.base: // rolled, or truncated to a new segment
-		l.writeback = writebackMark{base: a.base}
-	case l.writeback.pos > a.size: // truncated within the segment
-		l.writeback.pos = a.size
-	}
-	if a.size == l.writeback.pos {
+	if n = l.unwrittenLocked(); n == 0 {
 		return nil, 0, 0
 	}
-	off, n = l.writeback.pos, a.size-l.writeback.pos
-	l.writeback.pos = a.size
-	return a.log.acquire(), off, n
+	off = l.writeback.pos
+	l.writeback.pos += n
+	return l.active().log.acquire(), off, n
+}
+
+// unwrittenLocked is how much the active segment holds past the writeback
+// mark, first moving the mark to a new active segment (rolled, or
+// truncated to one) or back to a truncated end. l.mu held.
+func (l *Log) unwrittenLocked() int64 {
+	a := l.active()
+	switch {
+	case l.writeback.base != a.base:
+		l.writeback = writebackMark{base: a.base}
+	case l.writeback.pos > a.size:
+		l.writeback.pos = a.size
+	}
+	return a.size - l.writeback.pos
 }
 
 // startWriteback asks the kernel to write [off, off+n) of ref's file out,
@@ -205,17 +212,13 @@ const writebackChunk = 1 << 20
 
 // writebackInBackground starts writeback of the active segment on a
 // goroutine of its own once a writebackChunk has been appended since the
-// last: the kernel allocates blocks and builds the I/O in the calling
-// thread, 10-30 ms of CPU for a second's 50 MB, which done at once by
-// Tick held every request behind it on a busy 2-vCPU machine (a 10-35 ms
-// ack stall each second with the broker on one CPU); spread over the
-// appends it costs no request more than a piece. Called with l.mu held.
+// last. Asked for once a second by Tick, a second's 50 MB came with a
+// 10-35 ms ack stall at each second's turn with the broker on one CPU
+// (the kernel does the block allocation and I/O set-up in the calling
+// thread); asked for as the data comes, those stalls went. Called with
+// l.mu held.
 func (l *Log) writebackInBackground() {
-	a, marked := l.active(), l.writeback.pos
-	if l.writeback.base != a.base {
-		marked = 0 // rolled since: writebackRangeLocked starts the new segment's mark
-	}
-	if a.size-marked < writebackChunk || !l.writingBack.CompareAndSwap(false, true) {
+	if l.unwrittenLocked() < writebackChunk || !l.writingBack.CompareAndSwap(false, true) {
 		return
 	}
 	ref, off, n := l.writebackRangeLocked()

@@ -128,8 +128,7 @@ func TestAppendsStartWritebackPerChunk(t *testing.T) {
 		t.Fatalf("writeback below a chunk: %q", got)
 	}
 	appendUntil(writebackChunk)
-	sizeThen := l.active().size
-	l.background.Wait()
+	sizeThen := l.active().size // mustAppend awaited the writeback
 	if file, got := span(t, wfs.take()); file != "00000000000000000000.log" || got != sizeThen {
 		t.Fatalf("after a chunk: writeback of %s [0, %d), want [0, %d)", file, got, sizeThen)
 	}
@@ -141,7 +140,6 @@ func TestAppendsStartWritebackPerChunk(t *testing.T) {
 		mustAppend(t, l, append([]byte(nil), batch...))
 	}
 	sizeThen = l.active().size
-	l.background.Wait()
 	if file, got := span(t, wfs.take()); file == "00000000000000000000.log" || got != sizeThen {
 		t.Fatalf("after a chunk of the new segment: writeback of %s [0, %d), want the new segment's [0, %d)", file, got, sizeThen)
 	}
