@@ -1,8 +1,6 @@
 package kafka
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -88,29 +86,83 @@ func validateRecords(b segment.Batch, batchBytesMax int32, decompress, keysRequi
 	if id != codec.None && !decompress && !keysRequired {
 		return nil
 	}
-	var src io.Reader = bytes.NewReader(batch[segment.BatchHeaderSize:])
+	src := recordStream{buf: batch[segment.BatchHeaderSize:]}
 	if id != codec.None {
-		r, release, err := codec.NewReader(id, batch[segment.BatchHeaderSize:], codec.DecompressedBytesMax(int64(batchBytesMax)))
+		r, release, err := codec.NewReader(id, src.buf, codec.DecompressedBytesMax(int64(batchBytesMax)))
 		if err != nil {
 			return err
 		}
 		defer release()
-		src = r
+		scratch := scratchBufs.Get().(*[]byte)
+		defer scratchBufs.Put(scratch)
+		src = recordStream{src: r, scratch: *scratch}
 	}
-	br := bufReaders.Get().(*bufio.Reader)
-	br.Reset(src)
-	defer func() { br.Reset(nil); bufReaders.Put(br) }()
-	return walkRecords(br, h.RecordCount, keysRequired)
+	return walkRecords(&src, h.RecordCount, keysRequired)
 }
 
-// Records are read through a buffer whether they were compressed or not:
-// one concrete reader keeps the walk free of interface calls per byte, and
-// records far larger than the buffer stream through it.
-var bufReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+// recordStream is the records' bytes, read a byte or a run at a time
+// through one concrete type (no interface call per byte). An
+// uncompressed batch is one slice, walked where it lies; a compressed one
+// is decompressed into scratch a piece at a time, so records far larger
+// than scratch stream through it.
+type recordStream struct {
+	buf     []byte    // bytes not yet read
+	src     io.Reader // the bytes after buf; nil when buf is all there is
+	scratch []byte    // src is read into it
+}
+
+// scratchBufs hold decompressed record bytes on their way through a walk.
+var scratchBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// fill reads src's next bytes into buf (empty before the call).
+func (s *recordStream) fill() error {
+	if s.src == nil {
+		return io.EOF
+	}
+	// A reader that keeps returning nothing and no error is broken; stop
+	// as bufio does rather than spin.
+	for range 100 {
+		n, err := s.src.Read(s.scratch)
+		if n > 0 {
+			s.buf = s.scratch[:n]
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+func (s *recordStream) readByte() (byte, error) {
+	if len(s.buf) == 0 {
+		if err := s.fill(); err != nil {
+			return 0, err
+		}
+	}
+	c := s.buf[0]
+	s.buf = s.buf[1:]
+	return c, nil
+}
+
+// discard skips n bytes.
+func (s *recordStream) discard(n int64) error {
+	for n > 0 {
+		if len(s.buf) == 0 {
+			if err := s.fill(); err != nil {
+				return err
+			}
+		}
+		k := min(n, int64(len(s.buf)))
+		s.buf = s.buf[k:]
+		n -= k
+	}
+	return nil
+}
 
 // walkRecords reads count records from src and checks that src ends
 // there, and with keysRequired that every record has a key.
-func walkRecords(src *bufio.Reader, count int32, keysRequired bool) error {
+func walkRecords(src *recordStream, count int32, keysRequired bool) error {
 	r := recordReader{src: src}
 	var keyless []int32
 	for i := int32(0); i < count; i++ {
@@ -121,7 +173,7 @@ func walkRecords(src *bufio.Reader, count int32, keysRequired bool) error {
 			keyless = append(keyless, i)
 		}
 	}
-	switch _, err := src.ReadByte(); {
+	switch _, err := src.readByte(); {
 	case err == nil:
 		return &recordError{index: -1, msg: fmt.Sprintf("bytes after the %d records the header counts", count)}
 	case err != io.EOF:
@@ -136,7 +188,7 @@ func walkRecords(src *bufio.Reader, count int32, keysRequired bool) error {
 // recordReader reads the fields of one record at a time, never past the
 // record's length.
 type recordReader struct {
-	src   *bufio.Reader
+	src   *recordStream
 	left  int64 // bytes of the record not yet read
 	index int32
 	err   error // first error of the record; later reads return zero values
@@ -152,13 +204,21 @@ func (r *recordReader) fail(err error, what string) {
 
 // varint reads a zigzag varint of at most 10 bytes within the record.
 func (r *recordReader) varint(what string) int64 {
+	// Whole in the buffer (nearly always): decode it in place. Anything
+	// else, a malformed varint included, takes the byte-at-a-time path,
+	// which says what is wrong.
+	if ux, n := binary.Uvarint(r.src.buf); n > 0 && int64(n) <= r.left && r.err == nil {
+		r.src.buf = r.src.buf[n:]
+		r.left -= int64(n)
+		return int64(ux>>1) ^ -int64(ux&1)
+	}
 	var ux uint64
 	for shift := uint(0); r.err == nil; shift += 7 {
 		if r.left <= 0 || shift > 63 {
 			r.fail(nil, what+": bad varint")
 			break
 		}
-		c, err := r.src.ReadByte()
+		c, err := r.src.readByte()
 		if err != nil {
 			r.fail(err, what)
 			break
@@ -183,7 +243,7 @@ func (r *recordReader) skip(what string, nullable bool) (null bool) {
 		r.fail(nil, fmt.Sprintf("%s length %d with %d record bytes left", what, n, r.left))
 		return
 	}
-	if _, err := r.src.Discard(int(n)); err != nil {
+	if err := r.src.discard(n); err != nil {
 		r.fail(err, what)
 		return
 	}
@@ -227,7 +287,7 @@ func (r *recordReader) walk(index int32) error {
 
 // skipAttributes skips the record's attributes byte (unused in v2).
 func (r *recordReader) skipAttributes() {
-	if _, err := r.src.ReadByte(); err != nil {
+	if _, err := r.src.readByte(); err != nil {
 		r.fail(err, "attributes")
 		return
 	}

@@ -201,27 +201,30 @@ func FuzzRecordWalk(f *testing.F) {
 	})
 }
 
-// BenchmarkValidateRecords walks a batch of 1000 records of ~100 bytes, as
-// produce validation does, per codec (bytes/s are decompressed bytes).
+// BenchmarkValidateRecords walks a batch of 1000 records of ~100 bytes and
+// of 1 KiB, as produce validation does, per codec (bytes/s are
+// decompressed bytes).
 func BenchmarkValidateRecords(b *testing.B) {
-	recs := make([]segment.Record, 1000)
-	for i := range recs {
-		recs[i] = segment.Record{Key: []byte("key-0000"), Value: bytes.Repeat([]byte{byte('a' + i%26)}, 90)}
-	}
-	raw := len(recordsOf(recs))
-	for _, id := range allCodecs {
-		batch := compressedBatch(b, id, recs)
-		v, err := segment.ValidateBatch(batch, 1<<20)
-		if err != nil {
-			b.Fatal(err)
+	for _, valueBytes := range []int{90, 1024} {
+		recs := make([]segment.Record, 1000)
+		for i := range recs {
+			recs[i] = segment.Record{Key: []byte("key-0000"), Value: bytes.Repeat([]byte{byte('a' + i%26)}, valueBytes)}
 		}
-		b.Run(fmt.Sprintf("codec=%d", id), func(b *testing.B) {
-			b.SetBytes(int64(raw))
-			for b.Loop() {
-				if err := validateRecords(v, 1<<20, true, false); err != nil {
-					b.Fatal(err)
-				}
+		raw := len(recordsOf(recs))
+		for _, id := range allCodecs {
+			batch := compressedBatch(b, id, recs)
+			v, err := segment.ValidateBatch(batch, 1<<21)
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
+			b.Run(fmt.Sprintf("value=%d/codec=%d", valueBytes, id), func(b *testing.B) {
+				b.SetBytes(int64(raw))
+				for b.Loop() {
+					if err := validateRecords(v, 1<<21, true, false); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
