@@ -108,7 +108,7 @@ type Config struct {
 	// responses are copied, never sendfile'd. EventLoops and
 	// MaxInflightBytes do not apply to it.
 	TLS              *tls.Config
-	EventLoops       int   // 0: one per CPU
+	EventLoops       int   // 0: one per 4 Ps (GOMAXPROCS), at least one
 	MaxRequestBytes  int32 // frames larger close the connection; 0: 100 MiB (Kafka's socket.request.max.bytes)
 	MaxConnections   int   // further accepted connections are closed at once
 	MaxInflightBytes int64 // response bytes queued per connection before reads pause

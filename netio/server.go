@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -73,6 +74,23 @@ const (
 	refusedLogEvery = 10 * time.Second
 )
 
+// eventLoops is the number of event loops to run: configured, or one per
+// cpusPerEventLoop Ps. A loop waiting in epoll_wait holds its P inside a
+// syscall, and while another P has work the runtime's monitor retakes it,
+// keeping itself on a 20 µs wake-up cycle. At 50,000 x 1 KiB produce/s on
+// 2 CPUs, two loops spent 15% of broker CPU in that monitor and one loop
+// under 1%; one loop also used 12% less CPU per GB (3 runs each).
+func eventLoops(configured, procs int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(1, procs/cpusPerEventLoop)
+}
+
+// cpusPerEventLoop sets the default loop count; one loop reads far more
+// than a CPU's worth of handlers can serve.
+const cpusPerEventLoop = 4
+
 // Listen binds the address and starts the event loops; it returns once
 // the listener is bound.
 //
@@ -106,7 +124,7 @@ func Listen(cfg Config, h Handler) (*Server, error) {
 	s.requestBytes.limit = cfg.QueuedMaxRequestBytes
 	s.loops, err = gnet.NewClient(&events{s: s},
 		gnet.WithMulticore(true),
-		gnet.WithNumEventLoop(cfg.EventLoops),
+		gnet.WithNumEventLoop(eventLoops(cfg.EventLoops, runtime.GOMAXPROCS(0))),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithTicker(true),
 		gnet.WithLogger(gnetLogger{s.log}))

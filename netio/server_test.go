@@ -667,3 +667,13 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	roundTrip(t, busy, "still open")
 }
+
+func TestEventLoopsDefault(t *testing.T) {
+	for _, tc := range []struct{ configured, procs, want int }{
+		{0, 1, 1}, {0, 2, 1}, {0, 4, 1}, {0, 8, 2}, {0, 64, 16}, {3, 2, 3}, {1, 64, 1},
+	} {
+		if got := eventLoops(tc.configured, tc.procs); got != tc.want {
+			t.Errorf("eventLoops(%d, %d) = %d, want %d", tc.configured, tc.procs, got, tc.want)
+		}
+	}
+}
