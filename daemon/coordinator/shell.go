@@ -37,9 +37,11 @@ type Shell[C ~uint64] struct {
 	// createTried is when the last attempt started.
 	creating    bool
 	createTried time.Time
-	stop        chan struct{}
-	wg          sync.WaitGroup
-	settle      func()
+	// stopping ends when Close begins: the shell's waits derive from it.
+	stopping context.Context
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	settle   func()
 }
 
 // Init readies the shell. settle carries out the machine's actions; the
@@ -49,7 +51,7 @@ func (s *Shell[C]) Init(settle func()) {
 	s.settle = settle
 	s.waiters = map[C]chan kmsg.Response{}
 	s.loadGen = map[int32]uint64{}
-	s.stop = make(chan struct{})
+	s.stopping, s.stop = context.WithCancel(context.Background())
 }
 
 // ClosedLocked reports whether Close has begun.
@@ -62,7 +64,7 @@ func (s *Shell[C]) BeginCloseLocked() bool {
 		return false
 	}
 	s.closed = true
-	close(s.stop)
+	s.stop()
 	return true
 }
 
@@ -71,7 +73,7 @@ func (s *Shell[C]) BeginCloseLocked() bool {
 func (s *Shell[C]) Wait() { s.wg.Wait() }
 
 // Stopping is closed when Close begins.
-func (s *Shell[C]) Stopping() <-chan struct{} { return s.stop }
+func (s *Shell[C]) Stopping() <-chan struct{} { return s.stopping.Done() }
 
 // Go runs fn on a goroutine that Close awaits.
 func (s *Shell[C]) Go(fn func()) { s.wg.Go(fn) }
@@ -163,7 +165,7 @@ func (s *Shell[C]) RunTicks(interval time.Duration, tick func()) {
 		defer t.Stop()
 		for {
 			select {
-			case <-s.stop:
+			case <-s.stopping.Done():
 				return
 			case <-t.C:
 				s.Lock()
@@ -195,7 +197,9 @@ func (s *Shell[C]) AppendLocked(p *replica.Partition, append func() (replica.App
 	}
 	s.Go(func() {
 		code := int16(0)
-		if err := WaitCommitted(p, required, timeout, s.stop); err != nil {
+		ctx, cancel := context.WithTimeout(s.stopping, timeout)
+		defer cancel()
+		if err := p.WaitReplicated(ctx, required); err != nil {
 			code = AppendErrorCode(err)
 		}
 		s.Lock()
@@ -206,21 +210,6 @@ func (s *Shell[C]) AppendLocked(p *replica.Partition, append func() (replica.App
 		}
 	})
 	return nil
-}
-
-// WaitCommitted waits until p's HW reaches required (the ISR holds a
-// coordinator's append), for at most timeout or until stop closes.
-func WaitCommitted(p *replica.Partition, required ids.Offset, timeout time.Duration, stop <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return p.WaitReplicated(ctx, required)
 }
 
 // AppendErrorCode is the Kafka error code of a coordinator's failed
