@@ -107,6 +107,7 @@ func TestACLs(t *testing.T) {
 	if err != nil || len(named.Topics) != 1 || named.Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
 		t.Fatalf("bob asks for secret: %+v, %v", named, err)
 	}
+	checkRefusedTopicAPIs(ctx, t, admin, bob)
 	fetchSecret := s.client(t, s.saslSSL, scram.Auth{User: "bob", Pass: "bob-secret"}.AsSha256Mechanism(), true,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"secret": {0: kgo.NewOffset().AtStart()}}))
 	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
@@ -114,6 +115,76 @@ func TestACLs(t *testing.T) {
 	if n := fetchSecret.PollFetches(pctx).NumRecords(); n != 0 {
 		t.Fatalf("bob fetched %d records of secret", n)
 	}
+}
+
+// checkRefusedTopicAPIs: bob, with READ on orders only, is refused
+// ListOffsets of secret, creating a topic, and deleting secret by name or
+// by id, each with TOPIC_AUTHORIZATION_FAILED for that topic alone, and
+// secret is still there.
+func checkRefusedTopicAPIs(ctx context.Context, t *testing.T, admin *kadm.Client, bob *kgo.Client) {
+	t.Helper()
+	denied := kerr.TopicAuthorizationFailed.Code
+	// Straight to the broker: the client would split requests by topic
+	// and refuse the ones its metadata cannot place.
+	broker := bob.SeedBrokers()[0]
+	lreq := kmsg.NewPtrListOffsetsRequest()
+	for _, name := range []string{"orders", "secret"} {
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = name
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = -1
+		lt.Partitions = append(lt.Partitions, lp)
+		lreq.Topics = append(lreq.Topics, lt)
+	}
+	lresp, err := requestAs[*kmsg.ListOffsetsResponse](ctx, broker, lreq)
+	if err != nil || len(lresp.Topics) != 2 {
+		t.Fatalf("bob lists offsets: %+v, %v", lresp, err)
+	}
+	for _, lt := range lresp.Topics {
+		if want := map[string]int16{"orders": 0, "secret": denied}[lt.Topic]; lt.Partitions[0].ErrorCode != want {
+			t.Errorf("bob lists offsets of %s: code %d, want %d", lt.Topic, lt.Partitions[0].ErrorCode, want)
+		}
+	}
+	creq := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "bobs", 1, 1
+	creq.Topics = append(creq.Topics, ct)
+	cresp, err := requestAs[*kmsg.CreateTopicsResponse](ctx, broker, creq)
+	if err != nil || len(cresp.Topics) != 1 || cresp.Topics[0].Topic != "bobs" || cresp.Topics[0].ErrorCode != denied {
+		t.Fatalf("bob creates a topic: %+v, %v", cresp, err)
+	}
+	meta, err := admin.Metadata(ctx, "secret")
+	if err != nil || meta.Topics["secret"].Err != nil {
+		t.Fatalf("secret's metadata: %v", err)
+	}
+	dreq := kmsg.NewPtrDeleteTopicsRequest()
+	dreq.Version = 6 // names and ids
+	byName, byID := kmsg.NewDeleteTopicsRequestTopic(), kmsg.NewDeleteTopicsRequestTopic()
+	byName.Topic = kmsg.StringPtr("secret")
+	byID.TopicID = meta.Topics["secret"].ID
+	dreq.Topics = append(dreq.Topics, byName, byID)
+	dresp, err := requestAs[*kmsg.DeleteTopicsResponse](ctx, broker, dreq)
+	if err != nil || len(dresp.Topics) != 2 {
+		t.Fatalf("bob deletes secret: %+v, %v", dresp, err)
+	}
+	for _, dt := range dresp.Topics {
+		if dt.Topic == nil || *dt.Topic != "secret" || dt.ErrorCode != denied {
+			t.Errorf("bob deletes secret: %v code %d, want secret %d", dt.Topic, dt.ErrorCode, denied)
+		}
+	}
+	if meta, err := admin.Metadata(ctx, "secret"); err != nil || meta.Topics["secret"].Err != nil {
+		t.Fatalf("secret after bob's delete: %v, %v", err, meta.Topics["secret"].Err)
+	}
+}
+
+// requestAs sends req to broker as it is and returns its response.
+func requestAs[R kmsg.Response](ctx context.Context, broker *kgo.Broker, req kmsg.Request) (R, error) {
+	resp, err := broker.Request(ctx, req)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	return resp.(R), nil
 }
 
 // TestCLIACLs: riffle acl add, list and delete.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/riffle/riffle/daemon/auth"
 	"github.com/riffle/riffle/netio"
+	"github.com/riffle/riffle/quorum"
 )
 
 // With an authorizer (Config.Authorizer), every request is checked here
@@ -80,13 +81,8 @@ func (b *Broker) authorizeRequest(r *request) (after func(kmsg.Response), early 
 		if req.TransactionID != nil && !b.allowed(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *req.TransactionID) {
 			return nil, nil, fmt.Errorf("produce: transactional id %q not authorized", *req.TransactionID)
 		}
-		var denied []kmsg.ProduceRequestTopic
-		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.ProduceRequestTopic) bool {
-			no := !b.allowed(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, t.Topic)
-			if no {
-				denied = append(denied, t)
-			}
-			return no
+		denied := takeDenied(&req.Topics, func(t kmsg.ProduceRequestTopic) bool {
+			return !b.allowed(r, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, t.Topic)
 		})
 		return func(resp kmsg.Response) {
 			pr := resp.(*kmsg.ProduceResponse)
@@ -124,13 +120,8 @@ func (b *Broker) authorizeRequest(r *request) (after func(kmsg.Response), early 
 	case *kmsg.MetadataRequest:
 		return b.authorizeMetadata(r, req), nil, nil
 	case *kmsg.ListOffsetsRequest:
-		var denied []kmsg.ListOffsetsRequestTopic
-		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
-			no := !b.allowed(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic)
-			if no {
-				denied = append(denied, t)
-			}
-			return no
+		denied := takeDenied(&req.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
+			return !b.allowed(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, t.Topic)
 		})
 		return func(resp kmsg.Response) {
 			lr := resp.(*kmsg.ListOffsetsResponse)
@@ -146,46 +137,29 @@ func (b *Broker) authorizeRequest(r *request) (after func(kmsg.Response), early 
 			}
 		}, nil, nil
 	case *kmsg.CreateTopicsRequest:
-		var denied []string
 		canCluster := b.allowedQuiet(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, auth.ClusterName)
-		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
-			no := !canCluster && !b.allowed(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, t.Topic)
-			if no {
-				denied = append(denied, t.Topic)
-			}
-			return no
+		denied := takeDenied(&req.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+			return !canCluster && !b.allowed(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, t.Topic)
 		})
 		return func(resp kmsg.Response) {
 			cr := resp.(*kmsg.CreateTopicsResponse)
-			for _, name := range denied {
+			for _, t := range denied {
 				st := kmsg.NewCreateTopicsResponseTopic()
-				st.Topic, st.ErrorCode = name, topicDenied
+				st.Topic, st.ErrorCode = t.Topic, topicDenied
 				cr.Topics = append(cr.Topics, st)
 			}
 		}, nil, nil
 	case *kmsg.DeleteTopicsRequest:
-		var denied []string
-		req.TopicNames = slices.DeleteFunc(req.TopicNames, func(name string) bool {
-			no := !b.allowed(r, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, name)
-			if no {
-				denied = append(denied, name)
-			}
-			return no
-		})
+		mayDelete := func(name string) bool {
+			return b.allowed(r, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, name)
+		}
+		denied := takeDenied(&req.TopicNames, func(name string) bool { return !mayDelete(name) })
 		im := b.ctrl.Image()
-		req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.DeleteTopicsRequestTopic) bool {
-			name := ""
-			if t.Topic != nil {
-				name = *t.Topic
-			} else if tt := im.TopicByID(t.TopicID); tt != nil {
-				name = tt.Name
-			}
-			no := !b.allowed(r, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, name)
-			if no {
-				denied = append(denied, name)
-			}
-			return no
-		})
+		for _, t := range takeDenied(&req.Topics, func(t kmsg.DeleteTopicsRequestTopic) bool {
+			return !mayDelete(topicNameOrID(im, t.Topic, t.TopicID))
+		}) {
+			denied = append(denied, topicNameOrID(im, t.Topic, t.TopicID))
+		}
 		return func(resp kmsg.Response) {
 			dr := resp.(*kmsg.DeleteTopicsResponse)
 			for _, name := range denied {
@@ -312,24 +286,14 @@ func groupResource(req kmsg.Request) (string, kmsg.ACLOperation, bool) {
 func (b *Broker) authorizeMetadata(r *request, req *kmsg.MetadataRequest) func(kmsg.Response) {
 	im := b.ctrl.Image()
 	listAll := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
-	var denied []string
 	canCreate := b.allowedQuiet(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeCluster, auth.ClusterName)
-	req.Topics = slices.DeleteFunc(req.Topics, func(t kmsg.MetadataRequestTopic) bool {
-		name := ""
-		if t.Topic != nil {
-			name = *t.Topic
-		} else if tt := im.TopicByID(t.TopicID); tt != nil {
-			name = tt.Name
-		}
+	denied := takeDenied(&req.Topics, func(t kmsg.MetadataRequestTopic) bool {
+		name := topicNameOrID(im, t.Topic, t.TopicID)
 		if im.Topic(name) == nil && req.AllowAutoTopicCreation && !canCreate &&
 			!b.allowedQuiet(r, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, name) {
 			req.AllowAutoTopicCreation = false
 		}
-		no := !b.allowed(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
-		if no {
-			denied = append(denied, name)
-		}
-		return no
+		return !b.allowed(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
 	})
 	// Named topics, all refused: v0 would read the empty list as all.
 	noneLeft := !listAll && len(req.Topics) == 0
@@ -343,10 +307,37 @@ func (b *Broker) authorizeMetadata(r *request, req *kmsg.MetadataRequest) func(k
 				return t.Topic == nil || !b.allowedQuiet(r, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, *t.Topic)
 			})
 		}
-		for _, name := range denied {
+		for _, t := range denied {
 			st := kmsg.NewMetadataResponseTopic()
-			st.Topic, st.ErrorCode = &name, kerr.TopicAuthorizationFailed.Code
+			st.Topic, st.ErrorCode = kmsg.StringPtr(topicNameOrID(im, t.Topic, t.TopicID)), kerr.TopicAuthorizationFailed.Code
 			mr.Topics = append(mr.Topics, st)
 		}
 	}
+}
+
+// takeDenied removes the items denied says no to from *items and returns
+// them, in order: the request goes on without them and the response gets
+// them back with their error code.
+func takeDenied[T any](items *[]T, denied func(T) bool) []T {
+	var taken []T
+	*items = slices.DeleteFunc(*items, func(t T) bool {
+		no := denied(t)
+		if no {
+			taken = append(taken, t)
+		}
+		return no
+	})
+	return taken
+}
+
+// topicNameOrID is the topic a request names by name, or else by id (""
+// for an id the image does not know).
+func topicNameOrID(im *quorum.Image, name *string, id [16]byte) string {
+	if name != nil {
+		return *name
+	}
+	if t := im.TopicByID(id); t != nil {
+		return t.Name
+	}
+	return ""
 }
