@@ -22,6 +22,7 @@ type Target struct {
 	Protocol string            `json:"protocol"`
 	Addr     string            `json:"addr"`
 	Settings map[string]string `json:"settings"`
+	CPUs     string            `json:"cpus,omitempty"` // the CPUs it ran on, when pinned
 }
 
 // Run is one scenario against one target.

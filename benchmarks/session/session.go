@@ -55,7 +55,7 @@ func One(ctx context.Context, t targets.Target, s workload.Scenario, log io.Writ
 		logf(log, "%s\n", run.Error)
 		return run
 	}
-	run.Target = report.Target{Name: in.Name, Protocol: in.Protocol, Addr: in.Addr, Settings: in.Settings}
+	run.Target = report.Target{Name: in.Name, Protocol: in.Protocol, Addr: in.Addr, Settings: in.Settings, CPUs: in.CPUs}
 	defer func() {
 		if err := in.Stop(); err != nil && run.Error == "" {
 			run.Error = err.Error()

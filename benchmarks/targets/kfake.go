@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/riffle/riffle/benchmarks/internal/cpus"
 	"github.com/riffle/riffle/benchmarks/internal/modver"
 )
 
@@ -16,7 +17,8 @@ import (
 type Kfake struct {
 	Exec    []string // e.g. {os.Executable(), "serve"}
 	WorkDir string
-	Sync    bool // fsync every batch (kfake.SyncWrites)
+	CPUs    *cpus.Set // run on these CPUs only; nil: any
+	Sync    bool      // fsync every batch (kfake.SyncWrites)
 	Label   string
 }
 
@@ -31,7 +33,7 @@ func (k *Kfake) Name() string {
 // Start implements Target.
 func (k *Kfake) Start(ctx context.Context) (*Instance, error) {
 	argv := append(append([]string(nil), k.Exec...), "kfake", "--sync="+strconv.FormatBool(k.Sync))
-	in, err := launch(ctx, k.Name(), k.WorkDir, argv)
+	in, err := launch(ctx, k.Name(), k.WorkDir, k.CPUs, argv)
 	if err != nil {
 		return nil, err
 	}

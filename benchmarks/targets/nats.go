@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/riffle/riffle/benchmarks/internal/cpus"
 	"github.com/riffle/riffle/benchmarks/internal/modver"
 )
 
@@ -19,7 +20,8 @@ var ErrNotReady = errors.New("server not ready")
 type NATS struct {
 	Exec       []string
 	WorkDir    string
-	SyncAlways bool // fsync every write (sync_interval: always)
+	CPUs       *cpus.Set // run on these CPUs only; nil: any
+	SyncAlways bool      // fsync every write (sync_interval: always)
 	Label      string
 }
 
@@ -34,7 +36,7 @@ func (n *NATS) Name() string {
 // Start implements Target.
 func (n *NATS) Start(ctx context.Context) (*Instance, error) {
 	argv := append(append([]string(nil), n.Exec...), "nats", "--sync="+strconv.FormatBool(n.SyncAlways))
-	in, err := launch(ctx, n.Name(), n.WorkDir, argv)
+	in, err := launch(ctx, n.Name(), n.WorkDir, n.CPUs, argv)
 	if err != nil {
 		return nil, err
 	}

@@ -6,14 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/riffle/riffle/benchmarks/internal/cpus"
 )
 
 // Riffle runs the riffle binary built from the repository at RepoDir.
 type Riffle struct {
-	RepoDir string   // the parent repository ("..", from benchmarks/)
-	WorkDir string   // where the binary and data directories go
-	Args    []string // extra flags, e.g. "--set", "log.sync_every_append=true"
-	Label   string   // name in results; "riffle" if empty
+	RepoDir string    // the parent repository ("..", from benchmarks/)
+	WorkDir string    // where the binary and data directories go
+	CPUs    *cpus.Set // run on these CPUs only; nil: any
+	Args    []string  // extra flags, e.g. "--set", "log.sync_every_append=true"
+	Label   string    // name in results; "riffle" if empty
 	// Bin, if set, is a prebuilt riffle binary to run instead of building.
 	Bin string
 
@@ -67,7 +70,7 @@ func (r *Riffle) Start(ctx context.Context) (*Instance, error) {
 		return nil, err
 	}
 	argv := append([]string{r.bin, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, r.Args...)
-	in, err := launch(ctx, r.Name(), r.WorkDir, argv)
+	in, err := launch(ctx, r.Name(), r.WorkDir, r.CPUs, argv)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/riffle/riffle/benchmarks/driver"
 	"github.com/riffle/riffle/benchmarks/driver/kafkadrv"
 	"github.com/riffle/riffle/benchmarks/driver/natsdrv"
+	"github.com/riffle/riffle/benchmarks/internal/cpus"
 )
 
 // Timeouts for a target to come up and to shut down.
@@ -44,6 +45,7 @@ type Instance struct {
 	Addr     string            `json:"addr"`
 	PID      int               `json:"pid,omitempty"` // 0: not measured
 	Settings map[string]string `json:"settings"`
+	CPUs     string            `json:"cpus,omitempty"` // the CPUs it was pinned to, if any
 
 	proc    *exec.Cmd
 	exited  chan struct{}
@@ -82,8 +84,9 @@ func (in *Instance) Stop() error {
 // launch runs argv with a fresh data directory and ready file appended as
 // "--data-dir D --ready-file F" and waits until the ready file names the
 // bound address. Output goes to the log file "<name>.log" in the work dir,
-// whose tail is quoted if the process fails to come up.
-func launch(ctx context.Context, name, workDir string, argv []string) (*Instance, error) {
+// whose tail is quoted if the process fails to come up. With cpus the
+// process runs on those CPUs only.
+func launch(ctx context.Context, name, workDir string, cpuSet *cpus.Set, argv []string) (*Instance, error) {
 	dir, err := os.MkdirTemp(workDir, name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -97,12 +100,15 @@ func launch(ctx context.Context, name, workDir string, argv []string) (*Instance
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], append(argv[1:], "--data-dir", dataDir, "--ready-file", ready)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
+	if err := cpus.Start(cmd, cpuSet); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("%s: start %s: %w", name, argv[0], err)
 	}
 	in := &Instance{Name: name, PID: cmd.Process.Pid, proc: cmd, exited: make(chan struct{}),
 		logPath: logPath, cleanup: func() { os.RemoveAll(dir) }}
+	if cpuSet != nil {
+		in.CPUs = cpuSet.String()
+	}
 	go func() { _ = cmd.Wait(); close(in.exited) }()
 	if in.Addr, err = waitReady(ctx, ready, in.exited); err != nil {
 		_ = in.Stop()

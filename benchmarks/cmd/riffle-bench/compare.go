@@ -32,6 +32,9 @@ func compareCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := tf.pin(); err != nil {
+		return err
+	}
 	workDir, err := os.MkdirTemp("", "riffle-bench-")
 	if err != nil {
 		return err

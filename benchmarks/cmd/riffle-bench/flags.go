@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/riffle/riffle/benchmarks/internal/cpus"
 	"github.com/riffle/riffle/benchmarks/targets"
 	"github.com/riffle/riffle/benchmarks/workload"
 )
@@ -58,12 +59,34 @@ type targetFlags struct {
 	repo       string
 	riffleBin  string
 	riffleArgs multi
+	targetCPUs string
+	loadCPUs   string
+
+	targetSet *cpus.Set
 }
 
 func (f *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.repo, "repo", "..", "the Riffle repository to build riffle from")
 	fs.StringVar(&f.riffleBin, "riffle-bin", os.Getenv("RIFFLE_BIN"), "a prebuilt riffle binary instead of building one from -repo (default $RIFFLE_BIN)")
 	fs.Var(&f.riffleArgs, "riffle-arg", "extra flag for riffle, e.g. -riffle-arg=--set -riffle-arg=log.sync_every_append=true; repeatable")
+	fs.StringVar(&f.targetCPUs, "target-cpus", "", "run every target the harness starts on these CPUs only, e.g. 1 or 2-3 (every target alike)")
+	fs.StringVar(&f.loadCPUs, "load-cpus", "", "run the harness itself (the load generator) on these CPUs only, e.g. 0; with -target-cpus on other CPUs, the two do not queue for the same cores")
+}
+
+// pin pins the harness to -load-cpus and keeps -target-cpus for the
+// targets it makes; call it before make.
+func (f *targetFlags) pin() error {
+	load, err := cpus.Parse(f.loadCPUs)
+	if err != nil {
+		return fmt.Errorf("%w: -load-cpus: %v", errUsage, err)
+	}
+	if f.targetSet, err = cpus.Parse(f.targetCPUs); err != nil {
+		return fmt.Errorf("%w: -target-cpus: %v", errUsage, err)
+	}
+	if load != nil {
+		return load.PinSelf()
+	}
+	return nil
 }
 
 // targetNames lists what -target and -targets accept.
@@ -78,18 +101,18 @@ func (f *targetFlags) make(name, workDir string) (targets.Target, error) {
 	serve := []string{self, "serve"}
 	switch name {
 	case "riffle":
-		return &targets.Riffle{RepoDir: f.repo, WorkDir: workDir, Args: f.riffleArgs, Bin: f.riffleBin}, nil
+		return &targets.Riffle{RepoDir: f.repo, WorkDir: workDir, CPUs: f.targetSet, Args: f.riffleArgs, Bin: f.riffleBin}, nil
 	case "riffle-sync":
 		args := append(append([]string(nil), f.riffleArgs...), "--set", "log.sync_every_append=true")
-		return &targets.Riffle{RepoDir: f.repo, WorkDir: workDir, Args: args, Label: name, Bin: f.riffleBin}, nil
+		return &targets.Riffle{RepoDir: f.repo, WorkDir: workDir, CPUs: f.targetSet, Args: args, Label: name, Bin: f.riffleBin}, nil
 	case "kfake":
-		return &targets.Kfake{Exec: serve, WorkDir: workDir}, nil
+		return &targets.Kfake{Exec: serve, WorkDir: workDir, CPUs: f.targetSet}, nil
 	case "kfake-sync":
-		return &targets.Kfake{Exec: serve, WorkDir: workDir, Sync: true, Label: name}, nil
+		return &targets.Kfake{Exec: serve, WorkDir: workDir, CPUs: f.targetSet, Sync: true, Label: name}, nil
 	case "nats":
-		return &targets.NATS{Exec: serve, WorkDir: workDir}, nil
+		return &targets.NATS{Exec: serve, WorkDir: workDir, CPUs: f.targetSet}, nil
 	case "nats-sync":
-		return &targets.NATS{Exec: serve, WorkDir: workDir, SyncAlways: true, Label: name}, nil
+		return &targets.NATS{Exec: serve, WorkDir: workDir, CPUs: f.targetSet, SyncAlways: true, Label: name}, nil
 	default:
 		return nil, fmt.Errorf("%w: unknown target %q (want one of %s)", errUsage, name, targetNames)
 	}

@@ -19,7 +19,7 @@ import (
 // the quick scenario, and read back the JSON and the PNG. No speed bar.
 func TestShortRun(t *testing.T) {
 	out := t.TempDir()
-	err := dispatch(context.Background(), []string{"run", "-quiet", "-target", "riffle",
+	err := dispatch(context.Background(), []string{"run", "-quiet", "-target", "riffle", "-target-cpus", "0",
 		"-repo", "../../..", "-scenario", "../../scenarios/quick.toml", "-out", out})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +51,9 @@ func TestShortRun(t *testing.T) {
 	if run.Broker == nil || run.Broker.CPUSeconds <= 0 || run.Broker.PeakRSSBytes == 0 {
 		t.Fatalf("broker usage %+v", run.Broker)
 	}
+	if run.Target.CPUs != "0" {
+		t.Fatalf("target pinned to %q, want 0", run.Target.CPUs)
+	}
 	if run.Scenario.Name != "quick" || run.Target.Settings["server"] == "" || run.Client["acks"] != "all" {
 		t.Fatalf("settings not stored: %+v %+v %+v", run.Scenario, run.Target.Settings, run.Client)
 	}
@@ -70,7 +73,8 @@ func TestShortRun(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{nil, {"bogus"}, {"run"}, {"run", "-target", "nope"}, {"serve", "kfake"},
-		{"chaos", "-nodes", "4"}, {"chaos", "-txn-producers", "-1"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"}} {
+		{"chaos", "-nodes", "4"}, {"chaos", "-txn-producers", "-1"}, {"chaos", "-nemesis", "kill,flood"}, {"chaos", "extra"}, {"chaos", "-help"},
+		{"run", "-target", "riffle", "-target-cpus", "1-"}, {"compare", "-load-cpus", "100000"}} {
 		if err := dispatch(context.Background(), args); !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("dispatch(%q): %v, want a usage error (exit 2)", args, err)
 		}

@@ -34,6 +34,9 @@ func runCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := tf.pin(); err != nil {
+		return err
+	}
 	if len(scenarios) != 1 {
 		return fmt.Errorf("%w: run takes one -scenario (compare takes several)", errUsage)
 	}
