@@ -78,6 +78,8 @@ func startAdmin(cfg Config, b *broker, log *slog.Logger) (*adminServer, error) {
 		// Profiles for operators chasing CPU or memory (go tool pprof).
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		// Execution traces show who waited for a P and why (go tool trace).
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	a.srv = &http.Server{Handler: guard(mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {

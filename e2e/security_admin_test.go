@@ -51,6 +51,7 @@ func TestAdminListenerTLSAndToken(t *testing.T) {
 		{"/metrics", "wrong", 401, ""},
 		{"/metrics", "t0ken", 200, "riffle_netio_connections"},
 		{"/debug/pprof/", "t0ken", 404, ""},
+		{"/debug/pprof/trace?seconds=1", "t0ken", 404, ""},
 	} {
 		if code, body := get(tc.path, tc.token); code != tc.code || !strings.Contains(body, tc.body) {
 			t.Errorf("GET %s (token %q): %d %.80q, want %d with %q", tc.path, tc.token, code, body, tc.code, tc.body)

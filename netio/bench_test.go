@@ -71,33 +71,43 @@ func benchFetch(b *testing.B, copyMax int64) {
 // TestFetchReaderProcess is BenchmarkFetchLike's client; it runs only in
 // the child process the benchmark starts.
 func TestFetchReaderProcess(t *testing.T) {
-	spec := os.Getenv(readerEnv)
-	if spec == "" {
-		t.Skip("runs only as BenchmarkFetchLike's client")
-	}
 	var addr string
 	var total int
-	if _, err := fmt.Sscan(spec, &addr, &total); err != nil {
-		t.Fatalf("%s=%q: %v", readerEnv, spec, err)
+	childArgs(t, readerEnv, "BenchmarkFetchLike", &addr, &total)
+	eachConn(t, addr, benchConns, total, func(c net.Conn, n int) error { return fetchN(c, n, []byte("fetch")) })
+}
+
+// childArgs scans the spec a benchmark passed its child process in env
+// into args; unset, the test is skipped: it runs only as bench's client.
+func childArgs(t *testing.T, env, bench string, args ...any) {
+	spec := os.Getenv(env)
+	if spec == "" {
+		t.Skip("runs only as " + bench + "'s client")
 	}
+	if _, err := fmt.Sscan(spec, args...); err != nil {
+		t.Fatalf("%s=%q: %v", env, spec, err)
+	}
+}
+
+// eachConn dials conns connections to addr and runs fn on each in its own
+// goroutine with its share of total requests, until all return.
+func eachConn(t *testing.T, addr string, conns, total int, fn func(c net.Conn, n int) error) {
 	var wg sync.WaitGroup
-	for i := range benchConns {
+	for i := range conns {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		n := total / benchConns
-		if i < total%benchConns {
+		n := total / conns
+		if i < total%conns {
 			n++
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fetchN(c, n, []byte("fetch")); err != nil {
+		wg.Go(func() {
+			if err := fn(c, n); err != nil {
 				t.Error(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

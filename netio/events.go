@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -92,6 +93,16 @@ func (e *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	if action := e.dispatch(gc, cs, start); action != gnet.None {
 		return action
+	}
+	if cs.busy.Load() {
+		// The worker just readied sits in this P's run queue. gnet blocks
+		// in epoll_wait next, holding the P, and yields first only once
+		// per poll cycle; when that one yield picks the loop again (the
+		// scheduler takes its global queue first every 61st time), the
+		// worker waits until the runtime's monitor retakes the P: up to
+		// 20 ms where the loop holds the only P (traced, one CPU). A
+		// second yield here runs it first.
+		runtime.Gosched()
 	}
 	buffered := int64(gc.InboundBuffered())
 	over := s.requestBytes.charge(buffered - cs.charged)

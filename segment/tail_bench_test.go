@@ -1,11 +1,11 @@
 package segment
 
 import (
-	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/riffle/riffle/internal/benchtail"
 )
 
 // slowAppend is the longest a single append may take in the tail
@@ -54,7 +54,7 @@ func BenchmarkAppendTail(b *testing.B) {
 				took = append(took, time.Since(start))
 			}
 			b.StopTimer()
-			reportAppendTail(b, took)
+			benchtail.Report(b, "append", took, slowAppend)
 		})
 	}
 }
@@ -79,34 +79,4 @@ func tickEverySecond(b *testing.B, l *Log) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
-}
-
-// reportAppendTail reports the appends' p99, p99.9 and max, and fails
-// the benchmark for each append over slowAppend, at its position.
-func reportAppendTail(b *testing.B, took []time.Duration) {
-	if len(took) == 0 {
-		return
-	}
-	slow := 0
-	for i, d := range took {
-		if d > slowAppend {
-			slow++
-			if slow <= 10 {
-				b.Errorf("append %d of %d took %v, over %v", i, len(took), d, slowAppend)
-			}
-		}
-	}
-	if slow > 10 {
-		b.Errorf("... %d appends over %v in all", slow, slowAppend)
-	}
-	sorted := slices.Clone(took)
-	slices.Sort(sorted)
-	at := func(q float64) time.Duration { return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))] }
-	b.ReportMetric(float64(at(0.99).Microseconds()), "p99-µs")
-	b.ReportMetric(float64(at(0.999).Microseconds()), "p99.9-µs")
-	b.ReportMetric(float64(sorted[len(sorted)-1].Microseconds()), "max-µs")
-	b.ReportMetric(float64(slow), "slow-appends")
-	if testing.Verbose() {
-		fmt.Printf("%s: %d appends, p50 %v, p99 %v, p99.9 %v, max %v, %d over %v\n", b.Name(), len(took), at(0.5), at(0.99), at(0.999), sorted[len(sorted)-1], slow, slowAppend)
-	}
 }
