@@ -36,8 +36,11 @@
 // a disk block, and on a full disk that page fault is SIGBUS, while pwrite
 // fails with ENOSPC and reading a hole gives zeros. Lookups binary
 // search the last 8 KiB of an index first, then the rest, then read batch
-// headers (61 bytes each) forward from the entry found. Reads never read
-// record bytes. OffsetForTimestamp reads the records of one batch, and
+// headers (61 bytes each) forward from the entry found. A read of one of
+// the active segment's last 16 appended batches, what a caught-up consumer
+// or a follower asks for, skips all that: the segment keeps their headers
+// and positions in memory (forgotten when batches are cut off). Reads never
+// read record bytes. OffsetForTimestamp reads the records of one batch, and
 // MaxTimestamp those of the batch holding the maximum when its record is not
 // yet known (a compressed batch, or a batch seen by header only at open);
 // compressed records are decompressed as a stream (package codec), at most

@@ -346,6 +346,9 @@ func (s *segment) recover(cfg Config, onBatch func(BatchHeader)) (scanned, cut i
 		onBatch(h)
 		pos += h.Size()
 	}
+	// Only appends fill the ring of recent batches: a sealed segment
+	// recovered keeps none.
+	s.recent = nil
 	if s.size < fileSize {
 		if err := s.log.f.Truncate(s.size); err != nil {
 			return fileSize, 0, fmt.Errorf("segment %d: truncate to %d: %w", s.base, s.size, err)

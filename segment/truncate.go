@@ -145,6 +145,7 @@ func (s *segment) truncateTo(offset int64) error {
 	if err != nil || !ok {
 		return err
 	}
+	s.recent = nil
 	if err := s.log.f.Truncate(pos); err != nil {
 		return fmt.Errorf("segment %d: truncate to %d: %w", s.base, pos, err)
 	}
