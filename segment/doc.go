@@ -34,7 +34,9 @@
 // ones are trimmed to their entries. Every index is mapped read-only and
 // entries are written with pwrite: a store through a map into a hole needs
 // a disk block, and on a full disk that page fault is SIGBUS, while pwrite
-// fails with ENOSPC and reading a hole gives zeros. Lookups binary
+// fails with ENOSPC and reading a hole gives zeros. New entries are held in
+// memory and written 1 KiB at a time and at trim (the open after a crash
+// rebuilds the active segment's indexes anyway). Lookups binary
 // search the last 8 KiB of an index first, then the rest, then read batch
 // headers (61 bytes each) forward from the entry found. A read of one of
 // the active segment's last 16 appended batches, what a caught-up consumer
@@ -160,7 +162,8 @@
 // checkpoint that does not fit at open, at AssignEpochStart or after a
 // truncation stays stale until the next append writes it before its batch
 // (an open drops entries past the LEO). An index entry the disk refuses is
-// skipped (lookups scan a little further). Reads and Close need no new
+// skipped, and held entries it refuses at trim are dropped (lookups scan a
+// little further). Reads and Close need no new
 // blocks; fdatasync needs none on ext4, which reserves delayed blocks at
 // write time, and one that fails anyway fails the log as above. The first
 // ENOSPC and the first append after it are logged, once each.

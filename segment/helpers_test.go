@@ -178,14 +178,16 @@ func checkContiguous(t *testing.T, hs []BatchHeader, from, end int64) {
 	}
 }
 
-// countingFS counts log-file reads, maps and syncs on top of the real FS.
+// countingFS counts log-file reads, maps, index writes and syncs on top of
+// the real FS.
 type countingFS struct {
 	vfs.FS
-	mu        sync.Mutex
-	logReads  int64 // bytes read from .log files with ReadAt
-	logMaps   int   // read-only maps of .log files
-	syncs     int   // file syncs
-	syncDelay time.Duration
+	mu          sync.Mutex
+	logReads    int64 // bytes read from .log files with ReadAt
+	logMaps     int   // read-only maps of .log files
+	indexWrites int   // WriteAt calls on .index and .timeindex files
+	syncs       int   // file syncs
+	syncDelay   time.Duration
 }
 
 func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
@@ -193,7 +195,8 @@ func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File
 	if err != nil {
 		return nil, err
 	}
-	return &countingFile{File: f, fs: c, isLog: strings.HasSuffix(name, logSuffix)}, nil
+	isIndex := strings.HasSuffix(name, indexSuffix) || strings.HasSuffix(name, timeIndexSuffix)
+	return &countingFile{File: f, fs: c, isLog: strings.HasSuffix(name, logSuffix), isIndex: isIndex}, nil
 }
 
 func (c *countingFS) counts() (reads int64, maps, syncs int) {
@@ -204,8 +207,18 @@ func (c *countingFS) counts() (reads int64, maps, syncs int) {
 
 type countingFile struct {
 	vfs.File
-	fs    *countingFS
-	isLog bool
+	fs      *countingFS
+	isLog   bool
+	isIndex bool
+}
+
+func (f *countingFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.isIndex {
+		f.fs.mu.Lock()
+		f.fs.indexWrites++
+		f.fs.mu.Unlock()
+	}
+	return f.File.WriteAt(p, off)
 }
 
 func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
