@@ -25,10 +25,10 @@ var ErrClosed = errors.New("coordinator closed")
 // partition loads (a load finds whether it is still wanted), the
 // goroutines that Close awaits, the creation of the internal topic, the
 // timer and the waits for appends to reach the ISR. A coordinator embeds
-// it, calls Init once, and holds the lock (Lock, Unlock) whenever it
-// drives its machine; methods named Locked need it held.
+// it, calls Init once, and holds Mu whenever it drives its machine;
+// methods named Locked need it held.
 type Shell[C ~uint64] struct {
-	sync.Mutex
+	Mu       sync.Mutex // held whenever the machine is driven
 	closed   bool
 	nextCall C
 	waiters  map[C]chan kmsg.Response
@@ -113,9 +113,9 @@ func (s *Shell[C]) Await(ctx context.Context, call C, ch chan kmsg.Response) (km
 		}
 		return resp, nil
 	case <-ctx.Done():
-		s.Lock()
+		s.Mu.Lock()
 		delete(s.waiters, call)
-		s.Unlock()
+		s.Mu.Unlock()
 		return nil, ctx.Err()
 	}
 }
@@ -148,9 +148,9 @@ func (s *Shell[C]) MaybeCreateLocked(create func() error, failed func(error)) {
 	s.creating, s.createTried = true, now
 	s.Go(func() {
 		err := create()
-		s.Lock()
+		s.Mu.Lock()
 		s.creating = false
-		s.Unlock()
+		s.Mu.Unlock()
 		if err != nil {
 			failed(err)
 		}
@@ -168,10 +168,10 @@ func (s *Shell[C]) RunTicks(interval time.Duration, tick func()) {
 			case <-s.stopping.Done():
 				return
 			case <-t.C:
-				s.Lock()
+				s.Mu.Lock()
 				tick()
 				s.settle()
-				s.Unlock()
+				s.Mu.Unlock()
 			}
 		}
 	})
@@ -202,8 +202,8 @@ func (s *Shell[C]) AppendLocked(p *replica.Partition, append func() (replica.App
 		if err := p.WaitReplicated(ctx, required); err != nil {
 			code = AppendErrorCode(err)
 		}
-		s.Lock()
-		defer s.Unlock()
+		s.Mu.Lock()
+		defer s.Mu.Unlock()
 		if !s.closed {
 			report(code)
 			s.settle()

@@ -144,9 +144,9 @@ func randomMemberID(clientID string) string {
 // Close answers every waiting request NOT_COORDINATOR and stops the
 // timers and loads; later requests are answered COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) Close() {
-	c.Lock()
+	c.Mu.Lock()
 	if !c.BeginCloseLocked() {
-		c.Unlock()
+		c.Mu.Unlock()
 		return
 	}
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
@@ -157,7 +157,7 @@ func (c *Coordinator) Close() {
 	}
 	c.m.SetPartitionCount(0)
 	c.runLocked()
-	c.Unlock()
+	c.Mu.Unlock()
 	c.Wait()
 }
 
@@ -165,12 +165,12 @@ func (c *Coordinator) Close() {
 // not set), waiting as the protocol requires (a JoinGroup until the
 // rebalance completes). It returns ctx's error if ctx ends first.
 func (c *Coordinator) Handle(ctx context.Context, clientID, host string, req kmsg.Request) (kmsg.Response, error) {
-	c.Lock()
+	c.Mu.Lock()
 	call, ch := c.RegisterLocked()
 	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), Caller{Call: call, ClientID: clientID, Host: host}, req)
 	c.runLocked()
-	c.Unlock()
+	c.Mu.Unlock()
 	return c.Await(ctx, call, ch)
 }
 
@@ -228,7 +228,7 @@ func (c *Coordinator) append(a Append) {
 // of __consumer_offsets (WriteTxnMarkers): the producer's offsets pending
 // there become visible (commit) or are dropped (abort).
 func (c *Coordinator) CompleteTxn(p int32, producerID int64, commit bool) {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	c.m.CompleteTxn(p, producerID, commit)
 }

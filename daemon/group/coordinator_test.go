@@ -111,9 +111,9 @@ func (s *stack) waitLoaded() {
 	s.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s.coord.Lock()
+		s.coord.Mu.Lock()
 		n := len(s.coord.m.Partitions(PartitionActive))
-		s.coord.Unlock()
+		s.coord.Mu.Unlock()
 		if n == 3 {
 			return
 		}

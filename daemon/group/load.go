@@ -23,8 +23,8 @@ var errLoadCancelled = errors.New("load cancelled")
 // of __consumer_offsets this broker leads (and hosts) are loaded, others
 // are dropped.
 func (c *Coordinator) follow(im *quorum.Image) {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if c.ClosedLocked() {
 		return
 	}
@@ -73,8 +73,8 @@ func (c *Coordinator) load(p int32, gen uint64) {
 		}
 		return nil
 	}, gen)
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if !c.LoadCurrentLocked(p, gen) {
 		return
 	}
@@ -98,8 +98,8 @@ func (c *Coordinator) replay(p int32, fn func(b BatchInfo, key, value []byte) er
 		return fmt.Errorf("partition %d is not hosted", p)
 	}
 	return Replay(rp, func(buf []byte) (int64, error) {
-		c.Lock()
-		defer c.Unlock()
+		c.Mu.Lock()
+		defer c.Mu.Unlock()
 		if !c.LoadCurrentLocked(p, gen) {
 			return 0, errLoadCancelled
 		}

@@ -35,8 +35,8 @@ func (m *Machine) CommittedOffsets() []CommittedOffset {
 // CommittedOffsets lists the committed offsets of the groups this broker
 // coordinates (Machine.CommittedOffsets), for metrics.
 func (c *Coordinator) CommittedOffsets() []CommittedOffset {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	return c.m.CommittedOffsets()
 }
 
@@ -74,7 +74,7 @@ func (m *Machine) Subscriptions() []Subscription {
 // Subscriptions lists the subscriptions of the groups this broker
 // coordinates (Machine.Subscriptions), for metrics.
 func (c *Coordinator) Subscriptions() []Subscription {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	return c.m.Subscriptions()
 }

@@ -127,8 +127,8 @@ func Open(opts Options) (*Coordinator, error) {
 // broker that never sees a transaction spends no files and disk on its
 // partitions.
 func (c *Coordinator) Want() {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	c.wanted = true
 	c.maybeCreateTopicLocked(c.opts.Controller.Image())
 }
@@ -158,9 +158,9 @@ func (c *Coordinator) maybeCreateTopicLocked(im *quorum.Image) {
 // Close answers every waiting request NOT_COORDINATOR and stops the
 // timers, loads and marker senders.
 func (c *Coordinator) Close() {
-	c.Lock()
+	c.Mu.Lock()
 	if !c.BeginCloseLocked() {
-		c.Unlock()
+		c.Mu.Unlock()
 		return
 	}
 	for _, s := range []PartitionState{PartitionLoading, PartitionActive} {
@@ -170,23 +170,23 @@ func (c *Coordinator) Close() {
 		}
 	}
 	c.DropWaitersLocked()
-	c.Unlock()
+	c.Mu.Unlock()
 	c.Wait()
 }
 
 // Handle serves one transaction API request and returns its response
 // (version not set). It returns ctx's error if ctx ends first.
 func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	c.Lock()
+	c.Mu.Lock()
 	if c.ClosedLocked() {
-		c.Unlock()
+		c.Mu.Unlock()
 		return nil, fmt.Errorf("txn: %w", coordinator.ErrClosed)
 	}
 	call, ch := c.RegisterLocked()
 	c.m.SetLeaseLost(c.opts.LeaseHeld != nil && !c.opts.LeaseHeld())
 	c.m.Request(c.nowMs(), call, req)
 	c.runLocked()
-	c.Unlock()
+	c.Mu.Unlock()
 	resp, err := c.Await(ctx, call, ch)
 	if errors.Is(err, coordinator.ErrClosed) {
 		err = fmt.Errorf("txn: %w", err)
@@ -197,8 +197,8 @@ func (c *Coordinator) Handle(ctx context.Context, req kmsg.Request) (kmsg.Respon
 // Ongoing counts the transactions this coordinator serves that are not
 // complete, and returns the running totals (metrics).
 func (c *Coordinator) Ongoing() (int, Counts) {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	n := 0
 	for _, t := range c.m.txns {
 		if t.state == Ongoing || t.state == PrepareCommit || t.state == PrepareAbort {
@@ -239,8 +239,8 @@ func (c *Coordinator) allocate(token Token) {
 		c.log.Warn("txn: allocating a producer id failed", "err", err)
 		code = kerr.CoordinatorNotAvailable.Code
 	}
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if c.ClosedLocked() {
 		return
 	}
@@ -277,9 +277,9 @@ func (c *Coordinator) writeMarkers(w WriteMarkers, gen uint64) {
 	txnPartition := w.Partition
 	left := slices.Clone(w.Partitions)
 	for len(left) > 0 {
-		c.Lock()
+		c.Mu.Lock()
 		stale := c.ClosedLocked() || !c.LoadCurrentLocked(txnPartition, gen)
-		c.Unlock()
+		c.Mu.Unlock()
 		if stale {
 			return
 		}
@@ -293,8 +293,8 @@ func (c *Coordinator) writeMarkers(w WriteMarkers, gen uint64) {
 		case <-time.After(c.opts.MarkerRetry):
 		}
 	}
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if c.ClosedLocked() || !c.LoadCurrentLocked(txnPartition, gen) {
 		return
 	}
@@ -379,8 +379,8 @@ func (c *Coordinator) sendMarkers(w WriteMarkers, parts []TopicPartition) []Topi
 // of __transaction_state this broker leads are loaded (in the coordinator
 // epoch of their leader epoch), others dropped.
 func (c *Coordinator) follow(im *quorum.Image) {
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if c.ClosedLocked() {
 		return
 	}
@@ -429,8 +429,8 @@ func (c *Coordinator) load(p, epoch int32, gen uint64) {
 	err := errors.New("partition not hosted")
 	if rp != nil {
 		err = group.Replay(rp, func(buf []byte) (int64, error) {
-			c.Lock()
-			defer c.Unlock()
+			c.Mu.Lock()
+			defer c.Mu.Unlock()
 			if !c.LoadCurrentLocked(p, gen) {
 				return 0, errors.New("load cancelled")
 			}
@@ -446,8 +446,8 @@ func (c *Coordinator) load(p, epoch int32, gen uint64) {
 			})
 		})
 	}
-	c.Lock()
-	defer c.Unlock()
+	c.Mu.Lock()
+	defer c.Mu.Unlock()
 	if !c.LoadCurrentLocked(p, gen) {
 		return
 	}
