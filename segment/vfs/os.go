@@ -48,7 +48,7 @@ func (osFS) SyncDir(dir string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsync(int(d.Fd())); err != nil {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
@@ -71,11 +71,9 @@ func (o osFile) Size() (int64, error) {
 	return st.Size(), nil
 }
 
-func (o osFile) Sync() error { return unix.Fdatasync(int(o.f.Fd())) }
+func (o osFile) Sync() error { return fdatasync(int(o.f.Fd())) }
 
-func (o osFile) StartWriteback(off, n int64) error {
-	return unix.SyncFileRange(int(o.f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
-}
+func (o osFile) StartWriteback(off, n int64) error { return startWriteback(int(o.f.Fd()), off, n) }
 
 func (o osFile) Allocate(off, n int64) error {
 	err := unix.Fallocate(int(o.f.Fd()), 0, off, n)
