@@ -90,6 +90,9 @@ type Partition struct {
 	// counts truncations, changed under mu and snapshotMu.
 	snapshotMu  sync.Mutex
 	truncations atomic.Uint64
+	// snapshotting counts the due snapshots being written in the
+	// background; Close awaits them.
+	snapshotting sync.WaitGroup
 
 	hwWatch  watchSet // HW moves (consumer long polls)
 	endWatch watchSet // LEO moves (follower long polls)
@@ -251,6 +254,7 @@ func (p *Partition) Close() error {
 	p.changed = make(chan struct{})
 	snap := p.captureSnapshotLocked()
 	p.mu.Unlock()
+	p.snapshotting.Wait()
 	err := p.writeSnapshot(snap)
 	if errors.Is(err, segment.ErrNoSpace) {
 		p.logger.Warn("producer-state snapshot skipped at close: disk full", "offset", snap.offset, "err", err)

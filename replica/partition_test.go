@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,7 @@ func (h *harness) restart(clean bool) {
 
 func (h *harness) snapshotOffsets() []int64 {
 	h.t.Helper()
+	h.p.snapshotting.Wait() // due snapshots are written in the background
 	offsets, err := snapshotDirOf(h.p.Log()).list()
 	if err != nil {
 		h.t.Fatal(err)
@@ -660,5 +662,58 @@ func TestHighWatermarkFromCheckpoint(t *testing.T) {
 	h.powerLoss()
 	if leo, hw := h.p.Log().LogEndOffset(), h.p.HighWatermark(); leo != 6 || hw != 6 {
 		t.Fatalf("after power loss LEO %d, HW %d; want 6 and the checkpointed 10 bounded by it", leo, hw)
+	}
+}
+
+// TestDueSnapshotNotAwaitedByAppend: the append that crosses a segment's
+// worth of bytes returns while its producer-state snapshot's sync is still
+// held (a disk flush); the snapshot is there once the sync goes on.
+func TestDueSnapshotNotAwaitedByAppend(t *testing.T) {
+	release := make(chan struct{})
+	fs := vfs.Inject(vfs.OS, func(op vfs.Op, path string) error {
+		if op == vfs.OpSync && strings.HasSuffix(path, snapshotTempSuffix) {
+			<-release
+		}
+		return nil
+	})
+	cfg := segment.DefaultConfig()
+	cfg.SegmentBytes = 3 * idem(3, 0, 0, 1).Header().Size()
+	dd, err := segment.OpenDataDir(t.TempDir(), func(string) segment.Config { return cfg }, segment.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Close()
+	log, err := dd.CreateLog(testTopic, 0, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(log, Options{Topic: testTopic, NodeID: 1, LeaderEpoch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	appended := make(chan error, 1)
+	go func() {
+		for i := range int32(5) {
+			if _, err := p.AppendAsLeader(idem(3, 0, i, 1), -1, -1); err != nil {
+				appended <- err
+				return
+			}
+		}
+		appended <- nil
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("the appends waited for the snapshot's sync")
+	}
+	close(release)
+	p.snapshotting.Wait()
+	if got, err := snapshotDirOf(log).list(); err != nil || !slices.Equal(got, []int64{3}) {
+		t.Fatalf("snapshots %v (%v), want [3]", got, err)
 	}
 }
