@@ -1,6 +1,8 @@
 // Package vfs is the filesystem seam under segment/: the real OS filesystem in
 // production, and in tests a memory filesystem that keeps only synced data
 // across a simulated crash, plus a wrapper that injects errors (ENOSPC, EIO).
+// The real one makes its syncs through an io_uring (uring.go), so that a
+// goroutine waiting for the disk does not hold a P.
 package vfs
 
 import (
