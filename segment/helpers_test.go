@@ -68,6 +68,14 @@ func newEnv(t *testing.T, cfg Config) *testEnv {
 	return &testEnv{t: t, path: t.TempDir(), cfg: cfg, clock: c, opts: Options{Now: c.Now}}
 }
 
+// newCountingEnv is newEnv on a countingFS over the real filesystem.
+func newCountingEnv(t *testing.T, cfg Config) (*testEnv, *countingFS) {
+	e := newEnv(t, cfg)
+	cfs := &countingFS{FS: vfs.OS}
+	e.opts.FS = cfs
+	return e, cfs
+}
+
 func (e *testEnv) open() *DataDir {
 	e.t.Helper()
 	d, err := OpenDataDir(e.path, func(string) Config { return e.cfg }, e.opts)

@@ -3,8 +3,6 @@ package segment
 import (
 	"math"
 	"testing"
-
-	"github.com/riffle/riffle/segment/vfs"
 )
 
 // TestIndexEntriesWrittenTogether: index entries are held in memory and
@@ -14,9 +12,7 @@ func TestIndexEntriesWrittenTogether(t *testing.T) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20 // one segment
 	cfg.IndexBytesMax = 1 << 16
-	e := newEnv(t, cfg)
-	cfs := &countingFS{FS: vfs.OS}
-	e.opts.FS = cfs
+	e, cfs := newCountingEnv(t, cfg)
 	d, l := e.openLog()
 	const batches = 300
 	res := appendN(t, l, batches, 3, 1000) // each batch passes the 100-byte interval

@@ -3,8 +3,6 @@ package segment
 import (
 	"math"
 	"testing"
-
-	"github.com/riffle/riffle/segment/vfs"
 )
 
 // TestTailReadsReadNoHeaders: a read of one of the last batches appended
@@ -14,9 +12,7 @@ func TestTailReadsReadNoHeaders(t *testing.T) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20       // one segment
 	cfg.IndexIntervalBytes = 1 << 20 // no index entry: older reads scan
-	e := newEnv(t, cfg)
-	cfs := &countingFS{FS: vfs.OS}
-	e.opts.FS = cfs
+	e, cfs := newCountingEnv(t, cfg)
 	_, l := e.openLog()
 	res := appendN(t, l, 20, 3, 1000)
 	read := func(offset int64) (BatchHeader, int64) {
