@@ -153,10 +153,33 @@ func (cs *connState) receivingFor(now time.Time) time.Duration {
 // MaxInflightBytes. Whoever may have freed it calls it (the loop after
 // framing, the worker after queueing a response, the writer after
 // sending), so no frame waits for an event-loop wake-up. busy is cleared
-// when there is nothing to hand over.
+// when there is nothing to hand over. Only the worker, whose request has
+// just ended, calls it directly; the others go through dispatchIfIdle.
 func (cs *connState) dispatchNext() {
 	cs.readyMu.Lock()
 	defer cs.readyMu.Unlock()
+	cs.dispatchLocked()
+}
+
+// dispatchIfIdle is dispatchNext unless a request is in flight: its
+// worker dispatches the next one when done. busy is read again under
+// readyMu: the loop and the writer may both find it clear, and the second
+// to take the lock must not hand over a second frame (the worker would
+// later block on its own send into the full channel, holding readyMu, and
+// the loop with it).
+func (cs *connState) dispatchIfIdle() {
+	if cs.busy.Load() {
+		return
+	}
+	cs.readyMu.Lock()
+	defer cs.readyMu.Unlock()
+	if !cs.busy.Load() {
+		cs.dispatchLocked()
+	}
+}
+
+// dispatchLocked is dispatchNext's body; readyMu is held.
+func (cs *connState) dispatchLocked() {
 	limit := cs.s.cfg.MaxInflightBytes
 	for len(cs.ready) > 0 && !cs.framesClosed && (limit <= 0 || cs.queuedBytes.Load() <= limit) {
 		d := cs.ready[0]
@@ -168,18 +191,10 @@ func (cs *connState) dispatchNext() {
 		}
 		cs.busy.Store(true)
 		cs.touch()
-		cs.frames <- d // never blocks: the worker took the last frame before busy was cleared
+		cs.frames <- d // never blocks: busy was clear, so the worker took the last frame
 		return
 	}
 	cs.busy.Store(false)
-}
-
-// dispatchIfIdle is dispatchNext unless a request is in flight: its
-// worker dispatches the next one when done.
-func (cs *connState) dispatchIfIdle() {
-	if !cs.busy.Load() {
-		cs.dispatchNext()
-	}
 }
 
 // serve is the worker goroutine: it runs the handler for each frame, queues
