@@ -641,7 +641,7 @@ func TestHighWatermarkFromCheckpoint(t *testing.T) {
 	}
 	checkpoint := func(hw int64) {
 		t.Helper()
-		if err := h.dd.CheckpointHighWatermarks([]segment.PartitionOffset{{Topic: testTopic, Partition: 0, Offset: hw}}); err != nil {
+		if err := h.dd.CheckpointHighWatermarks([]segment.PartitionOffset{{Topic: testTopic, Partition: 0, Offset: hw}}, true); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -17,15 +17,19 @@ const checkpointBytesMax = 64 << 20
 
 // writeCheckpoint atomically replaces path (vfs.WriteFile) with Kafka's
 // checkpoint text format: a version line (0), a count line, then one entry
-// per line.
-func writeCheckpoint(fsys vfs.FS, path string, entries []string) error {
+// per line. Unless durable, nothing is synced (vfs.ReplaceFile).
+func writeCheckpoint(fsys vfs.FS, path string, entries []string, durable bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "0\n%d\n", len(entries))
 	for _, e := range entries {
 		b.WriteString(e)
 		b.WriteByte('\n')
 	}
-	if err := vfs.WriteFile(fsys, path, []byte(b.String())); err != nil {
+	replace := vfs.ReplaceFile
+	if durable {
+		replace = vfs.WriteFile
+	}
+	if err := replace(fsys, path, []byte(b.String())); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	return nil

@@ -276,7 +276,7 @@ func (c *Cleaner) checkpointLocked() error {
 			entries = append(entries, fmt.Sprintf("%s %d %d", topic, partition, o))
 		}
 	})
-	if err := writeCheckpoint(c.dir.opts.FS, filepath.Join(c.dir.path, cleanerCheckpointFile), entries); err != nil {
+	if err := writeCheckpoint(c.dir.opts.FS, filepath.Join(c.dir.path, cleanerCheckpointFile), entries, true); err != nil {
 		return fmt.Errorf("data dir %s: cleaner checkpoint: %w", c.dir.path, err)
 	}
 	return nil

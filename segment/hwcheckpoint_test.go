@@ -11,8 +11,9 @@ import (
 )
 
 // TestHighWatermarkCheckpointSurvivesCrash: the replication-offset
-// checkpoint is durable once CheckpointHighWatermarks returns, in Kafka's
-// format; a power loss keeps the last one written whole (never a torn or
+// checkpoint is durable once CheckpointHighWatermarks returns with durable
+// set, in Kafka's format; without, the file is replaced but nothing is
+// synced; a power loss keeps the last durable one whole (never a torn or
 // missing file); a partition the caller does not report keeps its entry; a
 // deleted log loses it.
 func TestHighWatermarkCheckpointSurvivesCrash(t *testing.T) {
@@ -39,16 +40,23 @@ func TestHighWatermarkCheckpointSurvivesCrash(t *testing.T) {
 		t.Fatal("HW checkpointed before any checkpoint")
 	}
 	hws := []PartitionOffset{{"a", 0, 7}, {"b", 0, 3}, {"gone", 0, 9}}
-	if err := d.CheckpointHighWatermarks(hws); err != nil {
+	if err := d.CheckpointHighWatermarks(hws, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := readFileFS(t, mem, filepath.Join("/data", hwFile)); got != "0\n2\na 0 7\nb 0 3\n" {
 		t.Fatalf("checkpoint %q", got)
 	}
-	// Written again with only "a" reported, then lost in a crash mid-way
-	// through a third write that never synced: the second stays.
-	if err := d.CheckpointHighWatermarks([]PartitionOffset{{"a", 0, 12}}); err != nil {
+	// Written again with only "a" reported, then lost in a crash after a
+	// third write that was not durable and a fourth that never synced: the
+	// second stays.
+	if err := d.CheckpointHighWatermarks([]PartitionOffset{{"a", 0, 12}}, true); err != nil {
 		t.Fatal(err)
+	}
+	if err := d.CheckpointHighWatermarks([]PartitionOffset{{"a", 0, 20}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFileFS(t, mem, filepath.Join("/data", hwFile)); got != "0\n2\na 0 20\nb 0 3\n" {
+		t.Fatalf("checkpoint not made durable %q", got)
 	}
 	writeUnsynced(t, mem, filepath.Join("/data", hwFile), "0\n2\na 0 99\n")
 	crashed := open(mem.CrashClone())

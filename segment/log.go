@@ -585,7 +585,7 @@ func (l *Log) LatestEpoch() int32 {
 func (l *Log) saveEpochs() error { return l.writeEpochs(l.epochs) }
 
 func (l *Log) writeEpochs(c epochCache) error {
-	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), c.encode()); err != nil {
+	if err := writeCheckpoint(l.opts.FS, filepath.Join(l.dir, epochCheckpointName), c.encode(), true); err != nil {
 		return fmt.Errorf("log %s: leader epochs: %w", l.dir, err)
 	}
 	l.epochsStale = false

@@ -139,7 +139,7 @@ func TestRecoveryAssignsEpochsOfRecoveredBatches(t *testing.T) {
 	mem, dir := memDataDir(t)
 	_, l := openCrashLog(t, dir, crashConfig(false), mem)
 	appendEpochs(t, l, []int32{1, 1, 3, 3, 4})
-	if err := writeCheckpoint(mem, filepath.Join(l.Dir(), epochCheckpointName), []string{"1 0"}); err != nil {
+	if err := writeCheckpoint(mem, filepath.Join(l.Dir(), epochCheckpointName), []string{"1 0"}, true); err != nil {
 		t.Fatal(err)
 	}
 	_, crashed := openCrashLog(t, dir, crashConfig(false), mem.CrashClone())

@@ -335,7 +335,7 @@ func (m *Manager) Tick() {
 	}
 	m.mu.RUnlock()
 	if hws != nil {
-		m.checkpointHWs(hws)
+		m.checkpointHWs(hws, false)
 	}
 }
 
@@ -348,11 +348,12 @@ func (m *Manager) highWatermarksLocked() []segment.PartitionOffset {
 	return hws
 }
 
-// checkpointHWs writes hws to the replication-offset checkpoint. A failure
+// checkpointHWs writes hws to the replication-offset checkpoint, durably
+// only at close (see segment.DataDir.CheckpointHighWatermarks). A failure
 // is logged: a restart then starts from older HWs, which only delays
 // consumers until the leaders' next HWs.
-func (m *Manager) checkpointHWs(hws []segment.PartitionOffset) {
-	if err := m.opts.DataDir.CheckpointHighWatermarks(hws); err != nil && !errors.Is(err, segment.ErrClosed) {
+func (m *Manager) checkpointHWs(hws []segment.PartitionOffset, durable bool) {
+	if err := m.opts.DataDir.CheckpointHighWatermarks(hws, durable); err != nil && !errors.Is(err, segment.ErrClosed) {
 		m.log.Warn("HW checkpoint not written", "err", err)
 	}
 }
@@ -369,7 +370,7 @@ func (m *Manager) Close() error {
 	}
 	m.pruneFetchersLocked()
 	m.isr.close()
-	m.checkpointHWs(m.highWatermarksLocked())
+	m.checkpointHWs(m.highWatermarksLocked(), true)
 	var errs []error
 	for tp, h := range m.parts {
 		if err := h.p.Close(); err != nil {

@@ -21,9 +21,9 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	return osFile{f}, nil
 }
 
-func (osFS) Remove(name string) error             { return os.Remove(name) }
+func (osFS) Remove(name string) error             { return remove(name) }
 func (osFS) RemoveAll(name string) error          { return os.RemoveAll(name) }
-func (osFS) Rename(oldName, newName string) error { return os.Rename(oldName, newName) }
+func (osFS) Rename(oldName, newName string) error { return rename(oldName, newName) }
 func (osFS) MkdirAll(dir string, perm os.FileMode) error {
 	return os.MkdirAll(dir, perm)
 }

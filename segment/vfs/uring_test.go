@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,20 +52,22 @@ func TestSyncsThroughTheRing(t *testing.T) {
 		name string
 		call func() (bool, error)
 	}{
-		{"fdatasync", func() (bool, error) { return r.call(uringOpFsync, fd, 0, 0, uringFsyncDatasync) }},
-		{"fsync", func() (bool, error) { return r.call(uringOpFsync, fd, 0, 0, 0) }},
+		{"fdatasync", func() (bool, error) {
+			return r.call(uringSQE{op: uringOpFsync, fd: int32(fd), flags: uringFsyncDatasync})
+		}},
+		{"fsync", func() (bool, error) { return r.call(uringSQE{op: uringOpFsync, fd: int32(fd)}) }},
 		{"sync_file_range", func() (bool, error) {
-			return r.call(uringOpSyncFileRange, fd, 4096, 1<<19, unix.SYNC_FILE_RANGE_WRITE)
+			return r.call(uringSQE{op: uringOpSyncFileRange, fd: int32(fd), off: 4096, length: 1 << 19, flags: unix.SYNC_FILE_RANGE_WRITE})
 		}},
 	} {
 		if submitted, err := op.call(); !submitted || err != nil {
 			t.Errorf("%s: submitted %v, %v", op.name, submitted, err)
 		}
 	}
-	if submitted, err := r.call(uringOpFsync, 1<<20, 0, 0, 0); !submitted || !errors.Is(err, unix.EBADF) {
+	if submitted, err := r.call(uringSQE{op: uringOpFsync, fd: 1 << 20}); !submitted || !errors.Is(err, unix.EBADF) {
 		t.Errorf("fsync of a bad descriptor: submitted %v, %v; want EBADF", submitted, err)
 	}
-	if submitted, err := r.call(uringOpFsync, fd, 0, 0, 0x80); !submitted || !errors.Is(err, unix.EINVAL) {
+	if submitted, err := r.call(uringSQE{op: uringOpFsync, fd: int32(fd), flags: 0x80}); !submitted || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("fsync with unknown flags: submitted %v, %v; want EINVAL", submitted, err)
 	}
 	var wg sync.WaitGroup
@@ -95,5 +98,62 @@ func TestSyncsThroughTheRing(t *testing.T) {
 	r.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d calls still waiting after all returned", left)
+	}
+}
+
+// TestRenameAndRemoveThroughTheRing: renameat and unlinkat run as ring
+// operations, and rename and remove keep os.Rename's and os.Remove's
+// results, errors and their types included.
+func TestRenameAndRemoveThroughTheRing(t *testing.T) {
+	r := ringOrSkip(t)
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	for _, name := range []string{a, b} {
+		if err := os.WriteFile(name, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if submitted, err := r.renameat(a, b); !submitted || err != nil {
+		t.Fatalf("renameat over a file: submitted %v, %v", submitted, err)
+	}
+	if got, err := os.ReadFile(b); err != nil || string(got) != a {
+		t.Fatalf("after renameat b holds %q, %v; want a's contents", got, err)
+	}
+	if _, err := os.Stat(a); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a after renameat: %v, want gone", err)
+	}
+	if submitted, err := r.unlinkat(b); !submitted || err != nil {
+		t.Fatalf("unlinkat: submitted %v, %v", submitted, err)
+	}
+	if _, err := os.Stat(b); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("b after unlinkat: %v, want gone", err)
+	}
+
+	var linkErr *os.LinkError
+	if err := rename(a, c); !errors.As(err, &linkErr) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("rename of a missing file: %v (%T), want a *os.LinkError for ENOENT", err, err)
+	}
+	var pathErr *os.PathError
+	if err := remove(a); !errors.As(err, &pathErr) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("remove of a missing file: %v (%T), want a *os.PathError for ENOENT", err, err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := remove(sub); err != nil {
+		t.Errorf("remove of an empty directory: %v", err)
+	}
+	if err := os.WriteFile(c, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rename(c, sub); err != nil {
+		t.Errorf("rename: %v", err)
+	}
+	if err := remove(sub); err != nil {
+		t.Errorf("remove of a file: %v", err)
+	}
+	if names, err := os.ReadDir(dir); err != nil || len(names) != 0 {
+		t.Errorf("dir left with %v, %v; want empty", names, err)
 	}
 }
