@@ -111,6 +111,7 @@ func (b *broker) writeMetrics(w io.Writer) {
 	metrics.WriteCounterUint64(w, "riffle_netio_copied_bytes_total", uint64(st.BytesCopied))
 	metrics.WriteCounterUint64(w, "riffle_netio_written_bytes_total", uint64(st.BytesWritten))
 	metrics.WriteCounterUint64(w, "riffle_netio_write_stalls_total", uint64(st.WriteStalls))
+	metrics.WriteCounterUint64(w, "riffle_netio_sends_total", uint64(st.Sends))
 	metrics.WriteCounterFloat64(w, "riffle_netio_event_loop_busy_seconds_total", st.EventLoopBusy.Seconds())
 	metrics.WriteCounterUint64(w, "riffle_netio_accept_errors_total", uint64(st.AcceptErrors))
 	metrics.WriteCounterUint64(w, "riffle_netio_refused_connections_total", uint64(st.Refused))

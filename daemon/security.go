@@ -312,6 +312,7 @@ func (b *broker) netStats() netio.Stats {
 		sum.BytesSendfile += st.BytesSendfile
 		sum.BytesCopied += st.BytesCopied
 		sum.BytesWritten += st.BytesWritten
+		sum.Sends += st.Sends
 		sum.WriteStalls += st.WriteStalls
 		sum.EventLoopBusy += st.EventLoopBusy
 		sum.AcceptErrors += st.AcceptErrors

@@ -157,7 +157,11 @@ type Stats struct {
 	BytesSendfile int64 // file-region bytes sent by sendfile
 	BytesCopied   int64 // file-region bytes copied (regions up to CopyRegionBytesMax)
 	BytesWritten  int64 // all response bytes, size prefixes included
-	WriteStalls   int64 // times a writer found the socket buffer full (EAGAIN) and parked
+	// Sends counts the sendmsg and sendfile calls that wrote response
+	// bytes on plaintext listeners: BytesWritten per send, and requests
+	// per send, show how well responses are gathered.
+	Sends       int64
+	WriteStalls int64 // times a writer found the socket buffer full (EAGAIN) and parked
 	// EventLoopBusy is the time spent in event-loop callbacks (connection
 	// open and close, reading and dispatching frames), summed over loops.
 	EventLoopBusy time.Duration

@@ -155,10 +155,11 @@ func (cs *connState) receivingFor(now time.Time) time.Duration {
 // sending), so no frame waits for an event-loop wake-up. busy is cleared
 // when there is nothing to hand over. Only the worker, whose request has
 // just ended, calls it directly; the others go through dispatchIfIdle.
-func (cs *connState) dispatchNext() {
+// It reports whether it handed one over.
+func (cs *connState) dispatchNext() (handed bool) {
 	cs.readyMu.Lock()
 	defer cs.readyMu.Unlock()
-	cs.dispatchLocked()
+	return cs.dispatchLocked()
 }
 
 // dispatchIfIdle is dispatchNext unless a request is in flight: its
@@ -179,7 +180,7 @@ func (cs *connState) dispatchIfIdle() {
 }
 
 // dispatchLocked is dispatchNext's body; readyMu is held.
-func (cs *connState) dispatchLocked() {
+func (cs *connState) dispatchLocked() (handed bool) {
 	limit := cs.s.cfg.MaxInflightBytes
 	for len(cs.ready) > 0 && !cs.framesClosed && (limit <= 0 || cs.queuedBytes.Load() <= limit) {
 		d := cs.ready[0]
@@ -192,17 +193,21 @@ func (cs *connState) dispatchLocked() {
 		cs.busy.Store(true)
 		cs.touch()
 		cs.frames <- d // never blocks: busy was clear, so the worker took the last frame
-		return
+		return true
 	}
 	cs.busy.Store(false)
+	return false
 }
 
 // serve is the worker goroutine: it runs the handler for each frame, queues
 // the response and lets the loop dispatch the next frame.
 func (cs *connState) serve() {
 	defer cs.s.workers.Done()
+	var held heldResponses
+	defer held.flush(cs)
 	for d := range cs.frames {
 		if cs.ctx.Err() != nil {
+			held.flush(cs)
 			cs.s.releaseFrame(d.frame)
 			cs.s.requestDone()
 			continue
@@ -212,6 +217,7 @@ func (cs *connState) serve() {
 		cs.s.releaseFrame(d.frame)
 		mute, delayResponse := cs.info.takeMute()
 		if delayResponse {
+			held.flush(cs)
 			waitMuted(cs.ctx, mute)
 			mute = 0
 		}
@@ -222,6 +228,7 @@ func (cs *connState) serve() {
 			if r, _ = newResponse(pieces); r != nil {
 				cs.s.log.Info("closing connection after the response", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 				r.closeConn = true // sent, then the connection closes
+				held.flush(cs)
 				cs.push(r)
 				continue // busy stays set: nothing more is dispatched
 			}
@@ -230,28 +237,83 @@ func (cs *connState) serve() {
 			// Close once the responses already queued are sent.
 			cs.s.log.Warn("closing connection", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			releasePieces(pieces)
+			held.flush(cs)
 			cs.push(&response{closeConn: true})
 			continue // busy stays set: nothing more is dispatched
 		}
-		sendNow := false
-		if r == nil {
+		switch {
+		case r == nil:
 			cs.s.requestDone()
-		} else {
-			sendNow = cs.push(r)
-		}
-		if sendNow {
-			cs.write([]*response{r})
-			if cs.doneWriting() {
-				cs.signal()
+		case held.add(cs, r):
+		default:
+			held.flush(cs)
+			if cs.push(r) {
+				held.take(r)
 			}
 		}
 		if mute > 0 {
 			// Muted: busy stays set, so nothing more is dispatched (gnet
 			// cannot stop reading the socket; what arrives meanwhile waits
 			// in the ready queue, bounded by MaxBufferedRequestBytes).
+			held.flush(cs)
 			waitMuted(cs.ctx, mute)
 		}
-		cs.dispatchNext()
+		if held.bytes >= inlineBytesMax {
+			held.flush(cs)
+		}
+		if !cs.dispatchNext() {
+			// Nothing waits: send now. The write's completion dispatches
+			// whatever the loop readies meanwhile.
+			held.flush(cs)
+		}
+	}
+}
+
+// heldResponses are small in-memory responses the worker holds the right
+// to send (push returned sendNow) and keeps while the client's next request
+// is already waiting, so that a pipelining client's responses leave in one
+// sendmsg rather than one each: at 50,000 x 1 KiB/s franz-go sends ~1.4
+// records per Produce request with several in flight, and each syscall is
+// several µs on a VM. A response is held at most while the requests
+// dispatched behind it are served, and never while the worker waits on
+// anything else (a mute, a full queue, an empty ready queue).
+type heldResponses struct {
+	rs    []*response
+	bytes int64
+}
+
+// take holds r, which push let the worker send.
+func (h *heldResponses) take(r *response) {
+	h.rs = append(h.rs, r)
+	h.bytes += r.bytes
+}
+
+// add holds r behind the responses held already, if any and if r may be
+// sent by the worker too; false leaves r to the caller.
+func (h *heldResponses) add(cs *connState, r *response) bool {
+	if len(h.rs) == 0 || !r.inline() {
+		return false
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		return false
+	}
+	cs.queuedBytes.Add(r.bytes)
+	h.take(r)
+	return true
+}
+
+// flush sends the held responses and gives up the right to send.
+func (h *heldResponses) flush(cs *connState) {
+	if len(h.rs) == 0 {
+		return
+	}
+	cs.write(h.rs)
+	clear(h.rs)
+	h.rs, h.bytes = h.rs[:0], 0
+	if cs.doneWriting() {
+		cs.signal()
 	}
 }
 

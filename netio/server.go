@@ -50,6 +50,7 @@ type Server struct {
 
 type counters struct {
 	sendfile, copied, written, stalls atomic.Int64
+	sends                             atomic.Int64
 	busyNs                            atomic.Int64 // event-loop callback time
 	acceptErrors, refused             atomic.Int64
 }
@@ -221,6 +222,7 @@ func (s *Server) Stats() Stats {
 		BytesSendfile: s.stats.sendfile.Load(),
 		BytesCopied:   s.stats.copied.Load(),
 		BytesWritten:  s.stats.written.Load(),
+		Sends:         s.stats.sends.Load(),
 		WriteStalls:   s.stats.stalls.Load(),
 		EventLoopBusy: time.Duration(s.stats.busyNs.Load()),
 		AcceptErrors:  s.stats.acceptErrors.Load(),

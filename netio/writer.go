@@ -191,6 +191,7 @@ func (w *writer) writeBufs(bufs [][]byte, more bool) error {
 			return os.NewSyscallError("sendmsg", serr)
 		}
 		w.stats.written.Add(int64(sent))
+		w.stats.sends.Add(1)
 		bufs = advance(bufs, sent)
 	}
 	return nil
@@ -247,6 +248,7 @@ func (w *writer) sendfile(in int, off, n int64) error {
 		n -= int64(sent)
 		w.stats.sendfile.Add(int64(sent))
 		w.stats.written.Add(int64(sent))
+		w.stats.sends.Add(1)
 	}
 	return nil
 }
