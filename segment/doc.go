@@ -7,7 +7,8 @@
 //	  recovery-point-offset-checkpoint   "0\n<n>\n" then "<topic> <partition> <offset>" lines
 //	  log-start-offset-checkpoint        same format
 //	  replication-offset-checkpoint      same format: each replica's HW, written by the replica
-//	                                     manager every replica.high.watermark.checkpoint.interval.ms
+//	                                     manager every replica.high.watermark.checkpoint.interval.ms,
+//	                                     synced only at close (DataDir.CheckpointHighWatermarks)
 //	  cleaner-offset-checkpoint          same format: each compacted log's first dirty offset
 //	  .kafka_cleanshutdown               present only after a clean Close
 //	  <topic>-<partition>/               split at the last '-'
