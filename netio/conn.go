@@ -229,7 +229,7 @@ func (cs *connState) serve() {
 				cs.s.log.Info("closing connection after the response", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 				r.closeConn = true // sent, then the connection closes
 				held.flush(cs)
-				cs.push(r)
+				cs.push(r, false)
 				continue // busy stays set: nothing more is dispatched
 			}
 		}
@@ -238,18 +238,13 @@ func (cs *connState) serve() {
 			cs.s.log.Warn("closing connection", "conn", cs.info.ID, "remote", cs.info.RemoteAddr, "err", err)
 			releasePieces(pieces)
 			held.flush(cs)
-			cs.push(&response{closeConn: true})
+			cs.push(&response{closeConn: true}, false)
 			continue // busy stays set: nothing more is dispatched
 		}
-		switch {
-		case r == nil:
+		if r == nil {
 			cs.s.requestDone()
-		case held.add(cs, r):
-		default:
-			held.flush(cs)
-			if cs.push(r) {
-				held.take(r)
-			}
+		} else if cs.push(r, len(held.rs) > 0) {
+			held.take(r)
 		}
 		if mute > 0 {
 			// Muted: busy stays set, so nothing more is dispatched (gnet
@@ -288,22 +283,6 @@ func (h *heldResponses) take(r *response) {
 	h.bytes += r.bytes
 }
 
-// add holds r behind the responses held already, if any and if r may be
-// sent by the worker too; false leaves r to the caller.
-func (h *heldResponses) add(cs *connState, r *response) bool {
-	if len(h.rs) == 0 || !r.inline() {
-		return false
-	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.closed {
-		return false
-	}
-	cs.queuedBytes.Add(r.bytes)
-	h.take(r)
-	return true
-}
-
 // flush sends the held responses and gives up the right to send.
 func (h *heldResponses) flush(cs *connState) {
 	if len(h.rs) == 0 {
@@ -340,10 +319,13 @@ func newResponse(pieces []Piece) (*response, error) {
 
 // push queues r for the writer goroutine, or completes it at once if the
 // connection is closed. It returns true, queueing nothing, if the caller
-// should send r itself (then call doneWriting): r is small and in memory and
-// nothing else is queued or being sent, so handing it to the writer
-// goroutine would only add a goroutine switch to the request's latency.
-func (cs *connState) push(r *response) (sendNow bool) {
+// should send r itself (then call doneWriting): r is small and in memory,
+// nothing is queued, and nothing is being sent or the caller is the one
+// holding the right to send (holding: its held responses), so handing r to
+// the writer goroutine would only add a goroutine switch to its latency.
+// A response queued behind held ones waits for their flush: the writer
+// takes the queue only once the worker has given up the right to send.
+func (cs *connState) push(r *response, holding bool) (sendNow bool) {
 	cs.mu.Lock()
 	if cs.closed {
 		cs.mu.Unlock()
@@ -351,7 +333,7 @@ func (cs *connState) push(r *response) (sendNow bool) {
 		return false
 	}
 	cs.queuedBytes.Add(r.bytes)
-	if r.inline() && !cs.writing && len(cs.queue) == 0 {
+	if r.inline() && len(cs.queue) == 0 && (holding || !cs.writing) {
 		cs.writing = true
 		cs.mu.Unlock()
 		return true

@@ -301,9 +301,10 @@ func (r *uring) unlinkat(name string) (submitted bool, err error) {
 
 // rename is os.Rename, through the ring when there is one. Replacing a
 // file frees the old one's blocks, and on a filesystem mounted with
-// discard the kernel waits there for the device to discard them: the HW
-// checkpoint's rename every 5 s held the broker's one P for 10-20 ms
-// (traced: renameat in blkdev_issue_discard). EINVAL may also be a kernel
+// discard the kernel waits there for the device to discard them, in the
+// calling thread (a D-state sample of the broker caught the HW
+// checkpoint's renameat in blkdev_issue_discard; its effect on acks was
+// not separated from the checkpoint's flush). EINVAL may also be a kernel
 // that does not know the operation: the syscall then says which.
 func rename(oldName, newName string) error {
 	if r := syncRing(); r != nil {
