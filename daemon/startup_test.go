@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/riffle/riffle/internal/testport"
 )
 
 func TestLockDataDir(t *testing.T) {
@@ -71,17 +73,6 @@ func startConfig(t *testing.T, dir, listen, admin string) Config {
 	return cfg
 }
 
-// freeAddr is a loopback address nobody listens on (at the time of asking).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // A failed start reports its cause and undoes what it had done: the admin
 // port, the data directory's lock and its logs, closed cleanly.
 func TestFailedStartCleansUp(t *testing.T) {
@@ -98,7 +89,7 @@ func TestFailedStartCleansUp(t *testing.T) {
 		want          string
 	}{
 		{"admin port in use", "127.0.0.1:0", held.Addr().String(), false, "admin listen " + held.Addr().String() + ": address already in use"},
-		{"kafka port in use", held.Addr().String(), freeAddr(t), true, "listen " + held.Addr().String() + ": address already in use"},
+		{"kafka port in use", held.Addr().String(), testport.Addr(t), true, "listen " + held.Addr().String() + ": address already in use"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -138,7 +129,7 @@ func TestClusterListenInUse(t *testing.T) {
 	defer held.Close()
 	_, port, _ := net.SplitHostPort(held.Addr().String())
 	dir := t.TempDir()
-	cfg := startConfig(t, dir, "127.0.0.1:0", freeAddr(t))
+	cfg := startConfig(t, dir, "127.0.0.1:0", testport.Addr(t))
 	cfg.Cluster.Voters, cfg.Cluster.Listen = "1@"+held.Addr().String()+",2@127.0.0.1:1,3@127.0.0.1:2", "127.0.0.1:"+port
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -19,22 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/riffle/riffle/internal/brokertest"
+	"github.com/riffle/riffle/internal/testport"
 )
 
 // zkServer is Debian's zookeeper package's start script.
 const zkServer = "/usr/share/zookeeper/bin/zkServer.sh"
-
-// freeAddr is a loopback address with a free port, closed again for a
-// program that cannot listen on port 0.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startLogged starts a program in its own process group with its output in
 // dir/name.log, killed (the whole group) when the test ends; the log is
@@ -69,7 +58,7 @@ func startLogged(t *testing.T, dir, name string, env []string, bin string, args 
 // mode; "ruok" answers before that, and Burrow gives up at once).
 func startZooKeeper(t *testing.T, dir string) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testport.Addr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	cfg := filepath.Join(dir, "zoo.cfg")
 	text := fmt.Sprintf("tickTime=2000\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=srvr\n",
@@ -169,7 +158,7 @@ func TestBurrow(t *testing.T) {
 
 	dir := t.TempDir()
 	zk := startZooKeeper(t, dir)
-	httpAddr := freeAddr(t)
+	httpAddr := testport.Addr(t)
 	cfg := fmt.Sprintf(burrowConfig, filepath.Join(dir, "burrow.pid"), zk, b.Addr(), httpAddr)
 	if err := os.WriteFile(filepath.Join(dir, "burrow.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

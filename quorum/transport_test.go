@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/riffle/riffle/internal/kafkatest"
+	"github.com/riffle/riffle/internal/testport"
 )
 
 // inbox records what a test transport received and reported.
@@ -85,18 +86,6 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// freeAddr returns a loopback address with a port free a moment ago, for
-// transports that must know each other's addresses before they start.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type testNode struct {
 	tr *Transport
 	in *inbox
@@ -129,8 +118,8 @@ func startNode(t testing.TB, id int32, peers map[int32]string, tweak func(*Trans
 func cluster(t testing.TB, n int, tweak func(*TransportConfig)) []*testNode {
 	t.Helper()
 	peers := map[int32]string{}
-	for id := range int32(n) {
-		peers[id] = freeAddr(t)
+	for id, addr := range testport.Addrs(t, n) {
+		peers[int32(id)] = addr
 	}
 	nodes := make([]*testNode, n)
 	for id := range int32(n) {
@@ -234,7 +223,8 @@ func sendsReturn(t *testing.T, what string, send func()) {
 // TestTransportPeerDownThenUp: while the peer is down Send returns at once
 // and drops, reporting the peer unreachable; once it starts, messages flow.
 func TestTransportPeerDownThenUp(t *testing.T) {
-	peers := map[int32]string{1: freeAddr(t), 2: freeAddr(t)}
+	addrs := testport.Addrs(t, 2)
+	peers := map[int32]string{1: addrs[0], 2: addrs[1]}
 	small := func(c *TransportConfig) { c.QueueLen = 8 }
 	a := startNode(t, 1, peers, small)
 
@@ -570,7 +560,7 @@ func TestTransportCallToDeadPeer(t *testing.T) {
 			go func() { io.Copy(io.Discard, c); c.Close() }()
 		}
 	}()
-	peers := map[int32]string{0: "127.0.0.1:0", 1: freeAddr(t), 2: silent.Addr().String()}
+	peers := map[int32]string{0: "127.0.0.1:0", 1: testport.Addr(t), 2: silent.Addr().String()}
 	a := startNode(t, 0, peers, nil)
 	for _, to := range []int32{1, 2} {
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -647,7 +637,8 @@ func TestTransportClosePromptWithCallsInFlight(t *testing.T) {
 func BenchmarkTransportRaftMessages(b *testing.B) {
 	var received atomic.Int64
 	progress := make(chan struct{}, 1)
-	peers := map[int32]string{0: freeAddr(b), 1: freeAddr(b)}
+	addrs := testport.Addrs(b, 2)
+	peers := map[int32]string{0: addrs[0], 1: addrs[1]}
 	big := func(c *TransportConfig) { c.QueueLen = 4096 }
 	a := startNode(b, 0, peers, big)
 	startNode(b, 1, peers, func(c *TransportConfig) {

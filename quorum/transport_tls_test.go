@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/riffle/riffle/internal/testport"
 	"github.com/riffle/riffle/internal/tlstest"
 )
 
@@ -89,7 +90,7 @@ func TestTransportTLS(t *testing.T) {
 	// A node whose certificate another CA signed: nothing is delivered.
 	other := tlstest.NewCA(t)
 	var otherLog syncBuffer
-	peers := map[int32]string{0: nodes[0].tr.Addr().String(), 5: freeAddr(t)}
+	peers := map[int32]string{0: nodes[0].tr.Addr().String(), 5: testport.Addr(t)}
 	stranger := startNode(t, 5, peers, withTLS(other, other.Node(t, "stranger", "stranger"), &otherLog, t))
 	if _, err := stranger.tr.Call(ctx, 0, createTopics("x")); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("call with a certificate of another CA: %v", err)
@@ -98,7 +99,8 @@ func TestTransportTLS(t *testing.T) {
 	// A TLS node calling a plaintext listener fails at once; the listener
 	// names the mistake.
 	var plainLog syncBuffer
-	plainPeers := map[int32]string{3: freeAddr(t), 4: freeAddr(t)}
+	plainAddrs := testport.Addrs(t, 2)
+	plainPeers := map[int32]string{3: plainAddrs[0], 4: plainAddrs[1]}
 	startNode(t, 3, plainPeers, func(c *TransportConfig) {
 		c.Handler = echoTopics
 		c.Log = slog.New(slog.NewTextHandler(&plainLog, nil))

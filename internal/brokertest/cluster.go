@@ -2,12 +2,11 @@ package brokertest
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/riffle/riffle/internal/testport"
 )
 
 // Cluster is riffle processes on loopback forming one metadata quorum:
@@ -21,9 +20,9 @@ type Cluster struct {
 
 // StartCluster starts n brokers whose cluster.voters name all n, and waits
 // until each serves. The Kafka and cluster listener ports are picked before
-// start (the voter list needs them): each is reserved by binding
-// 127.0.0.1:0 and released just before the processes start, so another
-// process could take one in between; on loopback in tests that is rare.
+// start (the voter list needs them), by testport.Free: held until all are
+// known, drawn below the ephemeral range, released just before the
+// processes start.
 // extraArgs go to every node, last. The nodes are stopped when the test ends.
 func StartCluster(t testing.TB, n int, extraArgs ...string) *Cluster {
 	t.Helper()
@@ -42,7 +41,7 @@ func StartClusterNodeArgs(t testing.TB, n int, nodeArgs func(id int32) []string)
 func StartClusterWithBrokers(t testing.TB, voters, brokers int, nodeArgs func(id int32) []string) *Cluster {
 	t.Helper()
 	n := voters + brokers
-	ports := freePorts(t, n+voters)
+	ports := testport.Free(t, n+voters)
 	list := make([]string, voters)
 	for i := range voters {
 		list[i] = fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[n+i])
@@ -62,52 +61,6 @@ func StartClusterWithBrokers(t testing.TB, voters, brokers int, nodeArgs func(id
 	}
 	c.StartAll()
 	return c
-}
-
-// freePorts reserves n distinct loopback ports, holding them all until the
-// last is known so none repeats, then releases them. They are drawn below
-// the kernel's ephemeral range when it leaves room: a port from that range
-// can be taken, between its release and the broker's bind, as the source
-// port of any outgoing connection (a client of a parallel test), and the
-// broker then exits with ExitListen.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	low := ephemeralLow()
-	for draws := 0; len(ports) < n; draws++ {
-		addr := "127.0.0.1:0"
-		if low > belowEphemeralFrom+1000 && draws < 1000 {
-			addr = fmt.Sprintf("127.0.0.1:%d", belowEphemeralFrom+rand.IntN(low-belowEphemeralFrom))
-		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			if addr != "127.0.0.1:0" {
-				continue // taken: draw again
-			}
-			t.Fatalf("brokertest: reserve a port: %v", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
-
-// belowEphemeralFrom is the lowest port freePorts draws: above the ports
-// well-known services use.
-const belowEphemeralFrom = 20000
-
-// ephemeralLow is the first port of the kernel's ephemeral range, or 0
-// when it cannot be read.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	var low, high int
-	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
-		return 0
-	}
-	return low
 }
 
 // Voters is the cluster's cluster.voters.
