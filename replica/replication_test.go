@@ -364,6 +364,12 @@ func TestWaitReplicated(t *testing.T) {
 	if err := pr.leader.p.WaitReplicated(ctx, ids.Offset(res.LastOffset+1)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("without a follower fetch: %v", err)
 	}
+	if err := pr.leader.p.WaitReplicatedUntil(context.Background(), time.Now().Add(20*time.Millisecond), ids.Offset(res.LastOffset+1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("without a follower fetch, until a deadline: %v", err)
+	}
+	if err := pr.leader.p.WaitReplicatedUntil(context.Background(), time.Now().Add(-time.Second), ids.Offset(res.LastOffset)); err != nil {
+		t.Fatalf("HW already covering the offset, deadline passed: %v", err)
+	}
 	waited := make(chan error, 1)
 	go func() { waited <- pr.leader.p.WaitReplicated(context.Background(), ids.Offset(res.LastOffset+1)) }()
 	if err := pr.leader.p.BecomeFollower(2, 7, 7); err != nil {

@@ -220,9 +220,19 @@ func (p *Partition) WatchEnd(ch chan<- struct{}) (cancel func()) { return p.endW
 // otherwise. The leader epoch is that at the call: call it
 // right after the append.
 func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) error {
+	return p.WaitReplicatedUntil(ctx, time.Time{}, required)
+}
+
+// WaitReplicatedUntil is WaitReplicated that also gives up at deadline
+// (none when zero) with context.DeadlineExceeded. Its timer is made only
+// when the wait blocks: most waits are over at the call (RF=1, followers
+// caught up), and a context with a deadline per produce request cost 3%
+// of the broker's CPU at 40,000 requests/s.
+func (p *Partition) WaitReplicatedUntil(ctx context.Context, deadline time.Time, required ids.Offset) error {
 	p.mu.Lock()
 	epoch := p.m.epoch
 	p.mu.Unlock()
+	var timeout <-chan time.Time
 	for {
 		p.mu.Lock()
 		done, err := p.m.replicated(epoch, required)
@@ -237,10 +247,17 @@ func (p *Partition) WaitReplicated(ctx context.Context, required ids.Offset) err
 			}
 			return nil
 		}
+		if timeout == nil && !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			timeout = t.C
+		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
 			return p.wrap(fmt.Errorf("waiting for HW %d: %w", required, ctx.Err()))
+		case <-timeout:
+			return p.wrap(fmt.Errorf("waiting for HW %d: %w", required, context.DeadlineExceeded))
 		}
 	}
 }

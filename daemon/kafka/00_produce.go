@@ -116,10 +116,9 @@ func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 // not get there. The waits share one deadline, so waiting for them in turn
 // takes no longer than waiting for all at once.
 func (b *Broker) awaitReplication(ctx context.Context, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, waits []replicationWait) {
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
-	defer cancel()
+	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	for _, w := range waits {
-		if err := w.p.WaitReplicated(ctx, w.required); err != nil {
+		if err := w.p.WaitReplicatedUntil(ctx, deadline, w.required); err != nil {
 			sp := &resp.Topics[w.topic].Partitions[w.partition]
 			sp.ErrorCode, sp.ErrorMessage = b.errorCode(err), errorMessage(err)
 		}
