@@ -84,7 +84,7 @@ var topicConfigs = sortedDefs([]TopicConfigDef{
 	{"delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigLong, "86400000", "how long delete markers (null values) stay in a compacted topic once their segment is this old", longIn(0, math.MaxInt64)},
 	{"file.delete.delay.ms", "log.segment.delete.delay.ms", ConfigLong, "60000", "delay before a deleted segment's files are unlinked", longIn(0, math.MaxInt64)},
 	{"flush.messages", "log.flush.interval.messages", ConfigLong, maxLong, "fdatasync after this many records", longIn(1, math.MaxInt64)},
-	{"flush.ms", "log.flush.interval.ms", ConfigLong, maxLong, "fdatasync when unflushed data is older than this", longIn(0, math.MaxInt64)},
+	{"flush.ms", "log.flush.interval.ms", ConfigLong, "1000", "fdatasync when unflushed data is older than this (Kafka's default: never; Riffle's: a second, which keeps each disk flush small)", longIn(0, math.MaxInt64)},
 	{"index.interval.bytes", "log.index.interval.bytes", ConfigInt, "4096", "bytes of log between offset index entries", longIn(0, math.MaxInt32)},
 	{"max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigLong, maxLong, "longest a record stays uncompacted: a log with dirty records this old is cleaned whatever its dirty ratio", longIn(1, math.MaxInt64)},
 	{"max.message.bytes", "message.max.bytes", ConfigInt, "1048588", "largest record batch accepted", longIn(segment.BatchHeaderSize, 1<<30)},

@@ -2,7 +2,6 @@ package quorum
 
 import (
 	"errors"
-	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -200,7 +199,7 @@ func TestSegmentConfig(t *testing.T) {
 	if _, err := defaults.SegmentConfig(map[string]string{"segment.ms": "0"}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("bad override: %v", err)
 	}
-	if got.FlushMs != math.MaxInt64 {
+	if got.FlushMs != 1000 {
 		t.Errorf("flush.ms default %d", got.FlushMs)
 	}
 }

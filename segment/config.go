@@ -60,7 +60,7 @@ func DefaultConfig() Config {
 		RetentionBytes:     -1,
 		RetentionMs:        7 * 24 * 3600 * 1000,
 		FlushMessages:      math.MaxInt64,
-		FlushMs:            math.MaxInt64,
+		FlushMs:            1000, // Kafka: never; a second keeps each disk flush small (config.toml)
 		FileDeleteDelayMs:  60000,
 
 		DeleteRetentionMs:      86400000,
