@@ -88,7 +88,7 @@ func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 	}
 	if len(waits) > 0 {
 		parkedAt := time.Now()
-		b.awaitReplication(r.ctx, req, resp, waits)
+		b.awaitReplication(r.ctx, parkedAt, req, resp, waits)
 		r.parked += time.Since(parkedAt)
 	}
 	failed := false
@@ -115,8 +115,8 @@ func serveProduce(b *Broker, r *request) (kmsg.Response, error) {
 // partition's HW covers its batch, and sets the error code of those that do
 // not get there. The waits share one deadline, so waiting for them in turn
 // takes no longer than waiting for all at once.
-func (b *Broker) awaitReplication(ctx context.Context, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, waits []replicationWait) {
-	deadline := time.Now().Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+func (b *Broker) awaitReplication(ctx context.Context, now time.Time, req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, waits []replicationWait) {
+	deadline := now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	for _, w := range waits {
 		if err := w.p.WaitReplicatedUntil(ctx, deadline, w.required); err != nil {
 			sp := &resp.Topics[w.topic].Partitions[w.partition]
