@@ -23,9 +23,13 @@ import (
 	"github.com/riffle/riffle/segment"
 )
 
-// tickInterval paces the logs' time-driven work; flush.ms and segment.ms
-// are honoured to this precision.
-const tickInterval = time.Second
+// tickInterval paces the logs' time-driven work; segment.ms and
+// retention are honoured to this precision. flushTickInterval paces
+// flush.ms's checks, so that each fdatasync carries about flush.ms of data.
+const (
+	tickInterval      = time.Second
+	flushTickInterval = 100 * time.Millisecond
+)
 
 // Main runs a broker until ctx ends, then shuts it down gracefully, and
 // returns the process exit code: 0, 1 for a failure while running,
@@ -311,6 +315,8 @@ func (b *broker) tickLoop() {
 	defer close(b.tickDone)
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
+	flush := time.NewTicker(flushTickInterval)
+	defer flush.Stop()
 	idle := idleMemory{lastAllocs: readHeap().allocs}
 	for {
 		select {
@@ -319,6 +325,8 @@ func (b *broker) tickLoop() {
 		case <-t.C:
 			b.parts.Tick()
 			idle.returnIdleMemory()
+		case <-flush.C:
+			b.parts.FlushDue()
 		}
 	}
 }

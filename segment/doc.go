@@ -118,8 +118,8 @@
 //   - SyncEveryAppend false (Kafka's default): Append returns once the batch
 //     is in the page cache; it is not yet durable. It becomes durable at the
 //     first of: the append that brings the records written since the last
-//     sync to flush.messages, which syncs before it returns; a Tick that
-//     finds unsynced data older than flush.ms; a roll, which starts a sync
+//     sync to flush.messages, which syncs before it returns; a Tick or FlushIfDue
+//     that finds unsynced data older than flush.ms; a roll, which starts a sync
 //     of the sealed segment and the new one's directory entry on a
 //     goroutine of its own (as Kafka flushes a rolled segment
 //     asynchronously: in BenchmarkAppendTail the rolling append waited

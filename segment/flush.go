@@ -43,6 +43,28 @@ func (l *Log) Flush() error {
 	return l.syncTo(l.LogEndOffset())
 }
 
+// FlushIfDue fdatasyncs the log when its oldest unsynced append is
+// flush.ms old. The owner calls it more often than Tick (every 100 ms or
+// so): paced by a one-second Tick, a flush.ms of 1000 came due only every
+// second tick, so each fdatasync carried up to two seconds of data and
+// stopped this VM longer (ack p99.9 8.5 and 12.8 ms vs 6.1 and 6.2 with
+// one second per flush, 90 s pinned runs at 51 MB/s). A closed or failed
+// log has nothing to flush; Tick and appends report it.
+func (l *Log) FlushIfDue() error {
+	l.mu.Lock()
+	due := l.usable() == nil && l.flushDueLocked(l.opts.nowMs())
+	l.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return l.Flush()
+}
+
+// flushDueLocked reports whether unsynced data is flush.ms old. l.mu held.
+func (l *Log) flushDueLocked(nowMs int64) bool {
+	return l.unsynced.sinceMs >= 0 && nowMs-l.unsynced.sinceMs >= l.cfg.FlushMs
+}
+
 // flushInBackground makes everything appended so far durable on a
 // goroutine of its own: a roll's sync of the sealed segment, which an
 // append must not wait for (tens of ms to seconds of writeback, and the

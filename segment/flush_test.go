@@ -44,6 +44,43 @@ func TestFlushPolicies(t *testing.T) {
 	}
 }
 
+// FlushIfDue flushes when the oldest unsynced append is flush.ms old, not
+// a tick later, and is quiet on a closed log.
+func TestFlushIfDue(t *testing.T) {
+	cfg := smallConfig()
+	cfg.FlushMs = 1000
+	e := newEnv(t, cfg)
+	d, l := e.openLog()
+	appendN(t, l, 2, 1, 0)
+	e.clock.Advance(999 * time.Millisecond)
+	appendN(t, l, 1, 1, 0)
+	if err := l.FlushIfDue(); err != nil {
+		t.Fatal(err)
+	}
+	if rp := l.RecoveryPoint(); rp != 0 {
+		t.Fatalf("recovery point %d before flush.ms passed", rp)
+	}
+	e.clock.Advance(time.Millisecond)
+	if err := l.FlushIfDue(); err != nil {
+		t.Fatal(err)
+	}
+	if rp := l.RecoveryPoint(); rp != 3 {
+		t.Fatalf("recovery point %d once the oldest append is flush.ms old, want 3", rp)
+	}
+	appendN(t, l, 1, 1, 0) // the clock of the next flush starts here
+	e.clock.Advance(999 * time.Millisecond)
+	if err := l.FlushIfDue(); err != nil || l.RecoveryPoint() != 3 {
+		t.Fatalf("flushed %v early: recovery point %d", err, l.RecoveryPoint())
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second)
+	if err := l.FlushIfDue(); err != nil {
+		t.Fatalf("FlushIfDue on a closed log: %v", err)
+	}
+}
+
 func TestRollBySegmentMs(t *testing.T) {
 	cfg := smallConfig()
 	cfg.SegmentBytes = 1 << 20

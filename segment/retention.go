@@ -98,7 +98,7 @@ func (l *Log) Tick() error {
 		// append; retention below may free space meanwhile.
 	}
 	err := errors.Join(l.applyRetention(nowMs), l.unlinkDue(nowMs))
-	flushDue := l.unsynced.sinceMs >= 0 && nowMs-l.unsynced.sinceMs >= l.cfg.FlushMs
+	flushDue := l.flushDueLocked(nowMs)
 	wb, wbOff, wbLen := l.writebackRangeLocked()
 	l.mu.Unlock()
 	if wb != nil {

@@ -339,6 +339,16 @@ func (m *Manager) Tick() {
 	}
 }
 
+// FlushDue fdatasyncs each log whose unsynced data is flush.ms old (see
+// segment.Log.FlushIfDue); the owner calls it more often than Tick.
+func (m *Manager) FlushDue() {
+	m.opts.DataDir.Logs(func(topic string, partition int32, l *segment.Log) {
+		if err := l.FlushIfDue(); err != nil && !errors.Is(err, segment.ErrClosed) {
+			m.log.Error("log flush", "topic", topic, "partition", partition, "err", err)
+		}
+	})
+}
+
 // highWatermarksLocked lists every hosted replica's HW; mu must be held.
 func (m *Manager) highWatermarksLocked() []segment.PartitionOffset {
 	hws := make([]segment.PartitionOffset, 0, len(m.parts))
