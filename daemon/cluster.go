@@ -184,46 +184,74 @@ const (
 // controlledShutdown asks the active controller, with WantShutdown
 // heartbeats, to move this broker's leaderships and fence it, until it
 // answers ShouldShutdown or controlledShutdownWait passes: clients then
-// find the new leaders at once rather than after the session timeout.
+// find the new leaders at once rather than after the session timeout. It
+// stops waiting as soon as the image shows no other broker that could
+// take a leadership over (all fenced or stopping themselves): the last
+// node of a cluster stopping as a whole (dev-cluster's Ctrl-C) otherwise
+// waited the whole bound for a quorum that had already gone.
 func (b *broker) controlledShutdown() {
 	start := time.Now()
 	deadline := time.NewTimer(controlledShutdownWait)
 	defer deadline.Stop()
-	gaveUp := func() {
-		b.log.Warn("riffle: controlled shutdown not confirmed by the controller; stopping anyway", "waited", controlledShutdownWait)
+	retry := time.NewTicker(controlledShutdownRetry)
+	defer retry.Stop()
+	type outcome struct {
+		reply quorum.HeartbeatReply
+		err   error
 	}
+	var pending chan outcome // the heartbeat in flight, if any
 	for {
-		self, ok := b.ctrl.Image().Broker(b.nodeID)
+		im := b.ctrl.Image()
+		self, ok := im.Broker(b.nodeID)
 		if !ok {
 			return
 		}
-		type outcome struct {
-			reply quorum.HeartbeatReply
-			err   error
+		if len(im.Brokers) > 1 && !hasSuccessor(im, b.nodeID) {
+			b.log.Info("riffle: controlled shutdown skipped: no other broker can take over", "after", time.Since(start).Round(time.Millisecond))
+			return
 		}
-		// A heartbeat may wait for the controller longer than the bound:
-		// it is left to fail once the controller is closed.
-		ch := make(chan outcome, 1)
-		go func() {
-			reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: b.nodeID, Epoch: self.Epoch,
-				MetadataOffset: b.ctrl.Image().Offset, WantShutdown: true})
-			ch <- outcome{reply, err}
-		}()
+		if pending == nil {
+			// A heartbeat may wait for the controller longer than the
+			// bound: it is left to fail once the controller is closed.
+			pending = make(chan outcome, 1)
+			go func(ch chan<- outcome) {
+				reply, err := b.ctrl.Heartbeat(quorum.BrokerHeartbeat{ID: b.nodeID, Epoch: self.Epoch,
+					MetadataOffset: im.Offset, WantShutdown: true})
+				ch <- outcome{reply, err}
+			}(pending)
+		}
 		select {
-		case o := <-ch:
+		case o := <-pending:
 			if o.err == nil && o.reply.ShouldShutdown {
 				b.log.Info("riffle: controlled shutdown done", "took", time.Since(start).Round(time.Millisecond))
 				return
 			}
+			pending = nil
+			select { // the next heartbeat after a pause
+			case <-retry.C:
+			case <-deadline.C:
+				b.controlledShutdownGaveUp()
+				return
+			}
+		case <-retry.C: // look at the image again while the heartbeat waits
 		case <-deadline.C:
-			gaveUp()
-			return
-		}
-		select {
-		case <-time.After(controlledShutdownRetry):
-		case <-deadline.C:
-			gaveUp()
+			b.controlledShutdownGaveUp()
 			return
 		}
 	}
+}
+
+func (b *broker) controlledShutdownGaveUp() {
+	b.log.Warn("riffle: controlled shutdown not confirmed by the controller; stopping anyway", "waited", controlledShutdownWait)
+}
+
+// hasSuccessor reports whether a broker other than id may lead or join an
+// ISR (see quorum.Image.Acceptable).
+func hasSuccessor(im *quorum.Image, id int32) bool {
+	for _, o := range im.LiveBrokers() {
+		if o.ID != id {
+			return true
+		}
+	}
+	return false
 }

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/riffle/riffle/internal/brokertest"
 )
 
 // TestDevCluster runs `riffle dev-cluster 3` in a fresh directory: it
 // prints the bootstrap servers, the three nodes form one cluster, and
-// SIGINT stops them all, exit 0.
+// SIGINT stops them all, exit 0, none waiting out its controlled shutdown.
 func TestDevCluster(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(brokertest.Binary(t), "dev-cluster", "3", "--log-level", "warn")
@@ -63,6 +65,14 @@ func TestDevCluster(t *testing.T) {
 	}
 	all := []int32{1, 2, 3}
 	waitViews(t, bootstrap, "three brokers and one controller on every dev-cluster node", agreedController(all, all))
+	// Leaderships on every node, so that each stop has work for the
+	// controller (a node leading nothing is fenced in one heartbeat).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	createReplicatedTopic(t, cl, "dev", 3, 3, nil)
+	cl.Close()
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -80,6 +90,12 @@ func TestDevCluster(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatalf("dev-cluster still running 2 minutes after SIGINT\n%s", stderr.String())
+	}
+	// The last node to stop finds no broker left to take its leaderships
+	// and stops at once, not after waiting out the bound for a quorum
+	// that has gone.
+	if strings.Contains(stderr.String(), "controlled shutdown not confirmed") {
+		t.Errorf("a node waited out its controlled shutdown:\n%s", stderr.String())
 	}
 	for _, a := range bootstrap {
 		if _, err := viewOf(context.Background(), a); err == nil {
