@@ -13,6 +13,7 @@ import (
 
 	"github.com/riffle/riffle/benchmarks/driver"
 	"github.com/riffle/riffle/benchmarks/report"
+	"github.com/riffle/riffle/benchmarks/sysprobe"
 	"github.com/riffle/riffle/benchmarks/targets"
 	"github.com/riffle/riffle/benchmarks/workload"
 )
@@ -22,6 +23,9 @@ type Plan struct {
 	Scenarios []workload.Scenario
 	Targets   []targets.Target
 	Rounds    int
+	// IdleWait bounds the wait before each run for the machine's own
+	// housekeeping to end (see waitMachineIdle); 0 skips it.
+	IdleWait time.Duration
 	// Log receives progress lines and run headers; nil for none.
 	Log io.Writer
 }
@@ -37,7 +41,7 @@ func Run(ctx context.Context, p Plan) []report.Run {
 					return runs
 				}
 				logf(p.Log, "== round %d: %s on %s\n", round, s.Name, t.Name())
-				run := One(ctx, t, s, p.Log)
+				run := One(ctx, t, s, p.IdleWait, p.Log)
 				run.Round = round
 				runs = append(runs, run)
 			}
@@ -46,9 +50,13 @@ func Run(ctx context.Context, p Plan) []report.Run {
 	return runs
 }
 
-// One starts t, runs s against it and stops it.
-func One(ctx context.Context, t targets.Target, s workload.Scenario, log io.Writer) report.Run {
+// One starts t, runs s against it and stops it, first waiting up to
+// idleWait for the machine's own housekeeping to end.
+func One(ctx context.Context, t targets.Target, s workload.Scenario, idleWait time.Duration, log io.Writer) report.Run {
 	run := report.Run{Scenario: s, Target: report.Target{Name: t.Name()}, Round: 1}
+	if idleWait > 0 {
+		waitMachineIdle(ctx, idleWait, log)
+	}
 	in, err := t.Start(ctx)
 	if err != nil {
 		run.Error = err.Error()
@@ -80,6 +88,25 @@ func One(ctx context.Context, t targets.Target, s workload.Scenario, log io.Writ
 		logf(log, "%s on %s: %v\n", s.Name, in.Name, err)
 	}
 	return run
+}
+
+// Before each run the VM's free page reporting may still be handing the
+// host what the previous run freed (see sysprobe.WaitPageReportingIdle):
+// its passes come about 2 s apart, so 3 s without one is idle.
+const pageReportingQuiet = 3 * time.Second
+
+// waitMachineIdle waits up to limit for the machine's own housekeeping to
+// end before a run, and says so when that took a while or did not end.
+func waitMachineIdle(ctx context.Context, limit time.Duration, log io.Writer) {
+	waited, idle, err := sysprobe.WaitPageReportingIdle(ctx, pageReportingQuiet, limit)
+	switch {
+	case err != nil:
+		logf(log, "free page reporting: %v\n", err)
+	case !idle:
+		logf(log, "free page reporting still busy after %s; running anyway\n", waited.Round(time.Second))
+	case waited > pageReportingQuiet+time.Second:
+		logf(log, "waited %s for free page reporting to go idle\n", waited.Round(100*time.Millisecond))
+	}
 }
 
 func logf(w io.Writer, format string, args ...any) {

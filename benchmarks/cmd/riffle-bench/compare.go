@@ -58,7 +58,7 @@ func compareCmd(ctx context.Context, args []string) error {
 		}
 		rep.Machine.Limits = &limits
 	}
-	rep.Runs = session.Run(ctx, session.Plan{Scenarios: scenarios, Targets: ts, Rounds: *rounds, Log: os.Stderr})
+	rep.Runs = session.Run(ctx, session.Plan{Scenarios: scenarios, Targets: ts, Rounds: *rounds, IdleWait: tf.idleWait, Log: os.Stderr})
 	rep.Ratios = report.Ratios(rep.Runs, ts[0].Name())
 	var failed error
 	for _, r := range rep.Runs {

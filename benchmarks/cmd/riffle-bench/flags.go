@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/riffle/riffle/benchmarks/internal/cpus"
 	"github.com/riffle/riffle/benchmarks/targets"
@@ -61,6 +62,7 @@ type targetFlags struct {
 	riffleArgs multi
 	targetCPUs string
 	loadCPUs   string
+	idleWait   time.Duration
 
 	targetSet *cpus.Set
 }
@@ -70,6 +72,7 @@ func (f *targetFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.riffleBin, "riffle-bin", os.Getenv("RIFFLE_BIN"), "a prebuilt riffle binary instead of building one from -repo (default $RIFFLE_BIN)")
 	fs.Var(&f.riffleArgs, "riffle-arg", "extra flag for riffle, e.g. -riffle-arg=--set -riffle-arg=log.sync_every_append=true; repeatable")
 	fs.StringVar(&f.targetCPUs, "target-cpus", "", "run every target the harness starts on these CPUs only, e.g. 1 or 2-3 (every target alike)")
+	fs.DurationVar(&f.idleWait, "idle-wait", 2*time.Minute, "before each run, wait up to this long until the VM's free page reporting (handing the host the memory the last run freed) has been idle for 3 s; its passes stalled every target for 10-40 ms; 0 skips the wait")
 	fs.StringVar(&f.loadCPUs, "load-cpus", "", "run the harness itself (the load generator) on these CPUs only, e.g. 0; with -target-cpus on other CPUs, the two do not queue for the same cores")
 }
 

@@ -19,7 +19,7 @@ import (
 // the quick scenario, and read back the JSON and the PNG. No speed bar.
 func TestShortRun(t *testing.T) {
 	out := t.TempDir()
-	err := dispatch(context.Background(), []string{"run", "-quiet", "-target", "riffle", "-target-cpus", "0",
+	err := dispatch(context.Background(), []string{"run", "-quiet", "-target", "riffle", "-target-cpus", "0", "-idle-wait", "0",
 		"-repo", "../../..", "-scenario", "../../scenarios/quick.toml", "-out", out})
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func runCmd(ctx context.Context, args []string) error {
 	if *quiet {
 		progress = nil
 	}
-	run := session.One(ctx, t, scenarios[0], progress)
+	run := session.One(ctx, t, scenarios[0], tf.idleWait, progress)
 	rep := report.Report{Created: time.Now(), Command: "riffle-bench run " + strings.Join(args, " "),
 		Machine: report.ThisMachine(""), Runs: []report.Run{run}}
 	return finish(&rep, *out, "run-"+session.Stamp(rep.Created), errorOf(run))
