@@ -24,29 +24,29 @@ const pageReportedPath = "/sys/module/page_reporting/parameters/reported_kib"
 // for quiet, at most limit. It returns how long it waited and whether
 // reporting went idle (true at once where the kernel has no counter).
 func WaitPageReportingIdle(ctx context.Context, quiet, limit time.Duration) (time.Duration, bool, error) {
-	return waitCounterIdle(ctx, pageReportedPath, quiet, limit, 100*time.Millisecond)
-}
-
-// waitCounterIdle polls the file at path every poll until its contents
-// have not changed for quiet, or limit passes.
-func waitCounterIdle(ctx context.Context, path string, quiet, limit, poll time.Duration) (time.Duration, bool, error) {
-	start := time.Now()
-	last, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(pageReportedPath); errors.Is(err, os.ErrNotExist) {
 		return 0, true, nil
 	}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	read := func() ([]byte, error) { return os.ReadFile(pageReportedPath) }
+	return waitCounterIdle(ctx, read, time.Now(), t.C, quiet, limit)
+}
+
+// waitCounterIdle reads the counter at start and at each tick until it
+// has not changed for quiet, or limit has passed since start.
+func waitCounterIdle(ctx context.Context, read func() ([]byte, error), start time.Time, ticks <-chan time.Time, quiet, limit time.Duration) (time.Duration, bool, error) {
+	last, err := read()
 	if err != nil {
 		return 0, false, err
 	}
 	changed := start
-	t := time.NewTicker(poll)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return time.Since(start), false, ctx.Err()
-		case now := <-t.C:
-			cur, err := os.ReadFile(path)
+		case now := <-ticks:
+			cur, err := read()
 			if err != nil {
 				return now.Sub(start), false, err
 			}

@@ -2,69 +2,60 @@ package sysprobe
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
+	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
 
-// The wait ends once the counter stops moving, not before; it gives up at
-// the limit while the counter keeps moving; a missing counter needs none.
+// waitCounterIdle against a counter and ticks the test drives: it returns
+// at the first tick a quiet time after the last change, gives up at the
+// limit while the counter moves, and passes a read error on.
 func TestWaitCounterIdle(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "reported_kib")
-	if err := os.WriteFile(path, []byte("0\n"), 0o644); err != nil {
-		t.Fatal(err)
+	start := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return start.Add(time.Duration(n) * time.Millisecond) }
+	cases := []struct {
+		name   string
+		values []int // the counter at start and at each tick
+		ticks  int   // tick i (from 1) is at i*100 ms
+		quiet  time.Duration
+		limit  time.Duration
+		waited time.Duration
+		idle   bool
+	}{
+		{"idle from the start", []int{5, 5, 5, 5, 5}, 5, 300 * time.Millisecond, time.Minute, 300 * time.Millisecond, true},
+		{"idle after the last change", []int{0, 1, 2, 3, 3, 3, 3, 3}, 8, 300 * time.Millisecond, time.Minute, 600 * time.Millisecond, true},
+		{"still moving at the limit", []int{0, 1, 2, 3, 4, 5, 6, 7}, 8, 300 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond, false},
 	}
-	ctx := context.Background()
-	stop := make(chan struct{})
-	moved := make(chan time.Time, 1)
-	go func() { // moves the counter for 300 ms
-		for i := 1; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			reads := 0
+			read := func() ([]byte, error) {
+				v := c.values[min(reads, len(c.values)-1)]
+				reads++
+				return []byte(strconv.Itoa(v)), nil
 			}
-			if i == 15 {
-				moved <- time.Now()
-				return
+			ticks := make(chan time.Time, c.ticks)
+			for i := 1; i <= c.ticks; i++ {
+				ticks <- ms(100 * i)
 			}
-			_ = os.WriteFile(path, []byte(fmt.Sprintf("%d\n", i)), 0o644)
-		}
-	}()
-	waited, idle, err := waitCounterIdle(ctx, path, 200*time.Millisecond, time.Minute, 5*time.Millisecond)
-	close(stop)
-	if err != nil || !idle {
-		t.Fatalf("waited %v, idle %v, err %v", waited, idle, err)
-	}
-	select {
-	case last := <-moved:
-		if since := time.Since(last); since < 150*time.Millisecond {
-			t.Fatalf("returned %v after the counter last moved, want the quiet time", since)
-		}
-	default:
-		t.Fatalf("returned after %v while the counter was still moving", waited)
-	}
-
-	busy := make(chan struct{})
-	go func() {
-		for i := 0; ; i++ {
-			select {
-			case <-busy:
-				return
-			case <-time.After(5 * time.Millisecond):
+			waited, idle, err := waitCounterIdle(context.Background(), read, start, ticks, c.quiet, c.limit)
+			if err != nil || idle != c.idle || waited != c.waited {
+				t.Fatalf("waited %v, idle %v, err %v; want %v, %v", waited, idle, err, c.waited, c.idle)
 			}
-			_ = os.WriteFile(path, []byte(fmt.Sprintf("x%d\n", i)), 0o644)
-		}
-	}()
-	_, idle, err = waitCounterIdle(ctx, path, time.Hour, 200*time.Millisecond, 5*time.Millisecond)
-	close(busy)
-	if err != nil || idle {
-		t.Fatalf("a counter that keeps moving: idle %v, err %v", idle, err)
+		})
 	}
-
-	if _, idle, err := waitCounterIdle(ctx, filepath.Join(t.TempDir(), "none"), time.Hour, time.Hour, time.Millisecond); err != nil || !idle {
-		t.Fatalf("no counter: idle %v, err %v", idle, err)
+	failing := errors.New("read failed")
+	ticks := make(chan time.Time, 1)
+	ticks <- ms(100)
+	reads := 0
+	read := func() ([]byte, error) {
+		if reads++; reads > 1 {
+			return nil, failing
+		}
+		return []byte("0"), nil
+	}
+	if _, idle, err := waitCounterIdle(context.Background(), read, start, ticks, time.Second, time.Minute); !errors.Is(err, failing) || idle {
+		t.Fatalf("read error: idle %v, err %v", idle, err)
 	}
 }
